@@ -1,0 +1,113 @@
+/**
+ * The one error type of the library. `code` is stable (scripts and the CLI's exit-code table depend on
+ * it); `message` says what happened; `hint` says what to do about it. Messages never carry secrets.
+ */
+export class BackupError extends Error {
+  override readonly name = "BackupError";
+  readonly code: ErrorCode;
+  readonly hint: string | undefined;
+  /** Structured facts for JSON output (paths, keys, counts); never secrets. */
+  readonly details: Readonly<Record<string, unknown>> | undefined;
+
+  constructor(
+    code: ErrorCode,
+    message: string,
+    options: { hint?: string; cause?: unknown; details?: Record<string, unknown> } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = code;
+    this.hint = options.hint;
+    this.details = options.details;
+  }
+
+  get category(): ErrorCategory {
+    return ERROR_CATEGORY[this.code];
+  }
+}
+
+export function isBackupError(value: unknown, code?: ErrorCode): value is BackupError {
+  return value instanceof BackupError && (code === undefined || value.code === code);
+}
+
+/**
+ * Broad classes of failure; the CLI maps each to one exit code (append-only table in the CLI).
+ */
+export type ErrorCategory =
+  | "usage"
+  | "environment"
+  | "storage-auth"
+  | "storage"
+  | "not-found"
+  | "integrity"
+  | "database"
+  | "partial"
+  | "cancelled"
+  | "internal";
+
+/** Every stable error code and its category. Append only: codes are part of the public contract. */
+const ERROR_CATEGORY = {
+  // usage / configuration
+  INVALID_ARGUMENT: "usage",
+  INVALID_CONFIG: "usage",
+  INVALID_S3_URI: "usage",
+  INVALID_ENDPOINT: "usage",
+  // environment discovery
+  ENVIRONMENT_NOT_FOUND: "environment",
+  ENVIRONMENT_AMBIGUOUS: "environment",
+  SERVICE_NOT_FOUND: "environment",
+  EXEC_FAILED: "environment",
+  EXEC_PROTOCOL_UNSUPPORTED: "environment",
+  UNSAFE_SCALE_DOWN: "environment",
+  // storage
+  STORAGE_CREDENTIALS: "storage-auth",
+  STORAGE_ACCESS_DENIED: "storage-auth",
+  STORAGE_NO_BUCKET: "storage",
+  STORAGE_UNREACHABLE: "storage",
+  STORAGE_TLS: "storage",
+  STORAGE_TOO_LARGE: "storage",
+  STORAGE_QUOTA: "storage",
+  STORAGE_THROTTLED: "storage",
+  STORAGE_NO_SPACE: "storage",
+  STORAGE_CHANGED: "storage",
+  STORAGE_FAILED: "storage",
+  ARTIFACT_NOT_FOUND: "not-found",
+  ARTIFACT_EXISTS: "storage",
+  // archive integrity
+  ARCHIVE_NOT_GZIP: "integrity",
+  ARCHIVE_TRUNCATED: "integrity",
+  ARCHIVE_CORRUPT: "integrity",
+  ARCHIVE_UNSAFE_PATH: "integrity",
+  ARCHIVE_DUPLICATE_ENTRY: "integrity",
+  ARCHIVE_UNSUPPORTED_ENTRY: "integrity",
+  ARCHIVE_UNEXPECTED_FILE: "integrity",
+  ARCHIVE_MISSING_FILE: "integrity",
+  ARCHIVE_CHECKSUM_MISMATCH: "integrity",
+  ARCHIVE_CHECKSUM_MISSING: "integrity",
+  METADATA_MISSING: "integrity",
+  METADATA_INVALID: "integrity",
+  METADATA_TOO_LARGE: "integrity",
+  CAPTURE_INCOMPLETE: "integrity",
+  ENCRYPTION_KEY_REQUIRED: "usage",
+  ENCRYPTION_KEY_INVALID: "usage",
+  ENCRYPTION_UNEXPECTED_KEY: "usage",
+  DECRYPTION_FAILED: "integrity",
+  INCOMPATIBLE_BACKUP: "integrity",
+  // databases
+  DATABASE_UNAVAILABLE: "database",
+  DATABASE_AUTH: "database",
+  DATABASE_COMMAND_FAILED: "database",
+  EDITION_UNKNOWN: "database",
+  // restore state
+  RESTORE_PARTIAL: "partial",
+  SERVICES_NOT_RESTORED: "partial",
+  // control
+  CANCELLED: "cancelled",
+  TIMEOUT: "internal",
+  INTERNAL: "internal",
+} as const satisfies Record<string, ErrorCategory>;
+
+export type ErrorCode = keyof typeof ERROR_CATEGORY;
+export const ERROR_CODES = Object.freeze(Object.keys(ERROR_CATEGORY) as ErrorCode[]);
+export function errorCategory(code: ErrorCode): ErrorCategory {
+  return ERROR_CATEGORY[code];
+}

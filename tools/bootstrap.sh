@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# Installs every pinned tool (tools/versions.env) that is missing into the cache outside the work tree
+# ($IHB_CACHE, default ${XDG_CACHE_HOME:-~/.cache}/infrahub-backup) and says what it did.
+# Idempotent: a second run only checks markers. Works on a fresh machine from the registries only.
+set -euo pipefail
+here="$(cd "$(dirname "$0")" && pwd)"
+. "$here/lib.sh"
+mkdir -p "$IHB_TOOLS"
+start=$(date +%s)
+for step in node postgres neo4j go-tools python-tools; do
+  script="$here/install/$step.sh"
+  [ -x "$script" ] || continue
+  "$script"
+done
+say "toolchain ready in $(( $(date +%s) - start ))s (cache: $IHB_CACHE)"

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Fails when a process started by the testkit (it carries IHB_TESTKIT_PROCESS in its environment)
+# is still alive after the tests: no service may outlive the run.
+set -uo pipefail
+leftovers=""
+for environ in /proc/[0-9]*/environ; do
+  pid=${environ#/proc/}; pid=${pid%/environ}
+  [ "$pid" = "$$" ] && continue
+  name=$(tr '\0' '\n' < "$environ" 2>/dev/null | sed -n 's/^IHB_TESTKIT_PROCESS=//p' | head -n1)
+  [ -n "$name" ] || continue
+  leftovers+="  pid $pid ($name): $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"$'\n'
+done
+if [ -n "$leftovers" ]; then
+  printf 'leftover test processes (not stopped by their tests):\n%s' "$leftovers" >&2
+  exit 1
+fi
+echo "leftovers: none (no testkit process outlived the tests)"

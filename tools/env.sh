@@ -1,0 +1,21 @@
+# Source this file to put the project's pinned toolchain first on PATH:  . tools/env.sh
+# shellcheck shell=bash
+. "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
+
+ihb_path=""
+ihb_add() { [ -d "$1" ] && ihb_path="${ihb_path:+$ihb_path:}$1"; return 0; }
+ihb_add "$IHB_TOOLS/node-$NODE_VERSION/bin"
+ihb_add "$IHB_TOOLS/pnpm-$PNPM_VERSION/bin"
+ihb_add "$IHB_TOOLS/helm-$HELM4_VERSION/bin"
+ihb_add "$IHB_TOOLS/helm3-$HELM3_VERSION/bin"
+ihb_add "$IHB_TOOLS/ct-$CT_VERSION/bin"
+ihb_add "$IHB_TOOLS/yq-$YQ_VERSION/bin"
+ihb_add "$IHB_TOOLS/minio-$MINIO_VERSION/bin"
+ihb_add "$IHB_TOOLS/pytools-$YAMLLINT_VERSION-$YAMALE_VERSION/bin"
+ihb_add "$IHB_TOOLS/neo4j-$NEO4J_VERSION/bin"
+ihb_add "/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
+export PATH="$ihb_path:$PATH"
+export IHB_CACHE IHB_TOOLS
+# Where the testkit finds the Neo4j distribution (home with lib/ and conf/) built by the bootstrap.
+export IHB_NEO4J_HOME="$IHB_TOOLS/neo4j-$NEO4J_VERSION"
+unset ihb_path

@@ -1,0 +1,22 @@
+# Shared helpers for the toolchain scripts. Sourced, never run.
+# shellcheck shell=bash
+
+IHB_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=versions.env
+. "$IHB_ROOT/tools/versions.env"
+
+# Everything the bootstrap installs lives here, outside the work tree, so a re-run is fast.
+IHB_CACHE="${IHB_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/infrahub-backup}"
+IHB_TOOLS="$IHB_CACHE/tools"
+
+say() { printf '[bootstrap] %s\n' "$*" >&2; }
+die() { printf '[bootstrap] ERROR: %s\n' "$*" >&2; exit 1; }
+
+# installed DIR: true when DIR was completely installed earlier (marker written last).
+installed() { [ -f "$1/.installed" ]; }
+mark_installed() { date -u +%FT%TZ > "$1/.installed"; }
+
+# fresh_dir DIR: an empty staging directory next to DIR; promote_dir moves it into place atomically,
+# so an interrupted install never leaves a half-populated tool directory that looks complete.
+fresh_dir() { rm -rf "$1.partial"; mkdir -p "$1.partial"; printf '%s' "$1.partial"; }
+promote_dir() { mark_installed "$1.partial"; rm -rf "$1"; mv "$1.partial" "$1"; }

@@ -1,0 +1,15 @@
+#!/usr/bin/env bash
+# The project's test command: installs the pinned toolchain if missing, then build, typecheck, lint and
+# every test tier that this machine can run. Exit code 0 only when all of it passed.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+tools/bootstrap.sh
+. tools/env.sh
+pnpm install --frozen-lockfile --reporter=append-only
+pnpm exec turbo run build typecheck lint --output-logs=errors-only
+results="$(mktemp -d)/vitest.json"
+status=0
+pnpm exec vitest run --reporter=default --reporter=json --outputFile.json="$results" || status=$?
+node tools/test-summary.mjs "$results" || status=1
+tools/check-leftovers.sh || status=1
+exit "$status"
