@@ -1,3 +1,4 @@
-export type { ArchiveSink, SinkCommit } from "./archive/archive-sink.js";
+export * from "./archive/index.js";
 export type { ErrorCategory, ErrorCode } from "./errors.js";
 export { BackupError, ERROR_CODES, errorCategory, isBackupError } from "./errors.js";
+export * from "./storage/index.js";

@@ -1,0 +1,1 @@
+export type { ArchiveSink, SinkCommit } from "./archive-sink.js";
