@@ -1,0 +1,147 @@
+import { connect, createServer, type Server, type Socket } from "node:net";
+
+export type FaultMode =
+  | { kind: "pass" }
+  /** Every chunk in both directions is held this long before it is forwarded (order kept). */
+  | { kind: "delay"; ms: number }
+  /**
+   * Forwards client→server bytes until `bytes` more have gone through (counted across connections from
+   * the moment the mode is set), then destroys every connection and refuses new ones.
+   */
+  | { kind: "cutAfter"; bytes: number }
+  /** Resets (RST) every open connection now and every new one. */
+  | { kind: "reset" };
+
+export interface FaultProxy extends AsyncDisposable {
+  readonly port: number;
+  /** `http://127.0.0.1:<port>`: use in place of the target's endpoint. */
+  readonly endpoint: string;
+  /** Client→server and server→client bytes forwarded so far. */
+  readonly bytesUp: number;
+  readonly bytesDown: number;
+  /** True once a cutAfter budget was exhausted. */
+  readonly cut: boolean;
+  setMode(mode: FaultMode): void;
+  close(): Promise<void>;
+}
+
+interface Pair {
+  client: Socket;
+  upstream: Socket;
+}
+
+/** A TCP proxy on 127.0.0.1 in front of `target`, able to delay, cut or reset traffic on demand. */
+export async function startFaultProxy(target: { host: string; port: number }): Promise<FaultProxy> {
+  const pairs = new Set<Pair>();
+  let mode: FaultMode = { kind: "pass" };
+  let budget = Number.POSITIVE_INFINITY;
+  let cut = false;
+  let bytesUp = 0;
+  let bytesDown = 0;
+
+  const killAll = (reset: boolean) => {
+    for (const pair of pairs) {
+      for (const socket of [pair.client, pair.upstream]) {
+        if (reset) socket.resetAndDestroy();
+        else socket.destroy();
+      }
+    }
+    pairs.clear();
+  };
+
+  // Forwarding with an ordered queue so delays never reorder bytes; backpressure by pausing the source.
+  const forward = (from: Socket, to: Socket, direction: "up" | "down") => {
+    let chain = Promise.resolve();
+    from.on("data", (chunk: Buffer) => {
+      let data = chunk;
+      if (direction === "up" && mode.kind === "cutAfter") {
+        if (data.length > budget) {
+          data = data.subarray(0, budget);
+        }
+        budget -= data.length;
+      }
+      const exhausted = direction === "up" && mode.kind === "cutAfter" && budget <= 0;
+      const delay = mode.kind === "delay" ? mode.ms : 0;
+      from.pause();
+      chain = chain.then(async () => {
+        if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        if (data.length > 0 && !to.destroyed) {
+          if (direction === "up") bytesUp += data.length;
+          else bytesDown += data.length;
+          if (!to.write(data)) await new Promise((r) => to.once("drain", r));
+        }
+        if (exhausted) {
+          cut = true;
+          killAll(false);
+          return;
+        }
+        if (!from.destroyed) from.resume();
+      });
+    });
+    from.on("end", () => {
+      chain = chain.then(() => {
+        if (!to.destroyed) to.end();
+      });
+    });
+  };
+
+  const server: Server = createServer((client) => {
+    if (mode.kind === "reset") {
+      client.resetAndDestroy();
+      return;
+    }
+    if (cut) {
+      client.destroy();
+      return;
+    }
+    const upstream = connect({ host: target.host, port: target.port });
+    const pair = { client, upstream };
+    pairs.add(pair);
+    const drop = () => {
+      pairs.delete(pair);
+      client.destroy();
+      upstream.destroy();
+    };
+    client.on("error", drop);
+    upstream.on("error", drop);
+    client.on("close", drop);
+    upstream.on("close", drop);
+    forward(client, upstream, "up");
+    forward(upstream, client, "down");
+  });
+
+  await new Promise<void>((resolveListen, reject) => {
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => resolveListen());
+  });
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("fault proxy: no listening address");
+  const port = address.port;
+
+  const close = async () => {
+    killAll(false);
+    await new Promise<void>((resolveClose) => server.close(() => resolveClose()));
+  };
+
+  return {
+    port,
+    endpoint: `http://127.0.0.1:${port}`,
+    get bytesUp() {
+      return bytesUp;
+    },
+    get bytesDown() {
+      return bytesDown;
+    },
+    get cut() {
+      return cut;
+    },
+    setMode(next: FaultMode) {
+      mode = next;
+      cut = false;
+      budget = next.kind === "cutAfter" ? next.bytes : Number.POSITIVE_INFINITY;
+      if (next.kind === "reset") killAll(true);
+    },
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

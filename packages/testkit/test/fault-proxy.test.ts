@@ -1,0 +1,74 @@
+import { connect, createServer, type Server } from "node:net";
+import { afterEach, beforeEach, describe, expect, it } from "vitest";
+import { startFaultProxy } from "../src/index.js";
+
+/** A real TCP echo server on loopback: the thing behind the proxy. */
+let echo: Server;
+let echoPort: number;
+
+beforeEach(async () => {
+  echo = createServer((socket) => socket.pipe(socket));
+  await new Promise<void>((r) => echo.listen(0, "127.0.0.1", () => r()));
+  echoPort = (echo.address() as { port: number }).port;
+});
+afterEach(async () => {
+  await new Promise<void>((r) => echo.close(() => r()));
+});
+
+async function roundTrip(port: number, payload: Buffer): Promise<{ received: Buffer; error?: Error }> {
+  return await new Promise((resolveTrip) => {
+    const socket = connect({ host: "127.0.0.1", port });
+    const chunks: Buffer[] = [];
+    let error: Error | undefined;
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk);
+      if (Buffer.concat(chunks).length >= payload.length) socket.end();
+    });
+    socket.on("error", (e) => {
+      error = e;
+    });
+    socket.on("close", () => resolveTrip({ received: Buffer.concat(chunks), ...(error ? { error } : {}) }));
+    socket.write(payload);
+  });
+}
+
+describe("testkit fault proxy", () => {
+  it("passes bytes through unchanged and counts them", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    const payload = Buffer.alloc(1 << 20, 7);
+    const { received } = await roundTrip(proxy.port, payload);
+    expect(received.equals(payload)).toBe(true);
+    expect(proxy.bytesUp).toBe(payload.length);
+    expect(proxy.bytesDown).toBe(payload.length);
+  });
+
+  it("delays traffic", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    proxy.setMode({ kind: "delay", ms: 150 });
+    const started = Date.now();
+    const { received } = await roundTrip(proxy.port, Buffer.from("hello"));
+    expect(received.toString()).toBe("hello");
+    expect(Date.now() - started).toBeGreaterThanOrEqual(290);
+  });
+
+  it("cuts after N client bytes, then refuses new connections", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    proxy.setMode({ kind: "cutAfter", bytes: 1000 });
+    const { received } = await roundTrip(proxy.port, Buffer.alloc(64 * 1024, 1));
+    expect(received.length).toBeLessThanOrEqual(1000);
+    expect(proxy.cut).toBe(true);
+    expect(proxy.bytesUp).toBe(1000);
+    const second = await roundTrip(proxy.port, Buffer.from("again"));
+    expect(second.received.length).toBe(0);
+    proxy.setMode({ kind: "pass" });
+    expect((await roundTrip(proxy.port, Buffer.from("back"))).received.toString()).toBe("back");
+  });
+
+  it("resets connections", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    proxy.setMode({ kind: "reset" });
+    const { received, error } = await roundTrip(proxy.port, Buffer.from("x"));
+    expect(received.length).toBe(0);
+    expect(error?.message).toMatch(/ECONNRESET|EPIPE/);
+  });
+});
