@@ -1,4 +1,5 @@
-import { existsSync, readFileSync } from "node:fs";
+import { createHash } from "node:crypto";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
 import { homedir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -46,6 +47,20 @@ export function toolDir(name: string, versionKey: string): string {
 export function postgresBin(name: string): string {
   const major = toolVersions().POSTGRES_MAJOR ?? "15";
   const path = `/usr/lib/postgresql/${major}/bin/${name}`;
+  if (!existsSync(path)) throw new Error(`${path} not found: run tools/bootstrap.sh first`);
+  return path;
+}
+
+/**
+ * The Neo4j freeze helper built by tools/install/freeze-helper.sh for this checkout's source
+ * (cached under a hash of go.mod + *.go, computed here the same way).
+ */
+export function freezeHelperPath(arch: "amd64" | "arm64" = process.arch === "arm64" ? "arm64" : "amd64"): string {
+  const src = join(repoRoot, "packages/image/neo4j-freeze");
+  const files = ["go.mod", ...readdirSync(src).filter((f) => f.endsWith(".go")).sort()];
+  const hash = createHash("sha256");
+  for (const file of files) hash.update(readFileSync(join(src, file)));
+  const path = join(toolsDir(), `neo4j-freeze-${hash.digest("hex").slice(0, 16)}`, `neo4j-freeze-linux-${arch}`);
   if (!existsSync(path)) throw new Error(`${path} not found: run tools/bootstrap.sh first`);
   return path;
 }

@@ -1,0 +1,124 @@
+// neo4j-freeze stops (SIGSTOP) the Neo4j JVM at the very end of a clean shutdown: after the store
+// is closed and the pid file removed, before the process exits. In a container whose main process is
+// Neo4j, this keeps the container alive with the database files unlocked, so neo4j-admin can dump or
+// load them offline. Sending SIGCONT afterwards lets the JVM exit and the container restart policy
+// bring Neo4j back.
+//
+// Usage: neo4j-freeze --pid-file /var/lib/neo4j/run/neo4j.pid --ready-file /tmp/x.ready [--timeout 15m]
+//
+// It prints the frozen pid on stdout and exits 0 once the JVM is stopped; it exits non-zero (and
+// freezes nothing) when the pid file is missing or invalid, or when no shutdown happens before the
+// timeout, so a forgotten helper can never freeze a later, unrelated shutdown.
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+	"unsafe"
+)
+
+func main() {
+	pidFile := flag.String("pid-file", "/var/lib/neo4j/run/neo4j.pid", "Neo4j pid file")
+	readyFile := flag.String("ready-file", "", "file written once the watch is armed")
+	timeout := flag.Duration("timeout", 15*time.Minute, "give up (without freezing) after this long")
+	flag.Parse()
+	if err := run(*pidFile, *readyFile, *timeout); err != nil {
+		fmt.Fprintln(os.Stderr, "neo4j-freeze:", err)
+		os.Exit(1)
+	}
+}
+
+func run(pidFile, readyFile string, timeout time.Duration) error {
+	raw, err := os.ReadFile(pidFile)
+	if err != nil {
+		return fmt.Errorf("read pid file: %w", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(raw)))
+	if err != nil || pid <= 1 {
+		return fmt.Errorf("pid file %s does not hold a valid pid: %q", pidFile, strings.TrimSpace(string(raw)))
+	}
+	if err := syscall.Kill(pid, 0); err != nil {
+		return fmt.Errorf("process %d from %s is not running: %w", pid, pidFile, err)
+	}
+
+	fd, err := syscall.InotifyInit1(syscall.IN_CLOEXEC)
+	if err != nil {
+		return fmt.Errorf("inotify_init1: %w", err)
+	}
+	defer syscall.Close(fd)
+	if _, err := syscall.InotifyAddWatch(fd, pidFile, syscall.IN_DELETE_SELF|syscall.IN_MOVE_SELF|syscall.IN_ATTRIB); err != nil {
+		return fmt.Errorf("watch %s: %w", pidFile, err)
+	}
+	if readyFile != "" {
+		if err := os.WriteFile(readyFile, []byte("ready\n"), 0o644); err != nil {
+			return fmt.Errorf("write ready file: %w", err)
+		}
+	}
+
+	deadline := time.Now().Add(timeout)
+	buf := make([]byte, 64*(syscall.SizeofInotifyEvent+syscall.NAME_MAX+1))
+	for {
+		remaining := time.Until(deadline)
+		if remaining <= 0 {
+			return errors.New("timed out waiting for Neo4j to shut down; nothing was frozen")
+		}
+		if ready, err := waitReadable(fd, remaining); err != nil {
+			return err
+		} else if !ready {
+			continue
+		}
+		n, err := syscall.Read(fd, buf)
+		if err != nil {
+			if errors.Is(err, syscall.EINTR) {
+				continue
+			}
+			return fmt.Errorf("read inotify: %w", err)
+		}
+		if gone := pidFileGone(buf[:n], pidFile); gone {
+			break
+		}
+	}
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		return fmt.Errorf("SIGSTOP %d: %w", pid, err)
+	}
+	fmt.Println(pid)
+	return nil
+}
+
+// pidFileGone reports whether the events mean the pid file was removed or moved away.
+// IN_ATTRIB alone (link count change on unlink while open) is confirmed by checking the path.
+func pidFileGone(events []byte, pidFile string) bool {
+	for offset := 0; offset+syscall.SizeofInotifyEvent <= len(events); {
+		event := (*syscall.InotifyEvent)(unsafe.Pointer(&events[offset]))
+		if event.Mask&(syscall.IN_DELETE_SELF|syscall.IN_MOVE_SELF) != 0 {
+			return true
+		}
+		if event.Mask&syscall.IN_ATTRIB != 0 {
+			if _, err := os.Stat(pidFile); errors.Is(err, os.ErrNotExist) {
+				return true
+			}
+		}
+		offset += syscall.SizeofInotifyEvent + int(event.Len)
+	}
+	return false
+}
+
+func waitReadable(fd int, timeout time.Duration) (bool, error) {
+	var set syscall.FdSet
+	set.Bits[fd/64] |= 1 << (uint(fd) % 64)
+	tv := syscall.NsecToTimeval(min(timeout, time.Second).Nanoseconds())
+	n, err := syscall.Select(fd+1, &set, nil, nil, &tv)
+	if err != nil {
+		if errors.Is(err, syscall.EINTR) {
+			return false, nil
+		}
+		return false, fmt.Errorf("select: %w", err)
+	}
+	return n > 0, nil
+}
