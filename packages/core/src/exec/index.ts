@@ -1,0 +1,6 @@
+export type { CommandOptions, StreamingCommand } from "./command.js";
+export { commandFailure, runCommand, streamCommand } from "./command.js";
+export type { ExecRequest, ExecResult, Executor } from "./executor.js";
+export type { LocalExecutorOptions } from "./local-executor.js";
+export { LocalExecutor } from "./local-executor.js";
+export { redact, secretValues } from "./redact.js";
