@@ -1,1 +1,39 @@
-export {};
+export type { AbortableUpload, AbortOnSignalsOptions } from "./active-uploads.js";
+export { abortActiveUploads, abortUploadsOnSignals, activeUploads } from "./active-uploads.js";
+export type { ArchiveName, StampTimeZone } from "./archive-name.js";
+export {
+  ARCHIVE_NAME_PATTERN,
+  compareArchivesNewestFirst,
+  formatArchiveName,
+  parseArchiveName,
+  stampToDate,
+} from "./archive-name.js";
+export type {
+  BackupStore,
+  GetOptions,
+  ListedArchive,
+  ListedObject,
+  ObjectInfo,
+  ObjectStream,
+  PutOptions,
+  StorageLogger,
+} from "./backup-store.js";
+export type { PartPlan, PartPlanOptions } from "./part-plan.js";
+export { partSizeFor, planParts, S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE } from "./part-plan.js";
+export type {
+  KeepReason,
+  RetentionDecision,
+  RetentionOptions,
+  RetentionPlan,
+  RetentionResult,
+  RetentionRules,
+} from "./retention.js";
+export { applyRetention, planRetention, validateRetentionRules } from "./retention.js";
+export type { S3ErrorContext } from "./s3-errors.js";
+export { iamAction, isTransientS3Error, mapS3Error } from "./s3-errors.js";
+export type { S3Location } from "./s3-location.js";
+export { formatS3Uri, normalizePrefix, objectKey, parseS3Uri, splitKey } from "./s3-location.js";
+export type { S3ObjectParams } from "./s3-multipart-sink.js";
+export { S3MultipartSink } from "./s3-multipart-sink.js";
+export type { S3Credentials, S3StoreOptions } from "./s3-store.js";
+export { newestArchive, parseEndpoint, S3Store } from "./s3-store.js";

@@ -1,0 +1,82 @@
+import type { Readable } from "node:stream";
+import type { ArchiveSink } from "../archive/archive-sink.js";
+import type { ArchiveName } from "./archive-name.js";
+
+/** Facts about one stored object; enough to pin later reads to exactly these bytes. */
+export interface ObjectInfo {
+  /** Basename under the store's directory or prefix. */
+  name: string;
+  /** `s3://bucket/key` or an absolute file path. */
+  location: string;
+  size: number;
+  lastModified: Date;
+  /** S3 only. */
+  etag?: string | undefined;
+  /** S3 only, on versioned buckets. */
+  versionId?: string | undefined;
+  /** Local only: file identity. */
+  file?: { dev: number; ino: number; mtimeMs: number } | undefined;
+}
+
+/** A listed object; `archive` is set when its name is an archive name (§1.1). */
+export interface ListedObject extends ObjectInfo {
+  archive: ArchiveName | undefined;
+}
+
+/** A listed archive (`archive` set), as returned by `latest` and used by retention. */
+export interface ListedArchive extends ObjectInfo {
+  archive: ArchiveName;
+}
+
+export interface PutOptions {
+  /** Expected size in bytes: sizes S3 parts, and drives the local free-space preflight. */
+  sizeHint?: number | undefined;
+  /** Aborts the upload (nothing left behind); later sink calls reject with CANCELLED. */
+  signal?: AbortSignal | undefined;
+}
+
+export interface GetOptions {
+  /** Read exactly these bytes (from an earlier `head`/`get`); anything else → STORAGE_CHANGED. */
+  pin?: ObjectInfo | undefined;
+  /** First byte to read. Default 0. */
+  start?: number | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** A stream of a stored object's bytes, pinned to `info`. */
+export interface ObjectStream extends Readable {
+  readonly info: ObjectInfo;
+}
+
+/** Where archives live: a local directory or an S3 bucket + prefix. */
+export interface BackupStore {
+  /** `"local"` or `"s3"`. */
+  readonly kind: "local" | "s3";
+  /** The store's root as shown to users: a directory path or `s3://bucket/prefix/`. */
+  readonly root: string;
+  /** The location `name` has (or would have) in this store. */
+  location(name: string): string;
+  /**
+   * A sink for a new object `name`. Nothing is visible until `commit`; `abort` (or any failure, or the
+   * signal) leaves nothing behind. Refuses (ARTIFACT_EXISTS) when `name` exists: never overwrites.
+   */
+  put(name: string, options?: PutOptions): Promise<ArchiveSink>;
+  /** The object's bytes, pinned (ETag/VersionId, or file identity) so two reads see the same bytes. */
+  get(name: string, options?: GetOptions): Promise<ObjectStream>;
+  /** Throws ARTIFACT_NOT_FOUND when absent. */
+  head(name: string): Promise<ObjectInfo>;
+  /** Every object directly under the root (all pages), archive names parsed. */
+  list(): Promise<ListedObject[]>;
+  /** The newest archive-named object (by stamp, then name), or `undefined`. */
+  latest(): Promise<ListedArchive | undefined>;
+  /** Deletes `name`; with `pin`, only if it is still that object (else STORAGE_CHANGED). */
+  delete(name: string, options?: { pin?: ObjectInfo | undefined }): Promise<void>;
+  /** Preflight: the root is reachable and readable with these credentials. */
+  check(): Promise<void>;
+}
+
+/** Where the library reports things worth a human's attention; the CLI formats them. */
+export interface StorageLogger {
+  warn(message: string, fields?: Record<string, unknown>): void;
+  debug?(message: string, fields?: Record<string, unknown>): void;
+}

@@ -1,0 +1,533 @@
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  AbortMultipartUploadCommand,
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  PutObjectCommand,
+  type S3Client,
+  type StorageClass,
+  UploadPartCommand,
+} from "@aws-sdk/client-s3";
+import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
+import { BackupError, isBackupError } from "../errors.js";
+import { trackUpload } from "./active-uploads.js";
+import type { StorageLogger } from "./backup-store.js";
+import { type PartPlan, partSizeFor } from "./part-plan.js";
+import { mapS3Error } from "./s3-errors.js";
+
+/** Object parameters applied to the upload (PutObject / CreateMultipartUpload). */
+export interface S3ObjectParams {
+  ServerSideEncryption?: "AES256" | "aws:kms" | undefined;
+  SSEKMSKeyId?: string | undefined;
+  StorageClass?: StorageClass | undefined;
+  ContentType?: string | undefined;
+}
+
+/** @internal built by S3Store.put. */
+export interface S3MultipartSinkConfig {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  location: string;
+  endpoint: string | undefined;
+  plan: PartPlan;
+  /** Parts uploaded at the same time (≥ 1). */
+  concurrency: number;
+  objectParams: S3ObjectParams;
+  /** Send Content-MD5 with every part / single put, so the store verifies each body. */
+  contentMd5: boolean;
+  /** Send `If-None-Match: *` on the final request, so an existing object is never replaced. */
+  conditionalWrite: boolean;
+  /** Budget for aborting the multipart upload after a failure (network may be flaky). Default 60 s. */
+  abortTimeoutMs?: number | undefined;
+  signal?: AbortSignal | undefined;
+  logger?: StorageLogger | undefined;
+}
+
+type PartState = "filling" | "held" | "queued" | "uploading";
+
+interface Part {
+  number: number;
+  start: number;
+  size: number;
+  buf: Buffer;
+  length: number;
+  /** Unpatched placeholders overlapping this part. */
+  pending: number;
+  state: PartState;
+}
+
+type SinkState = "open" | "committing" | "committed" | "failed" | "aborted";
+
+/**
+ * An ArchiveSink that uploads to S3 with a multipart upload it drives itself.
+ *
+ * Memory: at most one part being filled, one queued, `concurrency` uploading, plus the parts that hold an
+ * unpatched placeholder: ≤ part size × (held + concurrency + 2). An object that ends within its first part
+ * is sent with one PutObject (no multipart upload is ever created). Any failure, `abort`, or the signal
+ * cancels the requests in flight and aborts the multipart upload: no object and no parts are left.
+ */
+export class S3MultipartSink implements ArchiveSink {
+  readonly #cfg: S3MultipartSinkConfig;
+  readonly #requests = new AbortController();
+  readonly #parts = new Map<number, Part>();
+  readonly #placeholders = new Map<number, number>();
+  readonly #queue: Part[] = [];
+  readonly #uploads = new Set<Promise<void>>();
+  readonly #etags = new Map<number, string>();
+  readonly #pool: Buffer[] = [];
+  #waiters: Array<() => void> = [];
+  #current: Part | undefined;
+  #nextPart = 1;
+  #position = 0;
+  #state: SinkState = "open";
+  #error: BackupError | undefined;
+  #uploadId: Promise<string> | undefined;
+  #abortDone: Promise<void> | undefined;
+  readonly #untrack: () => void;
+  readonly #onSignal: () => void;
+
+  constructor(config: S3MultipartSinkConfig) {
+    this.#cfg = { ...config, concurrency: Math.max(1, Math.floor(config.concurrency)) };
+    this.#untrack = trackUpload(this);
+    this.#onSignal = () => {
+      void this.abort(config.signal?.reason);
+    };
+    config.signal?.addEventListener("abort", this.#onSignal, { once: true });
+  }
+
+  get location(): string {
+    return this.#cfg.location;
+  }
+
+  get position(): number {
+    return this.#position;
+  }
+
+  /** The multipart upload id, once one was created (for diagnostics and tests). */
+  async uploadId(): Promise<string | undefined> {
+    return this.#uploadId?.catch(() => undefined);
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    await this.#append(chunk, false);
+  }
+
+  async writePlaceholder(chunk: Uint8Array): Promise<number> {
+    this.#assertOpen();
+    const offset = this.#position;
+    if (chunk.length > 0) this.#placeholders.set(offset, chunk.length);
+    await this.#append(chunk, true);
+    return offset;
+  }
+
+  async patch(offset: number, bytes: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    const length = this.#placeholders.get(offset);
+    if (length === undefined || length !== bytes.length) {
+      throw new BackupError(
+        "INTERNAL",
+        `patch at ${offset} (${bytes.length} bytes) does not match an unpatched placeholder of ${this.#cfg.location}`,
+      );
+    }
+    this.#placeholders.delete(offset);
+    const end = offset + length;
+    for (const part of [...this.#parts.values()]) {
+      const from = Math.max(offset, part.start);
+      const to = Math.min(end, part.start + part.length);
+      if (from >= to) continue;
+      part.buf.set(bytes.subarray(from - offset, to - offset), from - part.start);
+      part.pending--;
+      if (part.pending === 0 && part.state === "held") this.#enqueue(part);
+    }
+    await this.#waitForRoom();
+  }
+
+  async commit(): Promise<SinkCommit> {
+    this.#assertOpen();
+    this.#state = "committing";
+    try {
+      if (this.#placeholders.size > 0) {
+        throw new BackupError(
+          "INTERNAL",
+          `${this.#placeholders.size} placeholder(s) were never patched in ${this.#cfg.location}`,
+        );
+      }
+      const result =
+        this.#uploadId === undefined && this.#nextPart <= 2 && this.#queue.length === 0
+          ? await this.#putSingle()
+          : await this.#completeMultipart();
+      this.#state = "committed";
+      this.#finish();
+      return result;
+    } catch (error) {
+      const mapped = this.#toError(error, "CompleteMultipartUpload");
+      this.#fail(mapped);
+      await this.#abortDone?.catch(() => undefined);
+      throw mapped;
+    }
+  }
+
+  abort(reason?: unknown): Promise<void> {
+    if (this.#state === "committed") return Promise.resolve();
+    if (this.#abortDone) return this.#abortDone;
+    this.#state = this.#state === "failed" ? "failed" : "aborted";
+    if (this.#error === undefined) {
+      this.#error = isBackupError(reason)
+        ? reason
+        : new BackupError("CANCELLED", `upload of ${this.#cfg.location} was aborted`, {
+            ...(reason === undefined ? {} : { cause: reason }),
+          });
+    }
+    this.#abortDone = this.#cleanUp();
+    this.#abortDone.catch(() => undefined);
+    this.#wake();
+    return this.#abortDone;
+  }
+
+  // ---- appending and part bookkeeping ----
+
+  async #append(chunk: Uint8Array, placeholder: boolean): Promise<void> {
+    let off = 0;
+    while (off < chunk.length) {
+      const part = this.#current ?? this.#newPart();
+      const n = Math.min(part.size - part.length, chunk.length - off);
+      part.buf.set(chunk.subarray(off, off + n), part.length);
+      part.length += n;
+      off += n;
+      this.#position += n;
+      if (placeholder) part.pending++;
+      if (part.length === part.size) {
+        this.#current = undefined;
+        this.#seal(part);
+        await this.#waitForRoom();
+      }
+    }
+  }
+
+  #newPart(): Part {
+    const size = partSizeFor(this.#cfg.plan, this.#nextPart);
+    const pooled = this.#pool.findIndex((b) => b.length === size);
+    const buf = pooled >= 0 ? this.#pool.splice(pooled, 1)[0]! : Buffer.allocUnsafeSlow(size);
+    const part: Part = {
+      number: this.#nextPart++,
+      start: this.#position,
+      size,
+      buf,
+      length: 0,
+      pending: 0,
+      state: "filling",
+    };
+    this.#parts.set(part.number, part);
+    this.#current = part;
+    return part;
+  }
+
+  #seal(part: Part): void {
+    if (part.pending > 0) part.state = "held";
+    else this.#enqueue(part);
+  }
+
+  #enqueue(part: Part): void {
+    part.state = "queued";
+    this.#queue.push(part);
+    this.#pump();
+  }
+
+  #pump(): void {
+    while (this.#state !== "failed" && this.#state !== "aborted" && this.#queue.length > 0) {
+      const inFlight = [...this.#parts.values()].filter((p) => p.state === "uploading").length;
+      if (inFlight >= this.#cfg.concurrency) return;
+      const part = this.#queue.shift()!;
+      part.state = "uploading";
+      const upload = this.#uploadPart(part).catch((error) => this.#fail(this.#toError(error, "UploadPart")));
+      this.#uploads.add(upload);
+      void upload.finally(() => {
+        this.#uploads.delete(upload);
+        this.#pump();
+        this.#wake();
+      });
+    }
+  }
+
+  async #uploadPart(part: Part): Promise<void> {
+    const uploadId = await this.#ensureMultipart();
+    const body = part.buf.subarray(0, part.length);
+    const output = await this.#cfg.client.send(
+      new UploadPartCommand({
+        Bucket: this.#cfg.bucket,
+        Key: this.#cfg.key,
+        UploadId: uploadId,
+        PartNumber: part.number,
+        Body: body,
+        ContentLength: part.length,
+        ...(this.#cfg.contentMd5 ? { ContentMD5: md5(body) } : {}),
+      }),
+      { abortSignal: this.#requests.signal },
+    );
+    if (!output.ETag) throw new BackupError("STORAGE_FAILED", `UploadPart ${part.number} returned no ETag`);
+    this.#etags.set(part.number, output.ETag);
+    this.#release(part);
+  }
+
+  #release(part: Part): void {
+    this.#parts.delete(part.number);
+    if (this.#pool.length < this.#cfg.concurrency + 1) this.#pool.push(part.buf);
+  }
+
+  #ensureMultipart(): Promise<string> {
+    this.#uploadId ??= this.#cfg.client
+      .send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.#cfg.bucket,
+          Key: this.#cfg.key,
+          ...this.#cfg.objectParams,
+        }),
+        { abortSignal: this.#requests.signal },
+      )
+      .then((out) => {
+        if (!out.UploadId)
+          throw new BackupError("STORAGE_FAILED", "CreateMultipartUpload returned no UploadId");
+        return out.UploadId;
+      })
+      .catch((error) => {
+        throw this.#toError(error, "CreateMultipartUpload");
+      });
+    return this.#uploadId;
+  }
+
+  /** Resolves when no part waits for an upload slot; rejects once the sink failed or was aborted. */
+  async #waitForRoom(): Promise<void> {
+    while (this.#queue.length > 0) {
+      this.#throwIfStopped();
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#throwIfStopped();
+  }
+
+  #wake(): void {
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  // ---- commit ----
+
+  async #putSingle(): Promise<SinkCommit> {
+    const part = this.#current;
+    const body = part ? part.buf.subarray(0, part.length) : Buffer.alloc(0);
+    const output = await this.#cfg.client.send(
+      new PutObjectCommand({
+        Bucket: this.#cfg.bucket,
+        Key: this.#cfg.key,
+        Body: body,
+        ContentLength: body.length,
+        ...(this.#cfg.contentMd5 ? { ContentMD5: md5(body) } : {}),
+        ...(this.#cfg.conditionalWrite ? { IfNoneMatch: "*" } : {}),
+        ...this.#cfg.objectParams,
+      }),
+      { abortSignal: this.#requests.signal },
+    );
+    if (part) {
+      this.#current = undefined;
+      this.#release(part);
+    }
+    return this.#verify(output.ETag, output.VersionId);
+  }
+
+  async #completeMultipart(): Promise<SinkCommit> {
+    const last = this.#current;
+    if (last && last.length > 0) {
+      this.#current = undefined;
+      this.#seal(last);
+    }
+    while (this.#uploads.size > 0 || this.#queue.length > 0) {
+      this.#throwIfStopped();
+      await new Promise<void>((resolve) => this.#waiters.push(resolve));
+    }
+    this.#throwIfStopped();
+    const uploadId = await this.#ensureMultipart();
+    const parts = [...this.#etags.entries()]
+      .sort(([a], [b]) => a - b)
+      .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+    if (parts.length !== this.#nextPart - 1 || this.#parts.size > 0) {
+      throw new BackupError(
+        "INTERNAL",
+        `multipart bookkeeping: ${parts.length} of ${this.#nextPart - 1} parts uploaded`,
+      );
+    }
+    const output = await this.#cfg.client.send(
+      new CompleteMultipartUploadCommand({
+        Bucket: this.#cfg.bucket,
+        Key: this.#cfg.key,
+        UploadId: uploadId,
+        MultipartUpload: { Parts: parts },
+        ...(this.#cfg.conditionalWrite ? { IfNoneMatch: "*" } : {}),
+      }),
+      { abortSignal: this.#requests.signal },
+    );
+    return this.#verify(output.ETag, output.VersionId);
+  }
+
+  /** The store must report exactly the bytes we sent; a silent short object is the worst outcome. */
+  async #verify(etag: string | undefined, versionId: string | undefined): Promise<SinkCommit> {
+    const head = await this.#cfg.client.send(
+      new HeadObjectCommand({
+        Bucket: this.#cfg.bucket,
+        Key: this.#cfg.key,
+        ...(versionId ? { VersionId: versionId } : {}),
+      }),
+      { abortSignal: this.#requests.signal },
+    );
+    if (
+      head.ContentLength !== this.#position ||
+      (etag !== undefined && head.ETag !== undefined && head.ETag !== etag)
+    ) {
+      await this.#cfg.client
+        .send(
+          new DeleteObjectCommand({
+            Bucket: this.#cfg.bucket,
+            Key: this.#cfg.key,
+            ...(versionId ? { VersionId: versionId } : {}),
+          }),
+        )
+        .catch(() => undefined);
+      throw new BackupError(
+        "STORAGE_FAILED",
+        `${this.#cfg.location} has ${head.ContentLength} bytes after upload, expected ${this.#position}; removed it`,
+      );
+    }
+    return {
+      location: this.#cfg.location,
+      size: this.#position,
+      etag: head.ETag ?? etag,
+      ...(versionId ? { versionId } : {}),
+    };
+  }
+
+  // ---- failure and cleanup ----
+
+  #assertOpen(): void {
+    if (this.#state === "open") return;
+    if (this.#state === "committed" || this.#state === "committing") {
+      throw new BackupError("INTERNAL", `sink for ${this.#cfg.location} is already ${this.#state}`);
+    }
+    this.#throwIfStopped();
+  }
+
+  #throwIfStopped(): void {
+    if (this.#state === "failed" || this.#state === "aborted") {
+      throw this.#error ?? new BackupError("CANCELLED", `upload of ${this.#cfg.location} was aborted`);
+    }
+  }
+
+  #toError(error: unknown, operation: string): BackupError {
+    if (this.#error && (this.#state === "failed" || this.#state === "aborted")) return this.#error;
+    if (isBackupError(error)) return error;
+    const name = (error as { name?: string } | undefined)?.name;
+    if (
+      (name === "PreconditionFailed" ||
+        (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode === 412) &&
+      (operation === "CompleteMultipartUpload" || operation === "PutObject")
+    ) {
+      return new BackupError("ARTIFACT_EXISTS", `${this.#cfg.location} already exists; not replacing it`, {
+        cause: error,
+      });
+    }
+    return mapS3Error(error, {
+      operation,
+      bucket: this.#cfg.bucket,
+      key: this.#cfg.key,
+      endpoint: this.#cfg.endpoint,
+    });
+  }
+
+  #fail(error: BackupError): void {
+    if (this.#state === "failed" || this.#state === "aborted" || this.#state === "committed") return;
+    this.#state = "failed";
+    this.#error = error;
+    this.#cfg.logger?.debug?.("upload failed; aborting", { location: this.#cfg.location, code: error.code });
+    this.#abortDone = this.#cleanUp();
+    // Callers of abort() see a failure to clean up; here the primary error is what matters.
+    this.#abortDone.catch(() => undefined);
+    this.#wake();
+  }
+
+  async #cleanUp(): Promise<void> {
+    this.#requests.abort();
+    this.#cfg.signal?.removeEventListener("abort", this.#onSignal);
+    await Promise.allSettled([...this.#uploads]);
+    this.#parts.clear();
+    this.#queue.length = 0;
+    this.#pool.length = 0;
+    this.#current = undefined;
+    try {
+      if (this.#uploadId !== undefined) await this.#abortMultipart();
+    } finally {
+      this.#untrack();
+      this.#wake();
+    }
+  }
+
+  /**
+   * Aborts our multipart upload, retrying while the network recovers, and confirms it is gone. When the
+   * id is unknown (creation failed after the store may have created it), aborts every upload of our key:
+   * the key carries a timestamp, so no other writer owns it.
+   */
+  async #abortMultipart(): Promise<void> {
+    const { client, bucket, key } = this.#cfg;
+    const known = await this.#uploadId?.catch(() => undefined);
+    const deadline = Date.now() + (this.#cfg.abortTimeoutMs ?? 60_000);
+    let lastError: unknown;
+    for (let attempt = 0; Date.now() < deadline; attempt++) {
+      try {
+        const ids = known !== undefined ? [known] : await this.#uploadsOfKey();
+        for (const UploadId of ids) {
+          await client
+            .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }))
+            .catch((error: { name?: string }) => {
+              if (error?.name !== "NoSuchUpload") throw error;
+            });
+        }
+        const left = (await this.#uploadsOfKey()).filter((id) => known === undefined || id === known);
+        if (left.length === 0) return;
+      } catch (error) {
+        lastError = error;
+      }
+      await sleep(Math.min(5_000, 200 * 2 ** attempt));
+    }
+    const stranded = new BackupError(
+      "STORAGE_FAILED",
+      `could not abort the multipart upload of ${this.#cfg.location}; its parts may remain in the bucket`,
+      {
+        cause: lastError,
+        hint: `abort it with \`aws s3api abort-multipart-upload --bucket ${bucket} --key ${key} --upload-id ${known ?? "<id>"}\` or add a lifecycle rule that aborts incomplete uploads`,
+        details: { bucket, key, uploadId: known },
+      },
+    );
+    this.#cfg.logger?.warn(stranded.message, { bucket, key, uploadId: known });
+    throw stranded;
+  }
+
+  async #uploadsOfKey(): Promise<string[]> {
+    const out = await this.#cfg.client.send(
+      new ListMultipartUploadsCommand({ Bucket: this.#cfg.bucket, Prefix: this.#cfg.key }),
+    );
+    return (out.Uploads ?? []).filter((u) => u.Key === this.#cfg.key && u.UploadId).map((u) => u.UploadId!);
+  }
+
+  #finish(): void {
+    this.#cfg.signal?.removeEventListener("abort", this.#onSignal);
+    this.#pool.length = 0;
+    this.#untrack();
+  }
+}
+
+function md5(body: Uint8Array): string {
+  return createHash("md5").update(body).digest("base64");
+}

@@ -1,0 +1,492 @@
+import { readFileSync } from "node:fs";
+import { Agent as HttpAgent } from "node:http";
+import { Agent as HttpsAgent } from "node:https";
+import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
+import { rootCertificates } from "node:tls";
+import {
+  AbortMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListMultipartUploadsCommand,
+  type ListMultipartUploadsCommandOutput,
+  ListObjectsV2Command,
+  type ListObjectsV2CommandOutput,
+  S3Client,
+  type S3ClientConfig,
+  type StorageClass,
+} from "@aws-sdk/client-s3";
+import { NodeHttpHandler } from "@smithy/node-http-handler";
+import type { ArchiveSink } from "../archive/archive-sink.js";
+import { BackupError, isBackupError } from "../errors.js";
+import { ARCHIVE_NAME_PATTERN, compareArchivesNewestFirst, parseArchiveName } from "./archive-name.js";
+import type {
+  BackupStore,
+  GetOptions,
+  ListedArchive,
+  ListedObject,
+  ObjectInfo,
+  ObjectStream,
+  PutOptions,
+  StorageLogger,
+} from "./backup-store.js";
+import { planParts } from "./part-plan.js";
+import { isTransientS3Error, mapS3Error } from "./s3-errors.js";
+import { formatS3Uri, isValidBucketName, normalizePrefix, objectKey } from "./s3-location.js";
+import { S3MultipartSink, type S3ObjectParams } from "./s3-multipart-sink.js";
+
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+  sessionToken?: string | undefined;
+}
+
+export interface S3StoreOptions {
+  bucket: string;
+  /** Key prefix; objects are `<prefix>/<name>` (trailing slashes trimmed), or `<name>` without one. */
+  prefix?: string | undefined;
+  /** Any S3-compatible endpoint, e.g. `https://minio.example:9000`; `host:port` means https. Default: AWS. */
+  endpoint?: string | undefined;
+  /** Default `us-east-1`. */
+  region?: string | undefined;
+  /** Path-style addressing. Default: `true` when an endpoint is given (as upstream), else `false`. */
+  forcePathStyle?: boolean | undefined;
+  /**
+   * When the SDK adds request checksums / validates response checksums. Default `"when_required"` for
+   * non-AWS endpoints (several stores reject the SDK's newer default headers), `"when_supported"` for AWS.
+   */
+  checksums?: "when_required" | "when_supported" | undefined;
+  /** Explicit keys; default: the SDK chain (env, shared files/profile, web identity/IRSA, pod identity, IMDS). */
+  credentials?: S3Credentials | undefined;
+  /** Shared-config profile for the default chain. */
+  profile?: string | undefined;
+  /** PEM file with the CA certificate(s) to trust for the endpoint (in addition to the system CAs). */
+  caBundle?: string | undefined;
+  /** Disable TLS certificate verification. Only explicitly; a warning is logged. */
+  insecureTls?: boolean | undefined;
+  /** Server-side encryption. */
+  sse?: { type: "AES256" } | { type: "aws:kms"; kmsKeyId?: string | undefined } | undefined;
+  storageClass?: string | undefined;
+  /** The store's multipart part limit. Default 10,000; e.g. 1,000 for Scaleway. */
+  maxParts?: number | undefined;
+  /** Fixed base part size in bytes (≥ 5 MiB). Default: from the size hint (≥ 5 MiB), 8 MiB without one. */
+  partSize?: number | undefined;
+  /** Parts uploaded at once. Default 4. Upload memory ≤ part size × (held parts + concurrency + 2). */
+  concurrency?: number | undefined;
+  /** Attempts per request (SDK retry with backoff: throttling, 5xx, resets). Default 5. */
+  maxAttempts?: number | undefined;
+  /** Send `If-None-Match: *` when committing so an existing object is never replaced. Default `true`. */
+  conditionalWrite?: boolean | undefined;
+  /** Send Content-MD5 with every part. Default: `true` when checksums are "when_required". */
+  contentMd5?: boolean | undefined;
+  /** TCP connect timeout. Default 10 s. */
+  connectTimeoutMs?: number | undefined;
+  /** Socket idle timeout. Default 120 s. */
+  socketTimeoutMs?: number | undefined;
+  /** Budget to abort a multipart upload after a failure. Default 60 s. */
+  abortTimeoutMs?: number | undefined;
+  /** Times a read resumes (ranged GET, pinned) after a dropped connection. Default 5. */
+  readResumes?: number | undefined;
+  logger?: StorageLogger | undefined;
+  /** Use this client instead of building one (its configuration then wins). */
+  client?: S3Client | undefined;
+}
+
+const AWS_HOST = /(^|\.)amazonaws\.com(\.cn)?$/i;
+
+/** Normalises an endpoint (`host:port` → `https://host:port`) and validates it. */
+export function parseEndpoint(endpoint: string): URL {
+  const withScheme = /^[a-z][a-z0-9+.-]*:\/\//i.test(endpoint) ? endpoint : `https://${endpoint}`;
+  let url: URL;
+  try {
+    url = new URL(withScheme);
+  } catch (error) {
+    throw new BackupError("INVALID_ENDPOINT", `invalid S3 endpoint: ${JSON.stringify(endpoint)}`, {
+      cause: error,
+      hint: "use a URL such as https://s3.example.com or http://minio:9000",
+    });
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    throw new BackupError(
+      "INVALID_ENDPOINT",
+      `invalid S3 endpoint: ${JSON.stringify(endpoint)} (http or https only)`,
+      {
+        hint: "use a URL such as https://s3.example.com or http://minio:9000",
+      },
+    );
+  }
+  return url;
+}
+
+/** A BackupStore in an S3 bucket (AWS or any S3-compatible store). */
+export class S3Store implements BackupStore, AsyncDisposable {
+  readonly kind = "s3" as const;
+  readonly bucket: string;
+  readonly prefix: string;
+  readonly client: S3Client;
+  readonly #options: S3StoreOptions;
+  readonly #endpoint: string | undefined;
+  readonly #checksums: "when_required" | "when_supported";
+  readonly #ownsClient: boolean;
+
+  constructor(options: S3StoreOptions) {
+    if (!options.bucket) {
+      throw new BackupError("INVALID_CONFIG", "S3 bucket is required when S3 upload/download is enabled", {
+        hint: "use --s3-bucket or INFRAHUB_S3_BUCKET",
+      });
+    }
+    if (!isValidBucketName(options.bucket)) {
+      throw new BackupError("INVALID_CONFIG", `invalid S3 bucket name: ${JSON.stringify(options.bucket)}`);
+    }
+    this.#options = options;
+    this.bucket = options.bucket;
+    this.prefix = normalizePrefix(options.prefix);
+    const url =
+      options.endpoint === undefined || options.endpoint === "" ? undefined : parseEndpoint(options.endpoint);
+    this.#endpoint = url?.origin;
+    const isAws = url === undefined || AWS_HOST.test(url.hostname);
+    this.#checksums = options.checksums ?? (isAws ? "when_supported" : "when_required");
+    this.#ownsClient = options.client === undefined;
+    this.client = options.client ?? this.#buildClient(url, isAws);
+  }
+
+  #buildClient(url: URL | undefined, isAws: boolean): S3Client {
+    const o = this.#options;
+    let ca: Buffer | undefined;
+    if (o.caBundle !== undefined) {
+      try {
+        ca = readFileSync(o.caBundle);
+      } catch (error) {
+        throw new BackupError("INVALID_CONFIG", `cannot read the S3 CA bundle ${o.caBundle}`, {
+          cause: error,
+        });
+      }
+    }
+    if (o.insecureTls) {
+      o.logger?.warn(
+        `TLS certificate verification is DISABLED for ${url?.origin ?? "S3"}: traffic can be intercepted; prefer a CA bundle`,
+        { endpoint: url?.origin },
+      );
+    }
+    const sockets = Math.max(1, o.concurrency ?? 4) * 2 + 4;
+    const tlsOptions = {
+      keepAlive: true,
+      maxSockets: sockets,
+      // A CA bundle adds to the built-in trust; Node's `ca` option alone would replace it.
+      ...(ca === undefined ? {} : { ca: [...rootCertificates, ca.toString("utf8")] }),
+      ...(o.insecureTls ? { rejectUnauthorized: false } : {}),
+    };
+    const config: S3ClientConfig = {
+      region: o.region || "us-east-1",
+      forcePathStyle: o.forcePathStyle ?? url !== undefined,
+      requestChecksumCalculation: this.#checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
+      responseChecksumValidation: this.#checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
+      maxAttempts: o.maxAttempts ?? 5,
+      followRegionRedirects: isAws,
+      requestHandler: new NodeHttpHandler({
+        connectionTimeout: o.connectTimeoutMs ?? 10_000,
+        socketTimeout: o.socketTimeoutMs ?? 120_000,
+        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
+        httpsAgent: new HttpsAgent(tlsOptions),
+      }),
+      ...(url === undefined ? {} : { endpoint: url.origin + (url.pathname === "/" ? "" : url.pathname) }),
+      ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
+      ...(o.profile === undefined ? {} : { profile: o.profile }),
+    };
+    return new S3Client(config);
+  }
+
+  get root(): string {
+    return formatS3Uri(this.bucket, this.prefix === "" ? "" : `${this.prefix}/`);
+  }
+
+  get endpoint(): string | undefined {
+    return this.#endpoint;
+  }
+
+  key(name: string): string {
+    return objectKey(this.prefix, name);
+  }
+
+  location(name: string): string {
+    return formatS3Uri(this.bucket, this.key(name));
+  }
+
+  #map(error: unknown, operation: string, key?: string): BackupError {
+    return mapS3Error(error, { operation, bucket: this.bucket, key, endpoint: this.#endpoint });
+  }
+
+  async put(name: string, options: PutOptions = {}): Promise<ArchiveSink> {
+    assertName(name);
+    const o = this.#options;
+    if (options.signal?.aborted) {
+      throw new BackupError("CANCELLED", `upload of ${this.location(name)} was cancelled before it started`);
+    }
+    const plan = planParts({ sizeHint: options.sizeHint, maxParts: o.maxParts, partSize: o.partSize });
+    const key = this.key(name);
+    try {
+      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
+        ...(options.signal ? { abortSignal: options.signal } : {}),
+      });
+      throw new BackupError("ARTIFACT_EXISTS", `${this.location(name)} already exists; not replacing it`, {
+        hint: "backups are never overwritten; choose another name or delete the old one first",
+      });
+    } catch (error) {
+      if (isBackupError(error)) throw error;
+      const mapped = this.#map(error, "HeadObject", key);
+      // A write-only user may not read: then the conditional commit is the only guard.
+      if (mapped.code !== "ARTIFACT_NOT_FOUND" && mapped.code !== "STORAGE_ACCESS_DENIED") throw mapped;
+    }
+    const objectParams: S3ObjectParams = { ContentType: "application/gzip" };
+    if (o.sse?.type === "AES256") objectParams.ServerSideEncryption = "AES256";
+    if (o.sse?.type === "aws:kms") {
+      objectParams.ServerSideEncryption = "aws:kms";
+      if (o.sse.kmsKeyId) objectParams.SSEKMSKeyId = o.sse.kmsKeyId;
+    }
+    if (o.storageClass) objectParams.StorageClass = o.storageClass as StorageClass;
+    return new S3MultipartSink({
+      client: this.client,
+      bucket: this.bucket,
+      key,
+      location: this.location(name),
+      endpoint: this.#endpoint,
+      plan,
+      concurrency: o.concurrency ?? 4,
+      objectParams,
+      contentMd5: o.contentMd5 ?? this.#checksums === "when_required",
+      conditionalWrite: o.conditionalWrite ?? true,
+      abortTimeoutMs: o.abortTimeoutMs,
+      signal: options.signal,
+      logger: o.logger,
+    });
+  }
+
+  async head(name: string): Promise<ObjectInfo> {
+    assertName(name);
+    const key = this.key(name);
+    try {
+      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      return {
+        name,
+        location: this.location(name),
+        size: out.ContentLength ?? 0,
+        lastModified: out.LastModified ?? new Date(0),
+        etag: out.ETag,
+        versionId: out.VersionId,
+      };
+    } catch (error) {
+      throw this.#map(error, "HeadObject", key);
+    }
+  }
+
+  async get(name: string, options: GetOptions = {}): Promise<ObjectStream> {
+    const info = options.pin ?? (await this.head(name));
+    if (options.pin !== undefined && options.pin.name !== name) {
+      throw new BackupError("INTERNAL", `pin for ${options.pin.name} used to read ${name}`);
+    }
+    const start = options.start ?? 0;
+    const stream = Readable.from(this.#read(info, start, options.signal), {
+      objectMode: false,
+    }) as ObjectStream;
+    Object.defineProperty(stream, "info", { value: info, enumerable: true });
+    return stream;
+  }
+
+  /** Ranged GETs pinned by If-Match (and VersionId); resumes where a dropped connection stopped. */
+  async *#read(info: ObjectInfo, start: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+    const key = this.key(info.name);
+    const maxResumes = this.#options.readResumes ?? 5;
+    let position = start;
+    let resumes = 0;
+    while (position < info.size) {
+      try {
+        const out = await this.client.send(
+          new GetObjectCommand({
+            Bucket: this.bucket,
+            Key: key,
+            Range: `bytes=${position}-`,
+            ...(info.etag ? { IfMatch: info.etag } : {}),
+            ...(info.versionId ? { VersionId: info.versionId } : {}),
+          }),
+          signal ? { abortSignal: signal } : {},
+        );
+        const total = /\/(\d+)$/.exec(out.ContentRange ?? "")?.[1];
+        if (total !== undefined && Number(total) !== info.size) throw changed(info, `size is now ${total}`);
+        if (info.etag && out.ETag && out.ETag !== info.etag) throw changed(info, "ETag differs");
+        for await (const chunk of out.Body as Readable) {
+          const buf = chunk as Buffer;
+          if (position + buf.length > info.size) throw changed(info, "more bytes than expected");
+          position += buf.length;
+          yield buf;
+        }
+        if (position < info.size) {
+          throw Object.assign(new Error("connection closed before the end of the object"), {
+            code: "ECONNRESET",
+          });
+        }
+      } catch (error) {
+        if (isBackupError(error)) throw error;
+        if (signal?.aborted)
+          throw new BackupError("CANCELLED", `read of ${info.location} was cancelled`, { cause: error });
+        const mapped = this.#map(error, "GetObject", key);
+        if (mapped.code === "ARTIFACT_NOT_FOUND" && (info.etag || info.versionId)) {
+          throw changed(info, "it was deleted", error);
+        }
+        if (!isTransientS3Error(error) || resumes >= maxResumes) throw mapped;
+        resumes++;
+        await sleep(Math.min(5_000, 200 * 2 ** resumes));
+      }
+    }
+  }
+
+  async list(): Promise<ListedObject[]> {
+    const prefix = this.prefix === "" ? "" : `${this.prefix}/`;
+    const objects: ListedObject[] = [];
+    let token: string | undefined;
+    do {
+      let out: ListObjectsV2CommandOutput;
+      try {
+        out = await this.client.send(
+          new ListObjectsV2Command({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            Delimiter: "/",
+            ContinuationToken: token,
+          }),
+        );
+      } catch (error) {
+        throw this.#map(error, "ListObjectsV2");
+      }
+      for (const c of out.Contents ?? []) {
+        if (!c.Key || c.Key.length <= prefix.length) continue;
+        const name = c.Key.slice(prefix.length);
+        objects.push({
+          name,
+          location: formatS3Uri(this.bucket, c.Key),
+          size: c.Size ?? 0,
+          lastModified: c.LastModified ?? new Date(0),
+          etag: c.ETag,
+          archive: parseArchiveName(name),
+        });
+      }
+      token = out.IsTruncated ? out.NextContinuationToken : undefined;
+    } while (token);
+    return objects;
+  }
+
+  async latest(): Promise<ListedArchive | undefined> {
+    return newestArchive(await this.list());
+  }
+
+  async delete(name: string, options: { pin?: ObjectInfo | undefined } = {}): Promise<void> {
+    assertName(name);
+    const key = this.key(name);
+    if (options.pin) {
+      const now = await this.head(name);
+      if (now.etag !== options.pin.etag || now.size !== options.pin.size) {
+        throw changed(options.pin, "it was replaced");
+      }
+    }
+    try {
+      // DeleteObject, not DeleteObjects: the latter sends CRC32 even under WHEN_REQUIRED (aws-sdk-js-v3#6819).
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+    } catch (error) {
+      throw this.#map(error, "DeleteObject", key);
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      await this.client.send(
+        new ListObjectsV2Command({
+          Bucket: this.bucket,
+          Prefix: this.prefix === "" ? "" : `${this.prefix}/`,
+          MaxKeys: 1,
+        }),
+      );
+    } catch (error) {
+      throw this.#map(error, "ListObjectsV2");
+    }
+  }
+
+  /**
+   * Aborts multipart uploads of archive-named keys under the prefix that were started more than
+   * `olderThanMs` ago (left by a process that was killed outright). Returns the keys aborted.
+   */
+  async abortStaleUploads(options: { olderThanMs?: number } = {}): Promise<string[]> {
+    const cutoff = Date.now() - (options.olderThanMs ?? 24 * 3600_000);
+    const prefix = this.prefix === "" ? "" : `${this.prefix}/`;
+    const aborted: string[] = [];
+    let keyMarker: string | undefined;
+    let uploadIdMarker: string | undefined;
+    do {
+      let out: ListMultipartUploadsCommandOutput;
+      try {
+        out = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            Prefix: prefix,
+            KeyMarker: keyMarker,
+            UploadIdMarker: uploadIdMarker,
+          }),
+        );
+      } catch (error) {
+        throw this.#map(error, "ListMultipartUploads");
+      }
+      for (const u of out.Uploads ?? []) {
+        if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
+        if (!ARCHIVE_NAME_PATTERN.test(u.Key.slice(prefix.length))) continue;
+        try {
+          await this.client.send(
+            new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+          );
+          aborted.push(u.Key);
+        } catch (error) {
+          throw this.#map(error, "AbortMultipartUpload", u.Key);
+        }
+      }
+      keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
+      uploadIdMarker = out.IsTruncated ? out.NextUploadIdMarker : undefined;
+    } while (keyMarker);
+    return aborted;
+  }
+
+  async close(): Promise<void> {
+    if (this.#ownsClient) this.client.destroy();
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.close();
+  }
+}
+
+function changed(info: ObjectInfo, why: string, cause?: unknown): BackupError {
+  return new BackupError("STORAGE_CHANGED", `${info.location} changed while it was being read: ${why}`, {
+    hint: "another process replaced or deleted the backup; retry with the current object",
+    ...(cause === undefined ? {} : { cause }),
+  });
+}
+
+export function assertName(name: string): void {
+  if (
+    name === "" ||
+    name === "." ||
+    name === ".." ||
+    name.includes("/") ||
+    name.includes("\\") ||
+    name.includes("\0")
+  ) {
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      `invalid backup name ${JSON.stringify(name)}: a plain file name is required`,
+    );
+  }
+}
+
+/** The newest archive-named object (by stamp, then name). */
+export function newestArchive(objects: readonly ListedObject[]): ListedArchive | undefined {
+  const archives = objects.filter((o): o is ListedArchive => o.archive !== undefined);
+  archives.sort((a, b) => compareArchivesNewestFirst(a.archive, b.archive));
+  return archives[0];
+}
