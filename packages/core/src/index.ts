@@ -1,4 +1,5 @@
 export * from "./archive/index.js";
+export * from "./engines/index.js";
 export * from "./exec/index.js";
 export type { ErrorCategory, ErrorCode } from "./errors.js";
 export { BackupError, ERROR_CODES, errorCategory, isBackupError } from "./errors.js";

@@ -1,0 +1,140 @@
+import { createHash } from "node:crypto";
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { type PostgresCluster, startPostgres } from "@infrahub-backup/testkit";
+import { describe, expect, it } from "vitest";
+import { LocalExecutor } from "../../exec/local-executor.js";
+import {
+  canRecreateDatabase,
+  dumpPostgres,
+  PG_DUMP_MAGIC,
+  probePostgres,
+  restorePostgres,
+} from "./postgres-engine.js";
+
+/** The task-manager database's container, as a local process sandbox: libpq finds the server on PGPORT. */
+function containerOf(pg: PostgresCluster): LocalExecutor {
+  return new LocalExecutor({
+    target: "local task-manager-db",
+    env: { PGPORT: String(pg.port) },
+    pathPrepend: [pg.bin("pg_dump").replace(/\/pg_dump$/, "")],
+  });
+}
+
+async function seed(pg: PostgresCluster): Promise<void> {
+  await pg.psql(`
+    CREATE TABLE flow_run (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text, state text, created timestamptz DEFAULT now());
+    INSERT INTO flow_run (name, state) SELECT 'flow-' || g, CASE WHEN g % 3 = 0 THEN 'FAILED' ELSE 'COMPLETED' END FROM generate_series(1, 2000) g;
+    CREATE TABLE log (id bigserial PRIMARY KEY, flow text, message text);
+    INSERT INTO log (flow, message) SELECT 'flow-' || (g % 50), repeat(md5(g::text), 4) FROM generate_series(1, 5000) g;
+  `);
+}
+
+/** A digest of every table's rows, ordered, so equality means the same data. */
+async function digest(pg: PostgresCluster): Promise<string> {
+  return (
+    await pg.psql(`
+      SELECT md5(string_agg(t, '|' ORDER BY t)) FROM (
+        SELECT 'flow_run:' || md5(string_agg(f::text, ',' ORDER BY f.name)) AS t FROM flow_run f
+        UNION ALL SELECT 'log:' || md5(string_agg(l::text, ',' ORDER BY l.id)) FROM log l
+        UNION ALL SELECT 'tables:' || string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'
+      ) x;`)
+  ).trim();
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        chunks.push(chunk);
+        cb();
+      },
+    }),
+  );
+  return Buffer.concat(chunks);
+}
+
+describe("postgres engine (real PostgreSQL)", () => {
+  it("dumps as a stream and restores by dropping and recreating the database", async () => {
+    await using pg = await startPostgres();
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+    await seed(pg);
+    const before = await digest(pg);
+    expect(await probePostgres(exec, creds)).toMatch(/^15\./);
+
+    const dump = dumpPostgres(exec, creds);
+    const bytes = await collect(dump.stdout);
+    await dump.done;
+    expect(bytes.subarray(0, 5).equals(PG_DUMP_MAGIC)).toBe(true);
+    console.log(
+      `pg_dump -Fc: ${bytes.length} bytes, sha256 ${createHash("sha256").update(bytes).digest("hex").slice(0, 12)}…`,
+    );
+
+    await pg.psql("DELETE FROM log WHERE id % 2 = 0; CREATE TABLE added_after_backup (x int);");
+    expect(await digest(pg)).not.toBe(before);
+    expect(await canRecreateDatabase(exec, creds)).toBe(true);
+    // A stream that never ends: the byte count alone must finish the restore.
+    const endless = new Readable({ read() {} });
+    endless.push(bytes);
+    await restorePostgres(exec, creds, endless, bytes.length, { mode: "recreate" });
+    endless.destroy();
+    expect(await digest(pg)).toBe(before);
+  });
+
+  it("restores in place for a role that may not create databases", async () => {
+    await using pg = await startPostgres();
+    await pg.psql(`ALTER ROLE "${pg.app.user}" NOCREATEDB;`, { as: "superuser", database: "postgres" });
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+    await seed(pg);
+    const before = await digest(pg);
+    const dump = dumpPostgres(exec, creds);
+    const bytes = await collect(dump.stdout);
+    await dump.done;
+    await pg.psql("UPDATE flow_run SET state = 'CRASHED'; DROP TABLE log;");
+    expect(await canRecreateDatabase(exec, creds)).toBe(false);
+    await restorePostgres(exec, creds, Readable.from([bytes]), bytes.length, { mode: "in-place" });
+    expect(await digest(pg)).toBe(before);
+  });
+
+  it("fails clearly on a wrong password, without leaking it", async () => {
+    await using pg = await startPostgres();
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: "definitely-wrong-pw", database: pg.app.database };
+    const error = await probePostgres(exec, creds).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "DATABASE_UNAVAILABLE" });
+    expect(String((error as Error).message)).toMatch(/password authentication failed for user "prefect"/);
+    expect(String((error as Error).message)).not.toContain("definitely-wrong-pw");
+    const dump = dumpPostgres(exec, creds);
+    await expect(collect(dump.stdout)).rejects.toMatchObject({ code: "DATABASE_COMMAND_FAILED" });
+    await expect(dump.done).rejects.toThrow(/pg_dump of database server failed/);
+  });
+
+  it("a server killed mid-dump fails the stream instead of ending it", async () => {
+    await using pg = await startPostgres();
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+    await pg.psql(
+      "CREATE TABLE big AS SELECT g, repeat(md5(g::text), 20) AS payload FROM generate_series(1, 400000) g;",
+    );
+    const dump = dumpPostgres(exec, creds);
+    let received = 0;
+    const consumed = pipeline(
+      dump.stdout,
+      new Writable({
+        write(chunk: Buffer, _e, cb) {
+          received += chunk.length;
+          // Slow consumer: the server dies while the dump is still flowing.
+          setTimeout(cb, 2);
+        },
+      }),
+    );
+    setTimeout(() => void pg.stop(), 300);
+    await expect(consumed).rejects.toMatchObject({ code: "DATABASE_COMMAND_FAILED" });
+    await expect(dump.done).rejects.toThrow(/pg_dump/);
+    expect(received).toBeGreaterThan(0);
+  });
+});

@@ -1,0 +1,176 @@
+import type { Readable } from "node:stream";
+import { runCommand, type StreamingCommand, streamCommand } from "../../exec/command.js";
+import type { ExecRequest, Executor } from "../../exec/executor.js";
+import type { PostgresCredentials } from "./credentials.js";
+
+/** Magic bytes at the start of a `pg_dump -Fc` (custom format) archive. */
+export const PG_DUMP_MAGIC = Buffer.from("PGDMP");
+
+const CONNECTION_HINT =
+  "check that the task-manager database is running and that the Prefect connection URL " +
+  "(PREFECT_SERVER_DATABASE_CONNECTION_URL / PREFECT_API_DATABASE_CONNECTION_URL) holds the right credentials";
+
+/** Environment that carries the credentials: the password never goes on argv. */
+function libpqEnv(credentials: PostgresCredentials): Record<string, string> {
+  return { PGPASSWORD: credentials.password, PGUSER: credentials.user, PGDATABASE: credentials.database };
+}
+
+/**
+ * `pg_dump -Fc` over TCP to localhost (as upstream since v1.1.3: operator-managed clusters often refuse
+ * the Unix socket for password users), streamed to stdout: no temp file in the container.
+ */
+export function pgDumpRequest(credentials: PostgresCredentials): ExecRequest {
+  return {
+    argv: ["pg_dump", "-Fc", "-h", "localhost", "-U", credentials.user, "-d", credentials.database],
+    env: libpqEnv(credentials),
+  };
+}
+
+export function dumpPostgres(
+  executor: Executor,
+  credentials: PostgresCredentials,
+  options: { signal?: AbortSignal } = {},
+): StreamingCommand {
+  return streamCommand(
+    executor,
+    { ...pgDumpRequest(credentials), ...(options.signal ? { signal: options.signal } : {}) },
+    {
+      what: `pg_dump of database ${credentials.database}`,
+      failureCode: "DATABASE_COMMAND_FAILED",
+      hint: CONNECTION_HINT,
+    },
+  );
+}
+
+/** Runs a trivial query: proves the database is reachable with these credentials. */
+export async function probePostgres(executor: Executor, credentials: PostgresCredentials): Promise<string> {
+  const out = await runCommand(
+    executor,
+    {
+      argv: [
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        "localhost",
+        "-U",
+        credentials.user,
+        "-d",
+        credentials.database,
+        "-c",
+        "SHOW server_version",
+      ],
+      env: libpqEnv(credentials),
+      timeoutMs: 30_000,
+    },
+    {
+      what: `connecting to PostgreSQL database ${credentials.database}`,
+      failureCode: "DATABASE_UNAVAILABLE",
+      hint: CONNECTION_HINT,
+    },
+  );
+  return out.trim();
+}
+
+/** Whether the role may drop and recreate its database (owner with CREATEDB, or superuser). */
+export async function canRecreateDatabase(
+  executor: Executor,
+  credentials: PostgresCredentials,
+): Promise<boolean> {
+  const sql =
+    "SELECT r.rolsuper OR (r.rolcreatedb AND d.datdba = r.oid) FROM pg_roles r, pg_database d " +
+    "WHERE r.rolname = current_user AND d.datname = current_database()";
+  const out = await runCommand(
+    executor,
+    {
+      argv: [
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        "localhost",
+        "-U",
+        credentials.user,
+        "-d",
+        credentials.database,
+        "-c",
+        sql,
+      ],
+      env: libpqEnv(credentials),
+      timeoutMs: 30_000,
+    },
+    { what: "checking PostgreSQL privileges", failureCode: "DATABASE_UNAVAILABLE", hint: CONNECTION_HINT },
+  );
+  return out.trim() === "t";
+}
+
+/**
+ * Restores a custom-format dump of exactly `bytes` bytes read from `input`.
+ *
+ * - `recreate`: `pg_restore --clean --if-exists --create` from the `postgres` maintenance database: the
+ *   database is dropped and created again, so objects added after the backup disappear too.
+ * - `in-place`: for a role that may not create databases: `--clean --if-exists` into the existing one.
+ *
+ * The input is byte-counted (`head -c N`), so the restore never depends on stdin EOF, which older exec
+ * protocols and kwok cannot deliver. `--no-owner --no-privileges` let a dump taken under one role be
+ * restored by another (e.g. a Compose backup restored on Helm).
+ */
+export async function restorePostgres(
+  executor: Executor,
+  credentials: PostgresCredentials,
+  input: Readable,
+  bytes: number,
+  options: { mode: "recreate" | "in-place"; signal?: AbortSignal },
+): Promise<void> {
+  const target = options.mode === "recreate" ? "postgres" : credentials.database;
+  const flags = options.mode === "recreate" ? "--clean --if-exists --create" : "--clean --if-exists";
+  await runCommand(
+    executor,
+    {
+      argv: [
+        "sh",
+        "-c",
+        `head -c "$IHB_INPUT_BYTES" | pg_restore -h localhost -U "$PGUSER" -d "$IHB_TARGET_DB" ${flags} --no-owner --no-privileges --exit-on-error`,
+      ],
+      env: { ...libpqEnv(credentials), IHB_INPUT_BYTES: String(bytes), IHB_TARGET_DB: target },
+      stdin: input,
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+    {
+      what: `pg_restore of database ${credentials.database}`,
+      failureCode: "DATABASE_COMMAND_FAILED",
+      hint: CONNECTION_HINT,
+    },
+  );
+}
+
+/** Closes other sessions on the database so it can be dropped (a best effort: Prefect is stopped first). */
+export async function terminateSessions(executor: Executor, credentials: PostgresCredentials): Promise<void> {
+  const sql =
+    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity " +
+    "WHERE datname = current_database() AND pid <> pg_backend_pid()";
+  await runCommand(
+    executor,
+    {
+      argv: [
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        "localhost",
+        "-U",
+        credentials.user,
+        "-d",
+        credentials.database,
+        "-c",
+        sql,
+      ],
+      env: libpqEnv(credentials),
+      timeoutMs: 30_000,
+    },
+    { what: "closing sessions on the task-manager database", failureCode: "DATABASE_COMMAND_FAILED" },
+  );
+}
