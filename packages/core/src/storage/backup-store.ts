@@ -1,6 +1,7 @@
 import type { Readable } from "node:stream";
 import type { ArchiveSink } from "../archive/archive-sink.js";
-import type { ArchiveName } from "./archive-name.js";
+import { BackupError } from "../errors.js";
+import { type ArchiveName, compareArchivesNewestFirst } from "./archive-name.js";
 
 /** Facts about one stored object; enough to pin later reads to exactly these bytes. */
 export interface ObjectInfo {
@@ -79,4 +80,28 @@ export interface BackupStore {
 export interface StorageLogger {
   warn(message: string, fields?: Record<string, unknown>): void;
   debug?(message: string, fields?: Record<string, unknown>): void;
+}
+
+/** Refuses anything but a plain file name (no separators, no `..`). */
+export function assertName(name: string): void {
+  if (
+    name === "" ||
+    name === "." ||
+    name === ".." ||
+    name.includes("/") ||
+    name.includes("\\") ||
+    name.includes("\0")
+  ) {
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      `invalid backup name ${JSON.stringify(name)}: a plain file name is required`,
+    );
+  }
+}
+
+/** The newest archive-named object (by stamp, then name). */
+export function newestArchive(objects: readonly ListedObject[]): ListedArchive | undefined {
+  const archives = objects.filter((o): o is ListedArchive => o.archive !== undefined);
+  archives.sort((a, b) => compareArchivesNewestFirst(a.archive, b.archive));
+  return archives[0];
 }

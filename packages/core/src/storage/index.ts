@@ -18,6 +18,9 @@ export type {
   PutOptions,
   StorageLogger,
 } from "./backup-store.js";
+export { assertName, newestArchive } from "./backup-store.js";
+export type { FileSinkFactory, LocalStoreOptions } from "./local-store.js";
+export { LocalStore } from "./local-store.js";
 export type { PartPlan, PartPlanOptions } from "./part-plan.js";
 export { partSizeFor, planParts, S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE } from "./part-plan.js";
 export type {
@@ -36,4 +39,4 @@ export { formatS3Uri, normalizePrefix, objectKey, parseS3Uri, splitKey } from ".
 export type { S3ObjectParams } from "./s3-multipart-sink.js";
 export { S3MultipartSink } from "./s3-multipart-sink.js";
 export type { S3Credentials, S3StoreOptions } from "./s3-store.js";
-export { newestArchive, parseEndpoint, S3Store } from "./s3-store.js";
+export { parseEndpoint, S3Store } from "./s3-store.js";

@@ -20,7 +20,7 @@ import {
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { ArchiveSink } from "../archive/archive-sink.js";
 import { BackupError, isBackupError } from "../errors.js";
-import { ARCHIVE_NAME_PATTERN, compareArchivesNewestFirst, parseArchiveName } from "./archive-name.js";
+import { ARCHIVE_NAME_PATTERN, parseArchiveName } from "./archive-name.js";
 import type {
   BackupStore,
   GetOptions,
@@ -31,6 +31,7 @@ import type {
   PutOptions,
   StorageLogger,
 } from "./backup-store.js";
+import { assertName, newestArchive } from "./backup-store.js";
 import { planParts } from "./part-plan.js";
 import { isTransientS3Error, mapS3Error } from "./s3-errors.js";
 import { formatS3Uri, isValidBucketName, normalizePrefix, objectKey } from "./s3-location.js";
@@ -466,27 +467,4 @@ function changed(info: ObjectInfo, why: string, cause?: unknown): BackupError {
     hint: "another process replaced or deleted the backup; retry with the current object",
     ...(cause === undefined ? {} : { cause }),
   });
-}
-
-export function assertName(name: string): void {
-  if (
-    name === "" ||
-    name === "." ||
-    name === ".." ||
-    name.includes("/") ||
-    name.includes("\\") ||
-    name.includes("\0")
-  ) {
-    throw new BackupError(
-      "INVALID_ARGUMENT",
-      `invalid backup name ${JSON.stringify(name)}: a plain file name is required`,
-    );
-  }
-}
-
-/** The newest archive-named object (by stamp, then name). */
-export function newestArchive(objects: readonly ListedObject[]): ListedArchive | undefined {
-  const archives = objects.filter((o): o is ListedArchive => o.archive !== undefined);
-  archives.sort((a, b) => compareArchivesNewestFirst(a.archive, b.archive));
-  return archives[0];
 }

@@ -1,0 +1,439 @@
+import { randomBytes } from "node:crypto";
+import type { Stats } from "node:fs";
+import { constants } from "node:fs";
+import { type FileHandle, link, lstat, mkdir, open, readdir, stat, statfs, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import { Readable } from "node:stream";
+import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
+import { BackupError, type ErrorCode, isBackupError } from "../errors.js";
+import { trackUpload } from "./active-uploads.js";
+import { parseArchiveName } from "./archive-name.js";
+import type {
+  BackupStore,
+  GetOptions,
+  ListedArchive,
+  ListedObject,
+  ObjectInfo,
+  ObjectStream,
+  PutOptions,
+} from "./backup-store.js";
+import { assertName, newestArchive } from "./backup-store.js";
+
+/** Creates the file sink that writes `path` (temp name, fsync, no-overwrite commit). */
+export type FileSinkFactory = (path: string) => Promise<ArchiveSink>;
+
+export interface LocalStoreOptions {
+  /** The backup directory; created (0755) on the first `put` when missing. */
+  directory: string;
+  /** Free space required beyond the size hint, as a fraction of it. Default 0.05. */
+  freeSpaceMargin?: number | undefined;
+  /** @internal the file sink; default: the interim sink below until storage/file-sink.ts lands. */
+  createSink?: FileSinkFactory | undefined;
+}
+
+const READ_CHUNK = 1024 * 1024;
+
+/** A BackupStore in a local directory. Never overwrites or deletes an existing archive as a side effect. */
+export class LocalStore implements BackupStore {
+  readonly kind = "local" as const;
+  readonly directory: string;
+  readonly #options: LocalStoreOptions;
+
+  constructor(options: LocalStoreOptions) {
+    this.directory = resolve(options.directory);
+    this.#options = options;
+  }
+
+  get root(): string {
+    return this.directory;
+  }
+
+  location(name: string): string {
+    return join(this.directory, name);
+  }
+
+  async put(name: string, options: PutOptions = {}): Promise<ArchiveSink> {
+    assertName(name);
+    const path = this.location(name);
+    if (options.signal?.aborted)
+      throw new BackupError("CANCELLED", `writing ${path} was cancelled before it started`);
+    try {
+      await mkdir(this.directory, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw fsError(error, "create the backup directory", this.directory);
+    }
+    if (await exists(path)) {
+      throw new BackupError("ARTIFACT_EXISTS", `${path} already exists; not replacing it`, {
+        hint: "backups are never overwritten; choose another name or move the old one first",
+      });
+    }
+    if (options.sizeHint !== undefined && options.sizeHint > 0) await this.#preflightSpace(options.sizeHint);
+    let sink: ArchiveSink;
+    try {
+      sink = await (this.#options.createSink ?? createInterimFileSink)(path);
+    } catch (error) {
+      throw fsError(error, "write", path);
+    }
+    return new TrackedSink(sink, path, options.signal);
+  }
+
+  async #preflightSpace(sizeHint: number): Promise<void> {
+    let free: number;
+    try {
+      const fs = await statfs(this.directory);
+      free = Number(fs.bavail) * Number(fs.bsize);
+    } catch {
+      return; // statfs unsupported here: the write itself will report ENOSPC
+    }
+    const needed = Math.ceil(sizeHint * (1 + (this.#options.freeSpaceMargin ?? 0.05)));
+    if (free < needed) {
+      throw new BackupError(
+        "STORAGE_NO_SPACE",
+        `not enough free space in ${this.directory}: ${formatBytes(free)} free, about ${formatBytes(needed)} needed`,
+        {
+          hint: "free space, prune old backups, or write to S3",
+          details: { free, needed, directory: this.directory },
+        },
+      );
+    }
+  }
+
+  async head(name: string): Promise<ObjectInfo> {
+    assertName(name);
+    const path = this.location(name);
+    let st: Stats;
+    try {
+      st = await stat(path);
+    } catch (error) {
+      throw fsError(error, "read", path);
+    }
+    if (!st.isFile())
+      throw new BackupError("ARTIFACT_NOT_FOUND", `backup artifact not found: ${path} (not a file)`);
+    return infoOf(name, path, st);
+  }
+
+  async get(name: string, options: GetOptions = {}): Promise<ObjectStream> {
+    assertName(name);
+    const path = this.location(name);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_RDONLY);
+    } catch (error) {
+      if (options.pin && (error as NodeJS.ErrnoException).code === "ENOENT")
+        throw changed(path, "it was deleted");
+      throw fsError(error, "read", path);
+    }
+    try {
+      const st = await handle.stat();
+      const info = infoOf(name, path, st);
+      if (options.pin && !sameFile(options.pin, info))
+        throw changed(path, "it is not the same file any more");
+      const stream = Readable.from(readPinned(handle, info, options.start ?? 0, options.signal), {
+        objectMode: false,
+      }) as ObjectStream;
+      Object.defineProperty(stream, "info", { value: info, enumerable: true });
+      return stream;
+    } catch (error) {
+      await handle.close();
+      throw error;
+    }
+  }
+
+  async list(): Promise<ListedObject[]> {
+    let entries: import("node:fs").Dirent[];
+    try {
+      entries = await readdir(this.directory, { withFileTypes: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw fsError(error, "list", this.directory);
+    }
+    const objects: ListedObject[] = [];
+    for (const entry of entries) {
+      if (!entry.isFile()) continue;
+      const path = this.location(entry.name);
+      try {
+        const st = await stat(path);
+        objects.push({ ...infoOf(entry.name, path, st), archive: parseArchiveName(entry.name) });
+      } catch {
+        // removed between readdir and stat
+      }
+    }
+    return objects;
+  }
+
+  async latest(): Promise<ListedArchive | undefined> {
+    return newestArchive(await this.list());
+  }
+
+  async delete(name: string, options: { pin?: ObjectInfo | undefined } = {}): Promise<void> {
+    const info = await this.head(name);
+    if (options.pin && !sameFile(options.pin, info)) throw changed(info.location, "it was replaced");
+    try {
+      await unlink(info.location);
+    } catch (error) {
+      throw fsError(error, "delete", info.location);
+    }
+  }
+
+  async check(): Promise<void> {
+    try {
+      const st = await stat(this.directory);
+      if (!st.isDirectory()) {
+        throw new BackupError("INVALID_CONFIG", `backup directory ${this.directory} is not a directory`);
+      }
+      const dir = await open(this.directory, constants.O_RDONLY | constants.O_DIRECTORY);
+      await dir.close();
+    } catch (error) {
+      if (isBackupError(error)) throw error;
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // created on the first put
+      throw fsError(error, "read", this.directory);
+    }
+  }
+}
+
+async function* readPinned(
+  handle: FileHandle,
+  info: ObjectInfo,
+  start: number,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Buffer> {
+  try {
+    let position = start;
+    while (position < info.size) {
+      if (signal?.aborted) throw new BackupError("CANCELLED", `read of ${info.location} was cancelled`);
+      const buf = Buffer.allocUnsafe(Math.min(READ_CHUNK, info.size - position));
+      const { bytesRead } = await handle.read(buf, 0, buf.length, position);
+      if (bytesRead === 0) throw changed(info.location, "it became shorter while being read");
+      position += bytesRead;
+      yield bytesRead === buf.length ? buf : buf.subarray(0, bytesRead);
+    }
+    const after = await handle.stat();
+    if (after.size !== info.size || after.mtimeMs !== info.file?.mtimeMs) {
+      throw changed(info.location, "it was modified while being read");
+    }
+  } finally {
+    await handle.close();
+  }
+}
+
+function infoOf(name: string, path: string, st: Stats): ObjectInfo {
+  return {
+    name,
+    location: path,
+    size: st.size,
+    lastModified: st.mtime,
+    file: { dev: st.dev, ino: st.ino, mtimeMs: st.mtimeMs },
+  };
+}
+
+function sameFile(pin: ObjectInfo, now: ObjectInfo): boolean {
+  return (
+    pin.size === now.size &&
+    pin.file !== undefined &&
+    now.file !== undefined &&
+    pin.file.dev === now.file.dev &&
+    pin.file.ino === now.file.ino &&
+    pin.file.mtimeMs === now.file.mtimeMs
+  );
+}
+
+function changed(path: string, why: string): BackupError {
+  return new BackupError("STORAGE_CHANGED", `${path} changed while it was being used: ${why}`, {
+    hint: "another process replaced or modified the backup; retry with the current file",
+  });
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw fsError(error, "read", path);
+  }
+}
+
+/** Maps a filesystem error to a BackupError naming what we tried to do and where. */
+export function fsError(error: unknown, action: string, path: string): BackupError {
+  if (isBackupError(error)) return error;
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  const table: Record<string, [ErrorCode, string, string?]> = {
+    ENOENT: [
+      "ARTIFACT_NOT_FOUND",
+      `backup artifact not found: ${path}`,
+      "list the available backups with `infrahub-backup list`",
+    ],
+    EEXIST: ["ARTIFACT_EXISTS", `${path} already exists; not replacing it`],
+    EACCES: [
+      "STORAGE_ACCESS_DENIED",
+      `permission denied: cannot ${action} ${path}`,
+      "check the directory's owner and mode (and the pod's fsGroup)",
+    ],
+    EPERM: ["STORAGE_ACCESS_DENIED", `operation not permitted: cannot ${action} ${path}`],
+    EROFS: ["STORAGE_ACCESS_DENIED", `read-only file system: cannot ${action} ${path}`],
+    ENOSPC: [
+      "STORAGE_NO_SPACE",
+      `no space left on the device while trying to ${action} ${path}`,
+      "free space or prune old backups",
+    ],
+    EDQUOT: [
+      "STORAGE_QUOTA",
+      `disk quota exceeded while trying to ${action} ${path}`,
+      "free space or raise the quota",
+    ],
+    EFBIG: ["STORAGE_TOO_LARGE", `file too large: cannot ${action} ${path}`],
+    ENOTDIR: ["INVALID_CONFIG", `not a directory in the path ${path}`],
+  };
+  const entry = code === undefined ? undefined : table[code];
+  if (entry) {
+    const [c, message, hint] = entry;
+    return new BackupError(c, message, { cause: error, ...(hint ? { hint } : {}) });
+  }
+  return new BackupError(
+    "STORAGE_FAILED",
+    `cannot ${action} ${path}: ${(error as Error)?.message ?? String(error)}`,
+    {
+      cause: error,
+    },
+  );
+}
+
+function formatBytes(n: number): string {
+  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
+  let v = n;
+  let i = 0;
+  while (v >= 1024 && i < units.length - 1) {
+    v /= 1024;
+    i++;
+  }
+  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
+}
+
+/**
+ * Wraps a file sink: registers it for abort-on-signal, honours the AbortSignal, and maps filesystem
+ * errors to BackupErrors. After a failure the sink is aborted (the temp file removed).
+ */
+class TrackedSink implements ArchiveSink {
+  readonly #inner: ArchiveSink;
+  readonly location: string;
+  readonly #untrack: () => void;
+  readonly #signal: AbortSignal | undefined;
+  readonly #onAbort = () => {
+    void this.abort(this.#signal?.reason);
+  };
+  #stopped: BackupError | undefined;
+  #aborting: Promise<void> | undefined;
+
+  constructor(inner: ArchiveSink, location: string, signal: AbortSignal | undefined) {
+    this.#inner = inner;
+    this.location = location;
+    this.#signal = signal;
+    this.#untrack = trackUpload(this);
+    signal?.addEventListener("abort", this.#onAbort, { once: true });
+  }
+
+  get position(): number {
+    return this.#inner.position;
+  }
+
+  async #run<T>(action: string, fn: () => Promise<T>): Promise<T> {
+    if (this.#stopped) throw this.#stopped;
+    try {
+      return await fn();
+    } catch (error) {
+      const mapped = this.#stopped ?? fsError(error, action, this.location);
+      await this.abort(mapped).catch(() => undefined);
+      throw mapped;
+    }
+  }
+
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#run("write", () => this.#inner.write(chunk));
+  }
+
+  writePlaceholder(chunk: Uint8Array): Promise<number> {
+    return this.#run("write", () => this.#inner.writePlaceholder(chunk));
+  }
+
+  patch(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.#run("write", () => this.#inner.patch(offset, bytes));
+  }
+
+  async commit(): Promise<SinkCommit> {
+    const result = await this.#run("commit", () => this.#inner.commit());
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#untrack();
+    return result;
+  }
+
+  abort(reason?: unknown): Promise<void> {
+    if (this.#aborting) return this.#aborting;
+    this.#stopped ??= isBackupError(reason)
+      ? reason
+      : new BackupError("CANCELLED", `writing ${this.location} was aborted`, {
+          ...(reason === undefined ? {} : { cause: reason }),
+        });
+    this.#signal?.removeEventListener("abort", this.#onAbort);
+    this.#aborting = this.#inner.abort(reason).finally(() => this.#untrack());
+    return this.#aborting;
+  }
+}
+
+/**
+ * Interim local sink until `storage/file-sink.ts` (the archive engineer's FileSink) lands: temp name in
+ * the target directory (O_EXCL), positional patches, fsync, then link() to the final name (fails if it
+ * exists: never overwrites), unlink the temp name, fsync the directory.
+ */
+async function createInterimFileSink(path: string): Promise<ArchiveSink> {
+  const dir = resolve(path, "..");
+  const temp = join(dir, `.${path.slice(dir.length + 1)}.${randomBytes(6).toString("hex")}.partial`);
+  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
+  let position = 0;
+  let state: "open" | "committed" | "aborted" = "open";
+  const writeAll = async (bytes: Uint8Array, at: number) => {
+    let done = 0;
+    while (done < bytes.length) {
+      const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, at + done);
+      done += bytesWritten;
+    }
+  };
+  return {
+    get position() {
+      return position;
+    },
+    async write(chunk) {
+      await writeAll(chunk, position);
+      position += chunk.length;
+    },
+    async writePlaceholder(chunk) {
+      const at = position;
+      await writeAll(chunk, at);
+      position += chunk.length;
+      return at;
+    },
+    async patch(offset, bytes) {
+      if (offset + bytes.length > position) throw new RangeError("patch beyond the end of the written data");
+      await writeAll(bytes, offset);
+    },
+    async commit() {
+      await handle.sync();
+      await handle.close();
+      await link(temp, path);
+      state = "committed";
+      await unlink(temp);
+      const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
+      try {
+        await d.sync();
+      } finally {
+        await d.close();
+      }
+      return { location: path, size: position };
+    },
+    async abort() {
+      if (state !== "open") return;
+      state = "aborted";
+      await handle.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+    },
+  };
+}
