@@ -4,11 +4,13 @@
 // load them offline. Sending SIGCONT afterwards lets the JVM exit and the container restart policy
 // bring Neo4j back.
 //
-// Usage: neo4j-freeze --pid-file /var/lib/neo4j/run/neo4j.pid --ready-file /tmp/x.ready [--timeout 15m]
+// Usage: neo4j-freeze --pid-file PIDFILE --ready-file FILE [--timeout 15m] [--max-frozen 6h]
 //
-// It prints the frozen pid on stdout and exits 0 once the JVM is stopped; it exits non-zero (and
-// freezes nothing) when the pid file is missing or invalid, or when no shutdown happens before the
-// timeout, so a forgotten helper can never freeze a later, unrelated shutdown.
+// It prints the frozen pid on stdout once the JVM is stopped. It exits non-zero (and freezes nothing)
+// when the pid file is missing or invalid, or when no shutdown happens before --timeout, so a
+// forgotten helper can never freeze a later, unrelated shutdown. After freezing it stays until the JVM
+// is resumed or gone; if nobody resumes it within --max-frozen (the backup tool died), it sends
+// SIGCONT itself, so Neo4j is never left frozen forever.
 package main
 
 import (
@@ -27,14 +29,15 @@ func main() {
 	pidFile := flag.String("pid-file", "/var/lib/neo4j/run/neo4j.pid", "Neo4j pid file")
 	readyFile := flag.String("ready-file", "", "file written once the watch is armed")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up (without freezing) after this long")
+	maxFrozen := flag.Duration("max-frozen", 6*time.Hour, "resume the JVM if still frozen after this long")
 	flag.Parse()
-	if err := run(*pidFile, *readyFile, *timeout); err != nil {
+	if err := run(*pidFile, *readyFile, *timeout, *maxFrozen); err != nil {
 		fmt.Fprintln(os.Stderr, "neo4j-freeze:", err)
 		os.Exit(1)
 	}
 }
 
-func run(pidFile, readyFile string, timeout time.Duration) error {
+func run(pidFile, readyFile string, timeout, maxFrozen time.Duration) error {
 	raw, err := os.ReadFile(pidFile)
 	if err != nil {
 		return fmt.Errorf("read pid file: %w", err)
@@ -88,7 +91,37 @@ func run(pidFile, readyFile string, timeout time.Duration) error {
 		return fmt.Errorf("SIGSTOP %d: %w", pid, err)
 	}
 	fmt.Println(pid)
+	guard(pid, maxFrozen)
 	return nil
+}
+
+// guard waits while the process stays stopped; past the deadline it resumes it.
+func guard(pid int, maxFrozen time.Duration) {
+	deadline := time.Now().Add(maxFrozen)
+	for time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+		if !stopped(pid) {
+			return
+		}
+	}
+	if stopped(pid) {
+		fmt.Fprintf(os.Stderr, "neo4j-freeze: %d still frozen after %s, resuming it\n", pid, maxFrozen)
+		_ = syscall.Kill(pid, syscall.SIGCONT)
+	}
+}
+
+// stopped reports whether /proc/<pid>/status says the process is in state T (stopped).
+func stopped(pid int) bool {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return false
+	}
+	for _, line := range strings.Split(string(raw), "\n") {
+		if strings.HasPrefix(line, "State:") {
+			return strings.HasPrefix(strings.TrimSpace(strings.TrimPrefix(line, "State:")), "T")
+		}
+	}
+	return false
 }
 
 // pidFileGone reports whether the events mean the pid file was removed or moved away.
