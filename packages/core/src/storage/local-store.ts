@@ -1,7 +1,6 @@
-import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
 import { constants } from "node:fs";
-import { type FileHandle, link, lstat, mkdir, open, readdir, stat, statfs, unlink } from "node:fs/promises";
+import { type FileHandle, lstat, mkdir, open, readdir, stat, statfs, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import { Readable } from "node:stream";
 import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
@@ -18,6 +17,7 @@ import type {
   PutOptions,
 } from "./backup-store.js";
 import { assertName, newestArchive } from "./backup-store.js";
+import { FileSink } from "./file-sink.js";
 
 /** Creates the file sink that writes `path` (temp name, fsync, no-overwrite commit). */
 export type FileSinkFactory = (path: string) => Promise<ArchiveSink>;
@@ -27,7 +27,7 @@ export interface LocalStoreOptions {
   directory: string;
   /** Free space required beyond the size hint, as a fraction of it. Default 0.05. */
   freeSpaceMargin?: number | undefined;
-  /** @internal the file sink; default: the interim sink below until storage/file-sink.ts lands. */
+  /** The file sink to write with. Default: `FileSink.create(path)`. */
   createSink?: FileSinkFactory | undefined;
 }
 
@@ -70,7 +70,7 @@ export class LocalStore implements BackupStore {
     if (options.sizeHint !== undefined && options.sizeHint > 0) await this.#preflightSpace(options.sizeHint);
     let sink: ArchiveSink;
     try {
-      sink = await (this.#options.createSink ?? createInterimFileSink)(path);
+      sink = await (this.#options.createSink ?? ((p: string) => FileSink.create(p)))(path);
     } catch (error) {
       throw fsError(error, "write", path);
     }
@@ -377,63 +377,4 @@ class TrackedSink implements ArchiveSink {
     this.#aborting = this.#inner.abort(reason).finally(() => this.#untrack());
     return this.#aborting;
   }
-}
-
-/**
- * Interim local sink until `storage/file-sink.ts` (the archive engineer's FileSink) lands: temp name in
- * the target directory (O_EXCL), positional patches, fsync, then link() to the final name (fails if it
- * exists: never overwrites), unlink the temp name, fsync the directory.
- */
-async function createInterimFileSink(path: string): Promise<ArchiveSink> {
-  const dir = resolve(path, "..");
-  const temp = join(dir, `.${path.slice(dir.length + 1)}.${randomBytes(6).toString("hex")}.partial`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
-  let position = 0;
-  let state: "open" | "committed" | "aborted" = "open";
-  const writeAll = async (bytes: Uint8Array, at: number) => {
-    let done = 0;
-    while (done < bytes.length) {
-      const { bytesWritten } = await handle.write(bytes, done, bytes.length - done, at + done);
-      done += bytesWritten;
-    }
-  };
-  return {
-    get position() {
-      return position;
-    },
-    async write(chunk) {
-      await writeAll(chunk, position);
-      position += chunk.length;
-    },
-    async writePlaceholder(chunk) {
-      const at = position;
-      await writeAll(chunk, at);
-      position += chunk.length;
-      return at;
-    },
-    async patch(offset, bytes) {
-      if (offset + bytes.length > position) throw new RangeError("patch beyond the end of the written data");
-      await writeAll(bytes, offset);
-    },
-    async commit() {
-      await handle.sync();
-      await handle.close();
-      await link(temp, path);
-      state = "committed";
-      await unlink(temp);
-      const d = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-      try {
-        await d.sync();
-      } finally {
-        await d.close();
-      }
-      return { location: path, size: position };
-    },
-    async abort() {
-      if (state !== "open") return;
-      state = "aborted";
-      await handle.close().catch(() => undefined);
-      await unlink(temp).catch(() => undefined);
-    },
-  };
 }
