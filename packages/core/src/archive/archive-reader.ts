@@ -1,0 +1,593 @@
+import { createHash, type KeyObject } from "node:crypto";
+import { once } from "node:events";
+import { Readable } from "node:stream";
+import { createGunzip } from "node:zlib";
+import { BackupError, type ErrorCode } from "../errors.js";
+import { ARCHIVE_ROOT, METADATA_FILE } from "./archive-writer.js";
+import {
+  type BackupMetadata,
+  includesTaskManager,
+  MAX_METADATA_BYTES,
+  parseBackupMetadata,
+} from "./backup-metadata.js";
+import { ByteReader, truncated } from "./byte-reader.js";
+import { decryptStream, detectArchiveFormat, parsePrivateKey } from "./encryption.js";
+import { decodeTarHeader, isZeroBlock, parsePaxRecords, TAR_BLOCK } from "./tar-header.js";
+
+export interface ReadArchiveOptions {
+  /** Private key (PKCS#8 PEM text or a KeyObject) for `.tar.gz.enc`; refused for a plain archive. */
+  decryptKey?: string | KeyObject;
+  /** Skip the `prefect.dump` checks (upstream `--exclude-taskmanager`). */
+  excludeTaskManager?: boolean;
+  /** Called once, as soon as the metadata entry has been read (first or last in the archive). */
+  onMetadata?: (metadata: BackupMetadata) => void | Promise<void>;
+  /**
+   * Called for each regular file except the metadata. Consume `entry.body` before the returned promise
+   * settles; whatever is left is read (and hashed) by the reader afterwards. A rejection stops the read.
+   */
+  onEntry?: (entry: ArchiveFileEntry) => void | Promise<void>;
+  /** Default 1 MiB. */
+  maxMetadataBytes?: number;
+  signal?: AbortSignal;
+}
+
+export type ChecksumStatus = "ok" | "mismatch" | "unlisted" | "pending" | "unverified";
+
+export interface EntryDigest {
+  sha256: string;
+  size: number;
+  /** From the metadata, when it was read before the entry ended. */
+  expected?: string;
+  /** `pending`: the metadata comes later; the final verdict is in the read result. */
+  status: ChecksumStatus;
+}
+
+export interface ArchiveFileEntry {
+  /** Tar name, normalised (`backup/database/neo4j.dump`). */
+  name: string;
+  /** Relative to `backup/`, the checksum key (`database/neo4j.dump`, `prefect.dump`). */
+  path: string;
+  size: number;
+  mtime: Date;
+  /** The entry's bytes, exactly `size` of them. */
+  body: Readable;
+  /** Resolves when the last byte of the entry was read, with its SHA-256. */
+  digest: Promise<EntryDigest>;
+}
+
+export interface ArchiveEntryReport {
+  name: string;
+  path: string;
+  type: "file" | "directory";
+  size: number;
+  sha256?: string;
+}
+
+export interface ChecksumResult {
+  key: string;
+  expected?: string;
+  actual?: string;
+  status: "ok" | "mismatch" | "missing" | "unlisted" | "unverified" | "skipped";
+}
+
+export interface ArchiveProblem {
+  code: ErrorCode;
+  message: string;
+}
+
+export interface ArchiveReport {
+  metadata: BackupMetadata;
+  metadataPosition: "first" | "middle" | "last";
+  encrypted: boolean;
+  entries: ArchiveEntryReport[];
+  checksums: ChecksumResult[];
+  /** True when the metadata has no checksums at all (metadata_version 1): nothing could be verified. */
+  checksumsAbsent: boolean;
+  /** Bytes of the gzip stream (after decryption). */
+  compressedBytes: number;
+  /** Bytes of the tar stream. */
+  tarBytes: number;
+  ok: boolean;
+  problems: ArchiveProblem[];
+}
+
+const PROBLEM_ORDER: ErrorCode[] = [
+  "ARCHIVE_CHECKSUM_MISMATCH",
+  "ARCHIVE_MISSING_FILE",
+  "ARCHIVE_CHECKSUM_MISSING",
+  "ARCHIVE_UNEXPECTED_FILE",
+];
+
+/**
+ * Reads an archive as a stream (plain `.tar.gz`, or `.tar.gz.enc` with `decryptKey`): multi-member gzip,
+ * USTAR/GNU/PAX headers, metadata anywhere; only directories and regular files under `backup/`. Applies
+ * upstream's checksum rules (compat-reference §1.6) and resolves with the report, or throws the first
+ * `BackupError`. Writes nothing anywhere. When the metadata comes first, a checksum mismatch fails at
+ * the end of that entry; otherwise at the end of the archive.
+ */
+export async function readArchive(
+  source: AsyncIterable<unknown>,
+  options: ReadArchiveOptions = {},
+): Promise<ArchiveReport> {
+  const report = await scanArchive(source, options, true);
+  if (!report.ok) throw problemError(report);
+  return report;
+}
+
+/**
+ * Hashes every entry and reports entries, sizes, checksum results and metadata without writing
+ * anything. Checksum problems are reported (`ok: false`, `problems`); a structurally broken archive
+ * (corrupt/truncated gzip, unsafe or unsupported entries, bad metadata) throws.
+ */
+export async function verifyArchive(
+  source: AsyncIterable<unknown>,
+  options: Omit<ReadArchiveOptions, "onEntry"> = {},
+): Promise<ArchiveReport> {
+  return scanArchive(source, options, false);
+}
+
+function problemError(report: ArchiveReport): BackupError {
+  const sorted = [...report.problems].sort(
+    (a, b) => PROBLEM_ORDER.indexOf(a.code) - PROBLEM_ORDER.indexOf(b.code),
+  );
+  const first = sorted[0] as ArchiveProblem;
+  return new BackupError(first.code, first.message, {
+    details: { problems: report.problems, backupId: report.metadata.backupId },
+    hint: "the archive does not match its metadata; do not restore it",
+  });
+}
+
+/** Normalises a tar name; rejects anything that could escape the destination. */
+export function normalizeEntryName(raw: string): string {
+  if (raw.includes("\0") || raw.includes("\\")) {
+    throw new BackupError("ARCHIVE_UNSAFE_PATH", `unsafe path in archive: ${JSON.stringify(raw)}`);
+  }
+  if (raw.startsWith("/") || /^[A-Za-z]:/.test(raw)) {
+    throw new BackupError("ARCHIVE_UNSAFE_PATH", `absolute path in archive: ${JSON.stringify(raw)}`);
+  }
+  const segments = raw.split("/").filter((s) => s !== "" && s !== ".");
+  if (segments.includes("..")) {
+    throw new BackupError("ARCHIVE_UNSAFE_PATH", `path escapes the destination: ${JSON.stringify(raw)}`);
+  }
+  return segments.join("/");
+}
+
+const TYPE_NAMES: Record<string, string> = {
+  "1": "hard link",
+  "2": "symbolic link",
+  "3": "character device",
+  "4": "block device",
+  "6": "FIFO",
+  S: "sparse file",
+};
+
+function zlibError(error: unknown): BackupError {
+  if (error instanceof BackupError) return error;
+  const code = (error as { code?: string }).code;
+  if (code === "Z_BUF_ERROR") return truncated("the gzip stream");
+  if (typeof code === "string" && code.startsWith("Z_")) {
+    return new BackupError("ARCHIVE_CORRUPT", `corrupt gzip data: ${(error as Error).message}`, {
+      cause: error,
+      hint: "the archive is damaged",
+    });
+  }
+  return error as BackupError;
+}
+
+/** Gunzips (multi-member) with backpressure; counts compressed bytes. */
+async function* gunzipStream(
+  source: AsyncIterable<Buffer>,
+  counter: { bytes: number },
+): AsyncGenerator<Buffer> {
+  const gunzip = createGunzip({ chunkSize: 256 * 1024 });
+  const stop = new AbortController();
+  let sourceError: unknown;
+  const feeding = (async () => {
+    try {
+      for await (const chunk of source) {
+        if (gunzip.destroyed) return;
+        counter.bytes += chunk.length;
+        if (!gunzip.write(chunk)) await once(gunzip, "drain", { signal: stop.signal });
+      }
+      gunzip.end();
+    } catch (error) {
+      if (!stop.signal.aborted) {
+        sourceError = error;
+        gunzip.destroy(error as Error);
+      }
+    }
+  })();
+  try {
+    for await (const chunk of gunzip) yield chunk as Buffer;
+  } catch (error) {
+    throw sourceError ?? zlibError(error);
+  } finally {
+    stop.abort();
+    gunzip.destroy();
+    await feeding;
+  }
+}
+
+async function* asBuffers(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
+  for await (const chunk of source) {
+    if (Buffer.isBuffer(chunk)) yield chunk;
+    else if (chunk instanceof Uint8Array) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    else if (typeof chunk === "string") yield Buffer.from(chunk);
+    else throw new BackupError("INVALID_ARGUMENT", "archive sources must yield bytes");
+  }
+}
+
+/** Peeks the first byte to choose plain or encrypted, then yields the gzip bytes. */
+async function* plainGzip(
+  source: AsyncIterable<unknown>,
+  options: ReadArchiveOptions,
+  state: { encrypted: boolean },
+): AsyncGenerator<Buffer> {
+  const iterator = asBuffers(source);
+  let first: Buffer | undefined;
+  for (;;) {
+    const next = await iterator.next();
+    if (next.done) break;
+    if (next.value.length > 0) {
+      first = next.value;
+      break;
+    }
+  }
+  const format = detectArchiveFormat(first?.[0]);
+  const rest = (async function* () {
+    if (first) yield first;
+    yield* iterator;
+  })();
+  if (format === "gzip") {
+    if (options.decryptKey !== undefined) {
+      await iterator.return(undefined);
+      throw new BackupError(
+        "ENCRYPTION_UNEXPECTED_KEY",
+        "a decryption key was given but the archive is not encrypted",
+        {
+          hint: "omit --decrypt-key for a plain .tar.gz",
+        },
+      );
+    }
+    yield* rest;
+    return;
+  }
+  state.encrypted = true;
+  if (options.decryptKey === undefined) {
+    await iterator.return(undefined);
+    throw new BackupError(
+      "ENCRYPTION_KEY_REQUIRED",
+      "the archive is encrypted and no decryption key was given",
+      {
+        hint: "pass --decrypt-key <private key file>",
+      },
+    );
+  }
+  const key =
+    typeof options.decryptKey === "string" ? parsePrivateKey(options.decryptKey) : options.decryptKey;
+  yield* decryptStream(rest, key, options.signal);
+}
+
+interface FileRecord {
+  name: string;
+  size: number;
+  sha256: string;
+}
+
+async function scanArchive(
+  source: AsyncIterable<unknown>,
+  options: ReadArchiveOptions,
+  failFast: boolean,
+): Promise<ArchiveReport> {
+  const maxMetadata = options.maxMetadataBytes ?? MAX_METADATA_BYTES;
+  const state = { encrypted: false };
+  const counter = { bytes: 0 };
+  const reader = new ByteReader(gunzipStream(plainGzip(source, options, state), counter), options.signal);
+  const seen = new Set<string>();
+  const entries: ArchiveEntryReport[] = [];
+  const files = new Map<string, FileRecord>();
+  let metadata: BackupMetadata | undefined;
+  let filesBeforeMetadata = 0;
+  let pax: Map<string, string> | undefined;
+  let longName: string | undefined;
+  const excludeTm = options.excludeTaskManager === true;
+
+  try {
+    for (;;) {
+      const block = await reader.readExact(TAR_BLOCK, "a tar header");
+      if (block === undefined) {
+        throw new BackupError("ARCHIVE_TRUNCATED", "archive ends without the tar end-of-archive marker", {
+          hint: "the file is incomplete: check that the upload or download finished",
+        });
+      }
+      if (isZeroBlock(block)) {
+        const second = await reader.readExact(TAR_BLOCK, "the end-of-archive marker");
+        if (second !== undefined && !isZeroBlock(second)) {
+          throw new BackupError("ARCHIVE_CORRUPT", "zero block in the middle of the archive");
+        }
+        // Anything after the marker (record padding) is ignored, but read so gzip trailers are checked.
+        await reader.drain();
+        break;
+      }
+      const header = decodeTarHeader(block);
+      const padded = (size: number) => size + ((TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK);
+      if (header.typeflag === "x" || header.typeflag === "g" || header.typeflag === "L") {
+        const cap = header.typeflag === "L" ? 64 * 1024 : 1024 * 1024;
+        if (header.size > cap)
+          throw new BackupError("ARCHIVE_CORRUPT", `oversized ${header.typeflag} header`);
+        const data = (await reader.readExact(padded(header.size), "an extended header")) ?? Buffer.alloc(0);
+        if (data.length < header.size) throw truncated("an extended header");
+        if (header.typeflag === "x") pax = parsePaxRecords(data.subarray(0, header.size));
+        if (header.typeflag === "L") {
+          const raw = data.subarray(0, header.size);
+          const end = raw.indexOf(0);
+          longName = raw.subarray(0, end === -1 ? raw.length : end).toString("utf8");
+        }
+        continue;
+      }
+      const rawName = longName ?? pax?.get("path") ?? header.name;
+      let size = header.size;
+      const paxSize = pax?.get("size");
+      if (paxSize !== undefined) {
+        size = /^\d+$/.test(paxSize) ? Number(paxSize) : Number.NaN;
+        if (!Number.isSafeInteger(size)) throw new BackupError("ARCHIVE_CORRUPT", "malformed PAX size");
+      }
+      pax = undefined;
+      longName = undefined;
+
+      let type: "file" | "directory";
+      if (header.typeflag === "0" || header.typeflag === "7") type = "file";
+      else if (header.typeflag === "5") type = "directory";
+      else {
+        const what = TYPE_NAMES[header.typeflag] ?? `entry of type ${JSON.stringify(header.typeflag)}`;
+        throw new BackupError(
+          "ARCHIVE_UNSUPPORTED_ENTRY",
+          `unsupported ${what} in archive: ${JSON.stringify(rawName)}`,
+          { hint: "backup archives contain only directories and regular files" },
+        );
+      }
+      const name = normalizeEntryName(rawName);
+      if (name === "" && type === "directory") continue;
+      if (seen.has(name)) {
+        throw new BackupError("ARCHIVE_DUPLICATE_ENTRY", `duplicate entry in archive: ${name}`);
+      }
+      seen.add(name);
+      if (name !== ARCHIVE_ROOT && !name.startsWith(`${ARCHIVE_ROOT}/`)) {
+        throw new BackupError("ARCHIVE_UNEXPECTED_FILE", `entry outside backup/: ${name}`);
+      }
+      const path = name === ARCHIVE_ROOT ? "" : name.slice(ARCHIVE_ROOT.length + 1);
+      if (type === "directory") {
+        if (path !== "" && path !== "database" && !path.startsWith("database/")) {
+          throw new BackupError("ARCHIVE_UNEXPECTED_FILE", `unexpected directory in archive: ${name}`);
+        }
+        entries.push({ name, path, type, size: 0 });
+        if (size > 0) await reader.skip(padded(size), name);
+        continue;
+      }
+      if (path === METADATA_FILE) {
+        if (size > maxMetadata) {
+          throw new BackupError(
+            "METADATA_TOO_LARGE",
+            `backup metadata is ${size} bytes (limit ${maxMetadata})`,
+          );
+        }
+        const data = size === 0 ? Buffer.alloc(0) : await reader.readExact(padded(size), name);
+        if (data === undefined) throw truncated(name);
+        metadata = parseBackupMetadata(data.subarray(0, size));
+        filesBeforeMetadata = files.size;
+        entries.push({ name, path, type, size });
+        await options.onMetadata?.(metadata);
+        continue;
+      }
+      if (path !== "prefect.dump" && !path.startsWith("database/")) {
+        throw new BackupError("ARCHIVE_UNEXPECTED_FILE", `unexpected file in archive: ${name}`);
+      }
+      const record = await readFileEntry(reader, name, path, size, header.mtime, metadata, options);
+      files.set(path, record);
+      entries.push({ name, path, type, size, sha256: record.sha256 });
+      if (failFast && metadata !== undefined) {
+        const problem = checkEarly(metadata, path, record.sha256, excludeTm);
+        if (problem) throw new BackupError(problem.code, problem.message);
+      }
+    }
+  } catch (error) {
+    throw zlibError(error);
+  } finally {
+    await reader.close().catch(() => undefined);
+  }
+
+  if (metadata === undefined) {
+    throw new BackupError(
+      "METADATA_MISSING",
+      `backup metadata ${ARCHIVE_ROOT}/${METADATA_FILE} not found in the archive`,
+      {
+        hint: "this is not an infrahub backup archive, or it is damaged",
+      },
+    );
+  }
+  const metadataPosition: ArchiveReport["metadataPosition"] =
+    filesBeforeMetadata === files.size ? "last" : filesBeforeMetadata === 0 ? "first" : "middle";
+  const { results, problems } = evaluateChecksums(metadata, files, excludeTm);
+  return {
+    metadata,
+    metadataPosition,
+    encrypted: state.encrypted,
+    entries,
+    checksums: results,
+    checksumsAbsent: Object.keys(metadata.checksums).length === 0,
+    compressedBytes: counter.bytes,
+    tarBytes: reader.position,
+    ok: problems.length === 0,
+    problems,
+  };
+}
+
+async function readFileEntry(
+  reader: ByteReader,
+  name: string,
+  path: string,
+  size: number,
+  mtime: number,
+  metadata: BackupMetadata | undefined,
+  options: ReadArchiveOptions,
+): Promise<FileRecord> {
+  const hash = createHash("sha256");
+  let left = size;
+  let settle: { resolve: (d: EntryDigest) => void; reject: (e: unknown) => void } | undefined;
+  const digest = new Promise<EntryDigest>((resolve, reject) => {
+    settle = { resolve, reject };
+  });
+  digest.catch(() => undefined);
+  let sha256: string | undefined;
+  const complete = (): void => {
+    sha256 = hash.digest("hex");
+    const expected = metadata?.checksums[path];
+    let status: ChecksumStatus = "pending";
+    if (metadata !== undefined) {
+      if (Object.keys(metadata.checksums).length === 0) status = "unverified";
+      else if (expected === undefined) status = "unlisted";
+      else status = expected === sha256 ? "ok" : "mismatch";
+    }
+    settle?.resolve({ sha256, size, status, ...(expected === undefined ? {} : { expected }) });
+  };
+  if (size === 0) complete();
+  let chain: Promise<unknown> = Promise.resolve();
+  const next = (): Promise<Buffer | undefined> => {
+    const result = chain.then(async () => {
+      if (left === 0) return undefined;
+      const chunk = await reader.readSome(Math.min(left, 1 << 20));
+      if (chunk === undefined) throw truncated(name);
+      hash.update(chunk);
+      left -= chunk.length;
+      if (left === 0) complete();
+      return chunk;
+    });
+    chain = result.catch(() => undefined);
+    return result;
+  };
+
+  try {
+    if (options.onEntry) {
+      const body = new Readable({
+        highWaterMark: 1 << 20,
+        read() {
+          next().then(
+            (chunk) => this.push(chunk === undefined ? null : Buffer.from(chunk)),
+            (error: unknown) => this.destroy(error as Error),
+          );
+        },
+      });
+      await options.onEntry({ name, path, size, mtime: new Date(mtime * 1000), body, digest });
+      if (!body.destroyed && left > 0) body.destroy();
+    }
+    while ((await next()) !== undefined) {
+      // drain what the consumer left
+    }
+    const padding = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
+    if (padding > 0) await reader.skip(padding, name);
+  } catch (error) {
+    settle?.reject(error);
+    throw error;
+  }
+  return { name, size, sha256: sha256 as string };
+}
+
+function checkEarly(
+  metadata: BackupMetadata,
+  path: string,
+  sha256: string,
+  excludeTm: boolean,
+): ArchiveProblem | undefined {
+  const files = new Map([[path, { name: path, size: 0, sha256 }]]);
+  const { problems } = evaluateChecksums(metadata, files, excludeTm, true);
+  return problems[0];
+}
+
+/**
+ * Upstream's rules (§1.6) plus one stricter rule: when the metadata lists checksums, a file under
+ * `database/` that is not listed is unexpected (upstream always lists every such file).
+ */
+export function evaluateChecksums(
+  metadata: BackupMetadata,
+  files: ReadonlyMap<string, { sha256: string }>,
+  excludeTaskManager: boolean,
+  partial = false,
+): { results: ChecksumResult[]; problems: ArchiveProblem[] } {
+  const results: ChecksumResult[] = [];
+  const problems: ArchiveProblem[] = [];
+  const checksums = metadata.checksums;
+  const absent = Object.keys(checksums).length === 0;
+  for (const key of Object.keys(checksums).sort()) {
+    if (key === "prefect.dump") continue;
+    const expected = checksums[key] as string;
+    const file = files.get(key);
+    if (file === undefined) {
+      if (partial) continue;
+      results.push({ key, expected, status: "missing" });
+      problems.push({ code: "ARCHIVE_MISSING_FILE", message: `missing backup file: ${key}` });
+    } else if (file.sha256 !== expected) {
+      results.push({ key, expected, actual: file.sha256, status: "mismatch" });
+      problems.push({
+        code: "ARCHIVE_CHECKSUM_MISMATCH",
+        message: `checksum mismatch for ${key}: expected ${expected}, got ${file.sha256}`,
+      });
+    } else {
+      results.push({ key, expected, actual: file.sha256, status: "ok" });
+    }
+  }
+  const prefect = files.get("prefect.dump");
+  const prefectExpected = checksums["prefect.dump"];
+  if (excludeTaskManager) {
+    if (prefect || prefectExpected) {
+      results.push({
+        key: "prefect.dump",
+        ...(prefectExpected ? { expected: prefectExpected } : {}),
+        ...(prefect ? { actual: prefect.sha256 } : {}),
+        status: "skipped",
+      });
+    }
+  } else if (prefect) {
+    if (prefectExpected === undefined) {
+      if (absent) {
+        results.push({ key: "prefect.dump", actual: prefect.sha256, status: "unverified" });
+      } else {
+        results.push({ key: "prefect.dump", actual: prefect.sha256, status: "unlisted" });
+        problems.push({
+          code: "ARCHIVE_CHECKSUM_MISSING",
+          message: "missing checksum for prefect.dump in metadata",
+        });
+      }
+    } else if (prefectExpected !== prefect.sha256) {
+      results.push({
+        key: "prefect.dump",
+        expected: prefectExpected,
+        actual: prefect.sha256,
+        status: "mismatch",
+      });
+      problems.push({
+        code: "ARCHIVE_CHECKSUM_MISMATCH",
+        message: `checksum mismatch for prefect.dump: expected ${prefectExpected}, got ${prefect.sha256}`,
+      });
+    } else {
+      results.push({ key: "prefect.dump", expected: prefectExpected, actual: prefect.sha256, status: "ok" });
+    }
+  } else if (!partial && includesTaskManager(metadata)) {
+    problems.push({
+      code: "ARCHIVE_MISSING_FILE",
+      message: "backup metadata includes task manager database but prefect.dump is missing",
+    });
+  }
+  for (const [key, file] of files) {
+    if (key === "prefect.dump" || key in checksums) continue;
+    if (absent) {
+      results.push({ key, actual: file.sha256, status: "unverified" });
+    } else {
+      results.push({ key, actual: file.sha256, status: "unlisted" });
+      problems.push({
+        code: "ARCHIVE_UNEXPECTED_FILE",
+        message: `file not covered by the metadata checksums: ${key}`,
+      });
+    }
+  }
+  return { results, problems };
+}

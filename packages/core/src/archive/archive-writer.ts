@@ -1,0 +1,283 @@
+import { createHash } from "node:crypto";
+import { Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { constants, createGzip, deflateRawSync } from "node:zlib";
+import { BackupError } from "../errors.js";
+import type { ArchiveSink, SinkCommit } from "./archive-sink.js";
+import { type BackupMetadata, METADATA_VERSION, serializeBackupMetadata } from "./backup-metadata.js";
+import { StoredMemberEncoder, storedMember } from "./gzip-member.js";
+import { encodeTarHeader, TAR_BLOCK } from "./tar-header.js";
+
+/** Top-level directory of every archive. */
+export const ARCHIVE_ROOT = "backup";
+/** Metadata path relative to the root. */
+export const METADATA_FILE = "backup_information.json";
+
+/** How an entry's bytes are encoded. `auto` stores already-compressed data and deflates the rest. */
+export type EntryCompression = "auto" | "store" | "deflate";
+
+export interface ArchiveWriterOptions {
+  /** zlib level for deflated entries. Default 1 (fast; dumps that compress well still shrink a lot). */
+  level?: number;
+  /** Modification time of every entry. Default: when the writer was created. */
+  mtime?: Date;
+  /**
+   * Bytes sampled from the start of an `auto` entry to decide store vs deflate. Default 64 KiB; this is
+   * the only part of an entry ever held in memory by the writer.
+   */
+  sampleBytes?: number;
+}
+
+export interface AddFileOptions {
+  /** Default `auto`. */
+  compression?: EntryCompression;
+}
+
+export interface WrittenEntry {
+  /** Path relative to `backup/`, e.g. `database/neo4j.dump`; this is also its checksum key. */
+  path: string;
+  size: number;
+  sha256: string;
+  compression: "store" | "deflate";
+}
+
+/** Metadata supplied by the caller; the writer fills in `checksums` (and `metadataVersion` if absent). */
+export type MetadataInput = Omit<BackupMetadata, "checksums" | "metadataVersion" | "unknownKeys"> & {
+  metadataVersion?: number;
+};
+
+export interface ArchiveWriteResult {
+  metadata: BackupMetadata;
+  entries: WrittenEntry[];
+  commit: SinkCommit;
+}
+
+/** Magic numbers of formats that are already compressed: Neo4j dumps (zstd / gzip) and pg_dump -Fc. */
+const COMPRESSED_MAGIC = ["DZV1", "DGV1", "PGDMP"].map((m) => Buffer.from(m, "latin1"));
+
+/** Decides the encoding of an entry from its first bytes. */
+export function chooseCompression(sample: Uint8Array): "store" | "deflate" {
+  const head = Buffer.from(sample.buffer, sample.byteOffset, sample.byteLength);
+  if (COMPRESSED_MAGIC.some((magic) => head.subarray(0, magic.length).equals(magic))) return "store";
+  if (sample.length < 512) return "deflate";
+  const deflated = deflateRawSync(sample, { level: 1 });
+  return deflated.length < sample.length * 0.9 ? "deflate" : "store";
+}
+
+const SAFE_SEGMENT = /^[A-Za-z0-9._+@=,-][A-Za-z0-9._+@=, -]*$/;
+
+function validateEntryPath(path: string): string[] {
+  const segments = path.split("/");
+  const ok =
+    segments.every((s) => s !== "" && s !== "." && s !== ".." && SAFE_SEGMENT.test(s)) &&
+    (path === "prefect.dump" || (segments[0] === "database" && segments.length >= 2));
+  if (!ok || path === `${METADATA_FILE}`) {
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      `archive entry path must be prefect.dump or database/<file>: ${JSON.stringify(path)}`,
+    );
+  }
+  return segments;
+}
+
+function toBuffer(chunk: unknown): Buffer {
+  if (Buffer.isBuffer(chunk)) return chunk;
+  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+  if (typeof chunk === "string") return Buffer.from(chunk);
+  throw new BackupError("INVALID_ARGUMENT", "archive entry sources must yield bytes");
+}
+
+/**
+ * Streams an upstream-layout archive (`backup/`, `backup/database/…`, `backup/prefect.dump`, then
+ * `backup/backup_information.json`) into a sink. Entries have unknown length: each tar header is its own
+ * fixed-length gzip member written as a placeholder and patched when the entry ends, so nothing is
+ * spooled. SHA-256 is computed while the bytes flow. Memory: the sample of the current entry plus zlib
+ * state and whatever the sink holds.
+ *
+ * Any failure aborts the sink; the caller may also `abort()` (or dispose) at any time.
+ */
+export class ArchiveWriter implements AsyncDisposable {
+  readonly #sink: ArchiveSink;
+  readonly #level: number;
+  readonly #mtime: number;
+  readonly #sampleBytes: number;
+  readonly #entries: WrittenEntry[] = [];
+  readonly #dirs = new Set<string>();
+  #busy = false;
+  #state: "open" | "finished" | "failed" = "open";
+
+  constructor(sink: ArchiveSink, options: ArchiveWriterOptions = {}) {
+    this.#sink = sink;
+    this.#level = options.level ?? 1;
+    this.#mtime = Math.floor((options.mtime ?? new Date()).getTime() / 1000);
+    this.#sampleBytes = options.sampleBytes ?? 64 * 1024;
+  }
+
+  get entries(): readonly WrittenEntry[] {
+    return this.#entries;
+  }
+
+  /** Adds `backup/<path>` from a byte source of unknown length. Entries are written one at a time. */
+  async addFile(
+    path: string,
+    source: AsyncIterable<unknown>,
+    options: AddFileOptions = {},
+  ): Promise<WrittenEntry> {
+    const segments = validateEntryPath(path);
+    if (this.#entries.some((e) => e.path === path)) {
+      throw new BackupError("INVALID_ARGUMENT", `archive entry added twice: ${path}`);
+    }
+    return this.#run(async () => {
+      await this.#ensureDirs(segments.slice(0, -1));
+      const entry = await this.#writeFile(`${ARCHIVE_ROOT}/${path}`, source, options.compression ?? "auto");
+      const written = { ...entry, path };
+      this.#entries.push(written);
+      return written;
+    });
+  }
+
+  /** Writes the metadata (with the checksums of every entry) last, closes the tar and commits the sink. */
+  async finish(input: MetadataInput): Promise<ArchiveWriteResult> {
+    return this.#run(async () => {
+      const checksums: Record<string, string> = {};
+      for (const e of this.#entries) checksums[e.path] = e.sha256;
+      const metadata: BackupMetadata = {
+        ...input,
+        metadataVersion: input.metadataVersion ?? METADATA_VERSION,
+        checksums,
+      };
+      const json = Buffer.from(serializeBackupMetadata(metadata), "utf8");
+      await this.#ensureDirs(["database"]);
+      const name = `${ARCHIVE_ROOT}/${METADATA_FILE}`;
+      await this.#sink.write(
+        storedMember(encodeTarHeader({ name, type: "file", size: json.length, mtime: this.#mtime })),
+      );
+      const encoder = new StoredMemberEncoder();
+      await this.#sink.write(encoder.push(json));
+      const pad = (TAR_BLOCK - (json.length % TAR_BLOCK)) % TAR_BLOCK;
+      if (pad > 0) await this.#sink.write(encoder.push(new Uint8Array(pad)));
+      await this.#sink.write(encoder.finish());
+      // End of archive: two zero blocks.
+      await this.#sink.write(storedMember(new Uint8Array(2 * TAR_BLOCK)));
+      const commit = await this.#sink.commit();
+      this.#state = "finished";
+      return { metadata, entries: [...this.#entries], commit };
+    });
+  }
+
+  /** Discards the archive (nothing is left in the sink). Safe to call at any time, more than once. */
+  async abort(reason?: unknown): Promise<void> {
+    if (this.#state === "finished") return;
+    this.#state = "failed";
+    await this.#sink.abort(reason);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.abort(new BackupError("CANCELLED", "archive writer disposed before finish"));
+  }
+
+  async #run<T>(step: () => Promise<T>): Promise<T> {
+    if (this.#state !== "open") throw new BackupError("INTERNAL", `archive writer is ${this.#state}`);
+    if (this.#busy) throw new BackupError("INTERNAL", "archive entries must be written one at a time");
+    this.#busy = true;
+    try {
+      return await step();
+    } catch (error) {
+      this.#state = "failed";
+      await this.#sink.abort(error).catch(() => undefined);
+      throw error;
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async #ensureDirs(segments: string[]): Promise<void> {
+    const names = [ARCHIVE_ROOT];
+    for (let i = 0; i < segments.length; i++)
+      names.push(`${ARCHIVE_ROOT}/${segments.slice(0, i + 1).join("/")}`);
+    for (const name of names) {
+      if (this.#dirs.has(name)) continue;
+      this.#dirs.add(name);
+      await this.#sink.write(
+        storedMember(encodeTarHeader({ name, type: "directory", size: 0, mtime: this.#mtime })),
+      );
+    }
+  }
+
+  async #writeFile(
+    name: string,
+    source: AsyncIterable<unknown>,
+    compression: EntryCompression,
+  ): Promise<Omit<WrittenEntry, "path">> {
+    const sink = this.#sink;
+    const mtime = this.#mtime;
+    const offset = await sink.writePlaceholder(
+      storedMember(encodeTarHeader({ name, type: "file", size: 0, mtime })),
+    );
+    const hash = createHash("sha256");
+    let size = 0;
+
+    const iterator = source[Symbol.asyncIterator]();
+    const sample: Buffer[] = [];
+    let sampled = 0;
+    let ended = false;
+    if (compression === "auto") {
+      while (sampled < this.#sampleBytes) {
+        const next = await iterator.next();
+        if (next.done) {
+          ended = true;
+          break;
+        }
+        const chunk = toBuffer(next.value);
+        sample.push(chunk);
+        sampled += chunk.length;
+      }
+    }
+    const mode = compression === "auto" ? chooseCompression(Buffer.concat(sample)) : compression;
+
+    async function* counted(): AsyncGenerator<Buffer> {
+      const take = (chunk: Buffer): Buffer => {
+        hash.update(chunk);
+        size += chunk.length;
+        return chunk;
+      };
+      for (const chunk of sample.splice(0)) yield take(chunk);
+      if (!ended) {
+        for (;;) {
+          const next = await iterator.next();
+          if (next.done) break;
+          const chunk = toBuffer(next.value);
+          if (chunk.length > 0) yield take(chunk);
+        }
+      }
+      const pad = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
+      if (pad > 0) yield Buffer.alloc(pad);
+    }
+
+    try {
+      if (mode === "store") {
+        const encoder = new StoredMemberEncoder();
+        for await (const chunk of counted()) await sink.write(encoder.push(chunk));
+        const tail = encoder.finish();
+        if (tail.length > 0) await sink.write(tail);
+      } else {
+        const out = new Writable({
+          highWaterMark: 1024 * 1024,
+          write(chunk: Buffer, _encoding, callback) {
+            sink.write(chunk).then(() => callback(), callback);
+          },
+        });
+        await pipeline(
+          counted,
+          createGzip({ level: this.#level, strategy: constants.Z_DEFAULT_STRATEGY }),
+          out,
+        );
+      }
+    } catch (error) {
+      await iterator.return?.().catch(() => undefined);
+      throw error;
+    }
+    await sink.patch(offset, storedMember(encodeTarHeader({ name, type: "file", size, mtime })));
+    return { size, sha256: hash.digest("hex"), compression: mode };
+  }
+}

@@ -1,0 +1,200 @@
+import { randomBytes } from "node:crypto";
+import { type FileHandle, link, lstat, open, rename, unlink } from "node:fs/promises";
+import { basename, dirname, join } from "node:path";
+import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
+import { BackupError } from "../errors.js";
+
+export interface FileSinkOptions {
+  /** Mode of the final file. Default 0o644. */
+  mode?: number;
+  /** Appended bytes are coalesced up to this size before a write. Default 1 MiB (the sink's memory bound). */
+  bufferBytes?: number;
+}
+
+function storageError(error: unknown, action: string, path: string): BackupError {
+  if (error instanceof BackupError) return error;
+  const code = (error as NodeJS.ErrnoException).code;
+  const message = `${action} ${path}: ${(error as Error).message}`;
+  if (code === "ENOSPC" || code === "EDQUOT")
+    return new BackupError("STORAGE_NO_SPACE", message, { cause: error });
+  if (code === "EACCES" || code === "EPERM" || code === "EROFS") {
+    return new BackupError("STORAGE_ACCESS_DENIED", message, { cause: error });
+  }
+  if (code === "ENOENT") return new BackupError("ARTIFACT_NOT_FOUND", message, { cause: error });
+  return new BackupError("STORAGE_FAILED", message, { cause: error });
+}
+
+/**
+ * Local-file {@link ArchiveSink}: bytes go to `.<name>.partial-<random>` in the target directory;
+ * `patch` is a positional write; `commit` fsyncs, hard-links the temp file to the final name (never
+ * replacing an existing file: `ARTIFACT_EXISTS`), removes the temp name and fsyncs the directory.
+ * `abort` removes the temp file.
+ */
+export class FileSink implements ArchiveSink, AsyncDisposable {
+  readonly path: string;
+  readonly tempPath: string;
+  readonly #handle: FileHandle;
+  readonly #bufferBytes: number;
+  #buffer: Buffer;
+  #buffered = 0;
+  #flushed = 0;
+  #state: "open" | "committed" | "aborted" = "open";
+
+  private constructor(path: string, tempPath: string, handle: FileHandle, options: FileSinkOptions) {
+    this.path = path;
+    this.tempPath = tempPath;
+    this.#handle = handle;
+    this.#bufferBytes = options.bufferBytes ?? 1024 * 1024;
+    this.#buffer = Buffer.allocUnsafe(this.#bufferBytes);
+  }
+
+  /** Creates the temp file next to `path` (the directory must exist). Fails early if `path` exists. */
+  static async create(path: string, options: FileSinkOptions = {}): Promise<FileSink> {
+    if (await exists(path)) {
+      throw new BackupError("ARTIFACT_EXISTS", `refusing to overwrite existing file ${path}`);
+    }
+    const tempPath = join(dirname(path), `.${basename(path)}.partial-${randomBytes(6).toString("hex")}`);
+    try {
+      const handle = await open(tempPath, "wx", options.mode ?? 0o644);
+      return new FileSink(path, tempPath, handle, options);
+    } catch (error) {
+      throw storageError(error, "cannot create", tempPath);
+    }
+  }
+
+  get position(): number {
+    return this.#flushed + this.#buffered;
+  }
+
+  async write(chunk: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    if (this.#buffered + chunk.length > this.#bufferBytes) await this.#flush();
+    if (chunk.length >= this.#bufferBytes) {
+      await this.#pwrite(chunk, this.#flushed);
+      this.#flushed += chunk.length;
+      return;
+    }
+    this.#buffer.set(chunk, this.#buffered);
+    this.#buffered += chunk.length;
+  }
+
+  async writePlaceholder(chunk: Uint8Array): Promise<number> {
+    const offset = this.position;
+    await this.write(chunk);
+    return offset;
+  }
+
+  async patch(offset: number, bytes: Uint8Array): Promise<void> {
+    this.#assertOpen();
+    if (offset < 0 || offset + bytes.length > this.position) {
+      throw new BackupError("INTERNAL", `patch outside the written range at ${offset}`);
+    }
+    await this.#flush();
+    await this.#pwrite(bytes, offset);
+  }
+
+  async commit(): Promise<SinkCommit> {
+    this.#assertOpen();
+    try {
+      await this.#flush();
+      await this.#handle.sync();
+      await this.#handle.close();
+    } catch (error) {
+      await this.abort(error);
+      throw storageError(error, "cannot write", this.tempPath);
+    }
+    try {
+      await publish(this.tempPath, this.path);
+    } catch (error) {
+      await this.abort(error);
+      throw error instanceof BackupError ? error : storageError(error, "cannot publish", this.path);
+    }
+    this.#state = "committed";
+    await fsyncDir(dirname(this.path));
+    return { location: this.path, size: this.#flushed };
+  }
+
+  async abort(_reason?: unknown): Promise<void> {
+    if (this.#state !== "open") return;
+    this.#state = "aborted";
+    await this.#handle.close().catch(() => undefined);
+    await unlink(this.tempPath).catch(() => undefined);
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.abort();
+  }
+
+  #assertOpen(): void {
+    if (this.#state !== "open") throw new BackupError("INTERNAL", `file sink is ${this.#state}`);
+  }
+
+  async #flush(): Promise<void> {
+    if (this.#buffered === 0) return;
+    const n = this.#buffered;
+    // The buffer is reused, so write it out before accepting more.
+    await this.#pwrite(this.#buffer.subarray(0, n), this.#flushed);
+    this.#flushed += n;
+    this.#buffered = 0;
+  }
+
+  async #pwrite(bytes: Uint8Array, position: number): Promise<void> {
+    let done = 0;
+    try {
+      while (done < bytes.length) {
+        const { bytesWritten } = await this.#handle.write(bytes, done, bytes.length - done, position + done);
+        done += bytesWritten;
+      }
+    } catch (error) {
+      throw storageError(error, "cannot write", this.tempPath);
+    }
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await lstat(path);
+    return true;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return false;
+    throw storageError(error, "cannot inspect", path);
+  }
+}
+
+/** link() fails with EEXIST instead of replacing; filesystems without hard links fall back to a checked rename. */
+async function publish(tempPath: string, path: string): Promise<void> {
+  try {
+    await link(tempPath, path);
+    await unlink(tempPath);
+    return;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST") {
+      throw new BackupError("ARTIFACT_EXISTS", `refusing to overwrite existing file ${path}`);
+    }
+    if (
+      code !== "EPERM" &&
+      code !== "ENOTSUP" &&
+      code !== "EOPNOTSUPP" &&
+      code !== "ENOSYS" &&
+      code !== "EXDEV"
+    ) {
+      throw error;
+    }
+  }
+  if (await exists(path))
+    throw new BackupError("ARTIFACT_EXISTS", `refusing to overwrite existing file ${path}`);
+  await rename(tempPath, path);
+}
+
+async function fsyncDir(dir: string): Promise<void> {
+  let handle: FileHandle | undefined;
+  try {
+    handle = await open(dir, "r");
+    await handle.sync();
+  } catch {
+    // Some filesystems refuse fsync on directories; the data itself is already synced.
+  } finally {
+    await handle?.close().catch(() => undefined);
+  }
+}
