@@ -19,7 +19,7 @@ export type {
   WrittenEntry,
 } from "./archive-writer.js";
 export { ARCHIVE_ROOT, ArchiveWriter, chooseCompression, METADATA_FILE } from "./archive-writer.js";
-export type { BackupComponent, BackupMetadata, Neo4jEdition } from "./backup-metadata.js";
+export type { BackupComponent, BackupMetadata } from "./backup-metadata.js";
 export {
   formatCreatedAt,
   includesTaskManager,
