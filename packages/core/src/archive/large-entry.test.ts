@@ -1,0 +1,59 @@
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { repoRoot, tempDir } from "@infrahub-backup/testkit";
+import { describe, expect, it } from "vitest";
+
+const CHILD = join(import.meta.dirname, "__tests__", "large-entry-child.ts");
+const TSX = join(repoRoot, "node_modules", ".bin", "tsx");
+const MiB = 1024 * 1024;
+
+interface ChildResult {
+  mode: string;
+  size?: number;
+  sha256: string;
+  seconds: number;
+  maxRssKiB: number;
+  archiveBytes?: number;
+  compression?: string;
+  ok?: boolean;
+}
+
+function runChild(mode: "write" | "read", path: string, size: number): ChildResult {
+  const out = execFileSync(TSX, [CHILD, mode, path, String(size)], { encoding: "utf8", timeout: 120_000 });
+  return JSON.parse(out.trim().split("\n").pop() as string) as ChildResult;
+}
+
+describe("unknown-length entries of 64 MiB and 1 GiB", () => {
+  it("keep writer and reader memory bounded", { timeout: 300_000 }, async () => {
+    await using tmp = await tempDir();
+    const rows: string[] = [];
+    const rss: Record<number, { write: number; read: number }> = {};
+    for (const size of [64 * MiB, 1024 * MiB + 12345]) {
+      const path = join(tmp.path, `infrahub_backup_${size}.tar.gz`);
+      const w = runChild("write", path, size);
+      expect(w.size).toBe(size);
+      expect(w.compression).toBe("store");
+      const r = runChild("read", path, size);
+      expect(r.ok).toBe(true);
+      expect(r.sha256).toBe(w.sha256);
+      // GNU tar agrees on the size of the entry.
+      const listing = execFileSync("tar", ["-tzvf", path], { encoding: "utf8" });
+      expect(listing).toContain(` ${size} `);
+      rss[size] = { write: w.maxRssKiB, read: r.maxRssKiB };
+      rows.push(
+        `${(size / MiB).toFixed(0).padStart(5)} MiB  write ${(w.maxRssKiB / 1024).toFixed(0)} MiB RSS, ` +
+          `${(size / MiB / w.seconds).toFixed(0)} MiB/s | read ${(r.maxRssKiB / 1024).toFixed(0)} MiB RSS, ` +
+          `${(size / MiB / r.seconds).toFixed(0)} MiB/s`,
+      );
+    }
+    console.log(`peak RSS (child process, includes tsx):\n${rows.join("\n")}`);
+    const [small, large] = Object.values(rss) as [
+      { write: number; read: number },
+      { write: number; read: number },
+    ];
+    // 16x the data must not mean more than a small constant more memory.
+    expect(large.write - small.write).toBeLessThan(48 * 1024);
+    expect(large.read - small.read).toBeLessThan(48 * 1024);
+    expect(large.write).toBeLessThan(256 * 1024);
+  });
+});
