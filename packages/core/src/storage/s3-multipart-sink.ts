@@ -113,21 +113,36 @@ export class S3MultipartSink implements ArchiveSink {
     return this.#uploadId?.catch(() => undefined);
   }
 
-  async write(chunk: Uint8Array): Promise<void> {
-    this.#assertOpen();
-    await this.#append(chunk, false);
+  write(chunk: Uint8Array): Promise<void> {
+    return this.#guard(() => this.#append(chunk, false));
   }
 
-  async writePlaceholder(chunk: Uint8Array): Promise<number> {
-    this.#assertOpen();
-    const offset = this.#position;
-    if (chunk.length > 0) this.#placeholders.set(offset, chunk.length);
-    await this.#append(chunk, true);
-    return offset;
+  writePlaceholder(chunk: Uint8Array): Promise<number> {
+    return this.#guard(async () => {
+      const offset = this.#position;
+      if (chunk.length > 0) this.#placeholders.set(offset, chunk.length);
+      await this.#append(chunk, true);
+      return offset;
+    });
   }
 
-  async patch(offset: number, bytes: Uint8Array): Promise<void> {
+  patch(offset: number, bytes: Uint8Array): Promise<void> {
+    return this.#guard(() => this.#patch(offset, bytes));
+  }
+
+  /** Runs a write-side operation; any error it raises fails the sink (and so aborts the upload). */
+  async #guard<T>(operation: () => Promise<T>): Promise<T> {
     this.#assertOpen();
+    try {
+      return await operation();
+    } catch (error) {
+      const mapped = this.#toError(error, "UploadPart");
+      this.#fail(mapped);
+      throw mapped;
+    }
+  }
+
+  async #patch(offset: number, bytes: Uint8Array): Promise<void> {
     const length = this.#placeholders.get(offset);
     if (length === undefined || length !== bytes.length) {
       throw new BackupError(
