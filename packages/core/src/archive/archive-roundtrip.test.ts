@@ -1,4 +1,4 @@
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { mkdir, readFile, stat } from "node:fs/promises";
 import { join } from "node:path";
@@ -64,8 +64,11 @@ async function writeSample(dir: string) {
   };
 }
 
+const GO_READER = join(import.meta.dirname, "../../test/fixtures/archives/go-reader");
+const HAVE_GO = spawnSync("go", ["version"]).status === 0;
+
 describe("archive round trip", () => {
-  it("is read back identically by our reader, GNU tar and Python tarfile", async () => {
+  it("is read back identically by our reader, GNU tar, Python tarfile and Go archive/tar", async () => {
     await using tmp = await tempDir();
     const { path, result, entries, data } = await writeSample(tmp.path);
     expect(entries.map((e) => e.compression)).toEqual(["store", "deflate", "deflate", "store"]);
@@ -126,6 +129,27 @@ describe("archive round trip", () => {
         if (m.type !== "file" || m.name.endsWith(".json")) continue;
         expect(m.sha256).toBe(metadata.checksums[m.name.slice("backup/".length)]);
       }
+    }
+
+    // Go's compress/gzip + archive/tar (what the upstream tool reads with).
+    if (HAVE_GO) {
+      const bin = join(tmp.path, "go-reader");
+      execFileSync("go", ["build", "-o", bin, "."], {
+        cwd: GO_READER,
+        env: { ...process.env, GOFLAGS: "-mod=mod", GOTOOLCHAIN: "local" },
+      });
+      const go = JSON.parse(execFileSync(bin, [path], { encoding: "utf8" })) as Array<{
+        name: string;
+        type: string;
+        sha256?: string;
+      }>;
+      expect(go.map((m) => m.name)).toEqual(report.entries.map((e) => e.name));
+      for (const m of go) {
+        if (m.type === "0" && !m.name.endsWith(".json"))
+          expect(m.sha256).toBe(metadata.checksums[m.name.slice(7)]);
+      }
+    } else {
+      console.log("skipped the Go reader: no `go` toolchain on this machine");
     }
 
     // Known CPython limitation: the streaming mode "r|gz" reads only the first gzip member of any
