@@ -4,9 +4,17 @@ import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
+import {
+  bufferSource,
+  buildTar,
+  gzip,
+  MemorySink,
+  metadataJson,
+  type RawEntry,
+  sha256,
+} from "./__tests__/helpers.js";
 import { readArchive, verifyArchive } from "./archive-reader.js";
 import { EncryptingSink, generateEncryptionKeyPair, parsePublicKey } from "./encryption.js";
-import { bufferSource, buildTar, gzip, MemorySink, metadataJson, type RawEntry, sha256 } from "./__tests__/helpers.js";
 
 const enterprise = {
   "database/neo4j-2025-09-29T10-00-00.backup": Buffer.from("neo4j enterprise full backup ".repeat(300)),
@@ -55,7 +63,11 @@ const generations: Generation[] = [
       { metadata_version: 1, ...base, tool_version: "3f2a1b9", components: ["database", "task-manager-db"] },
       { ...enterprise, "prefect.dump": prefect },
     ),
-    expect: { checksumsAbsent: true, taskManager: true, statuses: ["unverified", "unverified", "unverified"] },
+    expect: {
+      checksumsAbsent: true,
+      taskManager: true,
+      statuses: ["unverified", "unverified", "unverified"],
+    },
   },
   {
     name: "2025092500 (v0.0.1–v0.0.6): artifacts component, no edition",
@@ -164,7 +176,10 @@ describe("every archive generation upstream ever wrote is read", () => {
       expect(report.entries.some((e) => e.path === "prefect.dump")).toBe(gen.expect.taskManager);
       expect(report.checksums.map((c) => c.status)).toEqual(gen.expect.statuses);
       expect(report.metadataPosition).toBe(gen.name.includes("metadata last") ? "last" : "first");
-      expect(report.entries.filter((e) => e.type === "directory").map((e) => e.name)).toEqual(["backup", "backup/database"]);
+      expect(report.entries.filter((e) => e.type === "directory").map((e) => e.name)).toEqual([
+        "backup",
+        "backup/database",
+      ]);
     });
   }
 
@@ -200,7 +215,9 @@ describe("every archive generation upstream ever wrote is read", () => {
     const sink = new EncryptingSink(inner, parsePublicKey(pair.publicKeyFile));
     await sink.write(plain);
     await sink.commit();
-    const report = await verifyArchive(bufferSource(inner.committed as Buffer), { decryptKey: pair.privateKeyPem });
+    const report = await verifyArchive(bufferSource(inner.committed as Buffer), {
+      decryptKey: pair.privateKeyPem,
+    });
     expect(report.ok).toBe(true);
     expect(report.encrypted && report.metadata.encrypted).toBe(true);
   });
@@ -209,11 +226,16 @@ describe("every archive generation upstream ever wrote is read", () => {
     await using tmp = await tempDir();
     const path = join(tmp.path, "v1.tar.gz");
     await writeFile(path, gzip((generations[0] as Generation).tar));
-    expect(execFileSync("tar", ["-tzf", path], { encoding: "utf8" }).split("\n")[1]).toBe("backup/backup_information.json");
+    expect(execFileSync("tar", ["-tzf", path], { encoding: "utf8" }).split("\n")[1]).toBe(
+      "backup/backup_information.json",
+    );
   });
 
   it("capture_complete: false is refused", async () => {
-    const tar = upstreamTar({ metadata_version: 2025111200, ...base, components: ["database"], capture_complete: false }, {});
+    const tar = upstreamTar(
+      { metadata_version: 2025111200, ...base, components: ["database"], capture_complete: false },
+      {},
+    );
     await expect(readArchive(bufferSource(gzip(tar)))).rejects.toSatisfy(
       (e: unknown) => e instanceof BackupError && e.code === "CAPTURE_INCOMPLETE",
     );

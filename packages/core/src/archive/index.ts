@@ -41,3 +41,4 @@ export {
   parsePublicKey,
   publicKeyToBase64,
 } from "./encryption.js";
+export { extractArchive } from "./extract-archive.js";
