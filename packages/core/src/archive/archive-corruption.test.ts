@@ -159,6 +159,11 @@ const cases: Case[] = [
     code: "ARCHIVE_MISSING_FILE",
   },
   {
+    name: "checksums removed from 2025111200 metadata",
+    archive: () => gzip(tarWith([], { metadata: metadataJson(meta({ checksums: undefined })) })),
+    code: "ARCHIVE_CHECKSUM_MISSING",
+  },
+  {
     name: "prefect.dump without a checksum",
     archive: () =>
       gzip(

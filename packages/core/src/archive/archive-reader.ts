@@ -91,6 +91,9 @@ export interface ArchiveReport {
   problems: ArchiveProblem[];
 }
 
+/** The first `metadata_version` that always wrote checksums (v0.0.1). */
+const FIRST_CHECKSUMMED_VERSION = 2025092500;
+
 const PROBLEM_ORDER: ErrorCode[] = [
   "ARCHIVE_CHECKSUM_MISMATCH",
   "ARCHIVE_MISSING_FILE",
@@ -516,7 +519,15 @@ export function evaluateChecksums(
   const results: ChecksumResult[] = [];
   const problems: ArchiveProblem[] = [];
   const checksums = metadata.checksums;
+  // Only metadata_version 1 (never released) lacks checksums; for later versions an empty list means
+  // the metadata was damaged or edited, so nothing would be verified.
   const absent = Object.keys(checksums).length === 0;
+  if (absent && !partial && files.size > 0 && metadata.metadataVersion >= FIRST_CHECKSUMMED_VERSION) {
+    problems.push({
+      code: "ARCHIVE_CHECKSUM_MISSING",
+      message: `metadata_version ${metadata.metadataVersion} archive lists no checksums`,
+    });
+  }
   for (const key of Object.keys(checksums).sort()) {
     if (key === "prefect.dump") continue;
     const expected = checksums[key] as string;
