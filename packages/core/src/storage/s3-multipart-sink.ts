@@ -17,7 +17,7 @@ import { BackupError, isBackupError } from "../errors.js";
 import { trackUpload } from "./active-uploads.js";
 import type { StorageLogger } from "./backup-store.js";
 import { type PartPlan, partSizeFor } from "./part-plan.js";
-import { mapS3Error } from "./s3-errors.js";
+import { isTransientS3Error, mapS3Error } from "./s3-errors.js";
 
 /** Object parameters applied to the upload (PutObject / CreateMultipartUpload). */
 export interface S3ObjectParams {
@@ -87,6 +87,10 @@ export class S3MultipartSink implements ArchiveSink {
   #state: SinkState = "open";
   #error: BackupError | undefined;
   #uploadId: Promise<string> | undefined;
+  /** The store answered CreateMultipartUpload with an error: no upload exists, nothing to abort. */
+  #createRefused = false;
+  /** The request the commit is waiting for, to name it in errors. */
+  #operation = "CompleteMultipartUpload";
   #abortDone: Promise<void> | undefined;
   readonly #untrack: () => void;
   readonly #onSignal: () => void;
@@ -173,15 +177,13 @@ export class S3MultipartSink implements ArchiveSink {
           `${this.#placeholders.size} placeholder(s) were never patched in ${this.#cfg.location}`,
         );
       }
-      const result =
-        this.#uploadId === undefined && this.#nextPart <= 2 && this.#queue.length === 0
-          ? await this.#putSingle()
-          : await this.#completeMultipart();
+      const single = this.#uploadId === undefined && this.#nextPart <= 2 && this.#queue.length === 0;
+      const result = single ? await this.#putSingle() : await this.#completeMultipart();
       this.#state = "committed";
       this.#finish();
       return result;
     } catch (error) {
-      const mapped = this.#toError(error, "CompleteMultipartUpload");
+      const mapped = this.#toError(error, this.#operation);
       this.#fail(mapped);
       await this.#abortDone?.catch(() => undefined);
       throw mapped;
@@ -311,6 +313,8 @@ export class S3MultipartSink implements ArchiveSink {
         return out.UploadId;
       })
       .catch((error) => {
+        const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
+        this.#createRefused = status !== undefined && status >= 400 && status < 500;
         throw this.#toError(error, "CreateMultipartUpload");
       });
     return this.#uploadId;
@@ -334,6 +338,7 @@ export class S3MultipartSink implements ArchiveSink {
   // ---- commit ----
 
   async #putSingle(): Promise<SinkCommit> {
+    this.#operation = "PutObject";
     const part = this.#current;
     const body = part ? part.buf.subarray(0, part.length) : Buffer.alloc(0);
     const output = await this.#cfg.client.send(
@@ -367,6 +372,7 @@ export class S3MultipartSink implements ArchiveSink {
     }
     this.#throwIfStopped();
     const uploadId = await this.#ensureMultipart();
+    this.#operation = "CompleteMultipartUpload";
     const parts = [...this.#etags.entries()]
       .sort(([a], [b]) => a - b)
       .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
@@ -391,6 +397,7 @@ export class S3MultipartSink implements ArchiveSink {
 
   /** The store must report exactly the bytes we sent; a silent short object is the worst outcome. */
   async #verify(etag: string | undefined, versionId: string | undefined): Promise<SinkCommit> {
+    this.#operation = "HeadObject";
     const head = await this.#cfg.client.send(
       new HeadObjectCommand({
         Bucket: this.#cfg.bucket,
@@ -482,7 +489,10 @@ export class S3MultipartSink implements ArchiveSink {
     this.#pool.length = 0;
     this.#current = undefined;
     try {
-      if (this.#uploadId !== undefined) await this.#abortMultipart();
+      if (this.#uploadId !== undefined) {
+        await this.#uploadId.catch(() => undefined);
+        if (!this.#createRefused) await this.#abortMultipart();
+      }
     } finally {
       this.#untrack();
       this.#wake();
@@ -513,6 +523,7 @@ export class S3MultipartSink implements ArchiveSink {
         if (left.length === 0) return;
       } catch (error) {
         lastError = error;
+        if (!isTransientS3Error(error)) break; // e.g. not allowed to abort: retrying cannot help
       }
       await sleep(Math.min(5_000, 200 * 2 ** attempt));
     }

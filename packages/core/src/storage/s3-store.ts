@@ -424,10 +424,10 @@ export class S3Store implements BackupStore, AsyncDisposable {
     do {
       let out: ListMultipartUploadsCommandOutput;
       try {
+        // No server-side Prefix: MinIO treats it as an exact object name. Filtered below instead.
         out = await this.client.send(
           new ListMultipartUploadsCommand({
             Bucket: this.bucket,
-            Prefix: prefix,
             KeyMarker: keyMarker,
             UploadIdMarker: uploadIdMarker,
           }),
@@ -436,7 +436,8 @@ export class S3Store implements BackupStore, AsyncDisposable {
         throw this.#map(error, "ListMultipartUploads");
       }
       for (const u of out.Uploads ?? []) {
-        if (!u.Key || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff)) continue;
+        if (!u.Key?.startsWith(prefix) || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff))
+          continue;
         if (!ARCHIVE_NAME_PATTERN.test(u.Key.slice(prefix.length))) continue;
         try {
           await this.client.send(

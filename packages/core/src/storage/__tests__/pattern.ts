@@ -89,3 +89,20 @@ export async function sha256Of(stream: AsyncIterable<Uint8Array>): Promise<{ sha
   }
   return { sha256: hash.digest("hex"), size };
 }
+
+/** Wraps a sink so `afterWrite` runs after every successful write (to trigger faults mid-upload). */
+export function tapSink(sink: ArchiveSink, afterWrite: (position: number) => void): ArchiveSink {
+  return {
+    get position() {
+      return sink.position;
+    },
+    write: async (chunk) => {
+      await sink.write(chunk);
+      afterWrite(sink.position);
+    },
+    writePlaceholder: (chunk) => sink.writePlaceholder(chunk),
+    patch: (offset, bytes) => sink.patch(offset, bytes),
+    commit: () => sink.commit(),
+    abort: (reason) => sink.abort(reason),
+  };
+}

@@ -1,0 +1,356 @@
+import { spawn } from "node:child_process";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { type MinioServer, repoRoot, startFaultProxy, startMinio, tempDir } from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { sha256Of, tapSink, writePattern } from "./__tests__/pattern.js";
+import { activeUploads } from "./active-uploads.js";
+import { formatArchiveName } from "./archive-name.js";
+import { LocalStore } from "./local-store.js";
+import { MiB } from "./part-plan.js";
+import { applyRetention, planRetention } from "./retention.js";
+import { S3Store, type S3StoreOptions } from "./s3-store.js";
+
+let minio: MinioServer;
+let bucketCount = 0;
+
+beforeAll(async () => {
+  minio = await startMinio();
+});
+afterAll(async () => {
+  await minio?.stop();
+});
+
+async function bucket(options: { versioning?: boolean } = {}): Promise<string> {
+  const name = `b${++bucketCount}-${process.pid}`;
+  await minio.createBucket(name, options);
+  return name;
+}
+
+function store(bucketName: string, options: Partial<S3StoreOptions> = {}): S3Store {
+  return new S3Store({
+    endpoint: minio.endpoint,
+    bucket: bucketName,
+    prefix: "infrahub/",
+    credentials: { accessKeyId: minio.rootUser, secretAccessKey: minio.rootPassword },
+    ...options,
+  });
+}
+
+const NAME = "infrahub_backup_20261122_040000.tar.gz";
+
+async function expectNothingLeft(bucketName: string, prefix = "infrahub/"): Promise<void> {
+  expect(await minio.listObjectKeys(bucketName, prefix)).toEqual([]);
+  expect(await minio.listMultipartUploads(bucketName)).toEqual([]);
+}
+
+describe("S3Store against MinIO", () => {
+  it("multipart upload of 200 MiB in 5 MiB parts is byte-equal to the local FileSink, placeholders patched", async () => {
+    const b = await bucket();
+    await using s3 = store(b, { partSize: 5 * MiB, concurrency: 4 });
+    await using dir = await tempDir();
+    const local = new LocalStore({ directory: dir.path });
+    const size = 200 * MiB + 12_345;
+
+    const started = performance.now();
+    const sink = await s3.put(NAME, { sizeHint: size });
+    const viaS3 = await writePattern(sink, { size });
+    expect(await minio.listObjectKeys(b, "infrahub/")).toEqual([]); // nothing visible before commit
+    const commit = await sink.commit();
+    const seconds = (performance.now() - started) / 1000;
+    console.log(
+      `S3 multipart 200 MiB (5 MiB parts, concurrency 4, with SHA-256 of the pattern): ${(size / MiB / seconds).toFixed(0)} MiB/s`,
+    );
+    expect(commit).toMatchObject({ location: `s3://${b}/infrahub/${NAME}`, size });
+    expect(commit.etag).toMatch(/-41"$/); // 41 parts: really multipart
+    expect(viaS3.placeholders).toBeGreaterThan(60);
+
+    const localSink = await local.put(NAME, { sizeHint: size });
+    const viaLocal = await writePattern(localSink, { size });
+    await localSink.commit();
+    expect(viaLocal.sha256).toBe(viaS3.sha256);
+
+    const fromS3 = await sha256Of(await s3.get(NAME));
+    const fromDisk = await sha256Of(await local.get(NAME));
+    expect(fromS3).toEqual({ sha256: viaS3.sha256, size });
+    expect(fromDisk).toEqual(fromS3);
+    expect(await minio.listMultipartUploads(b)).toEqual([]);
+    expect(activeUploads()).toEqual([]);
+  });
+
+  it("small objects use one PutObject; reads are pinned to the ETag; existing objects are never replaced", async () => {
+    const b = await bucket();
+    await using s3 = store(b);
+    const sink = await s3.put(NAME);
+    const written = await writePattern(sink, { size: 100_000 });
+    const commit = await sink.commit();
+    expect(commit.etag).not.toMatch(/-\d+"$/);
+    const info = await s3.head(NAME);
+    expect(info).toMatchObject({ name: NAME, size: 100_000, location: `s3://${b}/infrahub/${NAME}` });
+    expect((await sha256Of(await s3.get(NAME, { pin: info }))).sha256).toBe(written.sha256);
+
+    await expect(s3.put(NAME)).rejects.toMatchObject({ code: "ARTIFACT_EXISTS" });
+
+    // Someone else writes the key between our put() and commit(): the conditional commit refuses.
+    for (const size of [1000, 12 * MiB]) {
+      const name = formatArchiveName(new Date(Date.UTC(2026, 10, 22, 4, 0, size % 60)));
+      const racing = await s3.put(name, { sizeHint: size });
+      await writePattern(racing, { size });
+      await minio.client().send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${name}`, Body: "theirs" }));
+      await expect(racing.commit()).rejects.toMatchObject({ code: "ARTIFACT_EXISTS" });
+      expect((await s3.head(name)).size).toBe(6);
+    }
+    expect(await minio.listMultipartUploads(b)).toEqual([]);
+
+    // Replaced after we pinned it: the pinned read refuses instead of mixing bytes.
+    await minio
+      .client()
+      .send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, Body: Buffer.alloc(100_000) }));
+    const stale = await s3.get(NAME, { pin: info });
+    await expect(sha256Of(stale)).rejects.toMatchObject({ code: "STORAGE_CHANGED" });
+    await expect(s3.delete(NAME, { pin: info })).rejects.toMatchObject({ code: "STORAGE_CHANGED" });
+  });
+
+  it("on a versioned bucket a pinned read still returns the pinned version after an overwrite", async () => {
+    const b = await bucket({ versioning: true });
+    await using s3 = store(b, { conditionalWrite: false });
+    const sink = await s3.put(NAME);
+    const written = await writePattern(sink, { size: 7 * MiB });
+    const commit = await sink.commit();
+    expect(commit.versionId).toBeTruthy();
+    const info = await s3.head(NAME);
+    await minio.client().send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, Body: "new" }));
+    expect((await sha256Of(await s3.get(NAME, { pin: info }))).sha256).toBe(written.sha256);
+  });
+
+  it("a connection cut mid-upload fails the upload; nothing is left once the abort gets through", async () => {
+    const b = await bucket();
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using s3 = store(b, { endpoint: proxy.endpoint, partSize: 5 * MiB, maxAttempts: 2 });
+    const sink = await s3.put(NAME, { sizeHint: 100 * MiB });
+    proxy.setMode({ kind: "cutAfter", bytes: 30 * MiB });
+    const error = await writePattern(sink, { size: 100 * MiB, hash: false }).catch((e: unknown) => e);
+    expect(proxy.cut).toBe(true);
+    expect(error).toMatchObject({ code: "STORAGE_UNREACHABLE" });
+    expect((error as Error).message).toContain(proxy.endpoint);
+    expect(await minio.listMultipartUploads(b)).toHaveLength(1); // the abort cannot get through yet
+    proxy.setMode({ kind: "pass" }); // the network comes back while the sink retries its abort
+    await sink.abort();
+    await expectNothingLeft(b);
+    await expect(sink.commit()).rejects.toMatchObject({ code: "STORAGE_UNREACHABLE" });
+  });
+
+  it("when the network never comes back, abort reports the stranded upload; abortStaleUploads cleans it", async () => {
+    const b = await bucket();
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using s3 = store(b, {
+      endpoint: proxy.endpoint,
+      partSize: 5 * MiB,
+      maxAttempts: 1,
+      abortTimeoutMs: 1500,
+    });
+    const sink = await s3.put(NAME, { sizeHint: 40 * MiB });
+    proxy.setMode({ kind: "cutAfter", bytes: 12 * MiB });
+    await expect(writePattern(sink, { size: 40 * MiB, hash: false })).rejects.toMatchObject({
+      code: "STORAGE_UNREACHABLE",
+    });
+    const abortError = await sink.abort().catch((e: unknown) => e);
+    expect(abortError).toMatchObject({
+      code: "STORAGE_FAILED",
+      details: { bucket: b, key: `infrahub/${NAME}` },
+    });
+    expect((abortError as { hint: string }).hint).toContain("abort-multipart-upload");
+    expect(await minio.listMultipartUploads(b)).toHaveLength(1);
+    await using direct = store(b);
+    expect(await direct.abortStaleUploads({ olderThanMs: 0 })).toEqual([`infrahub/${NAME}`]);
+    await expectNothingLeft(b);
+  });
+
+  it("an AbortSignal mid-upload cancels it: no object, no multipart upload", async () => {
+    const b = await bucket();
+    await using s3 = store(b, { partSize: 5 * MiB });
+    const controller = new AbortController();
+    const sink = await s3.put(NAME, { sizeHint: 100 * MiB, signal: controller.signal });
+    const error = await writePattern(
+      tapSink(sink, (position) => {
+        if (position > 30 * MiB) controller.abort(new Error("operator pressed ctrl-c"));
+      }),
+      { size: 100 * MiB, hash: false },
+    ).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "CANCELLED" });
+    await sink.abort();
+    await expectNothingLeft(b);
+  });
+
+  it("SIGINT to a process in the middle of an upload aborts it: no object, no multipart upload", async () => {
+    const b = await bucket();
+    const child = spawnChild("signal", b, 200 * MiB, { IHB_CHILD_PART_SIZE: String(5 * MiB) });
+    const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+    const lines = createInterface({ input: child.stdout! });
+    let sent = false;
+    const output: string[] = [];
+    for await (const line of lines) {
+      output.push(line);
+      const m = /^written (\d+)$/.exec(line);
+      if (m && Number(m[1]) > 40 * MiB && !sent) {
+        sent = true;
+        child.kill("SIGINT");
+      }
+    }
+    const code = await exited;
+    expect(sent).toBe(true);
+    expect(output.at(-1)).toBe("aborted SIGINT");
+    expect(code).toBe(130);
+    await expectNothingLeft(b);
+  });
+
+  it("maps wrong credentials, a missing bucket, a missing key and a read-only writer to their own codes", async () => {
+    const b = await bucket();
+    await using wrong = store(b, {
+      credentials: { accessKeyId: "nobody", secretAccessKey: "wrong-secret-1234" },
+    });
+    const e1 = await wrong.check().catch((e: unknown) => e);
+    expect(e1).toMatchObject({ code: "STORAGE_CREDENTIALS" });
+    expect((e1 as Error).message).toBe(
+      `S3 rejected the credentials (InvalidAccessKeyId) for ListObjectsV2 on bucket "${b}"`,
+    );
+
+    await using noBucket = store("no-such-bucket");
+    const e2 = await noBucket.check().catch((e: unknown) => e);
+    expect(e2).toMatchObject({ code: "STORAGE_NO_BUCKET" });
+    expect((e2 as Error).message).toBe(`S3 bucket "no-such-bucket" does not exist at ${minio.endpoint}`);
+    const e2b = await noBucket.list().catch((e: unknown) => e);
+    expect(e2b).toMatchObject({ code: "STORAGE_NO_BUCKET" });
+
+    await using root = store(b);
+    const e3 = await root.get(NAME).catch((e: unknown) => e);
+    expect(e3).toMatchObject({ code: "ARTIFACT_NOT_FOUND" });
+    expect((e3 as Error).message).toBe(`backup artifact not found: s3://${b}/infrahub/${NAME}`);
+
+    const readonly = await minio.createUser("readonly");
+    await using ro = store(b, { credentials: readonly });
+    for (const size of [1000, 12 * MiB]) {
+      const sink = await ro.put(NAME, { sizeHint: size });
+      const e4 = await writePattern(sink, { size, hash: false })
+        .then(() => sink.commit())
+        .catch((e: unknown) => e);
+      expect(e4).toMatchObject({ code: "STORAGE_ACCESS_DENIED" });
+      expect((e4 as Error).message).toMatch(
+        new RegExp(
+          `^access denied: s3:PutObject on s3://${b}/infrahub/${NAME} \\((PutObject|CreateMultipartUpload)\\)$`,
+        ),
+      );
+      expect((e4 as { hint: string }).hint).toContain(`bucket "${b}"`);
+      await sink.abort();
+    }
+    await expectNothingLeft(b);
+  });
+
+  it("a bucket quota is STORAGE_QUOTA and leaves nothing behind", async () => {
+    const b = await bucket();
+    await minio.setBucketQuota(b, 8 * MiB);
+    // MinIO checks a hard quota per request against its (scanner-updated) usage, so one PutObject above it.
+    await using s3 = store(b, { partSize: 16 * MiB });
+    const sink = await s3.put(NAME, { sizeHint: 10 * MiB });
+    const error = await writePattern(sink, { size: 10 * MiB, hash: false })
+      .then(() => sink.commit())
+      .catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "STORAGE_QUOTA" });
+    expect((error as Error).message).toBe(
+      `S3 bucket "${b}" is over its quota (PutObject on s3://${b}/infrahub/${NAME})`,
+    );
+    await sink.abort();
+    await expectNothingLeft(b);
+  });
+
+  it("lists more than 1,000 objects across pages; latest and the prune plan are right", async () => {
+    const b = await bucket();
+    await using s3 = store(b);
+    const client = minio.client();
+    const base = Date.UTC(2026, 0, 1);
+    const names = Array.from({ length: 1234 }, (_, i) => formatArchiveName(new Date(base + i * 3_600_000)));
+    const others = [
+      "infrahub/notes.txt",
+      "infrahub/infrahub_backup_latest.tar.gz",
+      `infrahub/sub/${names[0]}`,
+      `elsewhere/${names[0]}`,
+    ];
+    const keys = [...names.map((n) => `infrahub/${n}`), ...others];
+    for (let i = 0; i < keys.length; i += 64) {
+      await Promise.all(
+        keys.slice(i, i + 64).map((Key) => client.send(new PutObjectCommand({ Bucket: b, Key, Body: Key }))),
+      );
+    }
+    const listed = await s3.list();
+    expect(listed).toHaveLength(1236); // 1,234 archives + 2 other files directly under the prefix
+    expect(listed.filter((o) => o.archive).length).toBe(1234);
+    const newest = names.at(-1)!;
+    expect((await s3.latest())?.name).toBe(newest);
+
+    const now = new Date(base + 1233 * 3_600_000 + 60_000);
+    const plan = planRetention(listed, { keepCount: 5, keepDays: 2, now });
+    // The 48 hourly archives of the last 2 days ∪ the 5 newest.
+    expect(plan.keep.map((k) => k.object.name)).toEqual(names.slice(-48).reverse());
+    expect(plan.delete).toHaveLength(1234 - 48);
+    expect(plan.ignored.sort()).toEqual(["infrahub_backup_latest.tar.gz", "notes.txt"]);
+
+    const result = await applyRetention(s3, plan);
+    expect(result.failed).toEqual([]);
+    expect(result.deleted).toHaveLength(1234 - 48);
+    const remaining = (await minio.listObjectKeys(b)).sort();
+    expect(remaining).toEqual([...names.slice(-48).map((n) => `infrahub/${n}`), ...others].sort());
+  });
+
+  it("peak RSS of an upload does not grow with the object size (64 MiB vs 1 GiB)", async () => {
+    const b = await bucket();
+    const small = await runRss(b, 64 * MiB, "infrahub_backup_20261122_040001.tar.gz");
+    const large = await runRss(b, 1024 * MiB, "infrahub_backup_20261122_040002.tar.gz");
+    const line = (r: RssResult) =>
+      `${(r.size / MiB).toFixed(0)} MiB: peak RSS ${(r.maxRssKiB / 1024).toFixed(1)} MiB, ${(r.size / MiB / r.seconds).toFixed(0)} MiB/s`;
+    console.log(
+      `upload peak RSS (child process, 5 MiB parts from the size hint, concurrency 4)\n  ${line(small)}\n  ${line(large)}`,
+    );
+    expect(large.size).toBe(1024 * MiB);
+    expect(large.maxRssKiB).toBeLessThan(small.maxRssKiB + 48 * 1024);
+    expect(await minio.listMultipartUploads(b)).toEqual([]);
+  }, 600_000);
+});
+
+interface RssResult {
+  size: number;
+  seconds: number;
+  maxRssKiB: number;
+}
+
+function spawnChild(mode: "rss" | "signal", b: string, size: number, extra: Record<string, string> = {}) {
+  const script = fileURLToPath(new URL("./__tests__/upload-child.ts", import.meta.url));
+  // tsx as an in-process loader (no wrapper process between the signal and our handler).
+  return spawn(process.execPath, ["--import", "tsx", script], {
+    cwd: repoRoot,
+    stdio: ["ignore", "pipe", "inherit"],
+    env: {
+      ...process.env,
+      IHB_CHILD_MODE: mode,
+      IHB_CHILD_SIZE: String(size),
+      IHB_CHILD_ENDPOINT: minio.endpoint,
+      IHB_CHILD_BUCKET: b,
+      IHB_CHILD_PREFIX: "infrahub",
+      IHB_CHILD_KEY: minio.rootUser,
+      IHB_CHILD_SECRET: minio.rootPassword,
+      IHB_CHILD_NAME: extra.IHB_CHILD_NAME ?? NAME,
+      ...extra,
+    },
+  });
+}
+
+async function runRss(b: string, size: number, name: string): Promise<RssResult> {
+  const child = spawnChild("rss", b, size, { IHB_CHILD_NAME: name });
+  const exited = new Promise<number | null>((r) => child.once("exit", (c) => r(c)));
+  let out = "";
+  child.stdout!.on("data", (d: Buffer) => {
+    out += d.toString();
+  });
+  expect(await exited).toBe(0);
+  return JSON.parse(out.trim().split("\n").at(-1)!) as RssResult;
+}
