@@ -4,7 +4,7 @@ import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
 import { FileSink } from "../storage/file-sink.js";
-import { bufferSource, MemorySink, patternSource } from "./__tests__/helpers.js";
+import { bufferSource, collect, MemorySink, patternSource } from "./__tests__/helpers.js";
 import { ArchiveWriter, chooseCompression } from "./archive-writer.js";
 
 const metadata = {
@@ -21,7 +21,7 @@ describe("ArchiveWriter", () => {
     expect(chooseCompression(Buffer.from("DGV1 anything"))).toBe("store");
     expect(chooseCompression(Buffer.from("PGDMP\x01\x0e"))).toBe("store");
     expect(chooseCompression(Buffer.from("a".repeat(100_000)))).toBe("deflate");
-    const random = Buffer.concat(await Array.fromAsync(patternSource(65536)));
+    const random = await collect(patternSource(65536));
     expect(chooseCompression(random)).toBe("store");
   });
 
