@@ -13,3 +13,5 @@ export { startPostgres } from "./postgres.js";
 export type { PostgresCluster, PostgresOptions, PostgresRole } from "./postgres.js";
 export { run } from "./run.js";
 export type { RunResult } from "./run.js";
+export { startMinio } from "./minio.js";
+export type { MinioOptions, MinioPolicy, MinioServer, S3Credentials } from "./minio.js";
