@@ -7,7 +7,10 @@ import { BackupError } from "../errors.js";
 export interface FileSinkOptions {
   /** Mode of the final file. Default 0o644. */
   mode?: number;
-  /** Appended bytes are coalesced up to this size before a write. Default 1 MiB (the sink's memory bound). */
+  /**
+   * Appended bytes are coalesced up to this size before a write; two such buffers alternate so one is
+   * written while the other fills. Default 1 MiB (memory: 2 × this).
+   */
   bufferBytes?: number;
 }
 
@@ -36,7 +39,10 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
   readonly #handle: FileHandle;
   readonly #bufferBytes: number;
   #buffer: Buffer;
+  #spare: Buffer;
   #buffered = 0;
+  /** The write of the previous buffer, still in flight. */
+  #inflight: Promise<void> | undefined;
   #flushed = 0;
   #state: "open" | "committed" | "aborted" = "open";
 
@@ -46,6 +52,7 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
     this.#handle = handle;
     this.#bufferBytes = options.bufferBytes ?? 1024 * 1024;
     this.#buffer = Buffer.allocUnsafe(this.#bufferBytes);
+    this.#spare = Buffer.allocUnsafe(this.#bufferBytes);
   }
 
   /** Creates the temp file next to `path` (the directory must exist). Fails early if `path` exists. */
@@ -68,8 +75,9 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
 
   async write(chunk: Uint8Array): Promise<void> {
     this.#assertOpen();
-    if (this.#buffered + chunk.length > this.#bufferBytes) await this.#flush();
+    if (this.#buffered + chunk.length > this.#bufferBytes) await this.#startFlush();
     if (chunk.length >= this.#bufferBytes) {
+      await this.#settle();
       await this.#pwrite(chunk, this.#flushed);
       this.#flushed += chunk.length;
       return;
@@ -117,6 +125,7 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
   async abort(_reason?: unknown): Promise<void> {
     if (this.#state !== "open") return;
     this.#state = "aborted";
+    await this.#inflight?.catch(() => undefined);
     await this.#handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
   }
@@ -129,13 +138,30 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
     if (this.#state !== "open") throw new BackupError("INTERNAL", `file sink is ${this.#state}`);
   }
 
-  async #flush(): Promise<void> {
+  /** Waits for the in-flight write (rethrowing its error). */
+  async #settle(): Promise<void> {
+    const inflight = this.#inflight;
+    this.#inflight = undefined;
+    await inflight;
+  }
+
+  /** Starts writing the current buffer and swaps to the spare one; waits only for the previous write. */
+  async #startFlush(): Promise<void> {
+    await this.#settle();
     if (this.#buffered === 0) return;
-    const n = this.#buffered;
-    // The buffer is reused, so write it out before accepting more.
-    await this.#pwrite(this.#buffer.subarray(0, n), this.#flushed);
-    this.#flushed += n;
+    const full = this.#buffer.subarray(0, this.#buffered);
+    const write = this.#pwrite(full, this.#flushed);
+    write.catch(() => undefined);
+    this.#inflight = write;
+    this.#flushed += this.#buffered;
     this.#buffered = 0;
+    [this.#buffer, this.#spare] = [this.#spare, this.#buffer];
+  }
+
+  /** Everything appended so far is written. */
+  async #flush(): Promise<void> {
+    await this.#startFlush();
+    await this.#settle();
   }
 
   async #pwrite(bytes: Uint8Array, position: number): Promise<void> {
