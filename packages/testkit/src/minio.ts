@@ -39,11 +39,19 @@ export interface MinioServer extends AsyncDisposable {
   createBucket(name: string, options?: { versioning?: boolean }): Promise<void>;
   /** Creates a user with a canned or custom policy; returns its credentials. */
   createUser(policy: MinioPolicy): Promise<S3Credentials>;
-  /** A hard quota: a write that would take the bucket above `bytes` is refused. */
+  /**
+   * A hard quota. MinIO refuses (error `XMinioAdminBucketQuotaExceeded`, HTTP 400) a PutObject or an
+   * UploadPart whose own size is >= `bytes` at once; the bucket's total only counts once the background
+   * scanner has measured it, so many small writes can overshoot the quota for a while.
+   */
   setBucketQuota(bucket: string, bytes: number): Promise<void>;
   /** Every key (all pages) under `prefix`. */
   listObjectKeys(bucket: string, prefix?: string): Promise<string[]>;
-  /** Every multipart upload that was started and neither completed nor aborted. */
+  /**
+   * Every multipart upload that was started and neither completed nor aborted. Without a prefix MinIO
+   * answers from an in-memory list of this server process, so uploads started before a restart on the
+   * same `dataDir` are not listed.
+   */
   listMultipartUploads(bucket: string): Promise<{ key: string; uploadId: string }[]>;
   /** Stops the server (also via `await using`) and removes its temp dir. */
   stop(): Promise<void>;
