@@ -124,6 +124,39 @@ describe("S3Store against MinIO", () => {
     expect((await sha256Of(await s3.get(NAME, { pin: info }))).sha256).toBe(written.sha256);
   });
 
+  it("a read resumes after a dropped connection, pinned by If-Match, and returns the same bytes", async () => {
+    const b = await bucket();
+    await using direct = store(b, { partSize: 5 * MiB });
+    const sink = await direct.put(NAME);
+    const written = await writePattern(sink, { size: 64 * MiB });
+    await sink.commit();
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    const resumed: unknown[] = [];
+    await using viaProxy = store(b, {
+      endpoint: proxy.endpoint,
+      logger: { warn: () => undefined, debug: (_message, fields) => resumed.push(fields?.position) },
+    });
+    const stream = await viaProxy.get(NAME);
+    let seen = 0;
+    let dropped = false;
+    const hash = await sha256Of(
+      (async function* () {
+        for await (const chunk of stream) {
+          seen += chunk.length;
+          if (!dropped && seen > 20 * MiB) {
+            dropped = true;
+            proxy.setMode({ kind: "reset" });
+            setTimeout(() => proxy.setMode({ kind: "pass" }), 300);
+          }
+          yield chunk as Buffer;
+        }
+      })(),
+    );
+    expect(dropped).toBe(true);
+    expect(resumed.length).toBeGreaterThan(0);
+    expect(hash).toEqual({ sha256: written.sha256, size: 64 * MiB });
+  });
+
   it("a connection cut mid-upload fails the upload; nothing is left once the abort gets through", async () => {
     const b = await bucket();
     await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });

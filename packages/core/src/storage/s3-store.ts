@@ -336,6 +336,11 @@ export class S3Store implements BackupStore, AsyncDisposable {
         }
         if (!isTransientS3Error(error) || resumes >= maxResumes) throw mapped;
         resumes++;
+        this.#options.logger?.debug?.("resuming read after a dropped connection", {
+          location: info.location,
+          position,
+          attempt: resumes,
+        });
         await sleep(Math.min(5_000, 200 * 2 ** resumes));
       }
     }
