@@ -1,10 +1,13 @@
+import { execFileSync } from "node:child_process";
+import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
 import { FileSink } from "../storage/file-sink.js";
-import { bufferSource, collect, MemorySink, patternSource } from "./__tests__/helpers.js";
+import { bufferSource, collect, MemorySink, patternSource, sha256 } from "./__tests__/helpers.js";
+import { readArchive } from "./archive-reader.js";
 import { ArchiveWriter, chooseCompression } from "./archive-writer.js";
 
 const metadata = {
@@ -64,6 +67,31 @@ describe("ArchiveWriter", () => {
     await expect(writer.addFile("prefect.dump", failing())).rejects.toMatchObject({ code: "EXEC_FAILED" });
     expect(await readdir(tmp.path)).toEqual([]);
     await expect(writer.finish(metadata)).rejects.toMatchObject({ code: "INTERNAL" });
+  });
+
+  it("deflates blocks in parallel as ordered gzip members that every reader joins", async () => {
+    await using tmp = await tempDir();
+    const path = join(tmp.path, "infrahub_backup_20260130_092031.tar.gz");
+    const writer = new ArchiveWriter(await FileSink.create(path), {
+      deflateBlockBytes: 100_000,
+      parallelism: 3,
+    });
+    const text = Buffer.from(
+      Array.from({ length: 60_000 }, (_, i) => `line ${i} ${(i * 7919) % 1000}\n`).join(""),
+    );
+    const entry = await writer.addFile(
+      "database/neo4j-2025-01-01T00-00-00.backup",
+      bufferSource(text, 7_000),
+    );
+    expect(entry.compression).toBe("deflate");
+    await writer.finish(metadata);
+    const report = await readArchive(createReadStream(path));
+    expect(report.checksums[0]).toMatchObject({ status: "ok", actual: sha256(text) });
+    expect(report.compressedBytes).toBeLessThan(text.length / 2);
+    const out = execFileSync("tar", ["-xzOf", path, "backup/database/neo4j-2025-01-01T00-00-00.backup"], {
+      maxBuffer: 64 * 1024 * 1024,
+    });
+    expect(sha256(out)).toBe(sha256(text));
   });
 
   it("dispose before finish aborts", async () => {

@@ -1,7 +1,6 @@
 import { createHash } from "node:crypto";
-import { Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
-import { constants, createGzip, deflateRawSync } from "node:zlib";
+import { promisify } from "node:util";
+import { deflateRawSync, gzip } from "node:zlib";
 import { BackupError } from "../errors.js";
 import type { ArchiveSink, SinkCommit } from "./archive-sink.js";
 import { type BackupMetadata, METADATA_VERSION, serializeBackupMetadata } from "./backup-metadata.js";
@@ -26,7 +25,19 @@ export interface ArchiveWriterOptions {
    * the only part of an entry ever held in memory by the writer.
    */
   sampleBytes?: number;
+  /**
+   * Deflated entries are cut into blocks of this size, each compressed as its own gzip member on the
+   * libuv thread pool. Default 4 MiB.
+   */
+  deflateBlockBytes?: number;
+  /**
+   * Blocks compressed at the same time (uses that many cores). Default 2. Memory: about
+   * `(parallelism + 1) × deflateBlockBytes` for input plus the compressed output.
+   */
+  parallelism?: number;
 }
+
+const gzipAsync = promisify(gzip);
 
 export interface AddFileOptions {
   /** Default `auto`. */
@@ -101,6 +112,8 @@ export class ArchiveWriter implements AsyncDisposable {
   readonly #level: number;
   readonly #mtime: number;
   readonly #sampleBytes: number;
+  readonly #blockBytes: number;
+  readonly #parallelism: number;
   readonly #entries: WrittenEntry[] = [];
   readonly #dirs = new Set<string>();
   #busy = false;
@@ -111,6 +124,8 @@ export class ArchiveWriter implements AsyncDisposable {
     this.#level = options.level ?? 1;
     this.#mtime = Math.floor((options.mtime ?? new Date()).getTime() / 1000);
     this.#sampleBytes = options.sampleBytes ?? 64 * 1024;
+    this.#blockBytes = options.deflateBlockBytes ?? 4 * 1024 * 1024;
+    this.#parallelism = Math.max(1, options.parallelism ?? 2);
   }
 
   get entries(): readonly WrittenEntry[] {
@@ -261,17 +276,7 @@ export class ArchiveWriter implements AsyncDisposable {
         const tail = encoder.finish();
         if (tail.length > 0) await sink.write(tail);
       } else {
-        const out = new Writable({
-          highWaterMark: 1024 * 1024,
-          write(chunk: Buffer, _encoding, callback) {
-            sink.write(chunk).then(() => callback(), callback);
-          },
-        });
-        await pipeline(
-          counted,
-          createGzip({ level: this.#level, strategy: constants.Z_DEFAULT_STRATEGY }),
-          out,
-        );
+        await this.#deflateBlocks(counted());
       }
     } catch (error) {
       await iterator.return?.().catch(() => undefined);
@@ -279,5 +284,39 @@ export class ArchiveWriter implements AsyncDisposable {
     }
     await sink.patch(offset, storedMember(encodeTarHeader({ name, type: "file", size, mtime })));
     return { size, sha256: hash.digest("hex"), compression: mode };
+  }
+
+  /**
+   * Cuts the stream into blocks and gzips up to `parallelism` of them at once (zlib runs on the thread
+   * pool, so hashing on the main thread overlaps); members are written in order.
+   */
+  async #deflateBlocks(source: AsyncIterable<Buffer>): Promise<void> {
+    const inflight: Promise<Buffer>[] = [];
+    const level = this.#level;
+    let parts: Buffer[] = [];
+    let held = 0;
+    const submit = async (): Promise<void> => {
+      if (held === 0) return;
+      const block = Buffer.concat(parts, held);
+      parts = [];
+      held = 0;
+      const job = gzipAsync(block, { level });
+      job.catch(() => undefined);
+      inflight.push(job);
+      if (inflight.length >= this.#parallelism)
+        await this.#sink.write(await (inflight.shift() as Promise<Buffer>));
+    };
+    for await (const chunk of source) {
+      let pos = 0;
+      while (pos < chunk.length) {
+        const n = Math.min(chunk.length - pos, this.#blockBytes - held);
+        parts.push(chunk.subarray(pos, pos + n));
+        held += n;
+        pos += n;
+        if (held === this.#blockBytes) await submit();
+      }
+    }
+    await submit();
+    while (inflight.length > 0) await this.#sink.write(await (inflight.shift() as Promise<Buffer>));
   }
 }
