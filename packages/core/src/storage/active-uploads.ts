@@ -29,7 +29,10 @@ export async function abortActiveUploads(reason?: unknown): Promise<void> {
 
 export interface AbortOnSignalsOptions {
   signals?: readonly NodeJS.Signals[];
-  /** Called after the uploads are aborted, with the signal; typically exits with 128+n. */
+  /**
+   * Called after the uploads are aborted, with the signal; typically exits with 128+n. Called at once on
+   * a second signal (aborting may wait for the network, up to the store's abort budget).
+   */
   onAborted: (signal: NodeJS.Signals) => void;
 }
 
@@ -41,7 +44,11 @@ export function abortUploadsOnSignals(options: AbortOnSignalsOptions): () => voi
   const signals = options.signals ?? (["SIGINT", "SIGTERM"] as const);
   let fired = false;
   const handler = (signal: NodeJS.Signals) => {
-    if (fired) return;
+    if (fired) {
+      // A second signal while aborting (the network may be down): stop waiting.
+      options.onAborted(signal);
+      return;
+    }
     fired = true;
     void abortActiveUploads(new Error(`received ${signal}`)).finally(() => options.onAborted(signal));
   };

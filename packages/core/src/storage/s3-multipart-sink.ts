@@ -91,6 +91,9 @@ export class S3MultipartSink implements ArchiveSink {
   #createRefused = false;
   /** The request the commit is waiting for, to name it in errors. */
   #operation = "CompleteMultipartUpload";
+  #committing: Promise<SinkCommit> | undefined;
+  /** Set once the final request (PutObject / CompleteMultipartUpload) was sent. */
+  #publishing = false;
   #abortDone: Promise<void> | undefined;
   readonly #untrack: () => void;
   readonly #onSignal: () => void;
@@ -167,7 +170,17 @@ export class S3MultipartSink implements ArchiveSink {
     await this.#waitForRoom();
   }
 
-  async commit(): Promise<SinkCommit> {
+  commit(): Promise<SinkCommit> {
+    if (this.#committing) {
+      return Promise.reject(
+        this.#error ?? new BackupError("INTERNAL", `commit of ${this.#cfg.location} was already called`),
+      );
+    }
+    this.#committing = this.#commit();
+    return this.#committing;
+  }
+
+  async #commit(): Promise<SinkCommit> {
     this.#assertOpen();
     this.#state = "committing";
     try {
@@ -193,6 +206,14 @@ export class S3MultipartSink implements ArchiveSink {
   abort(reason?: unknown): Promise<void> {
     if (this.#state === "committed") return Promise.resolve();
     if (this.#abortDone) return this.#abortDone;
+    if (this.#state === "committing" && this.#publishing && this.#committing) {
+      // The final request is out: cancelling it could leave the outcome unknown. Let the commit finish
+      // (a complete object is not a partial one) or fail (then its cleanup runs), and report that.
+      return this.#committing.then(
+        () => undefined,
+        () => this.abort(reason),
+      );
+    }
     this.#state = this.#state === "failed" ? "failed" : "aborted";
     if (this.#error === undefined) {
       this.#error = isBackupError(reason)
@@ -339,6 +360,7 @@ export class S3MultipartSink implements ArchiveSink {
 
   async #putSingle(): Promise<SinkCommit> {
     this.#operation = "PutObject";
+    this.#publishing = true;
     const part = this.#current;
     const body = part ? part.buf.subarray(0, part.length) : Buffer.alloc(0);
     const output = await this.#cfg.client.send(
@@ -351,7 +373,6 @@ export class S3MultipartSink implements ArchiveSink {
         ...(this.#cfg.conditionalWrite ? { IfNoneMatch: "*" } : {}),
         ...this.#cfg.objectParams,
       }),
-      { abortSignal: this.#requests.signal },
     );
     if (part) {
       this.#current = undefined;
@@ -382,6 +403,7 @@ export class S3MultipartSink implements ArchiveSink {
         `multipart bookkeeping: ${parts.length} of ${this.#nextPart - 1} parts uploaded`,
       );
     }
+    this.#publishing = true;
     const output = await this.#cfg.client.send(
       new CompleteMultipartUploadCommand({
         Bucket: this.#cfg.bucket,
@@ -390,7 +412,6 @@ export class S3MultipartSink implements ArchiveSink {
         MultipartUpload: { Parts: parts },
         ...(this.#cfg.conditionalWrite ? { IfNoneMatch: "*" } : {}),
       }),
-      { abortSignal: this.#requests.signal },
     );
     return this.#verify(output.ETag, output.VersionId);
   }

@@ -112,6 +112,24 @@ describe("S3Store against MinIO", () => {
     await expect(s3.delete(NAME, { pin: info })).rejects.toMatchObject({ code: "STORAGE_CHANGED" });
   });
 
+  it("abort during commit: before the final request it cancels; once sent, the commit completes whole", async () => {
+    const b = await bucket();
+    await using s3 = store(b, { partSize: 5 * MiB });
+    const big = await s3.put(NAME, { sizeHint: 30 * MiB });
+    await writePattern(big, { size: 30 * MiB, hash: false });
+    const committing = big.commit(); // still waiting for part uploads: nothing final yet
+    await big.abort();
+    await expect(committing).rejects.toMatchObject({ code: "CANCELLED" });
+    await expectNothingLeft(b);
+
+    const small = await s3.put(NAME);
+    const written = await writePattern(small, { size: 1000 });
+    const committed = small.commit(); // the PutObject is already on its way
+    await small.abort();
+    await expect(committed).resolves.toMatchObject({ size: 1000 });
+    expect((await sha256Of(await s3.get(NAME))).sha256).toBe(written.sha256);
+  });
+
   it("on a versioned bucket a pinned read still returns the pinned version after an overwrite", async () => {
     const b = await bucket({ versioning: true });
     await using s3 = store(b, { conditionalWrite: false });
