@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { appendFile, readdir, readFile, rename, writeFile } from "node:fs/promises";
+import { appendFile, readdir, readFile, rename, utimes, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
@@ -114,6 +114,23 @@ describe("LocalStore", () => {
     });
     await expect(store.get(NAME)).rejects.toMatchObject({ code: "ARTIFACT_NOT_FOUND" });
     await expect(store.put("../escape.tar.gz")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+  });
+
+  it("hides temp files of unfinished writes from listings; removeStaleTemps removes old ones only", async () => {
+    await using dir = await tempDir();
+    const store = new LocalStore({ directory: dir.path });
+    const open = await store.put(NAME);
+    await open.write(Buffer.alloc(10));
+    const stale = `.${NAME.replace("031500", "011500")}.partial-0123456789ab`;
+    await writeFile(join(dir.path, stale), "left by a killed process");
+    const old = new Date(Date.now() - 48 * 3600_000);
+    await utimes(join(dir.path, stale), old, old);
+    await writeFile(join(dir.path, ".not-ours.partial-0123456789ab"), "x");
+    await utimes(join(dir.path, ".not-ours.partial-0123456789ab"), old, old);
+    expect(await store.list()).toEqual([]); // temp names are never listed (nor pruned, nor "latest")
+    expect(await store.removeStaleTemps()).toEqual([stale]);
+    await open.commit(); // the fresh temp file of the write in progress was left alone
+    expect((await readdir(dir.path)).sort()).toEqual([".not-ours.partial-0123456789ab", NAME].sort());
   });
 
   it("lists, finds the latest and prunes only archive-named files", async () => {

@@ -32,6 +32,8 @@ export interface LocalStoreOptions {
 }
 
 const READ_CHUNK = 1024 * 1024;
+/** FileSink's temp names: `.<name>.partial-<12 hex>`. */
+const TEMP_NAME = /^\.(.+)\.partial-[0-9a-f]{12}$/;
 
 /** A BackupStore in a local directory. Never overwrites or deletes an existing archive as a side effect. */
 export class LocalStore implements BackupStore {
@@ -149,7 +151,7 @@ export class LocalStore implements BackupStore {
     }
     const objects: ListedObject[] = [];
     for (const entry of entries) {
-      if (!entry.isFile()) continue;
+      if (!entry.isFile() || TEMP_NAME.test(entry.name)) continue;
       const path = this.location(entry.name);
       try {
         const st = await stat(path);
@@ -159,6 +161,36 @@ export class LocalStore implements BackupStore {
       }
     }
     return objects;
+  }
+
+  /**
+   * Removes temp files of unfinished writes (`.<archive name>.partial-<random>`, left by a process that
+   * was killed outright) older than `olderThanMs` (default 24 h). Returns the names removed.
+   */
+  async removeStaleTemps(options: { olderThanMs?: number } = {}): Promise<string[]> {
+    const cutoff = Date.now() - (options.olderThanMs ?? 24 * 3600_000);
+    let names: string[];
+    try {
+      names = await readdir(this.directory);
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      throw fsError(error, "list", this.directory);
+    }
+    const removed: string[] = [];
+    for (const name of names) {
+      const match = TEMP_NAME.exec(name);
+      if (!match || parseArchiveName(match[1] ?? "") === undefined) continue;
+      const path = this.location(name);
+      try {
+        const st = await lstat(path);
+        if (!st.isFile() || st.mtimeMs > cutoff) continue;
+        await unlink(path);
+        removed.push(name);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(error, "delete", path);
+      }
+    }
+    return removed;
   }
 
   async latest(): Promise<ListedArchive | undefined> {
