@@ -19,6 +19,8 @@ export type {
   StorageLogger,
 } from "./backup-store.js";
 export { assertName, newestArchive } from "./backup-store.js";
+export type { FileSinkOptions } from "./file-sink.js";
+export { FileSink } from "./file-sink.js";
 export type { FileSinkFactory, LocalStoreOptions } from "./local-store.js";
 export { LocalStore } from "./local-store.js";
 export type { PartPlan, PartPlanOptions } from "./part-plan.js";
