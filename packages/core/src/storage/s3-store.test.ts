@@ -4,6 +4,10 @@ import { fileURLToPath } from "node:url";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
 import { type MinioServer, repoRoot, startFaultProxy, startMinio, tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { patternSource } from "../archive/__tests__/helpers.js";
+import { verifyArchive } from "../archive/archive-reader.js";
+import type { ArchiveSink } from "../archive/archive-sink.js";
+import { ArchiveWriter } from "../archive/archive-writer.js";
 import { sha256Of, tapSink, writePattern } from "./__tests__/pattern.js";
 import { activeUploads } from "./active-uploads.js";
 import { formatArchiveName } from "./archive-name.js";
@@ -77,6 +81,43 @@ describe("S3Store against MinIO", () => {
     expect(fromDisk).toEqual(fromS3);
     expect(await minio.listMultipartUploads(b)).toEqual([]);
     expect(activeUploads()).toEqual([]);
+  });
+
+  it("a real archive (ArchiveWriter) through the S3 sink is byte-equal to FileSink's and verifies", async () => {
+    const b = await bucket();
+    await using s3 = store(b, { partSize: 5 * MiB });
+    await using dir = await tempDir();
+    const local = new LocalStore({ directory: dir.path });
+    const seed = Buffer.from(Buffer.alloc(1024 * 1024).map((_, i) => (i * 31 + (i >> 9)) & 0xff));
+    const write = async (sink: ArchiveSink) => {
+      const writer = new ArchiveWriter(sink, { mtime: new Date("2026-11-22T04:00:00Z") });
+      await writer.addFile(
+        "database/neo4j.dump",
+        patternSource(48 * MiB + 3, { prefix: Buffer.from("DZV1"), seed }),
+      );
+      await writer.addFile(
+        "database/notes.txt",
+        patternSource(2 * MiB, { seed: Buffer.from("text ".repeat(300_000)) }),
+      );
+      await writer.addFile("prefect.dump", patternSource(6 * MiB, { prefix: Buffer.from("PGDMP"), seed }));
+      return writer.finish({
+        backupId: "infrahub_backup_20261122_040000",
+        createdAt: "2026-11-22T04:00:00Z",
+        toolVersion: "v0.1.0",
+        infrahubVersion: "1.5.3",
+        components: ["database", "task-manager-db"],
+        neo4jEdition: "community",
+      });
+    };
+    const viaS3 = await write(await s3.put(NAME, { sizeHint: 60 * MiB }));
+    const viaFile = await write(await local.put(NAME, { sizeHint: 60 * MiB }));
+    expect(viaS3.commit.size).toBe(viaFile.commit.size);
+    expect(viaS3.commit.etag).toMatch(/-\d+"$/);
+    const fromS3 = await sha256Of(await s3.get(NAME));
+    expect(fromS3).toEqual(await sha256Of(await local.get(NAME)));
+    const report = await verifyArchive(await s3.get(NAME));
+    expect(report.ok).toBe(true);
+    expect(report.checksums.length).toBe(3);
   });
 
   it("small objects use one PutObject; reads are pinned to the ETag; existing objects are never replaced", async () => {
