@@ -22,8 +22,10 @@ export interface ReadArchiveOptions {
   /** Called once, as soon as the metadata entry has been read (first or last in the archive). */
   onMetadata?: (metadata: BackupMetadata) => void | Promise<void>;
   /**
-   * Called for each regular file except the metadata. Consume `entry.body` before the returned promise
-   * settles; whatever is left is read (and hashed) by the reader afterwards. A rejection stops the read.
+   * Called for each regular file except the metadata, one at a time. Read `entry.body` (fully, or
+   * destroy it to stop early) before the returned promise settles; whatever is left is read and hashed
+   * by the reader. Awaiting `entry.digest` is safe once the body was read to its end or destroyed.
+   * A rejection stops the read with that error.
    */
   onEntry?: (entry: ArchiveFileEntry) => void | Promise<void>;
   /** Default 1 MiB. */
@@ -51,7 +53,11 @@ export interface ArchiveFileEntry {
   mtime: Date;
   /** The entry's bytes, exactly `size` of them. */
   body: Readable;
-  /** Resolves when the last byte of the entry was read, with its SHA-256. */
+  /**
+   * Resolves when the last byte of the entry was read, with its SHA-256 and, when the metadata came
+   * first, its verdict (`pending` otherwise: the verdict is in the read result). Rejects if the archive
+   * breaks inside the entry.
+   */
   digest: Promise<EntryDigest>;
 }
 
@@ -458,17 +464,29 @@ async function readFileEntry(
   const next = (): Promise<Buffer | undefined> => {
     const result = chain.then(async () => {
       if (left === 0) return undefined;
-      const chunk = await reader.readSome(Math.min(left, 1 << 20));
-      if (chunk === undefined) throw truncated(name);
-      hash.update(chunk);
-      left -= chunk.length;
-      if (left === 0) complete();
-      return chunk;
+      try {
+        const chunk = await reader.readSome(Math.min(left, 1 << 20));
+        if (chunk === undefined) throw truncated(name);
+        hash.update(chunk);
+        left -= chunk.length;
+        if (left === 0) complete();
+        return chunk;
+      } catch (error) {
+        settle?.reject(error);
+        throw error;
+      }
     });
     chain = result.catch(() => undefined);
     return result;
   };
 
+  const drainRest = async (): Promise<void> => {
+    while ((await next()) !== undefined) {
+      // hash what the consumer did not read
+    }
+  };
+  let backgroundDrain: Promise<void> | undefined;
+  let consumerDone = false;
   try {
     if (options.onEntry) {
       const body = new Readable({
@@ -480,12 +498,22 @@ async function readFileEntry(
           );
         },
       });
-      await options.onEntry({ name, path, size, mtime: new Date(mtime * 1000), body, digest });
-      if (!body.destroyed && left > 0) body.destroy();
+      // A consumer that stops reading early (destroys the body) may still await `digest`: hash the rest now.
+      body.once("close", () => {
+        if (left > 0 && backgroundDrain === undefined && !consumerDone) {
+          backgroundDrain = drainRest();
+          backgroundDrain.catch(() => undefined);
+        }
+      });
+      try {
+        await options.onEntry({ name, path, size, mtime: new Date(mtime * 1000), body, digest });
+      } finally {
+        consumerDone = true;
+      }
+      if (!body.destroyed) body.destroy();
     }
-    while ((await next()) !== undefined) {
-      // drain what the consumer left
-    }
+    await backgroundDrain;
+    await drainRest();
     const padding = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
     if (padding > 0) await reader.skip(padding, name);
   } catch (error) {
