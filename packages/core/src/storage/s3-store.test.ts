@@ -1,4 +1,6 @@
 import { spawn } from "node:child_process";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { PutObjectCommand } from "@aws-sdk/client-s3";
@@ -297,6 +299,42 @@ describe("S3Store against MinIO", () => {
     await expectNothingLeft(b);
   });
 
+  it("takes credentials from the SDK default chain: environment, or a shared-credentials profile", async () => {
+    const b = await bucket();
+    await using dir = await tempDir();
+    const saved = { ...process.env };
+    try {
+      process.env.AWS_ACCESS_KEY_ID = minio.rootUser;
+      process.env.AWS_SECRET_ACCESS_KEY = minio.rootPassword;
+      await using fromEnv = store(b, { credentials: undefined });
+      await fromEnv.check();
+      delete process.env.AWS_ACCESS_KEY_ID;
+      delete process.env.AWS_SECRET_ACCESS_KEY;
+      const file = join(dir.path, "credentials");
+      await writeFile(
+        file,
+        `[ihb]\naws_access_key_id = ${minio.rootUser}\naws_secret_access_key = ${minio.rootPassword}\n`,
+      );
+      process.env.AWS_SHARED_CREDENTIALS_FILE = file;
+      process.env.AWS_CONFIG_FILE = join(dir.path, "no-config");
+      await using fromProfile = store(b, { credentials: undefined, profile: "ihb" });
+      const sink = await fromProfile.put(NAME);
+      await sink.write(Buffer.from("x"));
+      await sink.commit();
+      expect((await fromProfile.head(NAME)).size).toBe(1);
+    } finally {
+      for (const key of [
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SHARED_CREDENTIALS_FILE",
+        "AWS_CONFIG_FILE",
+      ]) {
+        if (saved[key] === undefined) delete process.env[key];
+        else process.env[key] = saved[key];
+      }
+    }
+  });
+
   it("maps wrong credentials, a missing bucket, a missing key and a read-only writer to their own codes", async () => {
     const b = await bucket();
     await using wrong = store(b, {
@@ -404,7 +442,9 @@ describe("S3Store against MinIO", () => {
       `upload peak RSS (child process, 5 MiB parts from the size hint, concurrency 4)\n  ${line(small)}\n  ${line(large)}`,
     );
     expect(large.size).toBe(1024 * MiB);
-    expect(large.maxRssKiB).toBeLessThan(small.maxRssKiB + 48 * 1024);
+    // 16× the bytes; buffering that grew with the object would add hundreds of MiB. What remains is V8
+    // settling its heap (the peak plateaus: 2 GiB measured at the same level as 1 GiB).
+    expect(large.maxRssKiB).toBeLessThan(small.maxRssKiB + 64 * 1024);
     expect(await minio.listMultipartUploads(b)).toEqual([]);
   }, 600_000);
 });
