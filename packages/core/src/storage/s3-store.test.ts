@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { PutObjectCommand } from "@aws-sdk/client-s3";
+import { ListPartsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { type MinioServer, repoRoot, startFaultProxy, startMinio, tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { patternSource } from "../archive/__tests__/helpers.js";
@@ -16,6 +16,7 @@ import { formatArchiveName } from "./archive-name.js";
 import { LocalStore } from "./local-store.js";
 import { MiB } from "./part-plan.js";
 import { applyRetention, planRetention } from "./retention.js";
+import type { S3MultipartSink } from "./s3-multipart-sink.js";
 import { S3Store, type S3StoreOptions } from "./s3-store.js";
 
 let minio: MinioServer;
@@ -120,6 +121,35 @@ describe("S3Store against MinIO", () => {
     const report = await verifyArchive(await s3.get(NAME));
     expect(report.ok).toBe(true);
     expect(report.checksums.length).toBe(3);
+  });
+
+  it("holds exactly the parts a pending placeholder touches (also across a part boundary) until it is patched", async () => {
+    const b = await bucket();
+    await using s3 = store(b, { partSize: 5 * MiB, concurrency: 2 });
+    const sink = (await s3.put(NAME, { sizeHint: 20 * MiB })) as S3MultipartSink;
+    const header = Buffer.alloc(535, 0x41);
+    await sink.write(Buffer.alloc(5 * MiB - 100, 1));
+    const offset = await sink.writePlaceholder(Buffer.alloc(535)); // parts 1 and 2
+    await sink.write(Buffer.alloc(10 * MiB, 2)); // parts 2, 3 and into 4
+    const uploadId = await sink.uploadId();
+    const uploadedParts = async () => {
+      const out = await minio
+        .client()
+        .send(new ListPartsCommand({ Bucket: b, Key: `infrahub/${NAME}`, UploadId: uploadId }));
+      return (out.Parts ?? []).map((p) => p.PartNumber).sort();
+    };
+    await waitFor(async () => (await uploadedParts()).includes(3));
+    expect(await uploadedParts()).toEqual([3]); // 1 and 2 are held
+    await sink.patch(offset, header);
+    await sink.write(Buffer.alloc(1000, 3));
+    await sink.commit();
+    const chunks: Buffer[] = [];
+    for await (const chunk of await s3.get(NAME)) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    expect(bytes.length).toBe(15 * MiB + 435 + 1000);
+    expect(bytes.subarray(offset, offset + 535).equals(header)).toBe(true);
+    expect(bytes[offset - 1]).toBe(1);
+    expect(bytes[offset + 535]).toBe(2);
   });
 
   it("small objects use one PutObject; reads are pinned to the ETag; existing objects are never replaced", async () => {
@@ -448,6 +478,14 @@ describe("S3Store against MinIO", () => {
     expect(await minio.listMultipartUploads(b)).toEqual([]);
   }, 600_000);
 });
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("condition not met in time");
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
 
 interface RssResult {
   size: number;
