@@ -1,1 +1,2 @@
+export * from "./neo4j/index.js";
 export * from "./postgres/index.js";

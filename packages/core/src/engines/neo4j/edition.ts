@@ -1,0 +1,56 @@
+import { BackupError } from "../../errors.js";
+import type { Executor } from "../../exec/executor.js";
+import type { Neo4jCredentials } from "./credentials.js";
+import { cypherShell, plainRows } from "./cypher-shell.js";
+
+export type Neo4jEdition = "community" | "enterprise";
+
+export interface Neo4jServerInfo {
+  edition: Neo4jEdition;
+  version: string;
+}
+
+/**
+ * Edition and version from `dbms.components()`. Unlike upstream v1.7.4, a failed detection is an error,
+ * never a silent fall-back to the Community procedure (which would stop services for nothing).
+ */
+export async function detectNeo4j(
+  executor: Executor,
+  credentials: Neo4jCredentials,
+): Promise<Neo4jServerInfo> {
+  let output: string;
+  try {
+    output = await cypherShell(
+      executor,
+      credentials,
+      // The system database accepts only CALL … YIELD … RETURN: the row is picked out below.
+      "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition",
+      { database: "system" },
+    );
+  } catch (error) {
+    throw new BackupError(
+      "EDITION_UNKNOWN",
+      "cannot determine the Neo4j edition: the database did not answer",
+      {
+        cause: error,
+        hint: "make sure the database service is running and the Neo4j credentials are right; nothing was stopped",
+      },
+    );
+  }
+  return parseComponents(output);
+}
+
+/** Reads `"Neo4j Kernel", ["5.26.30"], "community"` out of plain-format output. */
+export function parseComponents(output: string): Neo4jServerInfo {
+  const rows = plainRows(output);
+  const row = rows.find((r) => r.includes("Neo4j Kernel")) ?? rows.at(-1) ?? "";
+  const match = /\[\s*"?([^",\]]*)"?[^\]]*\]\s*,\s*"?(\w+)"?\s*$/.exec(row);
+  const edition = match?.[2]?.toLowerCase();
+  if (edition !== "community" && edition !== "enterprise") {
+    throw new BackupError(
+      "EDITION_UNKNOWN",
+      `unexpected Neo4j edition in dbms.components(): ${JSON.stringify(row)}`,
+    );
+  }
+  return { edition, version: match?.[1] || "unknown" };
+}

@@ -1,0 +1,5 @@
+export * from "./credentials.js";
+export * from "./cypher-shell.js";
+export * from "./edition.js";
+export * from "./freeze.js";
+export * from "./offline.js";

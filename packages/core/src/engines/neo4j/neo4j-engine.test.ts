@@ -1,0 +1,121 @@
+import { Readable, Writable } from "node:stream";
+import { pipeline } from "node:stream/promises";
+import { freezeHelperPath, type Neo4jServer, startNeo4j, supervise } from "@infrahub-backup/testkit";
+import { describe, expect, it } from "vitest";
+import { LocalExecutor } from "../../exec/local-executor.js";
+import { cypherShell, plainRows } from "./cypher-shell.js";
+import { detectNeo4j } from "./edition.js";
+import { freezeNeo4j, resumeNeo4j } from "./freeze.js";
+import { dumpNeo4j, loadNeo4j, NEO4J_DUMP_MAGICS } from "./offline.js";
+
+/** The database container, as a local sandbox: its PATH has neo4j-admin/cypher-shell bound to the instance. */
+function containerOf(neo4j: Neo4jServer): LocalExecutor {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(neo4j.env())) if (v !== undefined) env[k] = v;
+  return new LocalExecutor({ target: "local database", env });
+}
+
+async function collect(stream: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  await pipeline(
+    stream,
+    new Writable({
+      write(chunk: Buffer, _e, cb) {
+        chunks.push(chunk);
+        cb();
+      },
+    }),
+  );
+  return Buffer.concat(chunks);
+}
+
+async function waitServing(neo4j: Neo4jServer, timeoutMs = 120_000): Promise<number> {
+  const started = Date.now();
+  for (;;) {
+    try {
+      await neo4j.cypher("RETURN 1");
+      return Date.now() - started;
+    } catch {
+      if (Date.now() - started > timeoutMs) throw new Error("Neo4j did not come back");
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+}
+
+/** Digest of the graph: every node's labels and properties, ordered. */
+async function graphDigest(neo4j: Neo4jServer): Promise<string> {
+  const out = await neo4j.cypher(
+    "MATCH (n) WITH n ORDER BY n.uuid RETURN count(n) AS nodes, " +
+      "reduce(s = '', x IN collect(labels(n)[0] + ':' + n.uuid + ':' + coalesce(n.value, '')) | s + x + ';') AS d",
+  );
+  return plainRows(out).join("\n");
+}
+
+describe("neo4j engine (real Neo4j Community)", () => {
+  it("detects the edition, then dumps offline and loads back through a freeze, with the server restarted by its supervisor", async () => {
+    await using neo4j = await startNeo4j();
+    await using supervisor = supervise(neo4j);
+    const exec = containerOf(neo4j);
+    const creds = { user: neo4j.user, password: neo4j.password, database: neo4j.database };
+
+    expect(await detectNeo4j(exec, creds)).toMatchObject({
+      edition: "community",
+      version: expect.stringMatching(/^5\.26\./),
+    });
+    await cypherShell(
+      exec,
+      creds,
+      "CREATE (:Root {uuid: 'root-1'}) WITH 1 AS x UNWIND range(1, 300) AS i CREATE (:Node {uuid: 'n-' + i})-[:HAS_ATTRIBUTE]->(:AttributeValue {uuid: 'a-' + i, value: 'v' + i})",
+    );
+    const original = await graphDigest(neo4j);
+
+    const frozen = await freezeNeo4j(exec, {
+      pidFile: neo4j.pidFile,
+      helperPath: (arch) => freezeHelperPath(arch),
+    });
+    const dump = dumpNeo4j(exec, creds.database);
+    let bytes: Buffer;
+    try {
+      bytes = await collect(dump.stdout);
+      await dump.done;
+    } finally {
+      await resumeNeo4j(exec, frozen);
+    }
+    expect(NEO4J_DUMP_MAGICS.some((m) => bytes.subarray(0, 4).equals(m))).toBe(true);
+    const back = await waitServing(neo4j);
+    console.log(
+      `dump ${bytes.length} bytes; Neo4j offline ${Date.now() - frozen.frozenAt} ms (serving again ${back} ms after resume)`,
+    );
+    expect(supervisor.restarts).toBeGreaterThanOrEqual(1);
+    expect(await graphDigest(neo4j)).toBe(original);
+
+    await neo4j.cypher("MATCH (a:AttributeValue) WHERE a.uuid ENDS WITH '7' DETACH DELETE a");
+    await neo4j.cypher("CREATE (:Node {uuid: 'added-after-backup'})");
+    expect(await graphDigest(neo4j)).not.toBe(original);
+
+    const frozenAgain = await freezeNeo4j(exec, {
+      pidFile: neo4j.pidFile,
+      helperPath: (arch) => freezeHelperPath(arch),
+    });
+    const endless = new Readable({ read() {} });
+    endless.push(bytes);
+    try {
+      await loadNeo4j(exec, creds.database, endless, bytes.length);
+    } finally {
+      endless.destroy();
+      await resumeNeo4j(exec, frozenAgain);
+    }
+    await waitServing(neo4j);
+    expect(await graphDigest(neo4j)).toBe(original);
+  }, 480_000);
+
+  it("a wrong password makes edition detection fail instead of guessing Community", async () => {
+    await using neo4j = await startNeo4j();
+    const exec = containerOf(neo4j);
+    await expect(
+      detectNeo4j(exec, { user: "neo4j", password: "wrong-password-x", database: "neo4j" }),
+    ).rejects.toMatchObject({
+      code: "EDITION_UNKNOWN",
+    });
+  });
+});

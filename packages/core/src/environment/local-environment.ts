@@ -1,0 +1,109 @@
+import { BackupError } from "../errors.js";
+import type { Executor } from "../exec/executor.js";
+import { LocalExecutor } from "../exec/local-executor.js";
+import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import type { ServiceName } from "./services.js";
+
+/** Starts, stops and observes one locally run service (a process, a supervisor …). */
+export interface LocalServiceControl {
+  isRunning(): boolean | Promise<boolean>;
+  stop(): Promise<void>;
+  start(): Promise<void>;
+}
+
+export interface LocalServiceConfig {
+  /** The service's "container" environment (credentials, ports, PATH of its sandbox). */
+  env?: Record<string, string>;
+  /** Directories put first on PATH for its commands (wrappers bound to this service instance). */
+  pathPrepend?: string[];
+  cwd?: string;
+  /** How to stop/start it; services without control are always considered running and never stopped. */
+  control?: LocalServiceControl;
+}
+
+export interface LocalEnvironmentOptions {
+  services: Partial<Record<ServiceName, LocalServiceConfig>>;
+  neo4j: Neo4jRuntime;
+}
+
+/**
+ * An Infrahub deployment whose services run as local processes, described by configuration (paths,
+ * ports, credentials). Used by the demo and the integration tests; the model the Kubernetes and
+ * Compose environments follow.
+ */
+export class LocalEnvironment implements Environment {
+  readonly kind = "local" as const;
+  readonly name = "local";
+  readonly #options: LocalEnvironmentOptions;
+
+  constructor(options: LocalEnvironmentOptions) {
+    this.#options = options;
+  }
+
+  #config(service: ServiceName): LocalServiceConfig {
+    const config = this.#options.services[service];
+    if (!config) {
+      throw new BackupError("SERVICE_NOT_FOUND", `the local deployment has no ${service} service`);
+    }
+    return config;
+  }
+
+  async has(service: ServiceName): Promise<boolean> {
+    return this.#options.services[service] !== undefined;
+  }
+
+  async executor(service: ServiceName): Promise<Executor> {
+    const config = this.#config(service);
+    return new LocalExecutor({
+      target: `local ${service}`,
+      ...(config.env ? { env: config.env } : {}),
+      ...(config.pathPrepend ? { pathPrepend: config.pathPrepend } : {}),
+      ...(config.cwd ? { cwd: config.cwd } : {}),
+    });
+  }
+
+  async serviceEnv(service: ServiceName): Promise<Record<string, string>> {
+    return { ...(this.#config(service).env ?? {}) };
+  }
+
+  async running(services: readonly ServiceName[]): Promise<ServiceName[]> {
+    const out: ServiceName[] = [];
+    for (const service of services) {
+      const config = this.#options.services[service];
+      if (config && (await (config.control?.isRunning() ?? true))) out.push(service);
+    }
+    return out;
+  }
+
+  async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
+    const stopped: ServiceName[] = [];
+    for (const service of services) {
+      const control = this.#options.services[service]?.control;
+      if (!control || !(await control.isRunning())) continue;
+      await control.stop();
+      stopped.push(service);
+    }
+    return { services: stopped, state: undefined };
+  }
+
+  async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
+    const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
+    const failures: string[] = [];
+    for (const service of sequence) {
+      const control = this.#options.services[service]?.control;
+      if (!control) continue;
+      try {
+        if (!(await control.isRunning())) await control.start();
+      } catch (error) {
+        failures.push(`${service}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    if (failures.length > 0) {
+      throw new BackupError("SERVICES_NOT_RESTORED", `could not start again: ${failures.join("; ")}`);
+    }
+  }
+
+  async neo4jRuntime(): Promise<Neo4jRuntime> {
+    return this.#options.neo4j;
+  }
+}
