@@ -1,5 +1,6 @@
 import { execFileSync } from "node:child_process";
-import { writeFile } from "node:fs/promises";
+import { createReadStream } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
@@ -229,6 +230,46 @@ describe("every archive generation upstream ever wrote is read", () => {
     expect(execFileSync("tar", ["-tzf", path], { encoding: "utf8" }).split("\n")[1]).toBe(
       "backup/backup_information.json",
     );
+  });
+
+  it("archives made by GNU tar (gnu, posix, ustar, v7) and Python tarfile (pax, gnu) are read", async () => {
+    await using tmp = await tempDir();
+    const dir = join(tmp.path, "src");
+    await mkdir(join(dir, "backup/database"), { recursive: true });
+    const data = { ...community, "prefect.dump": prefect };
+    for (const [path, bytes] of Object.entries(data)) await writeFile(join(dir, "backup", path), bytes);
+    await writeFile(
+      join(dir, "backup/backup_information.json"),
+      metadataJson({
+        metadata_version: 2025111200,
+        ...base,
+        components: ["database", "task-manager-db"],
+        checksums: checksumsOf(data),
+      }),
+    );
+    const made: string[] = [];
+    for (const format of ["gnu", "posix", "ustar", "v7"]) {
+      const out = join(tmp.path, `${format}.tar.gz`);
+      execFileSync("tar", [`--format=${format}`, "-czf", out, "-C", dir, "backup"]);
+      made.push(out);
+    }
+    for (const format of ["PAX_FORMAT", "GNU_FORMAT"]) {
+      const out = join(tmp.path, `py-${format}.tar.gz`);
+      execFileSync("python3", [
+        "-c",
+        `import sys, tarfile\nwith tarfile.open(sys.argv[1], "w:gz", format=tarfile.${format}) as t:\n    t.add(sys.argv[2], arcname="backup")`,
+        out,
+        join(dir, "backup"),
+      ]);
+      made.push(out);
+    }
+    for (const path of made) {
+      const report = await readArchive(createReadStream(path));
+      expect(
+        report.checksums.map((c) => c.status),
+        path,
+      ).toEqual(["ok", "ok"]);
+    }
   });
 
   it("capture_complete: false is refused", async () => {
