@@ -64,6 +64,15 @@ describe("readArchive", () => {
     ).rejects.toBe(failure);
   });
 
+  it("fails promptly on a bad entry even if the source then stalls forever", async () => {
+    const bad = gzip(buildTar([{ name: "/etc/passwd", data: Buffer.from("x") }], { endMarker: false }));
+    async function* stalled(): AsyncGenerator<Buffer> {
+      yield bad;
+      await new Promise(() => undefined);
+    }
+    await expect(readArchive(stalled())).rejects.toMatchObject({ code: "ARCHIVE_UNSAFE_PATH" });
+  });
+
   it("stops when the signal is aborted", async () => {
     const controller = new AbortController();
     await expect(

@@ -213,7 +213,9 @@ async function* gunzipStream(
   } finally {
     stop.abort();
     gunzip.destroy();
-    await feeding;
+    // Not awaited: the feeder may be waiting on a stalled source; it stops (and closes the source) at
+    // its next chunk, and never throws.
+    void feeding;
   }
 }
 
