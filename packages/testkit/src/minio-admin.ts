@@ -1,6 +1,4 @@
-import { join } from "node:path";
 import { run } from "./run.js";
-import { toolDir } from "./toolchain.js";
 
 const ALIAS = "ihb";
 
@@ -12,11 +10,11 @@ export class MinioAdmin {
   readonly #env: NodeJS.ProcessEnv;
   readonly #mc: string;
 
-  constructor(endpoint: URL, rootUser: string, rootPassword: string, configDir: string) {
+  constructor(mc: string, endpoint: URL, rootUser: string, rootPassword: string, configDir: string) {
     const withCredentials = new URL(endpoint);
     withCredentials.username = encodeURIComponent(rootUser);
     withCredentials.password = encodeURIComponent(rootPassword);
-    this.#mc = join(toolDir("mc", "MC_VERSION"), "bin", "mc");
+    this.#mc = mc;
     this.#env = {
       PATH: process.env.PATH,
       HOME: configDir,

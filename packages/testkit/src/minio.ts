@@ -75,7 +75,9 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
     await mkdir(configDir, { mode: 0o700 });
     const rootUser = `root${randomBytes(6).toString("hex")}`;
     const rootPassword = randomBytes(18).toString("hex");
+    // Both binaries are resolved before anything starts, so a missing one cannot strand a server.
     const binary = join(toolDir("minio", "MINIO_VERSION"), "bin", "minio");
+    const mc = join(toolDir("mc", "MC_VERSION"), "bin", "mc");
     // freePort can race with another process grabbing the port before MinIO binds it: retry then.
     for (let attempt = 1; ; attempt++) {
       const port = await freePort();
@@ -114,7 +116,7 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
         throw error;
       }
       const endpoint = `http://127.0.0.1:${port}`;
-      const admin = new MinioAdmin(new URL(endpoint), rootUser, rootPassword, configDir);
+      const admin = new MinioAdmin(mc, new URL(endpoint), rootUser, rootPassword, configDir);
       return new LocalMinio(dir, server, admin, endpoint, port, dataDir, rootUser, rootPassword);
     }
   } catch (error) {
