@@ -105,7 +105,8 @@ describe("archive round trip", () => {
     expect(listing).toMatch(/backup\/database\/neo4j\.dump$/m);
     const out = join(tmp.path, "gnu");
     await mkdir(out);
-    execFileSync("tar", ["-xzf", path, "-C", out]);
+    const extracted = spawnSync("tar", ["-xzf", path, "-C", out], { encoding: "utf8" });
+    expect([extracted.status, extracted.stderr]).toEqual([0, ""]); // no warnings either
     const metadata = parseBackupMetadata(await readFile(join(out, "backup/backup_information.json")));
     const sums = execFileSync("sha256sum", Object.keys(metadata.checksums), {
       cwd: join(out, "backup"),
