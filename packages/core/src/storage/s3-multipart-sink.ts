@@ -40,6 +40,12 @@ export interface S3MultipartSinkConfig {
   objectParams: S3ObjectParams;
   /** Send Content-MD5 with every part / single put, so the store verifies each body. */
   contentMd5: boolean;
+  /**
+   * Declare CRC32 on the multipart upload and list each part's CRC32 on completion. Needed when the SDK
+   * adds checksums by itself ("when supported", i.e. AWS): S3 rejects the completion of an upload whose
+   * parts carry checksums the upload was not created with.
+   */
+  checksumAlgorithm?: "CRC32" | undefined;
   /** Send `If-None-Match: *` on the final request, so an existing object is never replaced. */
   conditionalWrite: boolean;
   /** Budget for aborting the multipart upload after a failure (network may be flaky). Default 60 s. */
@@ -78,7 +84,7 @@ export class S3MultipartSink implements ArchiveSink {
   readonly #placeholders = new Map<number, number>();
   readonly #queue: Part[] = [];
   readonly #uploads = new Set<Promise<void>>();
-  readonly #etags = new Map<number, string>();
+  readonly #etags = new Map<number, { ETag: string; ChecksumCRC32?: string }>();
   readonly #pool: Buffer[] = [];
   #waiters: Array<() => void> = [];
   #current: Part | undefined;
@@ -305,11 +311,15 @@ export class S3MultipartSink implements ArchiveSink {
         Body: body,
         ContentLength: part.length,
         ...(this.#cfg.contentMd5 ? { ContentMD5: md5(body) } : {}),
+        ...(this.#cfg.checksumAlgorithm ? { ChecksumAlgorithm: this.#cfg.checksumAlgorithm } : {}),
       }),
       { abortSignal: this.#requests.signal },
     );
     if (!output.ETag) throw new BackupError("STORAGE_FAILED", `UploadPart ${part.number} returned no ETag`);
-    this.#etags.set(part.number, output.ETag);
+    this.#etags.set(part.number, {
+      ETag: output.ETag,
+      ...(this.#cfg.checksumAlgorithm && output.ChecksumCRC32 ? { ChecksumCRC32: output.ChecksumCRC32 } : {}),
+    });
     this.#release(part);
   }
 
@@ -325,6 +335,7 @@ export class S3MultipartSink implements ArchiveSink {
           Bucket: this.#cfg.bucket,
           Key: this.#cfg.key,
           ...this.#cfg.objectParams,
+          ...(this.#cfg.checksumAlgorithm ? { ChecksumAlgorithm: this.#cfg.checksumAlgorithm } : {}),
         }),
         { abortSignal: this.#requests.signal },
       )
@@ -396,7 +407,7 @@ export class S3MultipartSink implements ArchiveSink {
     this.#operation = "CompleteMultipartUpload";
     const parts = [...this.#etags.entries()]
       .sort(([a], [b]) => a - b)
-      .map(([PartNumber, ETag]) => ({ PartNumber, ETag }));
+      .map(([PartNumber, part]) => ({ PartNumber, ...part }));
     if (parts.length !== this.#nextPart - 1 || this.#parts.size > 0) {
       throw new BackupError(
         "INTERNAL",

@@ -3,7 +3,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
-import { ListPartsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { HeadObjectCommand, ListPartsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import { type MinioServer, repoRoot, startFaultProxy, startMinio, tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { patternSource } from "../archive/__tests__/helpers.js";
@@ -150,6 +150,20 @@ describe("S3Store against MinIO", () => {
     expect(bytes.subarray(offset, offset + 535).equals(header)).toBe(true);
     expect(bytes[offset - 1]).toBe(1);
     expect(bytes[offset + 535]).toBe(2);
+  });
+
+  it("with the SDK's default checksums (as for AWS) multipart parts carry CRC32 and the upload completes", async () => {
+    const b = await bucket();
+    await using s3 = store(b, { partSize: 5 * MiB, checksums: "when_supported" });
+    const sink = await s3.put(NAME, { sizeHint: 12 * MiB });
+    const written = await writePattern(sink, { size: 12 * MiB });
+    await sink.commit();
+    expect((await sha256Of(await s3.get(NAME))).sha256).toBe(written.sha256);
+    const head = await minio
+      .client()
+      .send(new HeadObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, ChecksumMode: "ENABLED" }));
+    expect(head.ChecksumCRC32).toMatch(/-3$/); // a composite of the 3 parts' CRC32
+    expect(await minio.listMultipartUploads(b)).toEqual([]);
   });
 
   it("small objects use one PutObject; reads are pinned to the ETag; existing objects are never replaced", async () => {

@@ -256,6 +256,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
       concurrency: o.concurrency ?? 4,
       objectParams,
       contentMd5: o.contentMd5 ?? this.#checksums === "when_required",
+      checksumAlgorithm: this.#checksums === "when_supported" ? "CRC32" : undefined,
       conditionalWrite: o.conditionalWrite ?? true,
       abortTimeoutMs: o.abortTimeoutMs,
       signal: options.signal,
