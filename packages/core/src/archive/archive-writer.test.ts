@@ -47,6 +47,23 @@ describe("ArchiveWriter", () => {
     );
   });
 
+  it("refuses metadata that contradicts the entries (upstream restore would fail on it)", async () => {
+    const noPrefect = new ArchiveWriter(new MemorySink());
+    await noPrefect.addFile("database/neo4j.dump", bufferSource(Buffer.from("DZV1")));
+    await expect(
+      noPrefect.finish({ ...metadata, components: ["database", "task-manager-db"] }),
+    ).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+    const noDatabase = new ArchiveWriter(new MemorySink());
+    await noDatabase.addFile("prefect.dump", bufferSource(Buffer.from("PGDMP")));
+    await expect(
+      noDatabase.finish({ ...metadata, components: ["database", "task-manager-db"] }),
+    ).rejects.toMatchObject({
+      code: "INVALID_ARGUMENT",
+    });
+  });
+
   it("writes entries one at a time", async () => {
     const writer = new ArchiveWriter(new MemorySink());
     const first = writer.addFile("database/a.backup", patternSource(1_000_000));

@@ -154,6 +154,16 @@ export class ArchiveWriter implements AsyncDisposable {
   /** Writes the metadata (with the checksums of every entry) last, closes the tar and commits the sink. */
   async finish(input: MetadataInput): Promise<ArchiveWriteResult> {
     return this.#run(async () => {
+      const hasPrefect = this.#entries.some((e) => e.path === "prefect.dump");
+      if (hasPrefect !== input.components.includes("task-manager-db")) {
+        throw new BackupError(
+          "INVALID_ARGUMENT",
+          "components must list task-manager-db exactly when prefect.dump is in the archive",
+        );
+      }
+      if (!this.#entries.some((e) => e.path.startsWith("database/"))) {
+        throw new BackupError("INVALID_ARGUMENT", "an archive needs at least one database/ entry");
+      }
       const checksums: Record<string, string> = {};
       for (const e of this.#entries) checksums[e.path] = e.sha256;
       const metadata: BackupMetadata = {

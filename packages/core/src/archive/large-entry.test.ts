@@ -18,7 +18,7 @@ interface ChildResult {
   ok?: boolean;
 }
 
-function runChild(mode: "write" | "read", path: string, size: number): ChildResult {
+function runChild(mode: "write" | "read" | "baseline", path: string, size: number): ChildResult {
   const out = execFileSync(TSX, [CHILD, mode, path, String(size)], { encoding: "utf8", timeout: 120_000 });
   return JSON.parse(out.trim().split("\n").pop() as string) as ChildResult;
 }
@@ -46,14 +46,19 @@ describe("unknown-length entries of 64 MiB and 1 GiB", () => {
           `${(size / MiB / r.seconds).toFixed(0)} MiB/s`,
       );
     }
-    console.log(`peak RSS (child process, includes tsx):\n${rows.join("\n")}`);
+    const baseline = runChild("baseline", "", 0).maxRssKiB;
+    console.log(
+      `peak RSS of a child process (idle baseline with tsx: ${(baseline / 1024).toFixed(0)} MiB):\n${rows.join("\n")}`,
+    );
     const [small, large] = Object.values(rss) as [
       { write: number; read: number },
       { write: number; read: number },
     ];
-    // 16x the data must not mean more than a small constant more memory.
-    expect(large.write - small.write).toBeLessThan(48 * 1024);
-    expect(large.read - small.read).toBeLessThan(48 * 1024);
-    expect(large.write).toBeLessThan(256 * 1024);
+    // 16x the data must not mean 16x the memory. Peaks move by a few tens of MiB with GC timing of
+    // external buffers on a loaded machine, so the bounds are loose but far below the 960 MiB added.
+    expect(large.write - small.write).toBeLessThan(128 * 1024);
+    expect(large.read - small.read).toBeLessThan(128 * 1024);
+    expect(large.write).toBeLessThan(320 * 1024);
+    expect(large.read).toBeLessThan(320 * 1024);
   });
 });

@@ -12,7 +12,12 @@ import { patternSource } from "./helpers.js";
 const [mode, path, sizeText] = process.argv.slice(2);
 const size = Number(sizeText);
 const started = performance.now();
-if (mode === "write") {
+if (mode === "baseline") {
+  // Same imports, no work: the RSS of Node + tsx + the modules, to subtract from the figures.
+  process.stdout.write(
+    `${JSON.stringify({ mode, sha256: "", seconds: 0, maxRssKiB: process.resourceUsage().maxRSS })}\n`,
+  );
+} else if (mode === "write") {
   const sink = await FileSink.create(path as string);
   const writer = new ArchiveWriter(sink);
   const entry = await writer.addFile("database/neo4j.dump", patternSource(size, { chunkSize: 256 * 1024 }));
