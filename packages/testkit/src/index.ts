@@ -15,3 +15,5 @@ export { run } from "./run.js";
 export type { RunResult } from "./run.js";
 export { startMinio } from "./minio.js";
 export type { MinioOptions, MinioPolicy, MinioServer, S3Credentials } from "./minio.js";
+export type { Neo4jOptions, Neo4jServer } from "./neo4j.js";
+export { startNeo4j } from "./neo4j.js";

@@ -1,0 +1,107 @@
+import { spawn } from "node:child_process";
+import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { type Neo4jServer, run, startNeo4j } from "../src/index.js";
+
+/** Runs a command bound to the instance with binary stdin/stdout (dumps are binary). */
+async function pipe(server: Neo4jServer, args: readonly string[], input?: Buffer): Promise<Buffer> {
+  return await new Promise((resolveRun, reject) => {
+    const child = spawn("neo4j-admin", args, { env: server.env(), stdio: ["pipe", "pipe", "pipe"] });
+    const out: Buffer[] = [];
+    const err: Buffer[] = [];
+    child.stdout.on("data", (chunk: Buffer) => out.push(chunk));
+    child.stderr.on("data", (chunk: Buffer) => err.push(chunk));
+    child.once("error", reject);
+    child.once("close", (code) => {
+      if (code === 0) resolveRun(Buffer.concat(out));
+      else reject(new Error(`neo4j-admin exited with ${code}: ${Buffer.concat(err).toString("utf8")}`));
+    });
+    child.stdin.end(input ?? Buffer.alloc(0));
+  });
+}
+
+/** Pids of processes (bootloader and server JVM) whose environment binds them to this conf dir. */
+function processesBoundTo(confDir: string): number[] {
+  const pids: number[] = [];
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const environ = readFileSync(`/proc/${entry}/environ`, "utf8").split("\0");
+      if (environ.includes(`NEO4J_CONF=${confDir}`)) pids.push(Number(entry));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return pids;
+}
+
+const countThings = "MATCH (t:Thing) RETURN count(t) AS n, sum(t.i) AS total";
+
+describe("testkit Neo4j", () => {
+  it("answers cypher-shell queries with auth on, refuses a wrong password, refuses a dump while running", async () => {
+    // Quotes, backslash, spaces and '#' exercise the password's way into neo4j-admin (an @file, never argv).
+    await using neo4j = await startNeo4j({ password: `p "w" \\ it's #1` });
+    expect(neo4j.boltUrl).toBe(`bolt://127.0.0.1:${neo4j.boltPort}`);
+    await neo4j.cypher("UNWIND range(1, $count) AS i CREATE (:Thing {i: i, name: $name})", {
+      params: { count: 100, name: "o'brien" },
+    });
+    expect(await neo4j.cypher(countThings)).toBe("n, total\n100, 5050\n");
+    expect(await neo4j.cypher("MATCH (t:Thing {i: 7}) RETURN t.name AS name")).toBe('name\n"o\'brien"\n');
+
+    // The wrappers in binDir act like the commands inside the database container.
+    const env = { ...neo4j.env(), NEO4J_PASSWORD: "wrong" };
+    await expect(
+      run("cypher-shell", ["-u", "neo4j", "-d", "neo4j", "--format", "plain", "RETURN 1"], { env }),
+    ).rejects.toThrow(/unauthorized due to authentication failure/);
+    await expect(
+      run("neo4j-admin", ["database", "dump", "--to-stdout", "neo4j"], { env: neo4j.env() }),
+    ).rejects.toThrow(/The database is in use\. Stop database 'neo4j' and try again\./);
+  });
+
+  it("dump --to-stdout / load --from-stdin (and --to-path / --from-path) move the graph to a fresh instance; dispose leaves nothing", async () => {
+    let confDirs: string[];
+    {
+      await using source = await startNeo4j();
+      await using target = await startNeo4j();
+      await source.cypher("UNWIND range(1, 1000) AS i CREATE (:Thing {i: i})");
+
+      await source.stop();
+      expect(source.running).toBe(false);
+      expect(existsSync(source.pidFile)).toBe(false);
+      const dump = await pipe(source, ["database", "dump", "--to-stdout", "neo4j"]);
+      expect(dump.subarray(0, 4).toString("latin1")).toBe("DZV1");
+      const dumpDir = join(source.dataDir, "..", "dumps");
+      await mkdir(dumpDir);
+      await run(
+        "neo4j-admin",
+        ["database", "dump", "--overwrite-destination=true", `--to-path=${dumpDir}`, "neo4j"],
+        { env: source.env() },
+      );
+      expect(existsSync(join(dumpDir, "neo4j.dump"))).toBe(true);
+
+      expect(await target.cypher(countThings)).toBe("n, total\n0, 0\n");
+      await target.stop();
+      await pipe(target, ["database", "load", "--from-stdin", "--overwrite-destination=true", "neo4j"], dump);
+      await target.start();
+      expect(await target.cypher(countThings)).toBe("n, total\n1000, 500500\n");
+
+      await target.cypher("MATCH (t:Thing) WHERE t.i > 10 DETACH DELETE t");
+      await target.stop();
+      await run(
+        "neo4j-admin",
+        ["database", "load", "--overwrite-destination=true", `--from-path=${dumpDir}`, "neo4j"],
+        { env: target.env() },
+      );
+      await target.start();
+      expect(await target.cypher(countThings)).toBe("n, total\n1000, 500500\n");
+      expect(processesBoundTo(target.confDir)).toHaveLength(2); // bootloader + server JVM
+      confDirs = [source.confDir, target.confDir];
+    }
+    for (const confDir of confDirs) {
+      expect(processesBoundTo(confDir)).toEqual([]);
+      expect(existsSync(confDir)).toBe(false);
+    }
+  });
+});
