@@ -132,7 +132,11 @@ export class ArchiveWriter implements AsyncDisposable {
     return this.#entries;
   }
 
-  /** Adds `backup/<path>` from a byte source of unknown length. Entries are written one at a time. */
+  /**
+   * Adds `backup/<path>` from a byte source of unknown length (a `Readable`, an async generator…).
+   * Entries are written one at a time. The source must not modify a chunk after yielding it (stored
+   * data is handed to the sink without copying; Node streams never do).
+   */
   async addFile(
     path: string,
     source: AsyncIterable<unknown>,
@@ -282,7 +286,9 @@ export class ArchiveWriter implements AsyncDisposable {
     try {
       if (mode === "store") {
         const encoder = new StoredMemberEncoder();
-        for await (const chunk of counted()) await sink.write(encoder.push(chunk));
+        for await (const chunk of counted()) {
+          for (const part of encoder.pushParts(chunk)) await sink.write(part);
+        }
         const tail = encoder.finish();
         if (tail.length > 0) await sink.write(tail);
       } else {

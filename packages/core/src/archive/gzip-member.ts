@@ -73,6 +73,32 @@ export class StoredMemberEncoder {
     return out;
   }
 
+  /**
+   * Like {@link push} without copying: the block headers as small arrays and views of `chunk`
+   * itself (which must not change afterwards).
+   */
+  pushParts(chunk: Uint8Array): Uint8Array[] {
+    if (chunk.length === 0) return [];
+    const parts: Uint8Array[] = [];
+    for (let pos = 0; pos < chunk.length; pos += MAX_STORED_BLOCK) {
+      const n = Math.min(MAX_STORED_BLOCK, chunk.length - pos);
+      const head = this.#started ? 0 : GZIP_HEADER.length;
+      const header = new Uint8Array(head + 5);
+      if (!this.#started) {
+        header.set(GZIP_HEADER, 0);
+        this.#started = true;
+      }
+      header[head + 1] = n & 0xff;
+      header[head + 2] = n >>> 8;
+      header[head + 3] = ~n & 0xff;
+      header[head + 4] = (~n >>> 8) & 0xff;
+      parts.push(header, chunk.subarray(pos, pos + n));
+    }
+    this.#crc = crc32(chunk, this.#crc);
+    this.#size += chunk.length;
+    return parts;
+  }
+
   /** Closes the member; returns nothing when no byte was ever pushed (no empty member is emitted). */
   finish(): Uint8Array {
     if (!this.#started) return new Uint8Array(0);
