@@ -37,12 +37,34 @@ function processesBoundTo(confDir: string): number[] {
   return pids;
 }
 
+/** Starts two instances in parallel (JVM start is partly single-threaded); both are disposed with the stack. */
+async function startPair(stack: AsyncDisposableStack): Promise<[Neo4jServer, Neo4jServer]> {
+  const [first, second] = await Promise.allSettled([startNeo4j(), startNeo4j()]);
+  if (first.status === "fulfilled") stack.use(first.value);
+  if (second.status === "fulfilled") stack.use(second.value);
+  if (first.status === "rejected") throw first.reason;
+  if (second.status === "rejected") throw second.reason;
+  return [first.value, second.value];
+}
+
+/** Milliseconds `action` takes, logged under `what`. */
+async function timed<T>(what: string, action: () => Promise<T>): Promise<T> {
+  const started = Date.now();
+  try {
+    return await action();
+  } finally {
+    console.log(`${what}: ${Date.now() - started} ms`);
+  }
+}
+
 const countThings = "MATCH (t:Thing) RETURN count(t) AS n, sum(t.i) AS total";
 
 describe("testkit Neo4j", () => {
   it("answers cypher-shell queries with auth on, refuses a wrong password, refuses a dump while running", async () => {
     // Quotes, backslash, spaces and '#' exercise the password's way into neo4j-admin (an @file, never argv).
-    await using neo4j = await startNeo4j({ password: `p "w" \\ it's #1` });
+    await using neo4j = await timed("fresh instance", async () =>
+      startNeo4j({ password: `p "w" \\ it's #1` }),
+    );
     expect(neo4j.boltUrl).toBe(`bolt://127.0.0.1:${neo4j.boltPort}`);
     await neo4j.cypher("UNWIND range(1, $count) AS i CREATE (:Thing {i: i, name: $name})", {
       params: { count: 100, name: "o'brien" },
@@ -63,14 +85,18 @@ describe("testkit Neo4j", () => {
   it("dump --to-stdout / load --from-stdin (and --to-path / --from-path) move the graph to a fresh instance; dispose leaves nothing", async () => {
     let confDirs: string[];
     {
-      await using source = await startNeo4j();
-      await using target = await startNeo4j();
+      await using instances = new AsyncDisposableStack();
+      const [source, target] = await timed("two fresh instances, started in parallel", async () =>
+        startPair(instances),
+      );
       await source.cypher("UNWIND range(1, 1000) AS i CREATE (:Thing {i: i})");
 
-      await source.stop();
+      await timed("clean stop", async () => source.stop());
       expect(source.running).toBe(false);
       expect(existsSync(source.pidFile)).toBe(false);
-      const dump = await pipe(source, ["database", "dump", "--to-stdout", "neo4j"]);
+      const dump = await timed("dump --to-stdout", async () =>
+        pipe(source, ["database", "dump", "--to-stdout", "neo4j"]),
+      );
       expect(dump.subarray(0, 4).toString("latin1")).toBe("DZV1");
       const dumpDir = join(source.dataDir, "..", "dumps");
       await mkdir(dumpDir);
@@ -83,8 +109,10 @@ describe("testkit Neo4j", () => {
 
       expect(await target.cypher(countThings)).toBe("n, total\n0, 0\n");
       await target.stop();
-      await pipe(target, ["database", "load", "--from-stdin", "--overwrite-destination=true", "neo4j"], dump);
-      await target.start();
+      await timed("load --from-stdin", async () =>
+        pipe(target, ["database", "load", "--from-stdin", "--overwrite-destination=true", "neo4j"], dump),
+      );
+      await timed("restart with the loaded store", async () => target.start());
       expect(await target.cypher(countThings)).toBe("n, total\n1000, 500500\n");
 
       await target.cypher("MATCH (t:Thing) WHERE t.i > 10 DETACH DELETE t");
