@@ -1,7 +1,9 @@
 import { execFileSync } from "node:child_process";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { repoRoot, tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
+import { generateEncryptionKeyPair } from "./encryption.js";
 
 const CHILD = join(import.meta.dirname, "__tests__", "large-entry-child.ts");
 const TSX = join(repoRoot, "node_modules", ".bin", "tsx");
@@ -18,12 +20,18 @@ interface ChildResult {
   ok?: boolean;
 }
 
-function runChild(mode: "write" | "read" | "baseline", path: string, size: number): ChildResult {
-  const out = execFileSync(TSX, [CHILD, mode, path, String(size)], { encoding: "utf8", timeout: 120_000 });
+function runChild(
+  mode: "write" | "read" | "baseline",
+  path: string,
+  size: number,
+  keyFile?: string,
+): ChildResult {
+  const args = [CHILD, mode, path, String(size), ...(keyFile ? [keyFile] : [])];
+  const out = execFileSync(TSX, args, { encoding: "utf8", timeout: 120_000 });
   return JSON.parse(out.trim().split("\n").pop() as string) as ChildResult;
 }
 
-describe("unknown-length entries of 64 MiB and 1 GiB", () => {
+describe("unknown-length entries of 64 MiB and 1 GiB (plain and encrypted)", () => {
   it("keep writer and reader memory bounded", { timeout: 300_000 }, async () => {
     await using tmp = await tempDir();
     const rows: string[] = [];
@@ -46,6 +54,23 @@ describe("unknown-length entries of 64 MiB and 1 GiB", () => {
           `${(size / MiB / r.seconds).toFixed(0)} MiB/s`,
       );
     }
+    // The same 1 GiB through the encrypting sink (ECIES v2, 4 MiB chunks) and back.
+    const keys = generateEncryptionKeyPair();
+    await writeFile(join(tmp.path, "k.pub"), keys.publicKeyFile);
+    await writeFile(join(tmp.path, "k.pem"), keys.privateKeyPem);
+    const encPath = join(tmp.path, "infrahub_backup_enc.tar.gz.enc");
+    const size = 1024 * MiB;
+    const we = runChild("write", encPath, size, join(tmp.path, "k.pub"));
+    const re = runChild("read", encPath, size, join(tmp.path, "k.pem"));
+    expect(re.ok).toBe(true);
+    expect(re.sha256).toBe(we.sha256);
+    rows.push(
+      ` 1024 MiB encrypted  write ${(we.maxRssKiB / 1024).toFixed(0)} MiB RSS, ${(size / MiB / we.seconds).toFixed(0)} MiB/s | ` +
+        `read ${(re.maxRssKiB / 1024).toFixed(0)} MiB RSS, ${(size / MiB / re.seconds).toFixed(0)} MiB/s`,
+    );
+    expect(we.maxRssKiB).toBeLessThan(320 * 1024);
+    expect(re.maxRssKiB).toBeLessThan(320 * 1024);
+
     const baseline = runChild("baseline", "", 0).maxRssKiB;
     console.log(
       `peak RSS of a child process (idle baseline with tsx: ${(baseline / 1024).toFixed(0)} MiB):\n${rows.join("\n")}`,

@@ -3,13 +3,15 @@
  * unknown length generated on the fly, then prints JSON with peak RSS and throughput. A child keeps
  * the RSS figure free of the test runner's own memory.
  */
-import { createReadStream } from "node:fs";
+import { createReadStream, readFileSync } from "node:fs";
 import { FileSink } from "../../storage/file-sink.js";
 import { readArchive } from "../archive-reader.js";
+import type { ArchiveSink } from "../archive-sink.js";
 import { ArchiveWriter } from "../archive-writer.js";
+import { EncryptingSink, parsePublicKey } from "../encryption.js";
 import { patternSource } from "./helpers.js";
 
-const [mode, path, sizeText] = process.argv.slice(2);
+const [mode, path, sizeText, keyFile] = process.argv.slice(2);
 const size = Number(sizeText);
 const started = performance.now();
 if (mode === "baseline") {
@@ -18,7 +20,8 @@ if (mode === "baseline") {
     `${JSON.stringify({ mode, sha256: "", seconds: 0, maxRssKiB: process.resourceUsage().maxRSS })}\n`,
   );
 } else if (mode === "write") {
-  const sink = await FileSink.create(path as string);
+  let sink: ArchiveSink = await FileSink.create(path as string);
+  if (keyFile) sink = new EncryptingSink(sink, parsePublicKey(readFileSync(keyFile)));
   const writer = new ArchiveWriter(sink);
   const entry = await writer.addFile("database/neo4j.dump", patternSource(size, { chunkSize: 256 * 1024 }));
   const result = await writer.finish({
@@ -36,6 +39,7 @@ if (mode === "baseline") {
 } else {
   let sha256 = "";
   const report = await readArchive(createReadStream(path as string, { highWaterMark: 1 << 20 }), {
+    ...(keyFile ? { decryptKey: readFileSync(keyFile, "utf8") } : {}),
     onEntry: async (entry) => {
       entry.body.resume();
       sha256 = (await entry.digest).sha256;
