@@ -495,7 +495,7 @@ async function readFileEntry(
         highWaterMark: 1 << 20,
         read() {
           next().then(
-            (chunk) => this.push(chunk === undefined ? null : Buffer.from(chunk)),
+            (chunk) => this.push(chunk === undefined ? null : chunk),
             (error: unknown) => this.destroy(error as Error),
           );
         },
