@@ -143,7 +143,11 @@ describe("readArchive", () => {
     };
     const tar = buildTar([
       { name: "backup", typeflag: "5" },
-      { name: "PaxHeaders/x", typeflag: "x", data: Buffer.from(paxRecord("path", long) + paxRecord("size", "3")) },
+      {
+        name: "PaxHeaders/x",
+        typeflag: "x",
+        data: Buffer.from(paxRecord("path", long) + paxRecord("size", "3")),
+      },
       // The size field says 0: the PAX record wins (Go writes PAX sizes for entries over 8 GiB).
       { name: "placeholder-name", data: Buffer.from("pax"), size: 0 },
       { name: "././@LongLink", typeflag: "L", data: Buffer.from(`${long.replace(".backup", "2.backup")}\0`) },

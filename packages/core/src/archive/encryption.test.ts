@@ -1,6 +1,6 @@
 import { execFileSync, spawnSync } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { readFile, writeFile } from "node:fs/promises";
+import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
@@ -18,6 +18,7 @@ import {
   parsePrivateKey,
   parsePublicKey,
   publicKeyToBase64,
+  writeEncryptionKeyFiles,
 } from "./encryption.js";
 
 const PY = join(import.meta.dirname, "../../test/fixtures/archives/ecies.py");
@@ -62,6 +63,18 @@ describe("ECIES v2 container", () => {
     expect(() => parsePrivateKey("-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")).toThrow(
       BackupError,
     );
+  });
+
+  it("keygen files: 0600 PEM and 0644 .pub, never overwritten", async () => {
+    await using tmp = await tempDir();
+    const path = join(tmp.path, "backup.key");
+    const pair = await writeEncryptionKeyFiles(path);
+    expect((await stat(path)).mode & 0o777).toBe(0o600);
+    expect((await stat(`${path}.pub`)).mode & 0o777).toBe(0o644);
+    expect(await readFile(`${path}.pub`, "utf8")).toBe(pair.publicKeyFile);
+    expect(publicKeyToBase64(parsePrivateKey(await readFile(path)))).toBe(pair.publicKeyBase64);
+    expect(await codeOf(writeEncryptionKeyFiles(path))).toBe("ARTIFACT_EXISTS");
+    expect(await readFile(`${path}.pub`, "utf8")).toBe(pair.publicKeyFile);
   });
 
   it("detects the container by its first byte", () => {

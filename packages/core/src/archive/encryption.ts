@@ -9,6 +9,7 @@ import {
   type KeyObject,
   randomBytes,
 } from "node:crypto";
+import { rm, writeFile } from "node:fs/promises";
 import { BackupError } from "../errors.js";
 import type { ArchiveSink, SinkCommit } from "./archive-sink.js";
 import { ByteReader } from "./byte-reader.js";
@@ -123,6 +124,34 @@ export function generateEncryptionKeyPair(): GeneratedKeyPair {
     publicKeyFile: `${publicKeyBase64}\n`,
     publicKeyBase64,
   };
+}
+
+/**
+ * `keygen`: writes the PKCS#8 PEM private key to `path` (mode 0600) and the base64 public key plus a
+ * newline to `<path>.pub` (mode 0644), like upstream. Never replaces an existing file (`ARTIFACT_EXISTS`).
+ */
+export async function writeEncryptionKeyFiles(path: string): Promise<GeneratedKeyPair> {
+  const pair = generateEncryptionKeyPair();
+  const written: string[] = [];
+  try {
+    for (const [file, content, mode] of [
+      [path, pair.privateKeyPem, 0o600],
+      [`${path}.pub`, pair.publicKeyFile, 0o644],
+    ] as const) {
+      await writeFile(file, content, { flag: "wx", mode });
+      written.push(file);
+    }
+  } catch (error) {
+    await Promise.all(written.map((f) => rm(f, { force: true })));
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === "EEXIST")
+      throw new BackupError(
+        "ARTIFACT_EXISTS",
+        `refusing to overwrite key file ${(error as NodeJS.ErrnoException).path ?? path}`,
+      );
+    throw new BackupError("STORAGE_FAILED", `cannot write key files at ${path}`, { cause: error });
+  }
+  return pair;
 }
 
 function deriveKey(privateKey: KeyObject, publicKey: KeyObject): Buffer {

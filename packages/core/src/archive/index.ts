@@ -40,5 +40,6 @@ export {
   parsePrivateKey,
   parsePublicKey,
   publicKeyToBase64,
+  writeEncryptionKeyFiles,
 } from "./encryption.js";
 export { extractArchive } from "./extract-archive.js";
