@@ -6,9 +6,9 @@ leftovers=""
 for environ in /proc/[0-9]*/environ; do
   pid=${environ#/proc/}; pid=${pid%/environ}
   [ "$pid" = "$$" ] && continue
-  name=$(tr '\0' '\n' < "$environ" 2>/dev/null | sed -n 's/^IHB_TESTKIT_PROCESS=//p' | head -n1)
+  name=$( { tr '\0' '\n' < "$environ"; } 2>/dev/null | sed -n 's/^IHB_TESTKIT_PROCESS=//p' | head -n1)
   [ -n "$name" ] || continue
-  leftovers+="  pid $pid ($name): $(tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | cut -c1-120)"$'\n'
+  leftovers+="  pid $pid ($name): $( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-120)"$'\n'
 done
 if [ -n "$leftovers" ]; then
   printf 'leftover test processes (not stopped by their tests):\n%s' "$leftovers" >&2

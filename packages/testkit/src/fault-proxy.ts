@@ -5,10 +5,11 @@ export type FaultMode =
   /** Every chunk in both directions is held this long before it is forwarded (order kept). */
   | { kind: "delay"; ms: number }
   /**
-   * Forwards client→server bytes until `bytes` more have gone through (counted across connections from
-   * the moment the mode is set), then destroys every connection and refuses new ones.
+   * Forwards bytes until `bytes` more have gone through in `direction` (client→server "up", the
+   * default, or server→client "down"; counted across connections from the moment the mode is set),
+   * then destroys every connection and refuses new ones.
    */
-  | { kind: "cutAfter"; bytes: number }
+  | { kind: "cutAfter"; bytes: number; direction?: "up" | "down" }
   /** Resets (RST) every open connection now and every new one. */
   | { kind: "reset" };
 
@@ -54,13 +55,14 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     let chain = Promise.resolve();
     from.on("data", (chunk: Buffer) => {
       let data = chunk;
-      if (direction === "up" && mode.kind === "cutAfter") {
+      const counted = mode.kind === "cutAfter" && (mode.direction ?? "up") === direction;
+      if (counted) {
         if (data.length > budget) {
           data = data.subarray(0, budget);
         }
         budget -= data.length;
       }
-      const exhausted = direction === "up" && mode.kind === "cutAfter" && budget <= 0;
+      const exhausted = counted && budget <= 0;
       const delay = mode.kind === "delay" ? mode.ms : 0;
       from.pause();
       chain = chain.then(async () => {

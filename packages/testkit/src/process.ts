@@ -32,10 +32,18 @@ let exitHookInstalled = false;
 function installExitHook(): void {
   if (exitHookInstalled) return;
   exitHookInstalled = true;
-  // Last resort when a test run dies without disposing: kill whole process groups synchronously.
-  process.on("exit", () => {
+  const killAll = () => {
     for (const proc of live) proc.killGroup("SIGKILL");
-  });
+  };
+  // Last resort when a test run dies without disposing: kill whole process groups synchronously.
+  process.on("exit", killAll);
+  // A worker killed by its runner (timeout, Ctrl-C) gets a signal, and "exit" does not run then.
+  for (const signal of ["SIGTERM", "SIGINT", "SIGHUP"] as const) {
+    process.once(signal, () => {
+      killAll();
+      process.kill(process.pid, signal);
+    });
+  }
 }
 
 /** A long-running child process in its own process group, stopped (group and all) on dispose. */

@@ -55,12 +55,23 @@ export function postgresBin(name: string): string {
  * The Neo4j freeze helper built by tools/install/freeze-helper.sh for this checkout's source
  * (cached under a hash of go.mod + *.go, computed here the same way).
  */
-export function freezeHelperPath(arch: "amd64" | "arm64" = process.arch === "arm64" ? "arm64" : "amd64"): string {
+export function freezeHelperPath(
+  arch: "amd64" | "arm64" = process.arch === "arm64" ? "arm64" : "amd64",
+): string {
   const src = join(repoRoot, "packages/image/neo4j-freeze");
-  const files = ["go.mod", ...readdirSync(src).filter((f) => f.endsWith(".go")).sort()];
+  const files = [
+    "go.mod",
+    ...readdirSync(src)
+      .filter((f) => f.endsWith(".go"))
+      .sort(),
+  ];
   const hash = createHash("sha256");
   for (const file of files) hash.update(readFileSync(join(src, file)));
-  const path = join(toolsDir(), `neo4j-freeze-${hash.digest("hex").slice(0, 16)}`, `neo4j-freeze-linux-${arch}`);
+  const path = join(
+    toolsDir(),
+    `neo4j-freeze-${hash.digest("hex").slice(0, 16)}`,
+    `neo4j-freeze-linux-${arch}`,
+  );
   if (!existsSync(path)) throw new Error(`${path} not found: run tools/bootstrap.sh first`);
   return path;
 }

@@ -72,3 +72,13 @@ describe("testkit fault proxy", () => {
     expect(error?.message).toMatch(/ECONNRESET|EPIPE/);
   });
 });
+
+describe("testkit fault proxy, downstream cut", () => {
+  it("cuts after N server bytes", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    proxy.setMode({ kind: "cutAfter", bytes: 5000, direction: "down" });
+    const { received } = await roundTrip(proxy.port, Buffer.alloc(64 * 1024, 2));
+    expect(received.length).toBe(5000);
+    expect(proxy.cut).toBe(true);
+  });
+});

@@ -104,7 +104,15 @@ export class LocalExecutor implements Executor {
         // A command that exits without reading all its input (EPIPE) reports that through its status.
         if (error.code !== "EPIPE" && error.code !== "ERR_STREAM_PREMATURE_CLOSE") {
           kill(
-            new BackupError("EXEC_FAILED", `${this.target}: input of ${command} failed`, { cause: error }),
+            error instanceof BackupError
+              ? error
+              : new BackupError(
+                  "EXEC_FAILED",
+                  `${this.target}: input of ${command} failed: ${error.message}`,
+                  {
+                    cause: error,
+                  },
+                ),
           );
         }
       });

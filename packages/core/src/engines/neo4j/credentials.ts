@@ -33,3 +33,8 @@ export function resolveNeo4jCredentials(...sources: Partial<Neo4jCredentials>[])
     sources.map((s) => s[field]).find((v) => v !== undefined && v !== "") ?? NEO4J_DEFAULTS[field];
   return { user: pick("user"), password: pick("password"), database: pick("database") };
 }
+
+/** True while user or password is unknown (upstream then asks infrahub-server's container). */
+export function neo4jCredentialsIncomplete(credentials: Partial<Neo4jCredentials>): boolean {
+  return !credentials.user || !credentials.password;
+}

@@ -51,7 +51,7 @@ export function credentialsFromEnv(
 }
 
 /** True while one of user, password, database is still unknown (upstream then asks the container). */
-export function incomplete(credentials: Partial<PostgresCredentials>): boolean {
+export function postgresCredentialsIncomplete(credentials: Partial<PostgresCredentials>): boolean {
   return !credentials.user || !credentials.password || !credentials.database;
 }
 

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { BackupError } from "../../errors.js";
 import { runCommand, type StreamingCommand, streamCommand } from "../../exec/command.js";
 import type { ExecRequest, Executor } from "../../exec/executor.js";
 import type { PostgresCredentials } from "./credentials.js";
@@ -104,6 +105,51 @@ export async function canRecreateDatabase(
     { what: "checking PostgreSQL privileges", failureCode: "DATABASE_UNAVAILABLE", hint: CONNECTION_HINT },
   );
   return out.trim() === "t";
+}
+
+/**
+ * How a restore can proceed: `recreate` when the role may drop and create the database — also when the
+ * database is missing (e.g. an earlier restore failed after dropping it) and the role may create it;
+ * `in-place` when the database exists but the role may not recreate it.
+ */
+export async function postgresRestoreMode(
+  executor: Executor,
+  credentials: PostgresCredentials,
+): Promise<"recreate" | "in-place"> {
+  try {
+    return (await canRecreateDatabase(executor, credentials)) ? "recreate" : "in-place";
+  } catch (error) {
+    if (!(error instanceof Error) || !/database ".*" does not exist/.test(error.message)) throw error;
+  }
+  const sql = "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user";
+  const out = await runCommand(
+    executor,
+    {
+      argv: [
+        "psql",
+        "-X",
+        "-A",
+        "-t",
+        "-h",
+        "localhost",
+        "-U",
+        credentials.user,
+        "-d",
+        "postgres",
+        "-c",
+        sql,
+      ],
+      env: libpqEnv(credentials),
+      timeoutMs: 30_000,
+    },
+    { what: "checking PostgreSQL privileges", failureCode: "DATABASE_UNAVAILABLE", hint: CONNECTION_HINT },
+  );
+  if (out.trim() === "t") return "recreate";
+  throw new BackupError(
+    "DATABASE_UNAVAILABLE",
+    `PostgreSQL database ${credentials.database} does not exist and role ${credentials.user} may not create it`,
+    { hint: `create the database (owner ${credentials.user}) and run the restore again` },
+  );
 }
 
 /**

@@ -1,0 +1,245 @@
+import type { KeyObject } from "node:crypto";
+import { Transform } from "node:stream";
+import type { ArchiveSink } from "../archive/archive-sink.js";
+import { ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
+import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
+import { EncryptingSink } from "../archive/encryption.js";
+import { detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
+import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
+import { dumpNeo4j } from "../engines/neo4j/offline.js";
+import { dumpPostgres, probePostgres } from "../engines/postgres/postgres-engine.js";
+import type { Environment, StoppedServices } from "../environment/environment.js";
+import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
+import { BackupError } from "../errors.js";
+import { formatArchiveName } from "../storage/archive-name.js";
+import type { BackupStore } from "../storage/backup-store.js";
+import {
+  findNeo4jCredentials,
+  findPostgresCredentials,
+  type HostEnv,
+  probeInfrahubVersion,
+  waitForNeo4j,
+} from "./deployment.js";
+import { type EventSink, ignoreEvents } from "./events.js";
+
+export interface CreateBackupOptions {
+  environment: Environment;
+  store: BackupStore;
+  /** Written as `tool_version`. */
+  toolVersion: string;
+  /** Local path of the Neo4j freeze helper for a container architecture (Community only). */
+  freezeHelper: (arch: "amd64" | "arm64") => string;
+  /** Variables of the host that take precedence over the containers' (INFRAHUB_DB_*, PREFECT_*). */
+  hostEnv?: HostEnv;
+  /** Skip the PostgreSQL (task-manager) dump, as upstream `--exclude-taskmanager`. */
+  excludeTaskManager?: boolean;
+  /** Encrypt to this recipient public key (upstream ECIES v2); the name gets `.enc`. */
+  encryptTo?: KeyObject;
+  /** Expected archive size: sizes S3 parts and drives the local free-space preflight. */
+  sizeHint?: number;
+  /** Clock for the archive name and `created_at`. Default: now. */
+  now?: () => Date;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export interface CreateBackupResult {
+  name: string;
+  location: string;
+  size: number;
+  metadata: BackupMetadata;
+  entries: WrittenEntry[];
+  neo4j: Neo4jServerInfo;
+  durations: {
+    totalMs: number;
+    /** Community: from Neo4j's stop until it answered queries again. */
+    neo4jDowntimeMs?: number;
+    /** Application services stopped until started again. */
+    servicesDownMs?: number;
+  };
+}
+
+/** Emits progress events every few MiB while bytes pass through. */
+function counting(entry: string, onEvent: EventSink): Transform {
+  let bytes = 0;
+  let reported = 0;
+  return new Transform({
+    transform(chunk: Buffer, _enc, callback) {
+      bytes += chunk.length;
+      if (bytes - reported >= 8 * 1024 * 1024) {
+        reported = bytes;
+        onEvent({ type: "progress", entry, bytes });
+      }
+      callback(null, chunk);
+    },
+    flush(callback) {
+      onEvent({ type: "progress", entry, bytes });
+      callback();
+    },
+  });
+}
+
+/**
+ * Creates one archive of the deployment: the PostgreSQL dump first (online), then Neo4j (Community:
+ * offline through a freeze, services stopped only for that), streamed into the store. The archive
+ * becomes visible only once complete; any failure leaves nothing in the store and the services running.
+ */
+export async function createBackup(options: CreateBackupOptions): Promise<CreateBackupResult> {
+  const started = Date.now();
+  const onEvent = options.onEvent ?? ignoreEvents;
+  const { environment, store, signal } = options;
+  const hostEnv = options.hostEnv ?? {};
+  const sig = signal ? { signal } : {};
+
+  // Preflight: nothing is stopped or written until every check passed.
+  onEvent({ type: "step", message: `preflight on ${environment.kind} deployment ${environment.name}` });
+  const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
+  const databaseExec = await environment.executor("database");
+  const neo4j = await detectNeo4j(databaseExec, neo4jCredentials);
+  onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
+  if (neo4j.edition !== "community") {
+    throw new BackupError(
+      "INVALID_CONFIG",
+      "online backup of Neo4j Enterprise is not supported by this version yet",
+      {
+        hint: "use the upstream tool for Enterprise deployments until it lands; nothing was stopped or written",
+      },
+    );
+  }
+  const includeTaskManager = !options.excludeTaskManager;
+  const postgresCredentials = includeTaskManager
+    ? await findPostgresCredentials(environment, hostEnv, onEvent)
+    : undefined;
+  const postgresExec = includeTaskManager ? await environment.executor("task-manager-db") : undefined;
+  if (postgresExec && postgresCredentials) {
+    const version = await probePostgres(postgresExec, postgresCredentials);
+    onEvent({
+      type: "step",
+      message: `PostgreSQL ${version}`,
+      fields: { database: postgresCredentials.database },
+    });
+  }
+  const infrahubVersion = await probeInfrahubVersion(environment);
+  await store.check();
+  const runtime = await environment.neo4jRuntime();
+
+  const now = (options.now ?? (() => new Date()))();
+  const encrypted = options.encryptTo !== undefined;
+  const name = formatArchiveName(now, { encrypted });
+  const backupId = name.replace(/\.tar\.gz(\.enc)?$/, "");
+  onEvent({ type: "step", message: `writing ${store.location(name)}` });
+
+  const target = await store.put(name, { sizeHint: options.sizeHint, signal });
+  const sink: ArchiveSink = options.encryptTo ? new EncryptingSink(target, options.encryptTo) : target;
+  const writer = new ArchiveWriter(sink, { mtime: now });
+  let stopped: StoppedServices | undefined;
+  let frozen: FrozenNeo4j | undefined;
+  let stoppedAt: number | undefined;
+  let neo4jDowntimeMs: number | undefined;
+  let servicesDownMs: number | undefined;
+  const bringBack = async () => {
+    const problems: string[] = [];
+    if (frozen) {
+      const thaw = frozen;
+      frozen = undefined;
+      try {
+        await resumeNeo4j(databaseExec, thaw);
+        await waitForNeo4j(environment, neo4jCredentials, sig);
+        neo4jDowntimeMs = Date.now() - (stoppedAt ?? thaw.frozenAt);
+        onEvent({ type: "step", message: `Neo4j serving again after ${neo4jDowntimeMs} ms offline` });
+      } catch (error) {
+        problems.push(`Neo4j: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    if (stopped) {
+      const back = stopped;
+      stopped = undefined;
+      try {
+        await environment.start(back, APP_START_ORDER);
+        if (stoppedAt !== undefined) servicesDownMs = Date.now() - stoppedAt;
+        if (back.services.length > 0)
+          onEvent({ type: "step", message: `started ${back.services.join(", ")}` });
+      } catch (error) {
+        problems.push(error instanceof Error ? error.message : String(error));
+      }
+    }
+    if (problems.length > 0) {
+      throw new BackupError(
+        "SERVICES_NOT_RESTORED",
+        `services were not all brought back: ${problems.join("; ")}`,
+        {
+          hint: "start them by hand; the database files are intact",
+        },
+      );
+    }
+  };
+
+  try {
+    if (postgresExec && postgresCredentials) {
+      onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
+      const dump = dumpPostgres(postgresExec, postgresCredentials, sig);
+      await writer.addFile("prefect.dump", dump.stdout.pipe(counting("prefect.dump", onEvent)));
+      await dump.done;
+    }
+
+    onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
+    stoppedAt = Date.now();
+    stopped = await environment.stop(APP_STOP_ORDER);
+    frozen = await freezeNeo4j(databaseExec, {
+      pidFile: runtime.pidFile,
+      helperPath: options.freezeHelper,
+      ...sig,
+    });
+    const entry = `database/${neo4jCredentials.database}.dump`;
+    onEvent({ type: "step", message: `dumping Neo4j database ${neo4jCredentials.database} (offline)` });
+    const dump = dumpNeo4j(databaseExec, neo4jCredentials.database, {
+      ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
+      ...sig,
+    });
+    await writer.addFile(entry, dump.stdout.pipe(counting(entry, onEvent)));
+    await dump.done;
+    // Services come back as soon as the dump stream ends, not after the upload is committed.
+    await bringBack();
+
+    const result = await writer.finish({
+      backupId,
+      createdAt: formatCreatedAt(now),
+      toolVersion: options.toolVersion,
+      infrahubVersion,
+      components: includeTaskManager ? ["database", "task-manager-db"] : ["database"],
+      neo4jEdition: neo4j.edition,
+      ...(encrypted ? { encrypted: true } : {}),
+    });
+    onEvent({
+      type: "step",
+      message: `backup committed at ${result.commit.location}`,
+      fields: { size: result.commit.size },
+    });
+    return {
+      name,
+      location: result.commit.location,
+      size: result.commit.size,
+      metadata: result.metadata,
+      entries: result.entries,
+      neo4j,
+      durations: {
+        totalMs: Date.now() - started,
+        ...(neo4jDowntimeMs !== undefined ? { neo4jDowntimeMs } : {}),
+        ...(servicesDownMs !== undefined ? { servicesDownMs } : {}),
+      },
+    };
+  } catch (error) {
+    await writer.abort(error).catch(() => undefined);
+    try {
+      await bringBack();
+    } catch (restartError) {
+      onEvent({ type: "warning", message: (restartError as Error).message });
+      throw new BackupError(
+        "SERVICES_NOT_RESTORED",
+        `backup failed (${error instanceof Error ? error.message : String(error)}) and ${(restartError as Error).message}`,
+        { cause: error },
+      );
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,355 @@
+import type { KeyObject } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import { type ArchiveFileEntry, type ArchiveReport, readArchive } from "../archive/archive-reader.js";
+import type { BackupMetadata } from "../archive/backup-metadata.js";
+import { cypherShell } from "../engines/neo4j/cypher-shell.js";
+import { detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
+import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
+import { loadNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
+import {
+  PG_DUMP_MAGIC,
+  postgresRestoreMode,
+  restorePostgres,
+  terminateSessions,
+} from "../engines/postgres/postgres-engine.js";
+import type { Environment, StoppedServices } from "../environment/environment.js";
+import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
+import { BackupError } from "../errors.js";
+import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
+import { findNeo4jCredentials, findPostgresCredentials, type HostEnv, waitForNeo4j } from "./deployment.js";
+import { type EventSink, ignoreEvents } from "./events.js";
+
+export interface RestoreBackupOptions {
+  environment: Environment;
+  store: BackupStore;
+  /** The archive's name in the store. */
+  name: string;
+  freezeHelper: (arch: "amd64" | "arm64") => string;
+  hostEnv?: HostEnv;
+  /** Private key for `.tar.gz.enc` archives. */
+  decryptKey?: string | KeyObject;
+  /** Do not restore PostgreSQL even if the archive has a dump (upstream `--exclude-taskmanager`). */
+  excludeTaskManager?: boolean;
+  /** Give the restored deployment a new deployment id (upstream `--reset-deployment-id`). */
+  resetDeploymentId?: boolean;
+  /** Convert the restored store to the `block` format (Enterprise only). */
+  migrateFormat?: boolean;
+  /** Validate and plan, then stop before changing anything. */
+  dryRun?: boolean;
+  signal?: AbortSignal;
+  onEvent?: EventSink;
+}
+
+export interface RestorePlan {
+  name: string;
+  location: string;
+  size: number;
+  metadata: BackupMetadata;
+  neo4j: { entry: string; bytes: number; method: "community-load"; running: Neo4jServerInfo };
+  postgres?: { entry: string; bytes: number; database: string; mode: "recreate" | "in-place" };
+  /** What the destructive phase will do, in order. */
+  steps: string[];
+}
+
+export interface RestoreBackupResult {
+  plan: RestorePlan;
+  dryRun: boolean;
+  durations: { totalMs: number; validateMs: number; neo4jDowntimeMs?: number };
+}
+
+type Progress = {
+  postgres: "untouched" | "restoring" | "restored";
+  neo4j: "untouched" | "loading" | "restored";
+};
+
+/** Says in plain words what state the databases are in after a failure in the destructive phase. */
+function describeState(progress: Progress, plan: RestorePlan): string {
+  const pg = !plan.postgres
+    ? "PostgreSQL was not part of this restore"
+    : progress.postgres === "restored"
+      ? "PostgreSQL was restored from the backup"
+      : progress.postgres === "restoring"
+        ? "PostgreSQL restore failed part-way: the task-manager database may be missing or incomplete"
+        : "PostgreSQL was not touched";
+  const neo =
+    progress.neo4j === "restored"
+      ? "Neo4j was restored from the backup"
+      : progress.neo4j === "loading"
+        ? "Neo4j load failed part-way: the graph database may be empty or incomplete"
+        : "Neo4j was not touched and holds its previous data";
+  return `${pg}; ${neo}`;
+}
+
+/**
+ * Restores an archive onto the deployment. Pass 1 reads and verifies the whole archive (every checksum,
+ * the metadata, edition compatibility) and checks the databases are reachable — nothing is changed
+ * until all of that passed. Pass 2 reads the same bytes again (pinned) and streams each dump into its
+ * load command while re-hashing. On any failure after the first change, services are put back and the
+ * error says exactly what state each database is in.
+ */
+export async function restoreBackup(options: RestoreBackupOptions): Promise<RestoreBackupResult> {
+  const started = Date.now();
+  const onEvent = options.onEvent ?? ignoreEvents;
+  const { environment, store, signal, name } = options;
+  const hostEnv = options.hostEnv ?? {};
+  const sig = signal ? { signal } : {};
+  const readOptions = {
+    ...(options.decryptKey !== undefined ? { decryptKey: options.decryptKey } : {}),
+    ...(options.excludeTaskManager ? { excludeTaskManager: true } : {}),
+    ...sig,
+  };
+
+  // Pass 1: validate everything.
+  const info: ObjectInfo = await store.head(name);
+  onEvent({ type: "step", message: `verifying ${info.location} (${info.size} bytes)` });
+  const report: ArchiveReport = await readArchive(await store.get(name, { pin: info, ...sig }), {
+    ...readOptions,
+    // Beyond checksums: the dumps must be what their load commands expect.
+    onEntry: async (entry: ArchiveFileEntry) => {
+      const magics =
+        entry.path === "prefect.dump"
+          ? [PG_DUMP_MAGIC]
+          : entry.path.endsWith(".dump")
+            ? NEO4J_DUMP_MAGICS
+            : [];
+      if (magics.length === 0) return;
+      const head = await firstBytes(entry, 5);
+      if (!magics.some((m) => head.subarray(0, m.length).equals(m))) {
+        throw new BackupError(
+          "ARCHIVE_CORRUPT",
+          `${entry.path} does not start like a ${entry.path === "prefect.dump" ? "pg_dump custom-format archive" : "Neo4j dump"}`,
+          {
+            hint: "the archive is not restorable; nothing was changed",
+          },
+        );
+      }
+    },
+  });
+  const validateMs = Date.now() - started;
+  const metadata = report.metadata;
+  onEvent({
+    type: "step",
+    message: `archive verified in ${validateMs} ms`,
+    fields: { backupId: metadata.backupId },
+  });
+
+  const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
+  const databaseExec = await environment.executor("database");
+  const running = await detectNeo4j(databaseExec, neo4jCredentials);
+  const files = report.entries.filter((e) => e.type === "file" && e.path.startsWith("database/"));
+  if (metadata.neo4jEdition === "enterprise" && running.edition === "community") {
+    throw new BackupError(
+      "INCOMPATIBLE_BACKUP",
+      "cannot restore Enterprise backup on Community edition Neo4j",
+    );
+  }
+  const dumpEntry = files.length === 1 && files[0]?.path.endsWith(".dump") ? files[0] : undefined;
+  if (!dumpEntry || metadata.neo4jEdition === "enterprise") {
+    throw new BackupError(
+      "INCOMPATIBLE_BACKUP",
+      "this archive holds a Neo4j Enterprise backup, whose restore is not supported by this version yet",
+      { hint: "nothing was changed", details: { entries: files.map((f) => f.path) } },
+    );
+  }
+  const expectedDump = `database/${neo4jCredentials.database}.dump`;
+  if (dumpEntry.path !== expectedDump) {
+    throw new BackupError(
+      "INCOMPATIBLE_BACKUP",
+      `the archive's Neo4j dump is ${dumpEntry.path}, but the deployment's database is ${neo4jCredentials.database}`,
+      { hint: "set INFRAHUB_DB_DATABASE to the database the backup was taken from; nothing was changed" },
+    );
+  }
+  if (options.migrateFormat) {
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      "--migrate-format converts the store to the block format, which Neo4j Community does not support",
+      { hint: "drop --migrate-format; nothing was changed" },
+    );
+  }
+
+  const pgEntry = options.excludeTaskManager
+    ? undefined
+    : report.entries.find((e) => e.type === "file" && e.path === "prefect.dump");
+  let postgres: RestorePlan["postgres"];
+  const postgresCredentials = pgEntry
+    ? await findPostgresCredentials(environment, hostEnv, onEvent)
+    : undefined;
+  const postgresExec = pgEntry ? await environment.executor("task-manager-db") : undefined;
+  if (pgEntry && postgresCredentials && postgresExec) {
+    const mode = await postgresRestoreMode(postgresExec, postgresCredentials);
+    postgres = { entry: pgEntry.path, bytes: pgEntry.size, database: postgresCredentials.database, mode };
+  }
+  const runtime = await environment.neo4jRuntime();
+
+  const steps = [
+    `stop running application services (${APP_STOP_ORDER.join(", ")})`,
+    ...(postgres
+      ? [
+          `restore PostgreSQL database ${postgres.database} from ${postgres.entry} (${postgres.mode === "recreate" ? "drop and recreate" : "clean objects in place"})`,
+        ]
+      : []),
+    `pause Neo4j and load ${dumpEntry.path} into database ${neo4jCredentials.database} (overwrites it)`,
+    ...(options.resetDeploymentId ? ["give the deployment a new deployment id"] : []),
+    "start the application services again",
+  ];
+  const plan: RestorePlan = {
+    name,
+    location: info.location,
+    size: info.size,
+    metadata,
+    neo4j: { entry: dumpEntry.path, bytes: dumpEntry.size, method: "community-load", running },
+    ...(postgres ? { postgres } : {}),
+    steps,
+  };
+  onEvent({ type: "step", message: "restore plan", fields: { steps } });
+  if (options.dryRun) {
+    return { plan, dryRun: true, durations: { totalMs: Date.now() - started, validateMs } };
+  }
+
+  // Destructive phase.
+  const progress: Progress = { postgres: "untouched", neo4j: "untouched" };
+  let stopped: StoppedServices | undefined;
+  let frozen: FrozenNeo4j | undefined;
+  let neo4jDowntimeMs: number | undefined;
+  const adminUser = runtime.adminUser ? { user: runtime.adminUser } : {};
+  const bringBack = async (): Promise<string[]> => {
+    const problems: string[] = [];
+    if (frozen) {
+      const thaw = frozen;
+      frozen = undefined;
+      try {
+        await resumeNeo4j(databaseExec, thaw);
+        await waitForNeo4j(environment, neo4jCredentials, sig);
+        neo4jDowntimeMs = Date.now() - thaw.frozenAt;
+      } catch (error) {
+        problems.push(`Neo4j did not come back: ${(error as Error).message}`);
+      }
+    }
+    if (stopped) {
+      const back = stopped;
+      stopped = undefined;
+      try {
+        await environment.start(back, APP_START_ORDER);
+      } catch (error) {
+        problems.push((error as Error).message);
+      }
+    }
+    return problems;
+  };
+
+  try {
+    onEvent({ type: "step", message: "stopping application services" });
+    stopped = await environment.stop(APP_STOP_ORDER);
+    await readArchive(await store.get(name, { pin: info, ...sig }), {
+      ...readOptions,
+      onEntry: async (entry: ArchiveFileEntry) => {
+        if (postgres && postgresExec && postgresCredentials && entry.path === postgres.entry) {
+          onEvent({ type: "step", message: `restoring PostgreSQL database ${postgres.database}` });
+          progress.postgres = "restoring";
+          // Open sessions would block DROP DATABASE; a database that is already gone has none.
+          await terminateSessions(postgresExec, postgresCredentials).catch(() => undefined);
+          await restorePostgres(postgresExec, postgresCredentials, entry.body, entry.size, {
+            mode: postgres.mode,
+            ...sig,
+          });
+          await entry.digest;
+          progress.postgres = "restored";
+        } else if (entry.path === dumpEntry.path) {
+          onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
+          frozen = await freezeNeo4j(databaseExec, {
+            pidFile: runtime.pidFile,
+            helperPath: options.freezeHelper,
+            ...sig,
+          });
+          progress.neo4j = "loading";
+          await loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, {
+            ...adminUser,
+            ...sig,
+          });
+          await entry.digest;
+          progress.neo4j = "restored";
+        }
+      },
+    });
+    if (options.resetDeploymentId)
+      await resetDeploymentId(environment, neo4jCredentials, bringBackNeo4jFirst);
+    const problems = await bringBack();
+    if (problems.length > 0) {
+      throw new BackupError("SERVICES_NOT_RESTORED", `restore applied, but ${problems.join("; ")}`, {
+        hint: "both databases hold the backup's data; start the services by hand",
+      });
+    }
+    onEvent({ type: "step", message: "restore completed" });
+    return {
+      plan,
+      dryRun: false,
+      durations: {
+        totalMs: Date.now() - started,
+        validateMs,
+        ...(neo4jDowntimeMs !== undefined ? { neo4jDowntimeMs } : {}),
+      },
+    };
+  } catch (error) {
+    if (error instanceof BackupError && error.code === "SERVICES_NOT_RESTORED") throw error;
+    const problems = await bringBack();
+    const state = describeState(progress, plan);
+    const untouched = progress.postgres === "untouched" && progress.neo4j === "untouched";
+    throw new BackupError(
+      untouched && problems.length === 0
+        ? error instanceof BackupError
+          ? error.code
+          : "INTERNAL"
+        : "RESTORE_PARTIAL",
+      `restore failed: ${error instanceof Error ? error.message : String(error)}. ${state}.${
+        problems.length > 0
+          ? ` Services not brought back: ${problems.join("; ")}.`
+          : " Services were started again."
+      }`,
+      { cause: error, details: { postgres: progress.postgres, neo4j: progress.neo4j } },
+    );
+  }
+
+  async function bringBackNeo4jFirst(): Promise<void> {
+    if (frozen) {
+      const thaw = frozen;
+      frozen = undefined;
+      await resumeNeo4j(databaseExec, thaw);
+      neo4jDowntimeMs = Date.now() - thaw.frozenAt;
+    }
+    await waitForNeo4j(environment, neo4jCredentials, sig);
+  }
+}
+
+/** Sets a new uuid on the :Root node (upstream #126), once Neo4j serves again, before the app starts. */
+async function resetDeploymentId(
+  environment: Environment,
+  credentials: Awaited<ReturnType<typeof findNeo4jCredentials>>,
+  neo4jUp: () => Promise<void>,
+): Promise<void> {
+  await neo4jUp();
+  const executor = await environment.executor("database");
+  const output = await cypherShell(
+    executor,
+    credentials,
+    "MATCH (r:Root) SET r.uuid = $new_uuid, r.updated_at = $updated_at RETURN count(r) AS updated",
+    { params: { new_uuid: randomUUID(), updated_at: new Date().toISOString().replace(/\.\d{3}Z$/, "Z") } },
+  );
+  if (!/\b1\b/.test(output)) {
+    throw new BackupError(
+      "DATABASE_COMMAND_FAILED",
+      `expected one :Root node to reset, got: ${output.trim()}`,
+    );
+  }
+}
+
+/** The first `n` bytes of an entry (fewer if it is shorter); the reader drains and hashes the rest. */
+async function firstBytes(entry: ArchiveFileEntry, n: number): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let length = 0;
+  for await (const chunk of entry.body) {
+    chunks.push(chunk as Buffer);
+    length += (chunk as Buffer).length;
+    if (length >= n) break;
+  }
+  return Buffer.concat(chunks).subarray(0, n);
+}

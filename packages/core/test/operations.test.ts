@@ -1,0 +1,189 @@
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  digestInfrahubData,
+  freezeHelperPath,
+  type InfrahubLocalStack,
+  seedInfrahubData,
+  startFaultProxy,
+  startInfrahubLocalStack,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { LocalEnvironment } from "../src/environment/local-environment.js";
+import { createBackup } from "../src/operations/create-backup.js";
+import type { OperationEvent } from "../src/operations/events.js";
+import { restoreBackup } from "../src/operations/restore-backup.js";
+import { listBackups, verifyBackup } from "../src/operations/verify-backup.js";
+import { S3Store } from "../src/storage/s3-store.js";
+
+const BUCKET = "backups";
+let stack: InfrahubLocalStack;
+let environment: LocalEnvironment;
+
+function store(endpoint = stack.minio.endpoint, prefix = "infrahub"): S3Store {
+  return new S3Store({
+    bucket: BUCKET,
+    prefix,
+    endpoint,
+    credentials: { accessKeyId: stack.minio.rootUser, secretAccessKey: stack.minio.rootPassword },
+    maxAttempts: 2,
+    readResumes: 1,
+  });
+}
+
+const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
+const appsRunning = () => Object.values(stack.apps).every((app) => app.isRunning());
+
+beforeAll(async () => {
+  stack = await startInfrahubLocalStack();
+  environment = new LocalEnvironment(
+    stack.environmentOptions as ConstructorParameters<typeof LocalEnvironment>[0],
+  );
+  await stack.minio.createBucket(BUCKET);
+  await seedInfrahubData(stack.neo4j, stack.postgres);
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.[Symbol.asyncDispose]();
+}, 120_000);
+
+describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, MinIO)", () => {
+  let archiveName: string;
+  let original: Awaited<ReturnType<typeof digestInfrahubData>>;
+
+  it("creates a backup in S3 with both databases, bringing services back", async () => {
+    original = await digestInfrahubData(stack.neo4j, stack.postgres);
+    const events: OperationEvent[] = [];
+    const result = await createBackup({
+      environment,
+      store: store(),
+      toolVersion: "test",
+      freezeHelper,
+      onEvent: (e) => events.push(e),
+    });
+    archiveName = result.name;
+    expect(result.name).toMatch(/^infrahub_backup_\d{8}_\d{6}\.tar\.gz$/);
+    expect(await stack.minio.listObjectKeys(BUCKET)).toEqual([`infrahub/${result.name}`]);
+    expect(result.metadata.components).toEqual(["database", "task-manager-db"]);
+    expect(result.metadata.neo4jEdition).toBe("community");
+    expect(Object.keys(result.metadata.checksums).sort()).toEqual(["database/neo4j.dump", "prefect.dump"]);
+    expect(appsRunning()).toBe(true);
+    expect(stack.apps["infrahub-server"].stops).toBe(1);
+    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+    console.log(
+      `create: ${result.size} bytes in ${result.durations.totalMs} ms; Neo4j downtime ${result.durations.neo4jDowntimeMs} ms; ` +
+        `services down ${result.durations.servicesDownMs} ms`,
+    );
+    expect(events.some((e) => e.type === "progress" && e.entry === "database/neo4j.dump")).toBe(true);
+  });
+
+  it("verifies and lists the backup", async () => {
+    const report = await verifyBackup({ store: store(), name: archiveName });
+    expect(report.ok).toBe(true);
+    expect(report.checksums.map((c) => [c.key, c.status]).sort()).toEqual([
+      ["database/neo4j.dump", "ok"],
+      ["prefect.dump", "ok"],
+    ]);
+    expect((await listBackups(store())).map((a) => a.name)).toEqual([archiveName]);
+  });
+
+  it("refuses a corrupted archive before touching any data", async () => {
+    const client = stack.minio.client();
+    const object = await client.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: `infrahub/${archiveName}` }),
+    );
+    const bytes = Buffer.from(await object.Body!.transformToByteArray());
+    bytes[Math.floor(bytes.length / 2)]! ^= 0x40;
+    await client.send(new PutObjectCommand({ Bucket: BUCKET, Key: `corrupt/${archiveName}`, Body: bytes }));
+    await stack.neo4j.cypher("CREATE (:Node {uuid: 'marker-before-corrupt-restore'})");
+    const before = await digestInfrahubData(stack.neo4j, stack.postgres);
+    const stopsBefore = stack.apps["infrahub-server"].stops;
+    await expect(
+      restoreBackup({
+        environment,
+        store: store(stack.minio.endpoint, "corrupt"),
+        name: archiveName,
+        freezeHelper,
+      }),
+    ).rejects.toMatchObject({ category: "integrity" });
+    expect(stack.apps["infrahub-server"].stops).toBe(stopsBefore);
+    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(before);
+    await stack.neo4j.cypher("MATCH (n {uuid: 'marker-before-corrupt-restore'}) DELETE n");
+  });
+
+  it("dry-run plans without changing anything", async () => {
+    const result = await restoreBackup({
+      environment,
+      store: store(),
+      name: archiveName,
+      freezeHelper,
+      dryRun: true,
+    });
+    expect(result.dryRun).toBe(true);
+    expect(result.plan.postgres?.mode).toBe("recreate");
+    expect(result.plan.steps.join("\n")).toMatch(/load database\/neo4j\.dump/);
+  });
+
+  it("restores both databases to the backup's state", async () => {
+    await stack.neo4j.cypher("MATCH (v:AttributeValue) WHERE v.value = 'core' SET v.value = 'changed'");
+    await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-backup'})");
+    await stack.postgres.psql(
+      "DELETE FROM log; UPDATE flow_run SET state_type = 'CRASHED'; CREATE TABLE added_later (x int);",
+    );
+    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
+    const result = await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
+    console.log(
+      `restore: ${result.durations.totalMs} ms (validation pass ${result.durations.validateMs} ms); Neo4j offline ${result.durations.neo4jDowntimeMs} ms`,
+    );
+    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+    expect(appsRunning()).toBe(true);
+  });
+
+  it("fails before writing anything when a database refuses the credentials", async () => {
+    const error = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "wrong-pg"),
+      toolVersion: "test",
+      freezeHelper,
+      hostEnv: {
+        PREFECT_SERVER_DATABASE_CONNECTION_URL: "postgresql+asyncpg://prefect:not-the-password@x/server",
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "DATABASE_UNAVAILABLE" });
+    expect(String((error as Error).message)).not.toContain("not-the-password");
+    expect(await stack.minio.listObjectKeys(BUCKET, "wrong-pg/")).toEqual([]);
+    expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+    expect(appsRunning()).toBe(true);
+  });
+  it("a storage failure in the destructive phase puts services back and says what state the data is in", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
+    await stack.postgres.psql("UPDATE flow_run SET state_type = 'MARKED';");
+    let passes = 0;
+    const failing = restoreBackup({
+      environment,
+      store: store(proxy.endpoint),
+      name: archiveName,
+      freezeHelper,
+      onEvent: (e) => {
+        // The cut comes after validation, while the dumps stream into their load commands.
+        if (e.type === "step" && e.message === "stopping application services") {
+          passes += 1;
+          // Part of the second read gets through: PostgreSQL's restore starts, then the store vanishes.
+          proxy.setMode({ kind: "cutAfter", bytes: 120_000, direction: "down" });
+        }
+      },
+    });
+    const error = (await failing.catch((e: unknown) => e)) as Error & { code?: string };
+    expect(passes).toBe(1);
+    expect(error.code).toBe("RESTORE_PARTIAL");
+    expect(error.message).toMatch(/Services were started again/);
+    expect(error.message).toMatch(/PostgreSQL restore failed part-way/);
+    expect(error.message).toMatch(/Neo4j was not touched/);
+    expect(appsRunning()).toBe(true);
+    await stack.neo4j.cypher("RETURN 1");
+    console.log(`destructive-phase failure message: ${error.message}`);
+
+    // Recovery is running the restore again.
+    await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
+    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+  });
+});

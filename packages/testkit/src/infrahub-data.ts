@@ -1,0 +1,72 @@
+import { createHash } from "node:crypto";
+import type { Neo4jServer } from "./neo4j.js";
+import type { PostgresCluster } from "./postgres.js";
+
+/**
+ * Seeds an Infrahub-shaped graph (a :Root with the deployment uuid, nodes with attribute values and
+ * relationships between them) and Prefect-shaped tables (flow runs, task runs, logs).
+ */
+export async function seedInfrahubData(
+  neo4j: Neo4jServer,
+  postgres: PostgresCluster,
+  options: { nodes?: number; flowRuns?: number } = {},
+): Promise<void> {
+  const nodes = options.nodes ?? 500;
+  const flowRuns = options.flowRuns ?? 2000;
+  await neo4j.cypher(
+    `CREATE (:Root {uuid: randomUUID(), default_branch: 'main'})
+     WITH 1 AS x UNWIND range(1, ${nodes}) AS i
+     CREATE (n:Node:InfraDevice {uuid: 'node-' + i, kind: 'InfraDevice', branch: 'main'})
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'name'})-[:HAS_VALUE]->(:AttributeValue {value: 'device-' + i})
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'role'})-[:HAS_VALUE]->(:AttributeValue {value: CASE i % 3 WHEN 0 THEN 'core' WHEN 1 THEN 'edge' ELSE 'spine' END})`,
+  );
+  await neo4j.cypher(
+    `MATCH (a:InfraDevice), (b:InfraDevice) WHERE toInteger(substring(b.uuid, 5)) = toInteger(substring(a.uuid, 5)) + 1
+     CREATE (a)-[:IS_RELATED {name: 'peer'}]->(b)`,
+  );
+  await postgres.psql(`
+    CREATE TABLE IF NOT EXISTS flow_run (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), name text NOT NULL, state_type text, created timestamptz DEFAULT now(), parameters jsonb);
+    CREATE TABLE IF NOT EXISTS task_run (id bigserial PRIMARY KEY, flow_run_id uuid REFERENCES flow_run(id), name text, state_type text);
+    CREATE TABLE IF NOT EXISTS log (id bigserial PRIMARY KEY, flow_run_id uuid, level int, message text);
+    INSERT INTO flow_run (name, state_type, parameters)
+      SELECT 'flow-' || g, CASE WHEN g % 7 = 0 THEN 'FAILED' ELSE 'COMPLETED' END, jsonb_build_object('branch', 'main', 'n', g)
+      FROM generate_series(1, ${flowRuns}) g;
+    INSERT INTO task_run (flow_run_id, name, state_type) SELECT id, 'task-of-' || name, state_type FROM flow_run;
+    INSERT INTO log (flow_run_id, level, message) SELECT id, 20, repeat(md5(name), 3) FROM flow_run;
+  `);
+}
+
+export interface InfrahubDataDigest {
+  neo4j: string;
+  postgres: string;
+}
+
+/**
+ * A digest of all data: every node (labels, properties) and relationship (type, ends, properties) of
+ * the graph; every row of every table in the public schema. Equal digests mean equal data.
+ */
+export async function digestInfrahubData(
+  neo4j: Neo4jServer,
+  postgres: PostgresCluster,
+): Promise<InfrahubDataDigest> {
+  const nodes = await neo4j.cypher(
+    `MATCH (n) UNWIND (CASE WHEN size(keys(n)) = 0 THEN [null] ELSE keys(n) END) AS p
+     WITH n, p ORDER BY p
+     WITH n, reduce(t = '', l IN labels(n) | t + l + ',') + '{' +
+          reduce(t = '', x IN collect(p + '=' + toString(n[p])) | t + x + ',') + '}' AS k
+     WITH k ORDER BY k
+     RETURN count(k) AS c, reduce(s = '', x IN collect(k) | s + x + ';')`,
+  );
+  const relationships = await neo4j.cypher(
+    `MATCH (a)-[r]->(b)
+     WITH type(r) + ':' + coalesce(a.uuid, a.name, a.value, '') + '>' + coalesce(b.uuid, b.name, b.value, '') + ':' +
+          reduce(t = '', p IN keys(r) | t + p + '=' + toString(r[p]) + ',') AS k ORDER BY k
+     RETURN count(k) AS c, reduce(s = '', x IN collect(k) | s + x + ';')`,
+  );
+  const tables = await postgres.psql(`
+    SELECT string_agg(tablename || ':' || (xpath('/row/c/text()', query_to_xml(
+      format('SELECT md5(coalesce(string_agg(t::text, ''|'' ORDER BY t::text), '''')) AS c FROM %I t', tablename), false, true, '')))[1]::text, ',' ORDER BY tablename)
+    FROM pg_tables WHERE schemaname = 'public';`);
+  const hash = (s: string) => createHash("sha256").update(s).digest("hex");
+  return { neo4j: hash(nodes + relationships), postgres: hash(tables.trim()) };
+}
