@@ -228,7 +228,9 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
     return make(
       "STORAGE_UNREACHABLE",
       `cannot reach S3${ctx.endpoint ? ` at ${ctx.endpoint}` : ""} (${codes.find((c) => NETWORK_CODES.has(c)) ?? codes[0]}) during ${ctx.operation} on ${where}`,
-      "check the endpoint URL, DNS, proxies and network policies",
+      (ctx.operation === "UploadPart" || ctx.operation === "PutObject") && has("ECONNRESET", "EPIPE")
+        ? "check the endpoint URL, proxies and network policies; a store that refuses an upload early (quota, permissions) also resets the connection"
+        : "check the endpoint URL, DNS, proxies and network policies",
     );
   }
   if (
