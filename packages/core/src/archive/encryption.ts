@@ -349,7 +349,7 @@ export class EncryptingSink implements ArchiveSink {
       pos += n;
       if (chunk.holes === 0 && chunk.innerOffset !== undefined) {
         this.#chunks.delete(index);
-        await this.#inner.patch(chunk.innerOffset, this.#seal(chunk));
+        await this.#inner.patch(chunk.innerOffset, Buffer.concat(this.#seal(chunk)));
       }
     }
   }
@@ -407,7 +407,7 @@ export class EncryptingSink implements ArchiveSink {
     this.#count++;
     if (chunk.holes === 0) {
       this.#chunks.delete(chunk.index);
-      await this.#inner.write(this.#seal(chunk));
+      for (const part of this.#seal(chunk)) if (part.length > 0) await this.#inner.write(part);
     } else {
       chunk.innerOffset = await this.#inner.writePlaceholder(
         Buffer.alloc(chunk.length + IV_LENGTH + 4 + TAG_LENGTH),
@@ -415,16 +415,15 @@ export class EncryptingSink implements ArchiveSink {
     }
   }
 
-  #seal(chunk: PendingChunk): Buffer {
+  /** Encrypts a chunk with a fresh IV: `[IV ‖ length, ciphertext, tag]`, never copied together. */
+  #seal(chunk: PendingChunk): Buffer[] {
     const iv = randomBytes(IV_LENGTH);
     const cipher = createCipheriv("aes-256-gcm", this.#key, iv);
-    const body = Buffer.concat([cipher.update(chunk.data.subarray(0, chunk.length)), cipher.final()]);
-    const tag = cipher.getAuthTag();
-    const frame = Buffer.allocUnsafe(IV_LENGTH + 4 + body.length + TAG_LENGTH);
-    iv.copy(frame, 0);
-    frame.writeUInt32BE(body.length + TAG_LENGTH, IV_LENGTH);
-    body.copy(frame, IV_LENGTH + 4);
-    tag.copy(frame, IV_LENGTH + 4 + body.length);
-    return frame;
+    const body = cipher.update(chunk.data.subarray(0, chunk.length));
+    const rest = cipher.final();
+    const head = Buffer.allocUnsafe(IV_LENGTH + 4);
+    iv.copy(head, 0);
+    head.writeUInt32BE(chunk.length + TAG_LENGTH, IV_LENGTH);
+    return [head, body, rest, cipher.getAuthTag()];
   }
 }
