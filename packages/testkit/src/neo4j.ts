@@ -171,7 +171,10 @@ function instanceConf(
     "-Xlog:disable",
     "-Xlog:all=warning:stderr",
   ];
-  if (instance.classDataArchive) extraJvmFlags.push(`-XX:SharedArchiveFile=${instance.classDataArchive}`);
+  if (instance.classDataArchive) {
+    // The admin tool's JVM cannot map the server's archive (other module options) and would warn on each call.
+    extraJvmFlags.push(`-XX:SharedArchiveFile=${instance.classDataArchive}`, "-Xlog:cds*=off:stderr");
+  }
   const kept = base.split("\n").filter((line) => {
     const match = /^\s*([A-Za-z0-9_.]+)\s*=(.*)$/.exec(line);
     if (!match) return true;
