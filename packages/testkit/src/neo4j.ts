@@ -172,7 +172,7 @@ function instanceConf(
     "-Xlog:all=warning:stderr",
   ];
   if (instance.classDataArchive) {
-    // The admin tool's JVM cannot map the server's archive (other module options) and would warn on each call.
+    // The archive is an accelerator: a JVM that cannot map it (e.g. after a JDK update) runs on without it, quietly.
     extraJvmFlags.push(`-XX:SharedArchiveFile=${instance.classDataArchive}`, "-Xlog:cds*=off:stderr");
   }
   const kept = base.split("\n").filter((line) => {
