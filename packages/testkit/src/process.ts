@@ -111,9 +111,10 @@ export class ManagedProcess implements AsyncDisposable {
     }
   }
 
-  killGroup(signal: NodeJS.Signals): void {
+  /** Signals the whole process group; `evenIfExited` reaches children that outlived the leader. */
+  killGroup(signal: NodeJS.Signals, evenIfExited = false): void {
     const pid = this.#child.pid;
-    if (pid === undefined || !this.running) return;
+    if (pid === undefined || (!this.running && !evenIfExited)) return;
     try {
       process.kill(-pid, signal);
     } catch {
@@ -123,7 +124,10 @@ export class ManagedProcess implements AsyncDisposable {
 
   /** SIGTERM to the group, SIGKILL after `timeoutMs`; resolves when the process has exited. */
   async stop(timeoutMs = 30_000): Promise<ExitStatus> {
-    if (!this.running) return this.#status as ExitStatus;
+    if (!this.running) {
+      this.killGroup("SIGKILL", true);
+      return this.#status as ExitStatus;
+    }
     this.killGroup("SIGTERM");
     const timer = setTimeout(() => this.killGroup("SIGKILL"), timeoutMs);
     try {
@@ -131,7 +135,7 @@ export class ManagedProcess implements AsyncDisposable {
     } finally {
       clearTimeout(timer);
       // Children that ignored the leader's death (e.g. forked server processes) go too.
-      this.killGroup("SIGKILL");
+      this.killGroup("SIGKILL", true);
     }
   }
 

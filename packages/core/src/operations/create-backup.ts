@@ -1,13 +1,13 @@
 import type { KeyObject } from "node:crypto";
-import { Transform } from "node:stream";
+import { pipeline as pipe, type Readable, Transform } from "node:stream";
 import type { ArchiveSink } from "../archive/archive-sink.js";
 import { ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
 import { detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
-import { dumpNeo4j } from "../engines/neo4j/offline.js";
-import { dumpPostgres, probePostgres } from "../engines/postgres/postgres-engine.js";
+import { dumpNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
+import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
 import type { Environment, StoppedServices } from "../environment/environment.js";
 import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
 import { BackupError } from "../errors.js";
@@ -59,12 +59,32 @@ export interface CreateBackupResult {
   };
 }
 
-/** Emits progress events every few MiB while bytes pass through. */
-function counting(entry: string, onEvent: EventSink): Transform {
+/**
+ * Passes an entry's bytes through, checking that it starts like what its load command expects (a stray
+ * log line on a dump's stdout would otherwise be archived as data), and emits progress every few MiB.
+ */
+function checked(entry: string, magics: readonly Buffer[], onEvent: EventSink): Transform {
   let bytes = 0;
   let reported = 0;
+  let head = Buffer.alloc(0);
+  const need = Math.max(...magics.map((m) => m.length));
   return new Transform({
     transform(chunk: Buffer, _enc, callback) {
+      if (head.length < need) {
+        head = Buffer.concat([head, chunk.subarray(0, need - head.length)]);
+        if (head.length >= need && !magics.some((m) => head.subarray(0, m.length).equals(m))) {
+          callback(
+            new BackupError(
+              "DATABASE_COMMAND_FAILED",
+              `${entry} does not start like a dump: ${JSON.stringify(head.toString("latin1"))}`,
+              {
+                hint: "something other than the dump was written to the command's stdout; nothing was stored",
+              },
+            ),
+          );
+          return;
+        }
+      }
       bytes += chunk.length;
       if (bytes - reported >= 8 * 1024 * 1024) {
         reported = bytes;
@@ -178,7 +198,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     if (postgresExec && postgresCredentials) {
       onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
       const dump = dumpPostgres(postgresExec, postgresCredentials, sig);
-      await writer.addFile("prefect.dump", dump.stdout.pipe(counting("prefect.dump", onEvent)));
+      await writer.addFile(
+        "prefect.dump",
+        pipeline(dump.stdout, checked("prefect.dump", [PG_DUMP_MAGIC], onEvent)),
+      );
       await dump.done;
     }
 
@@ -196,7 +219,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
       ...sig,
     });
-    await writer.addFile(entry, dump.stdout.pipe(counting(entry, onEvent)));
+    await writer.addFile(entry, pipeline(dump.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)));
     await dump.done;
     // Services come back as soon as the dump stream ends, not after the upload is committed.
     await bringBack();
@@ -242,4 +265,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     }
     throw error;
   }
+}
+
+/** `source` piped through `transform`, errors of either surfacing on the returned stream. */
+function pipeline(source: Readable, transform: Transform): Transform {
+  return pipe(source, transform, () => undefined);
 }
