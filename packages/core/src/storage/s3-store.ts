@@ -171,6 +171,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
       );
     }
     const sockets = Math.max(1, o.concurrency ?? 4) * 2 + 4;
+    const customTls = ca !== undefined || o.insecureTls === true;
     const tlsOptions = {
       keepAlive: true,
       maxSockets: sockets,
@@ -188,8 +189,18 @@ export class S3Store implements BackupStore, AsyncDisposable {
       requestHandler: new NodeHttpHandler({
         connectionTimeout: o.connectTimeoutMs ?? 10_000,
         socketTimeout: o.socketTimeoutMs ?? 120_000,
-        httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
-        httpsAgent: new HttpsAgent(tlsOptions),
+        // Agent *options* let the SDK wait for "100 Continue" before sending a part, so a store that refuses
+        // an upload (quota, permissions) is heard instead of resetting the connection mid-body. The SDK
+        // makes plain agents for those requests, though, so custom TLS settings need our own instances.
+        ...(customTls
+          ? {
+              httpAgent: new HttpAgent({ keepAlive: true, maxSockets: sockets }),
+              httpsAgent: new HttpsAgent(tlsOptions),
+            }
+          : {
+              httpAgent: { keepAlive: true, maxSockets: sockets },
+              httpsAgent: { keepAlive: true, maxSockets: sockets },
+            }),
       }),
       ...(url === undefined ? {} : { endpoint: url.origin + (url.pathname === "/" ? "" : url.pathname) }),
       ...(o.credentials === undefined ? {} : { credentials: o.credentials }),
