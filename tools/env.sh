@@ -12,11 +12,13 @@ ihb_add "$IHB_TOOLS/ct-$CT_VERSION/bin"
 ihb_add "$IHB_TOOLS/yq-$YQ_VERSION/bin"
 ihb_add "$IHB_TOOLS/minio-$MINIO_VERSION/bin"
 ihb_add "$IHB_TOOLS/mc-$MC_VERSION/bin"
-ihb_add "$IHB_TOOLS/pytools-$YAMLLINT_VERSION-$YAMALE_VERSION/bin"
+ihb_add "$IHB_TOOLS/pytools-$YAMLLINT_VERSION-$YAMALE_VERSION-$KUBERNETES_VALIDATE_VERSION/bin"
 ihb_add "$IHB_TOOLS/neo4j-$NEO4J_VERSION/bin"
 ihb_add "/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
 export PATH="$ihb_path:$PATH"
 export IHB_CACHE IHB_TOOLS
+# Where charts/tests find the Kubernetes JSON schemas shipped by the kubernetes-validate package.
+export IHB_PYTOOLS="$IHB_TOOLS/pytools-$YAMLLINT_VERSION-$YAMALE_VERSION-$KUBERNETES_VALIDATE_VERSION"
 # Where the testkit finds the Neo4j distribution (home with lib/ and conf/) built by the bootstrap.
 export IHB_NEO4J_HOME="$IHB_TOOLS/neo4j-$NEO4J_VERSION"
 unset ihb_path
