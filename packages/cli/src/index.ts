@@ -1,19 +1,115 @@
 import { readFileSync } from "node:fs";
+import { BackupError, isBackupError } from "@infrahub-backup/core";
+import { Cancellation } from "./cancellation.js";
+import type { CommandContext } from "./commands/context.js";
+import { exitCodeFor } from "./exit-codes.js";
+import type { HostEnvironment } from "./options.js";
+import { Output } from "./output.js";
+import { type ParsedCommand, parseCommandLine } from "./parse.js";
 
-/** Version of this CLI package. */
+export { EXIT_CODES, exitCodeFor, exitStatusHelp } from "./exit-codes.js";
+export type { ParsedCommand, ParseResult } from "./parse.js";
+export { parseCommandLine } from "./parse.js";
+
+declare const __CLI_VERSION__: string | undefined;
+
+/** Version of this CLI package (inlined in the bundle). */
 export function cliVersion(): string {
+  if (typeof __CLI_VERSION__ === "string") return __CLI_VERSION__;
   const pkg = JSON.parse(readFileSync(new URL("../package.json", import.meta.url), "utf8")) as {
     version: string;
   };
   return pkg.version;
 }
 
-/** Entry point; returns the process exit code. The full command set lands with the CLI issue. */
-export async function main(argv: readonly string[]): Promise<number> {
-  if (argv[0] === "version" || argv[0] === "--version") {
-    process.stdout.write(`${cliVersion()}\n`);
+async function dispatch(cmd: ParsedCommand, ctx: CommandContext): Promise<number> {
+  switch (cmd.command) {
+    case "version":
+      ctx.output.result(ctx.version, { command: "version", version: ctx.version });
+      return 0;
+    case "create":
+      return (await import("./commands/create.js")).runCreate(cmd, ctx);
+    case "create-from-files":
+      return (await import("./commands/misc.js")).runFromFiles(cmd, ctx);
+    case "restore":
+      return (await import("./commands/restore.js")).runRestore(cmd, ctx);
+    case "verify":
+      return (await import("./commands/storage-commands.js")).runVerify(cmd, ctx);
+    case "list":
+      return (await import("./commands/storage-commands.js")).runList(cmd, ctx);
+    case "prune":
+      return (await import("./commands/storage-commands.js")).runPrune(cmd, ctx);
+    case "keygen":
+      return (await import("./commands/misc.js")).runKeygen(cmd, ctx);
+    case "environment-detect":
+      return (await import("./commands/misc.js")).runEnvironmentDetect(cmd, ctx);
+    case "environment-list":
+      return (await import("./commands/misc.js")).runEnvironmentList(cmd, ctx);
+  }
+}
+
+function reportError(output: Output, error: unknown, code: number): void {
+  const known = isBackupError(error);
+  output.log("error", `Command failed: ${error instanceof Error ? error.message : String(error)}`);
+  output.error({
+    message: error instanceof Error ? error.message : String(error),
+    code: known ? error.code : "INTERNAL",
+    category: known ? error.category : "internal",
+    exit_code: code,
+    hint: known ? error.hint : undefined,
+    details: known ? error.details : undefined,
+    // Internal errors print the stack; user errors print message + hint.
+    stack: known ? undefined : error instanceof Error ? error.stack : undefined,
+  });
+}
+
+/** Entry point; returns the process exit code. */
+export async function main(argv: readonly string[], env: HostEnvironment = process.env): Promise<number> {
+  const version = cliVersion();
+  const earlyFormat = argv.includes("json") || env.INFRAHUB_LOG_FORMAT === "json" ? "json" : "text";
+  let parsed: ReturnType<typeof parseCommandLine>;
+  try {
+    parsed = parseCommandLine(argv, { env, cwd: process.cwd(), version });
+  } catch (error) {
+    const code = exitCodeFor(error);
+    const output = new Output({ format: earlyFormat, level: "info" });
+    if (earlyFormat === "json") reportError(output, error, code);
+    else {
+      process.stderr.write(`Error: ${error instanceof Error ? error.message : String(error)}\n`);
+      if (isBackupError(error) && error.hint) process.stderr.write(`Hint: ${error.hint}\n`);
+    }
+    return code;
+  }
+  if (parsed.kind === "output") {
+    process.stdout.write(parsed.text.endsWith("\n") ? parsed.text : `${parsed.text}\n`);
     return 0;
   }
-  process.stderr.write("usage: infrahub-backup version\n");
-  return 2;
+  const cmd = parsed.command;
+  const interval = Number(env.INFRAHUB_PROGRESS_INTERVAL);
+  const output = new Output({
+    format: cmd.global.logFormat,
+    level: cmd.global.logLevel,
+    ...(interval > 0 ? { progressIntervalMs: interval * 1000 } : {}),
+  });
+  const cancellation = new Cancellation();
+  try {
+    return await dispatch(cmd, { output, env, cancellation, version, stdin: process.stdin });
+  } catch (error) {
+    const signal = cancellation.fired;
+    if (signal) {
+      // Wait until every upload is aborted; then report the cancellation once.
+      const code = await cancellation.done;
+      reportError(
+        output,
+        new BackupError("CANCELLED", `cancelled by ${signal}; uploads in flight were aborted`),
+        code,
+      );
+      return code;
+    }
+    const code = exitCodeFor(error);
+    reportError(output, error, code);
+    return code;
+  } finally {
+    cancellation.dispose();
+  }
 }

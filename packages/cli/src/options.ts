@@ -1,0 +1,258 @@
+import { BackupError } from "@infrahub-backup/core";
+import { parseBool, parseGoDuration, parsePositiveInt, parseSize } from "./values.js";
+
+export type HostEnvironment = Readonly<Record<string, string | undefined>>;
+
+/** One flag: its type, help, and the env var bound to it (upstream: `INFRAHUB_` + NAME, `-` → `_`). */
+export interface FlagSpec {
+  type: "string" | "boolean" | "number";
+  describe: string;
+  /** `false`: not bound to an env var (as upstream for most restore flags). Default: `INFRAHUB_<NAME>`. */
+  env?: string | false;
+  /** Shown in help as "(default: …)". */
+  defaultText?: string;
+  alias?: string;
+  hidden?: boolean;
+  choices?: readonly string[];
+}
+
+export function envName(flag: string, spec: FlagSpec): string | undefined {
+  if (spec.env === false) return undefined;
+  return spec.env ?? `INFRAHUB_${flag.toUpperCase().replaceAll("-", "_")}`;
+}
+
+export function describeFlag(flag: string, spec: FlagSpec): string {
+  const env = envName(flag, spec);
+  const parts = [spec.describe];
+  if (spec.defaultText !== undefined) parts.push(`(default: ${spec.defaultText})`);
+  if (env) parts.push(`[env: ${env}]`);
+  return parts.join(" ");
+}
+
+/** Global flags (every command), upstream `cli.go` plus the additive ones. */
+export const GLOBAL_FLAGS = {
+  project: { type: "string", describe: "Docker Compose project of the Infrahub deployment (auto-detected)" },
+  "k8s-namespace": {
+    type: "string",
+    describe: "Kubernetes namespace of the Infrahub deployment (auto-detected)",
+  },
+  "local-config": {
+    type: "string",
+    describe: "JSON file describing Infrahub services run as processes on this host (local environment)",
+  },
+  "backup-dir": {
+    type: "string",
+    describe: "Directory for local backups",
+    defaultText: "$BACKUP_DIR, else <cwd>/infrahub_backups",
+  },
+  "log-format": { type: "string", describe: "Log format: text or json", defaultText: "text" },
+  "log-level": {
+    type: "string",
+    describe: "Log level: debug, info, warn or error",
+    defaultText: "info",
+  },
+  backend: {
+    type: "string",
+    describe: "Backup backend: tarball (plakar is not supported)",
+    defaultText: "tarball",
+  },
+  repo: { type: "string", describe: "Plakar repository (plakar backend; not supported)", hidden: true },
+  "backup-id": {
+    type: "string",
+    describe: "Plakar backup group (plakar backend; not supported)",
+    hidden: true,
+  },
+  snapshot: { type: "string", describe: "Plakar snapshot (plakar backend; not supported)", hidden: true },
+  "s3-bucket": { type: "string", describe: "S3 bucket" },
+  "s3-prefix": { type: "string", describe: "S3 key prefix" },
+  "s3-endpoint": {
+    type: "string",
+    describe: "S3 endpoint URL with scheme, e.g. http://minio:9000 (default: AWS)",
+  },
+  "s3-region": { type: "string", describe: "S3 region", defaultText: "us-east-1" },
+  "s3-ca-bundle": { type: "string", describe: "PEM file of CA certificates to trust for the S3 endpoint" },
+  "s3-insecure-tls": { type: "boolean", describe: "Do not verify the S3 endpoint's TLS certificate" },
+  "s3-sse": { type: "string", describe: "Server-side encryption: AES256 or aws:kms" },
+  "s3-sse-kms-key-id": { type: "string", describe: "KMS key id for --s3-sse aws:kms" },
+  "s3-storage-class": { type: "string", describe: "S3 storage class of uploaded archives" },
+  "s3-max-parts": { type: "number", describe: "Multipart part limit of the store", defaultText: "10000" },
+  "s3-part-size": {
+    type: "string",
+    describe: "Multipart part size, e.g. 16MiB (default: from the size estimate)",
+  },
+  "s3-checksums": {
+    type: "string",
+    describe:
+      "When to send request checksums: when_required or when_supported (default: when_required off AWS)",
+  },
+} as const satisfies Record<string, FlagSpec>;
+
+export const CREATE_FLAGS = {
+  force: { type: "boolean", describe: "Do not wait for running Infrahub tasks" },
+  redact: { type: "boolean", describe: "Redact attribute values on the live graph (not supported)" },
+  neo4jmetadata: {
+    type: "string",
+    describe: "Neo4j backup metadata: all, none, users, roles",
+    defaultText: "all",
+  },
+  "exclude-taskmanager": { type: "boolean", describe: "Do not back up the task manager (Prefect) database" },
+  "s3-upload": { type: "boolean", describe: "Write the backup to S3 (streamed, no local file)" },
+  "s3-keep-local": {
+    type: "boolean",
+    describe: "With --s3-upload: write a local file first, upload it, and keep it",
+  },
+  sleep: {
+    type: "string",
+    describe: "Sleep after the backup, Go duration (e.g. 5m, 300s)",
+    defaultText: "0",
+  },
+  encrypt: {
+    type: "boolean",
+    describe: "Encrypt the archive (.tar.gz.enc) to the built-in OpsMill public key",
+  },
+  "encrypt-key": { type: "string", describe: "Encrypt to this public key file instead (implies --encrypt)" },
+  "retention-days": {
+    type: "number",
+    describe: "After a successful backup, prune archives older than N days",
+  },
+  "retention-count": {
+    type: "number",
+    describe: "After a successful backup, keep only the newest N archives",
+  },
+} as const satisfies Record<string, FlagSpec>;
+
+export const FROM_FILES_FLAGS = {
+  "neo4j-path": {
+    type: "string",
+    env: false,
+    describe: "Directory of Enterprise backup files, or a .dump file",
+  },
+  "postgres-path": { type: "string", env: false, describe: "Custom-format pg_dump of the Prefect database" },
+  "neo4j-edition": {
+    type: "string",
+    env: false,
+    describe: "enterprise or community (default: from the files)",
+  },
+  "infrahub-version": { type: "string", env: false, describe: "Infrahub version written to the metadata" },
+  encrypt: { type: "boolean", env: false, describe: "Encrypt to the built-in OpsMill public key" },
+  "encrypt-key": { type: "string", env: false, describe: "Encrypt to this public key file" },
+} as const satisfies Record<string, FlagSpec>;
+
+export const RESTORE_FLAGS = {
+  "exclude-taskmanager": {
+    type: "boolean",
+    env: false,
+    describe: "Do not restore the task manager (Prefect) database",
+  },
+  "migrate-format": { type: "boolean", env: false, describe: "Convert the Neo4j store to the block format" },
+  sleep: {
+    type: "string",
+    env: false,
+    describe: "Sleep before restoring, Go duration (e.g. 5m)",
+    defaultText: "0",
+  },
+  "decrypt-key": { type: "string", describe: "Private key (PKCS#8 PEM) for .tar.gz.enc archives" },
+  force: { type: "boolean", env: false, describe: "Plakar only (accepted, no effect)" },
+  "reset-deployment-id": { type: "boolean", describe: "Give the restored deployment a new deployment id" },
+  latest: {
+    type: "boolean",
+    env: false,
+    describe: "Restore the newest archive (local directory, or S3 with --s3)",
+  },
+  s3: { type: "boolean", env: false, describe: "With --latest: look in --s3-bucket/--s3-prefix" },
+  "dry-run": {
+    type: "boolean",
+    env: false,
+    describe: "Validate the archive and print the plan; change nothing",
+  },
+  yes: { type: "boolean", alias: "y", describe: "Do not ask for confirmation on a terminal" },
+} as const satisfies Record<string, FlagSpec>;
+
+export const VERIFY_FLAGS = {
+  "decrypt-key": { type: "string", describe: "Private key (PKCS#8 PEM) for .tar.gz.enc archives" },
+  "exclude-taskmanager": { type: "boolean", env: false, describe: "Do not require the Prefect dump" },
+  latest: {
+    type: "boolean",
+    env: false,
+    describe: "Verify the newest archive (local directory, or S3 with --s3)",
+  },
+  s3: { type: "boolean", env: false, describe: "With --latest: look in --s3-bucket/--s3-prefix" },
+} as const satisfies Record<string, FlagSpec>;
+
+export const LIST_FLAGS = {
+  s3: { type: "boolean", env: false, describe: "List --s3-bucket/--s3-prefix instead of --backup-dir" },
+} as const satisfies Record<string, FlagSpec>;
+
+export const PRUNE_FLAGS = {
+  "retention-days": { type: "number", describe: "Delete archives older than N days (newest always kept)" },
+  "retention-count": { type: "number", describe: "Keep only the newest N archives" },
+  s3: { type: "boolean", env: false, describe: "Prune --s3-bucket/--s3-prefix instead of --backup-dir" },
+  "dry-run": { type: "boolean", env: false, describe: "Print what would be deleted; delete nothing" },
+  yes: { type: "boolean", alias: "y", describe: "Do not ask for confirmation on a terminal" },
+  force: { type: "boolean", env: false, describe: "Same as --yes (upstream 2.x)" },
+} as const satisfies Record<string, FlagSpec>;
+
+export const KEYGEN_FLAGS = {
+  output: {
+    type: "string",
+    alias: "o",
+    env: false,
+    describe: "Private key file; the public key goes to <file>.pub",
+    defaultText: "backup.key",
+  },
+} as const satisfies Record<string, FlagSpec>;
+
+type Raw = Record<string, unknown>;
+
+/**
+ * A flag's value: the flag if given on the command line, else its env var, else `undefined`
+ * (the caller applies the default). This is upstream's precedence: flag > env > default.
+ */
+export function flagValue(raw: Raw, flag: string, spec: FlagSpec, env: HostEnvironment): unknown {
+  const given = raw[flag];
+  if (given !== undefined) {
+    if (Array.isArray(given)) {
+      throw new BackupError("INVALID_ARGUMENT", `--${flag} was given more than once`);
+    }
+    if (spec.type === "number" && typeof given === "number" && Number.isNaN(given)) {
+      throw new BackupError("INVALID_ARGUMENT", `--${flag} needs a number`);
+    }
+    return given;
+  }
+  const name = envName(flag, spec);
+  const fromEnv = name === undefined ? undefined : env[name];
+  if (fromEnv === undefined) return undefined;
+  switch (spec.type) {
+    case "boolean":
+      return parseBool(fromEnv, name as string);
+    case "number": {
+      if (fromEnv.trim() === "") return undefined;
+      const n = Number(fromEnv.trim());
+      if (Number.isNaN(n))
+        throw new BackupError("INVALID_ARGUMENT", `${name} needs a number, got ${fromEnv}`);
+      return n;
+    }
+    default:
+      return fromEnv === "" ? undefined : fromEnv;
+  }
+}
+
+/** Reads every flag of `specs` into a plain object of resolved (flag > env) values. */
+export function resolveFlags<T extends Record<string, FlagSpec>>(
+  raw: Raw,
+  specs: T,
+  env: HostEnvironment,
+): { [K in keyof T]: unknown } {
+  const out: Record<string, unknown> = {};
+  for (const [flag, spec] of Object.entries(specs)) out[flag] = flagValue(raw, flag, spec, env);
+  return out as { [K in keyof T]: unknown };
+}
+
+export const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
+export const bool = (v: unknown): boolean => v === true;
+export const retention = (v: unknown, source: string): number | undefined =>
+  v === undefined ? undefined : parsePositiveInt(v as number, source);
+export const duration = (v: unknown, source: string): number =>
+  v === undefined ? 0 : parseGoDuration(String(v), source);
+export const size = (v: unknown, source: string): number | undefined =>
+  v === undefined ? undefined : parseSize(String(v), source);

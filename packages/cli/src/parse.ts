@@ -1,0 +1,426 @@
+import { join } from "node:path";
+import { BackupError } from "@infrahub-backup/core";
+import yargs, { type Argv } from "yargs";
+import { exitStatusHelp } from "./exit-codes.js";
+import {
+  bool,
+  CREATE_FLAGS,
+  describeFlag,
+  duration,
+  type FlagSpec,
+  FROM_FILES_FLAGS,
+  GLOBAL_FLAGS,
+  type HostEnvironment,
+  KEYGEN_FLAGS,
+  LIST_FLAGS,
+  PRUNE_FLAGS,
+  RESTORE_FLAGS,
+  resolveFlags,
+  retention,
+  size,
+  str,
+  VERIFY_FLAGS,
+} from "./options.js";
+
+export type LogFormat = "text" | "json";
+export type LogLevel = "debug" | "info" | "warn" | "error";
+
+export interface S3Options {
+  bucket: string | undefined;
+  prefix: string | undefined;
+  endpoint: string | undefined;
+  region: string;
+  caBundle: string | undefined;
+  insecureTls: boolean;
+  sse: { type: "AES256" } | { type: "aws:kms"; kmsKeyId?: string | undefined } | undefined;
+  storageClass: string | undefined;
+  maxParts: number | undefined;
+  partSize: number | undefined;
+  checksums: "when_required" | "when_supported" | undefined;
+}
+
+export interface GlobalOptions {
+  project: string | undefined;
+  k8sNamespace: string | undefined;
+  localConfig: string | undefined;
+  backupDir: string;
+  logFormat: LogFormat;
+  logLevel: LogLevel;
+  backend: "tarball";
+  s3: S3Options;
+}
+
+/** Where an archive comes from: a path, an `s3://bucket/key` URI, or the newest one. */
+export type ArchiveSource =
+  | { kind: "path"; path: string }
+  | { kind: "s3"; uri: string }
+  | { kind: "latest"; s3: boolean };
+
+export type ParsedCommand =
+  | {
+      command: "create";
+      global: GlobalOptions;
+      force: boolean;
+      redact: boolean;
+      neo4jMetadata: string;
+      excludeTaskManager: boolean;
+      s3Upload: boolean;
+      s3KeepLocal: boolean;
+      sleepMs: number;
+      encrypt: boolean;
+      encryptKey: string | undefined;
+      retentionDays: number | undefined;
+      retentionCount: number | undefined;
+    }
+  | {
+      command: "create-from-files";
+      global: GlobalOptions;
+      neo4jPath: string;
+      postgresPath: string | undefined;
+      neo4jEdition: "enterprise" | "community" | undefined;
+      infrahubVersion: string | undefined;
+      encrypt: boolean;
+      encryptKey: string | undefined;
+    }
+  | {
+      command: "restore";
+      global: GlobalOptions;
+      source: ArchiveSource;
+      excludeTaskManager: boolean;
+      migrateFormat: boolean;
+      sleepMs: number;
+      decryptKey: string | undefined;
+      force: boolean;
+      resetDeploymentId: boolean;
+      dryRun: boolean;
+      yes: boolean;
+    }
+  | {
+      command: "verify";
+      global: GlobalOptions;
+      source: ArchiveSource;
+      decryptKey: string | undefined;
+      excludeTaskManager: boolean;
+    }
+  | { command: "list"; global: GlobalOptions; s3: boolean }
+  | {
+      command: "prune";
+      global: GlobalOptions;
+      retentionDays: number | undefined;
+      retentionCount: number | undefined;
+      s3: boolean;
+      dryRun: boolean;
+      yes: boolean;
+    }
+  | { command: "keygen"; global: GlobalOptions; output: string }
+  | { command: "environment-detect"; global: GlobalOptions }
+  | { command: "environment-list"; global: GlobalOptions }
+  | { command: "version"; global: GlobalOptions };
+
+/** The parser's answer: a command to run, or text yargs produced (help, --version) to print. */
+export type ParseResult = { kind: "command"; command: ParsedCommand } | { kind: "output"; text: string };
+
+export interface ParseContext {
+  env: HostEnvironment;
+  cwd: string;
+  version: string;
+}
+
+type Raw = Record<string, unknown>;
+
+function addFlags(y: Argv, specs: Record<string, FlagSpec>, global = false): Argv {
+  for (const [flag, spec] of Object.entries(specs)) {
+    y.option(flag, {
+      type: spec.type,
+      describe: describeFlag(flag, spec),
+      ...(spec.alias ? { alias: spec.alias } : {}),
+      ...(spec.hidden ? { hidden: true } : {}),
+      ...(global ? { global: true } : {}),
+    });
+  }
+  return y;
+}
+
+function usage(message: string, hint?: string): BackupError {
+  return new BackupError("INVALID_ARGUMENT", message, hint ? { hint } : {});
+}
+
+function globalOptions(raw: Raw, ctx: ParseContext): GlobalOptions {
+  const g = resolveFlags(raw, GLOBAL_FLAGS, ctx.env);
+  const backend = str(g.backend) ?? "tarball";
+  if (backend !== "tarball" && backend !== "plakar") {
+    throw usage(`unknown backend: ${backend}, expected 'tarball' or 'plakar'`);
+  }
+  if (backend === "plakar") {
+    throw usage(
+      "the plakar backend is not supported by this version of infrahub-backup",
+      "use --backend tarball",
+    );
+  }
+  for (const plakar of ["repo", "backup-id", "snapshot"] as const) {
+    if (str(g[plakar])) throw usage(`--${plakar} belongs to the plakar backend, which is not supported`);
+  }
+  const logLevel = (str(g["log-level"]) ?? "info").toLowerCase();
+  if (!["debug", "info", "warn", "error"].includes(logLevel)) {
+    throw usage(`invalid log level ${JSON.stringify(logLevel)}`, "use debug, info, warn or error");
+  }
+  const sseType = str(g["s3-sse"]);
+  const kmsKeyId = str(g["s3-sse-kms-key-id"]);
+  let sse: S3Options["sse"];
+  if (sseType === undefined) {
+    if (kmsKeyId) sse = { type: "aws:kms", kmsKeyId };
+  } else if (sseType === "AES256") {
+    sse = { type: "AES256" };
+  } else if (sseType === "aws:kms") {
+    sse = { type: "aws:kms", ...(kmsKeyId ? { kmsKeyId } : {}) };
+  } else {
+    throw usage(`invalid --s3-sse ${JSON.stringify(sseType)}`, "use AES256 or aws:kms");
+  }
+  const checksums = str(g["s3-checksums"]);
+  if (checksums !== undefined && checksums !== "when_required" && checksums !== "when_supported") {
+    throw usage(`invalid --s3-checksums ${JSON.stringify(checksums)}`, "use when_required or when_supported");
+  }
+  return {
+    project: str(g.project),
+    k8sNamespace: str(g["k8s-namespace"]),
+    localConfig: str(g["local-config"]),
+    backupDir: str(g["backup-dir"]) ?? str(ctx.env.BACKUP_DIR) ?? join(ctx.cwd, "infrahub_backups"),
+    logFormat: str(g["log-format"]) === "json" ? "json" : "text",
+    logLevel: logLevel as LogLevel,
+    backend: "tarball",
+    s3: {
+      bucket: str(g["s3-bucket"]),
+      prefix: str(g["s3-prefix"]),
+      endpoint: str(g["s3-endpoint"]),
+      region: str(g["s3-region"]) ?? "us-east-1",
+      caBundle: str(g["s3-ca-bundle"]),
+      insecureTls: bool(g["s3-insecure-tls"]),
+      sse,
+      storageClass: str(g["s3-storage-class"]),
+      maxParts: retention(g["s3-max-parts"], "--s3-max-parts"),
+      partSize: size(g["s3-part-size"], "--s3-part-size"),
+      checksums,
+    },
+  };
+}
+
+function archiveSource(raw: Raw, latest: boolean, s3: boolean, command: string): ArchiveSource {
+  const positional = str(raw.archive);
+  if (latest && positional !== undefined) {
+    throw usage(`${command}: give an archive or --latest, not both`);
+  }
+  if (s3 && !latest) throw usage(`${command}: --s3 is only valid with --latest`);
+  if (latest) return { kind: "latest", s3 };
+  if (positional === undefined) {
+    throw usage(
+      `${command} requires exactly 1 arg(s), only received 0`,
+      `give a path, an s3://bucket/key URI or --latest`,
+    );
+  }
+  return positional.startsWith("s3://")
+    ? { kind: "s3", uri: positional }
+    : { kind: "path", path: positional };
+}
+
+/**
+ * Parses a command line into a typed command without side effects (no I/O, no printing): the
+ * compatibility suite tests this directly; `main` runs what it returns.
+ */
+export function parseCommandLine(argv: readonly string[], ctx: ParseContext): ParseResult {
+  let parsed: ParsedCommand | undefined;
+  const epilogue = exitStatusHelp();
+  const capture = (build: (raw: Raw) => ParsedCommand) => (raw: Raw) => {
+    parsed = build(raw);
+  };
+  const cmd = (y: Argv, specs: Record<string, FlagSpec>) => addFlags(y, specs).epilogue(epilogue);
+
+  const parser = addFlags(yargs(), GLOBAL_FLAGS, true)
+    .scriptName("infrahub-backup")
+    .usage(
+      "$0 <command> [options]\n\nBack up and restore an Infrahub deployment (Neo4j + Prefect PostgreSQL).",
+    )
+    .parserConfiguration({ "duplicate-arguments-array": true, "strip-aliased": true })
+    .command(
+      "create",
+      "Create a backup (local directory, or S3 with --s3-upload)",
+      (y) =>
+        cmd(y, CREATE_FLAGS).command(
+          "from-files",
+          false as unknown as string,
+          (yy) => cmd(yy, FROM_FILES_FLAGS),
+          capture((raw) => {
+            const f = resolveFlags(raw, FROM_FILES_FLAGS, ctx.env);
+            const neo4jPath = str(f["neo4j-path"]);
+            if (!neo4jPath) throw usage('required flag(s) "neo4j-path" not set');
+            const edition = str(f["neo4j-edition"]);
+            if (edition !== undefined && edition !== "enterprise" && edition !== "community") {
+              throw usage(
+                `invalid --neo4j-edition ${JSON.stringify(edition)}`,
+                "use enterprise or community",
+              );
+            }
+            return {
+              command: "create-from-files",
+              global: globalOptions(raw, ctx),
+              neo4jPath,
+              postgresPath: str(f["postgres-path"]),
+              neo4jEdition: edition as "enterprise" | "community" | undefined,
+              infrahubVersion: str(f["infrahub-version"]),
+              encrypt: bool(f.encrypt) || str(f["encrypt-key"]) !== undefined,
+              encryptKey: str(f["encrypt-key"]),
+            };
+          }),
+        ),
+      capture((raw) => {
+        const f = resolveFlags(raw, CREATE_FLAGS, ctx.env);
+        const global = globalOptions(raw, ctx);
+        const encryptKey = str(f["encrypt-key"]);
+        return {
+          command: "create",
+          global,
+          force: bool(f.force),
+          redact: bool(f.redact),
+          neo4jMetadata: str(f.neo4jmetadata) ?? "all",
+          excludeTaskManager: bool(f["exclude-taskmanager"]),
+          s3Upload: bool(f["s3-upload"]),
+          s3KeepLocal: bool(f["s3-keep-local"]),
+          sleepMs: duration(f.sleep, "--sleep"),
+          encrypt: bool(f.encrypt) || encryptKey !== undefined,
+          encryptKey,
+          retentionDays: retention(f["retention-days"], "--retention-days"),
+          retentionCount: retention(f["retention-count"], "--retention-count"),
+        };
+      }),
+    )
+    .command(
+      "restore [archive]",
+      "Restore a backup from a path, s3://bucket/key, or --latest [--s3]",
+      (y) =>
+        cmd(y, RESTORE_FLAGS).positional("archive", {
+          type: "string",
+          describe: "Archive path or s3://bucket/key",
+        }),
+      capture((raw) => {
+        const f = resolveFlags(raw, RESTORE_FLAGS, ctx.env);
+        return {
+          command: "restore",
+          global: globalOptions(raw, ctx),
+          source: archiveSource(raw, bool(f.latest), bool(f.s3), "restore"),
+          excludeTaskManager: bool(f["exclude-taskmanager"]),
+          migrateFormat: bool(f["migrate-format"]),
+          sleepMs: duration(f.sleep, "--sleep"),
+          decryptKey: str(f["decrypt-key"]),
+          force: bool(f.force),
+          resetDeploymentId: bool(f["reset-deployment-id"]),
+          dryRun: bool(f["dry-run"]),
+          yes: bool(f.yes),
+        };
+      }),
+    )
+    .command(
+      "verify [archive]",
+      "Read an archive end to end and check every checksum; changes nothing",
+      (y) =>
+        cmd(y, VERIFY_FLAGS).positional("archive", {
+          type: "string",
+          describe: "Archive path or s3://bucket/key",
+        }),
+      capture((raw) => {
+        const f = resolveFlags(raw, VERIFY_FLAGS, ctx.env);
+        return {
+          command: "verify",
+          global: globalOptions(raw, ctx),
+          source: archiveSource(raw, bool(f.latest), bool(f.s3), "verify"),
+          decryptKey: str(f["decrypt-key"]),
+          excludeTaskManager: bool(f["exclude-taskmanager"]),
+        };
+      }),
+    )
+    .command(
+      "list",
+      "List archives in --backup-dir, or in S3 with --s3 (newest first)",
+      (y) => cmd(y, LIST_FLAGS),
+      capture((raw) => {
+        const f = resolveFlags(raw, LIST_FLAGS, ctx.env);
+        return { command: "list", global: globalOptions(raw, ctx), s3: bool(f.s3) };
+      }),
+    )
+    .command(
+      "prune",
+      "Delete old archives by --retention-days and/or --retention-count (newest always kept)",
+      (y) => cmd(y, PRUNE_FLAGS),
+      capture((raw) => {
+        const f = resolveFlags(raw, PRUNE_FLAGS, ctx.env);
+        const retentionDays = retention(f["retention-days"], "--retention-days");
+        const retentionCount = retention(f["retention-count"], "--retention-count");
+        if (retentionDays === undefined && retentionCount === undefined) {
+          throw usage("prune needs --retention-days and/or --retention-count");
+        }
+        return {
+          command: "prune",
+          global: globalOptions(raw, ctx),
+          retentionDays,
+          retentionCount,
+          s3: bool(f.s3),
+          dryRun: bool(f["dry-run"]),
+          yes: bool(f.yes) || bool(f.force),
+        };
+      }),
+    )
+    .command(
+      "keygen",
+      "Generate a P-256 key pair for --encrypt-key / --decrypt-key",
+      (y) => cmd(y, KEYGEN_FLAGS),
+      capture((raw) => {
+        const f = resolveFlags(raw, KEYGEN_FLAGS, ctx.env);
+        return { command: "keygen", global: globalOptions(raw, ctx), output: str(f.output) ?? "backup.key" };
+      }),
+    )
+    .command("environment", "Find Infrahub deployments", (y) =>
+      y
+        .command(
+          "detect",
+          "Select the Infrahub environment and log it",
+          (yy) => yy.epilogue(epilogue),
+          capture((raw) => ({ command: "environment-detect", global: globalOptions(raw, ctx) })),
+        )
+        .command(
+          "list",
+          "Print the Compose projects / namespaces running Infrahub",
+          (yy) => yy.epilogue(epilogue),
+          capture((raw) => ({ command: "environment-list", global: globalOptions(raw, ctx) })),
+        )
+        .demandCommand(1, "environment needs a subcommand: detect or list")
+        .epilogue(epilogue),
+    )
+    .command(
+      "version",
+      "Print the version",
+      (y) => y.epilogue(epilogue),
+      capture((raw) => ({ command: "version", global: globalOptions(raw, ctx) })),
+    )
+    .epilogue(epilogue)
+    .strict()
+    .demandCommand(1, "a command is required")
+    .version(ctx.version)
+    .help()
+    .alias("help", "h")
+    .wrap(100)
+    .exitProcess(false)
+    .fail((message, error) => {
+      if (error instanceof BackupError) throw error;
+      throw usage(message ?? error?.message ?? "invalid command line", "see infrahub-backup --help");
+    });
+
+  let output = "";
+  let failure: unknown;
+  // No command at all: upstream prints the help.
+  parser.parse(argv.length === 0 ? ["--help"] : [...argv], {}, (error, _args, text) => {
+    if (error) failure = error;
+    output = text ?? "";
+  });
+  if (failure) throw failure instanceof BackupError ? failure : usage(String((failure as Error).message));
+  if (parsed) return { kind: "command", command: parsed };
+  if (output) return { kind: "output", text: output };
+  throw usage("a command is required", "see infrahub-backup --help");
+}
