@@ -1,0 +1,95 @@
+{{/*
+Values that were renamed or removed, as "path|what to do". The schema declares them (so a readable
+message reaches the user instead of a bare "additional property" error); the render then fails here.
+*/}}
+{{- define "infrahub-backup.renamedValues" -}}
+backup.timezone|renamed to backup.timeZone
+restore.timezone|renamed to restore.timeZone
+cronJob.timeZone|set backup.timeZone or restore.timeZone
+backup.options.neo4jmetadata|renamed to backup.options.neo4jMetadata
+backup.options.excludeTaskManager|renamed to backup.options.excludeTaskmanager
+restore.options.excludeTaskManager|renamed to restore.options.excludeTaskmanager
+restore.options.latest|moved to restore.storage.s3.latest
+restore.options.key|moved to restore.storage.s3.key
+backup.storage.s3.accessKey|removed: credentials come only from an existing Secret (backup.storage.s3.secretName) or workload identity
+backup.storage.s3.secretKey|removed: credentials come only from an existing Secret (backup.storage.s3.secretName) or workload identity
+restore.storage.s3.accessKey|removed: credentials come only from an existing Secret (restore.storage.s3.secretName) or workload identity
+restore.storage.s3.secretKey|removed: credentials come only from an existing Secret (restore.storage.s3.secretName) or workload identity
+{{- end }}
+
+{{/* True when the dotted path is set in .Values. */}}
+{{- define "infrahub-backup.hasPath" -}}
+{{- $cur := .values }}
+{{- $found := true }}
+{{- range (splitList "." .path) }}
+{{- if and $found (kindIs "map" $cur) (hasKey $cur .) }}{{ $cur = get $cur . }}{{ else }}{{ $found = false }}{{ end }}
+{{- end }}
+{{- if $found }}true{{ end }}
+{{- end }}
+
+{{/* The readable list of problems with the values; empty when they are fine. */}}
+{{- define "infrahub-backup.problems" -}}
+{{- $v := .Values }}
+{{- $p := list }}
+{{- range (include "infrahub-backup.renamedValues" . | trim | splitList "\n") }}
+{{- $parts := splitList "|" . }}
+{{- if include "infrahub-backup.hasPath" (dict "values" $v "path" (index $parts 0)) }}
+{{- $p = append $p (printf "%s: %s" (index $parts 0) (index $parts 1)) }}
+{{- end }}
+{{- end }}
+{{- if and $v.backup.enabled $v.restore.enabled }}
+{{- $p = append $p "backup.enabled and restore.enabled are both true: a release either produces backups or restores one, never both (a scheduled restore into the release that makes the backups would overwrite it; install a second release for the other)" }}
+{{- end }}
+{{- if $v.backup.enabled }}
+{{- if and (eq $v.backup.storage.type "s3") (not $v.backup.storage.s3.bucket) }}
+{{- $p = append $p "backup.storage.s3.bucket is empty: set the bucket the backups are uploaded to" }}
+{{- end }}
+{{- if and (eq $v.backup.mode "job") (not $v.backup.job.helmHook) $v.job.ttlSecondsAfterFinished }}
+{{- $p = append $p "job.ttlSecondsAfterFinished with a one-shot backup Job that is not a Helm hook: once the TTL deletes it, the next upgrade or sync creates it again and runs another backup; unset the TTL or use backup.job.helmHook: true" }}
+{{- end }}
+{{- end }}
+{{- if $v.restore.enabled }}
+{{- $st := $v.restore.storage }}
+{{- if and (eq $v.restore.mode "cronjob") (ne $st.type "s3") }}
+{{- $p = append $p (printf "restore.mode is cronjob but restore.storage.type is %q: a scheduled restore reads from S3 only (restore.storage.type: s3)" $st.type) }}
+{{- end }}
+{{- if eq $st.type "s3" }}
+{{- $s3 := include "infrahub-backup.restoreS3" . | fromYaml }}
+{{- range $k, $val := ($v.restore.s3 | default dict) }}
+{{- if not (has $k (list "bucket" "prefix" "key" "latest" "endpoint" "region" "secretName")) }}
+{{- $p = append $p (printf "restore.s3.%s is not a known key (bucket, prefix, key, latest, endpoint, region, secretName)" $k) }}
+{{- else if ne (toString (get $s3 $k)) (toString $val) }}
+{{- $p = append $p (printf "restore.s3.%s (%v) and restore.storage.s3.%s (%v) disagree: set it in one place" $k $val $k (get $st.s3 $k)) }}
+{{- end }}
+{{- end }}
+{{- if and $s3.key $s3.latest }}
+{{- $p = append $p "restore.storage.s3.key and restore.storage.s3.latest are both set: restore either one exact key or the latest archive" }}
+{{- else if and (not $s3.key) (not $s3.latest) }}
+{{- $p = append $p "restore.storage.s3: set either key (the object to restore) or latest: true (the newest archive under bucket/prefix)" }}
+{{- end }}
+{{- if not $s3.bucket }}
+{{- $p = append $p "restore.storage.s3.bucket is empty: set the bucket to restore from" }}
+{{- end }}
+{{- else }}
+{{- if and $st.local.latest (not $st.local.persistence.enabled) }}
+{{- $p = append $p "restore.storage.local.latest needs restore.storage.local.persistence (an emptyDir holds no archives to pick from)" }}
+{{- end }}
+{{- if and $st.local.persistence.enabled (not $st.local.persistence.existingClaim) }}
+{{- $p = append $p "restore.storage.local.persistence.enabled needs existingClaim: the claim that holds the archives" }}
+{{- end }}
+{{- end }}
+{{- if and (eq $v.restore.mode "job") (not $v.restore.job.helmHook) $v.job.ttlSecondsAfterFinished }}
+{{- $p = append $p "job.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, the next upgrade or sync would create it again and RESTORE AGAIN; unset the TTL (delete the Job by setting restore.enabled: false instead)" }}
+{{- end }}
+{{- end }}
+{{- range $p }}
+  - {{ . }}
+{{- end }}
+{{- end }}
+
+{{- define "infrahub-backup.validate" -}}
+{{- $problems := include "infrahub-backup.problems" . }}
+{{- if $problems }}
+{{- fail (printf "\n\ninfrahub-backup: the values cannot be rendered:\n%s\n\nSee the chart README (Values, Upgrading from 1.3.0)." $problems) }}
+{{- end }}
+{{- end }}
