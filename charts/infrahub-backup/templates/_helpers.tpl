@@ -75,15 +75,16 @@ imagePullSecrets:
 
 {{/*
 The effective restore S3 settings: restore.storage.s3 with the seed plan's restore.s3.* mapped on top.
-A key set in restore.s3 fills the same key of restore.storage.s3 when that one is unset or at its
-default; set to a different value in both places, it is a conflict (reported by validate).
+A key set in restore.s3 (not empty, not its default) fills the same key of restore.storage.s3 when
+that one is unset or at its default; set to different values in both places, it is a conflict
+(reported by validate). Empty or default restore.s3 keys, as in the parent chart's values, are ignored.
 Returns YAML; use with fromYaml.
 */}}
 {{- define "infrahub-backup.restoreS3" -}}
 {{- $s3 := deepCopy .Values.restore.storage.s3 }}
 {{- $defaults := dict "bucket" "" "prefix" "" "key" "" "latest" false "endpoint" "" "region" "us-east-1" "secretName" "" }}
 {{- range $k, $v := (.Values.restore.s3 | default dict) }}
-{{- if hasKey $defaults $k }}
+{{- if and (hasKey $defaults $k) $v (ne (toString $v) (toString (get $defaults $k))) }}
 {{- $cur := get $s3 $k }}
 {{- if or (eq (toString $cur) (toString (get $defaults $k))) (eq (toString $cur) (toString $v)) }}
 {{- $_ := set $s3 $k $v }}

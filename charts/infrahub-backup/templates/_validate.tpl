@@ -58,7 +58,7 @@ restore.storage.s3.secretKey|removed: credentials come only from an existing Sec
 {{- range $k, $val := ($v.restore.s3 | default dict) }}
 {{- if not (has $k (list "bucket" "prefix" "key" "latest" "endpoint" "region" "secretName")) }}
 {{- $p = append $p (printf "restore.s3.%s is not a known key (bucket, prefix, key, latest, endpoint, region, secretName)" $k) }}
-{{- else if ne (toString (get $s3 $k)) (toString $val) }}
+{{- else if and $val (ne (toString $val) (toString (get (dict "region" "us-east-1") $k | default ""))) (ne (toString (get $s3 $k)) (toString $val)) }}
 {{- $p = append $p (printf "restore.s3.%s (%v) and restore.storage.s3.%s (%v) disagree: set it in one place" $k $val $k (get $st.s3 $k)) }}
 {{- end }}
 {{- end }}
