@@ -135,7 +135,7 @@ function addFlags(y: Argv, specs: Record<string, FlagSpec>, global = false): Arg
       describe: describeFlag(flag, spec),
       ...(spec.alias ? { alias: spec.alias } : {}),
       ...(spec.hidden ? { hidden: true } : {}),
-      ...(global ? { global: true } : {}),
+      ...(global ? { global: true, group: "Global options:" } : {}),
     });
   }
   return y;

@@ -1,0 +1,37 @@
+// Bundles the CLI into one ESM file for the container image: dist/bundle/infrahub-backup.mjs (Node 22+).
+import { chmod, readFile } from "node:fs/promises";
+import { fileURLToPath } from "node:url";
+import { build } from "esbuild";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
+const outfile = `${root}dist/bundle/infrahub-backup.mjs`;
+
+await build({
+  stdin: {
+    contents:
+      'import { main } from "./src/index.ts";\nprocess.exitCode = await main(process.argv.slice(2));\n',
+    resolveDir: root,
+    sourcefile: "bundle-entry.ts",
+    loader: "ts",
+  },
+  bundle: true,
+  platform: "node",
+  format: "esm",
+  target: "node22",
+  conditions: ["source"],
+  outfile,
+  define: { __CLI_VERSION__: JSON.stringify(pkg.version) },
+  banner: {
+    js: [
+      "#!/usr/bin/env node",
+      // CommonJS dependencies (the AWS SDK) call require() for Node builtins.
+      'import { createRequire as __ihbCreateRequire } from "node:module";',
+      "const require = __ihbCreateRequire(import.meta.url);",
+    ].join("\n"),
+  },
+  legalComments: "none",
+  logLevel: "warning",
+});
+await chmod(outfile, 0o755);
+console.log(outfile);
