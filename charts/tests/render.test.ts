@@ -1,0 +1,578 @@
+import { describe, expect, it } from "vitest";
+import { container, envMap, find, podSpec, render, renderError, renderRaw } from "./helm.ts";
+
+const s3Backup = (extra: Record<string, unknown> = {}) => ({
+  backup: { enabled: true, storage: { type: "s3", s3: { bucket: "bk", ...extra } } },
+});
+const ns = { fieldRef: { fieldPath: "metadata.namespace" } };
+
+describe("default render", () => {
+  it("renders only the ServiceAccount, Role and RoleBinding, and matches the snapshot", async () => {
+    const res = renderRaw({});
+    expect(res.status, res.stderr).toBe(0);
+    await expect(res.stdout).toMatchFileSnapshot("__snapshots__/default-render.yaml");
+    const objs = render({});
+    expect(objs.map((o) => `${o.kind}/${o.metadata.name}`)).toEqual([
+      "ServiceAccount/infrahub-backup",
+      "Role/infrahub-backup",
+      "RoleBinding/infrahub-backup",
+    ]);
+  });
+
+  it("snapshots a scheduled S3 backup with everything optional switched on", async () => {
+    const res = renderRaw({
+      ...s3Backup({ prefix: "p/", endpoint: "https://s3.local:9000", secretName: "creds", caBundle: { secretName: "ca" } }),
+      backup: {
+        enabled: true,
+        mode: "cronjob",
+        timeZone: "Europe/Paris",
+        storage: {
+          type: "s3",
+          s3: { bucket: "bk", prefix: "p/", endpoint: "https://s3.local:9000", secretName: "creds", caBundle: { secretName: "ca" } },
+        },
+      },
+      networkPolicy: { enabled: true },
+      logFormat: "json",
+    });
+    expect(res.status, res.stderr).toBe(0);
+    await expect(res.stdout).toMatchFileSnapshot("__snapshots__/s3-cronjob-render.yaml");
+  });
+
+  it("grants exactly what the CLI needs (upstream §6.5), nothing cluster-wide", () => {
+    const role = find(render({}), "Role");
+    expect(role.rules).toEqual([
+      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
+      { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
+      { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
+      { apiGroups: ["apps"], resources: ["deployments/scale", "statefulsets/scale"], verbs: ["get", "patch"] },
+    ]);
+    const objs = render({ rbac: { create: false }, serviceAccount: { create: false } });
+    expect(objs).toEqual([]);
+  });
+});
+
+describe("backup", () => {
+  it("one-shot S3 backup: a Helm hook Job named <fullname>, upstream args and env", () => {
+    const job = find(render(s3Backup({ prefix: "pre/", endpoint: "http://minio:9000", secretName: "creds" })), "Job");
+    expect(job.metadata.name).toBe("infrahub-backup");
+    expect(job.metadata.annotations).toEqual({
+      "helm.sh/hook": "post-install,post-upgrade",
+      "helm.sh/hook-delete-policy": "before-hook-creation",
+    });
+    expect(job.spec.backoffLimit).toBe(0);
+    expect(job.spec.ttlSecondsAfterFinished).toBeUndefined();
+    expect(job.spec.activeDeadlineSeconds).toBeUndefined();
+    expect(container(job).name).toBe("backup");
+    expect(container(job).command).toBeUndefined();
+    expect(container(job).args).toEqual(["create", "--neo4jmetadata=all", "--s3-upload"]);
+    expect(container(job).env).toEqual([
+      { name: "INFRAHUB_K8S_NAMESPACE", valueFrom: ns },
+      { name: "INFRAHUB_S3_BUCKET", value: "bk" },
+      { name: "INFRAHUB_S3_PREFIX", value: "pre/" },
+      { name: "INFRAHUB_S3_ENDPOINT", value: "http://minio:9000" },
+      { name: "INFRAHUB_S3_REGION", value: "us-east-1" },
+      { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "creds", key: "AWS_ACCESS_KEY_ID" } } },
+      { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "creds", key: "AWS_SECRET_ACCESS_KEY" } } },
+      { name: "INFRAHUB_BACKUP_DIR", value: "/infrahub_backups" },
+    ]);
+  });
+
+  it("options map to flags in upstream order; extraArgs are appended verbatim", () => {
+    const job = find(
+      render({
+        backup: {
+          enabled: true,
+          storage: { s3: { bucket: "b" } },
+          options: {
+            force: true,
+            excludeTaskmanager: true,
+            neo4jMetadata: "none",
+            keepLocal: true,
+            extraArgs: ["--retention-count=7", 'x "quoted" y'],
+          },
+        },
+      }),
+      "Job",
+    );
+    expect(container(job).args).toEqual([
+      "create",
+      "--force",
+      "--exclude-taskmanager",
+      "--neo4jmetadata=none",
+      "--s3-upload",
+      "--s3-keep-local",
+      "--retention-count=7",
+      'x "quoted" y',
+    ]);
+  });
+
+  it("credential key names are configurable; no Secret means workload identity (no AWS_* env)", () => {
+    const job = find(
+      render(s3Backup({ secretName: "s", accessKeyIdKey: "id", secretAccessKeyKey: "secret" })),
+      "Job",
+    );
+    expect(envMap(job).AWS_ACCESS_KEY_ID).toEqual({ secretKeyRef: { name: "s", key: "id" } });
+    expect(envMap(job).AWS_SECRET_ACCESS_KEY).toEqual({ secretKeyRef: { name: "s", key: "secret" } });
+    const irsa = render({
+      ...s3Backup(),
+      serviceAccount: { annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r" } },
+    });
+    expect(Object.keys(envMap(find(irsa, "Job")))).not.toContain("AWS_ACCESS_KEY_ID");
+    expect(find(irsa, "ServiceAccount").metadata.annotations).toEqual({
+      "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r",
+    });
+    expect(podSpec(find(irsa, "Job")).securityContext.fsGroup).toBe(1000);
+  });
+
+  it("CA bundle from a Secret or ConfigMap is mounted read-only and named by INFRAHUB_S3_CA_BUNDLE; insecureTLS is explicit", () => {
+    const job = find(render(s3Backup({ caBundle: { secretName: "ca", key: "bundle.pem" }, insecureTLS: true })), "Job");
+    expect(envMap(job).INFRAHUB_S3_CA_BUNDLE).toBe("/etc/infrahub-backup/s3-ca/bundle.pem");
+    expect(envMap(job).INFRAHUB_S3_INSECURE_TLS).toBe("true");
+    expect(container(job).volumeMounts).toContainEqual({
+      name: "s3-ca",
+      mountPath: "/etc/infrahub-backup/s3-ca",
+      readOnly: true,
+    });
+    expect(podSpec(job).volumes).toContainEqual({
+      name: "s3-ca",
+      secret: { secretName: "ca", items: [{ key: "bundle.pem", path: "bundle.pem" }] },
+    });
+    const cm = find(render(s3Backup({ caBundle: { configMapName: "ca-cm" } })), "Job");
+    expect(podSpec(cm).volumes).toContainEqual({
+      name: "s3-ca",
+      configMap: { name: "ca-cm", items: [{ key: "ca.crt", path: "ca.crt" }] },
+    });
+  });
+
+  it("CronJob: Forbid, history limits, startingDeadlineSeconds 3600, suspend, timeZone, backoffLimit 0 always", () => {
+    const cj = find(
+      render({ backup: { enabled: true, mode: "cronjob", timeZone: "Europe/Paris", storage: { s3: { bucket: "b" } } } }),
+      "CronJob",
+    );
+    expect(cj.metadata.name).toBe("infrahub-backup");
+    expect(cj.spec).toMatchObject({
+      schedule: "0 2 * * *",
+      timeZone: "Europe/Paris",
+      concurrencyPolicy: "Forbid",
+      successfulJobsHistoryLimit: 3,
+      failedJobsHistoryLimit: 3,
+      startingDeadlineSeconds: 3600,
+      suspend: false,
+    });
+    expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    const tuned = find(
+      render({
+        backup: { enabled: true, mode: "cronjob", schedule: "15 3 * * 0", storage: { s3: { bucket: "b" } } },
+        cronJob: { suspend: true, startingDeadlineSeconds: null, successfulJobsHistoryLimit: 1 },
+        job: { backoffLimit: 2, ttlSecondsAfterFinished: 600, activeDeadlineSeconds: 3600 },
+      }),
+      "CronJob",
+    );
+    expect(tuned.spec.schedule).toBe("15 3 * * 0");
+    expect(tuned.spec.suspend).toBe(true);
+    expect(tuned.spec.startingDeadlineSeconds).toBeUndefined();
+    expect(tuned.spec.timeZone).toBeUndefined();
+    expect(tuned.spec.successfulJobsHistoryLimit).toBe(1);
+    expect(tuned.spec.jobTemplate.spec).toMatchObject({
+      backoffLimit: 2,
+      ttlSecondsAfterFinished: 600,
+      activeDeadlineSeconds: 3600,
+    });
+  });
+
+  it("local on an emptyDir: --backup-dir and --sleep (upstream); on a claim: no sleep, PVC created and kept", () => {
+    const empty = find(render({ backup: { enabled: true, storage: { type: "local" } } }), "Job");
+    expect(container(empty).args).toEqual([
+      "create",
+      "--neo4jmetadata=all",
+      "--backup-dir=/infrahub_backups",
+      "--sleep=3m",
+    ]);
+    expect(Object.keys(envMap(empty))).toEqual(["INFRAHUB_K8S_NAMESPACE", "INFRAHUB_BACKUP_DIR"]);
+    expect(podSpec(empty).volumes).toContainEqual({ name: "backup-storage", emptyDir: {} });
+
+    const objs = render({
+      backup: {
+        enabled: true,
+        mode: "cronjob",
+        storage: { type: "local", path: "/backups", local: { persistence: { enabled: true, size: "5Gi" } } },
+      },
+    });
+    const cj = find(objs, "CronJob");
+    expect(container(cj).args).toEqual(["create", "--neo4jmetadata=all", "--backup-dir=/backups"]);
+    expect(podSpec(cj).volumes).toContainEqual({
+      name: "backup-storage",
+      persistentVolumeClaim: { claimName: "infrahub-backup-backups" },
+    });
+    const pvc = find(objs, "PersistentVolumeClaim");
+    expect(pvc.metadata.annotations).toEqual({ "helm.sh/resource-policy": "keep" });
+    expect(pvc.spec).toEqual({ accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } });
+
+    const existing = render({
+      backup: { enabled: true, storage: { type: "local", local: { persistence: { enabled: true, existingClaim: "nfs" } } } },
+    });
+    expect(existing.some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
+    expect(podSpec(find(existing, "Job")).volumes).toContainEqual({
+      name: "backup-storage",
+      persistentVolumeClaim: { claimName: "nfs" },
+    });
+  });
+
+  it("backup.job.helmHook false: a plain Job named after the request hash (requestId re-runs it)", () => {
+    const a = find(render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { helmHook: false } } }), "Job");
+    expect(a.metadata.name).toMatch(/^infrahub-backup-backup-[0-9a-f]{10}$/);
+    expect(a.metadata.annotations["helm.sh/hook"]).toBeUndefined();
+    const b = find(
+      render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { helmHook: false }, requestId: "again" } }),
+      "Job",
+    );
+    expect(b.metadata.name).not.toBe(a.metadata.name);
+    const pre = find(render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { hookEvents: "pre-upgrade" } } }), "Job");
+    expect(pre.metadata.annotations["helm.sh/hook"]).toBe("pre-upgrade");
+  });
+});
+
+describe("restore", () => {
+  const restoreKey = (extra: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => ({
+    restore: {
+      enabled: true,
+      storage: { type: "s3", s3: { bucket: "bk", key: "p/infrahub_backup_20261121_020000.tar.gz", ...extra } },
+      ...top,
+    },
+  });
+
+  it("key: s3:// URI, --s3-endpoint flag, region env only (upstream), --yes; a plain Job named by request hash", () => {
+    const job = find(render(restoreKey({ endpoint: "http://minio:9000", secretName: "creds", prefix: "ignored/" })), "Job");
+    expect(job.metadata.name).toMatch(/^infrahub-backup-restore-[0-9a-f]{10}$/);
+    expect(job.metadata.annotations).toEqual({ "infrahub-backup/request-hash": job.metadata.name.slice(-10) });
+    expect(container(job).name).toBe("restore");
+    expect(container(job).args).toEqual([
+      "restore",
+      "--s3-endpoint=http://minio:9000",
+      "s3://bk/p/infrahub_backup_20261121_020000.tar.gz",
+      "--yes",
+    ]);
+    expect(Object.keys(envMap(job))).toEqual([
+      "INFRAHUB_K8S_NAMESPACE",
+      "INFRAHUB_S3_REGION",
+      "AWS_ACCESS_KEY_ID",
+      "AWS_SECRET_ACCESS_KEY",
+      "INFRAHUB_BACKUP_DIR",
+    ]);
+  });
+
+  it("latest: --latest --s3 with bucket/prefix/endpoint env; options in upstream order", () => {
+    const job = find(
+      render({
+        restore: {
+          enabled: true,
+          storage: { s3: { bucket: "bk", prefix: "prod/", latest: true, endpoint: "http://m:9000", region: "eu-west-1" } },
+          options: { excludeTaskmanager: true, migrateFormat: true, extraArgs: ["--dry-run"] },
+        },
+      }),
+      "Job",
+    );
+    expect(container(job).args).toEqual([
+      "restore",
+      "--exclude-taskmanager",
+      "--migrate-format",
+      "--latest",
+      "--s3",
+      "--dry-run",
+      "--yes",
+    ]);
+    expect(envMap(job)).toMatchObject({
+      INFRAHUB_S3_BUCKET: "bk",
+      INFRAHUB_S3_PREFIX: "prod/",
+      INFRAHUB_S3_ENDPOINT: "http://m:9000",
+      INFRAHUB_S3_REGION: "eu-west-1",
+    });
+  });
+
+  it("the Job name changes with the request (source, options, requestId) and with nothing else", () => {
+    const name = (v: Record<string, unknown>) => find(render(v), "Job").metadata.name as string;
+    const base = name(restoreKey());
+    expect(name(restoreKey())).toBe(base);
+    expect(name(restoreKey({ key: "other.tar.gz" }))).not.toBe(base);
+    expect(name(restoreKey({}, { options: { migrateFormat: true } }))).not.toBe(base);
+    expect(name(restoreKey({}, { requestId: "run-2" }))).not.toBe(base);
+    // Unrelated changes: other values, and the pod template of the Job stays byte-identical.
+    const unrelated = { ...restoreKey(), cronJob: { suspend: true }, networkPolicy: { enabled: true }, tests: { enabled: false } };
+    expect(name(unrelated)).toBe(base);
+    expect(find(render(unrelated), "Job").spec).toEqual(find(render(restoreKey()), "Job").spec);
+    // The pod template carries no chart version: a chart upgrade with the same image changes nothing.
+    const labels = find(render(restoreKey()), "Job").spec.template.metadata.labels;
+    expect(labels).toEqual({
+      "app.kubernetes.io/name": "infrahub-backup",
+      "app.kubernetes.io/instance": "infrahub-backup",
+      "app.kubernetes.io/component": "restore",
+    });
+  });
+
+  it("restore.job.helmHook true renders the upstream hook Job <fullname>-restore", () => {
+    const job = find(render(restoreKey({}, { job: { helmHook: true } })), "Job");
+    expect(job.metadata.name).toBe("infrahub-backup-restore");
+    expect(job.metadata.annotations["helm.sh/hook"]).toBe("post-install,post-upgrade");
+  });
+
+  it("scheduled restore from S3 latest: CronJob <fullname>-restore", () => {
+    const cj = find(
+      render({ restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "b", latest: true } } } }),
+      "CronJob",
+    );
+    expect(cj.metadata.name).toBe("infrahub-backup-restore");
+    expect(cj.spec.schedule).toBe("0 4 * * *");
+    expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    expect(container(cj).args).toEqual(["restore", "--latest", "--s3", "--yes"]);
+  });
+
+  it("local: --sleep then <path>/<filename> on an emptyDir (upstream); latest from a claim, read-only", () => {
+    const job = find(render({ restore: { enabled: true, storage: { type: "local" } } }), "Job");
+    expect(container(job).args).toEqual([
+      "restore",
+      "--sleep=3m",
+      "/infrahub_backups/infrahub_backup_latest.tar.gz",
+      "--yes",
+    ]);
+    const pvc = find(
+      render({
+        restore: {
+          enabled: true,
+          storage: { type: "local", local: { latest: true, persistence: { enabled: true, existingClaim: "ihb-backups" } } },
+        },
+      }),
+      "Job",
+    );
+    expect(container(pvc).args).toEqual(["restore", "--latest", "--backup-dir=/infrahub_backups", "--yes"]);
+    expect(podSpec(pvc).volumes).toContainEqual({
+      name: "backup-storage",
+      persistentVolumeClaim: { claimName: "ihb-backups", readOnly: true },
+    });
+  });
+
+  it("the seed plan's restore.s3.* shape maps onto restore.storage.s3.*", () => {
+    const seed = find(
+      render({
+        restore: {
+          enabled: true,
+          s3: { bucket: "bk", key: "a/b.tar.gz", endpoint: "http://minio:9000", region: "us-east-1", secretName: "c" },
+        },
+      }),
+      "Job",
+    );
+    const native = find(
+      render({
+        restore: {
+          enabled: true,
+          storage: { s3: { bucket: "bk", key: "a/b.tar.gz", endpoint: "http://minio:9000", secretName: "c" } },
+        },
+      }),
+      "Job",
+    );
+    expect(seed.spec).toEqual(native.spec);
+    expect(seed.metadata.name).toBe(native.metadata.name);
+    // Empty parent-chart keys are ignored; set in both places with the same value is fine.
+    const mixed = find(
+      render({
+        restore: {
+          enabled: true,
+          s3: { bucket: "bk", key: "", region: "us-east-1" },
+          storage: { s3: { bucket: "bk", key: "a/b.tar.gz", region: "eu-west-1" } },
+        },
+      }),
+      "Job",
+    );
+    expect(container(mixed).args).toEqual(["restore", "s3://bk/a/b.tar.gz", "--yes"]);
+    expect(envMap(mixed).INFRAHUB_S3_REGION).toBe("eu-west-1");
+  });
+});
+
+describe("validation errors are readable", () => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "backup and restore together",
+      { backup: { enabled: true, storage: { s3: { bucket: "b" } } }, restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } } },
+      /backup\.enabled and restore\.enabled are both true: a release either produces backups or restores one/,
+    ],
+    [
+      "key and latest both",
+      { restore: { enabled: true, storage: { s3: { bucket: "b", key: "k", latest: true } } } },
+      /restore\.storage\.s3\.key and restore\.storage\.s3\.latest are both set/,
+    ],
+    [
+      "neither key nor latest",
+      { restore: { enabled: true, storage: { s3: { bucket: "b" } } } },
+      /restore\.storage\.s3: set either key \(the object to restore\) or latest: true/,
+    ],
+    [
+      "seed shape with only restore.s3.key sets the key (no upstream failure), but a missing bucket is named",
+      { restore: { enabled: true, s3: { key: "k" } } },
+      /restore\.storage\.s3\.bucket is empty/,
+    ],
+    [
+      "scheduled restore not from S3",
+      { restore: { enabled: true, mode: "cronjob", storage: { type: "local" } } },
+      /restore\.mode is cronjob but restore\.storage\.type is "local": a scheduled restore reads from S3 only/,
+    ],
+    [
+      "backup without a bucket",
+      { backup: { enabled: true } },
+      /backup\.storage\.s3\.bucket is empty: set the bucket the backups are uploaded to/,
+    ],
+    [
+      "conflicting restore.s3 and restore.storage.s3",
+      { restore: { enabled: true, s3: { bucket: "a" }, storage: { s3: { bucket: "b", latest: true } } } },
+      /restore\.s3\.bucket \(a\) and restore\.storage\.s3\.bucket \(b\) disagree: set it in one place/,
+    ],
+    [
+      "TTL on a one-shot restore Job",
+      { restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } }, job: { ttlSecondsAfterFinished: 60 } },
+      /job\.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, the next upgrade or sync would create it again and RESTORE AGAIN/,
+    ],
+    [
+      "local latest without a claim",
+      { restore: { enabled: true, storage: { type: "local", local: { latest: true } } } },
+      /restore\.storage\.local\.latest needs restore\.storage\.local\.persistence/,
+    ],
+    [
+      "restore claim without its name",
+      { restore: { enabled: true, storage: { type: "local", local: { persistence: { enabled: true } } } } },
+      /restore\.storage\.local\.persistence\.enabled needs existingClaim/,
+    ],
+    [
+      "renamed and removed values, listed together",
+      {
+        backup: { enabled: true, timezone: "UTC", storage: { s3: { bucket: "b", accessKey: "AKIA" } }, options: { neo4jmetadata: "all" } },
+        cronJob: { timeZone: "UTC" },
+      },
+      /backup\.timezone: renamed to backup\.timeZone\n {2}- cronJob\.timeZone: set backup\.timeZone or restore\.timeZone\n {2}- backup\.options\.neo4jmetadata: renamed to backup\.options\.neo4jMetadata\n {2}- backup\.storage\.s3\.accessKey: removed: credentials come only from an existing Secret/,
+    ],
+  ];
+  it.each(cases)("%s", (_name, values, message) => {
+    const err = renderError(values);
+    expect(err).toContain("infrahub-backup: the values cannot be rendered:");
+    expect(err).toMatch(message);
+  });
+
+  it("the schema rejects unknown keys and wrong types with the path", () => {
+    expect(renderError({ backup: { storage: { s3: { bukcet: "x" } } } })).toMatch(
+      /\/backup\/storage\/s3.*additional properties 'bukcet' not allowed/,
+    );
+    expect(renderError({ backup: { mode: "daily" } })).toMatch(/\/backup\/mode/);
+    expect(renderError({ backup: { schedule: "0 0 2 * * *" } })).toMatch(/\/backup\/schedule/);
+    expect(renderError({ backup: { timeZone: "CRON_TZ=UTC" } })).toMatch(/\/backup\/timeZone/);
+    expect(renderError({ backup: { storage: { s3: { endpoint: "minio:9000" } } } })).toMatch(/\/backup\/storage\/s3\/endpoint/);
+  });
+});
+
+describe("pods", () => {
+  it("restricted Pod Security by default: non-root 1000, fsGroup, seccomp, read-only root with /tmp emptyDir, drop ALL", () => {
+    const job = find(render(s3Backup()), "Job");
+    expect(podSpec(job).securityContext).toEqual({
+      runAsNonRoot: true,
+      runAsUser: 1000,
+      runAsGroup: 1000,
+      fsGroup: 1000,
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container(job).securityContext).toEqual({
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ["ALL"] },
+      seccompProfile: { type: "RuntimeDefault" },
+    });
+    expect(container(job).volumeMounts).toContainEqual({ name: "tmp", mountPath: "/tmp" });
+    expect(podSpec(job).volumes).toContainEqual({ name: "tmp", emptyDir: {} });
+    expect(podSpec(job).restartPolicy).toBe("Never");
+    expect(podSpec(job).serviceAccountName).toBe("infrahub-backup");
+    const limited = find(render({ ...s3Backup(), tmp: { sizeLimit: "2Gi" } }), "Job");
+    expect(podSpec(limited).volumes).toContainEqual({ name: "tmp", emptyDir: { sizeLimit: "2Gi" } });
+  });
+
+  it("placement, resources, priority, pull secrets (global first, deduplicated), extra env, pod labels/annotations, image", () => {
+    const job = find(
+      render({
+        ...s3Backup(),
+        global: { imagePullSecrets: ["g1", { name: "shared" }] },
+        imagePullSecrets: [{ name: "shared" }, "own"],
+        nodeSelector: { "kubernetes.io/os": "linux" },
+        tolerations: [{ key: "backup", operator: "Exists", effect: "NoSchedule" }],
+        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "a", operator: "Exists" }] }] } } },
+        priorityClassName: "low",
+        resources: { limits: { memory: "1Gi" } },
+        extraEnv: [{ name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: "when_required" }],
+        podLabels: { team: "infra" },
+        podAnnotations: { "a/b": "c" },
+        image: { repository: "registry.example/ihb", tag: "9.9.9", pullPolicy: "Always" },
+        logFormat: "json",
+      }),
+      "Job",
+    );
+    const spec = podSpec(job);
+    expect(spec.imagePullSecrets).toEqual([{ name: "g1" }, { name: "shared" }, { name: "own" }]);
+    expect(spec.nodeSelector).toEqual({ "kubernetes.io/os": "linux" });
+    expect(spec.tolerations).toHaveLength(1);
+    expect(spec.affinity.nodeAffinity).toBeDefined();
+    expect(spec.priorityClassName).toBe("low");
+    // Helm merges maps with the defaults: the default requests stay unless set to null.
+    expect(container(job).resources).toEqual({ limits: { memory: "1Gi" }, requests: { cpu: "100m", memory: "256Mi" } });
+    expect(container(job).image).toBe("registry.example/ihb:9.9.9");
+    expect(container(job).imagePullPolicy).toBe("Always");
+    expect(envMap(job)).toMatchObject({ INFRAHUB_LOG_FORMAT: "json", AWS_REQUEST_CHECKSUM_CALCULATION: "when_required" });
+    expect(job.spec.template.metadata.labels.team).toBe("infra");
+    expect(job.spec.template.metadata.annotations).toEqual({ "a/b": "c" });
+    const digest = find(render({ ...s3Backup(), image: { digest: `sha256:${"a".repeat(64)}` } }), "Job");
+    expect(container(digest).image).toBe(`ghcr.io/opsmill/infrahub-backup@sha256:${"a".repeat(64)}`);
+  });
+
+  it("NetworkPolicy: no ingress; egress to DNS, the API server and object storage only", () => {
+    const np = find(
+      render({ networkPolicy: { enabled: true, kubeAPIServer: { cidrs: ["10.0.0.1/32"] }, objectStorage: { ports: [9000] } } }),
+      "NetworkPolicy",
+    );
+    expect(np.spec).toEqual({
+      podSelector: { matchLabels: { "app.kubernetes.io/name": "infrahub-backup", "app.kubernetes.io/instance": "infrahub-backup" } },
+      policyTypes: ["Ingress", "Egress"],
+      egress: [
+        { ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
+        { ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 6443 }], to: [{ ipBlock: { cidr: "10.0.0.1/32" } }] },
+        { ports: [{ protocol: "TCP", port: 9000 }] },
+      ],
+    });
+  });
+
+  it("helm test Pod lists the configured bucket with the pods' own S3 settings; absent without S3", () => {
+    const pod = find(render(s3Backup({ endpoint: "http://minio:9000", secretName: "c", prefix: "p/" })), "Pod");
+    expect(pod.metadata.name).toBe("infrahub-backup-test-s3");
+    expect(pod.metadata.annotations["helm.sh/hook"]).toBe("test");
+    expect(container(pod).args).toEqual(["list", "--s3"]);
+    expect(envMap(pod)).toMatchObject({
+      INFRAHUB_S3_BUCKET: "bk",
+      INFRAHUB_S3_PREFIX: "p/",
+      INFRAHUB_S3_ENDPOINT: "http://minio:9000",
+    });
+    expect(podSpec(pod).securityContext.runAsNonRoot).toBe(true);
+    const restorePod = find(render({ restore: { enabled: true, s3: { bucket: "rb", key: "k" } } }), "Pod");
+    expect(envMap(restorePod).INFRAHUB_S3_BUCKET).toBe("rb");
+    expect(render({ backup: { enabled: true, storage: { type: "local" } } }).some((o) => o.kind === "Pod")).toBe(false);
+    expect(render({ ...s3Backup(), tests: { enabled: false } }).some((o) => o.kind === "Pod")).toBe(false);
+  });
+
+  it("fullname rules: <release>-infrahub-backup, the release when it contains the chart name, overrides", () => {
+    expect(find(render(s3Backup(), { release: "ihb-backup" }), "Job").metadata.name).toBe("ihb-backup-infrahub-backup");
+    expect(find(render(s3Backup(), { release: "infrahub" }), "Job").metadata.name).toBe("infrahub-infrahub-backup");
+    expect(find(render({ ...s3Backup(), fullnameOverride: "bk" }), "Job").metadata.name).toBe("bk");
+    const long = find(
+      render({
+        fullnameOverride: "x".repeat(63),
+        restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "b", latest: true } } },
+      }),
+      "CronJob",
+    );
+    expect(long.metadata.name).toBe(`${"x".repeat(44)}-restore`);
+    const longJob = find(render({ fullnameOverride: "y".repeat(63), restore: { enabled: true, s3: { bucket: "b", key: "k" } } }), "Job");
+    expect(longJob.metadata.name).toMatch(new RegExp(`^${"y".repeat(44)}-restore-[0-9a-f]{10}$`));
+  });
+});
