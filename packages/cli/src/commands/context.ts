@@ -35,6 +35,8 @@ export async function sleep(
   ctx.output.info(why, { duration_ms: ms });
   const { setTimeout } = await import("node:timers/promises");
   await setTimeout(ms, undefined, { signal }).catch(() => undefined);
+  // A signal during the sleep ends it; the caller's error path reports 130/143.
+  signal.throwIfAborted();
 }
 
 /** Asks y/N on a terminal; true when confirmed. */

@@ -1,0 +1,167 @@
+// Each exit code produced by a real failure of the built CLI (a child process), nothing stubbed.
+
+import { randomBytes } from "node:crypto";
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { gzipSync } from "node:zlib";
+import {
+  freePort,
+  type MinioServer,
+  startMinio,
+  type TempDir,
+  tempDir,
+  toolDir,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { EXIT_CODES } from "../src/exit-codes.js";
+import { buildCli, cleanEnv, runCli, startCli } from "./cli-process.js";
+
+const exitCode = (category: string): number => {
+  const row = EXIT_CODES.find((e) => e.category === category);
+  if (!row) throw new Error(category);
+  return row.code;
+};
+
+const NAME = "infrahub_backup_20260101_000000.tar.gz";
+let minio: MinioServer;
+let dir: TempDir;
+
+beforeAll(async () => {
+  buildCli();
+  [minio, dir] = await Promise.all([startMinio(), tempDir("ihb-cli-exit-")]);
+  await minio.createBucket("backups");
+});
+afterAll(async () => {
+  await minio?.[Symbol.asyncDispose]();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+const s3Env = (keys?: { accessKeyId: string; secretAccessKey: string }) =>
+  cleanEnv({
+    AWS_ACCESS_KEY_ID: keys?.accessKeyId ?? minio.rootUser,
+    AWS_SECRET_ACCESS_KEY: keys?.secretAccessKey ?? minio.rootPassword,
+    INFRAHUB_S3_ENDPOINT: minio.endpoint,
+    INFRAHUB_S3_BUCKET: "backups",
+  });
+
+describe("exit codes from real failures", () => {
+  it("the table is distinct and append-only shaped", () => {
+    const codes = EXIT_CODES.map((e) => e.code);
+    expect(new Set(codes).size).toBe(codes.length);
+    expect(EXIT_CODES[0]).toMatchObject({ code: 0, category: "success" });
+  });
+
+  it("usage: unknown flag → 2, message on stderr, nothing on stdout", async () => {
+    const r = await runCli(["create", "--no-such-flag"]);
+    expect(r.code).toBe(exitCode("usage"));
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/Unknown argument/);
+    expect(r.stdout).toBe("");
+  });
+
+  it("usage: --redact is refused clearly, before touching anything", async () => {
+    const r = await runCli(["create", "--redact", "--force", "--backup-dir", dir.path]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--redact is not supported/);
+  });
+
+  it("environment not found: no local config, Kubernetes/Compose unavailable → 3", async () => {
+    const r = await runCli(["create", "--backup-dir", dir.path]);
+    expect(r.code).toBe(exitCode("environment"));
+    expect(r.stderr).toMatch(/no Infrahub environment detected/);
+  });
+
+  it("artifact not found: missing local path → 5", async () => {
+    const r = await runCli(["restore", join(dir.path, "nope", NAME), "--yes"]);
+    expect(r.code).toBe(exitCode("not-found"));
+  });
+
+  it("artifact not found: missing S3 key on MinIO → 5", async () => {
+    const r = await runCli(["verify", `s3://backups/infrahub/${NAME}`], { env: s3Env() });
+    expect(r.code).toBe(exitCode("not-found"));
+    expect(r.stderr).toContain(`s3://backups/infrahub/${NAME}`);
+  });
+
+  it("artifact not found: restore --latest --s3 in an empty prefix → 5", async () => {
+    const r = await runCli(["restore", "--latest", "--s3", "--s3-prefix", "empty", "--yes"], {
+      env: s3Env(),
+    });
+    expect(r.code).toBe(exitCode("not-found"));
+  });
+
+  it("storage credentials: wrong keys on MinIO → 4", async () => {
+    const r = await runCli(["list", "--s3", "--log-format", "json"], {
+      env: s3Env({ accessKeyId: "wrong-key", secretAccessKey: "wrong-secret-0123456789" }),
+    });
+    expect(r.code).toBe(exitCode("storage-auth"));
+    const last = JSON.parse(r.stderr.trim().split("\n").at(-1) ?? "{}");
+    expect(last).toMatchObject({ type: "error", category: "storage-auth", exit_code: 4 });
+  });
+
+  it("integrity: a corrupted archive file → 6", async () => {
+    const path = join(dir.path, NAME);
+    await writeFile(path, gzipSync(randomBytes(64 * 1024)));
+    const r = await runCli(["verify", path]);
+    expect(r.code).toBe(exitCode("integrity"));
+  });
+
+  it("integrity: not gzip at all → 6", async () => {
+    const path = join(dir.path, "infrahub_backup_20260102_000000.tar.gz");
+    await writeFile(path, "this is not an archive\n".repeat(100));
+    const r = await runCli(["verify", path]);
+    expect(r.code).toBe(exitCode("integrity"));
+  });
+
+  it("database unavailable: local config pointing at a dead Neo4j port → 7", async () => {
+    const deadPort = await freePort();
+    const config = join(dir.path, "dead.json");
+    await writeFile(
+      config,
+      JSON.stringify({
+        services: {
+          database: {
+            env: { NEO4J_ADDRESS: `bolt://127.0.0.1:${deadPort}` },
+            pathPrepend: [join(toolDir("neo4j", "NEO4J_VERSION"), "bin")],
+          },
+        },
+        neo4j: { pidFile: join(dir.path, "neo4j.pid") },
+      }),
+    );
+    const r = await runCli(["create", "--local-config", config, "--backup-dir", join(dir.path, "out")], {
+      env: cleanEnv({
+        INFRAHUB_DB_USERNAME: "neo4j",
+        INFRAHUB_DB_PASSWORD: "x",
+        INFRAHUB_DB_DATABASE: "neo4j",
+      }),
+    });
+    expect(r.stderr).toMatch(/Neo4j|cypher-shell/i);
+    expect(r.code).toBe(exitCode("database"));
+  });
+
+  it("cancelled: SIGINT while restore sleeps → 130, nothing changed", async () => {
+    const path = join(dir.path, NAME);
+    const config = join(dir.path, "idle.json");
+    await writeFile(config, JSON.stringify({ services: {}, neo4j: { pidFile: join(dir.path, "x.pid") } }));
+    const { child, result } = startCli([
+      "restore",
+      path,
+      "--local-config",
+      config,
+      "--sleep",
+      "60s",
+      "--yes",
+    ]);
+    let stderr = "";
+    await new Promise<void>((resolve) => {
+      child.stderr?.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes("Sleeping before restore")) resolve();
+      });
+    });
+    child.kill("SIGINT");
+    const r = await result;
+    expect(r.code).toBe(130);
+    expect(r.stderr).toMatch(/cancelled by SIGINT/);
+    expect(r.stderr).not.toMatch(/Restore completed/);
+  });
+});
