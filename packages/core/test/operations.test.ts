@@ -1,3 +1,7 @@
+import { execFileSync, spawnSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   digestInfrahubData,
@@ -6,13 +10,16 @@ import {
   seedInfrahubData,
   startFaultProxy,
   startInfrahubLocalStack,
+  tempDir,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { extractArchive } from "../src/archive/extract-archive.js";
 import { LocalEnvironment } from "../src/environment/local-environment.js";
 import { createBackup } from "../src/operations/create-backup.js";
 import type { OperationEvent } from "../src/operations/events.js";
 import { restoreBackup } from "../src/operations/restore-backup.js";
 import { listBackups, verifyBackup } from "../src/operations/verify-backup.js";
+import { LocalStore } from "../src/storage/local-store.js";
 import { S3Store } from "../src/storage/s3-store.js";
 
 const BUCKET = "backups";
@@ -138,6 +145,22 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     expect(appsRunning()).toBe(true);
   });
 
+  it("fails before stopping anything when the Neo4j database name is wrong", async () => {
+    const error = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "wrong-db"),
+      toolVersion: "test",
+      freezeHelper,
+      hostEnv: { INFRAHUB_DB_DATABASE: "nosuchdb" },
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({
+      code: "DATABASE_UNAVAILABLE",
+      message: "Neo4j has no database named nosuchdb",
+    });
+    expect(stack.apps["infrahub-server"].isRunning()).toBe(true);
+    expect(await stack.minio.listObjectKeys(BUCKET, "wrong-db/")).toEqual([]);
+  });
+
   it("fails before writing anything when a database refuses the credentials", async () => {
     const error = await createBackup({
       environment,
@@ -185,5 +208,108 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     // Recovery is running the restore again.
     await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
     expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+  });
+
+  it("restores an archive written the upstream way (GNU tar, one gzip member, metadata first, no edition) from a local directory, with a new deployment id", async () => {
+    await using work = await tempDir("ihb-upstream-");
+    // Real dumps: the entries of the backup taken above.
+    await extractArchive(await store().get(archiveName), join(work.path, "src"));
+    const stage = join(work.path, "stage");
+    await mkdir(join(stage, "backup", "database"), { recursive: true });
+    await copyFile(
+      join(work.path, "src", "backup", "database", "neo4j.dump"),
+      join(stage, "backup", "database", "neo4j.dump"),
+    );
+    await copyFile(join(work.path, "src", "backup", "prefect.dump"), join(stage, "backup", "prefect.dump"));
+    const sha = async (path: string) =>
+      createHash("sha256")
+        .update(await readFile(path))
+        .digest("hex");
+    // v0.0.7 shape (metadata_version 2025102200): no neo4j_edition; Go's 4-space indentation.
+    const metadata = {
+      metadata_version: 2025102200,
+      backup_id: "infrahub_backup_20251030_101500",
+      created_at: "2025-10-30T10:15:00Z",
+      tool_version: "0a1b2c3",
+      infrahub_version: "1.4.0",
+      components: ["database", "task-manager-db"],
+      checksums: {
+        "database/neo4j.dump": await sha(join(stage, "backup", "database", "neo4j.dump")),
+        "prefect.dump": await sha(join(stage, "backup", "prefect.dump")),
+      },
+    };
+    await writeFile(join(stage, "backup", "backup_information.json"), JSON.stringify(metadata, null, 4));
+    const dir = join(work.path, "backups");
+    await mkdir(dir);
+    const name = "infrahub_backup_20251030_101500.tar.gz";
+    // Upstream's lexical walk: backup, backup/backup_information.json, backup/database, …, backup/prefect.dump.
+    execFileSync("tar", [
+      "-czf",
+      join(dir, name),
+      "--no-recursion",
+      "-C",
+      stage,
+      "backup",
+      "backup/backup_information.json",
+      "backup/database",
+      "backup/database/neo4j.dump",
+      "backup/prefect.dump",
+    ]);
+
+    const rootBefore = (await stack.neo4j.cypher("MATCH (r:Root) RETURN r.uuid AS uuid")).trim();
+    await stack.postgres.psql("UPDATE flow_run SET state_type = 'UPSTREAM-TEST';");
+    const result = await restoreBackup({
+      environment,
+      store: new LocalStore({ directory: dir }),
+      name,
+      freezeHelper,
+      resetDeploymentId: true,
+    });
+    expect(result.plan.metadata.metadataVersion).toBe(2025102200);
+    const after = await digestInfrahubData(stack.neo4j, stack.postgres);
+    expect(after.postgres).toBe(original.postgres);
+    const rootAfter = (await stack.neo4j.cypher("MATCH (r:Root) RETURN r.uuid AS uuid")).trim();
+    expect(rootAfter).not.toBe(rootBefore);
+    expect(rootAfter).toMatch(/[0-9a-f-]{36}/);
+    expect((await stack.neo4j.cypher("MATCH (n:InfraDevice) RETURN count(n)")).trim()).toMatch(/500$/);
+    expect(appsRunning()).toBe(true);
+  });
+
+  it("a failing Neo4j dump fails the backup: nothing stored, Neo4j and services back", async () => {
+    const error = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "neo4j-fails"),
+      toolVersion: "test",
+      freezeHelper,
+      onEvent: (e) => {
+        // The dump process dies (as under the OOM killer) shortly after it started.
+        if (e.type === "step" && e.message.startsWith("dumping Neo4j")) {
+          setTimeout(() => spawnSync("pkill", ["-KILL", "-f", "Neo4jAdminCommand database dump"]), 1500);
+        }
+      },
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "DATABASE_COMMAND_FAILED" });
+    expect(String((error as Error).message)).toMatch(/neo4j-admin database dump of neo4j failed/);
+    expect(await stack.minio.listObjectKeys(BUCKET, "neo4j-fails/")).toEqual([]);
+    expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+    expect(appsRunning()).toBe(true);
+    await stack.neo4j.cypher("RETURN 1");
+  });
+
+  it("PostgreSQL going away during the dump fails the backup with nothing stored", async () => {
+    const error = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "pg-dies"),
+      toolVersion: "test",
+      freezeHelper,
+      onEvent: (e) => {
+        if (e.type === "step" && e.message === "dumping PostgreSQL (online)") void stack.postgres.stop();
+      },
+    }).catch((e: unknown) => e);
+    await stack.postgres.start();
+    expect(error).toMatchObject({ code: "DATABASE_COMMAND_FAILED" });
+    expect(await stack.minio.listObjectKeys(BUCKET, "pg-dies/")).toEqual([]);
+    expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+    expect(appsRunning()).toBe(true);
   });
 });

@@ -4,7 +4,7 @@ import type { ArchiveSink } from "../archive/archive-sink.js";
 import { ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
-import { detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
+import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
 import { dumpNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
@@ -116,6 +116,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
   const neo4j = await detectNeo4j(databaseExec, neo4jCredentials);
+  await assertNeo4jDatabaseExists(databaseExec, neo4jCredentials);
   onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
   if (neo4j.edition !== "community") {
     throw new BackupError(

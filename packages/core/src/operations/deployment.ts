@@ -96,7 +96,11 @@ export async function waitForNeo4j(
   while (Date.now() < deadline) {
     options.signal?.throwIfAborted();
     try {
-      await cypherShell(executor, credentials, "RETURN 1", { timeoutMs: 20_000 });
+      // The system database answers as soon as the server is up, whatever the user database is called.
+      await cypherShell(executor, credentials, "SHOW DATABASES YIELD name RETURN name", {
+        database: "system",
+        timeoutMs: 20_000,
+      });
       return;
     } catch (error) {
       last = error;

@@ -3,7 +3,7 @@ import { randomUUID } from "node:crypto";
 import { type ArchiveFileEntry, type ArchiveReport, readArchive } from "../archive/archive-reader.js";
 import type { BackupMetadata } from "../archive/backup-metadata.js";
 import { cypherShell } from "../engines/neo4j/cypher-shell.js";
-import { detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
+import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
 import { loadNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import {
@@ -136,6 +136,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
   const running = await detectNeo4j(databaseExec, neo4jCredentials);
+  await assertNeo4jDatabaseExists(databaseExec, neo4jCredentials);
   const files = report.entries.filter((e) => e.type === "file" && e.path.startsWith("database/"));
   if (metadata.neo4jEdition === "enterprise" && running.edition === "community") {
     throw new BackupError(
