@@ -28,7 +28,13 @@ const extra: Record<string, unknown> = {
     priorityClassName: "low",
     nodeSelector: { a: "b" },
     tolerations: [{ key: "k", operator: "Exists" }],
-    affinity: { podAntiAffinity: { preferredDuringSchedulingIgnoredDuringExecution: [{ weight: 1, podAffinityTerm: { topologyKey: "kubernetes.io/hostname" } }] } },
+    affinity: {
+      podAntiAffinity: {
+        preferredDuringSchedulingIgnoredDuringExecution: [
+          { weight: 1, podAffinityTerm: { topologyKey: "kubernetes.io/hostname" } },
+        ],
+      },
+    },
     extraEnv: [{ name: "X", valueFrom: { configMapKeyRef: { name: "m", key: "k" } } }],
     podAnnotations: { a: "b" },
     podLabels: { c: "d" },
@@ -52,10 +58,15 @@ describe.each(["1.30.0", "1.36.0"])("Kubernetes %s strict schemas", (version) =>
   });
 
   it("the validator does reject an invalid object (the check is not vacuous)", () => {
-    const [job] = render({ backup: { enabled: true, storage: { s3: { bucket: "b" } } } }).filter((o) => o.kind === "Job");
+    const [job] = render({ backup: { enabled: true, storage: { s3: { bucket: "b" } } } }).filter(
+      (o) => o.kind === "Job",
+    );
     expect(validator.validate({ ...job, spec: { ...job!.spec, backofLimit: 0 } })).not.toEqual([]);
     const pod = job!.spec.template.spec;
-    const bad = { ...job, spec: { ...job!.spec, template: { ...job!.spec.template, spec: { ...pod, restartPolicy: 3 } } } };
+    const bad = {
+      ...job,
+      spec: { ...job!.spec, template: { ...job!.spec.template, spec: { ...pod, restartPolicy: 3 } } },
+    };
     expect(validator.validate(bad)).not.toEqual([]);
   });
 });

@@ -5,9 +5,10 @@ import { Ajv2020, type ValidateFunction } from "ajv/dist/2020.js";
 import addFormatsModule from "ajv-formats";
 import type { K8sObject } from "./helm.ts";
 
-// ajv-formats is CommonJS; its default export arrives under .default depending on the loader.
-const addFormats = ((addFormatsModule as unknown as { default?: unknown }).default ??
-  addFormatsModule) as typeof addFormatsModule;
+// ajv-formats is CommonJS: under Node's ESM loader its function arrives as the default export's .default.
+type AddFormats = (ajv: Ajv2020) => unknown;
+const addFormats: AddFormats =
+  (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
 
 /**
  * Strict Kubernetes JSON schemas (additionalProperties false everywhere) as shipped by the PyPI
@@ -15,12 +16,22 @@ const addFormats = ((addFormatsModule as unknown as { default?: unknown }).defau
  */
 export function kubeSchemaDir(kubeVersion: string): string {
   const v = toolVersions();
-  const venv = join(toolsDir(), `pytools-${v.YAMLLINT_VERSION}-${v.YAMALE_VERSION}-${v.KUBERNETES_VALIDATE_VERSION}`);
-  if (!existsSync(join(venv, ".installed"))) throw new Error(`${venv} is not installed: run tools/bootstrap.sh`);
+  const venv = join(
+    toolsDir(),
+    `pytools-${v.YAMLLINT_VERSION}-${v.YAMALE_VERSION}-${v.KUBERNETES_VALIDATE_VERSION}`,
+  );
+  if (!existsSync(join(venv, ".installed")))
+    throw new Error(`${venv} is not installed: run tools/bootstrap.sh`);
   const lib = join(venv, "lib");
   const py = readdirSync(lib).find((d) => d.startsWith("python3"));
-  const dir = join(lib, py!, "site-packages/kubernetes_validate/kubernetes-json-schema", `v${kubeVersion}-local-strict`);
-  if (!existsSync(dir)) throw new Error(`kubernetes-validate ships no schemas for Kubernetes ${kubeVersion} (${dir})`);
+  const dir = join(
+    lib,
+    py!,
+    "site-packages/kubernetes_validate/kubernetes-json-schema",
+    `v${kubeVersion}-local-strict`,
+  );
+  if (!existsSync(dir))
+    throw new Error(`kubernetes-validate ships no schemas for Kubernetes ${kubeVersion} (${dir})`);
   return dir;
 }
 
@@ -49,9 +60,8 @@ export class KubeValidator {
       validate = this.#ajv.compile(schema);
       this.#cache.set(file, validate);
     }
+    const where = `${obj.kind}/${obj.metadata?.name}`;
     if (validate(obj)) return [];
-    return (validate.errors ?? []).map(
-      (e) => `${obj.kind}/${obj.metadata?.name}${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`,
-    );
+    return (validate.errors ?? []).map((e) => `${where}${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
   }
 }

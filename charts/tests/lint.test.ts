@@ -21,7 +21,11 @@ describe("ct lint (offline flags)", () => {
       join(toolDir("helm", "HELM4_VERSION"), "bin"),
       join(ct, "bin"),
       join(toolDir("yq", "YQ_VERSION"), "bin"),
-      join(toolsDir(), `pytools-${v.YAMLLINT_VERSION}-${v.YAMALE_VERSION}-${v.KUBERNETES_VALIDATE_VERSION}`, "bin"),
+      join(
+        toolsDir(),
+        `pytools-${v.YAMLLINT_VERSION}-${v.YAMALE_VERSION}-${v.KUBERNETES_VALIDATE_VERSION}`,
+        "bin",
+      ),
       process.env.PATH,
     ].join(":");
     const res = spawnSync(
@@ -37,7 +41,11 @@ describe("ct lint (offline flags)", () => {
         "--validate-maintainers=false",
         "--check-version-increment=false",
       ],
-      { cwd: repoRoot, encoding: "utf8", env: { ...process.env, PATH: path, HELM_CACHE_HOME: "/tmp/ihb-helm-cache" } },
+      {
+        cwd: repoRoot,
+        encoding: "utf8",
+        env: { ...process.env, PATH: path, HELM_CACHE_HOME: "/tmp/ihb-helm-cache" },
+      },
     );
     const out = `${res.stdout}\n${res.stderr}`;
     expect(res.status, out).toBe(0);

@@ -49,9 +49,9 @@ describe("README and schema generated from / checked against the values comments
   it("every non-deprecated schema property is documented or lies under a documented key", () => {
     const documented = new Set(params.map((p) => p.path));
     const missing: string[] = [];
-    // biome-ignore lint/suspicious/noExplicitAny: JSON schema nodes
-    const walk = (node: any, prefix: string) => {
-      for (const [k, child] of Object.entries<any>(node.properties ?? {})) {
+    type SchemaNode = { properties?: Record<string, SchemaNode>; deprecated?: boolean };
+    const walk = (node: SchemaNode, prefix: string) => {
+      for (const [k, child] of Object.entries(node.properties ?? {})) {
         const path = prefix ? `${prefix}.${k}` : k;
         if (child.deprecated || path === "enabled" || path === "global") continue;
         if (documented.has(path)) continue;

@@ -21,14 +21,25 @@ describe("default render", () => {
 
   it("snapshots a scheduled S3 backup with everything optional switched on", async () => {
     const res = renderRaw({
-      ...s3Backup({ prefix: "p/", endpoint: "https://s3.local:9000", secretName: "creds", caBundle: { secretName: "ca" } }),
+      ...s3Backup({
+        prefix: "p/",
+        endpoint: "https://s3.local:9000",
+        secretName: "creds",
+        caBundle: { secretName: "ca" },
+      }),
       backup: {
         enabled: true,
         mode: "cronjob",
         timeZone: "Europe/Paris",
         storage: {
           type: "s3",
-          s3: { bucket: "bk", prefix: "p/", endpoint: "https://s3.local:9000", secretName: "creds", caBundle: { secretName: "ca" } },
+          s3: {
+            bucket: "bk",
+            prefix: "p/",
+            endpoint: "https://s3.local:9000",
+            secretName: "creds",
+            caBundle: { secretName: "ca" },
+          },
         },
       },
       networkPolicy: { enabled: true },
@@ -45,7 +56,11 @@ describe("default render", () => {
       { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
       { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
       { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
-      { apiGroups: ["apps"], resources: ["deployments/scale", "statefulsets/scale"], verbs: ["get", "patch"] },
+      {
+        apiGroups: ["apps"],
+        resources: ["deployments/scale", "statefulsets/scale"],
+        verbs: ["get", "patch"],
+      },
     ]);
     const objs = render({ rbac: { create: false }, serviceAccount: { create: false } });
     expect(objs).toEqual([]);
@@ -54,7 +69,10 @@ describe("default render", () => {
 
 describe("backup", () => {
   it("one-shot S3 backup: a Helm hook Job named <fullname>, upstream args and env", () => {
-    const job = find(render(s3Backup({ prefix: "pre/", endpoint: "http://minio:9000", secretName: "creds" })), "Job");
+    const job = find(
+      render(s3Backup({ prefix: "pre/", endpoint: "http://minio:9000", secretName: "creds" })),
+      "Job",
+    );
     expect(job.metadata.name).toBe("infrahub-backup");
     expect(job.metadata.annotations).toEqual({
       "helm.sh/hook": "post-install,post-upgrade",
@@ -73,7 +91,10 @@ describe("backup", () => {
       { name: "INFRAHUB_S3_ENDPOINT", value: "http://minio:9000" },
       { name: "INFRAHUB_S3_REGION", value: "us-east-1" },
       { name: "AWS_ACCESS_KEY_ID", valueFrom: { secretKeyRef: { name: "creds", key: "AWS_ACCESS_KEY_ID" } } },
-      { name: "AWS_SECRET_ACCESS_KEY", valueFrom: { secretKeyRef: { name: "creds", key: "AWS_SECRET_ACCESS_KEY" } } },
+      {
+        name: "AWS_SECRET_ACCESS_KEY",
+        valueFrom: { secretKeyRef: { name: "creds", key: "AWS_SECRET_ACCESS_KEY" } },
+      },
       { name: "INFRAHUB_BACKUP_DIR", value: "/infrahub_backups" },
     ]);
   });
@@ -126,7 +147,10 @@ describe("backup", () => {
   });
 
   it("CA bundle from a Secret or ConfigMap is mounted read-only and named by INFRAHUB_S3_CA_BUNDLE; insecureTLS is explicit", () => {
-    const job = find(render(s3Backup({ caBundle: { secretName: "ca", key: "bundle.pem" }, insecureTLS: true })), "Job");
+    const job = find(
+      render(s3Backup({ caBundle: { secretName: "ca", key: "bundle.pem" }, insecureTLS: true })),
+      "Job",
+    );
     expect(envMap(job).INFRAHUB_S3_CA_BUNDLE).toBe("/etc/infrahub-backup/s3-ca/bundle.pem");
     expect(envMap(job).INFRAHUB_S3_INSECURE_TLS).toBe("true");
     expect(container(job).volumeMounts).toContainEqual({
@@ -147,7 +171,14 @@ describe("backup", () => {
 
   it("CronJob: Forbid, history limits, startingDeadlineSeconds 3600, suspend, timeZone, backoffLimit 0 always", () => {
     const cj = find(
-      render({ backup: { enabled: true, mode: "cronjob", timeZone: "Europe/Paris", storage: { s3: { bucket: "b" } } } }),
+      render({
+        backup: {
+          enabled: true,
+          mode: "cronjob",
+          timeZone: "Europe/Paris",
+          storage: { s3: { bucket: "b" } },
+        },
+      }),
       "CronJob",
     );
     expect(cj.metadata.name).toBe("infrahub-backup");
@@ -210,7 +241,10 @@ describe("backup", () => {
     expect(pvc.spec).toEqual({ accessModes: ["ReadWriteOnce"], resources: { requests: { storage: "5Gi" } } });
 
     const existing = render({
-      backup: { enabled: true, storage: { type: "local", local: { persistence: { enabled: true, existingClaim: "nfs" } } } },
+      backup: {
+        enabled: true,
+        storage: { type: "local", local: { persistence: { enabled: true, existingClaim: "nfs" } } },
+      },
     });
     expect(existing.some((o) => o.kind === "PersistentVolumeClaim")).toBe(false);
     expect(podSpec(find(existing, "Job")).volumes).toContainEqual({
@@ -220,15 +254,24 @@ describe("backup", () => {
   });
 
   it("backup.job.helmHook false: a plain Job named after the request hash (requestId re-runs it)", () => {
-    const a = find(render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { helmHook: false } } }), "Job");
+    const a = find(
+      render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { helmHook: false } } }),
+      "Job",
+    );
     expect(a.metadata.name).toMatch(/^infrahub-backup-backup-[0-9a-f]{10}$/);
     expect(a.metadata.annotations["helm.sh/hook"]).toBeUndefined();
     const b = find(
-      render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { helmHook: false }, requestId: "again" } }),
+      render({
+        ...s3Backup(),
+        backup: { ...s3Backup().backup, job: { helmHook: false }, requestId: "again" },
+      }),
       "Job",
     );
     expect(b.metadata.name).not.toBe(a.metadata.name);
-    const pre = find(render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { hookEvents: "pre-upgrade" } } }), "Job");
+    const pre = find(
+      render({ ...s3Backup(), backup: { ...s3Backup().backup, job: { hookEvents: "pre-upgrade" } } }),
+      "Job",
+    );
     expect(pre.metadata.annotations["helm.sh/hook"]).toBe("pre-upgrade");
   });
 });
@@ -237,15 +280,23 @@ describe("restore", () => {
   const restoreKey = (extra: Record<string, unknown> = {}, top: Record<string, unknown> = {}) => ({
     restore: {
       enabled: true,
-      storage: { type: "s3", s3: { bucket: "bk", key: "p/infrahub_backup_20261121_020000.tar.gz", ...extra } },
+      storage: {
+        type: "s3",
+        s3: { bucket: "bk", key: "p/infrahub_backup_20261121_020000.tar.gz", ...extra },
+      },
       ...top,
     },
   });
 
   it("key: s3:// URI, --s3-endpoint flag, region env only (upstream), --yes; a plain Job named by request hash", () => {
-    const job = find(render(restoreKey({ endpoint: "http://minio:9000", secretName: "creds", prefix: "ignored/" })), "Job");
+    const job = find(
+      render(restoreKey({ endpoint: "http://minio:9000", secretName: "creds", prefix: "ignored/" })),
+      "Job",
+    );
     expect(job.metadata.name).toMatch(/^infrahub-backup-restore-[0-9a-f]{10}$/);
-    expect(job.metadata.annotations).toEqual({ "infrahub-backup/request-hash": job.metadata.name.slice(-10) });
+    expect(job.metadata.annotations).toEqual({
+      "infrahub-backup/request-hash": job.metadata.name.slice(-10),
+    });
     expect(container(job).name).toBe("restore");
     expect(container(job).args).toEqual([
       "restore",
@@ -267,7 +318,15 @@ describe("restore", () => {
       render({
         restore: {
           enabled: true,
-          storage: { s3: { bucket: "bk", prefix: "prod/", latest: true, endpoint: "http://m:9000", region: "eu-west-1" } },
+          storage: {
+            s3: {
+              bucket: "bk",
+              prefix: "prod/",
+              latest: true,
+              endpoint: "http://m:9000",
+              region: "eu-west-1",
+            },
+          },
           options: { excludeTaskmanager: true, migrateFormat: true, extraArgs: ["--dry-run"] },
         },
       }),
@@ -298,7 +357,12 @@ describe("restore", () => {
     expect(name(restoreKey({}, { options: { migrateFormat: true } }))).not.toBe(base);
     expect(name(restoreKey({}, { requestId: "run-2" }))).not.toBe(base);
     // Unrelated changes: other values, and the pod template of the Job stays byte-identical.
-    const unrelated = { ...restoreKey(), cronJob: { suspend: true }, networkPolicy: { enabled: true }, tests: { enabled: false } };
+    const unrelated = {
+      ...restoreKey(),
+      cronJob: { suspend: true },
+      networkPolicy: { enabled: true },
+      tests: { enabled: false },
+    };
     expect(name(unrelated)).toBe(base);
     expect(find(render(unrelated), "Job").spec).toEqual(find(render(restoreKey()), "Job").spec);
     // The pod template carries no chart version: a chart upgrade with the same image changes nothing.
@@ -339,7 +403,10 @@ describe("restore", () => {
       render({
         restore: {
           enabled: true,
-          storage: { type: "local", local: { latest: true, persistence: { enabled: true, existingClaim: "ihb-backups" } } },
+          storage: {
+            type: "local",
+            local: { latest: true, persistence: { enabled: true, existingClaim: "ihb-backups" } },
+          },
         },
       }),
       "Job",
@@ -356,7 +423,13 @@ describe("restore", () => {
       render({
         restore: {
           enabled: true,
-          s3: { bucket: "bk", key: "a/b.tar.gz", endpoint: "http://minio:9000", region: "us-east-1", secretName: "c" },
+          s3: {
+            bucket: "bk",
+            key: "a/b.tar.gz",
+            endpoint: "http://minio:9000",
+            region: "us-east-1",
+            secretName: "c",
+          },
         },
       }),
       "Job",
@@ -365,7 +438,9 @@ describe("restore", () => {
       render({
         restore: {
           enabled: true,
-          storage: { s3: { bucket: "bk", key: "a/b.tar.gz", endpoint: "http://minio:9000", secretName: "c" } },
+          storage: {
+            s3: { bucket: "bk", key: "a/b.tar.gz", endpoint: "http://minio:9000", secretName: "c" },
+          },
         },
       }),
       "Job",
@@ -392,7 +467,10 @@ describe("validation errors are readable", () => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     [
       "backup and restore together",
-      { backup: { enabled: true, storage: { s3: { bucket: "b" } } }, restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } } },
+      {
+        backup: { enabled: true, storage: { s3: { bucket: "b" } } },
+        restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } },
+      },
       /backup\.enabled and restore\.enabled are both true: a release either produces backups or restores one/,
     ],
     [
@@ -427,7 +505,10 @@ describe("validation errors are readable", () => {
     ],
     [
       "TTL on a one-shot restore Job",
-      { restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } }, job: { ttlSecondsAfterFinished: 60 } },
+      {
+        restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } },
+        job: { ttlSecondsAfterFinished: 60 },
+      },
       /job\.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, the next upgrade or sync would create it again and RESTORE AGAIN/,
     ],
     [
@@ -443,7 +524,12 @@ describe("validation errors are readable", () => {
     [
       "renamed and removed values, listed together",
       {
-        backup: { enabled: true, timezone: "UTC", storage: { s3: { bucket: "b", accessKey: "AKIA" } }, options: { neo4jmetadata: "all" } },
+        backup: {
+          enabled: true,
+          timezone: "UTC",
+          storage: { s3: { bucket: "b", accessKey: "AKIA" } },
+          options: { neo4jmetadata: "all" },
+        },
         cronJob: { timeZone: "UTC" },
       },
       /backup\.timezone: renamed to backup\.timeZone\n {2}- cronJob\.timeZone: set backup\.timeZone or restore\.timeZone\n {2}- backup\.options\.neo4jmetadata: renamed to backup\.options\.neo4jMetadata\n {2}- backup\.storage\.s3\.accessKey: removed: credentials come only from an existing Secret/,
@@ -462,7 +548,9 @@ describe("validation errors are readable", () => {
     expect(renderError({ backup: { mode: "daily" } })).toMatch(/\/backup\/mode/);
     expect(renderError({ backup: { schedule: "0 0 2 * * *" } })).toMatch(/\/backup\/schedule/);
     expect(renderError({ backup: { timeZone: "CRON_TZ=UTC" } })).toMatch(/\/backup\/timeZone/);
-    expect(renderError({ backup: { storage: { s3: { endpoint: "minio:9000" } } } })).toMatch(/\/backup\/storage\/s3\/endpoint/);
+    expect(renderError({ backup: { storage: { s3: { endpoint: "minio:9000" } } } })).toMatch(
+      /\/backup\/storage\/s3\/endpoint/,
+    );
   });
 });
 
@@ -499,7 +587,13 @@ describe("pods", () => {
         imagePullSecrets: [{ name: "shared" }, "own"],
         nodeSelector: { "kubernetes.io/os": "linux" },
         tolerations: [{ key: "backup", operator: "Exists", effect: "NoSchedule" }],
-        affinity: { nodeAffinity: { requiredDuringSchedulingIgnoredDuringExecution: { nodeSelectorTerms: [{ matchExpressions: [{ key: "a", operator: "Exists" }] }] } } },
+        affinity: {
+          nodeAffinity: {
+            requiredDuringSchedulingIgnoredDuringExecution: {
+              nodeSelectorTerms: [{ matchExpressions: [{ key: "a", operator: "Exists" }] }],
+            },
+          },
+        },
         priorityClassName: "low",
         resources: { limits: { memory: "1Gi" } },
         extraEnv: [{ name: "AWS_REQUEST_CHECKSUM_CALCULATION", value: "when_required" }],
@@ -517,10 +611,16 @@ describe("pods", () => {
     expect(spec.affinity.nodeAffinity).toBeDefined();
     expect(spec.priorityClassName).toBe("low");
     // Helm merges maps with the defaults: the default requests stay unless set to null.
-    expect(container(job).resources).toEqual({ limits: { memory: "1Gi" }, requests: { cpu: "100m", memory: "256Mi" } });
+    expect(container(job).resources).toEqual({
+      limits: { memory: "1Gi" },
+      requests: { cpu: "100m", memory: "256Mi" },
+    });
     expect(container(job).image).toBe("registry.example/ihb:9.9.9");
     expect(container(job).imagePullPolicy).toBe("Always");
-    expect(envMap(job)).toMatchObject({ INFRAHUB_LOG_FORMAT: "json", AWS_REQUEST_CHECKSUM_CALCULATION: "when_required" });
+    expect(envMap(job)).toMatchObject({
+      INFRAHUB_LOG_FORMAT: "json",
+      AWS_REQUEST_CHECKSUM_CALCULATION: "when_required",
+    });
     expect(job.spec.template.metadata.labels.team).toBe("infra");
     expect(job.spec.template.metadata.annotations).toEqual({ "a/b": "c" });
     const digest = find(render({ ...s3Backup(), image: { digest: `sha256:${"a".repeat(64)}` } }), "Job");
@@ -529,22 +629,47 @@ describe("pods", () => {
 
   it("NetworkPolicy: no ingress; egress to DNS, the API server and object storage only", () => {
     const np = find(
-      render({ networkPolicy: { enabled: true, kubeAPIServer: { cidrs: ["10.0.0.1/32"] }, objectStorage: { ports: [9000] } } }),
+      render({
+        networkPolicy: {
+          enabled: true,
+          kubeAPIServer: { cidrs: ["10.0.0.1/32"] },
+          objectStorage: { ports: [9000] },
+        },
+      }),
       "NetworkPolicy",
     );
     expect(np.spec).toEqual({
-      podSelector: { matchLabels: { "app.kubernetes.io/name": "infrahub-backup", "app.kubernetes.io/instance": "infrahub-backup" } },
+      podSelector: {
+        matchLabels: {
+          "app.kubernetes.io/name": "infrahub-backup",
+          "app.kubernetes.io/instance": "infrahub-backup",
+        },
+      },
       policyTypes: ["Ingress", "Egress"],
       egress: [
-        { ports: [{ protocol: "UDP", port: 53 }, { protocol: "TCP", port: 53 }] },
-        { ports: [{ protocol: "TCP", port: 443 }, { protocol: "TCP", port: 6443 }], to: [{ ipBlock: { cidr: "10.0.0.1/32" } }] },
+        {
+          ports: [
+            { protocol: "UDP", port: 53 },
+            { protocol: "TCP", port: 53 },
+          ],
+        },
+        {
+          ports: [
+            { protocol: "TCP", port: 443 },
+            { protocol: "TCP", port: 6443 },
+          ],
+          to: [{ ipBlock: { cidr: "10.0.0.1/32" } }],
+        },
         { ports: [{ protocol: "TCP", port: 9000 }] },
       ],
     });
   });
 
   it("helm test Pod lists the configured bucket with the pods' own S3 settings; absent without S3", () => {
-    const pod = find(render(s3Backup({ endpoint: "http://minio:9000", secretName: "c", prefix: "p/" })), "Pod");
+    const pod = find(
+      render(s3Backup({ endpoint: "http://minio:9000", secretName: "c", prefix: "p/" })),
+      "Pod",
+    );
     expect(pod.metadata.name).toBe("infrahub-backup-test-s3");
     expect(pod.metadata.annotations["helm.sh/hook"]).toBe("test");
     expect(container(pod).args).toEqual(["list", "--s3"]);
@@ -556,13 +681,19 @@ describe("pods", () => {
     expect(podSpec(pod).securityContext.runAsNonRoot).toBe(true);
     const restorePod = find(render({ restore: { enabled: true, s3: { bucket: "rb", key: "k" } } }), "Pod");
     expect(envMap(restorePod).INFRAHUB_S3_BUCKET).toBe("rb");
-    expect(render({ backup: { enabled: true, storage: { type: "local" } } }).some((o) => o.kind === "Pod")).toBe(false);
+    expect(
+      render({ backup: { enabled: true, storage: { type: "local" } } }).some((o) => o.kind === "Pod"),
+    ).toBe(false);
     expect(render({ ...s3Backup(), tests: { enabled: false } }).some((o) => o.kind === "Pod")).toBe(false);
   });
 
   it("fullname rules: <release>-infrahub-backup, the release when it contains the chart name, overrides", () => {
-    expect(find(render(s3Backup(), { release: "ihb-backup" }), "Job").metadata.name).toBe("ihb-backup-infrahub-backup");
-    expect(find(render(s3Backup(), { release: "infrahub" }), "Job").metadata.name).toBe("infrahub-infrahub-backup");
+    expect(find(render(s3Backup(), { release: "ihb-backup" }), "Job").metadata.name).toBe(
+      "ihb-backup-infrahub-backup",
+    );
+    expect(find(render(s3Backup(), { release: "infrahub" }), "Job").metadata.name).toBe(
+      "infrahub-infrahub-backup",
+    );
     expect(find(render({ ...s3Backup(), fullnameOverride: "bk" }), "Job").metadata.name).toBe("bk");
     const long = find(
       render({
@@ -572,7 +703,10 @@ describe("pods", () => {
       "CronJob",
     );
     expect(long.metadata.name).toBe(`${"x".repeat(44)}-restore`);
-    const longJob = find(render({ fullnameOverride: "y".repeat(63), restore: { enabled: true, s3: { bucket: "b", key: "k" } } }), "Job");
+    const longJob = find(
+      render({ fullnameOverride: "y".repeat(63), restore: { enabled: true, s3: { bucket: "b", key: "k" } } }),
+      "Job",
+    );
     expect(longJob.metadata.name).toMatch(new RegExp(`^${"y".repeat(44)}-restore-[0-9a-f]{10}$`));
   });
 });

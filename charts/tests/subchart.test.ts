@@ -3,7 +3,16 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { parse, stringify } from "yaml";
-import { container, envMap, find, helm, parseObjects, parentFixtureDir, podSpec, umbrellaDir } from "./helm.ts";
+import {
+  container,
+  envMap,
+  find,
+  helm,
+  parentFixtureDir,
+  parseObjects,
+  podSpec,
+  umbrellaDir,
+} from "./helm.ts";
 
 // The fixture is copied so `helm dependency build` (which writes charts/ and Chart.lock) leaves the tree clean;
 // its file:// dependency is rewritten to the absolute path of charts/infrahub-backup.
@@ -34,7 +43,14 @@ function renderParent(...valueDocs: unknown[]): { status: number; stdout: string
     writeFileSync(f, stringify(v));
     return f;
   });
-  return helm(["template", "infrahub", parent, "--namespace", "infrahub", ...files.flatMap((f) => ["-f", f])]);
+  return helm([
+    "template",
+    "infrahub",
+    parent,
+    "--namespace",
+    "infrahub",
+    ...files.flatMap((f) => ["-f", f]),
+  ]);
 }
 
 describe("as a subchart of a parent named infrahub (release infrahub)", () => {
@@ -66,7 +82,10 @@ describe("as a subchart of a parent named infrahub (release infrahub)", () => {
     expect(podSpec(cj).serviceAccountName).toBe("infrahub-infrahub-backup");
     expect(podSpec(cj).imagePullSecrets).toEqual([{ name: "registry-creds" }]);
     expect(container(cj).args).toEqual(["create", "--neo4jmetadata=all", "--s3-upload"]);
-    expect(envMap(cj)).toMatchObject({ INFRAHUB_S3_BUCKET: "infrahub-backups", INFRAHUB_S3_REGION: "us-east-1" });
+    expect(envMap(cj)).toMatchObject({
+      INFRAHUB_S3_BUCKET: "infrahub-backups",
+      INFRAHUB_S3_REGION: "us-east-1",
+    });
     expect(cj.metadata.namespace).toBe("infrahub");
   });
 
@@ -76,7 +95,12 @@ describe("as a subchart of a parent named infrahub (release infrahub)", () => {
         enabled: true,
         restore: {
           enabled: true,
-          s3: { bucket: "infrahub-backups", key: "infrahub_backup_20261121_020000.tar.gz", endpoint: "http://minio:9000", secretName: "s3" },
+          s3: {
+            bucket: "infrahub-backups",
+            key: "infrahub_backup_20261121_020000.tar.gz",
+            endpoint: "http://minio:9000",
+            secretName: "s3",
+          },
         },
       },
     });
@@ -96,7 +120,9 @@ describe("as a subchart of a parent named infrahub (release infrahub)", () => {
       "infrahub-backup": { enabled: true, restore: { enabled: true, s3: { bucket: "b" } } },
     });
     expect(res.status).not.toBe(0);
-    expect(res.stderr).toContain("restore.storage.s3: set either key (the object to restore) or latest: true");
+    expect(res.stderr).toContain(
+      "restore.storage.s3: set either key (the object to restore) or latest: true",
+    );
   });
 
   it("the schema still applies under the parent, and accepts `enabled` and `global`", () => {

@@ -41,7 +41,9 @@ function upstreamRestoreArgs(v: V): string[] {
   return [...a, ...(o.extraArgs ?? [])];
 }
 function upstreamEnv(s3: V, full: boolean): Record<string, unknown> {
-  const e: Record<string, unknown> = { INFRAHUB_K8S_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } } };
+  const e: Record<string, unknown> = {
+    INFRAHUB_K8S_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
+  };
   if (full) {
     e.INFRAHUB_S3_BUCKET = s3.bucket;
     if (s3.prefix) e.INFRAHUB_S3_PREFIX = s3.prefix;
@@ -57,7 +59,8 @@ function upstreamEnv(s3: V, full: boolean): Record<string, unknown> {
 /** Our env minus the additive INFRAHUB_BACKUP_DIR. */
 function ourEnv(obj: K8sObject): Record<string, unknown> {
   const out: Record<string, unknown> = {};
-  for (const e of container(obj).env) if (e.name !== "INFRAHUB_BACKUP_DIR") out[e.name] = e.value ?? e.valueFrom;
+  for (const e of container(obj).env)
+    if (e.name !== "INFRAHUB_BACKUP_DIR") out[e.name] = e.value ?? e.valueFrom;
   return out;
 }
 
@@ -69,7 +72,11 @@ const restoreOnly = (storage: V, options: V = {}): V => ({
   restore: {
     ...upstreamFile.restore,
     enabled: true,
-    storage: { ...upstreamFile.restore.storage, ...storage, s3: { ...upstreamFile.restore.storage.s3, ...storage.s3 } },
+    storage: {
+      ...upstreamFile.restore.storage,
+      ...storage,
+      s3: { ...upstreamFile.restore.storage.s3, ...storage.s3 },
+    },
     options: { ...upstreamFile.restore.options, ...options },
   },
 });
@@ -77,8 +84,24 @@ const restoreOnly = (storage: V, options: V = {}): V => ({
 describe("a values file written for the upstream chart 1.3.0", () => {
   const backupCases: [string, V][] = [
     ["scheduled S3 backup (the file as is)", upstreamFile],
-    ["one-shot S3 backup with every option", withBackup({ mode: "job", options: { ...upstreamFile.backup.options, force: true, excludeTaskmanager: true, keepLocal: true, neo4jMetadata: "users", extraArgs: ["--retention-days=30"] } })],
-    ["local backup on an emptyDir", withBackup({ mode: "job", storage: { ...upstreamFile.backup.storage, type: "local" } })],
+    [
+      "one-shot S3 backup with every option",
+      withBackup({
+        mode: "job",
+        options: {
+          ...upstreamFile.backup.options,
+          force: true,
+          excludeTaskmanager: true,
+          keepLocal: true,
+          neo4jMetadata: "users",
+          extraArgs: ["--retention-days=30"],
+        },
+      }),
+    ],
+    [
+      "local backup on an emptyDir",
+      withBackup({ mode: "job", storage: { ...upstreamFile.backup.storage, type: "local" } }),
+    ],
   ];
   it.each(backupCases)("%s: same args and env as 1.3.0", (_n, values) => {
     const objs = render(values);
@@ -93,13 +116,36 @@ describe("a values file written for the upstream chart 1.3.0", () => {
     if (w.kind === "CronJob") expect(w.spec.jobTemplate.spec.backoffLimit).toBe(0);
     // Values the file sets win over the new restricted defaults; the rest is added (fsGroup, seccomp).
     expect(container(w).securityContext.readOnlyRootFilesystem).toBe(false);
-    expect(w.kind === "CronJob" ? w.spec.jobTemplate.spec.template.spec.securityContext : w.spec.template.spec.securityContext).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000 });
+    expect(
+      w.kind === "CronJob"
+        ? w.spec.jobTemplate.spec.template.spec.securityContext
+        : w.spec.template.spec.securityContext,
+    ).toMatchObject({ runAsNonRoot: true, runAsUser: 1000, fsGroup: 1000 });
     expect(container(w).image).toBe("registry.opsmill.io/opsmill/infrahub-backup:0.1.0");
   });
 
   const restoreCases: [string, V][] = [
-    ["restore of one S3 key with an endpoint", restoreOnly({ s3: { bucket: "bk", key: "infrahub/infrahub_backup_20261121_020000.tar.gz", endpoint: "http://minio:9000", secretName: "s3" } }, { migrateFormat: true })],
-    ["restore of the latest S3 archive", restoreOnly({ s3: { bucket: "bk", prefix: "infrahub/", latest: true, endpoint: "http://minio:9000" } }, { excludeTaskmanager: true })],
+    [
+      "restore of one S3 key with an endpoint",
+      restoreOnly(
+        {
+          s3: {
+            bucket: "bk",
+            key: "infrahub/infrahub_backup_20261121_020000.tar.gz",
+            endpoint: "http://minio:9000",
+            secretName: "s3",
+          },
+        },
+        { migrateFormat: true },
+      ),
+    ],
+    [
+      "restore of the latest S3 archive",
+      restoreOnly(
+        { s3: { bucket: "bk", prefix: "infrahub/", latest: true, endpoint: "http://minio:9000" } },
+        { excludeTaskmanager: true },
+      ),
+    ],
     ["local restore from an emptyDir", restoreOnly({ type: "local" })],
   ];
   it.each(restoreCases)("%s: same args (plus --yes) and env as 1.3.0", (_n, values) => {
@@ -107,6 +153,9 @@ describe("a values file written for the upstream chart 1.3.0", () => {
     expect(container(job).args).toEqual([...upstreamRestoreArgs(values), "--yes"]);
     const st = values.restore.storage;
     if (st.type === "s3") expect(ourEnv(job)).toEqual(upstreamEnv(st.s3, Boolean(st.s3.latest)));
-    else expect(ourEnv(job)).toEqual({ INFRAHUB_K8S_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } } });
+    else
+      expect(ourEnv(job)).toEqual({
+        INFRAHUB_K8S_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
+      });
   });
 });
