@@ -8,7 +8,8 @@ import type { K8sObject } from "./helm.ts";
 // ajv-formats is CommonJS: under Node's ESM loader its function arrives as the default export's .default.
 type AddFormats = (ajv: Ajv2020) => unknown;
 const addFormats: AddFormats =
-  (addFormatsModule as unknown as { default?: AddFormats }).default ?? (addFormatsModule as unknown as AddFormats);
+  (addFormatsModule as unknown as { default?: AddFormats }).default ??
+  (addFormatsModule as unknown as AddFormats);
 
 /**
  * Strict Kubernetes JSON schemas (additionalProperties false everywhere) as shipped by the PyPI
@@ -62,6 +63,8 @@ export class KubeValidator {
     }
     const where = `${obj.kind}/${obj.metadata?.name}`;
     if (validate(obj)) return [];
-    return (validate.errors ?? []).map((e) => `${where}${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`);
+    return (validate.errors ?? []).map(
+      (e) => `${where}${e.instancePath} ${e.message} ${JSON.stringify(e.params)}`,
+    );
   }
 }
