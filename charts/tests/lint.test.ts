@@ -32,14 +32,12 @@ describe("ct lint (offline flags)", () => {
       join(ct, "bin/ct"),
       [
         "lint",
-        "--charts",
-        "charts/infrahub-backup",
+        "--config",
+        "charts/ct.yaml",
         "--chart-yaml-schema",
         join(ct, "etc/chart_schema.yaml"),
         "--lint-conf",
         join(ct, "etc/lintconf.yaml"),
-        "--validate-maintainers=false",
-        "--check-version-increment=false",
       ],
       {
         cwd: repoRoot,
