@@ -1,11 +1,12 @@
-// Bundles the CLI into one ESM file for the container image: dist/bundle/infrahub-backup.mjs (Node 22+).
+// Bundles the CLI into one ESM file for the container image: dist/bundle/infrahub-backup.mjs (Node 22+);
+// an optional argument names another output file (tests).
 import { chmod, readFile } from "node:fs/promises";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const pkg = JSON.parse(await readFile(new URL("../package.json", import.meta.url), "utf8"));
-const outfile = `${root}dist/bundle/infrahub-backup.mjs`;
+const outfile = process.argv[2] ?? `${root}dist/bundle/infrahub-backup.mjs`;
 
 await build({
   stdin: {

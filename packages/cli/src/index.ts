@@ -66,7 +66,10 @@ function reportError(output: Output, error: unknown, code: number): void {
 /** Entry point; returns the process exit code. */
 export async function main(argv: readonly string[], env: HostEnvironment = process.env): Promise<number> {
   const version = cliVersion();
-  const earlyFormat = argv.includes("json") || env.INFRAHUB_LOG_FORMAT === "json" ? "json" : "text";
+  // Before parsing succeeds, honour an explicit JSON log format so parse errors are JSON too.
+  const flagIndex = argv.indexOf("--log-format");
+  const formatFlag = argv.includes("--log-format=json") || (flagIndex >= 0 && argv[flagIndex + 1] === "json");
+  const earlyFormat = formatFlag || (flagIndex < 0 && env.INFRAHUB_LOG_FORMAT === "json") ? "json" : "text";
   let parsed: ReturnType<typeof parseCommandLine>;
   try {
     parsed = parseCommandLine(argv, { env, cwd: process.cwd(), version });

@@ -1,17 +1,25 @@
-// Runs the built CLI (bin shim → dist) as a child process, as users and CronJobs do.
+// Runs the CLI as a child process, as users and CronJobs do.
 import { type ChildProcess, execFileSync, spawn } from "node:child_process";
-import { join } from "node:path";
+import { rmSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 export const pkgDir = fileURLToPath(new URL("..", import.meta.url));
-export const bin = fileURLToPath(new URL("../bin/infrahub-backup.js", import.meta.url));
+/**
+ * The CLI under test: the single-file bundle built from the current source (as the image ships it), in
+ * this package's dist/ so that the repository-relative freeze-helper lookup applies. One file per test
+ * process: test files run in parallel.
+ */
+export const bin = join(pkgDir, "dist", `test-bundle-${process.pid}`, "infrahub-backup.mjs");
 
-/** Builds dist (incremental) so the bin shim runs the current source. */
+/** Bundles the CLI from source with esbuild (no type check: other packages may be mid-edit). */
 export function buildCli(): void {
-  execFileSync(process.execPath, [join(pkgDir, "../../node_modules/typescript/bin/tsc"), "-b"], {
-    cwd: pkgDir,
-    stdio: "pipe",
-  });
+  execFileSync(process.execPath, [join(pkgDir, "scripts/bundle.mjs"), bin], { cwd: pkgDir, stdio: "pipe" });
+}
+
+/** Removes this process's bundle. */
+export function removeCli(): void {
+  rmSync(dirname(bin), { recursive: true, force: true });
 }
 
 export interface CliResult {

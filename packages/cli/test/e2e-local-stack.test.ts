@@ -12,7 +12,7 @@ import {
   tempDir,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli, cleanEnv, runCli } from "./cli-process.js";
+import { buildCli, cleanEnv, removeCli, runCli, startCli } from "./cli-process.js";
 
 const BUCKET = "backups";
 const LONG = 300_000;
@@ -50,6 +50,7 @@ beforeAll(async () => {
 }, LONG);
 
 afterAll(async () => {
+  removeCli();
   await stack?.[Symbol.asyncDispose]();
   await dir?.[Symbol.asyncDispose]();
 }, 120_000);
@@ -126,20 +127,47 @@ describe("CLI end to end on a local Infrahub stack", () => {
   );
 
   it(
-    "create --s3-upload --s3-keep-local writes locally and uploads; prune --retention-count 1 --s3 --yes keeps the newest",
+    "keygen + create --s3-upload --s3-keep-local --encrypt-key: .enc locally and in S3; keys required; prune keeps the newest",
     async () => {
+      const key = join(dir.path, "backup.key");
+      const kg = await runCli(["keygen", "-o", key], { env });
+      expect(kg.code).toBe(0);
+      expect(kg.stdout.trim()).toMatch(/^[A-Za-z0-9+/]+=*$/);
+
       await new Promise((r) => setTimeout(r, 1100)); // a new second-resolution stamp
-      const r = await runCli(["create", "--s3-upload", "--s3-keep-local"], { env });
+      const r = await runCli(["create", "--s3-upload", "--s3-keep-local", "--encrypt-key", `${key}.pub`], {
+        env: { ...env, INFRAHUB_PROGRESS_INTERVAL: "0.001" },
+      });
       expect(r.stderr).toContain("Backup created successfully");
+      expect(r.stderr).toMatch(/level=info msg=progress entry=/); // no TTY: periodic progress lines
       expect(r.code).toBe(0);
       const [localPath, s3Location] = r.stdout.trim().split("\n");
       const second = localPath?.split("/").at(-1) ?? "";
+      expect(second).toMatch(/^infrahub_backup_\d{8}_\d{6}\.tar\.gz\.enc$/);
       expect(localPath).toBe(join(dir.path, "backups", second));
       expect(existsSync(localPath ?? "")).toBe(true);
       expect(s3Location).toBe(`s3://${BUCKET}/infrahub/${second}`);
       expect((await stack.minio.listObjectKeys(BUCKET)).sort()).toEqual(
         [`infrahub/${firstName}`, `infrahub/${second}`].sort(),
       );
+
+      // The newest is encrypted: refused without a key, before anything else (usage, 2).
+      const noKey = await runCli(["restore", "--latest", "--s3", "--yes"], { env });
+      expect(noKey.code).toBe(2);
+      expect(noKey.stderr).toMatch(/encrypted/);
+      // INFRAHUB_DECRYPT_KEY is read (upstream #159): the dry run decrypts and validates.
+      const dryS3 = await runCli(["restore", "--latest", "--s3", "--dry-run"], {
+        env: { ...env, INFRAHUB_DECRYPT_KEY: key },
+      });
+      expect(dryS3.code).toBe(0);
+      expect(dryS3.stdout).toContain("Dry run: nothing was changed.");
+      // A local path restores through a store of its directory.
+      const dryLocal = await runCli(["restore", localPath ?? "", "--dry-run", "--decrypt-key", key], { env });
+      expect(dryLocal.code).toBe(0);
+      expect(dryLocal.stdout).toContain(`Restore plan for ${localPath}`);
+      const v = await runCli(["verify", localPath ?? "", "--decrypt-key", key], { env });
+      expect(v.code).toBe(0);
+      expect(v.stdout).toContain("encrypted:        true");
 
       const dry = await runCli(["prune", "--retention-count", "1", "--s3", "--dry-run"], { env });
       expect(dry.code).toBe(0);
@@ -151,11 +179,37 @@ describe("CLI end to end on a local Infrahub stack", () => {
       expect(p.stdout).toContain(`deleted\t${firstName}`);
       expect(await stack.minio.listObjectKeys(BUCKET)).toEqual([`infrahub/${second}`]);
 
-      const v = await runCli(["verify", localPath ?? ""], { env });
-      expect(v.code).toBe(0);
       const l = await runCli(["list", "--log-format", "json"], { env });
-      const listed = JSON.parse(l.stdout) as { archives: { name: string }[] };
-      expect(listed.archives.map((a) => a.name)).toEqual([second]);
+      const listed = JSON.parse(l.stdout) as { archives: { name: string; encrypted: boolean }[] };
+      expect(listed.archives).toEqual([expect.objectContaining({ name: second, encrypted: true })]);
+    },
+    LONG,
+  );
+
+  it(
+    "SIGINT during create --s3-upload: exit 130, the upload is aborted, services and data are back",
+    async () => {
+      const before = await stack.minio.listObjectKeys(BUCKET);
+      const expected = await digestInfrahubData(stack.neo4j, stack.postgres);
+      await new Promise((r) => setTimeout(r, 1100));
+      const { child, result } = startCli(["create", "--s3-upload"], { env });
+      let stderr = "";
+      await new Promise<void>((resolve) => {
+        child.stderr?.on("data", (d: Buffer) => {
+          stderr += d.toString();
+          if (stderr.includes('msg="writing s3://')) resolve();
+        });
+        child.on("close", () => resolve());
+      });
+      child.kill("SIGINT");
+      const r = await result;
+      expect(r.stderr).toMatch(/cancelled by SIGINT/);
+      expect(r.stderr).not.toMatch(/Backup created successfully/);
+      expect(r.code).toBe(130);
+      expect(await stack.minio.listObjectKeys(BUCKET)).toEqual(before);
+      expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+      await stack.neo4j.cypher("RETURN 1");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(expected);
     },
     LONG,
   );

@@ -14,7 +14,7 @@ import {
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_CODES } from "../src/exit-codes.js";
-import { buildCli, cleanEnv, runCli, startCli } from "./cli-process.js";
+import { buildCli, cleanEnv, removeCli, runCli, startCli } from "./cli-process.js";
 
 const exitCode = (category: string): number => {
   const row = EXIT_CODES.find((e) => e.category === category);
@@ -32,6 +32,7 @@ beforeAll(async () => {
   await minio.createBucket("backups");
 });
 afterAll(async () => {
+  removeCli();
   await minio?.[Symbol.asyncDispose]();
   await dir?.[Symbol.asyncDispose]();
 });
