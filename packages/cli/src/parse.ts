@@ -239,7 +239,11 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     .usage(
       "$0 <command> [options]\n\nBack up and restore an Infrahub deployment (Neo4j + Prefect PostgreSQL).",
     )
-    .parserConfiguration({ "duplicate-arguments-array": true, "strip-aliased": true })
+    .parserConfiguration({
+      "duplicate-arguments-array": false,
+      "camel-case-expansion": false,
+      "strip-aliased": true,
+    })
     .command(
       "create",
       "Create a backup (local directory, or S3 with --s3-upload)",

@@ -337,6 +337,17 @@ const cases: Case[] = [
     argv: ["verify", "a.tar.gz"],
     expect: { command: "verify", source: { kind: "path", path: "a.tar.gz" } },
   },
+  {
+    name: "a repeated flag: the last one wins (Cobra)",
+    argv: ["create", "--s3-bucket", "a", "--s3-bucket", "b"],
+    expect: { "global.s3.bucket": "b" },
+  },
+  {
+    name: "--flag=value and --bool=true forms",
+    argv: ["create", "--s3-bucket=x", "--force=true", "--exclude-taskmanager=false"],
+    env: { INFRAHUB_EXCLUDE_TASKMANAGER: "true" },
+    expect: { "global.s3.bucket": "x", force: true, excludeTaskManager: false },
+  },
   // additive: local environment, log level, storage options
   {
     name: "--local-config and INFRAHUB_LOCAL_CONFIG",
@@ -421,6 +432,7 @@ describe("upstream invocation forms parse to the expected options", () => {
 const rejected: { name: string; argv: string[]; env?: Record<string, string>; message: RegExp }[] = [
   { name: "unknown flag", argv: ["create", "--nope"], message: /Unknown argument/ },
   { name: "unknown command", argv: ["frobnicate"], message: /Unknown argument/ },
+  { name: "camelCase spelling is not a flag", argv: ["create", "--s3Upload"], message: /Unknown argument/ },
   { name: "restore without argument", argv: ["restore"], message: /requires exactly 1 arg/ },
   {
     name: "restore --latest with an argument",

@@ -139,6 +139,28 @@ describe("exit codes from real failures", () => {
     expect(r.code).toBe(exitCode("database"));
   });
 
+  it("environment detect with --local-config → 0; JSON usage errors are JSON", async () => {
+    const config = join(dir.path, "detect.json");
+    await writeFile(config, JSON.stringify({ services: {}, neo4j: { pidFile: join(dir.path, "x.pid") } }));
+    const r = await runCli(["environment", "detect", "--local-config", config]);
+    expect(r.code).toBe(0);
+    expect(r.stderr).toContain("Detected local environment (local)");
+    const bad = await runCli(["list", "--log-format", "json", "--retention-bogus"]);
+    expect(bad.code).toBe(2);
+    expect(JSON.parse(bad.stderr.trim().split("\n").at(-1) ?? "{}")).toMatchObject({
+      type: "error",
+      exit_code: 2,
+    });
+  });
+
+  it("usage: an invalid local config file → 2", async () => {
+    const config = join(dir.path, "broken.json");
+    await writeFile(config, "{ not json");
+    const r = await runCli(["environment", "detect"], { env: cleanEnv({ INFRAHUB_LOCAL_CONFIG: config }) });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/not valid JSON/);
+  });
+
   it("cancelled: SIGINT while restore sleeps → 130, nothing changed", async () => {
     const path = join(dir.path, NAME);
     const config = join(dir.path, "idle.json");

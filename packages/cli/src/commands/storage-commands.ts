@@ -53,6 +53,7 @@ export async function runVerify(cmd: Verify, ctx: CommandContext): Promise<numbe
 export async function runList(cmd: List, ctx: CommandContext): Promise<number> {
   const store = cmd.s3 ? s3Store(cmd.global, ctx.output) : localStore(cmd.global.backupDir);
   const archives = await listBackups(store);
+  if (archives.length === 0) ctx.output.info("No backups found", { location: store.root });
   const text = archives
     .map((a) => `${a.name}\t${a.size}\t${a.lastModified.toISOString()}\t${a.location}`)
     .join("\n");
