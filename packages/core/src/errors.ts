@@ -97,6 +97,7 @@ const ERROR_CATEGORY = {
   DATABASE_AUTH: "database",
   DATABASE_COMMAND_FAILED: "database",
   EDITION_UNKNOWN: "database",
+  TASKS_RUNNING: "environment",
   // restore state
   RESTORE_PARTIAL: "partial",
   SERVICES_NOT_RESTORED: "partial",

@@ -297,19 +297,99 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
   });
 
   it("PostgreSQL going away during the dump fails the backup with nothing stored", async () => {
+    let stopping: Promise<void> | undefined;
     const error = await createBackup({
       environment,
       store: store(stack.minio.endpoint, "pg-dies"),
       toolVersion: "test",
       freezeHelper,
       onEvent: (e) => {
-        if (e.type === "step" && e.message === "dumping PostgreSQL (online)") void stack.postgres.stop();
+        if (e.type === "step" && e.message === "dumping PostgreSQL (online)")
+          stopping = stack.postgres.stop();
       },
     }).catch((e: unknown) => e);
+    await stopping;
     await stack.postgres.start();
     expect(error).toMatchObject({ code: "DATABASE_COMMAND_FAILED" });
     expect(await stack.minio.listObjectKeys(BUCKET, "pg-dies/")).toEqual([]);
     expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
     expect(appsRunning()).toBe(true);
+  });
+
+  it("waits for Infrahub's running tasks before stopping anything (unless --force)", async () => {
+    await using work = await tempDir("ihb-tasks-");
+    // TEST DOUBLE (Infrahub's own CLI, a boundary we do not own): reports one running task twice, then none.
+    const bin = join(work.path, "bin");
+    await mkdir(bin);
+    await writeFile(
+      join(bin, "infrahubctl"),
+      `#!/bin/sh\nn=$(cat "${work.path}/calls" 2>/dev/null || echo 0); echo $((n+1)) > "${work.path}/calls"\n` +
+        `echo "$INFRAHUB_ADDRESS" > "${work.path}/address"\n` +
+        `if [ "$n" -lt 2 ]; then echo '[{"id":"t1","name":"generate-artifacts","state":"RUNNING"}]'; else echo '[]'; fi\n`,
+      { mode: 0o755 },
+    );
+    const options = stack.environmentOptions as ConstructorParameters<typeof LocalEnvironment>[0];
+    const withWorker = new LocalEnvironment({
+      ...options,
+      services: {
+        ...options.services,
+        "task-worker": {
+          ...options.services["task-worker"],
+          env: { INFRAHUB_INTERNAL_ADDRESS: "http://infrahub-server:8000" },
+          pathPrepend: [bin],
+        },
+      },
+    });
+    const events: OperationEvent[] = [];
+    const stopsBefore = stack.apps["task-worker"].stops;
+    const tooShort = await createBackup({
+      environment: withWorker,
+      store: store(stack.minio.endpoint, "tasks"),
+      toolVersion: "test",
+      freezeHelper,
+      taskWaitTimeoutMs: 1,
+    }).catch((e: unknown) => e);
+    expect(tooShort).toMatchObject({ code: "TASKS_RUNNING" });
+    expect(stack.apps["task-worker"].stops).toBe(stopsBefore);
+    const result = await createBackup({
+      environment: withWorker,
+      store: store(stack.minio.endpoint, "tasks"),
+      toolVersion: "test",
+      freezeHelper,
+      onEvent: (e) => events.push(e),
+    });
+    expect(
+      events.some((e) => e.type === "step" && e.message.includes("waiting for 1 running Infrahub task")),
+    ).toBe(true);
+    expect((await readFile(join(work.path, "address"), "utf8")).trim()).toBe("http://infrahub-server:8000");
+    expect(await stack.minio.listObjectKeys(BUCKET, "tasks/")).toEqual([`tasks/${result.name}`]);
+  });
+
+  it("--redact needs --force, then replaces attribute values (equal values stay equal) and marks the archive", async () => {
+    await expect(
+      createBackup({
+        environment,
+        store: store(stack.minio.endpoint, "redact"),
+        toolVersion: "t",
+        freezeHelper,
+        redact: true,
+      }),
+    ).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    const result = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "redact"),
+      toolVersion: "t",
+      freezeHelper,
+      redact: true,
+      force: true,
+    });
+    expect(result.metadata.redacted).toBe(true);
+    const values = (await stack.neo4j.cypher("MATCH (v:AttributeValue) RETURN DISTINCT v.value AS value"))
+      .trim()
+      .split("\n")
+      .slice(1);
+    // 500 distinct names + 3 distinct roles before; each distinct value became one UUID.
+    expect(values.length).toBe(503);
+    for (const value of values) expect(value).toMatch(/^"[0-9a-f-]{36}"$/);
   });
 });

@@ -21,6 +21,8 @@ import {
   waitForNeo4j,
 } from "./deployment.js";
 import { type EventSink, ignoreEvents } from "./events.js";
+import { redactAttributeValues } from "./redact.js";
+import { waitForIdleTasks } from "./running-tasks.js";
 
 export interface CreateBackupOptions {
   environment: Environment;
@@ -31,6 +33,15 @@ export interface CreateBackupOptions {
   freezeHelper: (arch: "amd64" | "arm64") => string;
   /** Variables of the host that take precedence over the containers' (INFRAHUB_DB_*, PREFECT_*). */
   hostEnv?: HostEnv;
+  /** Do not wait for Infrahub's running tasks; confirms `redact`. As upstream `--force`. */
+  force?: boolean;
+  /** How long to wait for running tasks before giving up (TASKS_RUNNING). Default 30 min. */
+  taskWaitTimeoutMs?: number;
+  /**
+   * Upstream `--redact`: replace every attribute value in the LIVE graph with a random UUID before the
+   * backup. Destructive; requires `force`.
+   */
+  redact?: boolean;
   /** Skip the PostgreSQL (task-manager) dump, as upstream `--exclude-taskmanager`. */
   excludeTaskManager?: boolean;
   /** Encrypt to this recipient public key (upstream ECIES v2); the name gets `.enc`. */
@@ -111,6 +122,15 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
 
+  if (options.redact && !options.force) {
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      "--redact rewrites every attribute value of the live database",
+      {
+        hint: "confirm with --force (and make sure this is a copy you may change)",
+      },
+    );
+  }
   // Preflight: nothing is stopped or written until every check passed.
   onEvent({ type: "step", message: `preflight on ${environment.kind} deployment ${environment.name}` });
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
@@ -143,6 +163,19 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const infrahubVersion = await probeInfrahubVersion(environment);
   await store.check();
   const runtime = await environment.neo4jRuntime();
+  if (!options.force) {
+    await waitForIdleTasks(environment, onEvent, {
+      ...(options.taskWaitTimeoutMs !== undefined ? { timeoutMs: options.taskWaitTimeoutMs } : {}),
+      ...sig,
+    });
+  }
+  if (options.redact) {
+    onEvent({
+      type: "warning",
+      message: "redacting: every attribute value of the live graph is being replaced",
+    });
+    await redactAttributeValues(databaseExec, neo4jCredentials);
+  }
 
   const now = (options.now ?? (() => new Date()))();
   const encrypted = options.encryptTo !== undefined;
@@ -232,6 +265,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       infrahubVersion,
       components: includeTaskManager ? ["database", "task-manager-db"] : ["database"],
       neo4jEdition: neo4j.edition,
+      ...(options.redact ? { redacted: true } : {}),
       ...(encrypted ? { encrypted: true } : {}),
     });
     onEvent({

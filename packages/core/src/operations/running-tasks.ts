@@ -1,0 +1,86 @@
+import type { Environment } from "../environment/environment.js";
+import { BackupError, isBackupError } from "../errors.js";
+import type { EventSink } from "./events.js";
+
+export interface RunningTaskGateOptions {
+  /** Give up (TASKS_RUNNING) after this long. Default 30 min; upstream waits forever. */
+  timeoutMs?: number;
+  /** Pause between checks. Default 5 s, as upstream. */
+  intervalMs?: number;
+  signal?: AbortSignal;
+}
+
+interface TaskSummary {
+  id?: string;
+  name?: string;
+  state?: string;
+}
+
+/**
+ * Waits until Infrahub reports no running or pending tasks (`infrahubctl task list` in task-worker),
+ * so a backup does not capture — or interrupt — work in flight. Skipped when the deployment has no
+ * task-worker. When the installed infrahubctl cannot list tasks, warns and goes on.
+ */
+export async function waitForIdleTasks(
+  environment: Environment,
+  onEvent: EventSink,
+  options: RunningTaskGateOptions = {},
+): Promise<void> {
+  if (!(await environment.has("task-worker"))) return;
+  const executor = await environment.executor("task-worker");
+  const workerEnv = await environment.serviceEnv("task-worker").catch(() => ({}) as Record<string, string>);
+  const env: Record<string, string> = { INFRAHUB_PAGINATION_SIZE: "200" };
+  const address = workerEnv.INFRAHUB_INTERNAL_ADDRESS;
+  if (address) env.INFRAHUB_ADDRESS = address;
+  const deadline = Date.now() + (options.timeoutMs ?? 30 * 60_000);
+  const interval = options.intervalMs ?? 5_000;
+  for (;;) {
+    options.signal?.throwIfAborted();
+    let result: Awaited<ReturnType<typeof executor.exec>>;
+    try {
+      result = await executor.exec({
+        argv: ["infrahubctl", "task", "list", "--json", "--state", "running", "--state", "pending"],
+        env,
+        timeoutMs: 60_000,
+        ...(options.signal ? { signal: options.signal } : {}),
+      });
+    } catch (error) {
+      if (!isBackupError(error, "EXEC_FAILED")) throw error;
+      onEvent({
+        type: "warning",
+        message: "infrahubctl is not available in task-worker; going on without waiting for running tasks",
+      });
+      return;
+    }
+    if (result.exitCode !== 0) {
+      onEvent({
+        type: "warning",
+        message: "could not list Infrahub's running tasks; going on without waiting for them",
+        fields: { stderr: result.stderrTail.trim().split("\n").slice(-3).join(" ") },
+      });
+      return;
+    }
+    let tasks: TaskSummary[];
+    try {
+      const parsed: unknown = JSON.parse(result.stdout.toString() || "[]");
+      if (!Array.isArray(parsed)) throw new Error("not an array");
+      tasks = parsed as TaskSummary[];
+    } catch {
+      onEvent({ type: "warning", message: "infrahubctl task list did not print a JSON array; going on" });
+      return;
+    }
+    if (tasks.length === 0) return;
+    if (Date.now() + interval > deadline) {
+      throw new BackupError("TASKS_RUNNING", `${tasks.length} Infrahub task(s) still running or pending`, {
+        hint: "wait for them to finish, or pass --force to back up anyway; nothing was stopped",
+        details: { tasks: tasks.slice(0, 20).map((t) => t.name ?? t.id) },
+      });
+    }
+    onEvent({
+      type: "step",
+      message: `waiting for ${tasks.length} running Infrahub task(s) to finish`,
+      fields: { tasks: tasks.slice(0, 5).map((t) => `${t.name ?? t.id} (${t.state ?? "?"})`) },
+    });
+    await new Promise((r) => setTimeout(r, interval));
+  }
+}
