@@ -95,6 +95,8 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
     ...(interval > 0 ? { progressIntervalMs: interval * 1000 } : {}),
   });
   const cancellation = new Cancellation();
+  if (cmd.command === "create" || cmd.command === "restore" || cmd.command === "verify")
+    output.startHeartbeat();
   try {
     return await dispatch(cmd, { output, env, cancellation, version, stdin: process.stdin });
   } catch (error) {
@@ -113,6 +115,7 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
     reportError(output, error, code);
     return code;
   } finally {
+    output.close();
     cancellation.dispose();
   }
 }

@@ -123,6 +123,46 @@ export class Output {
     });
   }
 
+  #heartbeat: NodeJS.Timeout | undefined;
+  #startedAt = Date.now();
+
+  /**
+   * Without a TTY: a progress line at a steady interval even while no bytes flow (a Neo4j dump being
+   * prepared, a restart), so long pod logs stay alive and show where the run is. Stopped by `close`.
+   */
+  startHeartbeat(): void {
+    if (this.#tty || this.#heartbeat) return;
+    this.#startedAt = Date.now();
+    this.#heartbeat = setInterval(
+      () => {
+        if (Date.now() - this.#lastProgressAt < this.#interval) return;
+        const p = this.#progress;
+        this.#lastProgressAt = Date.now();
+        const elapsed_s = Math.round((Date.now() - this.#startedAt) / 1000);
+        if (this.format === "json") {
+          this.#stderr.write(
+            `${JSON.stringify({ type: "progress", entry: p?.entry, bytes: p?.bytes ?? 0, elapsed_s, time: new Date().toISOString() })}\n`,
+          );
+        } else {
+          this.log("info", "progress", {
+            entry: p?.entry,
+            bytes: p?.bytes ?? 0,
+            size_human: humanBytes(p?.bytes ?? 0),
+            elapsed_s,
+          });
+        }
+      },
+      Math.max(this.#interval, 200),
+    );
+    this.#heartbeat.unref();
+  }
+
+  close(): void {
+    if (this.#heartbeat) clearInterval(this.#heartbeat);
+    this.#heartbeat = undefined;
+    this.#clearBar();
+  }
+
   #clearBar(): void {
     if (this.#barShown) {
       this.#stderr.write("\r\x1b[2K");
