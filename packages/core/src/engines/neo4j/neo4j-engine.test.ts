@@ -1,7 +1,7 @@
-import { Readable, Writable } from "node:stream";
-import { pipeline } from "node:stream/promises";
+import { Readable } from "node:stream";
 import { freezeHelperPath, type Neo4jServer, startNeo4j, supervise } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
+import { collect } from "../../../test/support/collect.js";
 import { LocalExecutor } from "../../exec/local-executor.js";
 import { cypherShell, plainRows } from "./cypher-shell.js";
 import { detectNeo4j } from "./edition.js";
@@ -13,20 +13,6 @@ function containerOf(neo4j: Neo4jServer): LocalExecutor {
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(neo4j.env())) if (v !== undefined) env[k] = v;
   return new LocalExecutor({ target: "local database", env });
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await pipeline(
-    stream,
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        chunks.push(chunk);
-        cb();
-      },
-    }),
-  );
-  return Buffer.concat(chunks);
 }
 
 async function waitServing(neo4j: Neo4jServer, timeoutMs = 120_000): Promise<number> {

@@ -3,6 +3,7 @@ import { Readable, Writable } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import { type PostgresCluster, startPostgres } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
+import { collect } from "../../../test/support/collect.js";
 import { LocalExecutor } from "../../exec/local-executor.js";
 import {
   canRecreateDatabase,
@@ -40,20 +41,6 @@ async function digest(pg: PostgresCluster): Promise<string> {
         UNION ALL SELECT 'tables:' || string_agg(tablename, ',' ORDER BY tablename) FROM pg_tables WHERE schemaname = 'public'
       ) x;`)
   ).trim();
-}
-
-async function collect(stream: Readable): Promise<Buffer> {
-  const chunks: Buffer[] = [];
-  await pipeline(
-    stream,
-    new Writable({
-      write(chunk: Buffer, _e, cb) {
-        chunks.push(chunk);
-        cb();
-      },
-    }),
-  );
-  return Buffer.concat(chunks);
 }
 
 describe("postgres engine (real PostgreSQL)", () => {

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { BackupError } from "../../errors.js";
-import { runCommand, type StreamingCommand, streamCommand } from "../../exec/command.js";
+import { type CommandOptions, runCommand, type StreamingCommand, streamCommand } from "../../exec/command.js";
 import type { ExecRequest, Executor } from "../../exec/executor.js";
 import type { PostgresCredentials } from "./credentials.js";
 
@@ -43,35 +43,33 @@ export function dumpPostgres(
   );
 }
 
-/** Runs a trivial query: proves the database is reachable with these credentials. */
-export async function probePostgres(executor: Executor, credentials: PostgresCredentials): Promise<string> {
+/** Runs one SQL statement with psql over TCP to localhost; returns the unaligned, tuples-only output, trimmed. */
+async function psqlQuery(
+  executor: Executor,
+  credentials: PostgresCredentials,
+  sql: string,
+  database: string,
+  options: CommandOptions,
+): Promise<string> {
   const out = await runCommand(
     executor,
     {
-      argv: [
-        "psql",
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        "localhost",
-        "-U",
-        credentials.user,
-        "-d",
-        credentials.database,
-        "-c",
-        "SHOW server_version",
-      ],
+      argv: ["psql", "-X", "-A", "-t", "-h", "localhost", "-U", credentials.user, "-d", database, "-c", sql],
       env: libpqEnv(credentials),
       timeoutMs: 30_000,
     },
-    {
-      what: `connecting to PostgreSQL database ${credentials.database}`,
-      failureCode: "DATABASE_UNAVAILABLE",
-      hint: CONNECTION_HINT,
-    },
+    options,
   );
   return out.trim();
+}
+
+/** Runs a trivial query: proves the database is reachable with these credentials. */
+export async function probePostgres(executor: Executor, credentials: PostgresCredentials): Promise<string> {
+  return await psqlQuery(executor, credentials, "SHOW server_version", credentials.database, {
+    what: `connecting to PostgreSQL database ${credentials.database}`,
+    failureCode: "DATABASE_UNAVAILABLE",
+    hint: CONNECTION_HINT,
+  });
 }
 
 /** Whether the role may drop and recreate its database (owner with CREATEDB, or superuser). */
@@ -82,29 +80,12 @@ export async function canRecreateDatabase(
   const sql =
     "SELECT r.rolsuper OR (r.rolcreatedb AND d.datdba = r.oid) FROM pg_roles r, pg_database d " +
     "WHERE r.rolname = current_user AND d.datname = current_database()";
-  const out = await runCommand(
-    executor,
-    {
-      argv: [
-        "psql",
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        "localhost",
-        "-U",
-        credentials.user,
-        "-d",
-        credentials.database,
-        "-c",
-        sql,
-      ],
-      env: libpqEnv(credentials),
-      timeoutMs: 30_000,
-    },
-    { what: "checking PostgreSQL privileges", failureCode: "DATABASE_UNAVAILABLE", hint: CONNECTION_HINT },
-  );
-  return out.trim() === "t";
+  const out = await psqlQuery(executor, credentials, sql, credentials.database, {
+    what: "checking PostgreSQL privileges",
+    failureCode: "DATABASE_UNAVAILABLE",
+    hint: CONNECTION_HINT,
+  });
+  return out === "t";
 }
 
 /**
@@ -122,29 +103,12 @@ export async function postgresRestoreMode(
     if (!(error instanceof Error) || !/database ".*" does not exist/.test(error.message)) throw error;
   }
   const sql = "SELECT rolsuper OR rolcreatedb FROM pg_roles WHERE rolname = current_user";
-  const out = await runCommand(
-    executor,
-    {
-      argv: [
-        "psql",
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        "localhost",
-        "-U",
-        credentials.user,
-        "-d",
-        "postgres",
-        "-c",
-        sql,
-      ],
-      env: libpqEnv(credentials),
-      timeoutMs: 30_000,
-    },
-    { what: "checking PostgreSQL privileges", failureCode: "DATABASE_UNAVAILABLE", hint: CONNECTION_HINT },
-  );
-  if (out.trim() === "t") return "recreate";
+  const out = await psqlQuery(executor, credentials, sql, "postgres", {
+    what: "checking PostgreSQL privileges",
+    failureCode: "DATABASE_UNAVAILABLE",
+    hint: CONNECTION_HINT,
+  });
+  if (out === "t") return "recreate";
   throw new BackupError(
     "DATABASE_UNAVAILABLE",
     `PostgreSQL database ${credentials.database} does not exist and role ${credentials.user} may not create it`,
@@ -197,26 +161,8 @@ export async function terminateSessions(executor: Executor, credentials: Postgre
   const sql =
     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity " +
     "WHERE datname = current_database() AND pid <> pg_backend_pid()";
-  await runCommand(
-    executor,
-    {
-      argv: [
-        "psql",
-        "-X",
-        "-A",
-        "-t",
-        "-h",
-        "localhost",
-        "-U",
-        credentials.user,
-        "-d",
-        credentials.database,
-        "-c",
-        sql,
-      ],
-      env: libpqEnv(credentials),
-      timeoutMs: 30_000,
-    },
-    { what: "closing sessions on the task-manager database", failureCode: "DATABASE_COMMAND_FAILED" },
-  );
+  await psqlQuery(executor, credentials, sql, credentials.database, {
+    what: "closing sessions on the task-manager database",
+    failureCode: "DATABASE_COMMAND_FAILED",
+  });
 }
