@@ -1,7 +1,8 @@
 // Each exit code produced by a real failure of the built CLI (a child process), nothing stubbed.
 
+import { spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { writeFile } from "node:fs/promises";
+import { mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
 import {
@@ -14,7 +15,9 @@ import {
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { EXIT_CODES } from "../src/exit-codes.js";
-import { buildCli, cleanEnv, removeCli, runCli, startCli } from "./cli-process.js";
+import { bin, buildCli, cleanEnv, removeCli, runCli, startCli } from "./cli-process.js";
+
+const shellQuote = (s: string) => `'${s.replaceAll("'", "'\\''")}'`;
 
 const exitCode = (category: string): number => {
   const row = EXIT_CODES.find((e) => e.category === category);
@@ -159,6 +162,55 @@ describe("exit codes from real failures", () => {
     const r = await runCli(["environment", "detect"], { env: cleanEnv({ INFRAHUB_LOCAL_CONFIG: config }) });
     expect(r.code).toBe(2);
     expect(r.stderr).toMatch(/not valid JSON/);
+  });
+
+  it("cancelled: SIGTERM while restore sleeps → 143", async () => {
+    const path = join(dir.path, NAME);
+    const config = join(dir.path, "idle-term.json");
+    await writeFile(config, JSON.stringify({ services: {}, neo4j: { pidFile: join(dir.path, "x.pid") } }));
+    const { child, result } = startCli(["restore", path, "--local-config", config, "--sleep", "60s"]);
+    let stderr = "";
+    await new Promise<void>((resolve) => {
+      child.stderr?.on("data", (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes("Sleeping before restore")) resolve();
+      });
+    });
+    child.kill("SIGTERM");
+    const r = await result;
+    expect(r.code).toBe(143);
+    expect(r.stderr).toMatch(/cancelled by SIGTERM/);
+  });
+
+  it("on a terminal, restore asks y/N: 'n' changes nothing and exits 130; prune 'n' deletes nothing, 'y' deletes", async () => {
+    const path = join(dir.path, NAME);
+    const config = join(dir.path, "idle-tty.json");
+    await writeFile(config, JSON.stringify({ services: {}, neo4j: { pidFile: join(dir.path, "x.pid") } }));
+    // script(1) gives the CLI a pseudo-terminal; our stdin becomes what is typed.
+    const tty = (args: string[], typed: string) =>
+      spawnSync("script", ["-qec", [process.execPath, bin, ...args].map(shellQuote).join(" "), "/dev/null"], {
+        input: typed,
+        encoding: "utf8",
+        env: cleanEnv(),
+        timeout: 60_000,
+      });
+    const restore = tty(["restore", path, "--local-config", config], "n\n");
+    expect(restore.stdout).toMatch(/\[y\/N\]/);
+    expect(restore.stdout).toMatch(/restore not confirmed; nothing was changed/);
+    expect(restore.status).toBe(130);
+
+    const backups = join(dir.path, "prune-tty");
+    await mkdir(backups);
+    for (const stamp of ["20260101_000000", "20260102_000000"]) {
+      await writeFile(join(backups, `infrahub_backup_${stamp}.tar.gz`), "x");
+    }
+    const no = tty(["prune", "--retention-count", "1", "--backup-dir", backups], "n\n");
+    expect(no.status).toBe(0);
+    expect(no.stdout).toMatch(/Delete 1 archive\(s\)\? \[y\/N\]/);
+    expect((await readdir(backups)).sort()).toHaveLength(2);
+    const yes = tty(["prune", "--retention-count", "1", "--backup-dir", backups], "y\n");
+    expect(yes.status).toBe(0);
+    expect(await readdir(backups)).toEqual(["infrahub_backup_20260102_000000.tar.gz"]);
   });
 
   it("cancelled: SIGINT while restore sleeps → 130, nothing changed", async () => {
