@@ -135,7 +135,7 @@ function addFlags(y: Argv, specs: Record<string, FlagSpec>, global = false): Arg
       describe: describeFlag(flag, spec),
       ...(spec.alias ? { alias: spec.alias } : {}),
       ...(spec.hidden ? { hidden: true } : {}),
-      ...(global ? { global: true, group: "Global options:" } : {}),
+      ...(global ? { global: true } : { group: "Command options:" }),
     });
   }
   return y;
@@ -409,6 +409,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     .version(ctx.version)
     .help()
     .alias("help", "h")
+    .updateStrings({ "Options:": "Global options:" })
     .wrap(100)
     .exitProcess(false)
     .fail((message, error) => {
