@@ -20,6 +20,7 @@ import {
   probeInfrahubVersion,
   waitForNeo4j,
 } from "./deployment.js";
+import { captureEnterprise } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents } from "./events.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
@@ -42,6 +43,8 @@ export interface CreateBackupOptions {
    * backup. Destructive; requires `force`.
    */
   redact?: boolean;
+  /** Enterprise: `--include-metadata` of the online backup (`all`, `none`, `users`, `roles`). Default `all`. */
+  neo4jMetadata?: string;
   /** Skip the PostgreSQL (task-manager) dump, as upstream `--exclude-taskmanager`. */
   excludeTaskManager?: boolean;
   /** Encrypt to this recipient public key (upstream ECIES v2); the name gets `.enc`. */
@@ -138,15 +141,6 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const neo4j = await detectNeo4j(databaseExec, neo4jCredentials);
   await assertNeo4jDatabaseExists(databaseExec, neo4jCredentials);
   onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
-  if (neo4j.edition !== "community") {
-    throw new BackupError(
-      "INVALID_CONFIG",
-      "online backup of Neo4j Enterprise is not supported by this version yet",
-      {
-        hint: "use the upstream tool for Enterprise deployments until it lands; nothing was stopped or written",
-      },
-    );
-  }
   const includeTaskManager = !options.excludeTaskManager;
   const postgresCredentials = includeTaskManager
     ? await findPostgresCredentials(environment, hostEnv, onEvent)
@@ -239,24 +233,34 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       await dump.done;
     }
 
-    onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
-    stoppedAt = Date.now();
-    stopped = await environment.stop(APP_STOP_ORDER);
-    frozen = await freezeNeo4j(databaseExec, {
-      pidFile: runtime.pidFile,
-      helperPath: options.freezeHelper,
-      ...sig,
-    });
-    const entry = `database/${neo4jCredentials.database}.dump`;
-    onEvent({ type: "step", message: `dumping Neo4j database ${neo4jCredentials.database} (offline)` });
-    const dump = dumpNeo4j(databaseExec, neo4jCredentials.database, {
-      ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
-      ...sig,
-    });
-    await writer.addFile(entry, pipeline(dump.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)));
-    await dump.done;
-    // Services come back as soon as the dump stream ends, not after the upload is committed.
-    await bringBack();
+    if (neo4j.edition === "enterprise") {
+      onEvent({ type: "step", message: `backing up Neo4j database ${neo4jCredentials.database} online` });
+      await captureEnterprise(databaseExec, neo4jCredentials, writer, {
+        includeMetadata: options.neo4jMetadata ?? "all",
+        ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
+        onEvent,
+        ...sig,
+      });
+    } else {
+      onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
+      stoppedAt = Date.now();
+      stopped = await environment.stop(APP_STOP_ORDER);
+      frozen = await freezeNeo4j(databaseExec, {
+        pidFile: runtime.pidFile,
+        helperPath: options.freezeHelper,
+        ...sig,
+      });
+      const entry = `database/${neo4jCredentials.database}.dump`;
+      onEvent({ type: "step", message: `dumping Neo4j database ${neo4jCredentials.database} (offline)` });
+      const dump = dumpNeo4j(databaseExec, neo4jCredentials.database, {
+        ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
+        ...sig,
+      });
+      await writer.addFile(entry, pipeline(dump.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)));
+      await dump.done;
+      // Services come back as soon as the dump stream ends, not after the upload is committed.
+      await bringBack();
+    }
 
     const result = await writer.finish({
       backupId,

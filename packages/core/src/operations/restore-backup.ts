@@ -17,6 +17,12 @@ import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
 import { BackupError } from "../errors.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
 import { findNeo4jCredentials, findPostgresCredentials, type HostEnv, waitForNeo4j } from "./deployment.js";
+import {
+  applyEnterpriseRestore,
+  assertSingleInstance,
+  containerWorkDir,
+  stageArtefact,
+} from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents } from "./events.js";
 
 export interface RestoreBackupOptions {
@@ -45,7 +51,14 @@ export interface RestorePlan {
   location: string;
   size: number;
   metadata: BackupMetadata;
-  neo4j: { entry: string; bytes: number; method: "community-load"; running: Neo4jServerInfo };
+  neo4j: {
+    /** The archive's Neo4j entries: one `<db>.dump` (Community) or the online-backup artefacts (Enterprise). */
+    entries: string[];
+    bytes: number;
+    /** `community-load`: freeze + `neo4j-admin database load`; `enterprise-restore`: stop database + restore + metadata replay. */
+    method: "community-load" | "enterprise-restore";
+    running: Neo4jServerInfo;
+  };
   postgres?: { entry: string; bytes: number; database: string; mode: "recreate" | "in-place" };
   /** What the destructive phase will do, in order. */
   steps: string[];
@@ -138,35 +151,40 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const running = await detectNeo4j(databaseExec, neo4jCredentials);
   await assertNeo4jDatabaseExists(databaseExec, neo4jCredentials);
   const files = report.entries.filter((e) => e.type === "file" && e.path.startsWith("database/"));
-  if (metadata.neo4jEdition === "enterprise" && running.edition === "community") {
+  const isDump = files.length === 1 && files[0]?.path.endsWith(".dump") === true;
+  const method: RestorePlan["neo4j"]["method"] =
+    metadata.neo4jEdition === "enterprise" || !isDump ? "enterprise-restore" : "community-load";
+  if (files.length === 0) {
+    throw new BackupError("ARCHIVE_MISSING_FILE", "the archive holds no Neo4j data under backup/database/");
+  }
+  if (method === "enterprise-restore" && running.edition === "community") {
     throw new BackupError(
       "INCOMPATIBLE_BACKUP",
       "cannot restore Enterprise backup on Community edition Neo4j",
+      {
+        hint: "restore it on Neo4j Enterprise; nothing was changed",
+      },
     );
   }
-  const dumpEntry = files.length === 1 && files[0]?.path.endsWith(".dump") ? files[0] : undefined;
-  if (!dumpEntry || metadata.neo4jEdition === "enterprise") {
-    throw new BackupError(
-      "INCOMPATIBLE_BACKUP",
-      "this archive holds a Neo4j Enterprise backup, whose restore is not supported by this version yet",
-      { hint: "nothing was changed", details: { entries: files.map((f) => f.path) } },
-    );
-  }
+  const dumpEntry = method === "community-load" ? files[0] : undefined;
   const expectedDump = `database/${neo4jCredentials.database}.dump`;
-  if (dumpEntry.path !== expectedDump) {
+  if (dumpEntry && dumpEntry.path !== expectedDump) {
     throw new BackupError(
       "INCOMPATIBLE_BACKUP",
       `the archive's Neo4j dump is ${dumpEntry.path}, but the deployment's database is ${neo4jCredentials.database}`,
       { hint: "set INFRAHUB_DB_DATABASE to the database the backup was taken from; nothing was changed" },
     );
   }
-  if (options.migrateFormat) {
+  if (options.migrateFormat && method !== "enterprise-restore") {
     throw new BackupError(
       "INVALID_ARGUMENT",
-      "--migrate-format converts the store to the block format, which Neo4j Community does not support",
+      "--migrate-format converts a restored Enterprise backup to the block format; it does not apply to a Community dump",
       { hint: "drop --migrate-format; nothing was changed" },
     );
   }
+  if (method === "enterprise-restore") await assertSingleInstance(databaseExec, neo4jCredentials);
+  const enterpriseFiles = method === "enterprise-restore" ? files : [];
+  const workDir = containerWorkDir();
 
   const pgEntry = options.excludeTaskManager
     ? undefined
@@ -189,7 +207,9 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           `restore PostgreSQL database ${postgres.database} from ${postgres.entry} (${postgres.mode === "recreate" ? "drop and recreate" : "clean objects in place"})`,
         ]
       : []),
-    `pause Neo4j and load ${dumpEntry.path} into database ${neo4jCredentials.database} (overwrites it)`,
+    dumpEntry
+      ? `pause Neo4j and load ${dumpEntry.path} into database ${neo4jCredentials.database} (overwrites it)`
+      : `stop database ${neo4jCredentials.database}, neo4j-admin restore of ${files.length} artefact(s) (overwrites it)${options.migrateFormat ? ", migrate to block format" : ""}, replay users and roles, start it`,
     ...(options.resetDeploymentId ? ["give the deployment a new deployment id"] : []),
     "start the application services again",
   ];
@@ -198,7 +218,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     location: info.location,
     size: info.size,
     metadata,
-    neo4j: { entry: dumpEntry.path, bytes: dumpEntry.size, method: "community-load", running },
+    neo4j: {
+      entries: files.map((f) => f.path),
+      bytes: files.reduce((sum, f) => sum + f.size, 0),
+      method,
+      running,
+    },
     ...(postgres ? { postgres } : {}),
     steps,
   };
@@ -255,7 +280,18 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           });
           await entry.digest;
           progress.postgres = "restored";
-        } else if (entry.path === dumpEntry.path) {
+        } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
+          // Staged first; applied only after the whole second pass verified.
+          await stageArtefact(
+            databaseExec,
+            workDir,
+            entry.path.slice("database/".length),
+            entry.body,
+            entry.size,
+            signal,
+          );
+          await entry.digest;
+        } else if (dumpEntry && entry.path === dumpEntry.path) {
           onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
           frozen = await freezeNeo4j(databaseExec, {
             pidFile: runtime.pidFile,
@@ -272,6 +308,17 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         }
       },
     });
+    if (method === "enterprise-restore") {
+      progress.neo4j = "loading";
+      await applyEnterpriseRestore(databaseExec, neo4jCredentials, workDir, {
+        ...(options.migrateFormat ? { migrateFormat: true } : {}),
+        ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
+        onEvent,
+        ...sig,
+      });
+      progress.neo4j = "restored";
+      await waitForNeo4j(environment, neo4jCredentials, sig);
+    }
     if (options.resetDeploymentId)
       await resetDeploymentId(environment, neo4jCredentials, bringBackNeo4jFirst);
     const problems = await bringBack();
@@ -292,6 +339,15 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     };
   } catch (error) {
     if (error instanceof BackupError && error.code === "SERVICES_NOT_RESTORED") throw error;
+    if (method === "enterprise-restore") {
+      await databaseExec.exec({ argv: ["rm", "-rf", workDir] }).catch(() => undefined);
+      if (progress.neo4j === "loading") {
+        // Whatever the store holds now, a stopped database helps nobody: try to start it again.
+        await cypherShell(databaseExec, neo4jCredentials, `START DATABASE \`${neo4jCredentials.database}\``, {
+          database: "system",
+        }).catch(() => undefined);
+      }
+    }
     const problems = await bringBack();
     const state = describeState(progress, plan);
     const untouched = progress.postgres === "untouched" && progress.neo4j === "untouched";

@@ -4,8 +4,8 @@ import type { Neo4jCredentials } from "./credentials.js";
 /**
  * Neo4j Enterprise procedures (compat-reference §3.3, §3.5) as data: each step is the exact command and
  * what it is for, so the sequence is reviewable and unit-tested here; it runs for real only in the kind
- * tier (no Enterprise server can be installed on the test machines). Not yet wired into the operations,
- * which refuse Enterprise up front.
+ * tier (no Enterprise server can be installed on the test machines). The operations run them
+ * (operations/enterprise-capture.ts); single instances only — a cluster is refused.
  */
 export interface EnterpriseStep {
   what: string;
