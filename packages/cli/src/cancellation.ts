@@ -15,6 +15,7 @@ export class Cancellation {
     this.#controller.abort(new Error(`received ${signal}`));
   };
   #signalName: NodeJS.Signals | undefined;
+  #aborted = false;
   #resolveDone!: (code: number) => void;
   /** Resolves with the exit code once uploads are aborted (only after a signal). */
   readonly done = new Promise<number>((r) => {
@@ -23,7 +24,13 @@ export class Cancellation {
 
   constructor() {
     this.#dispose = abortUploadsOnSignals({
-      onAborted: (signal) => this.#resolveDone(SIGNAL_EXIT[signal] ?? 130),
+      onAborted: (signal) => {
+        const code = SIGNAL_EXIT[signal] ?? 130;
+        // A second signal means "stop now": the operation had its chance to clean up.
+        if (this.#aborted) process.exit(code);
+        this.#aborted = true;
+        this.#resolveDone(code);
+      },
     });
     process.on("SIGINT", this.#onSignal);
     process.on("SIGTERM", this.#onSignal);

@@ -98,7 +98,13 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
   if (cmd.command === "create" || cmd.command === "restore" || cmd.command === "verify")
     output.startHeartbeat();
   try {
-    return await dispatch(cmd, { output, env, cancellation, version, stdin: process.stdin });
+    const code = await dispatch(cmd, { output, env, cancellation, version, stdin: process.stdin });
+    const signal = cancellation.fired;
+    if (signal === undefined) return code;
+    // A command that finished despite a signal (it took no AbortSignal) still reports the cancellation.
+    const cancelledCode = await cancellation.done;
+    reportError(output, new BackupError("CANCELLED", `cancelled by ${signal}`), cancelledCode);
+    return cancelledCode;
   } catch (error) {
     const signal = cancellation.fired;
     if (signal) {
