@@ -89,7 +89,11 @@ export const GLOBAL_FLAGS = {
 
 export const CREATE_FLAGS = {
   force: { type: "boolean", describe: "Do not wait for running Infrahub tasks" },
-  redact: { type: "boolean", describe: "Redact attribute values on the live graph (not supported)" },
+  redact: {
+    type: "boolean",
+    describe:
+      "Replace every attribute value of the LIVE graph with a random UUID before the backup (destructive; needs --force)",
+  },
   neo4jmetadata: {
     type: "string",
     describe: "Neo4j backup metadata: all, none, users, roles",

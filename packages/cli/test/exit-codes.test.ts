@@ -63,10 +63,11 @@ describe("exit codes from real failures", () => {
     expect(r.stdout).toBe("");
   });
 
-  it("usage: --redact is refused clearly, before touching anything", async () => {
-    const r = await runCli(["create", "--redact", "--force", "--backup-dir", dir.path]);
+  it("usage: --redact without --force is refused clearly, before touching anything", async () => {
+    const r = await runCli(["create", "--redact", "--backup-dir", dir.path]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--redact is not supported/);
+    expect(r.stderr).toMatch(/--redact rewrites every attribute value of the live database/);
+    expect(r.stderr).toMatch(/confirm with --force/);
   });
 
   it("environment not found: no local config, Kubernetes/Compose unavailable → 3", async () => {

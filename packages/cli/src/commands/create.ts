@@ -17,19 +17,15 @@ type Create = Extract<ParsedCommand, { command: "create" }>;
 export async function runCreate(cmd: Create, ctx: CommandContext): Promise<number> {
   const { output } = ctx;
   const signal = ctx.cancellation.signal;
-  if (cmd.redact) {
+  if (cmd.redact && !cmd.force) {
+    // Checked before any environment is touched (the library checks it too, for its own callers).
     throw new BackupError(
       "INVALID_ARGUMENT",
-      "--redact is not supported by this version of infrahub-backup",
+      "--redact rewrites every attribute value of the live database",
       {
-        hint: "redaction changes the live graph; run the backup without --redact",
+        hint: "confirm with --force (and make sure this is a copy you may change)",
       },
     );
-  }
-  if (cmd.neo4jMetadata !== "all") {
-    output.warn("--neo4jmetadata only applies to Neo4j Enterprise online backups", {
-      value: cmd.neo4jMetadata,
-    });
   }
   const encryptTo = await loadEncryptKey(cmd.encrypt, cmd.encryptKey);
   const s3 = cmd.s3Upload ? s3Store(cmd.global, output) : undefined;
@@ -44,6 +40,9 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
     freezeHelper: freezeHelperResolver(ctx.env),
     hostEnv: hostEnv(ctx.env),
     excludeTaskManager: cmd.excludeTaskManager,
+    force: cmd.force,
+    redact: cmd.redact,
+    neo4jMetadata: cmd.neo4jMetadata,
     ...(encryptTo ? { encryptTo } : {}),
     signal,
     onEvent: output.onEvent,
