@@ -240,4 +240,40 @@ describe("exit codes from real failures", () => {
     expect(r.stderr).toMatch(/cancelled by SIGINT/);
     expect(r.stderr).not.toMatch(/Restore completed/);
   });
+
+  it("create from-files archives dump files made elsewhere; verify reads the result (0); a non-dump is refused (2)", async () => {
+    const src = join(dir.path, "from-files");
+    await mkdir(src, { recursive: true });
+    await writeFile(join(src, "neo4j.dump"), Buffer.concat([Buffer.from("DZV1"), randomBytes(20_000)]));
+    await writeFile(join(src, "prefect.dump"), Buffer.concat([Buffer.from("PGDMP"), randomBytes(20_000)]));
+    const out = join(dir.path, "from-files-out");
+    const r = await runCli([
+      "create",
+      "from-files",
+      "--neo4j-path",
+      join(src, "neo4j.dump"),
+      "--postgres-path",
+      join(src, "prefect.dump"),
+      "--infrahub-version",
+      "1.5.3",
+      "--backup-dir",
+      out,
+    ]);
+    expect(r.code).toBe(0);
+    const archive = r.stdout.trim();
+    expect(archive).toMatch(/infrahub_backup_\d{8}_\d{6}\.tar\.gz$/);
+    const v = await runCli(["verify", archive]);
+    expect(v.code).toBe(0);
+    await writeFile(join(src, "bad.dump"), "not a dump");
+    const bad = await runCli([
+      "create",
+      "from-files",
+      "--neo4j-path",
+      join(src, "bad.dump"),
+      "--backup-dir",
+      out,
+    ]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/is not a Neo4j dump/);
+  });
 });

@@ -1,6 +1,8 @@
-import { BackupError, writeEncryptionKeyFiles } from "@infrahub-backup/core";
+import { mkdir } from "node:fs/promises";
+import { createBackupFromFiles, writeEncryptionKeyFiles } from "@infrahub-backup/core";
 import { DETECTORS, selectEnvironment } from "../environment-select.js";
 import type { ParsedCommand } from "../parse.js";
+import { loadEncryptKey, localStore } from "../stores.js";
 import type { CommandContext } from "./context.js";
 
 type Cmd<C extends ParsedCommand["command"]> = Extract<ParsedCommand, { command: C }>;
@@ -36,9 +38,31 @@ export async function runEnvironmentList(
   return 0;
 }
 
-export async function runFromFiles(_cmd: Cmd<"create-from-files">, _ctx: CommandContext): Promise<number> {
-  throw new BackupError(
-    "INVALID_ARGUMENT",
-    "create from-files is not supported by this version of infrahub-backup",
-  );
+export async function runFromFiles(cmd: Cmd<"create-from-files">, ctx: CommandContext): Promise<number> {
+  const encryptTo = await loadEncryptKey(cmd.encrypt, cmd.encryptKey);
+  const store = localStore(cmd.global.backupDir);
+  await mkdir(store.root, { recursive: true, mode: 0o755 });
+  const result = await createBackupFromFiles({
+    store,
+    toolVersion: ctx.version,
+    neo4jPath: cmd.neo4jPath,
+    ...(cmd.postgresPath !== undefined ? { postgresPath: cmd.postgresPath } : {}),
+    ...(cmd.neo4jEdition !== undefined ? { neo4jEdition: cmd.neo4jEdition } : {}),
+    ...(cmd.infrahubVersion !== undefined ? { infrahubVersion: cmd.infrahubVersion } : {}),
+    ...(encryptTo ? { encryptTo } : {}),
+    signal: ctx.cancellation.signal,
+  });
+  ctx.output.info("Backup created successfully", {
+    path: result.location,
+    filename: result.name,
+    size_bytes: result.size,
+    neo4j_edition: result.metadata.neo4jEdition,
+  });
+  ctx.output.result(result.location, {
+    command: "create from-files",
+    name: result.name,
+    location: result.location,
+    size: result.size,
+  });
+  return 0;
 }
