@@ -279,6 +279,39 @@ describe("image content (packages/image/Dockerfile, assembled without Docker)", 
     expect(bad.stderr).toMatch(/checksum|corrupt|invalid|crc|mismatch/i);
   });
 
+  it("writes an encrypted archive offline (keygen, create from-files) that verify decrypts and checks", () => {
+    const scratch = mkdtempSync(join(work, "dumps-"));
+    writeFileSync(join(scratch, "neo4j.dump"), Buffer.concat([Buffer.from("DZV1"), Buffer.alloc(50_000, 7)]));
+    writeFileSync(
+      join(scratch, "prefect.dump"),
+      Buffer.concat([Buffer.from("PGDMP"), Buffer.alloc(40_000, 9)]),
+    );
+    const keygen = run(["keygen", "-o", "e2e.key"]); // relative to the WORKDIR, which uid 1000 owns
+    expect(keygen.status, keygen.stderr).toBe(0);
+    expect(existsSync(join(cwd, "e2e.key.pub"))).toBe(true);
+    const before = new Set(readdirSync(env.BACKUP_DIR!));
+    const create = run([
+      "create",
+      "from-files",
+      "--neo4j-path",
+      join(scratch, "neo4j.dump"),
+      "--postgres-path",
+      join(scratch, "prefect.dump"),
+      "--neo4j-edition",
+      "community",
+      "--infrahub-version",
+      "1.9.3",
+      "--encrypt-key",
+      "e2e.key.pub",
+    ]);
+    expect(create.status, create.stderr).toBe(0);
+    const made = readdirSync(env.BACKUP_DIR!).filter((f) => !before.has(f));
+    expect(made).toHaveLength(1);
+    expect(made[0]).toMatch(/^infrahub_backup_\d{8}_\d{6}\.tar\.gz\.enc$/);
+    const verify = run(["verify", made[0]!, "--decrypt-key", "e2e.key"]);
+    expect(verify.status, verify.stderr).toBe(0);
+  });
+
   it("finds the freeze helper of both architectures inside the tree, with no INFRAHUB_FREEZE_HELPER_DIR", () => {
     const bundle = entrypoint.find((a) => a.endsWith(".mjs"))!;
     expect(readFileSync(bundle, "utf8")).toContain('"libexec"');
