@@ -23,7 +23,9 @@ function onPath(binary: string): string | undefined {
 
 describe(".github/workflows", () => {
   it("has ci, e2e-kind and release", () => {
-    expect(workflows.map((w) => w.name).sort()).toEqual(["ci.yml", "e2e-kind.yml", "release.yml"]);
+    expect(workflows.map((w) => w.name)).toEqual(
+      expect.arrayContaining(["ci.yml", "e2e-kind.yml", "release.yml"]),
+    );
   });
 
   it("pins every action to a major version or a commit, never a branch", () => {
