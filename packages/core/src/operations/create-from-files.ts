@@ -45,9 +45,7 @@ async function startsWith(path: string, magics: readonly Buffer[]): Promise<bool
  * the same metadata as a regular backup, without touching any deployment. Each file is checked to be
  * what it claims (Neo4j dump / pg_dump custom format) before anything is written.
  */
-export async function createBackupFromFiles(
-  options: CreateFromFilesOptions,
-): Promise<{
+export async function createBackupFromFiles(options: CreateFromFilesOptions): Promise<{
   name: string;
   location: string;
   size: number;
