@@ -113,6 +113,7 @@ go_tool helm3 "HELM3_VERSION" helm.sh/helm/v3/cmd/helm helm3 "${helm3_flags:-}"
 go_tool ct "CT_VERSION" github.com/helm/chart-testing/v3/ct ct \
   "-X github.com/helm/chart-testing/v3/ct/cmd.Version=$CT_VERSION"
 go_tool yq "YQ_VERSION" github.com/mikefarah/yq/v4 yq
+go_tool actionlint "ACTIONLINT_VERSION" github.com/rhysd/actionlint/cmd/actionlint actionlint
 go_tool minio "MINIO_VERSION" github.com/minio/minio minio \
   "$(minio_ldflags github.com/minio/minio "$MINIO_VERSION")"
 go_tool mc "MC_VERSION" github.com/minio/mc mc \

