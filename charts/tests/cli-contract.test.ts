@@ -1,7 +1,7 @@
 // The chart ↔ CLI contract, at the level available today: every rendered pod's args and env (Secret
 // refs and the namespace fieldRef resolved) go through the CLI's own side-effect-free parser
-// (packages/cli/src/parse.ts), and the parsed command must be what the values say. Running the command
-// against a deployment needs the CLI's Kubernetes environment, which has not landed yet.
+// (packages/cli/src/parse.ts), and the parsed command must be what the values say. cli-contract-run.test.ts
+// runs the backup and restore pods' command lines for real against a local stack.
 import { readFileSync } from "node:fs";
 import { basename } from "node:path";
 import { describe, expect, it } from "vitest";

@@ -1,0 +1,148 @@
+// The chart ↔ CLI contract, run for real: the CLI (the bundle the image ships) is executed with exactly
+// the args and env of each rendered pod — Secret refs resolved from a "Secret" we create here with the
+// credentials of a real MinIO user, the namespace fieldRef resolved — against a real local Infrahub
+// stack (Neo4j Community, PostgreSQL, MinIO). The one addition to the pod's env is INFRAHUB_LOCAL_CONFIG,
+// which points the CLI at the local stack in place of a Kubernetes namespace (issue 6 brings that one).
+import { writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  digestInfrahubData,
+  type InfrahubLocalStack,
+  seedInfrahubData,
+  startInfrahubLocalStack,
+  type TempDir,
+  tempDir,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildCli, cleanEnv, removeCli, runCli } from "../../packages/cli/test/cli-process.ts";
+import { container, type K8sObject, render } from "./helm.ts";
+
+const NAMESPACE = "infrahub";
+const BUCKET = "infrahub-backups";
+const LONG = 300_000;
+let stack: InfrahubLocalStack;
+let work: TempDir;
+let localConfig: string;
+const secrets: Record<string, Record<string, string>> = {};
+
+/** The pod's env as the kubelet would give it: values, the namespace fieldRef, Secret keys. */
+function podEnv(obj: K8sObject): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const e of container(obj).env ?? []) {
+    if (e.value !== undefined) env[e.name] = String(e.value);
+    else if (e.valueFrom?.fieldRef?.fieldPath === "metadata.namespace") env[e.name] = NAMESPACE;
+    else if (e.valueFrom?.secretKeyRef) {
+      const value = secrets[e.valueFrom.secretKeyRef.name]?.[e.valueFrom.secretKeyRef.key];
+      if (value === undefined) throw new Error(`pod refers to a Secret key that does not exist: ${e.name}`);
+      env[e.name] = value;
+    } else throw new Error(`unresolvable env ${e.name}`);
+  }
+  return env;
+}
+
+async function runPod(obj: K8sObject) {
+  const env = cleanEnv({ ...podEnv(obj), INFRAHUB_LOCAL_CONFIG: localConfig });
+  // The image has no entrypoint args of its own: the container's args are the whole command line.
+  return await runCli(container(obj).args, { env, cwd: work.path });
+}
+
+function workload(values: unknown, kind: "CronJob" | "Job", component: string): K8sObject {
+  const found = render(values).find(
+    (o) => o.kind === kind && o.metadata.labels["app.kubernetes.io/component"] === component,
+  );
+  if (!found) throw new Error(`no ${kind} for ${component}`);
+  return found;
+}
+
+beforeAll(async () => {
+  buildCli();
+  [stack, work] = await Promise.all([startInfrahubLocalStack(), tempDir("ihb-chart-contract-")]);
+  await stack.minio.createBucket(BUCKET);
+  // The Secret the values name, holding a real MinIO user's keys under the chart's default key names.
+  const user = await stack.minio.createUser("readwrite");
+  secrets["infrahub-backup-s3"] = {
+    AWS_ACCESS_KEY_ID: user.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: user.secretAccessKey,
+  };
+  await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 100, flowRuns: 300 });
+  localConfig = join(work.path, "local.json");
+  await writeFile(
+    localConfig,
+    JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
+  );
+}, LONG);
+
+afterAll(async () => {
+  removeCli();
+  await stack?.[Symbol.asyncDispose]();
+  await work?.[Symbol.asyncDispose]();
+}, 120_000);
+
+describe("chart ↔ CLI contract, run against a real local stack", () => {
+  const s3 = () => ({
+    bucket: BUCKET,
+    prefix: "nightly",
+    endpoint: stack.minio.endpoint,
+    secretName: "infrahub-backup-s3",
+  });
+  let original: Awaited<ReturnType<typeof digestInfrahubData>>;
+
+  it(
+    "the scheduled backup's pod writes a timestamped archive where the values say",
+    async () => {
+      original = await digestInfrahubData(stack.neo4j, stack.postgres);
+      const cron = workload(
+        { backup: { enabled: true, mode: "cronjob", storage: { type: "s3", s3: s3() } } },
+        "CronJob",
+        "backup",
+      );
+      const r = await runPod(cron);
+      expect(r.stderr).not.toMatch(/level=error/);
+      expect(r.code).toBe(0);
+      const keys = await stack.minio.listObjectKeys(BUCKET, "nightly/");
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).toMatch(/^nightly\/infrahub_backup_\d{8}_\d{6}\.tar\.gz$/);
+    },
+    LONG,
+  );
+
+  it(
+    "the one-shot restore Job (seed plan's restore.s3 shape, latest) brings the data back",
+    async () => {
+      await stack.postgres.psql("UPDATE flow_run SET state_type = 'CRASHED';");
+      await stack.neo4j.cypher("MATCH (n:InfraDevice) WHERE n.uuid ENDS WITH '7' DETACH DELETE n");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
+      const job = workload({ restore: { enabled: true, s3: { ...s3(), latest: true } } }, "Job", "restore");
+      expect(job.metadata.name).toMatch(/-restore-[0-9a-f]{10}$/);
+      const r = await runPod(job);
+      expect(r.stderr).not.toMatch(/level=error/);
+      expect(r.code).toBe(0);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+    },
+    LONG,
+  );
+
+  it(
+    "a backup pod whose Secret holds wrong keys fails with the storage-credentials exit code and says why",
+    async () => {
+      secrets["bad-keys"] = { AWS_ACCESS_KEY_ID: "nobody", AWS_SECRET_ACCESS_KEY: "wrong-secret-value" };
+      const job = workload(
+        {
+          backup: {
+            enabled: true,
+            mode: "job",
+            storage: { type: "s3", s3: { ...s3(), prefix: "bad", secretName: "bad-keys" } },
+          },
+        },
+        "Job",
+        "backup",
+      );
+      const r = await runPod(job);
+      expect(r.code).toBe(4);
+      expect(r.stderr).toMatch(/credentials/i);
+      expect(r.stderr).not.toContain("wrong-secret-value");
+      expect(await stack.minio.listObjectKeys(BUCKET, "bad/")).toEqual([]);
+    },
+    LONG,
+  );
+});
