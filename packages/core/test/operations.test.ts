@@ -282,9 +282,13 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       toolVersion: "test",
       freezeHelper,
       onEvent: (e) => {
-        // The dump process dies (as under the OOM killer) shortly after it started.
+        // The dump process dies (as under the OOM killer) as soon as it shows up.
         if (e.type === "step" && e.message.startsWith("dumping Neo4j")) {
-          setTimeout(() => spawnSync("pkill", ["-KILL", "-f", "Neo4jAdminCommand database dump"]), 1500);
+          const killer = setInterval(() => {
+            const pkill = spawnSync("pkill", ["-KILL", "-f", "Neo4jAdminCommand database dump"]);
+            if (pkill.status === 0) clearInterval(killer);
+          }, 20);
+          setTimeout(() => clearInterval(killer), 60_000);
         }
       },
     }).catch((e: unknown) => e);
