@@ -80,7 +80,19 @@ export class LocalEnvironment implements Environment {
     for (const service of services) {
       const control = this.#options.services[service]?.control;
       if (!control || !(await control.isRunning())) continue;
-      await control.stop();
+      try {
+        await control.stop();
+      } catch (error) {
+        // Never leave a half-stopped deployment behind: bring back what this call stopped.
+        await this.start({ services: stopped, state: undefined }).catch(() => undefined);
+        throw new BackupError(
+          "SERVICES_NOT_RESTORED",
+          `could not stop ${service}; the services stopped before it were started again`,
+          {
+            cause: error,
+          },
+        );
+      }
       stopped.push(service);
     }
     return { services: stopped, state: undefined };
