@@ -41,6 +41,9 @@ export async function run(
       if (code === 0) resolveRun({ stdout, stderr });
       else reject(new Error(`${command} exited with ${code ?? signal}: ${stderr.trim() || stdout.trim()}`));
     });
+    // A command that exits without reading its input (a failed login, say) closes the pipe: EPIPE here is
+    // not the result; the exit status and stderr are.
+    child.stdin.on("error", () => undefined);
     child.stdin.end(options.input ?? "");
   });
 }
