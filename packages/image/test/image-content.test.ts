@@ -3,7 +3,6 @@
 // that forgets a file fails here — with the pinned Node standing in for the base image's node, then
 // run the CLI from that tree with a clean environment (no repository paths, HOME and cwd inside it).
 import { spawnSync } from "node:child_process";
-import { createHash } from "node:crypto";
 import {
   chmodSync,
   cpSync,
@@ -17,10 +16,11 @@ import {
   symlinkSync,
   writeFileSync,
 } from "node:fs";
-import { homedir, tmpdir } from "node:os";
+import { tmpdir } from "node:os";
 import { basename, delimiter, dirname, join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { ArchiveWriter, LocalStore } from "@infrahub-backup/core";
+import { freezeHelperPath } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { freezeHelperCandidates } from "../../cli/src/freeze-helper.js";
 import { copyFromLines, finalStage, keyValues, lastArgs, parseDockerfile, stageArgs } from "./dockerfile.js";
@@ -54,22 +54,6 @@ function readVersionsEnv(path: string): Record<string, string> {
   return out;
 }
 
-/** The helper tools/install/freeze-helper.sh built for this checkout (same hash rule as that script). */
-function bootstrapFreezeHelperDir(): string {
-  const src = join(repo, "packages/image/neo4j-freeze");
-  const files = [
-    "go.mod",
-    ...readdirSync(src)
-      .filter((f) => f.endsWith(".go"))
-      .sort(),
-  ];
-  const hash = createHash("sha256");
-  for (const f of files) hash.update(readFileSync(join(src, f)));
-  const cache =
-    process.env.IHB_CACHE ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), ".cache"), "infrahub-backup");
-  return join(cache, "tools", `neo4j-freeze-${hash.digest("hex").slice(0, 16)}`);
-}
-
 /**
  * How each build stage's outputs are produced here: a directory standing for the stage's filesystem
  * root, holding exactly the files the stage builds (and that this check knows how to build).
@@ -86,7 +70,8 @@ function buildStages(): Record<string, string> {
   if (built.status !== 0) throw new Error(`bundle build failed: ${built.stderr}`);
   stages.bundle = bundleRoot;
   // freeze: go build for linux/amd64 and linux/arm64 → /out/libexec/neo4j-freeze-linux-<arch>
-  const helpers = bootstrapFreezeHelperDir();
+  // The helpers tools/install/freeze-helper.sh built for this checkout (testkit knows the hash rule).
+  const helpers = dirname(freezeHelperPath("amd64"));
   const freezeRoot = join(work, "stages/freeze");
   mkdirSync(join(freezeRoot, "out/libexec"), { recursive: true });
   for (const arch of ARCHES) {
