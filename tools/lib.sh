@@ -20,3 +20,15 @@ mark_installed() { date -u +%FT%TZ > "$1/.installed"; }
 # so an interrupted install never leaves a half-populated tool directory that looks complete.
 fresh_dir() { rm -rf "$1.partial"; mkdir -p "$1.partial"; printf '%s' "$1.partial"; }
 promote_dir() { mark_installed "$1.partial"; rm -rf "$1"; mv "$1.partial" "$1"; }
+
+# use_go: the Go toolchain for building project tools — module and build caches under $IHB_CACHE/go
+# (outside the work tree), static, reproducible, and never a silently downloaded other toolchain.
+use_go() {
+  command -v go >/dev/null 2>&1 || PATH="/usr/local/go/bin:$PATH"
+  command -v go >/dev/null 2>&1 || die "go not found (expected on PATH or in /usr/local/go/bin)"
+  export GOMODCACHE="$IHB_CACHE/go/mod"
+  export GOCACHE="$IHB_CACHE/go/build"
+  export CGO_ENABLED=0
+  export GOTOOLCHAIN=local
+  export GOFLAGS="-trimpath -buildvcs=false"
+}

@@ -11,12 +11,11 @@ if installed "$dir"; then
   say "neo4j-freeze $hash: cached"
   exit 0
 fi
-command -v go >/dev/null || die "Go toolchain not found: needed to build packages/image/neo4j-freeze"
+use_go
 say "neo4j-freeze $hash: building (linux/amd64, linux/arm64)"
 stage=$(fresh_dir "$dir")
 for arch in amd64 arm64; do
-  (cd "$src" && CGO_ENABLED=0 GOOS=linux GOARCH=$arch GOFLAGS=-buildvcs=false \
-    GOCACHE="$IHB_CACHE/go/build" go build -trimpath -ldflags='-s -w' -o "$stage/neo4j-freeze-linux-$arch" .) \
+  (cd "$src" && GOOS=linux GOARCH=$arch go build -ldflags='-s -w' -o "$stage/neo4j-freeze-linux-$arch" .) \
     || die "could not build neo4j-freeze for linux/$arch"
 done
 promote_dir "$dir"

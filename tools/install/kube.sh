@@ -6,15 +6,7 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
-command -v go >/dev/null 2>&1 || PATH="/usr/local/go/bin:$PATH"
-command -v go >/dev/null 2>&1 || die "go not found (expected on PATH or in /usr/local/go/bin)"
-
-export GOMODCACHE="$IHB_CACHE/go/mod"
-export GOCACHE="$IHB_CACHE/go/build"
-export CGO_ENABLED=0
-# A module that needs a newer Go must fail here, not silently download another toolchain.
-export GOTOOLCHAIN=local
-export GOFLAGS="-trimpath -buildvcs=false"
+use_go
 
 built=()
 cached=()
