@@ -1,3 +1,9 @@
+export type { ComposeCliOptions, ComposeContainer } from "./compose-cli.js";
+export { ComposeCli } from "./compose-cli.js";
+export type { ComposeSelection } from "./compose-detector.js";
+export { ComposeDetector } from "./compose-detector.js";
+export type { ComposeEnvironmentOptions } from "./compose-environment.js";
+export { COMPOSE_NEO4J_PID_FILE, ComposeEnvironment } from "./compose-environment.js";
 export type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 export type {
   LocalEnvironmentOptions,

@@ -1,0 +1,157 @@
+import { BackupError } from "../errors.js";
+import { ComposeExecutor } from "../exec/compose-executor.js";
+import type { Executor } from "../exec/executor.js";
+import { ComposeCli, type ComposeCliOptions } from "./compose-cli.js";
+import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import type { ServiceName } from "./services.js";
+
+export interface ComposeEnvironmentOptions extends ComposeCliOptions {
+  /** The Compose project (`docker compose -p <project>`). */
+  project: string;
+}
+
+/** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, run dir `$NEO4J_HOME/run`. */
+export const COMPOSE_NEO4J_PID_FILE = "/var/lib/neo4j/run/neo4j.pid";
+/** The user neo4j-admin must run as so the store keeps its owner (the image's `neo4j` user). */
+const NEO4J_OS_USER = "neo4j";
+
+/**
+ * An Infrahub deployment run by Docker Compose: commands go through `docker compose -p <project> exec -T`,
+ * services are stopped and started with `docker compose stop/start`, one at a time so the order is ours.
+ */
+export class ComposeEnvironment implements Environment {
+  readonly kind = "compose" as const;
+  readonly name: string;
+  readonly #cli: ComposeCli;
+  readonly #options: ComposeEnvironmentOptions;
+  #services: Promise<Set<string>> | undefined;
+  #runtime: Promise<Neo4jRuntime> | undefined;
+
+  constructor(options: ComposeEnvironmentOptions) {
+    this.name = options.project;
+    this.#options = options;
+    this.#cli = new ComposeCli(options);
+  }
+
+  /** The project's services, stopped ones included; read once (services do not come and go mid-run). */
+  #serviceSet(): Promise<Set<string>> {
+    this.#services ??= this.#cli.containers(this.name).then((list) => new Set(list.map((c) => c.service)));
+    // A failed listing is not cached: the next call asks docker again.
+    this.#services.catch(() => {
+      this.#services = undefined;
+    });
+    return this.#services;
+  }
+
+  async has(service: ServiceName): Promise<boolean> {
+    return (await this.#serviceSet()).has(service);
+  }
+
+  async executor(service: ServiceName): Promise<Executor> {
+    if (!(await this.has(service))) {
+      throw new BackupError("SERVICE_NOT_FOUND", `Compose project ${this.name} has no ${service} service`, {
+        hint: "the services must be named as in Infrahub's docker-compose.yml",
+      });
+    }
+    return new ComposeExecutor({
+      project: this.name,
+      service,
+      ...(this.#options.docker ? { docker: this.#options.docker } : {}),
+    });
+  }
+
+  async serviceEnv(service: ServiceName): Promise<Record<string, string>> {
+    const executor = await this.executor(service);
+    const result = await executor.exec({ argv: ["env"], timeoutMs: 60_000 });
+    if (result.exitCode !== 0) {
+      throw new BackupError(
+        "EXEC_FAILED",
+        `reading the environment of ${executor.target} failed (exit status ${result.exitCode})`,
+        { hint: `is ${service} running? \`docker compose -p ${this.name} ps\`` },
+      );
+    }
+    return parseEnvOutput(result.stdout.toString("utf8"));
+  }
+
+  async running(services: readonly ServiceName[]): Promise<ServiceName[]> {
+    const up = new Set(
+      (await this.#cli.containers(this.name)).filter((c) => c.state === "running").map((c) => c.service),
+    );
+    return services.filter((service) => up.has(service));
+  }
+
+  async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
+    const toStop = await this.running(services);
+    const stopped: ServiceName[] = [];
+    for (const service of toStop) {
+      try {
+        await this.#cli.stop(this.name, service);
+      } catch (error) {
+        // Never leave a half-stopped deployment behind: bring back what this call stopped.
+        await this.start({ services: stopped, state: undefined }).catch(() => undefined);
+        throw new BackupError(
+          "SERVICES_NOT_RESTORED",
+          `could not stop ${service} in Compose project ${this.name}; the services stopped before it were started again`,
+          { cause: error },
+        );
+      }
+      stopped.push(service);
+    }
+    return { services: stopped, state: undefined };
+  }
+
+  async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
+    const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
+    const failures: string[] = [];
+    for (const service of sequence) {
+      try {
+        await this.#cli.start(this.name, service);
+      } catch (error) {
+        failures.push(`${service}: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    if (failures.length > 0) {
+      throw new BackupError("SERVICES_NOT_RESTORED", `could not start again: ${failures.join("; ")}`, {
+        hint: `start them with \`docker compose -p ${this.name} start <service>\``,
+      });
+    }
+  }
+
+  /**
+   * Upstream's rule: neo4j-admin runs as `neo4j` unless the container's exec user already is `neo4j`
+   * (Compose execs as root by default; a project may set `user:`).
+   */
+  neo4jRuntime(): Promise<Neo4jRuntime> {
+    this.#runtime ??= this.#detectRuntime();
+    this.#runtime.catch(() => {
+      this.#runtime = undefined;
+    });
+    return this.#runtime;
+  }
+
+  async #detectRuntime(): Promise<Neo4jRuntime> {
+    const executor = await this.executor("database");
+    const result = await executor.exec({ argv: ["whoami"], timeoutMs: 60_000 });
+    const user = result.exitCode === 0 ? result.stdout.toString("utf8").trim() : "";
+    return {
+      pidFile: COMPOSE_NEO4J_PID_FILE,
+      ...(user === NEO4J_OS_USER ? {} : { adminUser: NEO4J_OS_USER }),
+    };
+  }
+}
+
+/** Parses `env` output; a line that does not start a `NAME=` entry continues the previous value. */
+export function parseEnvOutput(text: string): Record<string, string> {
+  const env: Record<string, string> = {};
+  let last: string | undefined;
+  for (const line of text.replace(/\n$/, "").split("\n")) {
+    const match = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s.exec(line);
+    if (match?.[1] !== undefined) {
+      last = match[1];
+      env[last] = match[2] ?? "";
+    } else if (last !== undefined) {
+      env[last] += `\n${line}`;
+    }
+  }
+  return env;
+}

@@ -1,0 +1,64 @@
+import { BackupError } from "../errors.js";
+import type { ExecRequest, ExecResult, Executor } from "./executor.js";
+import { LocalExecutor } from "./local-executor.js";
+
+export interface ComposeExecutorOptions {
+  /** The Compose project (`docker compose -p <project>`). */
+  project: string;
+  /** The Compose service whose (first) container runs the commands. */
+  service: string;
+  /** The docker CLI to run. Default: `docker` from PATH. */
+  docker?: string;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/**
+ * The argv of `docker compose exec` for a request: `-e NAME` only — the value travels in the docker
+ * process's own environment, from which Compose resolves it, so no secret ever appears on argv.
+ */
+export function composeExecArgv(options: ComposeExecutorOptions, request: ExecRequest): string[] {
+  const names = Object.keys(request.env ?? {}).sort();
+  for (const name of names) {
+    if (!ENV_NAME.test(name)) {
+      throw new BackupError("INTERNAL", `exec: ${JSON.stringify(name)} is not a valid environment name`);
+    }
+  }
+  return [
+    options.docker ?? "docker",
+    "compose",
+    "-p",
+    options.project,
+    "exec",
+    "-T",
+    ...(request.user ? ["-u", request.user] : []),
+    ...names.flatMap((name) => ["-e", name]),
+    options.service,
+    ...request.argv,
+  ];
+}
+
+/**
+ * Runs commands in a Compose service's container through `docker compose exec -T`, streaming stdin and
+ * stdout through the docker client's pipes (backpressure is the pipes'). The exit status is the
+ * command's: Compose passes it through.
+ */
+export class ComposeExecutor implements Executor {
+  readonly target: string;
+  readonly #options: ComposeExecutorOptions;
+  readonly #client: LocalExecutor;
+
+  constructor(options: ComposeExecutorOptions) {
+    this.#options = options;
+    this.target = `compose ${options.project}/${options.service}`;
+    this.#client = new LocalExecutor({ target: this.target });
+  }
+
+  async exec(request: ExecRequest): Promise<ExecResult> {
+    if (request.argv.length === 0) throw new BackupError("INTERNAL", "exec: empty argv");
+    const argv = composeExecArgv(this.#options, request);
+    // `user` is the container's user (`-u` above), never the local docker client's.
+    const { user: _containerUser, ...local } = request;
+    return this.#client.exec({ ...local, argv });
+  }
+}
