@@ -1,3 +1,13 @@
+export type {
+  DockerShim,
+  DockerShimOptions,
+  ShimContainer,
+  ShimInvocation,
+  ShimService,
+  ShimServiceControl,
+  ShimSpawnSpec,
+} from "./docker-shim/docker-shim.js";
+export { startDockerShim } from "./docker-shim/docker-shim.js";
 export type { FaultMode, FaultProxy } from "./fault-proxy.js";
 export { startFaultProxy } from "./fault-proxy.js";
 export type { InfrahubDataDigest } from "./infrahub-data.js";
