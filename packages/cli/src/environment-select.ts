@@ -1,6 +1,7 @@
 import { readFile } from "node:fs/promises";
 import {
   BackupError,
+  ComposeDetector,
   type Environment,
   LocalEnvironment,
   type LocalEnvironmentOptions,
@@ -34,10 +35,10 @@ class UnavailableDetector implements EnvironmentDetector {
   }
 }
 
-/** Kubernetes and Compose detectors land with their issues; until then they report "not available". */
+/** The Kubernetes detector lands with its issue; until then it reports "not available". */
 export const DETECTORS: Record<"kubernetes" | "compose", EnvironmentDetector> = {
   kubernetes: new UnavailableDetector("kubernetes"),
-  compose: new UnavailableDetector("compose"),
+  compose: new ComposeDetector(),
 };
 
 /** Upstream's order (`app.go`): namespace given → Kubernetes first; project given → Compose first; else Compose, Kubernetes. */
