@@ -5,6 +5,15 @@ export { ComposeDetector } from "./compose-detector.js";
 export type { ComposeEnvironmentOptions } from "./compose-environment.js";
 export { COMPOSE_NEO4J_PID_FILE, ComposeEnvironment } from "./compose-environment.js";
 export type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+export type { KubernetesConnectionOptions } from "./kubernetes-config.js";
+export { inCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from "./kubernetes-config.js";
+export type { KubernetesDetectorOptions, KubernetesSelection } from "./kubernetes-detector.js";
+export { INFRAHUB_POD_SELECTOR, KubernetesDetector } from "./kubernetes-detector.js";
+export type { PodChoice } from "./kubernetes-discovery.js";
+export { choosePod, SERVICE_CONTAINERS, serviceSelectors } from "./kubernetes-discovery.js";
+export type { KubernetesEnvironmentOptions } from "./kubernetes-environment.js";
+export { KUBERNETES_NEO4J_HOME, KubernetesEnvironment } from "./kubernetes-environment.js";
+export type { ScaledWorkload, ScaleTimeouts, WorkloadKind } from "./kubernetes-workloads.js";
 export type {
   LocalEnvironmentOptions,
   LocalServiceConfig,

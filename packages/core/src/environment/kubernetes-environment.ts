@@ -1,0 +1,265 @@
+import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import { BackupError } from "../errors.js";
+import type { Executor } from "../exec/executor.js";
+import { KubernetesExecutor } from "../exec/kube-executor.js";
+import { parseEnvOutput } from "./compose-environment.js";
+import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
+import {
+  assertSafeToScaleDown,
+  findWorkloads,
+  type ScaledWorkload,
+  type ScaleTimeouts,
+  type Workload,
+  WorkloadScaler,
+} from "./kubernetes-workloads.js";
+import type { ServiceName } from "./services.js";
+
+export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
+  /** Credentials and server (see `loadKubeConfig`). */
+  kubeConfig: KubeConfig;
+  /** Infrahub's namespace. */
+  namespace: string;
+  /** WebSocket ping interval of exec connections. Default 20 s. */
+  keepAliveMs?: number;
+}
+
+/** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, pid file in `$NEO4J_HOME/run`. */
+export const KUBERNETES_NEO4J_HOME = "/var/lib/neo4j";
+const NEO4J_OS_USER = "neo4j";
+
+/**
+ * An Infrahub deployment in a Kubernetes namespace, as the official `infrahub` chart lays it out
+ * (compat-reference §6). Commands run through the API server's exec endpoint in explicitly named
+ * containers of Running+Ready pods; services are stopped by scaling their Deployments/StatefulSets to
+ * zero through the scale subresource and brought back to the recorded replica counts. Needs exactly the
+ * RBAC of the infrahub-backup chart's Role.
+ */
+export class KubernetesEnvironment implements Environment {
+  readonly kind = "kubernetes" as const;
+  readonly name: string;
+  readonly #options: KubernetesEnvironmentOptions;
+  readonly #core: CoreV1Api;
+  readonly #apps: AppsV1Api;
+  readonly #scaler: WorkloadScaler;
+  /** Pod choices, kept until the service is scaled (a frozen Neo4j is not Ready, yet still ours). */
+  readonly #choices = new Map<ServiceName, PodChoice>();
+  #runtime: Promise<Neo4jRuntime> | undefined;
+
+  constructor(options: KubernetesEnvironmentOptions) {
+    this.#options = options;
+    this.name = options.namespace;
+    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
+    this.#apps = options.kubeConfig.makeApiClient(AppsV1Api);
+    this.#scaler = new WorkloadScaler(this.#apps, this.#core, options.namespace, options);
+  }
+
+  get namespace(): string {
+    return this.#options.namespace;
+  }
+
+  async #pods(): Promise<V1Pod[]> {
+    return (
+      await api(`list pods in namespace ${this.name}`, () =>
+        this.#core.listNamespacedPod({ namespace: this.name }),
+      )
+    ).items;
+  }
+
+  /** Which pod and container run a service's commands (cached until the service is scaled). */
+  async locate(service: ServiceName): Promise<PodChoice> {
+    const cached = this.#choices.get(service);
+    if (cached) return cached;
+    const choice = choosePod(await this.#pods(), service, this.name);
+    this.#choices.set(service, choice);
+    return choice;
+  }
+
+  async has(service: ServiceName): Promise<boolean> {
+    if (this.#choices.has(service)) return true;
+    return candidatePods(await this.#pods(), service).pods.length > 0;
+  }
+
+  async executor(service: ServiceName): Promise<Executor> {
+    const choice = await this.locate(service);
+    return new KubernetesExecutor({
+      kubeConfig: this.#options.kubeConfig,
+      namespace: this.name,
+      pod: choice.pod,
+      container: choice.container,
+      ...(this.#options.keepAliveMs !== undefined ? { keepAliveMs: this.#options.keepAliveMs } : {}),
+    });
+  }
+
+  /**
+   * The container's environment as `env` prints it: Secrets loaded with envFrom only show there. For
+   * Neo4j, NEO4J_AUTH is read from the file NEO4J_AUTH_PATH names when the chart mounts it that way.
+   */
+  async serviceEnv(service: ServiceName): Promise<Record<string, string>> {
+    const executor = await this.executor(service);
+    const result = await executor.exec({ argv: ["env"], timeoutMs: 60_000 });
+    if (result.exitCode !== 0) {
+      throw new BackupError(
+        "EXEC_FAILED",
+        `reading the environment of ${executor.target} failed (exit status ${result.exitCode})`,
+      );
+    }
+    const env = parseEnvOutput(result.stdout.toString("utf8"));
+    if (service === "database" && !env.NEO4J_AUTH && env.NEO4J_AUTH_PATH) {
+      const auth = await executor.exec({ argv: ["cat", env.NEO4J_AUTH_PATH], timeoutMs: 60_000 });
+      if (auth.exitCode === 0) env.NEO4J_AUTH = auth.stdout.toString("utf8").trim();
+    }
+    return env;
+  }
+
+  /** A service runs while any of its pods is Running and not being deleted. */
+  async running(services: readonly ServiceName[]): Promise<ServiceName[]> {
+    const pods = await this.#pods();
+    return services.filter((service) =>
+      candidatePods(pods, service).pods.some(
+        (pod) => pod.status?.phase === "Running" && !pod.metadata?.deletionTimestamp,
+      ),
+    );
+  }
+
+  async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
+    const toStop = await this.running(services);
+    // Every check before the first scale: a refusal must leave everything running.
+    const plan: { service: ServiceName; workloads: Workload[] }[] = [];
+    for (const service of toStop) {
+      const workloads = await api(`list workloads in namespace ${this.name}`, () =>
+        findWorkloads(this.#apps, this.name, service),
+      );
+      if (workloads.length === 0) {
+        throw new BackupError(
+          "SERVICE_NOT_FOUND",
+          `${service} runs in namespace ${this.name} but no Deployment or StatefulSet manages it, so it cannot be stopped`,
+        );
+      }
+      for (const workload of workloads) assertSafeToScaleDown(service, workload, this.name);
+      plan.push({ service, workloads });
+    }
+    const scaled: ScaledWorkload[] = [];
+    const stopped: ServiceName[] = [];
+    for (const { service, workloads } of plan) {
+      try {
+        for (const workload of workloads) {
+          const replicas = await api(`read the scale of ${workload.kind} ${workload.name}`, () =>
+            this.#scaler.replicas(workload.kind, workload.name),
+          );
+          if (replicas === 0) continue;
+          await api(`scale ${workload.kind} ${workload.name} to 0`, () =>
+            this.#scaler.scale(workload.kind, workload.name, 0),
+          );
+          scaled.push({
+            service,
+            kind: workload.kind,
+            name: workload.name,
+            replicas,
+            selector: workload.selector,
+          });
+        }
+        stopped.push(service);
+        this.#choices.delete(service);
+        for (const workload of workloads) await this.#scaler.waitForNoPods(workload);
+      } catch (error) {
+        // Never leave a half-stopped deployment behind: bring back what this call scaled down.
+        const restarted = await this.start({ services: stopped, state: scaled }).then(
+          () => "the services stopped before it were started again",
+          (e: unknown) => `starting the others again failed too: ${(e as Error).message}`,
+        );
+        throw new BackupError(
+          "SERVICES_NOT_RESTORED",
+          `could not stop ${service}: ${(error as Error).message}; ${restarted}`,
+          {
+            cause: error,
+          },
+        );
+      }
+    }
+    return { services: stopped, state: scaled };
+  }
+
+  async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
+    const state = Array.isArray(stopped.state) ? (stopped.state as ScaledWorkload[]) : [];
+    const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
+    const failures: string[] = [];
+    for (const service of sequence) {
+      const workloads = state.filter((w) => w.service === service);
+      this.#choices.delete(service);
+      try {
+        for (const w of workloads) {
+          await api(`scale ${w.kind} ${w.name} to ${w.replicas}`, () =>
+            this.#scaler.scale(w.kind, w.name, w.replicas),
+          );
+        }
+        // Dependencies first: the next service starts once this one is Ready.
+        for (const w of workloads) await this.#scaler.waitForReady(w.kind, w.name, w.replicas);
+      } catch (error) {
+        failures.push(`${service}: ${(error as Error).message}`);
+      }
+    }
+    if (failures.length > 0) {
+      const commands = state
+        .filter((w) => sequence.includes(w.service))
+        .map(
+          (w) => `kubectl -n ${this.name} scale ${w.kind.toLowerCase()}/${w.name} --replicas=${w.replicas}`,
+        );
+      throw new BackupError("SERVICES_NOT_RESTORED", `could not start again: ${failures.join("; ")}`, {
+        hint: `bring them back with: ${commands.join(" && ")}`,
+        details: { workloads: state.map(({ selector: _s, ...w }) => w) },
+      });
+    }
+  }
+
+  /** Pid file from the Neo4j container's NEO4J_HOME; neo4j-admin as `neo4j` unless exec already is. */
+  neo4jRuntime(): Promise<Neo4jRuntime> {
+    this.#runtime ??= this.#detectRuntime();
+    this.#runtime.catch(() => {
+      this.#runtime = undefined;
+    });
+    return this.#runtime;
+  }
+
+  async #detectRuntime(): Promise<Neo4jRuntime> {
+    const env = await this.serviceEnv("database");
+    const executor = await this.executor("database");
+    const result = await executor.exec({ argv: ["whoami"], timeoutMs: 60_000 });
+    const user = result.exitCode === 0 ? result.stdout.toString("utf8").trim() : "";
+    const home = (env.NEO4J_HOME || KUBERNETES_NEO4J_HOME).replace(/\/$/, "");
+    return {
+      pidFile: `${home}/run/neo4j.pid`,
+      ...(user === NEO4J_OS_USER ? {} : { adminUser: NEO4J_OS_USER }),
+    };
+  }
+}
+
+/** Runs a Kubernetes API call; its failures become BackupErrors that say what was attempted. */
+export async function api<T>(what: string, call: () => Promise<T>): Promise<T> {
+  try {
+    return await call();
+  } catch (error) {
+    if (error instanceof BackupError) throw error;
+    const status = (error as { code?: number }).code;
+    const body = (error as { body?: unknown }).body;
+    let reason = (error as Error).message;
+    if (typeof body === "string") {
+      try {
+        reason = (JSON.parse(body) as { message?: string }).message ?? reason;
+      } catch {
+        // not a Status
+      }
+    } else if (body && typeof body === "object" && "message" in body) {
+      reason = String((body as { message: unknown }).message);
+    }
+    throw new BackupError("EXEC_FAILED", `Kubernetes API: cannot ${what}: ${reason}`, {
+      cause: error,
+      ...(status === 403
+        ? {
+            hint: "the identity lacks a permission the infrahub-backup chart's Role grants (pods get/list, pods/exec create, deployments/statefulsets get/list, their scale get/patch)",
+          }
+        : {}),
+      details: { status },
+    });
+  }
+}

@@ -1,0 +1,219 @@
+import type {
+  AppsV1Api,
+  CoreV1Api,
+  V1Deployment,
+  V1PodTemplateSpec,
+  V1StatefulSet,
+} from "@kubernetes/client-node";
+import { BackupError } from "../errors.js";
+import {
+  formatSelector,
+  matchesSelector,
+  SERVICE_CONTAINERS,
+  serviceSelectors,
+} from "./kubernetes-discovery.js";
+import type { ServiceName } from "./services.js";
+
+export type WorkloadKind = "Deployment" | "StatefulSet";
+
+export interface Workload {
+  kind: WorkloadKind;
+  name: string;
+  /** The workload's pod selector (matchLabels), to see its pods come and go. */
+  selector: Record<string, string>;
+  template: V1PodTemplateSpec | undefined;
+}
+
+/** One scaled-down workload and the replica count to give back. */
+export interface ScaledWorkload {
+  service: ServiceName;
+  kind: WorkloadKind;
+  name: string;
+  replicas: number;
+  selector: Record<string, string>;
+}
+
+/** Databases are never scaled: Neo4j is frozen in place, PostgreSQL stays up for pg_restore. */
+export const NEVER_SCALED: ReadonlySet<ServiceName> = new Set(["database", "task-manager-db"]);
+
+/**
+ * Paths holding data that a new pod must find again. A workload whose volume for one of them is an
+ * `emptyDir` loses it when scaled to zero. (Cache and queue data is transient: restore wipes it anyway.)
+ */
+const DATA_PATHS: Partial<Record<ServiceName, readonly string[]>> = {
+  "infrahub-server": ["/opt/infrahub/storage"],
+};
+
+function toWorkload(kind: WorkloadKind, item: V1Deployment | V1StatefulSet): Workload {
+  return {
+    kind,
+    name: item.metadata?.name ?? "?",
+    selector: { ...(item.spec?.selector?.matchLabels ?? {}) },
+    template: item.spec?.template,
+  };
+}
+
+/**
+ * The Deployments/StatefulSets running a service, found as upstream does (compat-reference §6.4) but
+ * with the chart's label first: the service's selectors against the workload's pod template labels,
+ * its own labels, or its matchLabels (how `prefect-server` is found); any workload named after the
+ * service last. All matches are returned: every one of them runs the service.
+ */
+export async function findWorkloads(
+  apps: AppsV1Api,
+  namespace: string,
+  service: ServiceName,
+): Promise<Workload[]> {
+  const [deployments, statefulSets] = await Promise.all([
+    apps.listNamespacedDeployment({ namespace }),
+    apps.listNamespacedStatefulSet({ namespace }),
+  ]);
+  const all = [
+    ...deployments.items.map((d) => toWorkload("Deployment", d)),
+    ...statefulSets.items.map((s) => toWorkload("StatefulSet", s)),
+  ];
+  const labelsOf = new Map<Workload, Record<string, string>[]>();
+  for (const [i, item] of [...deployments.items, ...statefulSets.items].entries()) {
+    const workload = all[i] as Workload;
+    labelsOf.set(workload, [
+      item.spec?.template?.metadata?.labels ?? {},
+      item.metadata?.labels ?? {},
+      item.spec?.selector?.matchLabels ?? {},
+    ]);
+  }
+  for (const selector of serviceSelectors(service)) {
+    const found = all.filter((w) => labelsOf.get(w)?.some((labels) => matchesSelector(labels, selector)));
+    if (found.length > 0) return found;
+  }
+  return all.filter((w) => w.name.includes(service));
+}
+
+/** Refuses to scale a workload to zero when data it must keep lives on an emptyDir (deleted with the pod). */
+export function assertSafeToScaleDown(service: ServiceName, workload: Workload, namespace: string): void {
+  if (NEVER_SCALED.has(service)) {
+    throw new BackupError(
+      "UNSAFE_SCALE_DOWN",
+      `${service} (${workload.kind} ${workload.name}) is a database and is never scaled`,
+      { hint: "this is a bug in the caller: databases are stopped in place, not scaled to zero" },
+    );
+  }
+  const paths = DATA_PATHS[service] ?? [];
+  const spec = workload.template?.spec;
+  const container =
+    spec?.containers.find((c) => c.name === SERVICE_CONTAINERS[service]) ??
+    (spec?.containers.length === 1 ? spec.containers[0] : undefined);
+  if (!container || paths.length === 0) return;
+  if (container.env?.some((e) => e.name === "INFRAHUB_STORAGE_DRIVER" && e.value === "s3")) return;
+  for (const path of paths) {
+    const mount = (container.volumeMounts ?? [])
+      .filter((m) => path === m.mountPath || path.startsWith(`${m.mountPath.replace(/\/$/, "")}/`))
+      .sort((a, b) => b.mountPath.length - a.mountPath.length)[0];
+    const volume = mount && spec?.volumes?.find((v) => v.name === mount.name);
+    if (volume?.emptyDir) {
+      throw new BackupError(
+        "UNSAFE_SCALE_DOWN",
+        `refusing to scale ${workload.kind} ${workload.name} to zero: ${path} (${service}'s data) is on the emptyDir volume ${volume.name}, which is deleted with the pod`,
+        {
+          hint: `give ${path} a PersistentVolumeClaim (the infrahub chart's default for the server storage) before backing up or restoring in namespace ${namespace}`,
+          details: { service, workload: workload.name, volume: volume.name, path },
+        },
+      );
+    }
+  }
+}
+
+export interface ScaleTimeouts {
+  /** How long to wait for a workload's pods to be gone after scaling to zero. Default 5 min. */
+  scaleDownMs?: number;
+  /** How long to wait for a workload to be Ready again after scaling back. Default 10 min. */
+  scaleUpMs?: number;
+  /** Poll interval. Default 1 s. */
+  pollMs?: number;
+}
+
+/** Scaling through the scale subresource (RBAC: get/patch on deployments/scale, statefulsets/scale). */
+export class WorkloadScaler {
+  readonly #apps: AppsV1Api;
+  readonly #core: CoreV1Api;
+  readonly #namespace: string;
+  readonly #timeouts: Required<ScaleTimeouts>;
+
+  constructor(apps: AppsV1Api, core: CoreV1Api, namespace: string, timeouts: ScaleTimeouts = {}) {
+    this.#apps = apps;
+    this.#core = core;
+    this.#namespace = namespace;
+    this.#timeouts = {
+      scaleDownMs: timeouts.scaleDownMs ?? 300_000,
+      scaleUpMs: timeouts.scaleUpMs ?? 600_000,
+      pollMs: timeouts.pollMs ?? 1000,
+    };
+  }
+
+  async replicas(kind: WorkloadKind, name: string): Promise<number> {
+    const namespace = this.#namespace;
+    const scale =
+      kind === "Deployment"
+        ? await this.#apps.readNamespacedDeploymentScale({ name, namespace })
+        : await this.#apps.readNamespacedStatefulSetScale({ name, namespace });
+    return scale.spec?.replicas ?? 0;
+  }
+
+  async scale(kind: WorkloadKind, name: string, replicas: number): Promise<void> {
+    const namespace = this.#namespace;
+    // JSON patch (the client's default patch type) on the scale subresource: only spec.replicas changes.
+    const body = [{ op: "replace", path: "/spec/replicas", value: replicas }];
+    if (kind === "Deployment") await this.#apps.patchNamespacedDeploymentScale({ name, namespace, body });
+    else await this.#apps.patchNamespacedStatefulSetScale({ name, namespace, body });
+  }
+
+  /** Waits until no pod of the workload is left (terminating ones included). */
+  async waitForNoPods(workload: { kind: WorkloadKind; name: string; selector: Record<string, string> }) {
+    const labelSelector = formatSelector(workload.selector);
+    await this.#poll(
+      this.#timeouts.scaleDownMs,
+      async () => {
+        const pods = await this.#core.listNamespacedPod({ namespace: this.#namespace, labelSelector });
+        return pods.items.length === 0 ? true : pods.items.map((p) => p.metadata?.name).join(", ");
+      },
+      (left) => `${workload.kind} ${workload.name} still has pods after scaling to zero: ${left}`,
+    );
+  }
+
+  /** Waits until the workload reports `replicas` Ready replicas for its current generation. */
+  async waitForReady(kind: WorkloadKind, name: string, replicas: number): Promise<void> {
+    const namespace = this.#namespace;
+    await this.#poll(
+      this.#timeouts.scaleUpMs,
+      async () => {
+        const item =
+          kind === "Deployment"
+            ? await this.#apps.readNamespacedDeployment({ name, namespace })
+            : await this.#apps.readNamespacedStatefulSet({ name, namespace });
+        const current = (item.status?.observedGeneration ?? 0) >= (item.metadata?.generation ?? 0);
+        const ready = item.status?.readyReplicas ?? 0;
+        return current && ready >= replicas ? true : `${ready}/${replicas} ready`;
+      },
+      (state) => `${kind} ${name} is not Ready again: ${state}`,
+    );
+  }
+
+  async #poll(
+    timeoutMs: number,
+    check: () => Promise<true | string>,
+    message: (state: string) => string,
+  ): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    let state = "";
+    for (;;) {
+      const result = await check();
+      if (result === true) return;
+      state = result;
+      if (Date.now() >= deadline) {
+        throw new BackupError("TIMEOUT", `${message(state)} (waited ${Math.round(timeoutMs / 1000)} s)`, {
+          hint: `kubectl -n ${this.#namespace} get pods; a GitOps controller (Argo CD self-heal) may be reverting the scale`,
+        });
+      }
+      await new Promise((r) => setTimeout(r, this.#timeouts.pollMs));
+    }
+  }
+}

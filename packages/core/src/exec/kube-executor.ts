@@ -1,0 +1,410 @@
+import { createHash } from "node:crypto";
+import type { ClientRequest, IncomingMessage } from "node:http";
+import { Readable } from "node:stream";
+import type { KubeConfig } from "@kubernetes/client-node";
+import WebSocket from "ws";
+import { BackupError } from "../errors.js";
+import type { ExecRequest, ExecResult, Executor } from "./executor.js";
+import {
+  Channel,
+  EXEC_PROTOCOL,
+  type ExecStatus,
+  execPath,
+  exitCodeFromStatus,
+  OFFERED_PROTOCOLS,
+  planExec,
+  takeTrailer,
+} from "./kube-exec-protocol.js";
+
+const STDERR_TAIL_BYTES = 8 * 1024;
+const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
+/** Stdin is not sent on while this much is queued in the socket (bounded memory, real backpressure). */
+const STDIN_HIGH_WATER = 4 * 1024 * 1024;
+/** Largest stdin frame; bigger chunks are split. */
+const STDIN_FRAME = 256 * 1024;
+/** After the status frame the server closes the socket; if it does not, we close it after this long. */
+const CLOSE_GRACE_MS = 10_000;
+
+export interface KubernetesExecutorOptions {
+  /** Auth and server (kubeconfig or in-cluster). */
+  kubeConfig: KubeConfig;
+  namespace: string;
+  pod: string;
+  /** Always explicit: a sidecar or a changed default container must not receive our commands. */
+  container: string;
+  /**
+   * WebSocket ping interval for long commands (a dump that writes nothing for minutes must not be cut
+   * by an idle timeout on a proxy or load balancer). Default 20 s.
+   */
+  keepAliveMs?: number;
+}
+
+/**
+ * Runs commands in a pod's container through the API server's exec endpoint, WebSocket subprotocol
+ * `v5.channel.k8s.io` only (the first with a stdin close frame). Memory is bounded in both directions:
+ * stdin waits while the socket's `bufferedAmount` is high; the socket is paused while `stdout` is full.
+ * A command is done when its status frame AND the socket close have both arrived. Streamed stdout is
+ * compared with a digest (or byte count) computed inside the pod, so a truncated transfer fails.
+ */
+export class KubernetesExecutor implements Executor {
+  readonly target: string;
+  readonly #options: KubernetesExecutorOptions;
+
+  constructor(options: KubernetesExecutorOptions) {
+    this.#options = options;
+    this.target = `pod ${options.namespace}/${options.pod} (${options.container})`;
+  }
+
+  async exec(request: ExecRequest): Promise<ExecResult> {
+    const [command] = request.argv;
+    if (!command) throw new BackupError("INTERNAL", "exec: empty argv");
+    request.signal?.throwIfAborted();
+    const plan = planExec({
+      argv: request.argv,
+      env: request.env,
+      user: request.user,
+      countStdout: request.stdout !== undefined,
+    });
+    const socket = await this.#connect(plan.argv, request.signal);
+    return this.#run(socket, request, plan, command);
+  }
+
+  async #connect(argv: readonly string[], signal: AbortSignal | undefined): Promise<WebSocket> {
+    const { kubeConfig, namespace, pod, container } = this.#options;
+    const cluster = kubeConfig.getCurrentCluster();
+    if (!cluster) throw new BackupError("ENVIRONMENT_NOT_FOUND", "the kubeconfig has no current cluster");
+    const url = new URL(execPath(namespace, pod, container, argv), cluster.server);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const options: WebSocket.ClientOptions = { perMessageDeflate: false };
+    await kubeConfig.applyToHTTPSOptions(options);
+
+    return new Promise<WebSocket>((resolve, reject) => {
+      const socket = new WebSocket(url, [...OFFERED_PROTOCOLS], options);
+      const fail = (error: BackupError) => {
+        signal?.removeEventListener("abort", onAbort);
+        socket.terminate();
+        reject(error);
+      };
+      const onAbort = () => fail(new BackupError("CANCELLED", `${this.target}: ${argv[0]} was cancelled`));
+      signal?.addEventListener("abort", onAbort, { once: true });
+      socket.once("unexpected-response", (_req: ClientRequest, response: IncomingMessage) => {
+        void readBody(response).then((body) => fail(this.#refused(response.statusCode ?? 0, body)));
+      });
+      socket.once("error", (error: Error) => {
+        const protocolRefused = /subprotocol/i.test(error.message);
+        fail(
+          new BackupError(
+            protocolRefused ? "EXEC_PROTOCOL_UNSUPPORTED" : "EXEC_FAILED",
+            protocolRefused
+              ? `${this.target}: the API server did not accept exec protocol ${EXEC_PROTOCOL} (${error.message})`
+              : `${this.target}: cannot reach the API server for exec: ${error.message}`,
+            {
+              cause: error,
+              ...(protocolRefused ? { hint: PROTOCOL_HINT } : {}),
+            },
+          ),
+        );
+      });
+      socket.once("open", () => {
+        signal?.removeEventListener("abort", onAbort);
+        socket.removeAllListeners("error");
+        socket.removeAllListeners("unexpected-response");
+        if (socket.protocol !== EXEC_PROTOCOL) {
+          socket.terminate();
+          reject(
+            new BackupError(
+              "EXEC_PROTOCOL_UNSUPPORTED",
+              `${this.target}: the API server offers exec protocol ${socket.protocol || "(none)"}, not ${EXEC_PROTOCOL}`,
+              { hint: PROTOCOL_HINT },
+            ),
+          );
+          return;
+        }
+        resolve(socket);
+      });
+    });
+  }
+
+  #refused(status: number, body: string): BackupError {
+    let message = body.trim().slice(0, 500);
+    try {
+      message = (JSON.parse(body) as { message?: string }).message ?? message;
+    } catch {
+      // not a Status object
+    }
+    if (status === 403) {
+      return new BackupError("EXEC_FAILED", `${this.target}: exec is forbidden: ${message}`, {
+        hint: "the identity needs `create` on pods/exec in this namespace (the chart's Role grants it)",
+        details: { status },
+      });
+    }
+    if (status === 404) {
+      return new BackupError("SERVICE_NOT_FOUND", `${this.target}: not found: ${message}`, {
+        details: { status },
+      });
+    }
+    return new BackupError("EXEC_FAILED", `${this.target}: exec refused (HTTP ${status}): ${message}`, {
+      details: { status },
+    });
+  }
+
+  #run(
+    socket: WebSocket,
+    request: ExecRequest,
+    plan: ReturnType<typeof planExec>,
+    command: string,
+  ): Promise<ExecResult> {
+    const target = this.target;
+    const sink = request.stdout;
+    const maxOutput = request.maxOutputBytes ?? DEFAULT_MAX_OUTPUT;
+    const collected: Buffer[] = [];
+    const digest = plan.counted ? createHash("sha256") : undefined;
+    let stdoutBytes = 0;
+    let stderr = "";
+    let status: ExecStatus | undefined;
+    let closed = false;
+    let failure: BackupError | undefined;
+    let stdinSource: Readable | undefined;
+
+    return new Promise<ExecResult>((resolve, reject) => {
+      const timers: NodeJS.Timeout[] = [];
+      let lastPong = Date.now();
+      let pongSeen = false;
+      const cleanup = () => {
+        for (const timer of timers) clearTimeout(timer);
+        clearInterval(keepAlive);
+        request.signal?.removeEventListener("abort", onAbort);
+        sink?.off("drain", onDrain);
+        stdinSource?.destroy();
+      };
+      const abort = (error: BackupError) => {
+        failure ??= error;
+        socket.terminate();
+      };
+      const settle = () => {
+        if (!closed || (!status && !failure)) return;
+        cleanup();
+        if (failure) return reject(failure);
+        try {
+          const exitCode = exitCodeFromStatus(status as ExecStatus, target);
+          const { stderr: rest, trailer } = plan.counted
+            ? takeTrailer(stderr)
+            : { stderr, trailer: undefined };
+          if (plan.counted)
+            checkTrailer(trailer, exitCode, stdoutBytes, digest?.digest("hex"), target, command);
+          resolve({
+            exitCode,
+            stdout: Buffer.concat(collected),
+            stdoutBytes,
+            stderrTail: rest.slice(-STDERR_TAIL_BYTES),
+          });
+        } catch (error) {
+          reject(error);
+        }
+      };
+
+      const onAbort = () => abort(new BackupError("CANCELLED", `${target}: ${command} was cancelled`));
+      request.signal?.addEventListener("abort", onAbort, { once: true });
+      if (request.timeoutMs !== undefined) {
+        timers.push(
+          setTimeout(
+            () =>
+              abort(
+                new BackupError(
+                  "TIMEOUT",
+                  `${target}: ${command} did not finish within ${request.timeoutMs} ms`,
+                ),
+              ),
+            request.timeoutMs,
+          ),
+        );
+      }
+      const keepAliveMs = this.#options.keepAliveMs ?? 20_000;
+      const keepAlive = setInterval(() => {
+        // A socket paused for a slow consumer reads no pongs; that is not a dead connection.
+        if (socket.isPaused) lastPong = Date.now();
+        // Only a server that answered pings before can be judged by a missing answer.
+        if (pongSeen && Date.now() - lastPong > 3 * keepAliveMs) {
+          abort(
+            new BackupError(
+              "EXEC_FAILED",
+              `${target}: the exec connection stopped answering during ${command}`,
+            ),
+          );
+          return;
+        }
+        socket.ping();
+      }, keepAliveMs);
+      socket.on("pong", () => {
+        pongSeen = true;
+        lastPong = Date.now();
+      });
+
+      const onDrain = () => socket.resume();
+      sink?.on("drain", onDrain);
+      sink?.once("error", (error) =>
+        abort(
+          new BackupError("EXEC_FAILED", `${target}: output of ${command} could not be written`, {
+            cause: error,
+          }),
+        ),
+      );
+      sink?.once("close", () => {
+        if (!status)
+          abort(
+            new BackupError(
+              "CANCELLED",
+              `${target}: output of ${command} was closed before the command ended`,
+            ),
+          );
+      });
+
+      socket.on("message", (raw: WebSocket.RawData, isBinary: boolean) => {
+        const data = raw as Buffer;
+        if (!isBinary || data.length === 0) return;
+        const channel = data[0];
+        const payload = data.subarray(1);
+        if (payload.length === 0) return;
+        if (channel === Channel.stdout) {
+          stdoutBytes += payload.length;
+          digest?.update(payload);
+          if (sink) {
+            if (!sink.write(payload)) socket.pause();
+          } else if (stdoutBytes > maxOutput) {
+            abort(new BackupError("EXEC_FAILED", `${target}: ${command} wrote more than ${maxOutput} bytes`));
+          } else {
+            collected.push(Buffer.from(payload));
+          }
+        } else if (channel === Channel.stderr) {
+          // Keep room for the trailer line beyond the tail the caller sees.
+          stderr = (stderr + payload.toString("utf8")).slice(-2 * STDERR_TAIL_BYTES);
+        } else if (channel === Channel.status) {
+          try {
+            status = JSON.parse(payload.toString("utf8")) as ExecStatus;
+          } catch (error) {
+            abort(
+              new BackupError("EXEC_FAILED", `${target}: unreadable exec status frame`, { cause: error }),
+            );
+            return;
+          }
+          timers.push(setTimeout(() => socket.close(), CLOSE_GRACE_MS));
+        }
+      });
+      socket.once("close", () => {
+        closed = true;
+        if (!status && !failure) {
+          failure = new BackupError(
+            "EXEC_FAILED",
+            `${target}: the exec connection closed before ${command} reported its exit status`,
+            { hint: "the pod may have been deleted or restarted, or the API server connection dropped" },
+          );
+        }
+        settle();
+      });
+      socket.on("error", (error: Error) =>
+        abort(
+          new BackupError("EXEC_FAILED", `${target}: exec connection failed: ${error.message}`, {
+            cause: error,
+          }),
+        ),
+      );
+
+      this.#sendStdin(socket, request, plan.preamble, (source) => {
+        stdinSource = source;
+      }).catch((error: unknown) =>
+        abort(
+          error instanceof BackupError
+            ? error
+            : new BackupError(
+                "EXEC_FAILED",
+                `${target}: input of ${command} failed: ${(error as Error).message}`,
+                {
+                  cause: error,
+                },
+              ),
+        ),
+      );
+    });
+  }
+
+  /** Sends the preamble and the request's stdin, waiting while the socket is full; then the v5 close. */
+  async #sendStdin(
+    socket: WebSocket,
+    request: ExecRequest,
+    preamble: Buffer | undefined,
+    onSource: (source: Readable) => void,
+  ): Promise<void> {
+    const send = (channel: number, bytes: Uint8Array) =>
+      new Promise<void>((resolve, reject) => {
+        const frame = Buffer.allocUnsafe(bytes.length + 1);
+        frame[0] = channel;
+        frame.set(bytes, 1);
+        let waited = false;
+        socket.send(frame, { binary: true }, (error) => {
+          if (error && socket.readyState === WebSocket.OPEN) reject(error);
+          else if (waited) resolve();
+        });
+        if (socket.bufferedAmount > STDIN_HIGH_WATER) waited = true;
+        else resolve();
+      });
+    const open = () => socket.readyState === WebSocket.OPEN;
+
+    if (preamble) await send(Channel.stdin, preamble);
+    if (request.stdin) {
+      const source = request.stdin instanceof Readable ? request.stdin : Readable.from(request.stdin);
+      onSource(source);
+      for await (const chunk of source) {
+        if (!open()) return;
+        const bytes: Uint8Array = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
+        for (let at = 0; at < bytes.length; at += STDIN_FRAME) {
+          await send(Channel.stdin, bytes.subarray(at, at + STDIN_FRAME));
+        }
+      }
+    }
+    if (open()) await send(Channel.close, Uint8Array.of(Channel.stdin));
+  }
+}
+
+const PROTOCOL_HINT =
+  "Kubernetes 1.30 or newer is needed (exec over WebSocket v5.channel.k8s.io); older protocols cannot close stdin";
+
+function checkTrailer(
+  trailer: ReturnType<typeof takeTrailer>["trailer"],
+  exitCode: number,
+  received: number,
+  receivedSha: string | undefined,
+  target: string,
+  command: string,
+): void {
+  if (!trailer || trailer.exitCode === undefined) {
+    throw new BackupError(
+      "EXEC_FAILED",
+      `${target}: ${command} ended without its output check (exit status ${exitCode}); the output may be incomplete`,
+      { hint: "the container needs a POSIX sh, tee and sha256sum or wc" },
+    );
+  }
+  if (trailer.sha256 !== undefined ? trailer.sha256 !== receivedSha : trailer.bytes !== received) {
+    throw new BackupError(
+      "EXEC_FAILED",
+      `${target}: output of ${command} arrived damaged: received ${received} bytes` +
+        (trailer.bytes !== undefined ? ` of ${trailer.bytes}` : ", and their SHA-256 differs from the pod's"),
+      {
+        hint: "the exec stream was cut or altered between the pod and this process; retry",
+        details: { received },
+      },
+    );
+  }
+}
+
+async function readBody(response: IncomingMessage): Promise<string> {
+  const chunks: Buffer[] = [];
+  try {
+    for await (const chunk of response) {
+      chunks.push(chunk as Buffer);
+      if (chunks.length > 64) break;
+    }
+  } catch {
+    // whatever arrived is enough for the message
+  }
+  return Buffer.concat(chunks).toString("utf8");
+}
