@@ -3,6 +3,7 @@ import {
   BackupError,
   ComposeDetector,
   type Environment,
+  KubernetesDetector,
   LocalEnvironment,
   type LocalEnvironmentOptions,
   SERVICE_NAMES,
@@ -22,22 +23,13 @@ export interface EnvironmentDetector {
   list(): Promise<string[]>;
 }
 
-class UnavailableDetector implements EnvironmentDetector {
-  constructor(readonly kind: "kubernetes" | "compose") {}
-  async detect(): Promise<Environment> {
-    throw new BackupError(
-      "ENVIRONMENT_NOT_FOUND",
-      `the ${this.kind === "kubernetes" ? "Kubernetes" : "Docker Compose"} environment is not available in this version`,
-    );
-  }
-  async list(): Promise<string[]> {
-    return [];
-  }
-}
-
-/** The Kubernetes detector lands with its issue; until then it reports "not available". */
+/**
+ * Kubernetes: `--k8s-namespace`/`INFRAHUB_K8S_NAMESPACE`, else the pod's own namespace when run in the
+ * cluster, else a cluster-wide search (KUBECONFIG or in-cluster credentials). Compose: `--project`, else
+ * the one running Infrahub project.
+ */
 export const DETECTORS: Record<"kubernetes" | "compose", EnvironmentDetector> = {
-  kubernetes: new UnavailableDetector("kubernetes"),
+  kubernetes: new KubernetesDetector(),
   compose: new ComposeDetector(),
 };
 
@@ -102,19 +94,25 @@ export async function readLocalConfig(path: string): Promise<LocalEnvironmentOpt
 export async function selectEnvironment(selection: EnvironmentSelection): Promise<Environment> {
   if (selection.localConfig) return new LocalEnvironment(await readLocalConfig(selection.localConfig));
   const errors: string[] = [];
+  const hints: string[] = [];
   for (const kind of detectionOrder(selection)) {
     try {
       return await DETECTORS[kind].detect(selection);
     } catch (error) {
       if (error instanceof BackupError && error.code === "ENVIRONMENT_NOT_FOUND") {
         errors.push(error.message);
+        if (error.hint) hints.push(error.hint);
         continue;
       }
       throw error;
     }
   }
-  throw new BackupError("ENVIRONMENT_NOT_FOUND", "no Infrahub environment detected", {
-    hint: "use --local-config <file> (INFRAHUB_LOCAL_CONFIG) to describe services on this host",
+  // Each backend's own hint (e.g. "name the namespace with --k8s-namespace") is what helps most.
+  throw new BackupError("ENVIRONMENT_NOT_FOUND", `no Infrahub environment detected (${errors.join("; ")})`, {
+    hint: [
+      ...hints,
+      "use --local-config <file> (INFRAHUB_LOCAL_CONFIG) to describe services on this host",
+    ].join("; "),
     details: { tried: errors },
   });
 }
