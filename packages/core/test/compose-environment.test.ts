@@ -203,8 +203,14 @@ describe("ComposeEnvironment through docker compose", () => {
     await apps.cache.start();
   });
 
-  it("runs neo4j-admin as neo4j because Compose execs as root", async () => {
+  it("runs neo4j-admin as neo4j because Compose execs as root; pid file under the image's NEO4J_HOME", async () => {
     const runtime = await environment().neo4jRuntime();
     expect(runtime).toEqual({ pidFile: "/var/lib/neo4j/run/neo4j.pid", adminUser: "neo4j" });
+    shim.setProject("second", {
+      ...infrahubProject(),
+      database: { image: "neo4j:5", container: container({ NEO4J_HOME: "/opt/neo4j/" }) },
+    });
+    const custom = await new ComposeEnvironment({ project: "second" }).neo4jRuntime();
+    expect(custom.pidFile).toBe("/opt/neo4j/run/neo4j.pid");
   });
 });

@@ -10,8 +10,8 @@ export interface ComposeEnvironmentOptions extends ComposeCliOptions {
   project: string;
 }
 
-/** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, run dir `$NEO4J_HOME/run`. */
-export const COMPOSE_NEO4J_PID_FILE = "/var/lib/neo4j/run/neo4j.pid";
+/** The official neo4j image's NEO4J_HOME; the server writes its pid file to `$NEO4J_HOME/run/neo4j.pid`. */
+export const COMPOSE_NEO4J_HOME = "/var/lib/neo4j";
 /** The user neo4j-admin must run as so the store keeps its owner (the image's `neo4j` user). */
 const NEO4J_OS_USER = "neo4j";
 
@@ -118,8 +118,9 @@ export class ComposeEnvironment implements Environment {
   }
 
   /**
-   * Upstream's rule: neo4j-admin runs as `neo4j` unless the container's exec user already is `neo4j`
-   * (Compose execs as root by default; a project may set `user:`).
+   * The pid file from the database container's NEO4J_HOME (the image sets it). Upstream's rule for the
+   * user: neo4j-admin runs as `neo4j` unless the container's exec user already is `neo4j` (Compose execs
+   * as root by default; a project may set `user:`).
    */
   neo4jRuntime(): Promise<Neo4jRuntime> {
     this.#runtime ??= this.#detectRuntime();
@@ -130,11 +131,13 @@ export class ComposeEnvironment implements Environment {
   }
 
   async #detectRuntime(): Promise<Neo4jRuntime> {
+    const env = await this.serviceEnv("database");
     const executor = await this.executor("database");
     const result = await executor.exec({ argv: ["whoami"], timeoutMs: 60_000 });
     const user = result.exitCode === 0 ? result.stdout.toString("utf8").trim() : "";
+    const home = (env.NEO4J_HOME || COMPOSE_NEO4J_HOME).replace(/\/$/, "");
     return {
-      pidFile: COMPOSE_NEO4J_PID_FILE,
+      pidFile: `${home}/run/neo4j.pid`,
       ...(user === NEO4J_OS_USER ? {} : { adminUser: NEO4J_OS_USER }),
     };
   }

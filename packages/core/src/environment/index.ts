@@ -3,7 +3,7 @@ export { ComposeCli } from "./compose-cli.js";
 export type { ComposeSelection } from "./compose-detector.js";
 export { ComposeDetector } from "./compose-detector.js";
 export type { ComposeEnvironmentOptions } from "./compose-environment.js";
-export { COMPOSE_NEO4J_PID_FILE, ComposeEnvironment } from "./compose-environment.js";
+export { COMPOSE_NEO4J_HOME, ComposeEnvironment } from "./compose-environment.js";
 export type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 export type { KubernetesConnectionOptions } from "./kubernetes-config.js";
 export { inCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from "./kubernetes-config.js";
