@@ -28,8 +28,30 @@ export type { ExitStatus, StartOptions } from "./process.js";
 export { ManagedProcess, TESTKIT_MARKER, waitUntil } from "./process.js";
 export type { RunResult } from "./run.js";
 export { run } from "./run.js";
+export type {
+  ContainerSandbox,
+  ContainerSandboxOptions,
+  HostIdentity,
+  SandboxExecResult,
+  SandboxSpawnOptions,
+  SandboxSpawnSpec,
+  SandboxUser,
+} from "./sandbox/container-sandbox.js";
+export { createContainerSandbox } from "./sandbox/container-sandbox.js";
+export type {
+  Neo4jSandboxOptions,
+  PostgresSandboxOptions,
+  SandboxFlavour,
+} from "./sandbox/service-sandboxes.js";
+export { createNeo4jSandbox, createPostgresSandbox } from "./sandbox/service-sandboxes.js";
 export type { Restartable, Supervisor } from "./supervisor.js";
 export { supervise } from "./supervisor.js";
 export type { TempDir } from "./temp.js";
 export { tempDir } from "./temp.js";
 export { freezeHelperPath, postgresBin, repoRoot, toolDir, toolsDir, toolVersions } from "./toolchain.js";
+export type { ContainerRun, JobPodRunner, JobPodRunnerOptions } from "./job-pod-runner/job-pod-runner.js";
+export { isJobOrTestPod, startJobPodRunner } from "./job-pod-runner/job-pod-runner.js";
+export type { KubeCredentials, KubeObject } from "./job-pod-runner/kube-client.js";
+export { KubeApiError, KubeClient } from "./job-pod-runner/kube-client.js";
+export type { Mount } from "./job-pod-runner/pod-volumes.js";
+export { MountTable } from "./job-pod-runner/pod-volumes.js";
