@@ -1,0 +1,189 @@
+// `pnpm bench`: our create/restore against the raw dump/load commands and a naive shell pipeline, on the
+// local stack (real Neo4j Community, PostgreSQL, MinIO). See ../README.md.
+import { execFileSync } from "node:child_process";
+import { mkdir, writeFile } from "node:fs/promises";
+import { cpus, loadavg, totalmem } from "node:os";
+import { dirname, join, resolve } from "node:path";
+import { parseArgs } from "node:util";
+import {
+  freezeHelperPath,
+  repoRoot,
+  startInfrahubLocalStack,
+  tempDir,
+  toolDir,
+} from "@infrahub-backup/testkit";
+import { writeChart } from "./chart.js";
+import { Dataset, type DatasetKind } from "./dataset.js";
+import { Neo4jCycle } from "./neo4j-cycle.js";
+import { formatBytes, formatTables, type RunRecord, summarize } from "./report.js";
+import {
+  type BenchContext,
+  clearBucket,
+  naiveCreate,
+  oursCreate,
+  oursRestore,
+  rawDump,
+  rawLoad,
+  type Sample,
+  saveDumps,
+} from "./scenarios.js";
+
+const UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text} (e.g. 64MiB, 2GiB)`);
+  const unit = (m[2] ?? "b").toLowerCase().replace(/^([kmgt])b$/, "$1ib");
+  return Math.round(Number(m[1]) * (UNITS[unit] ?? 1));
+}
+
+const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--out bench/results]
+
+Generates datasets of increasing dump size on a local Infrahub stack and times, alternating, our
+create to MinIO, the raw dump commands, a naive dump | gzip | mc pipe; then our restore vs one archive
+read + the raw load commands. Prints medians and ratios; writes <out>/bench-<stamp>.json and .png.`;
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: "string", default: "64MiB,512MiB,2GiB" },
+      runs: { type: "string", default: "1" },
+      kinds: { type: "string", default: "random,text" },
+      out: { type: "string", default: join(repoRoot, "bench", "results") },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const sizes = values.sizes
+    .split(",")
+    .map(parseSize)
+    .sort((a, b) => a - b);
+  const runs = Number(values.runs);
+  const kinds = values.kinds.split(",") as DatasetKind[];
+  if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
+  for (const k of kinds) if (k !== "random" && k !== "text") throw new Error(`unknown kind ${k}`);
+  const outDir = resolve(values.out);
+  await mkdir(outDir, { recursive: true });
+  const startedAt = new Date();
+  const loadBefore = loadavg();
+  const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+  await using work = await tempDir("ihb-bench-");
+  const cli = join(work.path, "infrahub-backup.mjs");
+  const cliDir = join(repoRoot, "packages", "cli");
+  execFileSync(process.execPath, [join(cliDir, "scripts", "bundle.mjs"), cli], {
+    cwd: cliDir,
+    stdio: "pipe",
+  });
+  log(`CLI bundled at ${cli}`);
+
+  const records: RunRecord[] = [];
+  for (const kind of kinds) {
+    log(`starting the local stack for the ${kind} dataset`);
+    await using stack = await startInfrahubLocalStack();
+    await using cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
+    const bucket = "bench";
+    await stack.minio.createBucket(bucket);
+    const config = join(work.path, `local-${kind}.json`);
+    await writeFile(
+      config,
+      JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
+    );
+    const endpoint = new URL(stack.minio.endpoint);
+    const mcHost = `${endpoint.protocol}//${encodeURIComponent(stack.minio.rootUser)}:${encodeURIComponent(stack.minio.rootPassword)}@${endpoint.host}`;
+    const ctx: BenchContext = {
+      stack,
+      cycle,
+      cli,
+      bucket,
+      workDir: work.path,
+      mc: join(toolDir("mc", "MC_VERSION"), "bin", "mc"),
+      mcEnv: { MC_HOST_bench: mcHost, MC_CONFIG_DIR: join(work.path, "mc") },
+      cliEnv: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        IHB_CACHE: process.env.IHB_CACHE,
+        TMPDIR: process.env.TMPDIR,
+        INFRAHUB_LOCAL_CONFIG: config,
+        INFRAHUB_S3_ENDPOINT: stack.minio.endpoint,
+        INFRAHUB_S3_BUCKET: bucket,
+        INFRAHUB_S3_PREFIX: "infrahub",
+        AWS_ACCESS_KEY_ID: stack.minio.rootUser,
+        AWS_SECRET_ACCESS_KEY: stack.minio.rootPassword,
+        INFRAHUB_FREEZE_HELPER_DIR: dirname(freezeHelperPath("amd64")),
+      },
+    };
+    const dataset = new Dataset(stack, kind, work.path, cycle);
+    for (const size of sizes) {
+      log(`${kind} ${formatBytes(size)}: generating data`);
+      await dataset.grow(size);
+      await saveDumps(ctx);
+      for (let run = 1; run <= runs; run++) {
+        const samples: Sample[] = [];
+        // A/B alternation: the order flips every run so drift (page cache, other load) hits both sides.
+        const forward = run % 2 === 1;
+        const createSteps: Array<() => Promise<void>> = [
+          async () => void samples.push(await rawDump(ctx)),
+          async () => {
+            const r = await oursCreate(ctx);
+            samples.push(r.sample);
+            name = r.name;
+          },
+          async () => void samples.push(await naiveCreate(ctx, `${kind}-${size}-${run}`)),
+        ];
+        let name = "";
+        for (const step of forward ? createSteps : [...createSteps].reverse()) await step();
+        const restoreSteps = [
+          async () => void samples.push(await oursRestore(ctx, name)),
+          async () => void samples.push(await rawLoad(ctx, name)),
+        ];
+        for (const step of forward ? restoreSteps : [...restoreSteps].reverse()) await step();
+        await clearBucket(ctx);
+        records.push({ kind, size, run, samples });
+        log(
+          `${kind} ${formatBytes(size)} run ${run}: ${samples.map((s) => `${s.scenario} ${(s.wallMs / 1000).toFixed(1)}s`).join(", ")}`,
+        );
+      }
+    }
+  }
+
+  const { rows, ratios } = summarize(records);
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const jsonPath = join(outDir, `bench-${stamp}.json`);
+  const pngPath = join(outDir, `bench-${stamp}.png`);
+  await writeFile(
+    jsonPath,
+    `${JSON.stringify(
+      {
+        startedAt: startedAt.toISOString(),
+        finishedAt: new Date().toISOString(),
+        options: { sizes, runs, kinds },
+        machine: {
+          cpus: cpus().length,
+          cpuModel: cpus()[0]?.model,
+          memoryBytes: totalmem(),
+          node: process.version,
+        },
+        loadAverage: { before: loadBefore, after: loadavg() },
+        rows,
+        ratios,
+        records,
+      },
+      null,
+      2,
+    )}\n`,
+  );
+  await writeChart(pngPath, rows);
+  console.log(formatTables(rows, ratios));
+  console.log(
+    `load average before ${loadBefore.map((l) => l.toFixed(2)).join(" ")}, after ${loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
+  console.log(`JSON: ${jsonPath}\nPNG:  ${pngPath}`);
+}
+
+await main();

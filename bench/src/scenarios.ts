@@ -1,0 +1,217 @@
+import { join } from "node:path";
+import type { InfrahubLocalStack } from "@infrahub-backup/testkit";
+import { measureProcess, measureShell } from "./measure.js";
+import type { Neo4jCycle } from "./neo4j-cycle.js";
+
+/** One timed step of one run. Byte counts are of the dumps (what the producers emit). */
+export interface Sample {
+  scenario: Scenario;
+  wallMs: number;
+  cpuMs: number;
+  peakRssBytes: number;
+  /** Our process's own threads (see ProcessCost); undefined for shell baselines. */
+  diskWriteBytes?: number;
+  /** Our process and the local commands it ran (on Kubernetes/Compose these run in the containers). */
+  diskWriteBytesWithChildren?: number;
+  /** Neo4j stop + start around an offline step of a baseline (not included in `wallMs`). */
+  cycleMs?: number;
+  /** Community Neo4j offline time as our create reported it. */
+  downtimeMs?: number;
+  /** Raw producers: the Neo4j dump alone (for the downtime target). */
+  neo4jDumpMs?: number;
+  /** Raw producers: bytes of both dumps. */
+  dumpBytes?: number;
+  /** Raw load: one read of our archive from S3 (included in `wallMs`). */
+  archiveReadMs?: number;
+}
+
+export type Scenario = "raw-dump" | "ours-create" | "naive-create" | "ours-restore" | "raw-load";
+
+export interface BenchContext {
+  stack: InfrahubLocalStack;
+  cycle: Neo4jCycle;
+  /** The CLI bundle (run with this Node as a separate process). */
+  cli: string;
+  /** Environment of the CLI: local config, S3 endpoint/bucket/prefix, credentials, freeze helper. */
+  cliEnv: NodeJS.ProcessEnv;
+  /** Environment for `mc` with the alias `bench` pointing at MinIO (MC_HOST_bench). */
+  mcEnv: NodeJS.ProcessEnv;
+  mc: string;
+  bucket: string;
+  workDir: string;
+}
+
+const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
+
+function pgDumpScript(ctx: BenchContext): string {
+  const pg = ctx.stack.postgres;
+  return `${q(pg.bin("pg_dump"))} -Fc -h 127.0.0.1 -U ${q(pg.app.user)} -d ${q(pg.app.database)}`;
+}
+
+function neo4jDumpScript(ctx: BenchContext): string {
+  return `${q(join(ctx.stack.neo4j.binDir, "neo4j-admin"))} database dump --to-stdout ${ctx.stack.neo4j.database}`;
+}
+
+/** The dump commands alone, piped to `wc -c` (Neo4j offline, as any Community dump must be). */
+export async function rawDump(ctx: BenchContext): Promise<Sample> {
+  const pg = await measureShell(`${pgDumpScript(ctx)} | wc -c`, ctx.stack.postgres.env("app"));
+  const neo = await ctx.cycle.offline(() =>
+    measureShell(`${neo4jDumpScript(ctx)} | wc -c`, ctx.stack.neo4j.env()),
+  );
+  return {
+    scenario: "raw-dump",
+    wallMs: pg.wallMs + neo.result.wallMs,
+    cpuMs: pg.cpuMs + neo.result.cpuMs,
+    peakRssBytes: Math.max(pg.peakRssBytes, neo.result.peakRssBytes),
+    cycleMs: neo.stopMs + neo.startMs,
+    neo4jDumpMs: neo.result.wallMs,
+    dumpBytes: Number(pg.stdout.trim()) + Number(neo.result.stdout.trim()),
+  };
+}
+
+/** `dump | gzip | mc pipe` for each database, same tools, default gzip level. */
+export async function naiveCreate(ctx: BenchContext, tag: string): Promise<Sample> {
+  const target = (file: string) => q(`bench/${ctx.bucket}/naive/${tag}/${file}`);
+  const env = { ...ctx.stack.postgres.env("app"), ...ctx.mcEnv };
+  const pg = await measureShell(
+    `${pgDumpScript(ctx)} | gzip | ${q(ctx.mc)} -q pipe ${target("prefect.dump.gz")}`,
+    env,
+  );
+  const neo = await ctx.cycle.offline(() =>
+    measureShell(`${neo4jDumpScript(ctx)} | gzip | ${q(ctx.mc)} -q pipe ${target("neo4j.dump.gz")}`, {
+      ...ctx.stack.neo4j.env(),
+      ...ctx.mcEnv,
+    }),
+  );
+  return {
+    scenario: "naive-create",
+    wallMs: pg.wallMs + neo.result.wallMs,
+    cpuMs: pg.cpuMs + neo.result.cpuMs,
+    peakRssBytes: Math.max(pg.peakRssBytes, neo.result.peakRssBytes),
+    cycleMs: neo.stopMs + neo.startMs,
+  };
+}
+
+interface JsonLine {
+  type?: string;
+  msg?: string;
+  message?: string;
+  name?: string;
+}
+
+function jsonLines(text: string): JsonLine[] {
+  return text
+    .split("\n")
+    .filter((l) => l.startsWith("{"))
+    .map((l) => JSON.parse(l) as JsonLine);
+}
+
+/** Our `create --s3-upload` as its own process; returns the sample and the archive's name. */
+export async function oursCreate(ctx: BenchContext): Promise<{ sample: Sample; name: string }> {
+  await ctx.cycle.settled();
+  const r = await measureProcess(
+    process.execPath,
+    [ctx.cli, "create", "--s3-upload", "--log-format", "json"],
+    {
+      env: ctx.cliEnv,
+    },
+  );
+  if (r.exitCode !== 0) throw new Error(`create failed (${r.exitCode}):\n${r.stderr.slice(-3000)}`);
+  const result = jsonLines(r.stdout).find((l) => l.type === "result");
+  if (!result?.name) throw new Error(`create printed no result:\n${r.stdout}`);
+  let downtimeMs: number | undefined;
+  for (const line of jsonLines(r.stderr)) {
+    const m = /Neo4j serving again after (\d+) ms offline/.exec(line.msg ?? line.message ?? "");
+    if (m) downtimeMs = Number(m[1]);
+  }
+  await ctx.cycle.settled();
+  return {
+    name: result.name,
+    sample: {
+      scenario: "ours-create",
+      wallMs: r.wallMs,
+      cpuMs: r.cpuMs,
+      peakRssBytes: r.peakRssBytes,
+      diskWriteBytes: r.diskWriteBytes,
+      diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
+      ...(downtimeMs !== undefined ? { downtimeMs } : {}),
+    },
+  };
+}
+
+/** Our `restore s3://<bucket>/<key> --yes` as its own process (validation pass + restore pass). */
+export async function oursRestore(ctx: BenchContext, name: string): Promise<Sample> {
+  await ctx.cycle.settled();
+  const r = await measureProcess(
+    process.execPath,
+    [
+      ctx.cli,
+      "restore",
+      `s3://${ctx.bucket}/${ctx.cliEnv.INFRAHUB_S3_PREFIX}/${name}`,
+      "--yes",
+      "--log-format",
+      "json",
+    ],
+    { env: ctx.cliEnv },
+  );
+  if (r.exitCode !== 0) throw new Error(`restore failed (${r.exitCode}):\n${r.stderr.slice(-3000)}`);
+  await ctx.cycle.settled();
+  return {
+    scenario: "ours-restore",
+    wallMs: r.wallMs,
+    cpuMs: r.cpuMs,
+    peakRssBytes: r.peakRssBytes,
+    diskWriteBytes: r.diskWriteBytes,
+    diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
+  };
+}
+
+/** Local dump files for the raw load baseline, made once per dataset size (not timed). */
+export async function saveDumps(ctx: BenchContext): Promise<void> {
+  await measureShell(
+    `${pgDumpScript(ctx)} > ${q(join(ctx.workDir, "prefect.dump"))}`,
+    ctx.stack.postgres.env("app"),
+  );
+  await ctx.cycle.offline(() =>
+    measureShell(`${neo4jDumpScript(ctx)} > ${q(join(ctx.workDir, "neo4j.dump"))}`, ctx.stack.neo4j.env()),
+  );
+}
+
+/**
+ * One read of our archive from S3 (`mc cat`), then the raw load commands fed from the local dump files:
+ * `pg_restore --clean --create` and (Neo4j offline) `neo4j-admin database load --from-stdin`.
+ */
+export async function rawLoad(ctx: BenchContext, name: string): Promise<Sample> {
+  const prefix = ctx.cliEnv.INFRAHUB_S3_PREFIX ?? "";
+  const read = await measureShell(`${q(ctx.mc)} cat ${q(`bench/${ctx.bucket}/${prefix}/${name}`)} | wc -c`, {
+    ...process.env,
+    ...ctx.mcEnv,
+  });
+  const pg = ctx.stack.postgres;
+  const restore = await measureShell(
+    `${q(pg.bin("pg_restore"))} -h 127.0.0.1 -d postgres --clean --if-exists --create --no-owner --no-privileges --exit-on-error < ${q(join(ctx.workDir, "prefect.dump"))}`,
+    pg.env("app"),
+  );
+  const neo = await ctx.cycle.offline(() =>
+    measureShell(
+      `${q(join(ctx.stack.neo4j.binDir, "neo4j-admin"))} database load --from-stdin --overwrite-destination=true ${ctx.stack.neo4j.database} < ${q(join(ctx.workDir, "neo4j.dump"))}`,
+      ctx.stack.neo4j.env(),
+    ),
+  );
+  return {
+    scenario: "raw-load",
+    wallMs: read.wallMs + restore.wallMs + neo.result.wallMs,
+    cpuMs: read.cpuMs + restore.cpuMs + neo.result.cpuMs,
+    peakRssBytes: Math.max(read.peakRssBytes, restore.peakRssBytes, neo.result.peakRssBytes),
+    cycleMs: neo.stopMs + neo.startMs,
+    archiveReadMs: read.wallMs,
+  };
+}
+
+/** Removes this run's objects (ours and naive) so the bucket does not grow across runs. */
+export async function clearBucket(ctx: BenchContext): Promise<void> {
+  await measureShell(`${q(ctx.mc)} -q rm --recursive --force ${q(`bench/${ctx.bucket}/`)} >/dev/null`, {
+    ...process.env,
+    ...ctx.mcEnv,
+  });
+}
