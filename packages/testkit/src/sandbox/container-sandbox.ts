@@ -156,6 +156,14 @@ const BASE_COMMANDS = [
   "pgrep",
   "nproc",
   "timeout",
+  "tee",
+  "mkfifo",
+  "base64",
+  "od",
+  "md5sum",
+  "gunzip",
+  "zcat",
+  "which",
 ] as const;
 
 const HOST_BIN_DIRS = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
