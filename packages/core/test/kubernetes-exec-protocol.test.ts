@@ -120,6 +120,14 @@ describe("exec request plan", () => {
     }
   }
 
+  it("splits the trailer line off stderr; stderr without one has no trailer", () => {
+    expect(takeTrailer(`warning\n\n${TRAILER_MARK} rc=2 12345\n`)).toEqual({
+      stderr: "warning\n",
+      trailer: { exitCode: 2, bytes: 12345 },
+    });
+    expect(takeTrailer("plain error\n")).toEqual({ stderr: "plain error\n", trailer: undefined });
+  });
+
   it("falls back to a byte count where the container has no sha256sum", () => {
     // A PATH with the tools of a minimal image but no sha256sum.
     const bin = mkdtempSync(join(tmpdir(), "no-sha-"));

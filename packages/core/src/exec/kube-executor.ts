@@ -65,21 +65,35 @@ export class KubernetesExecutor implements Executor {
       user: request.user,
       countStdout: request.stdout !== undefined,
     });
-    const socket = await this.#connect(plan.argv, request.signal);
-    return this.#run(socket, request, plan, command);
+    const { socket, backlog } = await this.#connect(plan.argv, request.signal);
+    return this.#run(socket, backlog, request, plan, command);
   }
 
-  async #connect(argv: readonly string[], signal: AbortSignal | undefined): Promise<WebSocket> {
+  async #connect(
+    argv: readonly string[],
+    signal: AbortSignal | undefined,
+  ): Promise<{ socket: WebSocket; backlog: Backlog }> {
     const { kubeConfig, namespace, pod, container } = this.#options;
     const cluster = kubeConfig.getCurrentCluster();
     if (!cluster) throw new BackupError("ENVIRONMENT_NOT_FOUND", "the kubeconfig has no current cluster");
     const url = new URL(execPath(namespace, pod, container, argv), cluster.server);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const options: WebSocket.ClientOptions = { perMessageDeflate: false };
-    await kubeConfig.applyToHTTPSOptions(options);
+    try {
+      await kubeConfig.applyToHTTPSOptions(options);
+    } catch (error) {
+      throw new BackupError(
+        "INVALID_CONFIG",
+        `Kubernetes credentials cannot be used: ${(error as Error).message}`,
+        {
+          cause: error,
+        },
+      );
+    }
 
-    return new Promise<WebSocket>((resolve, reject) => {
+    return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, [...OFFERED_PROTOCOLS], options);
+      const backlog = captureEarlyEvents(socket);
       const fail = (error: BackupError) => {
         signal?.removeEventListener("abort", onAbort);
         socket.terminate();
@@ -120,7 +134,7 @@ export class KubernetesExecutor implements Executor {
           );
           return;
         }
-        resolve(socket);
+        resolve({ socket, backlog });
       });
     });
   }
@@ -150,6 +164,7 @@ export class KubernetesExecutor implements Executor {
 
   #run(
     socket: WebSocket,
+    backlog: Backlog,
     request: ExecRequest,
     plan: ReturnType<typeof planExec>,
     command: string,
@@ -259,7 +274,7 @@ export class KubernetesExecutor implements Executor {
           );
       });
 
-      socket.on("message", (raw: WebSocket.RawData, isBinary: boolean) => {
+      const onMessage = (raw: WebSocket.RawData, isBinary: boolean) => {
         const data = raw as Buffer;
         if (!isBinary || data.length === 0) return;
         const channel = data[0];
@@ -289,8 +304,8 @@ export class KubernetesExecutor implements Executor {
           }
           timers.push(setTimeout(() => socket.close(), CLOSE_GRACE_MS));
         }
-      });
-      socket.once("close", () => {
+      };
+      const onClose = () => {
         closed = true;
         if (!status && !failure) {
           failure = new BackupError(
@@ -300,7 +315,10 @@ export class KubernetesExecutor implements Executor {
           );
         }
         settle();
-      });
+      };
+      socket.on("message", onMessage);
+      socket.once("close", onClose);
+      backlog.replay(onMessage, onClose);
       socket.on("error", (error: Error) =>
         abort(
           new BackupError("EXEC_FAILED", `${target}: exec connection failed: ${error.message}`, {
@@ -363,6 +381,31 @@ export class KubernetesExecutor implements Executor {
     }
     if (open()) await send(Channel.close, Uint8Array.of(Channel.stdin));
   }
+}
+
+/** Frames (and a close) that arrive with the upgrade response, before the caller's handlers exist. */
+interface Backlog {
+  /** Stops capturing and hands over what was captured, in order. */
+  replay(onMessage: (data: WebSocket.RawData, isBinary: boolean) => void, onClose: () => void): void;
+}
+
+function captureEarlyEvents(socket: WebSocket): Backlog {
+  const messages: [WebSocket.RawData, boolean][] = [];
+  let closed = false;
+  const onMessage = (data: WebSocket.RawData, isBinary: boolean) => messages.push([data, isBinary]);
+  const onClose = () => {
+    closed = true;
+  };
+  socket.on("message", onMessage);
+  socket.on("close", onClose);
+  return {
+    replay(handleMessage, handleClose) {
+      socket.off("message", onMessage);
+      socket.off("close", onClose);
+      for (const [data, isBinary] of messages) handleMessage(data, isBinary);
+      if (closed) handleClose();
+    },
+  };
 }
 
 const PROTOCOL_HINT =
