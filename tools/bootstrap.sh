@@ -7,7 +7,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 mkdir -p "$IHB_TOOLS"
 start=$(date +%s)
-for step in node postgres neo4j go-tools python-tools freeze-helper; do
+for step in node postgres neo4j go-tools python-tools freeze-helper kube; do
   script="$here/install/$step.sh"
   [ -x "$script" ] || continue
   "$script"

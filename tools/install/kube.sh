@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Local Kubernetes control plane for the issue 6 test bed, compiled from the Go module proxy:
-# etcd, kube-apiserver, kube-controller-manager, kube-scheduler and kwok (fake nodes and pods).
-# Not yet a bootstrap step: run it directly. Caches under $IHB_CACHE/go, as tools/install/go-tools.sh.
+# etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubectl and kwok (fake nodes and pods),
+# plus kwok's CRDs.
+# A step of tools/bootstrap.sh. Caches under $IHB_CACHE/go, as tools/install/go-tools.sh.
 # Cold builds are slow (see tools/go/README.md for measured times); a re-run with the markers present is instant.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -17,12 +18,12 @@ wrapper_version() {
     || die "Go module proxy: could not resolve $2 in tools/go/$1/go.mod"
 }
 
-# kube_tool NAME VERSION_KEY MODULE LDFLAGS PACKAGE=BINARY...
+# kube_tool NAME[:WRAPPER] VERSION_KEY MODULE LDFLAGS PACKAGE=BINARY...
 # Builds every PACKAGE into $IHB_TOOLS/NAME-$VERSION/bin/BINARY unless that directory is installed.
-# With tools/go/NAME/go.mod, the packages are built from that wrapper module (which must resolve MODULE
-# at exactly $VERSION); without it, with `go install PACKAGE@$VERSION`.
+# With tools/go/WRAPPER/go.mod (WRAPPER defaults to NAME), the packages are built from that wrapper module
+# (which must resolve MODULE at exactly $VERSION); without it, with `go install PACKAGE@$VERSION`.
 kube_tool() {
-  local name=$1 key=$2 module=$3 ldflags=$4
+  local name=${1%%:*} wrapper_name=${1#*:} key=$2 module=$3 ldflags=$4
   shift 4
   local version=${!key:-}
   [ -n "$version" ] || die "tools/versions.env: $key is empty"
@@ -32,12 +33,12 @@ kube_tool() {
     cached+=("$name")
     return
   fi
-  local wrapper="$IHB_ROOT/tools/go/$name" stage spec package binary start produced
+  local wrapper="$IHB_ROOT/tools/go/$wrapper_name" stage spec package binary start produced
   if [ -f "$wrapper/go.mod" ]; then
     local required
-    required=$(wrapper_version "$name" "$module")
+    required=$(wrapper_version "$wrapper_name" "$module")
     [ "$required" = "$version" ] \
-      || die "tools/go/$name/go.mod resolves $module $required but $key=$version: update the wrapper module"
+      || die "tools/go/$wrapper_name/go.mod resolves $module $required but $key=$version: update the wrapper module"
   fi
   stage=$(fresh_dir "$dir")
   for spec in "$@"; do
@@ -47,7 +48,7 @@ kube_tool() {
     start=$(date +%s)
     if [ -f "$wrapper/go.mod" ]; then
       (cd "$wrapper" && GOBIN="$stage/bin" go install -ldflags "-s -w $ldflags" "$package") >&2 \
-        || die "Go module proxy: could not build $package@$version (wrapper module tools/go/$name)"
+        || die "Go module proxy: could not build $package@$version (wrapper module tools/go/$wrapper_name)"
     else
       GOBIN="$stage/bin" go install -ldflags "-s -w $ldflags" "$package@$version" >&2 \
         || die "Go module proxy: could not build $package@$version"
@@ -98,8 +99,31 @@ kube_tool kubernetes KUBERNETES_VERSION k8s.io/kubernetes "$(kube_ldflags "$KUBE
   k8s.io/kubernetes/cmd/kube-apiserver=kube-apiserver \
   k8s.io/kubernetes/cmd/kube-controller-manager=kube-controller-manager \
   k8s.io/kubernetes/cmd/kube-scheduler=kube-scheduler
+# kubectl in its own directory (so the control-plane directory above stays valid): same wrapper module.
+kube_tool kubectl:kubernetes KUBERNETES_VERSION k8s.io/kubernetes "$(kube_ldflags "$KUBERNETES_VERSION")" \
+  k8s.io/kubernetes/cmd/kubectl=kubectl
 kube_tool kwok KWOK_VERSION sigs.k8s.io/kwok \
   "-X sigs.k8s.io/kwok/pkg/consts.Version=${KWOK_VERSION#v}" \
   sigs.k8s.io/kwok/cmd/kwok=kwok
+
+# kwok's CRDs (kustomize/crd/bases of the pinned release) for `kwok --enable-crds=…`: the test bed applies
+# them before kwok starts, to configure exec and logs per pod through the API (packages/testkit/src/kube).
+kwok_crds() {
+  local dir="$IHB_TOOLS/kwok-crds-$KWOK_VERSION" stage source
+  if installed "$dir"; then
+    say "kwok CRDs $KWOK_VERSION: cached"
+    cached+=(kwok-crds)
+    return
+  fi
+  source=$(go mod download -json "sigs.k8s.io/kwok@$KWOK_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p') \
+    || die "Go module proxy: could not download sigs.k8s.io/kwok@$KWOK_VERSION"
+  [ -d "$source/kustomize/crd/bases" ] || die "sigs.k8s.io/kwok@$KWOK_VERSION: no kustomize/crd/bases"
+  stage=$(fresh_dir "$dir")
+  cp "$source"/kustomize/crd/bases/*.yaml "$stage/"
+  chmod 0644 "$stage"/*.yaml
+  promote_dir "$dir"
+  built+=(kwok-crds)
+}
+kwok_crds
 
 say "kube tools: built [${built[*]:-}] cached [${cached[*]:-}]"
