@@ -72,7 +72,7 @@ export class KubernetesDetector {
     return make(found[0] as string);
   }
 
-  /** Namespaces with Infrahub pods; none when there is no Kubernetes configuration. */
+  /** Namespaces with Infrahub pods; none without a configuration or the right to list pods cluster-wide. */
   async list(): Promise<string[]> {
     let kubeConfig: KubeConfig;
     try {
@@ -81,7 +81,13 @@ export class KubernetesDetector {
       if (error instanceof BackupError && error.code === "ENVIRONMENT_NOT_FOUND") return [];
       throw error;
     }
-    return this.#infrahubNamespaces(kubeConfig.makeApiClient(CoreV1Api));
+    try {
+      return await this.#infrahubNamespaces(kubeConfig.makeApiClient(CoreV1Api));
+    } catch (error) {
+      // As for Compose: a backend that cannot be searched lists nothing.
+      if (error instanceof BackupError && error.code === "ENVIRONMENT_NOT_FOUND") return [];
+      throw error;
+    }
   }
 
   async #infrahubNamespaces(core: CoreV1Api): Promise<string[]> {
