@@ -20,6 +20,14 @@ export type { KubeCredentials, KubeObject } from "./job-pod-runner/kube-client.j
 export { KubeApiError, KubeClient } from "./job-pod-runner/kube-client.js";
 export type { Mount } from "./job-pod-runner/pod-volumes.js";
 export { MountTable } from "./job-pod-runner/pod-volumes.js";
+export type { SandboxBinding } from "./kube/exec-bindings.js";
+export type {
+  KubectlOptions,
+  KubectlResult,
+  LocalCluster,
+  LocalClusterOptions,
+} from "./kube/local-cluster.js";
+export { startLocalCluster } from "./kube/local-cluster.js";
 export type { MinioOptions, MinioPolicy, MinioServer, S3Credentials } from "./minio.js";
 export { startMinio } from "./minio.js";
 export type { Neo4jOptions, Neo4jServer } from "./neo4j.js";
