@@ -21,6 +21,8 @@ export { KubeApiError, KubeClient } from "./job-pod-runner/kube-client.js";
 export type { Mount } from "./job-pod-runner/pod-volumes.js";
 export { MountTable } from "./job-pod-runner/pod-volumes.js";
 export type { SandboxBinding } from "./kube/exec-bindings.js";
+export type { InfrahubFixture, InfrahubFixtureOptions, InfrahubRole } from "./kube/infrahub-fixture.js";
+export { backupRbacObjects, deployInfrahubFixture } from "./kube/infrahub-fixture.js";
 export type {
   KubectlOptions,
   KubectlResult,

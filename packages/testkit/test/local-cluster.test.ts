@@ -1,50 +1,242 @@
+// One local cluster and one Infrahub local stack for the whole file: the fixture's pods are kwok's, their
+// containers' exec runs in sandboxes bound to the stack's real Neo4j and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
-  type ContainerSandbox,
-  createContainerSandbox,
+  backupRbacObjects,
+  deployInfrahubFixture,
+  type InfrahubFixture,
+  type InfrahubLocalStack,
+  type KubeObject,
   type LocalCluster,
+  startInfrahubLocalStack,
   startLocalCluster,
 } from "../src/index.js";
 
-describe("local cluster", () => {
+function parseEnv(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) out[line.slice(0, eq)] = line.slice(eq + 1);
+  }
+  return out;
+}
+
+describe("local cluster with the Infrahub fixture", () => {
   let cluster: LocalCluster;
-  let sandbox: ContainerSandbox;
+  let stack: InfrahubLocalStack;
+  let fixture: InfrahubFixture;
+  const ns = "infrahub";
+
+  const podsOf = async (selector: string): Promise<KubeObject[]> =>
+    (
+      await cluster.client.json(
+        "GET",
+        `/api/v1/namespaces/${ns}/pods?labelSelector=${encodeURIComponent(selector)}`,
+      )
+    ).items;
+
   beforeAll(async () => {
     const t0 = Date.now();
-    cluster = await startLocalCluster();
-    console.log(`cluster up in ${Date.now() - t0} ms`);
-    sandbox = await createContainerSandbox({ name: "web", env: { APP: "x" } });
+    [cluster, stack] = await Promise.all([startLocalCluster(), startInfrahubLocalStack()]);
+    const t1 = Date.now();
+    fixture = await deployInfrahubFixture(cluster, stack, { namespace: ns, backupRbac: true });
+    const t2 = Date.now();
+    console.log(
+      `warm start: cluster + local stack ${t1 - t0} ms, fixture Ready ${t2 - t1} ms, total ${t2 - t0} ms`,
+    );
   });
   afterAll(async () => {
+    await fixture?.[Symbol.asyncDispose]();
     await cluster?.[Symbol.asyncDispose]();
-    await sandbox?.[Symbol.asyncDispose]();
+    await stack?.[Symbol.asyncDispose]();
   });
 
-  it("execs into a deployment pod", async () => {
-    await cluster.createNamespace("demo");
-    await cluster.bindSandboxes({
-      namespace: "demo",
-      selector: { app: "web" },
-      containers: { web: sandbox },
+  it("has a Ready kwok node and every fixture pod Running and Ready", async () => {
+    const nodes = await cluster.kubectl(["get", "nodes", "-o", "json"]);
+    const node = JSON.parse(nodes.stdout).items[0];
+    expect(node.metadata.name).toBe(cluster.nodeName);
+    expect(node.status.conditions.find((c: KubeObject) => c.type === "Ready").status).toBe("True");
+    const pods: KubeObject[] = (await cluster.client.json("GET", `/api/v1/namespaces/${ns}/pods`)).items;
+    const names = pods.map((p) => p.metadata.name as string).sort();
+    expect(names.filter((n) => !/-[a-z0-9]+-[a-z0-9]{5}$/.test(n))).toEqual([
+      "infrahub-cache-master-0",
+      "infrahub-database-0",
+      "infrahub-message-queue-0",
+      "infrahub-postgresql-0",
+    ]);
+    expect(names.filter((n) => n.startsWith("infrahub-infrahub-task-worker-"))).toHaveLength(2);
+    expect(names.filter((n) => n.startsWith("infrahub-infrahub-server-"))).toHaveLength(1);
+    expect(names.filter((n) => n.startsWith("prefect-server-"))).toHaveLength(1);
+    for (const pod of pods) {
+      expect(pod.status.phase).toBe("Running");
+      expect(pod.status.conditions.find((c: KubeObject) => c.type === "Ready").status).toBe("True");
+    }
+    // The chart's label families: infrahub/service everywhere, app.kubernetes.io/name=infrahub on server/workers only.
+    expect((await podsOf("infrahub/service")).length).toBe(pods.length);
+    expect(
+      (await podsOf("app.kubernetes.io/name=infrahub"))
+        .map((p) => p.metadata.labels["infrahub/service"])
+        .sort(),
+    ).toEqual(["server", "task-worker", "task-worker"]);
+  });
+
+  it("kubectl exec into infrahub-database-0 -c neo4j runs cypher-shell against the real Neo4j", async () => {
+    await stack.neo4j.cypher("MERGE (m:ClusterMarker {v: 'seen-through-kwok'})");
+    const result = await cluster.kubectl([
+      "exec",
+      "-n",
+      ns,
+      "infrahub-database-0",
+      "-c",
+      "neo4j",
+      "--",
+      "sh",
+      "-c",
+      'cypher-shell -u neo4j -p"$(cut -d/ -f2 "$NEO4J_AUTH_PATH")" --format plain "MATCH (m:ClusterMarker) RETURN m.v AS v"',
+    ]);
+    expect(result.stdout).toBe('v\n"seen-through-kwok"\n');
+    const whoami = await cluster.kubectl([
+      "exec",
+      "-n",
+      ns,
+      "infrahub-database-0",
+      "-c",
+      "neo4j",
+      "--",
+      "whoami",
+    ]);
+    expect(whoami.stdout).toBe("neo4j\n");
+  });
+
+  it("pg_dump in infrahub-postgresql-0 dumps the real PostgreSQL with the container's credentials", async () => {
+    await stack.postgres.psql(
+      "CREATE TABLE IF NOT EXISTS cluster_marker (v text); INSERT INTO cluster_marker VALUES ('pg-through-kwok');",
+    );
+    const result = await cluster.kubectl([
+      "exec",
+      "-n",
+      ns,
+      "infrahub-postgresql-0",
+      "--",
+      "sh",
+      "-c",
+      'PGPASSWORD="$POSTGRES_PASSWORD" pg_dump -h localhost -U "$POSTGRES_USER" -d "$POSTGRES_DATABASE" --data-only -t cluster_marker',
+    ]);
+    expect(result.stdout).toContain("pg-through-kwok");
+    const anon = await cluster.kubectl(["exec", "-n", ns, "infrahub-postgresql-0", "--", "whoami"], {
+      allowFailure: true,
     });
-    await cluster.apply({
-      apiVersion: "apps/v1",
-      kind: "Deployment",
-      metadata: { name: "web", namespace: "demo" },
-      spec: {
-        replicas: 1,
-        selector: { matchLabels: { app: "web" } },
-        template: {
-          metadata: { labels: { app: "web" } },
-          spec: { containers: [{ name: "web", image: "fake" }] },
-        },
+    expect(anon.exitCode).not.toBe(0);
+  });
+
+  it("env in a pod shows the container env (credentials as the chart sets them), not the host's", async () => {
+    const pods = await podsOf("infrahub/service=task-manager");
+    const prefect = parseEnv(
+      (await cluster.kubectl(["exec", "-n", ns, pods[0]?.metadata.name, "--", "env"])).stdout,
+    );
+    expect(prefect.PREFECT_SERVER_DATABASE_CONNECTION_URL).toBe(stack.postgres.connectionUrl());
+    expect(prefect.HOSTNAME === undefined || prefect.HOSTNAME !== process.env.HOSTNAME).toBe(true);
+    for (const hostOnly of ["IHB_CACHE", "NODE_OPTIONS", "VITEST", "PNPM_HOME"])
+      expect(prefect[hostOnly]).toBeUndefined();
+    const pg = parseEnv(
+      (await cluster.kubectl(["exec", "-n", ns, "infrahub-postgresql-0", "--", "env"])).stdout,
+    );
+    expect([pg.POSTGRES_USER, pg.POSTGRES_DATABASE, pg.POSTGRES_PASSWORD]).toEqual([
+      "prefect",
+      "server",
+      stack.postgres.app.password,
+    ]);
+  });
+
+  it("exec into a Deployment pod (random name) works, and a non-zero exit is reported", async () => {
+    const [worker] = await podsOf("infrahub/service=task-worker");
+    const name: string = worker?.metadata.name;
+    expect(name).toMatch(/^infrahub-infrahub-task-worker-[a-z0-9]+-[a-z0-9]{5}$/);
+    const env = parseEnv((await cluster.kubectl(["exec", "-n", ns, name, "--", "env"])).stdout);
+    expect(env.INFRAHUB_INTERNAL_ADDRESS).toBe("http://infrahub-infrahub-server:8000");
+    const failed = await cluster.kubectl(
+      ["exec", "-n", ns, name, "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
+      {
+        allowFailure: true,
       },
+    );
+    expect(failed.exitCode).not.toBe(0);
+    expect(failed.stdout).toBe("out\n");
+    expect(failed.stderr).toContain("err");
+    expect(failed.stderr).toMatch(/exit (status|code) 3/);
+    const missing = await cluster.kubectl(["exec", "-n", ns, name, "--", "pg_dump", "--version"], {
+      allowFailure: true,
     });
-    await cluster.waitForReady("demo");
-    const pods = await cluster.kubectl(["get", "pods", "-n", "demo", "-o", "name"]);
-    const pod = pods.stdout.trim().split("\n")[0] ?? "";
-    const result = await cluster.kubectl(["exec", "-n", "demo", pod, "--", "env"], { allowFailure: true });
-    console.log(result);
-    expect(result.stdout).toContain("APP=x");
+    expect(missing.exitCode).not.toBe(0);
+    const [server] = await podsOf("infrahub/service=server");
+    const version = await cluster.kubectl([
+      "exec",
+      "-n",
+      ns,
+      server?.metadata.name,
+      "--",
+      "python",
+      "-c",
+      "import infrahub; print(infrahub.__version__)",
+    ]);
+    expect(version.stdout).toBe("1.9.3\n");
+  });
+
+  it("scaling a Deployment to 0 removes its pods; back to 2 they are Running, Ready and exec-able", async () => {
+    const deployment = "deployment/infrahub-infrahub-task-worker";
+    await cluster.kubectl(["scale", "-n", ns, deployment, "--replicas=0"]);
+    const deadline = Date.now() + 60_000;
+    while ((await podsOf("infrahub/service=task-worker")).length > 0) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await cluster.kubectl(["scale", "-n", ns, deployment, "--replicas=2"]);
+    await cluster.waitForReady(ns);
+    const pods = await podsOf("infrahub/service=task-worker");
+    expect(pods).toHaveLength(2);
+    for (const pod of pods) {
+      const out = await cluster.kubectl([
+        "exec",
+        "-n",
+        ns,
+        pod.metadata.name,
+        "--",
+        "sh",
+        "-c",
+        "echo $INFRAHUB_API_TOKEN",
+      ]);
+      expect(out.stdout.trim()).not.toBe("");
+    }
+  });
+
+  it("a ServiceAccount kubeconfig has exactly its Role: exec and scale allowed, secrets and other namespaces 403", async () => {
+    expect(fixture.backupServiceAccount).toBe("infrahub-infrahub-backup");
+    const kubeconfig = await cluster.serviceAccountKubeconfig(ns, "infrahub-infrahub-backup");
+    const allowed = await cluster.kubectl(["exec", "-n", ns, "infrahub-database-0", "--", "whoami"], {
+      kubeconfig,
+    });
+    expect(allowed.stdout).toBe("neo4j\n");
+    const scale = await cluster.kubectl(
+      ["get", "--raw", `/apis/apps/v1/namespaces/${ns}/deployments/prefect-server/scale`],
+      {
+        kubeconfig,
+      },
+    );
+    expect(JSON.parse(scale.stdout).spec.replicas).toBe(1);
+    const secrets = await cluster.kubectl(["get", "secrets", "-n", ns], { kubeconfig, allowFailure: true });
+    expect(secrets.exitCode).not.toBe(0);
+    expect(secrets.stderr).toMatch(/Forbidden|forbidden/);
+    expect(secrets.stderr).toContain('cannot list resource "secrets"');
+    const cluster_wide = await cluster.kubectl(["get", "pods", "-A"], { kubeconfig, allowFailure: true });
+    expect(cluster_wide.stderr).toMatch(/forbidden/);
+    const deleted = await cluster.kubectl(
+      ["delete", "pod", "-n", ns, "infrahub-database-0", "--dry-run=server"],
+      {
+        kubeconfig,
+        allowFailure: true,
+      },
+    );
+    expect(deleted.stderr).toContain('cannot delete resource "pods"');
+    expect(backupRbacObjects(ns, "x").map((o) => o.kind)).toEqual(["ServiceAccount", "Role", "RoleBinding"]);
   });
 });
