@@ -412,7 +412,9 @@ class Runner implements JobPodRunner {
 
   async #reportWaiting(pod: KubeObject, containers: KubeObject[], message: string): Promise<void> {
     await this.#patchStatus(pod, {
-      phase: "Pending",
+      // A kubelet would report phase Pending; Running is kept so that kwok's pod-ready stage
+      // (Pending → Running) does not overwrite this status.
+      phase: "Running",
       conditions: conditions(false, "ContainersNotReady"),
       containerStatuses: containers.map((c) => ({
         name: c.name,
