@@ -8,6 +8,8 @@ export type {
   ShimSpawnSpec,
 } from "./docker-shim/docker-shim.js";
 export { startDockerShim } from "./docker-shim/docker-shim.js";
+export type { InfrahubComposeProject } from "./docker-shim/infrahub-project.js";
+export { createInfrahubComposeProject } from "./docker-shim/infrahub-project.js";
 export type { FaultMode, FaultProxy } from "./fault-proxy.js";
 export { startFaultProxy } from "./fault-proxy.js";
 export type { InfrahubDataDigest } from "./infrahub-data.js";
