@@ -115,6 +115,19 @@ describe("service sandboxes bound to real servers", () => {
     expect(env.NEO4J_AUTH).toBe(`neo4j/${neo4j.password}`);
     expect((await db.exec(["whoami"])).stdout).toBe("root\n");
     expect((await db.exec(["whoami"], { user: "neo4j" })).stdout).toBe("neo4j\n");
+    // Kubernetes-style switch (kubectl exec -- su - neo4j -s /bin/sh -c …): a login env, the target's PATH.
+    const su = await db.exec([
+      "su",
+      "-",
+      "neo4j",
+      "-s",
+      "/bin/sh",
+      "-c",
+      'whoami; test -n "$NEO4J_AUTH" || echo auth=none',
+    ]);
+    expect(su.stdout).toBe("neo4j\nauth=none\n");
+    const denied = await db.exec(["su", "-", "root", "-c", "true"], { user: "neo4j" });
+    expect([denied.exitCode, denied.stderr]).toEqual([1, "su: Authentication failure\n"]);
     await neo4j.stop();
     try {
       const dump = await db.exec(["sh", "-c", "neo4j-admin database dump neo4j --to-stdout | head -c 4"], {

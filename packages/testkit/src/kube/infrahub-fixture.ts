@@ -285,7 +285,6 @@ export async function deployInfrahubFixture(
     );
 
     // --- Infrahub server and task workers (infrahub chart) ---
-    const serverLabels = { ...SELECTOR, service: "infrahub-server", "infrahub/service": "server" };
     const storageVolume =
       (options.serverStorage ?? "pvc") === "pvc"
         ? {

@@ -164,6 +164,13 @@ const BASE_COMMANDS = [
   "gunzip",
   "zcat",
   "which",
+  "nohup",
+  "setsid",
+  "realpath",
+  "seq",
+  "uniq",
+  "expr",
+  "getent",
 ] as const;
 
 const HOST_BIN_DIRS = ["/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"];
@@ -184,6 +191,55 @@ function shellQuote(value: string): string {
 function whoamiScript(user: SandboxUser): string {
   if (user.name !== null) return `#!/bin/sh\necho ${shellQuote(user.name)}\n`;
   return `#!/bin/sh\necho "whoami: cannot find name for user ID ${user.uid}" >&2\nexit 1\n`;
+}
+
+/**
+ * `su` of the container: only root may switch (anyone else gets su's "Authentication failure", as in an image
+ * without a root password); the target gets its own bin dir as PATH and, when its host identity differs,
+ * runs under that identity (setpriv). `-`/`-l` starts from a clean environment, as a login does.
+ */
+function suScript(current: SandboxUser, users: SandboxUser[], binDirOf: (u: SandboxUser) => string): string {
+  const self = { uid: process.getuid?.() ?? 0, gid: process.getgid?.() ?? 0 };
+  const hostOf = (u: SandboxUser) => u.host ?? self;
+  const cases = users
+    .filter((u) => u.name !== null)
+    .map((u) => {
+      const target = hostOf(u);
+      const from = hostOf(current);
+      const setpriv =
+        target.uid === from.uid && target.gid === from.gid
+          ? ""
+          : `${hostCommand("setpriv") ?? "setpriv"} --reuid=${target.uid} --regid=${target.gid} --clear-groups `;
+      const home = u.name === "root" ? "/root" : "/";
+      return `  ${shellQuote(u.name ?? "")}) bin=${shellQuote(binDirOf(u))}; home=${shellQuote(home)}; run=${shellQuote(setpriv)} ;;`;
+    })
+    .join("\n");
+  return `#!/bin/sh
+login=0; shell=/bin/sh; cmd=; user=; hascmd=0
+while [ $# -gt 0 ]; do
+  case "$1" in
+  -|-l|--login) login=1 ;;
+  -s|--shell) shift; shell=$1 ;;
+  -c|--command) shift; cmd=$1; hascmd=1 ;;
+  -m|-p|--preserve-environment) ;;
+  -*) echo "su: unrecognized option '$1'" >&2; exit 1 ;;
+  *) if [ -z "$user" ]; then user=$1; else echo "su: unexpected argument '$1'" >&2; exit 1; fi ;;
+  esac
+  shift
+done
+[ -n "$user" ] || user=root
+${current.name === "root" ? "" : 'echo "su: Authentication failure" >&2; exit 1'}
+case "$user" in
+${cases}
+  *) echo "su: user $user does not exist or the user entry does not contain all the required fields" >&2; exit 1 ;;
+esac
+if [ "$login" = 1 ]; then
+  set -- env -i HOME="$home" USER="$user" LOGNAME="$user" SHELL="$shell" PATH="$bin" ${TESTKIT_MARKER}="$${TESTKIT_MARKER}"
+else
+  set -- env PATH="$bin" HOME="$home" USER="$user" LOGNAME="$user" SHELL="$shell"
+fi
+if [ "$hascmd" = 1 ]; then exec $run "$@" "$shell" -c "$cmd"; else exec $run "$@" "$shell"; fi
+`;
 }
 
 function userKey(user: SandboxUser): string {
@@ -207,17 +263,26 @@ export async function createContainerSandbox(options: ContainerSandboxOptions): 
       links.set(name, path);
     }
     const binDirs = new Map<string, string>();
+    const binDirOf = (u: SandboxUser) => join(dir.path, "users", userKey(u), "bin");
     for (const u of users) {
-      const binDir = join(dir.path, "users", userKey(u), "bin");
+      const binDir = binDirOf(u);
       await mkdir(binDir, { recursive: true });
       for (const [name, target] of links) await symlink(target, join(binDir, name));
       await writeFile(join(binDir, "whoami"), whoamiScript(u), { mode: 0o755 });
+      await writeFile(join(binDir, "su"), suScript(u, users, binDirOf), { mode: 0o755 });
       binDirs.set(userKey(u), binDir);
     }
     // The server-side store and sockets live in other temp dirs; the sandbox dir only needs to be reachable
     // for a user whose host identity is not ours.
     await chmod(dir.path, 0o755);
-    return new LocalContainerSandbox(options, dir, user, users, binDirs, [...links.keys(), "whoami"].sort());
+    return new LocalContainerSandbox(
+      options,
+      dir,
+      user,
+      users,
+      binDirs,
+      [...links.keys(), "whoami", "su"].sort(),
+    );
   } catch (error) {
     await rm(dir.path, { recursive: true, force: true });
     throw error;
