@@ -209,6 +209,54 @@ describe("local cluster with the Infrahub fixture", () => {
     }
   });
 
+  it("variants: Neo4j data on a bound PVC, server storage emptyDir, NEO4J_AUTH env, the older Prefect variable", async () => {
+    const variant = "infrahub-variant";
+    await using v = await deployInfrahubFixture(cluster, stack, {
+      namespace: variant,
+      neo4jDataVolume: "pvc",
+      serverStorage: "emptyDir",
+      neo4jAuth: "env",
+      prefectUrlVariable: "PREFECT_API_DATABASE_CONNECTION_URL",
+      taskWorkerReplicas: 1,
+    });
+    expect(v.namespace).toBe(variant);
+    const pvc = JSON.parse(
+      (await cluster.kubectl(["get", "pvc", "-n", variant, "data-infrahub-database-0", "-o", "json"])).stdout,
+    );
+    expect(pvc.status.phase).toBe("Bound");
+    const server = JSON.parse(
+      (await cluster.kubectl(["get", "deployment", "-n", variant, "infrahub-infrahub-server", "-o", "json"]))
+        .stdout,
+    );
+    expect(server.spec.template.spec.volumes).toEqual([{ name: "storage-data", emptyDir: {} }]);
+    const dbEnv = parseEnv(
+      (await cluster.kubectl(["exec", "-n", variant, "infrahub-database-0", "--", "env"])).stdout,
+    );
+    expect(dbEnv.NEO4J_AUTH).toBe(`neo4j/${stack.neo4j.password}`);
+    expect(dbEnv.NEO4J_AUTH_PATH).toBeUndefined();
+    const [prefect] = (
+      await cluster.client.json(
+        "GET",
+        `/api/v1/namespaces/${variant}/pods?labelSelector=infrahub%2Fservice%3Dtask-manager`,
+      )
+    ).items;
+    const prefectEnv = parseEnv(
+      (await cluster.kubectl(["exec", "-n", variant, prefect.metadata.name, "--", "env"])).stdout,
+    );
+    expect(Object.keys(prefectEnv).filter((k) => k.includes("DATABASE_CONNECTION_URL"))).toEqual([
+      "PREFECT_API_DATABASE_CONNECTION_URL",
+    ]);
+  });
+
+  it("exec round trip time (apiserver → kwok → sandbox), for the README figures", async () => {
+    const t0 = Date.now();
+    for (let i = 0; i < 5; i++)
+      await cluster.kubectl(["exec", "-n", ns, "infrahub-database-0", "--", "true"]);
+    const perExec = (Date.now() - t0) / 5;
+    console.log(`kubectl exec -- true: ${perExec.toFixed(0)} ms per call (kubectl process included)`);
+    expect(perExec).toBeLessThan(5_000);
+  });
+
   it("a ServiceAccount kubeconfig has exactly its Role: exec and scale allowed, secrets and other namespaces 403", async () => {
     expect(fixture.backupServiceAccount).toBe("infrahub-infrahub-backup");
     const kubeconfig = await cluster.serviceAccountKubeconfig(ns, "infrahub-infrahub-backup");
