@@ -248,6 +248,43 @@ describe("local cluster with the Infrahub fixture", () => {
     ]);
   });
 
+  it("a Job's pod turns Running and stays so until someone sets its status (jobPods: external)", async () => {
+    await cluster.createNamespace("jobs");
+    await cluster.apply({
+      apiVersion: "batch/v1",
+      kind: "Job",
+      metadata: { name: "once", namespace: "jobs" },
+      spec: {
+        backoffLimit: 0,
+        template: { spec: { restartPolicy: "Never", containers: [{ name: "c", image: "fake" }] } },
+      },
+    });
+    const jobPod = async () =>
+      (await cluster.client.json("GET", "/api/v1/namespaces/jobs/pods?labelSelector=job-name%3Donce"))
+        .items[0];
+    const deadline = Date.now() + 60_000;
+    while ((await jobPod())?.status?.phase !== "Running") {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+    await new Promise((r) => setTimeout(r, 3_000));
+    const pod = await jobPod();
+    expect(pod.status.phase).toBe("Running");
+    expect(pod.spec.nodeName).toBe(cluster.nodeName);
+    await cluster.client.json(
+      "PATCH",
+      `/api/v1/namespaces/jobs/pods/${pod.metadata.name}/status`,
+      { status: { phase: "Succeeded" } },
+      "application/merge-patch+json",
+    );
+    while (
+      !(await cluster.client.json("GET", "/apis/batch/v1/namespaces/jobs/jobs/once")).status?.succeeded
+    ) {
+      expect(Date.now()).toBeLessThan(deadline);
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  });
+
   it("exec round trip time (apiserver → kwok → sandbox), for the README figures", async () => {
     const t0 = Date.now();
     for (let i = 0; i < 5; i++)
