@@ -33,9 +33,10 @@ export interface InfrahubFixtureOptions {
   taskWorkerReplicas?: number;
   /**
    * Also create the infrahub-backup chart's ServiceAccount `infrahub-infrahub-backup` with its namespaced Role
-   * (compat-reference §6.5). Default false.
+   * (compat-reference §6.5: `pods/exec` verb `create` only). `{ podExecVerbs }` overrides the pods/exec verbs
+   * (a WebSocket exec against kube-apiserver ≥ 1.35 is also authorized as `get`). Default false.
    */
-  backupRbac?: boolean;
+  backupRbac?: boolean | { podExecVerbs: string[] };
   /** Wait for everything to be Ready (default true). */
   wait?: boolean;
 }
@@ -566,7 +567,9 @@ export async function deployInfrahubFixture(
     let backupServiceAccount: string | undefined;
     if (options.backupRbac) {
       backupServiceAccount = `${RELEASE}-infrahub-backup`;
-      objects.push(...backupRbacObjects(ns, backupServiceAccount));
+      objects.push(
+        ...backupRbacObjects(ns, backupServiceAccount, options.backupRbac === true ? {} : options.backupRbac),
+      );
     }
 
     // Bind before the pods exist, so each pod's exec is in place when it turns Ready.
@@ -606,7 +609,11 @@ export async function deployInfrahubFixture(
  * The infrahub-backup chart's ServiceAccount with its namespaced Role and RoleBinding (compat-reference §6.5):
  * pods get/list, pods/exec create, pods/log get, deployments/statefulsets get/list, their scale get/patch.
  */
-export function backupRbacObjects(namespace: string, name: string): KubeObject[] {
+export function backupRbacObjects(
+  namespace: string,
+  name: string,
+  options: { podExecVerbs?: string[] } = {},
+): KubeObject[] {
   return [
     { apiVersion: "v1", kind: "ServiceAccount", metadata: { name, namespace } },
     {
@@ -615,7 +622,7 @@ export function backupRbacObjects(namespace: string, name: string): KubeObject[]
       metadata: { name, namespace },
       rules: [
         { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
-        { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
+        { apiGroups: [""], resources: ["pods/exec"], verbs: options.podExecVerbs ?? ["create"] },
         { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
         { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
         {
