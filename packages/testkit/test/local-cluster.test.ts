@@ -154,6 +154,7 @@ describe("local cluster with the Infrahub fixture", () => {
     expect(name).toMatch(/^infrahub-infrahub-task-worker-[a-z0-9]+-[a-z0-9]{5}$/);
     const env = parseEnv((await cluster.kubectl(["exec", "-n", ns, name, "--", "env"])).stdout);
     expect(env.INFRAHUB_INTERNAL_ADDRESS).toBe("http://infrahub-infrahub-server:8000");
+    expect(env.HOSTNAME).toBe(name);
     const failed = await cluster.kubectl(
       ["exec", "-n", ns, name, "--", "sh", "-c", "echo out; echo err >&2; exit 3"],
       {
@@ -283,6 +284,21 @@ describe("local cluster with the Infrahub fixture", () => {
       expect(Date.now()).toBeLessThan(deadline);
       await new Promise((r) => setTimeout(r, 250));
     }
+  });
+
+  it("PodSecurity admission is on: a privileged pod is rejected in a restricted namespace", async () => {
+    await cluster.createNamespace("restricted", { "pod-security.kubernetes.io/enforce": "restricted" });
+    const result = await cluster.kubectl(["apply", "-f", "-"], {
+      allowFailure: true,
+      input: JSON.stringify({
+        apiVersion: "v1",
+        kind: "Pod",
+        metadata: { name: "priv", namespace: "restricted" },
+        spec: { containers: [{ name: "c", image: "fake", securityContext: { privileged: true } }] },
+      }),
+    });
+    expect(result.exitCode).not.toBe(0);
+    expect(result.stderr).toContain('violates PodSecurity "restricted:latest"');
   });
 
   it("exec round trip time (apiserver → kwok → sandbox), for the README figures", async () => {

@@ -174,7 +174,11 @@ export class ExecBinder {
           containers: [container],
           local: {
             workDir: sandbox.dir,
-            envs: Object.entries(sandbox.env).map(([envName, value]) => ({ name: envName, value })),
+            // The kubelet sets HOSTNAME to the pod name in every container; the sandbox may be shared by replicas.
+            envs: Object.entries({ HOSTNAME: name, ...sandbox.env }).map(([envName, value]) => ({
+              name: envName,
+              value,
+            })),
             ...(sandbox.user.host
               ? { securityContext: { runAsUser: sandbox.user.host.uid, runAsGroup: sandbox.user.host.gid } }
               : {}),
