@@ -1,5 +1,5 @@
 import { AppServiceStandIn, type InfrahubLocalStack } from "../infrahub-stack.js";
-import { type ContainerSandbox, createContainerSandbox, hostCommand } from "../sandbox/container-sandbox.js";
+import { type ContainerSandbox, createContainerSandbox } from "../sandbox/container-sandbox.js";
 import { createNeo4jSandbox, createPostgresSandbox } from "../sandbox/service-sandboxes.js";
 import { type TempDir, tempDir } from "../temp.js";
 import type { ShimService } from "./docker-shim.js";
@@ -67,10 +67,6 @@ export async function createInfrahubComposeProject(
       "message-queue": await createContainerSandbox({ name: "message-queue", env: {} }),
     };
     owned.push(...Object.values(sandboxes));
-    // The neo4j image has coreutils' nohup (the freeze starts its helper with it).
-    const nohup = hostCommand("nohup");
-    if (nohup && !sandboxes.database?.commands.includes("nohup"))
-      await sandboxes.database?.addCommand("nohup", nohup);
     const services: Record<string, ShimService> = {
       database: { image: "neo4j:2025.10.1-community", container: sandboxes.database as ContainerSandbox },
       "task-manager-db": {
