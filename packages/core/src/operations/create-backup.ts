@@ -138,25 +138,36 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   onEvent({ type: "step", message: `preflight on ${environment.kind} deployment ${environment.name}` });
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
-  const neo4j = await detectNeo4j(databaseExec, neo4jCredentials);
-  await assertNeo4jDatabaseExists(databaseExec, neo4jCredentials);
-  onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
   const includeTaskManager = !options.excludeTaskManager;
-  const postgresCredentials = includeTaskManager
-    ? await findPostgresCredentials(environment, hostEnv, onEvent)
-    : undefined;
-  const postgresExec = includeTaskManager ? await environment.executor("task-manager-db") : undefined;
-  if (postgresExec && postgresCredentials) {
-    const version = await probePostgres(postgresExec, postgresCredentials);
+  // The probes are independent and each starts a client (cypher-shell is a JVM: seconds on a busy
+  // node), so they run together; results and failures are reported in the order of the checks.
+  const probes = [
+    detectNeo4j(databaseExec, neo4jCredentials),
+    assertNeo4jDatabaseExists(databaseExec, neo4jCredentials),
+    includeTaskManager
+      ? (async () => {
+          const credentials = await findPostgresCredentials(environment, hostEnv, onEvent);
+          const exec = await environment.executor("task-manager-db");
+          return { credentials, exec, version: await probePostgres(exec, credentials) };
+        })()
+      : Promise.resolve(undefined),
+    probeInfrahubVersion(environment),
+    store.check(),
+    environment.neo4jRuntime(),
+  ] as const;
+  const settled = await Promise.allSettled(probes);
+  for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
+  const [neo4j, , postgresProbe, infrahubVersion, , runtime] = await Promise.all(probes);
+  onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
+  const postgresCredentials = postgresProbe?.credentials;
+  const postgresExec = postgresProbe?.exec;
+  if (postgresProbe) {
     onEvent({
       type: "step",
-      message: `PostgreSQL ${version}`,
-      fields: { database: postgresCredentials.database },
+      message: `PostgreSQL ${postgresProbe.version}`,
+      fields: { database: postgresProbe.credentials.database },
     });
   }
-  const infrahubVersion = await probeInfrahubVersion(environment);
-  await store.check();
-  const runtime = await environment.neo4jRuntime();
   if (!options.force) {
     await waitForIdleTasks(environment, onEvent, {
       ...(options.taskWaitTimeoutMs !== undefined ? { timeoutMs: options.taskWaitTimeoutMs } : {}),
