@@ -120,6 +120,38 @@ describe("exec request plan", () => {
     }
   }
 
+  it.skipIf(process.getuid?.() !== 0)(
+    "the counted wrapper works for a non-root user whose stdout pipe belongs to root (it cannot reopen it)",
+    () => {
+      const plan = planExec({ argv: ["head", "-c", "50000", "/dev/zero"], countStdout: true });
+      // Root creates the pipe (as a container runtime does); the command runs as nobody (uid 65534).
+      const r = spawnSync(
+        "/bin/bash",
+        [
+          "--norc",
+          "-o",
+          "pipefail",
+          "-c",
+          '"$@" | cat',
+          "run",
+          "setpriv",
+          "--reuid=65534",
+          "--regid=65534",
+          "--clear-groups",
+          "/bin/sh",
+          ...plan.argv.slice(1),
+        ],
+        { env: { PATH: process.env.PATH } },
+      );
+      expect(r.stderr.toString()).not.toContain("Permission denied");
+      expect(r.stdout.length).toBe(50000);
+      expect(takeTrailer(r.stderr.toString("utf8")).trailer).toEqual({
+        exitCode: 0,
+        sha256: createHash("sha256").update(r.stdout).digest("hex"),
+      });
+    },
+  );
+
   it("splits the trailer line off stderr; stderr without one has no trailer", () => {
     expect(takeTrailer(`warning\n\n${TRAILER_MARK} rc=2 12345\n`)).toEqual({
       stderr: "warning\n",

@@ -87,21 +87,18 @@ const READ_ENV =
 export const TRAILER_MARK = ":ihb-exec-trailer:";
 
 /**
- * Runs the command with stdout through `tee` into the real stdout and into `sha256sum` (or `wc -c` when
- * the container has no sha256sum); the digest/count and the command's status go to stderr as a last
- * line, and the script exits with the command's status. fds 3/4 are closed for the command, so a
- * daemon it leaves behind cannot hold the capture open. `tee` reaches the real stdout through
- * /dev/fd/3 when that is a pipe (container runtimes, kwok); a socket cannot be reopened that way, so
- * then a FIFO relays it.
+ * Runs the command with stdout through `tee` into `sha256sum` (or `wc -c` when the container has no
+ * sha256sum) and on to the real stdout; the digest/count and the command's status go to stderr as a
+ * last line, and the script exits with the command's status. tee's second output is /dev/fd/5, a pipe
+ * this shell creates (relayed to the real stdout by `cat`): the real stdout is a pipe owned by the
+ * runtime's user, which a non-root container cannot reopen through /dev/fd (EACCES). fds 3–5 are
+ * closed for the command, so a daemon it leaves behind cannot hold the capture open.
  */
 function countedScript(command: string): string {
   return [
     "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='wc -c'; fi",
     "exec 3>&1",
-    "o=/dev/fd/3; d=",
-    'if [ ! -p /dev/fd/3 ]; then d=$(mktemp -d) && mkfifo "$d/o" || exit 125; o=$d/o; cat "$o" >&3 & fi',
-    `t=$( { { ${command} 3>&- 4>&-; echo "rc=$?" >&4; } | tee "$o" | $h >&4; } 4>&1 )`,
-    'wait; if [ -n "$d" ]; then rm -rf "$d"; fi',
+    `t=$( { { { ${command} 3>&- 4>&- 5>&-; echo "rc=$?" >&4; } | tee /dev/fd/5 | $h >&4; } 5>&1 | cat >&3; } 4>&1 )`,
     "rc=1; for w in $t; do case $w in rc=*) rc=${w#rc=};; esac; done",
     `printf '\\n${TRAILER_MARK} %s\\n' "$(echo $t)" >&2`,
     'exit "$rc"',
