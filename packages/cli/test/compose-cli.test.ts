@@ -16,6 +16,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCli, cleanEnv, removeCli, runCli } from "./cli-process.js";
 
 const BUCKET = "backups";
+/** A create or restore includes a Neo4j stop and restart: minutes on a loaded 2-core machine. */
+const HEAVY_TIMEOUT = 300_000;
 const LONG = 300_000;
 let stack: InfrahubLocalStack;
 let project: InfrahubComposeProject;
@@ -59,32 +61,40 @@ describe("CLI on a Docker Compose deployment (docker test double, real databases
     expect(JSON.parse(detect.stdout)).toMatchObject({ kind: "compose", name: "infrahub" });
   });
 
-  it("create --project streams a backup of the project to S3 and brings every service back", async () => {
-    original = await digestInfrahubData(stack.neo4j, stack.postgres);
-    const r = await runCli(["create", "--project", "infrahub", "--s3-upload", "--log-format", "json"], {
-      env,
-    });
-    expect(r.stderr).not.toMatch(/"type":"error"/);
-    expect(r.code).toBe(0);
-    const result = JSON.parse(r.stdout) as { name: string; locations: string[] };
-    location = result.locations[0] as string;
-    expect(location).toBe(`s3://${BUCKET}/compose/${result.name}`);
-    expect(Object.values({ ...stack.apps, ...project.extraApps }).every((a) => a.isRunning())).toBe(true);
-    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
-  });
+  it(
+    "create --project streams a backup of the project to S3 and brings every service back",
+    async () => {
+      original = await digestInfrahubData(stack.neo4j, stack.postgres);
+      const r = await runCli(["create", "--project", "infrahub", "--s3-upload", "--log-format", "json"], {
+        env,
+      });
+      expect(r.stderr).not.toMatch(/"type":"error"/);
+      expect(r.code).toBe(0);
+      const result = JSON.parse(r.stdout) as { name: string; locations: string[] };
+      location = result.locations[0] as string;
+      expect(location).toBe(`s3://${BUCKET}/compose/${result.name}`);
+      expect(Object.values({ ...stack.apps, ...project.extraApps }).every((a) => a.isRunning())).toBe(true);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+    },
+    HEAVY_TIMEOUT,
+  );
 
-  it("restore (project from INFRAHUB_PROJECT) brings the data of the backup back", async () => {
-    await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-backup'})");
-    await stack.postgres.psql("UPDATE flow_run SET state_type = 'CRASHED';");
-    const r = await runCli(["restore", location], { env: { ...env, INFRAHUB_PROJECT: "infrahub" } });
-    expect(r.stderr).not.toMatch(/error/i);
-    expect(r.code).toBe(0);
-    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
-    const argv = JSON.stringify(shim.invocations().map((i) => i.argv));
-    expect(argv).not.toContain(stack.neo4j.password);
-    expect(argv).not.toContain(stack.postgres.app.password);
-    expect(shim.invocations().filter((i) => i.refused)).toEqual([]);
-  });
+  it(
+    "restore (project from INFRAHUB_PROJECT) brings the data of the backup back",
+    async () => {
+      await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-backup'})");
+      await stack.postgres.psql("UPDATE flow_run SET state_type = 'CRASHED';");
+      const r = await runCli(["restore", location], { env: { ...env, INFRAHUB_PROJECT: "infrahub" } });
+      expect(r.stderr).not.toMatch(/error/i);
+      expect(r.code).toBe(0);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      const argv = JSON.stringify(shim.invocations().map((i) => i.argv));
+      expect(argv).not.toContain(stack.neo4j.password);
+      expect(argv).not.toContain(stack.postgres.app.password);
+      expect(shim.invocations().filter((i) => i.refused)).toEqual([]);
+    },
+    HEAVY_TIMEOUT,
+  );
 
   it("several Infrahub projects: exit 3 with the list; --project picks one", async () => {
     shim.setProject("infrahub-staging", project.services);

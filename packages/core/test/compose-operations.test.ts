@@ -22,6 +22,8 @@ import { restoreBackup } from "../src/operations/restore-backup.js";
 import { S3Store } from "../src/storage/s3-store.js";
 
 const BUCKET = "backups";
+/** A create or restore includes a Neo4j stop and restart: minutes on a loaded 2-core machine. */
+const HEAVY_TIMEOUT = 300_000;
 let stack: InfrahubLocalStack;
 let project: InfrahubComposeProject;
 let shim: DockerShim;
@@ -67,71 +69,79 @@ describe("create and restore on a Docker Compose deployment (docker test double,
   let archiveName: string;
   let original: Awaited<ReturnType<typeof digestInfrahubData>>;
 
-  it("finds the project and backs it up: services stopped and started in upstream's order", async () => {
-    expect(environment.name).toBe("infrahub");
-    original = await digestInfrahubData(stack.neo4j, stack.postgres);
-    const from = shim.invocations().length;
-    const result = await createBackup({ environment, store: store(), toolVersion: "test", freezeHelper });
-    const log = shim.invocations().slice(from);
-    archiveName = result.name;
-    expect(await stack.minio.listObjectKeys(BUCKET)).toEqual([`compose/${result.name}`]);
-    expect(result.metadata.components).toEqual(["database", "task-manager-db"]);
-    expect(result.metadata.neo4jEdition).toBe("community");
-    expect(lifecycle(log)).toEqual([
-      "stop infrahub-server",
-      "stop task-worker",
-      "stop task-manager",
-      "stop cache",
-      "stop message-queue",
-      "start cache",
-      "start message-queue",
-      "start task-manager",
-      "start infrahub-server",
-      "start task-worker",
-    ]);
-    expect(allRunning()).toBe(true);
-    // Upstream's exec-user rule: the dump runs as neo4j, since Compose execs as root.
-    const dump = log.find((i) => i.argv.includes("dump"));
-    expect(dump?.argv.slice(0, 8)).toEqual([
-      "compose",
-      "-p",
-      "infrahub",
-      "exec",
-      "-T",
-      "-u",
-      "neo4j",
-      "database",
-    ]);
-    expect(dump?.exitCode).toBe(0);
-    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
-    console.log(
-      `compose create: ${result.size} bytes in ${result.durations.totalMs} ms; Neo4j offline ${result.durations.neo4jDowntimeMs} ms; ${log.length} docker invocations`,
-    );
-  });
+  it(
+    "finds the project and backs it up: services stopped and started in upstream's order",
+    async () => {
+      expect(environment.name).toBe("infrahub");
+      original = await digestInfrahubData(stack.neo4j, stack.postgres);
+      const from = shim.invocations().length;
+      const result = await createBackup({ environment, store: store(), toolVersion: "test", freezeHelper });
+      const log = shim.invocations().slice(from);
+      archiveName = result.name;
+      expect(await stack.minio.listObjectKeys(BUCKET)).toEqual([`compose/${result.name}`]);
+      expect(result.metadata.components).toEqual(["database", "task-manager-db"]);
+      expect(result.metadata.neo4jEdition).toBe("community");
+      expect(lifecycle(log)).toEqual([
+        "stop infrahub-server",
+        "stop task-worker",
+        "stop task-manager",
+        "stop cache",
+        "stop message-queue",
+        "start cache",
+        "start message-queue",
+        "start task-manager",
+        "start infrahub-server",
+        "start task-worker",
+      ]);
+      expect(allRunning()).toBe(true);
+      // Upstream's exec-user rule: the dump runs as neo4j, since Compose execs as root.
+      const dump = log.find((i) => i.argv.includes("dump"));
+      expect(dump?.argv.slice(0, 8)).toEqual([
+        "compose",
+        "-p",
+        "infrahub",
+        "exec",
+        "-T",
+        "-u",
+        "neo4j",
+        "database",
+      ]);
+      expect(dump?.exitCode).toBe(0);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      console.log(
+        `compose create: ${result.size} bytes in ${result.durations.totalMs} ms; Neo4j offline ${result.durations.neo4jDowntimeMs} ms; ${log.length} docker invocations`,
+      );
+    },
+    HEAVY_TIMEOUT,
+  );
 
-  it("restores both databases to the backup's state", async () => {
-    await stack.neo4j.cypher("MATCH (v:AttributeValue) WHERE v.value = 'core' SET v.value = 'changed'");
-    await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-backup'})");
-    await stack.postgres.psql("DELETE FROM log; UPDATE flow_run SET state_type = 'CRASHED';");
-    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
-    const from = shim.invocations().length;
-    const result = await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
-    const log = shim.invocations().slice(from);
-    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
-    expect(allRunning()).toBe(true);
-    const steps = lifecycle(log);
-    expect(steps.slice(0, 5)).toEqual([
-      "stop infrahub-server",
-      "stop task-worker",
-      "stop task-manager",
-      "stop cache",
-      "stop message-queue",
-    ]);
-    expect(steps.at(-1)).toBe("start task-worker");
-    const load = log.find((i) => i.argv.some((a) => a.includes("neo4j-admin database load")));
-    expect(load?.argv).toContain("neo4j");
-    console.log(`compose restore: ${result.durations.totalMs} ms; lifecycle: ${steps.join(", ")}`);
-  });
+  it(
+    "restores both databases to the backup's state",
+    async () => {
+      await stack.neo4j.cypher("MATCH (v:AttributeValue) WHERE v.value = 'core' SET v.value = 'changed'");
+      await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-backup'})");
+      await stack.postgres.psql("DELETE FROM log; UPDATE flow_run SET state_type = 'CRASHED';");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
+      const from = shim.invocations().length;
+      const result = await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
+      const log = shim.invocations().slice(from);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      expect(allRunning()).toBe(true);
+      const steps = lifecycle(log);
+      expect(steps.slice(0, 5)).toEqual([
+        "stop infrahub-server",
+        "stop task-worker",
+        "stop task-manager",
+        "stop cache",
+        "stop message-queue",
+      ]);
+      expect(steps.at(-1)).toBe("start task-worker");
+      const load = log.find((i) => i.argv.some((a) => a.includes("neo4j-admin database load")));
+      expect(load?.argv).toContain("neo4j");
+      console.log(`compose restore: ${result.durations.totalMs} ms; lifecycle: ${steps.join(", ")}`);
+    },
+    HEAVY_TIMEOUT,
+  );
 
   it("never put a credential on docker's argv", () => {
     const argv = JSON.stringify(shim.invocations().map((i) => i.argv));
