@@ -3,6 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   backupRbacObjects,
+  createContainerSandbox,
   deployInfrahubFixture,
   type InfrahubFixture,
   type InfrahubLocalStack,
@@ -247,6 +248,20 @@ describe("local cluster with the Infrahub fixture", () => {
     expect(Object.keys(prefectEnv).filter((k) => k.includes("DATABASE_CONNECTION_URL"))).toEqual([
       "PREFECT_API_DATABASE_CONNECTION_URL",
     ]);
+    // Bound again (the latest binding wins): the recreated StatefulSet pod, same name, execs in the new sandbox.
+    await using rebound = await createContainerSandbox({ name: "rebound", env: { REBOUND: "yes" } });
+    const binding = { namespace: variant, selector: { app: "infrahub" }, containers: { neo4j: rebound } };
+    await cluster.bindSandboxes(binding);
+    try {
+      await cluster.kubectl(["delete", "pod", "-n", variant, "infrahub-database-0", "--wait=true"]);
+      await cluster.waitForReady(variant);
+      const after = parseEnv(
+        (await cluster.kubectl(["exec", "-n", variant, "infrahub-database-0", "--", "env"])).stdout,
+      );
+      expect([after.REBOUND, after.NEO4J_AUTH]).toEqual(["yes", undefined]);
+    } finally {
+      cluster.unbindSandboxes(binding);
+    }
   });
 
   it("a Job's pod turns Running and stays so until someone sets its status (jobPods: external)", async () => {

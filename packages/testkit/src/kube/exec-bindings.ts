@@ -86,6 +86,12 @@ export class ExecBinder {
     await this.#resync();
   }
 
+  /** Removes a binding (by identity); pods keep their Exec until they go. */
+  unbind(binding: SandboxBinding): void {
+    const index = this.#bindings.indexOf(binding);
+    if (index >= 0) this.#bindings.splice(index, 1);
+  }
+
   start(): void {
     this.#loop ??= this.#run();
   }
@@ -98,7 +104,8 @@ export class ExecBinder {
 
   #match(pod: KubeObject): SandboxBinding | undefined {
     const labels: Record<string, string> = pod.metadata?.labels ?? {};
-    return this.#bindings.find(
+    // The latest binding wins, so a namespace deployed again is bound to its new sandboxes.
+    return this.#bindings.findLast(
       (b) =>
         b.namespace === pod.metadata?.namespace &&
         Object.entries(b.selector).every(([key, value]) => labels[key] === value),

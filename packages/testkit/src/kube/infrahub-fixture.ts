@@ -4,6 +4,7 @@ import type { InfrahubLocalStack } from "../infrahub-stack.js";
 import type { KubeObject } from "../job-pod-runner/kube-client.js";
 import { type ContainerSandbox, createContainerSandbox, hostCommand } from "../sandbox/container-sandbox.js";
 import { createNeo4jSandbox, createPostgresSandbox } from "../sandbox/service-sandboxes.js";
+import type { SandboxBinding } from "./exec-bindings.js";
 import type { LocalCluster } from "./local-cluster.js";
 
 /** The logical services of an Infrahub deployment, as the `infrahub/service` label names them. */
@@ -50,6 +51,12 @@ export interface InfrahubFixture extends AsyncDisposable {
   readonly objects: readonly KubeObject[];
   /** Name of the backup ServiceAccount when `backupRbac` was set. */
   readonly backupServiceAccount?: string;
+  /**
+   * Unbinds the sandboxes, deletes the namespace and the PVs, removes the sandboxes. `wait: true` waits until
+   * the namespace is gone (to deploy the same namespace again; ≈ 10 s: the namespace controller starts 5 s after
+   * the delete and re-checks remaining content later); dispose does not wait.
+   */
+  remove(options?: { wait?: boolean }): Promise<void>;
 }
 
 const RELEASE = "infrahub";
@@ -582,22 +589,32 @@ export async function deployInfrahubFixture(
       [cacheSelector, "redis", sb.cache],
       [mqSelector, "rabbitmq", sb["message-queue"]],
     ];
-    for (const [selector, container, sandbox] of bindings)
-      await cluster.bindSandboxes({ namespace: ns, selector, containers: { [container]: sandbox } });
+    const bound: SandboxBinding[] = [];
+    for (const [selector, container, sandbox] of bindings) {
+      const binding = { namespace: ns, selector, containers: { [container]: sandbox } };
+      await cluster.bindSandboxes(binding);
+      bound.push(binding);
+    }
     await cluster.apply(objects);
     if (options.wait ?? true) await cluster.waitForReady(ns);
 
+    let removed = false;
+    const remove = async (removeOptions: { wait?: boolean } = {}) => {
+      if (removed) return;
+      removed = true;
+      for (const binding of bound) cluster.unbindSandboxes(binding);
+      const wait = `--wait=${removeOptions.wait ? "true" : "false"}`;
+      await cluster.kubectl(["delete", "namespace", ns, wait, "--timeout=120s"], { allowFailure: true });
+      for (const pv of pvNames) await cluster.kubectl(["delete", "pv", pv, wait], { allowFailure: true });
+      for (const sandbox of Object.values(sb)) await sandbox[Symbol.asyncDispose]();
+    };
     return {
       namespace: ns,
       sandboxes: sb,
       objects,
       ...(backupServiceAccount ? { backupServiceAccount } : {}),
-      async [Symbol.asyncDispose]() {
-        await cluster.kubectl(["delete", "namespace", ns, "--wait=false"], { allowFailure: true });
-        for (const pv of pvNames)
-          await cluster.kubectl(["delete", "pv", pv, "--wait=false"], { allowFailure: true });
-        for (const sandbox of Object.values(sb)) await sandbox[Symbol.asyncDispose]();
-      },
+      remove,
+      [Symbol.asyncDispose]: () => remove(),
     };
   } catch (error) {
     for (const sandbox of Object.values(sandboxes)) await sandbox[Symbol.asyncDispose]();

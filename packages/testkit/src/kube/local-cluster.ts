@@ -73,6 +73,8 @@ export interface LocalCluster extends AsyncDisposable {
   serviceAccountKubeconfig(namespace: string, serviceAccount: string): Promise<string>;
   /** Binds the containers of pods matching `selector` in `namespace` to sandboxes (exec runs there). */
   bindSandboxes(binding: SandboxBinding): Promise<void>;
+  /** Removes a binding given to `bindSandboxes` (same object); later pods matching it get no exec. */
+  unbindSandboxes(binding: SandboxBinding): void;
   /**
    * Waits until every Deployment and StatefulSet in `namespace` has all its replicas Ready, every pod not
    * owned by a Job is Running and Ready, and each pod matching a binding has its exec in place.
@@ -486,6 +488,10 @@ class RunningCluster implements LocalCluster {
       },
     );
     return path;
+  }
+
+  unbindSandboxes(binding: SandboxBinding): void {
+    this.#binder?.unbind(binding);
   }
 
   async bindSandboxes(binding: SandboxBinding): Promise<void> {
