@@ -1,0 +1,303 @@
+// The local-cluster driver: a real kube-apiserver + controller-manager + scheduler + kwok (testkit's
+// startLocalCluster), the Infrahub-shaped fixture whose pods exec into the real local Neo4j/PostgreSQL,
+// MinIO and a fault proxy from testkit, the chart installed with the pinned Helm 4, and the chart's Job
+// pods run by the job pod runner (TEST DOUBLE of the kubelet) executing the CLI bundle the image ships.
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import {
+  deployInfrahubFixture,
+  digestInfrahubData,
+  type FaultProxy,
+  type InfrahubLocalStack,
+  type JobPodRunner,
+  KubeClient,
+  type KubeObject,
+  type LocalCluster,
+  repoRoot,
+  seedInfrahubData,
+  startFaultProxy,
+  startInfrahubLocalStack,
+  startJobPodRunner,
+  startLocalCluster,
+  type TempDir,
+  tempDir,
+  toolDir,
+} from "@infrahub-backup/testkit";
+import { buildCli, bin as cliBundle, removeCli } from "../../packages/cli/test/cli-process.js";
+import type { AcceptanceDriver, HelmOutcome, Values } from "./driver.js";
+import { type HelmCli, helmCli } from "./helm-cli.js";
+import { KubeReader } from "./kube-reader.js";
+
+export const NAMESPACE = "infrahub";
+const BUCKET = "infrahub-backups";
+
+function secret(name: string, keys: { accessKeyId: string; secretAccessKey: string }): KubeObject {
+  return {
+    apiVersion: "v1",
+    kind: "Secret",
+    metadata: { name, namespace: NAMESPACE },
+    type: "Opaque",
+    stringData: { AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey },
+  };
+}
+
+export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
+  readonly name = "local-cluster";
+  readonly namespace = NAMESPACE;
+  readonly baseValues: Values = {
+    // The runner runs the CLI bundle whatever the image says; the name only has to be valid.
+    image: { repository: "infrahub-backup", tag: "acceptance", pullPolicy: "Never" },
+  };
+  readonly #disposables: AsyncDisposable[];
+  #recordFrom = Number.POSITIVE_INFINITY;
+
+  private constructor(
+    readonly cluster: LocalCluster,
+    readonly stack: InfrahubLocalStack,
+    readonly runner: JobPodRunner,
+    readonly proxy: FaultProxy,
+    readonly reader: KubeReader,
+    readonly helm: HelmCli,
+    readonly work: TempDir,
+    readonly secretNames: { readwrite: string; readonly: string; wrong: string },
+    disposables: AsyncDisposable[],
+  ) {
+    this.#disposables = disposables;
+  }
+
+  /** Starts everything (≈ one cluster, one stack); on failure, stops what was started. */
+  static async start(): Promise<LocalClusterDriver> {
+    const disposables: AsyncDisposable[] = [];
+    const dispose = async () => {
+      for (const d of disposables.reverse())
+        await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
+    };
+    try {
+      buildCli();
+      disposables.push({ [Symbol.asyncDispose]: async () => removeCli() });
+      const work = await tempDir("ihb-acceptance-");
+      disposables.push(work);
+      const [stack, cluster] = await Promise.all([startInfrahubLocalStack(), startLocalCluster()]);
+      disposables.push(stack, cluster);
+      await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 300, flowRuns: 1500 });
+      disposables.push(await deployInfrahubFixture(cluster, stack, { namespace: NAMESPACE }));
+      await stack.minio.createBucket(BUCKET);
+      const [readwrite, readonly] = await Promise.all([
+        stack.minio.createUser("readwrite"),
+        stack.minio.createUser("readonly"),
+      ]);
+      const secretNames = { readwrite: "s3-readwrite", readonly: "s3-readonly", wrong: "s3-wrong" };
+      const pvDir = join(work.path, "persistent-volume");
+      await cluster.apply([
+        secret(secretNames.readwrite, readwrite),
+        secret(secretNames.readonly, readonly),
+        secret(secretNames.wrong, { accessKeyId: "not-a-key", secretAccessKey: "not-a-secret-value" }),
+        // The cluster's storage for scenario 14: a volume pre-bound to the claim the chart creates for
+        // release local-pvc (what a storage provisioner would create on a real cluster).
+        {
+          apiVersion: "v1",
+          kind: "PersistentVolume",
+          metadata: { name: "acceptance-local-backups" },
+          spec: {
+            capacity: { storage: "50Gi" },
+            accessModes: ["ReadWriteOnce"],
+            persistentVolumeReclaimPolicy: "Retain",
+            hostPath: { path: pvDir, type: "DirectoryOrCreate" },
+            claimRef: { namespace: NAMESPACE, name: "local-pvc-infrahub-backup-backups" },
+          },
+        },
+      ]);
+      const client = new KubeClient({
+        server: cluster.server,
+        caFile: cluster.caFile,
+        token: cluster.adminToken,
+      });
+      const runner = await startJobPodRunner({
+        server: cluster.server,
+        caFile: cluster.caFile,
+        adminToken: cluster.adminToken,
+        nodeName: cluster.nodeName,
+        entrypoint: [process.execPath, cliBundle],
+        // As packages/image/Dockerfile: WORKDIR /infrahub_backups, HOME /home/infrahub.
+        workingDir: "/infrahub_backups",
+        imageEnv: { HOME: "/home/infrahub", NODE_ENV: "production" },
+        // The image carries the freeze helper next to the bundle; here it is in the toolchain cache.
+        hostEnv: {
+          PATH: process.env.PATH ?? "/usr/bin:/bin",
+          ...(process.env.IHB_CACHE ? { IHB_CACHE: process.env.IHB_CACHE } : {}),
+        },
+      });
+      disposables.push(runner);
+      const proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
+      disposables.push(proxy);
+      const helm = helmCli({
+        helm: join(toolDir("helm", "HELM4_VERSION"), "bin/helm"),
+        chart: join(repoRoot, "charts/infrahub-backup"),
+        namespace: NAMESPACE,
+        workDir: work.path,
+        globalArgs: ["--kubeconfig", cluster.adminKubeconfig],
+        env: {
+          HELM_CACHE_HOME: join(work.path, "helm-cache"),
+          HELM_CONFIG_HOME: join(work.path, "helm-config"),
+          HELM_DATA_HOME: join(work.path, "helm-data"),
+        },
+      });
+      const reader = new KubeReader(client, NAMESPACE);
+      await reader.waitForReady(120_000);
+      return new LocalClusterDriver(
+        cluster,
+        stack,
+        runner,
+        proxy,
+        reader,
+        helm,
+        work,
+        secretNames,
+        disposables,
+      );
+    } catch (error) {
+      await dispose();
+      throw error;
+    }
+  }
+
+  get store(): AcceptanceDriver["store"] {
+    const minio = this.stack.minio;
+    const client = minio.client();
+    return {
+      endpoint: minio.endpoint,
+      bucket: BUCKET,
+      secrets: this.secretNames,
+      listKeys: (prefix, bucket = BUCKET) => minio.listObjectKeys(bucket, prefix),
+      pendingUploads: async (prefix, bucket = BUCKET) =>
+        (await minio.listMultipartUploads(bucket)).filter((u) => u.key.startsWith(prefix)).map((u) => u.key),
+      get: async (key, bucket = BUCKET) => {
+        const res = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+        return Buffer.from(
+          await (res.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
+        );
+      },
+      put: async (key, body, bucket = BUCKET) => {
+        await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      },
+      createBucket: (name) => minio.createBucket(name),
+      setQuota: (bucket, bytes) => minio.setBucketQuota(bucket, bytes),
+    };
+  }
+
+  get faults(): AcceptanceDriver["faults"] {
+    const proxy = this.proxy;
+    return {
+      endpoint: proxy.endpoint,
+      cutUploadsAfter: (bytes) => proxy.setMode({ kind: "cutAfter", bytes, direction: "up" }),
+      wasCut: () => proxy.cut,
+      pass: () => proxy.setMode({ kind: "pass" }),
+    };
+  }
+
+  get data(): AcceptanceDriver["data"] {
+    const { neo4j, postgres, neo4jSupervisor } = this.stack;
+    return {
+      digest: async () => {
+        const d = await digestInfrahubData(neo4j, postgres);
+        return `${d.neo4j}/${d.postgres}`;
+      },
+      change: async (label) => {
+        await neo4j.cypher(`CREATE (:AcceptanceMarker {label: '${label.replace(/'/g, "")}'})`);
+        await postgres.psql(
+          `INSERT INTO flow_run (name, state_type) VALUES ('${label.replace(/'/g, "")}', 'RUNNING');`,
+        );
+      },
+      takeDatabaseDown: () => postgres.stop(),
+      bringDatabaseUp: () => postgres.start(),
+      neo4jStarts: async () => neo4jSupervisor.restarts,
+    };
+  }
+
+  install(release: string, values: Values): Promise<HelmOutcome> {
+    return this.helm.install(release, values);
+  }
+
+  upgrade(release: string, values: Values): Promise<HelmOutcome> {
+    return this.helm.upgrade(release, values);
+  }
+
+  uninstall(release: string): Promise<HelmOutcome> {
+    return this.helm.uninstall(release);
+  }
+
+  jobs(release: string) {
+    return this.reader.jobs(release);
+  }
+
+  waitForJob(release: string, timeoutMs: number) {
+    return this.reader.waitForJob(release, timeoutMs);
+  }
+
+  waitForJobEnd(job: string, timeoutMs: number) {
+    return this.reader.waitForJobEnd(job, timeoutMs);
+  }
+
+  logs(job: string) {
+    return this.reader.logs(job);
+  }
+
+  events(objectName: string) {
+    return this.reader.events(objectName);
+  }
+
+  workloads() {
+    return this.reader.workloads();
+  }
+
+  waitForInfrahubReady(timeoutMs: number) {
+    return this.reader.waitForReady(timeoutMs);
+  }
+
+  /**
+   * A claim: the directory of the PersistentVolume it is bound to (read through the API, as mounting
+   * the claim in another pod would). An emptyDir: the pod's volume directory while the pod exists (as
+   * `kubectl cp` from the sleeping pod).
+   */
+  readLocalArchives(job: string, containerPath: string): Promise<string[]> {
+    return (async () => {
+      const pod = await this.reader.pod(job);
+      if (!pod) return [];
+      const container = pod.spec.containers[0] as KubeObject;
+      const mount = ((container.volumeMounts ?? []) as KubeObject[]).find(
+        (m) => m.mountPath === containerPath,
+      );
+      const volume = ((pod.spec.volumes ?? []) as KubeObject[]).find((v) => v.name === mount?.name);
+      let dir: string | undefined;
+      if (volume?.persistentVolumeClaim) {
+        const claim = await this.reader.client.get(
+          `/api/v1/namespaces/${NAMESPACE}/persistentvolumeclaims/${volume.persistentVolumeClaim.claimName}`,
+        );
+        const pv = claim?.spec?.volumeName
+          ? await this.reader.client.get(`/api/v1/persistentvolumes/${claim.spec.volumeName}`)
+          : undefined;
+        dir = pv?.spec?.hostPath?.path;
+      } else if (volume?.emptyDir && !pod.metadata.deletionTimestamp) {
+        const run = this.runner.runs.find((r) => r.uid === pod.metadata.uid);
+        dir = run?.mounts.resolve(containerPath);
+      }
+      if (!dir) return [];
+      const names = await readdir(dir).catch(() => [] as string[]);
+      return names.filter((n) => n.endsWith(".tar.gz")).map((n) => join(dir as string, n));
+    })();
+  }
+
+  startRecording(): void {
+    this.#recordFrom = this.reader.requests.length;
+  }
+
+  clusterWrites(): string[] {
+    return this.reader.requests.slice(this.#recordFrom).filter((r) => !r.startsWith("GET "));
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const d of this.#disposables.reverse())
+      await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
+  }
+}

@@ -1,0 +1,507 @@
+// The acceptance scenarios of issue 11, written once against AcceptanceDriver and run by every driver
+// (local cluster here, kind in GitHub Actions). Scenarios run in order and share one Infrahub: some read
+// what an earlier one left (the one-shot backup is what the restores restore). Backups and restores are
+// configured with Helm values only; the driver is used to arrange data/storage/faults and read results.
+import { createReadStream } from "node:fs";
+import { Readable } from "node:stream";
+import { verifyArchive } from "@infrahub-backup/core";
+import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
+import type { AcceptanceDriver, JobOutcome, Values } from "./driver.js";
+
+const MIN = 60_000;
+const ARCHIVE_NAME = /^infrahub_backup_\d{8}_\d{6}\.tar\.gz$/;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === "object" && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge of Helm values (arrays and scalars of `b` win), like Helm merges -f files. */
+export function mergeValues(a: Values, b: Values): Values {
+  const out: Values = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const cur = out[k];
+    out[k] = isObject(cur) && isObject(v) ? mergeValues(cur, v) : v;
+  }
+  return out;
+}
+
+async function waitFor<T>(
+  what: string,
+  timeoutMs: number,
+  probe: () => Promise<T | undefined>,
+  /** Checked on every round: a reason to stop waiting (e.g. the Job failed), thrown as the error. */
+  failIf?: () => Promise<string | undefined>,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value === undefined && failIf) {
+      const reason = await failIf();
+      if (reason !== undefined) throw new Error(`while waiting for ${what}: ${reason}`);
+    }
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+function flipByte(archive: Buffer): Buffer {
+  const copy = Buffer.from(archive);
+  const at = Math.floor(copy.length / 2);
+  copy[at] = (copy[at] as number) ^ 0xff;
+  return copy;
+}
+
+export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): void {
+  let d: AcceptanceDriver;
+  const values = (v: Values) => mergeValues(d.baseValues, v);
+  const s3 = (prefix: string, extra: Values = {}) => ({
+    bucket: d.store.bucket,
+    prefix,
+    endpoint: d.store.endpoint,
+    secretName: d.store.secrets.readwrite,
+    ...extra,
+  });
+  /** A plain (non-hook) one-shot backup Job: `helm install` returns at once. */
+  const plainBackup = (storage: Values, options: Values = {}) =>
+    values({ backup: { enabled: true, mode: "job", job: { helmHook: false }, storage, options } });
+  const restore = (s3Settings: Values) =>
+    values({ restore: { enabled: true, storage: { type: "s3", s3: s3Settings } } });
+
+  // Releases installed and not yet removed; each test removes its own (afterEach) unless a later test
+  // of the same group still needs it (`keep`), which the group's afterAll removes.
+  const installed = new Set<string>();
+  const keep = new Set<string>();
+  const install = (release: string, v: Values) => {
+    installed.add(release);
+    return d.install(release, v);
+  };
+  const uninstall = async (release: string) => {
+    installed.delete(release);
+    keep.delete(release);
+    await uninstall(release);
+  };
+  const uninstallKept = async () => {
+    for (const release of [...keep]) await uninstall(release);
+  };
+  /** A reason to stop waiting when the release's newest Job has failed (its log included). */
+  const jobFailed = (release: string) => async () => {
+    const job = (await d.jobs(release)).at(-1);
+    if (!job || job.active > 0) return undefined;
+    const outcome = await d.waitForJobEnd(job.name, 5_000).catch(() => undefined);
+    if (outcome?.condition !== "Failed") return undefined;
+    return `Job ${job.name} failed:\n${await d.logs(job.name).catch((e: Error) => e.message)}`;
+  };
+
+  /** Installs a release whose one Job is expected to end; returns its outcome and log. */
+  async function runJob(release: string, v: Values, timeoutMs = 5 * MIN) {
+    const started = Date.now();
+    const helm = install(release, v);
+    const job = await d.waitForJob(release, 2 * MIN);
+    const outcome = await d.waitForJobEnd(job, timeoutMs);
+    const logs = await d.logs(job);
+    const logsAt = new Date();
+    const helmOutcome = await helm;
+    console.log(
+      `acceptance: ${release}: Job ${outcome.condition} (exit ${outcome.exitCode}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+    );
+    return { job, outcome, logs, logsAt, helm: helmOutcome };
+  }
+
+  const backupState: { digest?: string; key?: string; archive?: Buffer } = {};
+  let restoreWorkloadsBefore: Awaited<ReturnType<AcceptanceDriver["workloads"]>> = [];
+
+  beforeAll(() => {
+    d = getDriver();
+    d.startRecording();
+  });
+
+  afterEach(async () => {
+    for (const release of [...installed]) if (!keep.has(release)) await uninstall(release);
+  });
+
+  describe("scheduled backup to S3", () => {
+    afterAll(uninstallKept);
+    let cronJobName = "";
+    let firstJob = "";
+    let firstJobCreated = new Date(0);
+    let key = "";
+
+    it("1. when the CronJob's schedule fires, a backup Job runs and the archive appears in the bucket", async () => {
+      // Every minute: the CronJob controller itself starts the run. The run sleeps after the upload so it
+      // is still active at the next scheduled minute (scenario 4).
+      const v = values({
+        backup: {
+          enabled: true,
+          mode: "cronjob",
+          schedule: "* * * * *",
+          storage: { type: "s3", s3: s3("scheduled") },
+          options: { extraArgs: ["--sleep=65s"] },
+        },
+      });
+      keep.add("sched");
+      const helm = await install("sched", v);
+      expect(helm.ok, helm.output).toBe(true);
+      cronJobName = "sched-infrahub-backup";
+      firstJob = await d.waitForJob("sched", 2 * MIN);
+      // The controller names a scheduled Job <cronjob>-<scheduled time in minutes since the epoch>.
+      const [job] = await d.jobs("sched");
+      expect(job?.name).toBe(firstJob);
+      expect(firstJob).toMatch(new RegExp(`^${cronJobName}-\\d{8}$`));
+      firstJobCreated = job?.created ?? new Date();
+      const keys = await waitFor(
+        "the scheduled archive in the bucket",
+        4 * MIN,
+        async () => {
+          const found = await d.store.listKeys("scheduled/");
+          return found.length > 0 ? found : undefined;
+        },
+        jobFailed("sched"),
+      );
+      expect(keys).toHaveLength(1);
+      key = keys[0] as string;
+    });
+
+    it("2. the object name is timestamped (<prefix>/infrahub_backup_YYYYMMDD_HHMMSS.tar.gz, UTC)", () => {
+      expect(key).toMatch(/^scheduled\/infrahub_backup_\d{8}_\d{6}\.tar\.gz$/);
+      const m = /(\d{4})(\d{2})(\d{2})_(\d{2})(\d{2})(\d{2})/.exec(key) as RegExpExecArray;
+      const stamp = Date.UTC(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!);
+      expect(Math.abs(stamp - firstJobCreated.getTime())).toBeLessThan(3 * MIN);
+    });
+
+    it("4. a second scheduled run does not start while the previous Job is still running", async () => {
+      expect(firstJob, "scenario 1 did not start a run").not.toBe("");
+      // The next minute boundary after the first run was created, plus time for the controller to act.
+      const nextFire = Math.floor(firstJobCreated.getTime() / MIN) * MIN + MIN;
+      while (Date.now() < nextFire + 10_000) {
+        const jobs = await d.jobs("sched");
+        expect(jobs.map((j) => j.name)).toEqual([firstJob]);
+        await new Promise((r) => setTimeout(r, 2000));
+      }
+      const [job] = await d.jobs("sched");
+      expect(job?.active, "the first run ended before the next scheduled time: nothing was tested").toBe(1);
+      const events = await d.events(cronJobName);
+      expect(events.map((e) => e.reason)).toContain("JobAlreadyActive");
+      // Values only: suspend the schedule, let the run finish, remove the release.
+      const suspended = await d.upgrade(
+        "sched",
+        values({
+          backup: {
+            enabled: true,
+            mode: "cronjob",
+            schedule: "* * * * *",
+            storage: { type: "s3", s3: s3("scheduled") },
+            options: { extraArgs: ["--sleep=65s"] },
+          },
+          cronJob: { suspend: true },
+        }),
+      );
+      expect(suspended.ok, suspended.output).toBe(true);
+      const outcome = await d.waitForJobEnd(firstJob, 3 * MIN);
+      expect(outcome.condition).toBe("Complete");
+      expect((await d.jobs("sched")).map((j) => j.name)).toEqual([firstJob]);
+      await uninstall("sched");
+      backupState.archive = await d.store.get(key);
+    });
+  });
+
+  describe("3. S3 upload fails", () => {
+    it("wrong credentials: the Job fails, its log names the cause within 30 s, no object is left", async () => {
+      const r = await runJob(
+        "s3-wrong",
+        plainBackup({ type: "s3", s3: s3("failing", { secretName: d.store.secrets.wrong }) }),
+      );
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.logs).toMatch(/credentials|InvalidAccessKeyId|access key/i);
+      expect(r.logsAt.getTime() - r.outcome.finishedAt.getTime()).toBeLessThan(30_000);
+      expect(await d.store.listKeys("failing/")).toEqual([]);
+      expect(await d.store.pendingUploads("failing/")).toEqual([]);
+      await uninstall("s3-wrong");
+    });
+
+    it("endpoint cut mid-upload: the Job fails, its log names the cause within 30 s, no object is left", async (ctx) => {
+      const faults = d.faults;
+      if (!faults) return ctx.skip("this driver has no fault proxy in front of the object store");
+      // Cut in the middle of what a full archive uploads (scenario 1's archive), or after 32 KiB.
+      const size = backupState.archive?.length ?? 64 * 1024;
+      faults.cutUploadsAfter(Math.floor(size / 2));
+      try {
+        const r = await runJob(
+          "s3-cut",
+          plainBackup({ type: "s3", s3: s3("cut", { endpoint: faults.endpoint }) }),
+        );
+        expect(r.outcome.condition).toBe("Failed");
+        expect(r.logs).toMatch(/level=error.*(S3|storage|upload|unreachable|connection|socket)/i);
+        expect(r.logsAt.getTime() - r.outcome.finishedAt.getTime()).toBeLessThan(30_000);
+        expect(faults.wasCut(), "the upload never reached the cut: nothing was tested").toBe(true);
+      } finally {
+        faults.pass();
+      }
+      expect(await d.store.listKeys("cut/")).toEqual([]);
+      await uninstall("s3-cut");
+    });
+  });
+
+  describe("one-shot backup", () => {
+    let run: Awaited<ReturnType<typeof runJob>> | undefined;
+
+    it("5. Job mode: one backup Job runs on install and the archive exists in S3", async () => {
+      backupState.digest = await d.data.digest();
+      // Default Job mode: a post-install Helm hook, so `helm install` itself waits for it.
+      run = await runJob(
+        "oneshot",
+        values({ backup: { enabled: true, mode: "job", storage: { type: "s3", s3: s3("oneshot") } } }),
+      );
+      expect(run.helm.ok, run.helm.output).toBe(true);
+      expect(run.outcome.condition).toBe("Complete");
+      expect((await d.jobs("oneshot")).map((j) => j.name)).toEqual([run.job]);
+      const keys = await d.store.listKeys("oneshot/");
+      expect(keys).toHaveLength(1);
+      backupState.key = keys[0] as string;
+      expect(backupState.key.slice("oneshot/".length)).toMatch(ARCHIVE_NAME);
+      backupState.archive = await d.store.get(backupState.key);
+      const report = await verifyArchive(Readable.from([backupState.archive]));
+      expect(report.ok, JSON.stringify(report.problems)).toBe(true);
+      // A backup does not change the data.
+      expect(await d.data.digest()).toBe(backupState.digest);
+    });
+
+    it("6. on success the pod completes with exit code 0", () => {
+      expect(run, "scenario 5 did not run").toBeDefined();
+      expect(run?.outcome.exitCode).toBe(0);
+      expect(run?.logs).toMatch(/Backup created successfully/);
+    });
+
+    it("7. on failure (database unreachable) the pod fails non-zero with the error in its log", async () => {
+      await d.data.takeDatabaseDown();
+      let r: Awaited<ReturnType<typeof runJob>>;
+      try {
+        r = await runJob(
+          "nodb",
+          values({ backup: { enabled: true, mode: "job", storage: { type: "s3", s3: s3("nodb") } } }),
+        );
+      } finally {
+        await d.data.bringDatabaseUp();
+      }
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBeGreaterThan(0);
+      expect(r.logs).toMatch(/level=error/);
+      expect(r.logs).toMatch(/database|postgres|connect/i);
+      // The hook failed, so the install says so.
+      expect(r.helm.ok).toBe(false);
+      await uninstall("nodb");
+    });
+  });
+
+  describe("restore from S3", () => {
+    afterAll(uninstallKept);
+    let restoreOutcome: JobOutcome | undefined;
+
+    it("8. the restore Job downloads the archive and restores both databases: the data equals the backup state", async () => {
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("after-backup");
+      expect(await d.data.digest()).not.toBe(backupState.digest);
+      restoreWorkloadsBefore = await d.workloads();
+      keep.add("restore");
+      const r = await runJob("restore", restore(s3("oneshot/", { key: backupState.key })));
+      restoreOutcome = r.outcome;
+      expect(r.outcome.condition, r.logs).toBe("Complete");
+      expect(r.outcome.exitCode).toBe(0);
+      await d.waitForInfrahubReady(2 * MIN);
+      expect(await d.data.digest()).toBe(backupState.digest);
+    });
+
+    it("9. invalid S3 credentials: the restore Job fails with an authentication error", async () => {
+      const before = await d.data.digest();
+      const r = await runJob(
+        "restore-badcreds",
+        restore(s3("oneshot/", { key: backupState.key, secretName: d.store.secrets.wrong })),
+      );
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.logs).toMatch(/credentials|authentication|InvalidAccessKeyId/i);
+      expect(await d.data.digest()).toBe(before);
+      await uninstall("restore-badcreds");
+    });
+
+    it('10. a key that does not exist: the restore Job fails with "artifact not found"', async () => {
+      const r = await runJob(
+        "restore-nokey",
+        restore(s3("oneshot/", { key: "oneshot/infrahub_backup_19990101_000000.tar.gz" })),
+      );
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.logs).toMatch(/artifact not found/i);
+      await uninstall("restore-nokey");
+    });
+
+    it("11. after the restore Infrahub's workloads are scaled back and the data is what was backed up", async () => {
+      expect(restoreOutcome?.condition, "scenario 8 did not restore").toBe("Complete");
+      const after = await d.workloads();
+      for (const before of restoreWorkloadsBefore) {
+        const now = after.find((w) => w.kind === before.kind && w.name === before.name);
+        expect(now, `${before.kind} ${before.name}`).toBeDefined();
+        expect(now?.replicas, `${before.kind} ${before.name} replicas`).toBe(before.replicas);
+        expect(now?.readyReplicas, `${before.kind} ${before.name} ready`).toBe(before.replicas);
+        // Deployments were really stopped and started (scale changes bump the generation twice).
+        if (before.kind === "Deployment")
+          expect(now?.generation).toBeGreaterThanOrEqual(before.generation + 2);
+      }
+      expect(await d.data.digest()).toBe(backupState.digest);
+    });
+
+    it("12. a corrupted archive: the restore refuses before changing any data", async () => {
+      expect(backupState.archive, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("before-corrupt-restore");
+      const before = await d.data.digest();
+      const workloadsBefore = await d.workloads();
+      const neo4jStarts = await d.data.neo4jStarts();
+      const key = "corrupt/infrahub_backup_20000101_000000.tar.gz";
+      await d.store.put(key, flipByte(backupState.archive as Buffer));
+      const r = await runJob("restore-corrupt", restore(s3("corrupt/", { key })));
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.logs).toMatch(/checksum|corrupt|integrity|mismatch|crc|invalid/i);
+      expect(await d.data.digest()).toBe(before);
+      expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
+      // No workload was scaled: their specs did not change.
+      expect((await d.workloads()).map((w) => [w.name, w.generation])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.generation]),
+      );
+      await uninstall("restore-corrupt");
+    });
+
+    it("13. an unrelated helm upgrade of the release after a restore does not run the restore again", async () => {
+      expect(restoreOutcome?.condition, "scenario 8 did not restore").toBe("Complete");
+      const jobsBefore = await d.jobs("restore");
+      expect(jobsBefore).toHaveLength(1);
+      await d.data.change("after-restore");
+      const dataBefore = await d.data.digest();
+      const upgraded = await d.upgrade(
+        "restore",
+        mergeValues(restore(s3("oneshot/", { key: backupState.key })), {
+          serviceAccount: { annotations: { "example.com/unrelated-change": "1" } },
+          networkPolicy: { enabled: true },
+        }),
+      );
+      expect(upgraded.ok, upgraded.output).toBe(true);
+      await new Promise((r) => setTimeout(r, 10_000));
+      const jobsAfter = await d.jobs("restore");
+      expect(jobsAfter.map((j) => [j.name, j.uid, j.active])).toEqual(
+        jobsBefore.map((j) => [j.name, j.uid, 0]),
+      );
+      expect(await d.data.digest()).toBe(dataBefore);
+      await uninstall("restore");
+    });
+  });
+
+  describe("local storage", () => {
+    it("14. local mode writes the archive to the configured path (emptyDir with sleep; PVC) and it can be read back", async (ctx) => {
+      // emptyDir: the pod sleeps after the backup so the file can be copied out.
+      await install("local-ed", plainBackup({ type: "local", path: "/infrahub_backups" }, { sleep: "10m" }));
+      const job = await d.waitForJob("local-ed", 2 * MIN);
+      const probe = d.readLocalArchives(job, "/infrahub_backups");
+      if (!probe) return ctx.skip("this driver cannot read a pod's volumes");
+      const fromEmptyDir = await waitFor(
+        "the archive on the emptyDir",
+        4 * MIN,
+        async () => {
+          const files = await d.readLocalArchives(job, "/infrahub_backups");
+          return files && files.length > 0 ? files : undefined;
+        },
+        jobFailed("local-ed"),
+      );
+      expect(fromEmptyDir).toHaveLength(1);
+      expect(fromEmptyDir[0]?.split("/").pop()).toMatch(ARCHIVE_NAME);
+      const first = await verifyArchive(createReadStream(fromEmptyDir[0] as string));
+      expect(first.ok, JSON.stringify(first.problems)).toBe(true);
+      expect((await d.jobs("local-ed"))[0]?.active, "the pod should still be sleeping").toBe(1);
+      await uninstall("local-ed");
+
+      // PersistentVolumeClaim created by the chart: no sleep; the archive outlives the pod.
+      const r = await runJob(
+        "local-pvc",
+        plainBackup({
+          type: "local",
+          path: "/infrahub_backups",
+          local: { persistence: { enabled: true, size: "1Gi" } },
+        }),
+      );
+      expect(r.outcome.condition, r.logs).toBe("Complete");
+      expect(r.logs).not.toMatch(/Sleeping/);
+      const fromClaim = (await d.readLocalArchives(r.job, "/infrahub_backups")) ?? [];
+      expect(fromClaim).toHaveLength(1);
+      const second = await verifyArchive(createReadStream(fromClaim[0] as string));
+      expect(second.ok, JSON.stringify(second.problems)).toBe(true);
+      await uninstall("local-pvc");
+    });
+  });
+
+  describe("edge cases from the spec", () => {
+    it("15. database unavailable: a connection error, and no partial backup anywhere", async () => {
+      const neo4jStarts = await d.data.neo4jStarts();
+      await d.data.takeDatabaseDown();
+      let r: Awaited<ReturnType<typeof runJob>>;
+      try {
+        r = await runJob("nodb-edge", plainBackup({ type: "s3", s3: s3("nodb-edge") }));
+      } finally {
+        await d.data.bringDatabaseUp();
+      }
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.logs).toMatch(/connect|connection|unreachable|refused|unavailable/i);
+      expect(await d.store.listKeys("nodb-edge/")).toEqual([]);
+      expect(await d.store.pendingUploads("nodb-edge/")).toEqual([]);
+      // Neo4j was never stopped for a dump that could not be completed.
+      expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
+      await uninstall("nodb-edge");
+    });
+
+    it("16. a read-only bucket user: fails fast with a permission error", async () => {
+      const neo4jStarts = await d.data.neo4jStarts();
+      const r = await runJob(
+        "s3-readonly",
+        plainBackup({ type: "s3", s3: s3("readonly", { secretName: d.store.secrets.readonly }) }),
+      );
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBe(4);
+      expect(r.logs).toMatch(/permission|access denied|AccessDenied/i);
+      // Fast: refused before any database work (Neo4j untouched).
+      expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
+      expect(await d.store.listKeys("readonly/")).toEqual([]);
+      await uninstall("s3-readonly");
+    });
+
+    it("17. storage quota exceeded: fails with a storage error, existing backups intact", async () => {
+      expect(backupState.archive, "scenario 5 left no archive").toBeDefined();
+      const bucket = "quota";
+      await d.store.createBucket(bucket);
+      const existing = "kept/infrahub_backup_20000101_000000.tar.gz";
+      await d.store.put(existing, backupState.archive as Buffer, bucket);
+      await d.data.change("before-quota-backup");
+      await d.store.setQuota(bucket, 1024);
+      const r = await runJob("quota", plainBackup({ type: "s3", s3: s3("new", { bucket }) }));
+      expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBe(9);
+      expect(r.logs).toMatch(/quota/i);
+      expect(await d.store.listKeys("new/", bucket)).toEqual([]);
+      expect((await d.store.get(existing, bucket)).equals(backupState.archive as Buffer)).toBe(true);
+      await uninstall("quota");
+    });
+
+    it("18. a restore onto an instance with existing data overwrites it (documented as destructive)", async () => {
+      await d.data.change("unrelated-new-data");
+      expect(await d.data.digest()).not.toBe(backupState.digest);
+      // The seed plan's restore.s3 shape, newest archive under the prefix.
+      const r = await runJob(
+        "restore-latest",
+        values({ restore: { enabled: true, s3: s3("oneshot/", { latest: true }) } }),
+      );
+      expect(r.outcome.condition, r.logs).toBe("Complete");
+      expect(r.logs).toMatch(/overwrit/i);
+      await d.waitForInfrahubReady(2 * MIN);
+      expect(await d.data.digest()).toBe(backupState.digest);
+      await uninstall("restore-latest");
+    });
+
+    it("19. everything was configured with Helm values only: no other write to the cluster in any scenario", () => {
+      expect(d.clusterWrites()).toEqual([]);
+    });
+  });
+}
