@@ -1,0 +1,536 @@
+// The Kubernetes environment against a real local control plane (kube-apiserver, etcd, controller-manager,
+// scheduler, kwok fake nodes from testkit): the Infrahub-shaped fixture's pods run their commands in
+// container sandboxes bound to the real Neo4j and PostgreSQL. Everything the backup tool does goes through
+// a ServiceAccount token bound to exactly the Role `helm template charts/infrahub-backup` renders.
+import { execFileSync } from "node:child_process";
+import { createHash } from "node:crypto";
+import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { Readable, Writable } from "node:stream";
+import {
+  deployInfrahubFixture,
+  digestInfrahubData,
+  freezeHelperPath,
+  type InfrahubFixture,
+  type InfrahubLocalStack,
+  type LocalCluster,
+  repoRoot,
+  seedInfrahubData,
+  startFaultProxy,
+  startInfrahubLocalStack,
+  startLocalCluster,
+  tempDir,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadKubeConfig, SERVICE_ACCOUNT_DIR } from "../src/environment/kubernetes-config.js";
+import { KubernetesDetector } from "../src/environment/kubernetes-detector.js";
+import { KubernetesEnvironment } from "../src/environment/kubernetes-environment.js";
+import { APP_STOP_ORDER } from "../src/environment/services.js";
+import { KubernetesExecutor } from "../src/exec/kube-executor.js";
+import { createBackup } from "../src/operations/create-backup.js";
+import { restoreBackup } from "../src/operations/restore-backup.js";
+import { S3Store } from "../src/storage/s3-store.js";
+
+const NS = "infrahub";
+const BUCKET = "backups";
+const LONG = 300_000;
+const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
+
+let stack: InfrahubLocalStack;
+let cluster: LocalCluster;
+let fixture: InfrahubFixture;
+/** Kubeconfig of the chart's ServiceAccount: the identity the tool runs as in the cluster. */
+let saKubeconfig: string;
+let environment: KubernetesEnvironment;
+
+function store(endpoint = stack.minio.endpoint, prefix = "k8s"): S3Store {
+  return new S3Store({
+    bucket: BUCKET,
+    prefix,
+    endpoint,
+    credentials: { accessKeyId: stack.minio.rootUser, secretAccessKey: stack.minio.rootPassword },
+    maxAttempts: 2,
+    readResumes: 1,
+  });
+}
+
+async function kubectl(args: string[]): Promise<string> {
+  return (await cluster.kubectl(args)).stdout;
+}
+
+/** spec.replicas of every Deployment/StatefulSet in the namespace, read with admin rights. */
+async function replicaCounts(namespace = NS): Promise<Record<string, number>> {
+  const out = JSON.parse(
+    await kubectl(["-n", namespace, "get", "deployments,statefulsets", "-o", "json"]),
+  ) as {
+    items: { kind: string; metadata: { name: string }; spec: { replicas: number } }[];
+  };
+  return Object.fromEntries(out.items.map((i) => [`${i.kind}/${i.metadata.name}`, i.spec.replicas]));
+}
+
+/** Waits until the named pods are Ready (bare pods: the fixture's waitForReady covers workloads). */
+async function waitForPodsReady(namespace: string, pods: string[]): Promise<void> {
+  await kubectl([
+    "-n",
+    namespace,
+    "wait",
+    "--for=condition=Ready",
+    "--timeout=60s",
+    ...pods.map((p) => `pod/${p}`),
+  ]);
+}
+
+beforeAll(async () => {
+  [stack, cluster] = await Promise.all([startInfrahubLocalStack(), startLocalCluster()]);
+  await stack.minio.createBucket(BUCKET);
+  await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 200, flowRuns: 300 });
+  fixture = await deployInfrahubFixture(cluster, stack, { namespace: NS });
+  // The chart's RBAC, rendered by the real helm, into Infrahub's namespace.
+  const rendered = execFileSync(
+    "helm",
+    ["template", "infrahub-backup", `${repoRoot}/charts/infrahub-backup`, "--namespace", NS],
+    {
+      encoding: "utf8",
+    },
+  );
+  await cluster.apply(rendered);
+  saKubeconfig = await cluster.serviceAccountKubeconfig(NS, "infrahub-backup");
+  environment = new KubernetesEnvironment({
+    kubeConfig: loadKubeConfig({ kubeconfig: saKubeconfig }),
+    namespace: NS,
+    pollMs: 250,
+  });
+}, LONG);
+
+afterAll(async () => {
+  await fixture?.[Symbol.asyncDispose]();
+  await cluster?.[Symbol.asyncDispose]();
+  await stack?.[Symbol.asyncDispose]();
+}, 120_000);
+
+describe("RBAC: the chart's Role is all the tool has", () => {
+  it("kubectl auth can-i --list with the ServiceAccount shows the Role's rules and nothing more", async () => {
+    const list = (await cluster.kubectl(["-n", NS, "auth", "can-i", "--list"], { kubeconfig: saKubeconfig }))
+      .stdout;
+    console.log(`can-i --list (ServiceAccount infrahub-backup):\n${list}`);
+    const rules = list
+      .split("\n")
+      .slice(1)
+      .map((l) => l.trim())
+      .filter(Boolean)
+      .map((l) => l.split(/\s{2,}/))
+      // What every authenticated identity may do (self reviews, discovery URLs) is not the Role's doing.
+      .filter(([resource]) => !/^selfsubject|^\[\//.test(resource ?? ""))
+      .map(([resource, , , verbs]) => `${resource} ${verbs}`)
+      .sort();
+    expect(rules).toEqual(
+      [
+        "deployments.apps [get list]",
+        "deployments.apps/scale [get patch]",
+        "pods [get list]",
+        "pods/exec [create get]",
+        "pods/log [get]",
+        "statefulsets.apps [get list]",
+        "statefulsets.apps/scale [get patch]",
+      ].sort(),
+    );
+    const canI = async (...args: string[]) =>
+      (
+        await cluster.kubectl(["auth", "can-i", ...args], { kubeconfig: saKubeconfig, allowFailure: true })
+      ).stdout.trim();
+    // Nothing cluster-wide, nothing on Secrets, no direct edits of the workloads.
+    expect(await canI("list", "pods", "-A")).toBe("no");
+    expect(await canI("get", "secrets", "-n", NS)).toBe("no");
+    expect(await canI("patch", "deployments", "-n", NS)).toBe("no");
+    expect(await canI("create", "pods", "--subresource=exec", "-n", NS)).toBe("yes");
+    expect(await canI("get", "pods", "--subresource=exec", "-n", NS)).toBe("yes");
+  });
+});
+
+describe("discovery", () => {
+  it("finds every service's pod and container as the chart lays them out", async () => {
+    expect(await environment.locate("database")).toMatchObject({
+      pod: "infrahub-database-0",
+      container: "neo4j",
+    });
+    expect(await environment.locate("task-manager-db")).toMatchObject({
+      pod: "infrahub-postgresql-0",
+      container: "postgresql",
+    });
+    const server = await environment.locate("infrahub-server");
+    expect(server.pod).toMatch(/^infrahub-infrahub-server-[a-z0-9]+-[a-z0-9]+$/);
+    expect(server).toMatchObject({ container: "infrahub-server", how: "label infrahub/service=server" });
+    expect(await environment.locate("task-worker")).toMatchObject({ container: "infrahub-task-worker" });
+    expect(await environment.locate("task-manager")).toMatchObject({ container: "prefect-server" });
+    expect(await environment.running(APP_STOP_ORDER)).toEqual(
+      APP_STOP_ORDER.filter((s) => s !== "task-manager-background-svc"),
+    );
+  });
+
+  it("reads credentials with env in the right container", async () => {
+    const env = await environment.serviceEnv("task-manager-db");
+    expect(env.POSTGRES_USER).toBe("prefect");
+    expect(env.POSTGRES_DATABASE).toBe("server");
+    const neo4j = await environment.serviceEnv("database");
+    expect(neo4j.NEO4J_AUTH).toMatch(/^neo4j\//);
+    expect(await environment.neo4jRuntime()).toMatchObject({
+      pidFile: expect.stringMatching(/\/run\/neo4j\.pid$/),
+    });
+  });
+
+  it("no pods: SERVICE_NOT_FOUND naming the namespace and the label", async () => {
+    await cluster.createNamespace("empty");
+    const empty = new KubernetesEnvironment({
+      kubeConfig: loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }),
+      namespace: "empty",
+    });
+    await expect(empty.executor("database")).rejects.toMatchObject({
+      code: "SERVICE_NOT_FOUND",
+      message: "no pod for database in namespace empty",
+      hint: expect.stringContaining("infrahub/service=database"),
+    });
+  });
+
+  it("two candidates without a primary: an error naming both; CNPG's primary label decides; not-ready pods never qualify", async () => {
+    const ns = "variants";
+    await cluster.createNamespace(ns);
+    const pod = (name: string, labels: Record<string, string>, extra: Record<string, unknown> = {}) => ({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name, namespace: ns, labels },
+      spec: {
+        containers: [{ name: "postgresql", image: "bitnamilegacy/postgresql:16" }],
+        ...extra,
+      },
+    });
+    await cluster.apply([
+      pod("taskmanagerdb-1", { "infrahub/service": "task-manager-db" }),
+      pod("taskmanagerdb-2", { "infrahub/service": "task-manager-db" }),
+      // Never scheduled (no node has this label): Pending, so never a candidate.
+      pod("neo4j-pending", { "infrahub/service": "database" }, { nodeSelector: { "no-such": "node" } }),
+    ]);
+    await waitForPodsReady(ns, ["taskmanagerdb-1", "taskmanagerdb-2"]);
+    const variants = () =>
+      new KubernetesEnvironment({
+        kubeConfig: loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }),
+        namespace: ns,
+      });
+    await expect(variants().locate("task-manager-db")).rejects.toMatchObject({
+      code: "ENVIRONMENT_AMBIGUOUS",
+      message: `task-manager-db in namespace ${ns} has several Ready pods and none is marked primary: taskmanagerdb-1, taskmanagerdb-2`,
+    });
+    await kubectl(["-n", ns, "label", "pod", "taskmanagerdb-2", "cnpg.io/instanceRole=primary"]);
+    expect(await variants().locate("task-manager-db")).toMatchObject({
+      pod: "taskmanagerdb-2",
+      container: "postgresql",
+    });
+    await expect(variants().locate("database")).rejects.toMatchObject({
+      code: "SERVICE_NOT_FOUND",
+      message: `database in namespace ${ns} has no Running and Ready pod: neo4j-pending (Pending)`,
+    });
+  });
+
+  it("detector: the explicit namespace; cluster-wide search without rights hints at --k8s-namespace", async () => {
+    const detector = new KubernetesDetector({ kubeconfig: saKubeconfig });
+    expect((await detector.detect({ k8sNamespace: NS })).name).toBe(NS);
+    await expect(detector.detect({})).rejects.toMatchObject({
+      code: "ENVIRONMENT_NOT_FOUND",
+      hint: expect.stringContaining("--k8s-namespace"),
+    });
+    const admin = new KubernetesDetector({ kubeconfig: cluster.adminKubeconfig });
+    expect((await admin.detect({})).name).toBe(NS);
+    expect(await admin.list()).toEqual([NS]);
+    expect(await detector.list()).toEqual([]);
+  });
+
+  it("in a pod: the service-account files give the credentials and the namespace (no KUBECONFIG)", async () => {
+    await using root = await tempDir("ihb-incluster-");
+    const saDir = join(root.path, SERVICE_ACCOUNT_DIR);
+    await mkdir(saDir, { recursive: true });
+    await writeFile(join(saDir, "token"), await cluster.serviceAccountToken(NS, "infrahub-backup"));
+    await copyFile(cluster.caFile, join(saDir, "ca.crt"));
+    await writeFile(join(saDir, "namespace"), NS);
+    const server = new URL(cluster.server);
+    // The client library reads the in-cluster address from process.env, as in a pod.
+    const saved = [process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT];
+    process.env.KUBERNETES_SERVICE_HOST = server.hostname;
+    process.env.KUBERNETES_SERVICE_PORT = server.port;
+    try {
+      const detector = new KubernetesDetector({
+        inClusterRoot: root.path,
+        env: { KUBERNETES_SERVICE_HOST: server.hostname, HOME: root.path },
+      });
+      const found = await detector.detect({});
+      expect(found.name).toBe(NS);
+      expect(await found.locate("database")).toMatchObject({ pod: "infrahub-database-0" });
+    } finally {
+      [process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT] = saved;
+      if (saved[0] === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
+      if (saved[1] === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
+    }
+  });
+});
+
+describe("exec transport through the API server", () => {
+  const GIB = 1024 ** 3;
+  // 1 GiB each way when IHB_EXEC_GIB=1 (~30 s idle, over a minute on a loaded 2-core machine); 128 MiB otherwise.
+  const size = process.env.IHB_EXEC_GIB === "1" ? GIB : 128 * 1024 * 1024;
+
+  function rssSampler() {
+    const start = process.memoryUsage().rss;
+    let peak = start;
+    const timer = setInterval(() => {
+      peak = Math.max(peak, process.memoryUsage().rss);
+    }, 50);
+    return {
+      stop() {
+        clearInterval(timer);
+        return { start, peak };
+      },
+    };
+  }
+
+  it(`streams ${size} bytes into a command (stdin backpressure, byte-counted input) and gets its exit status`, async () => {
+    const executor = await environment.executor("database");
+    const block = createHash("sha512").update("seed").digest();
+    const chunk = Buffer.alloc(1024 * 1024);
+    for (let i = 0; i < chunk.length; i += block.length) block.copy(chunk, i);
+    const expected = createHash("sha256");
+    let sent = 0;
+    const source = new Readable({
+      read() {
+        if (sent >= size) return this.push(null);
+        sent += chunk.length;
+        expected.update(chunk);
+        this.push(chunk);
+      },
+    });
+    const rss = rssSampler();
+    const started = Date.now();
+    const result = await executor.exec({
+      argv: ["sh", "-c", `head -c ${size} | sha256sum; exit 3`],
+      stdin: source,
+      timeoutMs: 600_000,
+    });
+    const { start, peak } = rss.stop();
+    const seconds = (Date.now() - started) / 1000;
+    console.log(
+      `exec stdin: ${size} bytes in ${seconds.toFixed(1)} s (${(size / 1e6 / seconds).toFixed(0)} MB/s); RSS ${(start / 1e6).toFixed(0)} → peak ${(peak / 1e6).toFixed(0)} MB`,
+    );
+    expect(result.exitCode).toBe(3);
+    expect(result.stdout.toString().split(" ")[0]).toBe(expected.digest("hex"));
+    expect(peak - start).toBeLessThan(200e6);
+  }, 600_000);
+
+  it(`streams ${size} bytes out of a command into a slow consumer (stdout backpressure, in-pod digest) with its exit status`, async () => {
+    const executor = await environment.executor("database");
+    const digest = createHash("sha256");
+    let received = 0;
+    const sink = new Writable({
+      highWaterMark: 1024 * 1024,
+      write(data: Buffer, _enc, done) {
+        received += data.length;
+        digest.update(data);
+        // A consumer slower than the producer now and then (an S3 part upload).
+        if (received % (64 * 1024 * 1024) < data.length) setTimeout(done, 200);
+        else done();
+      },
+    });
+    const rss = rssSampler();
+    const started = Date.now();
+    const result = await executor.exec({
+      argv: ["sh", "-c", `head -c ${size} /dev/urandom; exit 5`],
+      stdout: sink,
+      timeoutMs: 600_000,
+    });
+    const { start, peak } = rss.stop();
+    const seconds = (Date.now() - started) / 1000;
+    console.log(
+      `exec stdout: ${size} bytes in ${seconds.toFixed(1)} s (${(size / 1e6 / seconds).toFixed(0)} MB/s); RSS ${(start / 1e6).toFixed(0)} → peak ${(peak / 1e6).toFixed(0)} MB`,
+    );
+    expect(result.exitCode).toBe(5);
+    expect(result.stdoutBytes).toBe(size);
+    expect(received).toBe(size);
+    expect(peak - start).toBeLessThan(200e6);
+  }, 600_000);
+
+  it("env values reach the command without appearing in the exec request", async () => {
+    const executor = await environment.executor("task-manager-db");
+    const secret = "pa$$ 'wörd'\nline2";
+    const result = await executor.exec({
+      argv: ["sh", "-c", 'printf %s "$PGPASSWORD"'],
+      env: { PGPASSWORD: secret },
+    });
+    expect(result.stdout.toString("utf8")).toBe(secret);
+  });
+
+  it("a command that cannot run, a timeout and a cancellation are errors, not exit statuses", async () => {
+    const executor = await environment.executor("database");
+    await expect(executor.exec({ argv: ["/no/such/command"] })).rejects.toMatchObject({
+      code: "EXEC_FAILED",
+    });
+    await expect(executor.exec({ argv: ["sleep", "30"], timeoutMs: 500 })).rejects.toMatchObject({
+      code: "TIMEOUT",
+    });
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    await expect(executor.exec({ argv: ["sleep", "30"], signal: controller.signal })).rejects.toMatchObject({
+      code: "CANCELLED",
+    });
+  });
+
+  it("a forbidden exec says which permission is missing", async () => {
+    const kubeconfig = await cluster.serviceAccountKubeconfig(NS, "default");
+    const executor = new KubernetesExecutor({
+      kubeConfig: loadKubeConfig({ kubeconfig }),
+      namespace: NS,
+      pod: "infrahub-database-0",
+      container: "neo4j",
+    });
+    await expect(executor.exec({ argv: ["true"] })).rejects.toMatchObject({
+      code: "EXEC_FAILED",
+      message: expect.stringContaining("forbidden"),
+      hint: expect.stringContaining("pods/exec"),
+    });
+  });
+});
+
+describe("backup and restore through the API server", () => {
+  let archiveName: string;
+  let original: Awaited<ReturnType<typeof digestInfrahubData>>;
+
+  it(
+    "createBackup stops the app services by scaling, dumps both databases, and brings back the recorded replicas",
+    async () => {
+      const before = await replicaCounts();
+      expect(before["Deployment/infrahub-infrahub-task-worker"]).toBe(2);
+      original = await digestInfrahubData(stack.neo4j, stack.postgres);
+      const steps: string[] = [];
+      const result = await createBackup({
+        environment,
+        store: store(),
+        toolVersion: "test",
+        freezeHelper,
+        onEvent: (e) => {
+          if (e.type === "step") steps.push(e.message);
+        },
+      });
+      archiveName = result.name;
+      console.log(
+        `k8s create: ${result.size} bytes in ${result.durations.totalMs} ms; Neo4j downtime ${result.durations.neo4jDowntimeMs} ms; services down ${result.durations.servicesDownMs} ms`,
+      );
+      expect(result.metadata.components).toEqual(["database", "task-manager-db"]);
+      expect(steps.join("\n")).toMatch(/started infrahub-server, task-worker/);
+      expect(await replicaCounts()).toEqual(before);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+    },
+    LONG,
+  );
+
+  it(
+    "restoreBackup brings the data back to the backup's state",
+    async () => {
+      await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-k8s-backup'})");
+      await stack.postgres.psql("DELETE FROM log; CREATE TABLE added_later (x int);");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
+      const before = await replicaCounts();
+      const result = await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
+      console.log(
+        `k8s restore: ${result.durations.totalMs} ms; Neo4j offline ${result.durations.neo4jDowntimeMs} ms`,
+      );
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      expect(await replicaCounts()).toEqual(before);
+    },
+    LONG,
+  );
+
+  it(
+    "a failure mid-restore (storage cut in the destructive phase) still brings back the recorded replicas",
+    async () => {
+      await using proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
+      // A changed scale must come back as it was, not as a default.
+      await kubectl(["-n", NS, "scale", "deployment/infrahub-infrahub-task-worker", "--replicas=3"]);
+      await cluster.waitForReady(NS);
+      const before = await replicaCounts();
+      // The same environment, noting the scale right after it stopped the services.
+      let whileStopped: Record<string, number> | undefined;
+      const observed = new Proxy(environment, {
+        get(target, property) {
+          if (property === "stop") {
+            return async (services: Parameters<KubernetesEnvironment["stop"]>[0]) => {
+              const stopped = await target.stop(services);
+              whileStopped = await replicaCounts();
+              return stopped;
+            };
+          }
+          const value = Reflect.get(target, property, target);
+          return typeof value === "function" ? value.bind(target) : value;
+        },
+      });
+      const error = (await restoreBackup({
+        environment: observed,
+        store: store(proxy.endpoint),
+        name: archiveName,
+        freezeHelper,
+        onEvent: (e) => {
+          // Validation has read the whole archive; the second read is cut early in PostgreSQL's entry.
+          if (e.type === "step" && e.message === "stopping application services") {
+            proxy.setMode({ kind: "cutAfter", bytes: 20_000, direction: "down" });
+          }
+        },
+      }).catch((e: unknown) => e)) as { code?: string; message?: string };
+      console.log(`mid-restore failure: ${error.message}`);
+      expect(error.code).toBe("RESTORE_PARTIAL");
+      expect(whileStopped).toMatchObject({
+        "Deployment/infrahub-infrahub-server": 0,
+        "Deployment/infrahub-infrahub-task-worker": 0,
+        "Deployment/prefect-server": 0,
+        "StatefulSet/infrahub-database": 1,
+        "StatefulSet/infrahub-postgresql": 1,
+      });
+      expect(await replicaCounts()).toEqual(before);
+      expect(before["Deployment/infrahub-infrahub-task-worker"]).toBe(3);
+      await kubectl(["-n", NS, "scale", "deployment/infrahub-infrahub-task-worker", "--replicas=2"]);
+    },
+    LONG,
+  );
+
+  it("refuses to scale to zero a server whose storage is an emptyDir, and changes nothing", async () => {
+    const ns = "emptydir";
+    await cluster.createNamespace(ns);
+    const labels = { "infrahub/service": "server", "app.kubernetes.io/name": "infrahub" };
+    await cluster.apply({
+      apiVersion: "apps/v1",
+      kind: "Deployment",
+      metadata: { name: "infrahub-infrahub-server", namespace: ns, labels },
+      spec: {
+        replicas: 1,
+        selector: { matchLabels: labels },
+        template: {
+          metadata: { labels },
+          spec: {
+            containers: [
+              {
+                name: "infrahub-server",
+                image: "opsmill/infrahub:1.4.0",
+                volumeMounts: [{ name: "storage", mountPath: "/opt/infrahub/storage" }],
+              },
+            ],
+            volumes: [{ name: "storage", emptyDir: {} }],
+          },
+        },
+      },
+    });
+    await cluster.waitForReady(ns);
+    const env = new KubernetesEnvironment({
+      kubeConfig: loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }),
+      namespace: ns,
+    });
+    await expect(env.stop(["infrahub-server"])).rejects.toMatchObject({
+      code: "UNSAFE_SCALE_DOWN",
+      message: expect.stringContaining("/opt/infrahub/storage"),
+      hint: expect.stringContaining("PersistentVolumeClaim"),
+    });
+    expect(await replicaCounts(ns)).toEqual({ "Deployment/infrahub-infrahub-server": 1 });
+  });
+});
