@@ -112,9 +112,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     ...sig,
   };
 
-  // Pass 1: validate everything.
+  // Pass 1: validate everything. The deployment's Neo4j is probed meanwhile (read-only; cypher-shell
+  // is a JVM that takes seconds to start), but a bad archive is still the error reported first.
   const info: ObjectInfo = await store.head(name);
   onEvent({ type: "step", message: `verifying ${info.location} (${info.size} bytes)` });
+  const deploymentProbe = probeDeployment(environment, hostEnv, onEvent);
+  deploymentProbe.catch(() => undefined);
   const report: ArchiveReport = await readArchive(await store.get(name, { pin: info, ...sig }), {
     ...readOptions,
     // Beyond checksums: the dumps must be what their load commands expect.
@@ -137,6 +140,9 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         );
       }
     },
+  }).catch(async (error: unknown) => {
+    await deploymentProbe.catch(() => undefined);
+    throw error;
   });
   const validateMs = Date.now() - started;
   const metadata = report.metadata;
@@ -146,10 +152,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     fields: { backupId: metadata.backupId },
   });
 
-  const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
-  const databaseExec = await environment.executor("database");
-  const running = await detectNeo4j(databaseExec, neo4jCredentials);
-  await assertNeo4jDatabaseExists(databaseExec, neo4jCredentials);
+  const { neo4jCredentials, databaseExec, running } = await deploymentProbe;
   const files = report.entries.filter((e) => e.type === "file" && e.path.startsWith("database/"));
   const isDump = files.length === 1 && files[0]?.path.endsWith(".dump") === true;
   const method: RestorePlan["neo4j"]["method"] =
@@ -409,4 +412,18 @@ async function firstBytes(entry: ArchiveFileEntry, n: number): Promise<Buffer> {
     if (length >= n) break;
   }
   return Buffer.concat(chunks).subarray(0, n);
+}
+
+/** Neo4j's credentials, executor and server info, with the user database checked to exist. */
+async function probeDeployment(environment: Environment, hostEnv: HostEnv, onEvent: EventSink) {
+  const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
+  const databaseExec = await environment.executor("database");
+  const checks = [
+    detectNeo4j(databaseExec, neo4jCredentials),
+    assertNeo4jDatabaseExists(databaseExec, neo4jCredentials),
+  ] as const;
+  // Both run at once; a failure of the first is the one reported, as when they ran in turn.
+  for (const outcome of await Promise.allSettled(checks))
+    if (outcome.status === "rejected") throw outcome.reason;
+  return { neo4jCredentials, databaseExec, running: await checks[0] };
 }
