@@ -16,6 +16,8 @@ export interface ProcessCost {
   /** `/proc/<pid>/io` write_bytes: the above plus the commands it started and reaped (local dump/load tools). */
   diskWriteBytesWithChildren: number;
   exitCode: number | null;
+  /** Epoch ms at spawn, to place the process's own timestamped log lines. */
+  spawnedAt: number;
   stdout: string;
   stderr: string;
 }
@@ -72,6 +74,7 @@ export async function measureProcess(
   options: { env?: NodeJS.ProcessEnv; cwd?: string; intervalMs?: number } = {},
 ): Promise<ProcessCost> {
   const started = performance.now();
+  const spawnedAt = Date.now();
   const child = spawn(command, args, {
     env: options.env,
     cwd: options.cwd,
@@ -112,6 +115,7 @@ export async function measureProcess(
     diskWriteBytes: last.ownWrite,
     diskWriteBytesWithChildren: last.write,
     exitCode,
+    spawnedAt,
     stdout,
     stderr,
   };

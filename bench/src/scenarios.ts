@@ -1,3 +1,4 @@
+import { stat } from "node:fs/promises";
 import { join } from "node:path";
 import type { InfrahubLocalStack } from "@infrahub-backup/testkit";
 import { measureProcess, measureShell } from "./measure.js";
@@ -23,6 +24,8 @@ export interface Sample {
   dumpBytes?: number;
   /** Raw load: one read of our archive from S3 (included in `wallMs`). */
   archiveReadMs?: number;
+  /** Our process: when each of its log lines was written (ms after spawn), to see where the time goes. */
+  timeline?: Array<{ atMs: number; msg: string }>;
 }
 
 export type Scenario = "raw-dump" | "ours-create" | "naive-create" | "ours-restore" | "raw-load";
@@ -52,11 +55,17 @@ function neo4jDumpScript(ctx: BenchContext): string {
   return `${q(join(ctx.stack.neo4j.binDir, "neo4j-admin"))} database dump --to-stdout ${ctx.stack.neo4j.database}`;
 }
 
-/** The dump commands alone, piped to `wc -c` (Neo4j offline, as any Community dump must be). */
+/**
+ * The dump commands alone (Neo4j offline, as any Community dump must be), written to local files: the
+ * files are the input of the raw load baseline, and writing them costs about what `> /dev/null` does
+ * (they stay in the page cache).
+ */
 export async function rawDump(ctx: BenchContext): Promise<Sample> {
-  const pg = await measureShell(`${pgDumpScript(ctx)} | wc -c`, ctx.stack.postgres.env("app"));
+  const pgFile = join(ctx.workDir, "prefect.dump");
+  const neo4jFile = join(ctx.workDir, "neo4j.dump");
+  const pg = await measureShell(`${pgDumpScript(ctx)} > ${q(pgFile)}`, ctx.stack.postgres.env("app"));
   const neo = await ctx.cycle.offline(() =>
-    measureShell(`${neo4jDumpScript(ctx)} | wc -c`, ctx.stack.neo4j.env()),
+    measureShell(`${neo4jDumpScript(ctx)} > ${q(neo4jFile)}`, ctx.stack.neo4j.env()),
   );
   return {
     scenario: "raw-dump",
@@ -65,7 +74,7 @@ export async function rawDump(ctx: BenchContext): Promise<Sample> {
     peakRssBytes: Math.max(pg.peakRssBytes, neo.result.peakRssBytes),
     cycleMs: neo.stopMs + neo.startMs,
     neo4jDumpMs: neo.result.wallMs,
-    dumpBytes: Number(pg.stdout.trim()) + Number(neo.result.stdout.trim()),
+    dumpBytes: (await stat(pgFile)).size + (await stat(neo4jFile)).size,
   };
 }
 
@@ -97,6 +106,13 @@ interface JsonLine {
   msg?: string;
   message?: string;
   name?: string;
+  time?: string;
+}
+
+function timeline(stderr: string, spawnedAt: number): Array<{ atMs: number; msg: string }> {
+  return jsonLines(stderr)
+    .filter((l) => l.type === "log" && l.time !== undefined)
+    .map((l) => ({ atMs: Date.parse(l.time ?? "") - spawnedAt, msg: l.msg ?? "" }));
 }
 
 function jsonLines(text: string): JsonLine[] {
@@ -134,6 +150,7 @@ export async function oursCreate(ctx: BenchContext): Promise<{ sample: Sample; n
       peakRssBytes: r.peakRssBytes,
       diskWriteBytes: r.diskWriteBytes,
       diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
+      timeline: timeline(r.stderr, r.spawnedAt),
       ...(downtimeMs !== undefined ? { downtimeMs } : {}),
     },
   };
@@ -163,22 +180,13 @@ export async function oursRestore(ctx: BenchContext, name: string): Promise<Samp
     peakRssBytes: r.peakRssBytes,
     diskWriteBytes: r.diskWriteBytes,
     diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
+    timeline: timeline(r.stderr, r.spawnedAt),
   };
 }
 
-/** Local dump files for the raw load baseline, made once per dataset size (not timed). */
-export async function saveDumps(ctx: BenchContext): Promise<void> {
-  await measureShell(
-    `${pgDumpScript(ctx)} > ${q(join(ctx.workDir, "prefect.dump"))}`,
-    ctx.stack.postgres.env("app"),
-  );
-  await ctx.cycle.offline(() =>
-    measureShell(`${neo4jDumpScript(ctx)} > ${q(join(ctx.workDir, "neo4j.dump"))}`, ctx.stack.neo4j.env()),
-  );
-}
-
 /**
- * One read of our archive from S3 (`mc cat`), then the raw load commands fed from the local dump files:
+ * One read of our archive from S3 (`mc cat`), then the raw load commands fed from the dump files of
+ * the last raw-dump step:
  * `pg_restore --clean --create` and (Neo4j offline) `neo4j-admin database load --from-stdin`.
  */
 export async function rawLoad(ctx: BenchContext, name: string): Promise<Sample> {
