@@ -82,6 +82,7 @@ export function shellQuote(arg: string): string {
  * byte of the command's own input is consumed) and exports it. The `x` guards trailing newlines.
  */
 const READ_ENV =
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
   'while IFS= read -r l && [ -n "$l" ]; do v=$(printf "${l#*=}x"); export "${l%%=*}=${v%x}"; done';
 
 export const TRAILER_MARK = ":ihb-exec-trailer:";
@@ -99,6 +100,7 @@ function countedScript(command: string): string {
     "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='wc -c'; fi",
     "exec 3>&1",
     `t=$( { { { ${command} 3>&- 4>&- 5>&-; echo "rc=$?" >&4; } | tee /dev/fd/5 | $h >&4; } 5>&1 | cat >&3; } 4>&1 )`,
+    // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
     "rc=1; for w in $t; do case $w in rc=*) rc=${w#rc=};; esac; done",
     `printf '\\n${TRAILER_MARK} %s\\n' "$(echo $t)" >&2`,
     'exit "$rc"',
