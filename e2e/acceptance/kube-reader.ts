@@ -7,31 +7,18 @@ function condition(job: KubeObject, type: string): KubeObject | undefined {
   return ((job.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === type && c.status === "True");
 }
 
-/**
- * What the scenarios read from the cluster (Jobs, pods, logs, events, workloads), through the API with
- * GETs only, as `kubectl get/logs` would; every request is recorded so scenario 19 can show that no
- * scenario wrote to the cluster other than through Helm.
- */
+/** What the scenarios read from the cluster (Jobs, pods, logs, events, workloads): GETs only, as `kubectl get/logs`. */
 export class KubeReader {
-  readonly #requests: string[] = [];
-
   constructor(
     readonly client: KubeClient,
     readonly namespace: string,
   ) {}
 
-  /** Every request made, as "VERB path". */
-  get requests(): readonly string[] {
-    return this.#requests;
-  }
-
   async #get(path: string): Promise<KubeObject | undefined> {
-    this.#requests.push(`GET ${path}`);
     return await this.client.get(path);
   }
 
   async #text(path: string): Promise<string> {
-    this.#requests.push(`GET ${path}`);
     return await this.client.text("GET", path);
   }
 

@@ -2,7 +2,7 @@
 // startLocalCluster), the Infrahub-shaped fixture whose pods exec into the real local Neo4j/PostgreSQL,
 // MinIO and a fault proxy from testkit, the chart installed with the pinned Helm 4, and the chart's Job
 // pods run by the job pod runner (TEST DOUBLE of the kubelet) executing the CLI bundle the image ships.
-import { readdir } from "node:fs/promises";
+import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import {
@@ -14,6 +14,7 @@ import {
   KubeClient,
   type KubeObject,
   type LocalCluster,
+  RUNNER_USER_AGENT,
   repoRoot,
   seedInfrahubData,
   startFaultProxy,
@@ -61,6 +62,7 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
     readonly helm: HelmCli,
     readonly work: TempDir,
     readonly secretNames: { readwrite: string; readonly: string; wrong: string },
+    readonly auditLog: string,
     disposables: AsyncDisposable[],
   ) {
     this.#disposables = disposables;
@@ -78,7 +80,24 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
       disposables.push({ [Symbol.asyncDispose]: async () => removeCli() });
       const work = await tempDir("ihb-acceptance-");
       disposables.push(work);
-      const [stack, cluster] = await Promise.all([startInfrahubLocalStack(), startLocalCluster()]);
+      // The API server's audit log of every write: scenario 19 reads who changed what.
+      const auditLog = join(work.path, "audit.log");
+      const auditPolicy = join(work.path, "audit-policy.json");
+      await writeFile(
+        auditPolicy,
+        JSON.stringify({
+          apiVersion: "audit.k8s.io/v1",
+          kind: "Policy",
+          omitStages: ["RequestReceived", "ResponseStarted"],
+          rules: [{ level: "None", verbs: ["get", "list", "watch"] }, { level: "Metadata" }],
+        }),
+      );
+      const [stack, cluster] = await Promise.all([
+        startInfrahubLocalStack(),
+        startLocalCluster({
+          apiserverArgs: [`--audit-policy-file=${auditPolicy}`, `--audit-log-path=${auditLog}`],
+        }),
+      ]);
       disposables.push(stack, cluster);
       await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 300, flowRuns: 1500 });
       disposables.push(await deployInfrahubFixture(cluster, stack, { namespace: NAMESPACE }));
@@ -112,6 +131,7 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
         server: cluster.server,
         caFile: cluster.caFile,
         token: cluster.adminToken,
+        userAgent: "ihb-acceptance-reader",
       });
       const runner = await startJobPodRunner({
         server: cluster.server,
@@ -154,6 +174,7 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
         helm,
         work,
         secretNames,
+        auditLog,
         disposables,
       );
     } catch (error) {
@@ -289,11 +310,32 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
   }
 
   startRecording(): void {
-    this.#recordFrom = this.reader.requests.length;
+    this.#recordFrom = Date.now();
   }
 
-  clusterWrites(): string[] {
-    return this.reader.requests.slice(this.#recordFrom).filter((r) => !r.startsWith("GET "));
+  /**
+   * Writes by the admin identity since startRecording, from the API server's audit log, other than
+   * Helm's and the test bed's own (the job pod runner's pod status/TokenRequests, and kwok's Exec/Logs
+   * objects, which configure the fake kubelet). Controllers, the scheduler and the CLI's ServiceAccount
+   * (scaling Infrahub) are other identities. A `kubectl` step in a scenario would show here.
+   */
+  async clusterWrites(): Promise<{ byHelm: number; others: string[] }> {
+    const text = await readFile(this.auditLog, "utf8");
+    const others: string[] = [];
+    let byHelm = 0;
+    for (const line of text.split("\n")) {
+      if (!line.trim()) continue;
+      const e = JSON.parse(line) as KubeObject;
+      if (e.stage !== "ResponseComplete" || Date.parse(e.requestReceivedTimestamp) < this.#recordFrom)
+        continue;
+      if (e.user?.username !== "admin") continue;
+      const agent = String(e.userAgent ?? "");
+      if (agent.startsWith("Helm/")) byHelm += 1;
+      else if (agent !== RUNNER_USER_AGENT && e.objectRef?.apiGroup !== "kwok.x-k8s.io") {
+        others.push(`${e.verb} ${e.requestURI} (${agent})`);
+      }
+    }
+    return { byHelm, others };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

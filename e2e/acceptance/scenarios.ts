@@ -500,8 +500,12 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await uninstall("restore-latest");
     });
 
-    it("19. everything was configured with Helm values only: no other write to the cluster in any scenario", () => {
-      expect(d.clusterWrites()).toEqual([]);
+    it("19. everything was configured with Helm values only: no other write to the cluster in any scenario", async (ctx) => {
+      const writes = d.clusterWrites();
+      if (!writes) return ctx.skip("this driver cannot read the API server's audit log");
+      const { byHelm, others } = await writes;
+      expect(byHelm, "the audit log saw no Helm writes: it did not record the scenarios").toBeGreaterThan(10);
+      expect(others).toEqual([]);
     });
   });
 }

@@ -75,6 +75,9 @@ export function isJobOrTestPod(pod: KubeObject): boolean {
   return owned || /\btest\b/.test(pod.metadata.annotations?.["helm.sh/hook"] ?? "");
 }
 
+/** The User-Agent of the runner's API requests (pod status, kwok Logs objects, TokenRequests). */
+export const RUNNER_USER_AGENT = "ihb-job-pod-runner";
+
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
@@ -139,6 +142,7 @@ class Runner implements JobPodRunner {
       server: options.server,
       caFile: options.caFile,
       token: options.adminToken,
+      userAgent: RUNNER_USER_AGENT,
     });
   }
 

@@ -11,6 +11,8 @@ export interface KubeCredentials {
   caFile: string;
   /** Bearer token (never logged). */
   token: string;
+  /** User-Agent of every request (shows in the API server's audit log). Default `ihb-testkit`. */
+  userAgent?: string;
 }
 
 export class KubeApiError extends Error {
@@ -29,11 +31,13 @@ export class KubeClient {
   readonly #ca: Buffer;
   readonly #server: URL;
   readonly #token: string;
+  readonly #userAgent: string;
 
   constructor(credentials: KubeCredentials) {
     this.#ca = readFileSync(credentials.caFile);
     this.#server = new URL(credentials.server);
     this.#token = credentials.token;
+    this.#userAgent = credentials.userAgent ?? "ihb-testkit";
   }
 
   get caPem(): string {
@@ -80,6 +84,7 @@ export class KubeClient {
           headers: {
             Authorization: `Bearer ${this.#token}`,
             Accept: "application/json",
+            "User-Agent": this.#userAgent,
             ...(payload === undefined
               ? {}
               : { "Content-Type": contentType, "Content-Length": Buffer.byteLength(payload) }),
@@ -122,7 +127,12 @@ export class KubeClient {
     await new Promise<void>((resolve, reject) => {
       const req = request(
         url,
-        { method: "GET", ca: this.#ca, headers: { Authorization: `Bearer ${this.#token}` }, signal },
+        {
+          method: "GET",
+          ca: this.#ca,
+          headers: { Authorization: `Bearer ${this.#token}`, "User-Agent": this.#userAgent },
+          signal,
+        },
         (res) => {
           if ((res.statusCode ?? 0) !== 200) {
             res.resume();
