@@ -167,6 +167,12 @@ describe("ComposeEnvironment through docker compose", () => {
       'printf %s "$NEO4J_PASSWORD"',
     ]);
     expect(JSON.stringify(shim.invocations())).not.toContain("pa ss=word");
+    // Values travel in the docker client's own environment: names that steer the client are refused.
+    for (const name of ["PATH", "DOCKER_HOST", "COMPOSE_PROJECT_NAME"]) {
+      await expect(executor.exec({ argv: ["true"], env: { [name]: "x" } })).rejects.toMatchObject({
+        code: "INTERNAL",
+      });
+    }
   });
 
   it("stops the running app services one by one in the given order and starts exactly those again", async () => {

@@ -12,6 +12,8 @@ export interface ComposeExecutorOptions {
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+/** Variables that would change how the docker client itself runs, since the values travel in its env. */
+const CLIENT_ENV = /^(PATH|HOME|DOCKER_.*|COMPOSE_.*)$/;
 
 /**
  * The argv of `docker compose exec` for a request: `-e NAME` only — the value travels in the docker
@@ -22,6 +24,9 @@ export function composeExecArgv(options: ComposeExecutorOptions, request: ExecRe
   for (const name of names) {
     if (!ENV_NAME.test(name)) {
       throw new BackupError("INTERNAL", `exec: ${JSON.stringify(name)} is not a valid environment name`);
+    }
+    if (CLIENT_ENV.test(name)) {
+      throw new BackupError("INTERNAL", `exec: ${name} cannot be passed through docker compose exec -e`);
     }
   }
   return [
