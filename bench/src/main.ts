@@ -43,6 +43,24 @@ create to MinIO, the raw dump commands, a naive dump | gzip | mc pipe; then our 
 read + the raw load commands. Prints medians and ratios; writes <out>/bench-<stamp>.json and .png.
 The text (compressible) dataset skips sizes above --text-max, to keep the default run near 20 minutes.`;
 
+/** What must be stopped if the run is interrupted (a signal skips the `await using` disposals). */
+const running = new Set<AsyncDisposable>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    console.error(`[bench] ${signal}: stopping the local stack`);
+    void (async () => {
+      for (const d of [...running].reverse()) {
+        try {
+          await d[Symbol.asyncDispose]();
+        } catch {
+          // stopping as much as possible
+        }
+      }
+      process.exit(130);
+    })();
+  });
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -73,6 +91,7 @@ async function main(): Promise<void> {
   const log = (msg: string) => console.error(`[bench ${new Date().toISOString().slice(11, 19)}] ${msg}`);
 
   await using work = await tempDir("ihb-bench-");
+  running.add(work);
   const cli = join(work.path, "infrahub-backup.mjs");
   const cliDir = join(repoRoot, "packages", "cli");
   execFileSync(process.execPath, [join(cliDir, "scripts", "bundle.mjs"), cli], {
@@ -85,7 +104,9 @@ async function main(): Promise<void> {
   for (const kind of kinds) {
     log(`starting the local stack for the ${kind} dataset`);
     await using stack = await startInfrahubLocalStack();
+    running.add(stack);
     await using cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
+    running.add(cycle);
     const bucket = "bench";
     await stack.minio.createBucket(bucket);
     const config = join(work.path, `local-${kind}.json`);
@@ -153,6 +174,9 @@ async function main(): Promise<void> {
         );
       }
     }
+    // Disposed by `await using` right after this line; the signal handler must not do it again.
+    running.delete(cycle);
+    running.delete(stack);
   }
 
   const { rows, ratios } = summarize(records);
