@@ -8,6 +8,7 @@ import { copyFile, mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import {
+  createNeo4jSandbox,
   deployInfrahubFixture,
   digestInfrahubData,
   freezeHelperPath,
@@ -173,7 +174,8 @@ describe("discovery", () => {
     expect(env.POSTGRES_DATABASE).toBe("server");
     const neo4j = await environment.serviceEnv("database");
     expect(neo4j.NEO4J_AUTH).toMatch(/^neo4j\//);
-    expect(await environment.neo4jRuntime()).toMatchObject({
+    // The chart runs Neo4j as uid 7474 = neo4j: no su needed for neo4j-admin.
+    expect(await environment.neo4jRuntime()).toEqual({
       pidFile: expect.stringMatching(/\/run\/neo4j\.pid$/),
     });
   });
@@ -376,6 +378,43 @@ describe("exec transport through the API server", () => {
     setTimeout(() => controller.abort(), 300);
     await expect(executor.exec({ argv: ["sleep", "30"], signal: controller.signal })).rejects.toMatchObject({
       code: "CANCELLED",
+    });
+  });
+
+  it("user: su - <user> in a container that runs as root, with the env read after su", async () => {
+    const ns = "su-check";
+    await cluster.createNamespace(ns);
+    // The Compose-flavour Neo4j container runs as root (as `docker compose exec` does by default).
+    await using sandbox = await createNeo4jSandbox(stack.neo4j, { flavour: "compose" });
+    await cluster.bindSandboxes({
+      namespace: ns,
+      selector: { "infrahub/service": "database" },
+      containers: { neo4j: sandbox },
+    });
+    await cluster.apply({
+      apiVersion: "v1",
+      kind: "Pod",
+      metadata: { name: "neo4j-root", namespace: ns, labels: { "infrahub/service": "database" } },
+      spec: { containers: [{ name: "neo4j", image: "neo4j:5.26-community" }] },
+    });
+    await cluster.waitForReady(ns);
+    const rootEnv = new KubernetesEnvironment({
+      kubeConfig: loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }),
+      namespace: ns,
+    });
+    const executor = await rootEnv.executor("database");
+    expect((await executor.exec({ argv: ["whoami"] })).stdout.toString().trim()).toBe("root");
+    const secret = "s3 'cr3t'";
+    const result = await executor.exec({
+      argv: ["sh", "-c", 'printf "%s|%s" "$(whoami)" "$NEO4J_PASSWORD"'],
+      user: "neo4j",
+      env: { NEO4J_PASSWORD: secret },
+    });
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout.toString()).toBe(`neo4j|${secret}`);
+    expect(await rootEnv.neo4jRuntime()).toEqual({
+      pidFile: expect.stringMatching(/\/run\/neo4j\.pid$/),
+      adminUser: "neo4j",
     });
   });
 
