@@ -170,6 +170,32 @@ describe("local cluster with the Infrahub fixture", () => {
       allowFailure: true,
     });
     expect(missing.exitCode).not.toBe(0);
+    const taskList = [
+      "exec",
+      "-n",
+      ns,
+      name,
+      "--",
+      "infrahubctl",
+      "task",
+      "list",
+      "--json",
+      "--state",
+      "running",
+      "--state",
+      "pending",
+    ];
+    expect(JSON.parse((await cluster.kubectl(taskList)).stdout)).toEqual([]);
+    await fixture.setRunningTasks([{ id: "t-1", state: "RUNNING" }]);
+    try {
+      expect(JSON.parse((await cluster.kubectl(taskList)).stdout)).toEqual([{ id: "t-1", state: "RUNNING" }]);
+    } finally {
+      await fixture.setRunningTasks([]);
+    }
+    const unknown = await cluster.kubectl(["exec", "-n", ns, name, "--", "infrahubctl", "schema", "load"], {
+      allowFailure: true,
+    });
+    expect(unknown.stderr).toContain("No such command 'schema'");
     const [server] = await podsOf("infrahub/service=server");
     const version = await cluster.kubectl([
       "exec",

@@ -57,6 +57,11 @@ export interface InfrahubFixture extends AsyncDisposable {
    * the delete and re-checks remaining content later); dispose does not wait.
    */
   remove(options?: { wait?: boolean }): Promise<void>;
+  /**
+   * What `infrahubctl task list --json …` prints in the server and task-worker containers (a TEST DOUBLE of
+   * the image's infrahubctl): the running/pending tasks the backup's gate waits for. Initially `[]`.
+   */
+  setRunningTasks(tasks: readonly unknown[]): Promise<void>;
 }
 
 const RELEASE = "infrahub";
@@ -166,6 +171,40 @@ async function infrahubPython(sandbox: ContainerSandbox, version: string): Promi
 }
 
 /**
+ * TEST DOUBLE (the Infrahub SDK CLI in the application image, which we do not own): `infrahubctl task list
+ * --json [--state S]…` prints the JSON array kept in `tasksFile` (set by `fixture.setRunningTasks`); any other
+ * command is Typer's "No such command" (exit 2), as an older infrahubctl without `task` answers.
+ */
+async function infrahubctl(sandbox: ContainerSandbox, tasksFile: string): Promise<void> {
+  await writeFile(tasksFile, "[]\n");
+  const script = join(sandbox.dir, "infrahubctl");
+  await writeFile(
+    script,
+    `#!/bin/sh
+if [ "$1" = task ] && [ "$2" = list ]; then
+  shift 2
+  json=0
+  while [ $# -gt 0 ]; do
+    case "$1" in
+    --json) json=1 ;;
+    --state) shift ;;
+    *) echo "Error: No such option: $1" >&2; exit 2 ;;
+    esac
+    shift
+  done
+  [ "$json" = 1 ] || { echo "infrahubctl (test double): only --json output is modelled" >&2; exit 2; }
+  exec cat '${tasksFile}'
+fi
+echo "Usage: infrahubctl [OPTIONS] COMMAND [ARGS]..." >&2
+echo "Error: No such command '$1'." >&2
+exit 2
+`,
+    { mode: 0o755 },
+  );
+  await sandbox.addCommand("infrahubctl", script);
+}
+
+/**
  * Deploys the workloads of the official `infrahub` chart (release `infrahub`, default values; compat-reference
  * §6) into `namespace` of a local cluster, each container bound to a sandbox on the given local stack:
  * `kubectl exec infrahub-database-0 -c neo4j -- cypher-shell …` talks to the stack's real Neo4j,
@@ -226,6 +265,8 @@ export async function deployInfrahubFixture(
       },
     });
     await infrahubPython(sandboxes.server, options.infrahubVersion ?? "1.9.3");
+    const tasksFile = join(sandboxes.server.dir, "running-tasks.json");
+    await infrahubctl(sandboxes.server, tasksFile);
     sandboxes["task-worker"] = await createContainerSandbox({
       name: "infrahub-task-worker",
       env: {
@@ -237,6 +278,7 @@ export async function deployInfrahubFixture(
         ...k8sEnv,
       },
     });
+    await infrahubctl(sandboxes["task-worker"], tasksFile);
     sandboxes["task-manager"] = await createContainerSandbox({
       name: "prefect-server",
       env: {
@@ -614,6 +656,9 @@ export async function deployInfrahubFixture(
       objects,
       ...(backupServiceAccount ? { backupServiceAccount } : {}),
       remove,
+      async setRunningTasks(tasks: readonly unknown[]) {
+        await writeFile(tasksFile, `${JSON.stringify(tasks)}\n`);
+      },
       [Symbol.asyncDispose]: () => remove(),
     };
   } catch (error) {
