@@ -266,6 +266,22 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     return problems;
   };
 
+  // Community: Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore when the
+  // dump comes second; the application services are stopped by then, so nothing is served meanwhile.
+  let freezing: Promise<FrozenNeo4j> | undefined;
+  const startFreeze = (): Promise<FrozenNeo4j> => {
+    freezing ??= freezeNeo4j(databaseExec, {
+      pidFile: runtime.pidFile,
+      helperPath: options.freezeHelper,
+      ...sig,
+    }).then((f) => {
+      frozen = f;
+      return f;
+    });
+    freezing.catch(() => undefined);
+    return freezing;
+  };
+
   try {
     onEvent({ type: "step", message: "stopping application services" });
     stopped = await environment.stop(APP_STOP_ORDER);
@@ -277,6 +293,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           progress.postgres = "restoring";
           // Open sessions would block DROP DATABASE; a database that is already gone has none.
           await terminateSessions(postgresExec, postgresCredentials).catch(() => undefined);
+          if (dumpEntry) startFreeze();
           await restorePostgres(postgresExec, postgresCredentials, entry.body, entry.size, {
             mode: postgres.mode,
             ...sig,
@@ -296,11 +313,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           await entry.digest;
         } else if (dumpEntry && entry.path === dumpEntry.path) {
           onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
-          frozen = await freezeNeo4j(databaseExec, {
-            pidFile: runtime.pidFile,
-            helperPath: options.freezeHelper,
-            ...sig,
-          });
+          await startFreeze();
           progress.neo4j = "loading";
           await loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, {
             ...adminUser,
@@ -342,6 +355,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     };
   } catch (error) {
     if (error instanceof BackupError && error.code === "SERVICES_NOT_RESTORED") throw error;
+    // A freeze still under way must have finished (or failed) before bringBack can thaw it.
+    await freezing?.catch(() => undefined);
     if (method === "enterprise-restore") {
       await databaseExec.exec({ argv: ["rm", "-rf", workDir] }).catch(() => undefined);
       if (progress.neo4j === "loading") {
