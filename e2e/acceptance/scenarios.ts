@@ -79,7 +79,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
   const uninstall = async (release: string) => {
     installed.delete(release);
     keep.delete(release);
-    await uninstall(release);
+    await d.uninstall(release);
   };
   const uninstallKept = async () => {
     for (const release of [...keep]) await uninstall(release);
