@@ -75,6 +75,13 @@ export class ExecBinder {
 
   /** Adds a binding (before the pods exist, or existing pods are bound on the next event/resync). */
   async bind(binding: SandboxBinding): Promise<void> {
+    await this.#link(binding);
+    this.#bindings.push(binding);
+    await this.#resync();
+  }
+
+  /** Dispatcher links for every command the binding's sandboxes offer now (commands may be added later). */
+  async #link(binding: SandboxBinding): Promise<void> {
     for (const sandbox of Object.values(binding.containers)) {
       for (const command of sandbox.commands) {
         if (this.#linked.has(command)) continue;
@@ -82,8 +89,6 @@ export class ExecBinder {
         await symlink(".dispatch", join(this.#dispatchDir, command));
       }
     }
-    this.#bindings.push(binding);
-    await this.#resync();
   }
 
   /** Removes a binding (by identity); pods keep their Exec until they go. */
@@ -167,6 +172,7 @@ export class ExecBinder {
     if (this.#bound.get(key) === uid) return;
     const binding = this.#match(pod);
     if (!binding) return;
+    await this.#link(binding);
     const exec = {
       apiVersion: "kwok.x-k8s.io/v1alpha1",
       kind: "Exec",

@@ -71,7 +71,11 @@ export interface LocalCluster extends AsyncDisposable {
   serviceAccountToken(namespace: string, serviceAccount: string, expirationSeconds?: number): Promise<string>;
   /** A kubeconfig file using `serviceAccountToken` (namespace set as the context's default). */
   serviceAccountKubeconfig(namespace: string, serviceAccount: string): Promise<string>;
-  /** Binds the containers of pods matching `selector` in `namespace` to sandboxes (exec runs there). */
+  /**
+   * Binds the containers of pods matching `selector` in `namespace` to sandboxes (exec runs there). Bind before
+   * the pods exist. A command added to a sandbox later is found through `sh -c` at once, and as argv[0] for pods
+   * created afterwards or once the sandbox is bound again (kwok resolves argv[0] through its own PATH).
+   */
   bindSandboxes(binding: SandboxBinding): Promise<void>;
   /** Removes a binding given to `bindSandboxes` (same object); later pods matching it get no exec. */
   unbindSandboxes(binding: SandboxBinding): void;
@@ -552,7 +556,11 @@ class RunningCluster implements LocalCluster {
         { timeoutMs: options.timeoutMs ?? 120_000, intervalMs: 250 },
       );
     } catch (error) {
-      throw new Error(`${(error as Error).message}: ${pending}`, { cause: error });
+      const binderError = this.#binder?.lastError;
+      const detail = binderError
+        ? ` (last exec-binder error: ${(binderError as Error).message ?? binderError})`
+        : "";
+      throw new Error(`${(error as Error).message}: ${pending}${detail}`, { cause: error });
     }
   }
 
