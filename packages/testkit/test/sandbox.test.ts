@@ -73,6 +73,10 @@ describe("container sandbox (plain)", () => {
     const anon = await sandbox.exec(["whoami"]);
     expect(anon.exitCode).toBe(1);
     expect(anon.stderr).toContain("cannot find name for user ID 1001");
+    expect((await sandbox.exec(["id", "-u"])).stdout).toBe("1001\n");
+    expect((await sandbox.exec(["id"])).stdout).toBe("uid=1001 gid=1001 groups=1001\n");
+    expect((await sandbox.exec(["id", "-un"])).exitCode).toBe(1);
+    expect((await sandbox.exec(["id", "-un"], { user: "app" })).stdout).toBe("app\n");
     const app = await sandbox.exec(["sh", "-c", 'whoami; echo "$EXTRA"'], {
       user: "app",
       env: { EXTRA: "x1" },

@@ -141,7 +141,6 @@ const BASE_COMMANDS = [
   "sort",
   "true",
   "false",
-  "id",
   "hostname",
   "readlink",
   "dirname",
@@ -191,6 +190,26 @@ function shellQuote(value: string): string {
 function whoamiScript(user: SandboxUser): string {
   if (user.name !== null) return `#!/bin/sh\necho ${shellQuote(user.name)}\n`;
   return `#!/bin/sh\necho "whoami: cannot find name for user ID ${user.uid}" >&2\nexit 1\n`;
+}
+
+/**
+ * `id` as the container user sees it (the host's would print the host identity): no option, -u, -g, -un, -gn.
+ * The group is taken to be the user's own (uid = gid), as in the images here. Other options are refused.
+ */
+function idScript(user: SandboxUser): string {
+  const name = user.name === null ? "" : `(${user.name})`;
+  const nameOrFail =
+    user.name === null
+      ? `echo "id: cannot find name for user ID ${user.uid}" >&2; exit 1`
+      : `echo ${shellQuote(user.name)}`;
+  return `#!/bin/sh
+case "$*" in
+"") echo "uid=${user.uid}${name} gid=${user.uid}${name} groups=${user.uid}${name}" ;;
+-u|-g) echo ${user.uid} ;;
+-un|-nu|"-u -n"|"-n -u"|-gn|-ng|"-g -n"|"-n -g") ${nameOrFail} ;;
+*) echo "id (container sandbox): option not modelled: $*" >&2; exit 1 ;;
+esac
+`;
 }
 
 /**
@@ -269,6 +288,7 @@ export async function createContainerSandbox(options: ContainerSandboxOptions): 
       await mkdir(binDir, { recursive: true });
       for (const [name, target] of links) await symlink(target, join(binDir, name));
       await writeFile(join(binDir, "whoami"), whoamiScript(u), { mode: 0o755 });
+      await writeFile(join(binDir, "id"), idScript(u), { mode: 0o755 });
       await writeFile(join(binDir, "su"), suScript(u, users, binDirOf), { mode: 0o755 });
       binDirs.set(userKey(u), binDir);
     }
@@ -281,7 +301,7 @@ export async function createContainerSandbox(options: ContainerSandboxOptions): 
       user,
       users,
       binDirs,
-      [...links.keys(), "whoami", "su"].sort(),
+      [...links.keys(), "whoami", "id", "su"].sort(),
     );
   } catch (error) {
     await rm(dir.path, { recursive: true, force: true });
