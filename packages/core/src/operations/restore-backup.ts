@@ -293,7 +293,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           progress.postgres = "restoring";
           // Open sessions would block DROP DATABASE; a database that is already gone has none.
           await terminateSessions(postgresExec, postgresCredentials).catch(() => undefined);
-          if (dumpEntry) startFreeze();
+          if (dumpEntry) void startFreeze();
           await restorePostgres(postgresExec, postgresCredentials, entry.body, entry.size, {
             mode: postgres.mode,
             ...sig,
