@@ -466,6 +466,31 @@ describe("backup and restore through the API server", () => {
     LONG,
   );
 
+  it("the running-task gate asks infrahubctl in a task-worker pod and stops nothing while tasks run", async () => {
+    await fixture.setRunningTasks([{ id: "4f1e", name: "git-repository-sync", state: "RUNNING" }]);
+    const before = await replicaCounts();
+    const warnings: string[] = [];
+    const error = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "k8s-tasks"),
+      toolVersion: "test",
+      freezeHelper,
+      taskWaitTimeoutMs: 1000,
+      onEvent: (e) => {
+        if (e.type === "warning") warnings.push(e.message);
+      },
+    })
+      .catch((e: unknown) => e)
+      .finally(() => fixture.setRunningTasks([]));
+    expect(error).toMatchObject({
+      code: "TASKS_RUNNING",
+      details: { tasks: ["git-repository-sync"] },
+    });
+    expect(warnings.filter((w) => /infrahubctl|running tasks/.test(w))).toEqual([]);
+    expect(await replicaCounts()).toEqual(before);
+    expect(await stack.minio.listObjectKeys(BUCKET, "k8s-tasks/")).toEqual([]);
+  });
+
   it(
     "restoreBackup brings the data back to the backup's state",
     async () => {
