@@ -246,20 +246,34 @@ export class KindDriver implements AcceptanceDriver, AsyncDisposable {
           sql,
         ),
     } as unknown as PostgresCluster;
-    const scalePostgres = async (replicas: number) => {
-      await kubectl(["scale", "-n", NAMESPACE, "statefulset/infrahub-postgresql", `--replicas=${replicas}`]);
-      if (replicas === 0)
-        await kubectl(["wait", "-n", NAMESPACE, "--for=delete", "pod/infrahub-postgresql-0", "--timeout=5m"]);
-      else
-        await kubectl([
-          "rollout",
-          "status",
+    // "Unreachable" while the pod stays Running (scaling it away would be "service not found"
+    // instead): Prefect's database refuses every connection, set and undone from the `postgres` db.
+    const connectionLimit = (limit: number) =>
+      kubectl(
+        [
+          "exec",
+          "-i",
           "-n",
           NAMESPACE,
-          "statefulset/infrahub-postgresql",
-          "--timeout=5m",
-        ]);
-    };
+          "infrahub-postgresql-0",
+          "-c",
+          "postgresql",
+          "--",
+          "env",
+          "PGPASSWORD=prefect-rocks",
+          "psql",
+          "-h",
+          "localhost",
+          "-U",
+          "prefect",
+          "-d",
+          "postgres",
+          "-v",
+          "ON_ERROR_STOP=1",
+          "-At",
+        ],
+        `ALTER DATABASE server CONNECTION LIMIT ${limit};`,
+      );
     return {
       digest: async () => {
         const d = await digestInfrahubData(neo4j, postgres);
@@ -272,8 +286,12 @@ export class KindDriver implements AcceptanceDriver, AsyncDisposable {
           `CREATE TABLE IF NOT EXISTS acceptance_marker (label text); INSERT INTO acceptance_marker VALUES ('${l}');`,
         );
       },
-      takeDatabaseDown: () => scalePostgres(0),
-      bringDatabaseUp: () => scalePostgres(1),
+      takeDatabaseDown: async () => {
+        await connectionLimit(0);
+      },
+      bringDatabaseUp: async () => {
+        await connectionLimit(-1);
+      },
       neo4jStarts: async () =>
         Number(
           await kubectl([

@@ -9,6 +9,8 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AcceptanceDriver, JobOutcome, Values } from "./driver.js";
 
 const MIN = 60_000;
+/** The Deployments a restore stops and starts (infrahub chart names, release `infrahub`). */
+const APP_DEPLOYMENTS = /^(infrahub-infrahub-server|infrahub-infrahub-task-worker|prefect-server)$/;
 const ARCHIVE_NAME = /^infrahub_backup_\d{8}_\d{6}\.tar\.gz$/;
 
 function isObject(v: unknown): v is Record<string, unknown> {
@@ -102,10 +104,11 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
     const logs = await d.logs(job);
     const logsAt = new Date();
     const helmOutcome = await helm;
+    const elapsedMs = Date.now() - started;
     console.log(
       `acceptance: ${release}: Job ${outcome.condition} (exit ${outcome.exitCode}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
     );
-    return { job, outcome, logs, logsAt, helm: helmOutcome };
+    return { job, outcome, logs, logsAt, elapsedMs, helm: helmOutcome };
   }
 
   const backupState: { digest?: string; key?: string; archive?: Buffer } = {};
@@ -303,6 +306,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         restore(s3("oneshot/", { key: backupState.key, secretName: d.store.secrets.wrong })),
       );
       expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBe(4);
       expect(r.logs).toMatch(/credentials|authentication|InvalidAccessKeyId/i);
       expect(await d.data.digest()).toBe(before);
       await uninstall("restore-badcreds");
@@ -314,6 +318,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         restore(s3("oneshot/", { key: "oneshot/infrahub_backup_19990101_000000.tar.gz" })),
       );
       expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBe(5);
       expect(r.logs).toMatch(/artifact not found/i);
       await uninstall("restore-nokey");
     });
@@ -326,9 +331,12 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         expect(now, `${before.kind} ${before.name}`).toBeDefined();
         expect(now?.replicas, `${before.kind} ${before.name} replicas`).toBe(before.replicas);
         expect(now?.readyReplicas, `${before.kind} ${before.name} ready`).toBe(before.replicas);
-        // Deployments were really stopped and started (scale changes bump the generation twice).
-        if (before.kind === "Deployment")
-          expect(now?.generation).toBeGreaterThanOrEqual(before.generation + 2);
+        // The application Deployments were really stopped and started (each scale bumps the generation).
+        if (APP_DEPLOYMENTS.test(before.name)) {
+          expect(now?.generation, `${before.name} was not scaled down and up`).toBeGreaterThanOrEqual(
+            before.generation + 2,
+          );
+        }
       }
       expect(await d.data.digest()).toBe(backupState.digest);
     });
@@ -343,6 +351,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await d.store.put(key, flipByte(backupState.archive as Buffer));
       const r = await runJob("restore-corrupt", restore(s3("corrupt/", { key })));
       expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBe(6);
       expect(r.logs).toMatch(/checksum|corrupt|integrity|mismatch|crc|invalid/i);
       expect(await d.data.digest()).toBe(before);
       expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
@@ -430,6 +439,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         await d.data.bringDatabaseUp();
       }
       expect(r.outcome.condition).toBe("Failed");
+      expect(r.outcome.exitCode).toBe(7);
       expect(r.logs).toMatch(/connect|connection|unreachable|refused|unavailable/i);
       expect(await d.store.listKeys("nodb-edge/")).toEqual([]);
       expect(await d.store.pendingUploads("nodb-edge/")).toEqual([]);
@@ -447,6 +457,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(r.outcome.condition).toBe("Failed");
       expect(r.outcome.exitCode).toBe(4);
       expect(r.logs).toMatch(/permission|access denied|AccessDenied/i);
+      expect(r.elapsedMs, "install to failed Job").toBeLessThan(60_000);
       // Fast: refused before any database work (Neo4j untouched).
       expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
       expect(await d.store.listKeys("readonly/")).toEqual([]);
