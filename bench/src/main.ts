@@ -101,6 +101,38 @@ async function main(): Promise<void> {
   log(`CLI bundled at ${cli}`);
 
   const records: RunRecord[] = [];
+  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
+  const jsonPath = join(outDir, `bench-${stamp}.json`);
+  const pngPath = join(outDir, `bench-${stamp}.png`);
+  /** Written after every size too, so an interrupted run keeps what it measured. */
+  const writeResults = async (complete: boolean) => {
+    const { rows, ratios } = summarize(records);
+    await writeFile(
+      jsonPath,
+      `${JSON.stringify(
+        {
+          startedAt: startedAt.toISOString(),
+          finishedAt: new Date().toISOString(),
+          complete,
+          options: { sizes, runs, kinds },
+          machine: {
+            cpus: cpus().length,
+            cpuModel: cpus()[0]?.model,
+            memoryBytes: totalmem(),
+            node: process.version,
+          },
+          loadAverage: { before: loadBefore, after: loadavg() },
+          rows,
+          ratios,
+          records,
+        },
+        null,
+        2,
+      )}\n`,
+    );
+    await writeChart(pngPath, rows);
+    return { rows, ratios };
+  };
   for (const kind of kinds) {
     log(`starting the local stack for the ${kind} dataset`);
     await using stack = await startInfrahubLocalStack();
@@ -173,39 +205,14 @@ async function main(): Promise<void> {
           `${kind} ${formatBytes(size)} run ${run}: ${samples.map((s) => `${s.scenario} ${(s.wallMs / 1000).toFixed(1)}s`).join(", ")}`,
         );
       }
+      await writeResults(false);
     }
     // Disposed by `await using` right after this line; the signal handler must not do it again.
     running.delete(cycle);
     running.delete(stack);
   }
 
-  const { rows, ratios } = summarize(records);
-  const stamp = startedAt.toISOString().replace(/[:.]/g, "-");
-  const jsonPath = join(outDir, `bench-${stamp}.json`);
-  const pngPath = join(outDir, `bench-${stamp}.png`);
-  await writeFile(
-    jsonPath,
-    `${JSON.stringify(
-      {
-        startedAt: startedAt.toISOString(),
-        finishedAt: new Date().toISOString(),
-        options: { sizes, runs, kinds },
-        machine: {
-          cpus: cpus().length,
-          cpuModel: cpus()[0]?.model,
-          memoryBytes: totalmem(),
-          node: process.version,
-        },
-        loadAverage: { before: loadBefore, after: loadavg() },
-        rows,
-        ratios,
-        records,
-      },
-      null,
-      2,
-    )}\n`,
-  );
-  await writeChart(pngPath, rows);
+  const { rows, ratios } = await writeResults(true);
   console.log(formatTables(rows, ratios));
   console.log(
     `load average before ${loadBefore.map((l) => l.toFixed(2)).join(" ")}, after ${loadavg()
