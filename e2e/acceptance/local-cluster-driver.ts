@@ -26,6 +26,7 @@ import {
   toolDir,
 } from "@infrahub-backup/testkit";
 import { buildCli, bin as cliBundle, removeCli } from "../../packages/cli/test/cli-process.js";
+import { adminWrites } from "./audit-writes.js";
 import type { AcceptanceDriver, HelmOutcome, Values } from "./driver.js";
 import { type HelmCli, helmCli } from "./helm-cli.js";
 import { KubeReader } from "./kube-reader.js";
@@ -313,29 +314,9 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
     this.#recordFrom = Date.now();
   }
 
-  /**
-   * Writes by the admin identity since startRecording, from the API server's audit log, other than
-   * Helm's and the test bed's own (the job pod runner's pod status/TokenRequests, and kwok's Exec/Logs
-   * objects, which configure the fake kubelet). Controllers, the scheduler and the CLI's ServiceAccount
-   * (scaling Infrahub) are other identities. A `kubectl` step in a scenario would show here.
-   */
+  /** Admin writes since startRecording other than Helm's and the test bed's (see adminWrites). */
   async clusterWrites(): Promise<{ byHelm: number; others: string[] }> {
-    const text = await readFile(this.auditLog, "utf8");
-    const others: string[] = [];
-    let byHelm = 0;
-    for (const line of text.split("\n")) {
-      if (!line.trim()) continue;
-      const e = JSON.parse(line) as KubeObject;
-      if (e.stage !== "ResponseComplete" || Date.parse(e.requestReceivedTimestamp) < this.#recordFrom)
-        continue;
-      if (e.user?.username !== "admin") continue;
-      const agent = String(e.userAgent ?? "");
-      if (agent.startsWith("Helm/")) byHelm += 1;
-      else if (agent !== RUNNER_USER_AGENT && e.objectRef?.apiGroup !== "kwok.x-k8s.io") {
-        others.push(`${e.verb} ${e.requestURI} (${agent})`);
-      }
-    }
-    return { byHelm, others };
+    return adminWrites(await readFile(this.auditLog, "utf8"), this.#recordFrom, RUNNER_USER_AGENT);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
