@@ -118,6 +118,7 @@ export class Dataset {
             "full",
             neo4j.database,
             "--overwrite-destination=true",
+            `--report-file=${join(this.workDir, "import.report")}`,
             `--nodes=Root=${rootCsv}`,
             `--nodes=Blob=${blobCsv}`,
           ],
