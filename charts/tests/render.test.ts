@@ -53,7 +53,7 @@ describe("default render", () => {
     const role = find(render({}), "Role");
     expect(role.rules).toEqual([
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
-      { apiGroups: [""], resources: ["pods/exec"], verbs: ["create"] },
+      { apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] },
       { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
       { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
       {
