@@ -2,6 +2,7 @@ import { BackupError } from "../errors.js";
 import { ComposeExecutor } from "../exec/compose-executor.js";
 import type { Executor } from "../exec/executor.js";
 import { ComposeCli, type ComposeCliOptions } from "./compose-cli.js";
+import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 import type { ServiceName } from "./services.js";
 
@@ -11,9 +12,7 @@ export interface ComposeEnvironmentOptions extends ComposeCliOptions {
 }
 
 /** The official neo4j image's NEO4J_HOME; the server writes its pid file to `$NEO4J_HOME/run/neo4j.pid`. */
-export const COMPOSE_NEO4J_HOME = "/var/lib/neo4j";
-/** The user neo4j-admin must run as so the store keeps its owner (the image's `neo4j` user). */
-const NEO4J_OS_USER = "neo4j";
+export const COMPOSE_NEO4J_HOME = IMAGE_NEO4J_HOME;
 
 /**
  * An Infrahub deployment run by Docker Compose: commands go through `docker compose -p <project> exec -T`,
@@ -25,7 +24,7 @@ export class ComposeEnvironment implements Environment {
   readonly #cli: ComposeCli;
   readonly #options: ComposeEnvironmentOptions;
   #services: Promise<Set<string>> | undefined;
-  #runtime: Promise<Neo4jRuntime> | undefined;
+  readonly #runtime = memoisedRuntime(() => detectContainerNeo4jRuntime(this));
 
   constructor(options: ComposeEnvironmentOptions) {
     this.name = options.project;
@@ -117,29 +116,9 @@ export class ComposeEnvironment implements Environment {
     }
   }
 
-  /**
-   * The pid file from the database container's NEO4J_HOME (the image sets it). Upstream's rule for the
-   * user: neo4j-admin runs as `neo4j` unless the container's exec user already is `neo4j` (Compose execs
-   * as root by default; a project may set `user:`).
-   */
+  /** Pid file and neo4j-admin user, by upstream's rule for containers (detected once). */
   neo4jRuntime(): Promise<Neo4jRuntime> {
-    this.#runtime ??= this.#detectRuntime();
-    this.#runtime.catch(() => {
-      this.#runtime = undefined;
-    });
-    return this.#runtime;
-  }
-
-  async #detectRuntime(): Promise<Neo4jRuntime> {
-    const env = await this.serviceEnv("database");
-    const executor = await this.executor("database");
-    const result = await executor.exec({ argv: ["whoami"], timeoutMs: 60_000 });
-    const user = result.exitCode === 0 ? result.stdout.toString("utf8").trim() : "";
-    const home = (env.NEO4J_HOME || COMPOSE_NEO4J_HOME).replace(/\/$/, "");
-    return {
-      pidFile: `${home}/run/neo4j.pid`,
-      ...(user === NEO4J_OS_USER ? {} : { adminUser: NEO4J_OS_USER }),
-    };
+    return this.#runtime();
   }
 }
 

@@ -3,6 +3,7 @@ import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { KubernetesExecutor } from "../exec/kube-executor.js";
 import { parseEnvOutput } from "./compose-environment.js";
+import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
 import {
@@ -25,8 +26,7 @@ export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
 }
 
 /** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, pid file in `$NEO4J_HOME/run`. */
-export const KUBERNETES_NEO4J_HOME = "/var/lib/neo4j";
-const NEO4J_OS_USER = "neo4j";
+export const KUBERNETES_NEO4J_HOME = IMAGE_NEO4J_HOME;
 
 /**
  * An Infrahub deployment in a Kubernetes namespace, as the official `infrahub` chart lays it out
@@ -44,7 +44,7 @@ export class KubernetesEnvironment implements Environment {
   readonly #scaler: WorkloadScaler;
   /** Pod choices, kept until the service is scaled (a frozen Neo4j is not Ready, yet still ours). */
   readonly #choices = new Map<ServiceName, PodChoice>();
-  #runtime: Promise<Neo4jRuntime> | undefined;
+  readonly #runtime = memoisedRuntime(() => detectContainerNeo4jRuntime(this));
 
   constructor(options: KubernetesEnvironmentOptions) {
     this.#options = options;
@@ -212,25 +212,9 @@ export class KubernetesEnvironment implements Environment {
     }
   }
 
-  /** Pid file from the Neo4j container's NEO4J_HOME; neo4j-admin as `neo4j` unless exec already is. */
+  /** Pid file and neo4j-admin user, by upstream's rule for containers (detected once). */
   neo4jRuntime(): Promise<Neo4jRuntime> {
-    this.#runtime ??= this.#detectRuntime();
-    this.#runtime.catch(() => {
-      this.#runtime = undefined;
-    });
-    return this.#runtime;
-  }
-
-  async #detectRuntime(): Promise<Neo4jRuntime> {
-    const env = await this.serviceEnv("database");
-    const executor = await this.executor("database");
-    const result = await executor.exec({ argv: ["whoami"], timeoutMs: 60_000 });
-    const user = result.exitCode === 0 ? result.stdout.toString("utf8").trim() : "";
-    const home = (env.NEO4J_HOME || KUBERNETES_NEO4J_HOME).replace(/\/$/, "");
-    return {
-      pidFile: `${home}/run/neo4j.pid`,
-      ...(user === NEO4J_OS_USER ? {} : { adminUser: NEO4J_OS_USER }),
-    };
+    return this.#runtime();
   }
 }
 
