@@ -1,3 +1,4 @@
+// ci-cost: 30 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // The chart ↔ CLI contract, run for real: the CLI (the bundle the image ships) is executed with exactly
 // the args and env of each rendered pod — Secret refs resolved from a "Secret" we create here with the
 // credentials of a real MinIO user, the namespace fieldRef resolved — against a real local Infrahub

@@ -1,3 +1,4 @@
+// ci-cost: 380 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // Acceptance scenarios (issue 11) on the local cluster: one cluster, one Infrahub stack, one fixture for
 // the whole file; scenarios in sequence.
 import { afterAll, beforeAll } from "vitest";

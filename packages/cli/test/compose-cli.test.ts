@@ -1,3 +1,4 @@
+// ci-cost: 40 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // The built CLI as a child process against a Docker Compose deployment: `docker` on its PATH is the docker
 // TEST DOUBLE (testkit docker-shim) whose containers are sandboxes bound to a real local stack (Neo4j
 // Community, PostgreSQL, MinIO). Detection by project (flag, env var, auto), create → restore, and the

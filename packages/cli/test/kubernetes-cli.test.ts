@@ -1,3 +1,4 @@
+// ci-cost: 55 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // End to end on Kubernetes: the bundled CLI as a child process, with KUBECONFIG holding the token of the
 // chart's ServiceAccount (bound to exactly the Role `helm template charts/infrahub-backup` renders), against
 // a real local control plane from testkit whose Infrahub-shaped pods run their commands against the real

@@ -1,3 +1,4 @@
+// ci-cost: 40 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // createBackup / restoreBackup end to end on a Compose deployment: the environment is found by
 // ComposeDetector and every command goes through `docker compose …`, answered by the docker TEST DOUBLE
 // (testkit docker-shim) whose containers are sandboxes bound to real Neo4j Community / PostgreSQL, with

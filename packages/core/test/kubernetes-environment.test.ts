@@ -1,3 +1,4 @@
+// ci-cost: 90 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // The Kubernetes environment against a real local control plane (kube-apiserver, etcd, controller-manager,
 // scheduler, kwok fake nodes from testkit): the Infrahub-shaped fixture's pods run their commands in
 // container sandboxes bound to the real Neo4j and PostgreSQL. Everything the backup tool does goes through
@@ -275,8 +276,9 @@ describe("discovery", () => {
 
 describe("exec transport through the API server", () => {
   const GIB = 1024 ** 3;
-  // 1 GiB each way when IHB_EXEC_GIB=1 (~30 s idle, over a minute on a loaded 2-core machine); 128 MiB otherwise.
-  const size = process.env.IHB_EXEC_GIB === "1" ? GIB : 128 * 1024 * 1024;
+  // Issue 6 asks for ≥ 1 GiB each way (~30 s idle, over a minute on a loaded 2-core machine);
+  // IHB_EXEC_BYTES makes it smaller for a quick local run.
+  const size = Number(process.env.IHB_EXEC_BYTES ?? GIB);
 
   function rssSampler() {
     const start = process.memoryUsage().rss;

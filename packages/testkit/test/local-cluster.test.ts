@@ -1,3 +1,4 @@
+// ci-cost: 30 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // One local cluster and one Infrahub local stack for the whole file: the fixture's pods are kwok's, their
 // containers' exec runs in sandboxes bound to the stack's real Neo4j and PostgreSQL.
 import { afterAll, beforeAll, describe, expect, it } from "vitest";

@@ -1,3 +1,4 @@
+// ci-cost: 40 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 import { Readable } from "node:stream";
 import { freezeHelperPath, type Neo4jServer, startNeo4j, supervise } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
