@@ -24,8 +24,9 @@ import {
   type TempDir,
   tempDir,
 } from "@infrahub-backup/testkit";
-import type { AcceptanceDriver, HelmOutcome, Values, Workload } from "./driver.js";
+import type { AcceptanceDriver, Values } from "./driver.js";
 import { type HelmCli, helmCli } from "./helm-cli.js";
+import { HelmReleaseReader } from "./helm-release-reader.js";
 import { KubeReader } from "./kube-reader.js";
 
 const run = promisify(execFile);
@@ -68,7 +69,7 @@ function secret(name: string, keys: { accessKeyId: string; secretAccessKey: stri
   };
 }
 
-export class KindDriver implements AcceptanceDriver, AsyncDisposable {
+export class KindDriver extends HelmReleaseReader implements AcceptanceDriver, AsyncDisposable {
   readonly name = "kind";
   readonly namespace = NAMESPACE;
   readonly baseValues: Values = { image: { repository: "infrahub-backup", tag: "e2e", pullPolicy: "Never" } };
@@ -76,10 +77,11 @@ export class KindDriver implements AcceptanceDriver, AsyncDisposable {
   readonly #s3: S3Client;
 
   private constructor(
-    readonly helm: HelmCli,
+    helm: HelmCli,
     readonly work: TempDir,
-    readonly reader: KubeReader,
+    reader: KubeReader,
   ) {
+    super(helm, reader);
     this.#s3 = new S3Client({
       endpoint: process.env.IHB_KIND_S3_ENDPOINT,
       region: "us-east-1",
@@ -305,37 +307,6 @@ export class KindDriver implements AcceptanceDriver, AsyncDisposable {
           ]),
         ),
     };
-  }
-
-  install(release: string, values: Values): Promise<HelmOutcome> {
-    return this.helm.install(release, values);
-  }
-  upgrade(release: string, values: Values): Promise<HelmOutcome> {
-    return this.helm.upgrade(release, values);
-  }
-  uninstall(release: string): Promise<HelmOutcome> {
-    return this.helm.uninstall(release);
-  }
-  jobs(release: string) {
-    return this.reader.jobs(release);
-  }
-  waitForJob(release: string, timeoutMs: number) {
-    return this.reader.waitForJob(release, timeoutMs);
-  }
-  waitForJobEnd(job: string, timeoutMs: number) {
-    return this.reader.waitForJobEnd(job, timeoutMs);
-  }
-  logs(job: string) {
-    return this.reader.logs(job);
-  }
-  events(objectName: string) {
-    return this.reader.events(objectName);
-  }
-  workloads(): Promise<Workload[]> {
-    return this.reader.workloads();
-  }
-  waitForInfrahubReady(timeoutMs: number) {
-    return this.reader.waitForReady(timeoutMs);
   }
 
   /**

@@ -27,8 +27,9 @@ import {
 } from "@infrahub-backup/testkit";
 import { buildCli, bin as cliBundle, removeCli } from "../../packages/cli/test/cli-process.js";
 import { adminWrites } from "./audit-writes.js";
-import type { AcceptanceDriver, HelmOutcome, Values } from "./driver.js";
+import type { AcceptanceDriver, Values } from "./driver.js";
 import { type HelmCli, helmCli } from "./helm-cli.js";
+import { HelmReleaseReader } from "./helm-release-reader.js";
 import { KubeReader } from "./kube-reader.js";
 
 export const NAMESPACE = "infrahub";
@@ -44,7 +45,7 @@ function secret(name: string, keys: { accessKeyId: string; secretAccessKey: stri
   };
 }
 
-export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
+export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceDriver, AsyncDisposable {
   readonly name = "local-cluster";
   readonly namespace = NAMESPACE;
   readonly baseValues: Values = {
@@ -59,13 +60,14 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
     readonly stack: InfrahubLocalStack,
     readonly runner: JobPodRunner,
     readonly proxy: FaultProxy,
-    readonly reader: KubeReader,
-    readonly helm: HelmCli,
+    reader: KubeReader,
+    helm: HelmCli,
     readonly work: TempDir,
     readonly secretNames: { readwrite: string; readonly: string; wrong: string },
     readonly auditLog: string,
     disposables: AsyncDisposable[],
   ) {
+    super(helm, reader);
     this.#disposables = disposables;
   }
 
@@ -235,46 +237,6 @@ export class LocalClusterDriver implements AcceptanceDriver, AsyncDisposable {
       bringDatabaseUp: () => postgres.start(),
       neo4jStarts: async () => neo4jSupervisor.restarts,
     };
-  }
-
-  install(release: string, values: Values): Promise<HelmOutcome> {
-    return this.helm.install(release, values);
-  }
-
-  upgrade(release: string, values: Values): Promise<HelmOutcome> {
-    return this.helm.upgrade(release, values);
-  }
-
-  uninstall(release: string): Promise<HelmOutcome> {
-    return this.helm.uninstall(release);
-  }
-
-  jobs(release: string) {
-    return this.reader.jobs(release);
-  }
-
-  waitForJob(release: string, timeoutMs: number) {
-    return this.reader.waitForJob(release, timeoutMs);
-  }
-
-  waitForJobEnd(job: string, timeoutMs: number) {
-    return this.reader.waitForJobEnd(job, timeoutMs);
-  }
-
-  logs(job: string) {
-    return this.reader.logs(job);
-  }
-
-  events(objectName: string) {
-    return this.reader.events(objectName);
-  }
-
-  workloads() {
-    return this.reader.workloads();
-  }
-
-  waitForInfrahubReady(timeoutMs: number) {
-    return this.reader.waitForReady(timeoutMs);
   }
 
   /**
