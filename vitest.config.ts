@@ -3,7 +3,7 @@ import CostFirstSequencer from "./tools/vitest/cost-first-sequencer.js";
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "e2e", "charts"],
+    projects: ["packages/*", "e2e", "charts", "bench"],
     sequence: { sequencer: CostFirstSequencer },
   },
 });

@@ -1,3 +1,4 @@
+// ci-cost: 150 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // Keeps the harness from rotting: the whole `pnpm bench` path at a tiny size, one run, one kind.
 // Wall time is dominated by Neo4j stop/start cycles (six per run): ~2 min idle, ~4.5 min at load 15.
 import { spawnSync } from "node:child_process";
