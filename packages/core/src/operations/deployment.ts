@@ -1,3 +1,4 @@
+import { boltPortListening } from "../engines/neo4j/bolt-probe.js";
 import {
   type Neo4jCredentials,
   neo4jCredentialsFromEnv,
@@ -14,6 +15,7 @@ import {
 } from "../engines/postgres/credentials.js";
 import type { Environment } from "../environment/environment.js";
 import type { ServiceName } from "../environment/services.js";
+import { BackupError } from "../errors.js";
 import type { EventSink } from "./events.js";
 
 export type HostEnv = Readonly<Record<string, string | undefined>>;
@@ -84,28 +86,54 @@ export async function probeInfrahubVersion(environment: Environment): Promise<st
   }
 }
 
-/** Waits until Neo4j answers a query again (after a freeze, its container or supervisor restarts it). */
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Between two cheap Bolt-port checks while Neo4j starts. */
+const PORT_POLL_MS = 200;
+/** A query is still tried this often while the port check says "not listening", in case it looked at the wrong port. */
+const QUERY_ANYWAY_MS = 3_000;
+/** After a failed query (port open, database not online yet). */
+const QUERY_RETRY_MS = 500;
+
+/**
+ * Waits until Neo4j answers a query again (after a freeze, its container or supervisor restarts it).
+ * Queries (each a cypher-shell JVM) wait for the Bolt port to listen: on a small machine a JVM started
+ * every half second slows the Neo4j JVM it waits for by seconds.
+ */
 export async function waitForNeo4j(
   environment: Environment,
   credentials: Neo4jCredentials,
   options: { timeoutMs?: number; signal?: AbortSignal } = {},
 ): Promise<void> {
+  const signal = options.signal;
   const deadline = Date.now() + (options.timeoutMs ?? 300_000);
   const executor = await environment.executor("database");
   let last: unknown;
+  let queryAnywayAt = Date.now() + QUERY_ANYWAY_MS;
   while (Date.now() < deadline) {
-    options.signal?.throwIfAborted();
+    signal?.throwIfAborted();
+    const listening = await boltPortListening(executor, signal ? { signal } : {});
+    if (listening === false && Date.now() < queryAnywayAt) {
+      await sleep(PORT_POLL_MS);
+      continue;
+    }
     try {
       // The system database answers as soon as the server is up, whatever the user database is called.
       await cypherShell(executor, credentials, "SHOW DATABASES YIELD name RETURN name", {
         database: "system",
         timeoutMs: 20_000,
+        ...(signal ? { signal } : {}),
       });
       return;
     } catch (error) {
+      signal?.throwIfAborted();
       last = error;
-      await new Promise((r) => setTimeout(r, 500));
+      queryAnywayAt = Date.now() + QUERY_ANYWAY_MS;
+      await sleep(QUERY_RETRY_MS);
     }
   }
-  throw last instanceof Error ? last : new Error("Neo4j did not come back");
+  if (last instanceof Error) throw last;
+  throw new BackupError("DATABASE_UNAVAILABLE", "Neo4j did not come back: its Bolt port never listened", {
+    hint: "look at the Neo4j container's log; its supervisor or the container runtime restarts it",
+  });
 }

@@ -1,3 +1,4 @@
+export * from "./bolt-probe.js";
 export * from "./credentials.js";
 export * from "./cypher-shell.js";
 export * from "./edition.js";
