@@ -220,37 +220,7 @@ export class KindDriver extends HelmReleaseReader implements AcceptanceDriver, A
           query,
         ]),
     } as unknown as Neo4jServer;
-    const postgres = {
-      psql: (sql: string) =>
-        kubectl(
-          [
-            "exec",
-            "-i",
-            "-n",
-            NAMESPACE,
-            "infrahub-postgresql-0",
-            "-c",
-            "postgresql",
-            "--",
-            "env",
-            "PGPASSWORD=prefect-rocks",
-            "psql",
-            "-h",
-            "localhost",
-            "-U",
-            "prefect",
-            "-d",
-            "server",
-            "-v",
-            "ON_ERROR_STOP=1",
-            "-At",
-          ],
-          sql,
-        ),
-    } as unknown as PostgresCluster;
-    // "Unreachable" while the pod stays Running (scaling it away would be "service not found"
-    // instead): Prefect's database refuses every connection, set and undone from the `postgres` db.
-    const connectionLimit = (limit: number) =>
+    const psqlIn = (database: string, sql: string) =>
       kubectl(
         [
           "exec",
@@ -269,13 +239,18 @@ export class KindDriver extends HelmReleaseReader implements AcceptanceDriver, A
           "-U",
           "prefect",
           "-d",
-          "postgres",
+          database,
           "-v",
           "ON_ERROR_STOP=1",
           "-At",
         ],
-        `ALTER DATABASE server CONNECTION LIMIT ${limit};`,
+        sql,
       );
+    const postgres = { psql: (sql: string) => psqlIn("server", sql) } as unknown as PostgresCluster;
+    // "Unreachable" while the pod stays Running (scaling it away would be "service not found"
+    // instead): Prefect's database refuses every connection, set and undone from the `postgres` db.
+    const connectionLimit = (limit: number) =>
+      psqlIn("postgres", `ALTER DATABASE server CONNECTION LIMIT ${limit};`);
     return {
       digest: async () => {
         const d = await digestInfrahubData(neo4j, postgres);
