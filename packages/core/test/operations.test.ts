@@ -82,6 +82,15 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
         `services down ${result.durations.servicesDownMs} ms`,
     );
     expect(events.some((e) => e.type === "progress" && e.entry === "database/neo4j.dump")).toBe(true);
+    // Each dump's size and duration are logged, so the downtime can be split into dump and restart.
+    const finished = events.flatMap((e) =>
+      e.type === "step" && / dump finished: /.test(e.message) ? [e.message.replace(/ in \d+ ms$/, "")] : [],
+    );
+    const bytesOf = (path: string) => result.entries.find((e) => e.path === path)?.size;
+    expect(finished).toEqual([
+      `PostgreSQL dump finished: ${bytesOf("prefect.dump")} bytes`,
+      `Neo4j dump finished: ${bytesOf("database/neo4j.dump")} bytes`,
+    ]);
   });
 
   it("verifies and lists the backup", async () => {

@@ -21,7 +21,7 @@ import {
   waitForNeo4j,
 } from "./deployment.js";
 import { captureEnterprise } from "./enterprise-capture.js";
-import { type EventSink, ignoreEvents } from "./events.js";
+import { type EventSink, ignoreEvents, type OperationEvent } from "./events.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
 
@@ -236,12 +236,14 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   try {
     if (postgresExec && postgresCredentials) {
       onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
+      const dumpStarted = Date.now();
       const dump = dumpPostgres(postgresExec, postgresCredentials, sig);
-      await writer.addFile(
+      const written = await writer.addFile(
         "prefect.dump",
         pipeline(dump.stdout, checked("prefect.dump", [PG_DUMP_MAGIC], onEvent)),
       );
       await dump.done;
+      onEvent(dumpFinished("PostgreSQL", written.size, Date.now() - dumpStarted));
     }
 
     if (neo4j.edition === "enterprise") {
@@ -267,8 +269,13 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
         ...sig,
       });
-      await writer.addFile(entry, pipeline(dump.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)));
+      const dumpStarted = Date.now();
+      const written = await writer.addFile(
+        entry,
+        pipeline(dump.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)),
+      );
       await dump.done;
+      onEvent(dumpFinished("Neo4j", written.size, Date.now() - dumpStarted));
       // Services come back as soon as the dump stream ends, not after the upload is committed.
       await bringBack();
     }
@@ -315,6 +322,15 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     }
     throw error;
   }
+}
+
+/** Where the time of a backup goes: each dump's length is in the log, next to the downtime. */
+function dumpFinished(engine: string, bytes: number, ms: number): OperationEvent {
+  return {
+    type: "step",
+    message: `${engine} dump finished: ${bytes} bytes in ${ms} ms`,
+    fields: { bytes, durationMs: ms },
+  };
 }
 
 /** `source` piped through `transform`, errors of either surfacing on the returned stream. */
