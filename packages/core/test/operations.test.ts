@@ -1,4 +1,4 @@
-// ci-cost: 105 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
+// ci-cost: 125 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
 import { execFileSync, spawnSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -306,6 +306,41 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     expect(String((error as Error).message)).toMatch(/neo4j-admin database dump of neo4j failed/);
     expect(await stack.minio.listObjectKeys(BUCKET, "neo4j-fails/")).toEqual([]);
     expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+    expect(appsRunning()).toBe(true);
+    await stack.neo4j.cypher("RETURN 1");
+  });
+
+  it("a freeze whose helper loses the race with the exiting JVM is tried again once Neo4j serves again", async () => {
+    // Fault injection at our own helper's seat: the first "helper" arms and never pauses the JVM, as
+    // when a busy node delays the real one past the JVM's exit. The second attempt gets the real one.
+    await using dir = await tempDir("ihb-lost-race-");
+    const losingHelper = join(dir.path, "neo4j-freeze-loses");
+    await writeFile(
+      losingHelper,
+      '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --ready-file ] && echo ready > "$2"; shift; done\n',
+      { mode: 0o755 },
+    );
+    let calls = 0;
+    const events: OperationEvent[] = [];
+    const restartsBefore = stack.neo4jSupervisor.restarts;
+    const result = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "lost-race"),
+      toolVersion: "test",
+      freezeHelper: (arch) => (++calls === 1 ? losingHelper : freezeHelper(arch)),
+      onEvent: (e) => events.push(e),
+    });
+    expect(calls).toBe(2);
+    expect(stack.neo4jSupervisor.restarts).toBe(restartsBefore + 2);
+    expect(
+      events.filter(
+        (e) => e.type === "warning" && /exited before it could be paused \(attempt 1 of 3\)/.test(e.message),
+      ),
+    ).toHaveLength(1);
+    expect(await stack.minio.listObjectKeys(BUCKET, "lost-race/")).toEqual([`lost-race/${result.name}`]);
+    expect(
+      (await verifyBackup({ store: store(stack.minio.endpoint, "lost-race"), name: result.name })).ok,
+    ).toBe(true);
     expect(appsRunning()).toBe(true);
     await stack.neo4j.cypher("RETURN 1");
   });

@@ -5,7 +5,7 @@ import { ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
-import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
+import { type FrozenNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
 import { dumpNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
 import type { Environment, StoppedServices } from "../environment/environment.js";
@@ -16,6 +16,7 @@ import type { BackupStore } from "../storage/backup-store.js";
 import {
   findNeo4jCredentials,
   findPostgresCredentials,
+  freezeNeo4jRetrying,
   type HostEnv,
   probeInfrahubVersion,
   waitForNeo4j,
@@ -258,9 +259,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
       stoppedAt = Date.now();
       stopped = await environment.stop(APP_STOP_ORDER);
-      frozen = await freezeNeo4j(databaseExec, {
+      frozen = await freezeNeo4jRetrying(environment, neo4jCredentials, {
         pidFile: runtime.pidFile,
         helperPath: options.freezeHelper,
+        onEvent,
         ...sig,
       });
       const entry = `database/${neo4jCredentials.database}.dump`;

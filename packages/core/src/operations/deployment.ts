@@ -8,6 +8,12 @@ import {
 } from "../engines/neo4j/credentials.js";
 import { cypherShell } from "../engines/neo4j/cypher-shell.js";
 import {
+  exitedBeforePause,
+  type FreezeOptions,
+  type FrozenNeo4j,
+  freezeNeo4j,
+} from "../engines/neo4j/freeze.js";
+import {
   credentialsFromEnv,
   postgresCredentialsIncomplete as incomplete,
   type PostgresCredentials,
@@ -136,4 +142,32 @@ export async function waitForNeo4j(
   throw new BackupError("DATABASE_UNAVAILABLE", "Neo4j did not come back: its Bolt port never listened", {
     hint: "look at the Neo4j container's log; its supervisor or the container runtime restarts it",
   });
+}
+
+/** Freezes tried in all when the helper loses its race with the exiting JVM. */
+const FREEZE_ATTEMPTS = 3;
+
+/**
+ * `freezeNeo4j`, tried again when the JVM exited before the helper could pause it: that failure leaves
+ * the data untouched and Neo4j restarting, so once it serves again the freeze starts over.
+ */
+export async function freezeNeo4jRetrying(
+  environment: Environment,
+  credentials: Neo4jCredentials,
+  options: FreezeOptions & { onEvent: EventSink },
+): Promise<FrozenNeo4j> {
+  const { onEvent, ...freezeOptions } = options;
+  const executor = await environment.executor("database");
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await freezeNeo4j(executor, freezeOptions);
+    } catch (error) {
+      if (!exitedBeforePause(error) || attempt >= FREEZE_ATTEMPTS) throw error;
+      onEvent({
+        type: "warning",
+        message: `Neo4j exited before it could be paused (attempt ${attempt} of ${FREEZE_ATTEMPTS}); trying again once it serves again`,
+      });
+      await waitForNeo4j(environment, credentials, options.signal ? { signal: options.signal } : {});
+    }
+  }
 }

@@ -4,7 +4,7 @@ import { type ArchiveFileEntry, type ArchiveReport, readArchive } from "../archi
 import type { BackupMetadata } from "../archive/backup-metadata.js";
 import { cypherShell } from "../engines/neo4j/cypher-shell.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
-import { type FrozenNeo4j, freezeNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
+import { type FrozenNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
 import { loadNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import {
   PG_DUMP_MAGIC,
@@ -16,7 +16,13 @@ import type { Environment, StoppedServices } from "../environment/environment.js
 import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
 import { BackupError } from "../errors.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
-import { findNeo4jCredentials, findPostgresCredentials, type HostEnv, waitForNeo4j } from "./deployment.js";
+import {
+  findNeo4jCredentials,
+  findPostgresCredentials,
+  freezeNeo4jRetrying,
+  type HostEnv,
+  waitForNeo4j,
+} from "./deployment.js";
 import {
   applyEnterpriseRestore,
   assertSingleInstance,
@@ -270,9 +276,10 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   // dump comes second; the application services are stopped by then, so nothing is served meanwhile.
   let freezing: Promise<FrozenNeo4j> | undefined;
   const startFreeze = (): Promise<FrozenNeo4j> => {
-    freezing ??= freezeNeo4j(databaseExec, {
+    freezing ??= freezeNeo4jRetrying(environment, neo4jCredentials, {
       pidFile: runtime.pidFile,
       helperPath: options.freezeHelper,
+      onEvent,
       ...sig,
     }).then((f) => {
       frozen = f;

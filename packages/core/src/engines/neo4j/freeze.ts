@@ -128,6 +128,7 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
       throw new BackupError(
         "DATABASE_COMMAND_FAILED",
         `Neo4j (pid ${pid}) exited before it could be paused; its supervisor will restart it and nothing was dumped or loaded`,
+        { details: { exitedBeforePause: true } },
       );
     }
     if (Date.now() > frozenBy) {
@@ -142,6 +143,14 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
     signal?.throwIfAborted();
     await sleep(250);
   }
+}
+
+/**
+ * The helper lost its race: the JVM exited between removing its pid file and the SIGSTOP (a busy node
+ * can delay the helper that long). Nothing was touched; Neo4j restarts and the freeze can be tried again.
+ */
+export function exitedBeforePause(error: unknown): boolean {
+  return error instanceof BackupError && error.details?.exitedBeforePause === true;
 }
 
 /** Lets the frozen JVM exit (its supervisor or the container restart brings Neo4j back) and cleans up. */
