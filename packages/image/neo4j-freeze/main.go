@@ -4,13 +4,25 @@
 // load them offline. Sending SIGCONT afterwards lets the JVM exit and the container restart policy
 // bring Neo4j back.
 //
-// Usage: neo4j-freeze --pid-file PIDFILE --ready-file FILE [--timeout 15m] [--max-frozen 6h]
+// Usage:
+//
+//	neo4j-freeze --pid-file PIDFILE --ready-file FILE [--timeout 15m] [--max-frozen 6h]
+//	             [--work-dir DIR --lease-ttl 20s]
+//	neo4j-freeze --kill-owned DIR
 //
 // It prints the frozen pid on stdout once the JVM is stopped. It exits non-zero (and freezes nothing)
 // when the pid file is missing or invalid, or when no shutdown happens before --timeout, so a
 // forgotten helper can never freeze a later, unrelated shutdown. After freezing it stays until the JVM
-// is resumed or gone; if nobody resumes it within --max-frozen (the backup tool died), it sends
-// SIGCONT itself, so Neo4j is never left frozen forever.
+// is resumed or gone; if nobody resumes it within --max-frozen, it sends SIGCONT itself.
+//
+// With --work-dir and --lease-ttl the freeze lives only as long as its owner: the owner (the backup
+// tool) touches DIR/lease more often than the TTL. When the lease goes stale — the tool was killed,
+// its node lost, its connection cut — the helper ends what the tool left behind (see expire) and
+// resumes Neo4j within about one TTL, whether or not it had frozen it yet.
+//
+// --kill-owned DIR kills every process whose environment holds IHB_OWNER=DIR (the commands the tool
+// ran on the store under this freeze, and their children) and waits until they are gone: the store
+// lock must be free before Neo4j starts again.
 package main
 
 import (
@@ -30,14 +42,34 @@ func main() {
 	readyFile := flag.String("ready-file", "", "file written once the watch is armed")
 	timeout := flag.Duration("timeout", 15*time.Minute, "give up (without freezing) after this long")
 	maxFrozen := flag.Duration("max-frozen", 6*time.Hour, "resume the JVM if still frozen after this long")
+	workDir := flag.String("work-dir", "", "the owner's work directory (lease, on-expiry script, owned processes)")
+	leaseTTL := flag.Duration("lease-ttl", 0, "with --work-dir: resume Neo4j when DIR/lease is older than this")
+	killOwned := flag.String("kill-owned", "", "kill the processes owned by this work directory and exit")
 	flag.Parse()
-	if err := run(*pidFile, *readyFile, *timeout, *maxFrozen); err != nil {
-		fmt.Fprintln(os.Stderr, "neo4j-freeze:", err)
-		os.Exit(1)
+	if *killOwned != "" {
+		if err := killOwnedProcesses(*killOwned, 10*time.Second); err != nil {
+			fail(err)
+		}
+		return
+	}
+	var lease *lease
+	if *leaseTTL > 0 {
+		if *workDir == "" {
+			fail(errors.New("--lease-ttl needs --work-dir"))
+		}
+		lease = newLease(*workDir, *leaseTTL)
+	}
+	if err := run(*pidFile, *readyFile, *timeout, *maxFrozen, lease); err != nil {
+		fail(err)
 	}
 }
 
-func run(pidFile, readyFile string, timeout, maxFrozen time.Duration) error {
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "neo4j-freeze:", err)
+	os.Exit(1)
+}
+
+func run(pidFile, readyFile string, timeout, maxFrozen time.Duration, lease *lease) error {
 	raw, err := os.ReadFile(pidFile)
 	if err != nil {
 		return fmt.Errorf("read pid file: %w", err)
@@ -58,6 +90,11 @@ func run(pidFile, readyFile string, timeout, maxFrozen time.Duration) error {
 	if _, err := syscall.InotifyAddWatch(fd, pidFile, syscall.IN_DELETE_SELF|syscall.IN_MOVE_SELF|syscall.IN_ATTRIB); err != nil {
 		return fmt.Errorf("watch %s: %w", pidFile, err)
 	}
+	if lease != nil {
+		if err := lease.renew(); err != nil {
+			return err
+		}
+	}
 	if readyFile != "" {
 		if err := os.WriteFile(readyFile, []byte("ready\n"), 0o644); err != nil {
 			return fmt.Errorf("write ready file: %w", err)
@@ -70,6 +107,11 @@ func run(pidFile, readyFile string, timeout, maxFrozen time.Duration) error {
 		remaining := time.Until(deadline)
 		if remaining <= 0 {
 			return errors.New("timed out waiting for Neo4j to shut down; nothing was frozen")
+		}
+		if lease != nil && lease.expired() {
+			// The owner is gone before the JVM stopped: nothing is frozen; end what it left running.
+			lease.expire(pid, false)
+			return errors.New("the owner's lease expired before Neo4j shut down; nothing was frozen")
 		}
 		if ready, err := waitReadable(fd, remaining); err != nil {
 			return err
@@ -91,16 +133,21 @@ func run(pidFile, readyFile string, timeout, maxFrozen time.Duration) error {
 		return fmt.Errorf("SIGSTOP %d: %w", pid, err)
 	}
 	fmt.Println(pid)
-	guard(pid, maxFrozen)
+	guard(pid, maxFrozen, lease)
 	return nil
 }
 
-// guard waits while the process stays stopped; past the deadline it resumes it.
-func guard(pid int, maxFrozen time.Duration) {
+// guard waits while the process stays stopped; past the deadline, or once the owner's lease is stale,
+// it resumes it.
+func guard(pid int, maxFrozen time.Duration, lease *lease) {
 	deadline := time.Now().Add(maxFrozen)
 	for time.Now().Before(deadline) {
-		time.Sleep(time.Second)
+		time.Sleep(250 * time.Millisecond)
 		if !stopped(pid) {
+			return
+		}
+		if lease != nil && lease.expired() {
+			lease.expire(pid, true)
 			return
 		}
 	}
@@ -145,7 +192,7 @@ func pidFileGone(events []byte, pidFile string) bool {
 func waitReadable(fd int, timeout time.Duration) (bool, error) {
 	var set syscall.FdSet
 	set.Bits[fd/64] |= 1 << (uint(fd) % 64)
-	tv := syscall.NsecToTimeval(min(timeout, time.Second).Nanoseconds())
+	tv := syscall.NsecToTimeval(min(timeout, 500*time.Millisecond).Nanoseconds())
 	n, err := syscall.Select(fd+1, &set, nil, nil, &tv)
 	if err != nil {
 		if errors.Is(err, syscall.EINTR) {

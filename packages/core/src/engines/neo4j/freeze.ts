@@ -4,6 +4,8 @@ import { stat } from "node:fs/promises";
 import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
 import type { Executor } from "../../exec/executor.js";
+import type { Neo4jCredentials } from "./credentials.js";
+import { waitForNeo4j } from "./wait.js";
 
 /** Where the Neo4j image keeps its pid file (the server's main process writes it). */
 export const NEO4J_PID_FILE = "/var/lib/neo4j/run/neo4j.pid";
@@ -15,15 +17,62 @@ export interface FreezeOptions {
   helperPath: (arch: "amd64" | "arm64") => string;
   /** How long a clean shutdown may take before we give up (default 180 s). */
   shutdownTimeoutMs?: number;
+  /**
+   * The helper resumes Neo4j by itself (after killing the commands run under the freeze and running
+   * the expiry script) once this process has not renewed its lease for this long. Default 20 s; the
+   * lease is renewed every fifth of it.
+   */
+  leaseTtlMs?: number;
   signal?: AbortSignal;
 }
 
 /** A Neo4j JVM stopped (SIGSTOP) after its clean shutdown: store files closed and unlocked. */
 export interface FrozenNeo4j {
   pid: number;
-  /** Private scratch directory in the container, removed by `resume`. */
+  /** Private scratch directory in the container (helper, lease, expiry script), removed by `resume`. */
   workDir: string;
   frozenAt: number;
+  /** Keeps the helper's lease alive while this process runs; stopped by `resume`. */
+  readonly lease: FreezeLease;
+}
+
+/** Default lifetime of the helper's lease: how long a frozen Neo4j can outlive a killed owner. */
+export const FREEZE_LEASE_TTL_MS = 20_000;
+
+/**
+ * Renews the helper's lease (touches `<workDir>/lease`) on a timer. A missed renewal is tolerated: the
+ * helper waits a whole TTL, five renewals, before it acts.
+ */
+export class FreezeLease {
+  readonly #executor: Executor;
+  readonly #path: string;
+  readonly #timer: NodeJS.Timeout;
+  #renewing = false;
+
+  constructor(executor: Executor, workDir: string, ttlMs: number) {
+    this.#executor = executor;
+    this.#path = `${workDir}/lease`;
+    const every = Math.max(200, Math.floor(ttlMs / 5));
+    this.#timer = setInterval(() => void this.#renew(every), every);
+    // The operation's own work keeps the process alive; a lease alone must not.
+    this.#timer.unref();
+  }
+
+  async #renew(timeoutMs: number): Promise<void> {
+    if (this.#renewing) return;
+    this.#renewing = true;
+    try {
+      await this.#executor.exec({ argv: ["touch", "-c", this.#path], timeoutMs: timeoutMs * 2 });
+    } catch {
+      // Tolerated by design (see the class comment); the next tick tries again.
+    } finally {
+      this.#renewing = false;
+    }
+  }
+
+  stop(): void {
+    clearInterval(this.#timer);
+  }
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -36,6 +85,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export async function freezeNeo4j(executor: Executor, options: FreezeOptions): Promise<FrozenNeo4j> {
   const pidFile = options.pidFile ?? NEO4J_PID_FILE;
+  const leaseTtlMs = options.leaseTtlMs ?? FREEZE_LEASE_TTL_MS;
   const signal = options.signal;
   const sig = signal ? { signal } : {};
   const pidText = await runCommand(
@@ -94,54 +144,75 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
       argv: [
         "sh",
         "-c",
-        'nohup "$D/neo4j-freeze" --pid-file "$P" --ready-file "$D/ready" --timeout 20m > "$D/freeze.log" 2>&1 < /dev/null &',
+        'nohup "$D/neo4j-freeze" --pid-file "$P" --ready-file "$D/ready" --timeout 20m --work-dir "$D" --lease-ttl "$L" > "$D/freeze.log" 2>&1 < /dev/null &',
       ],
-      env: { D: workDir, P: pidFile },
+      env: { D: workDir, P: pidFile, L: `${Math.ceil(leaseTtlMs / 1000)}s` },
       ...sig,
     },
     { what: "starting the Neo4j freeze helper" },
   );
-  const readyBy = Date.now() + 10_000;
-  while ((await executor.exec({ argv: ["test", "-f", `${workDir}/ready`], ...sig })).exitCode !== 0) {
-    if (Date.now() > readyBy) {
-      const log = await executor.exec({ argv: ["cat", `${workDir}/freeze.log`] }).catch(() => undefined);
-      await removeWorkDir(executor, workDir);
-      throw new BackupError(
-        "EXEC_FAILED",
-        `the Neo4j freeze helper did not arm: ${log?.stdout.toString().trim() ?? ""}`,
-      );
+  // From here on the helper holds a lease this process must keep renewing; on any failure below the
+  // work directory goes, which the helper takes as an expired lease: it stops watching, or resumes the
+  // JVM if it had frozen it already.
+  const lease = new FreezeLease(executor, workDir, leaseTtlMs);
+  try {
+    const readyBy = Date.now() + 10_000;
+    while ((await executor.exec({ argv: ["test", "-f", `${workDir}/ready`], ...sig })).exitCode !== 0) {
+      if (Date.now() > readyBy) {
+        const log = await executor.exec({ argv: ["cat", `${workDir}/freeze.log`] });
+        throw new BackupError(
+          "EXEC_FAILED",
+          `the Neo4j freeze helper did not arm: ${log.stdout.toString().trim()}`,
+        );
+      }
+      await sleep(100);
     }
-    await sleep(100);
-  }
 
-  await runCommand(
-    executor,
-    { argv: ["kill", "-TERM", String(pid)], ...sig },
-    { what: "stopping Neo4j (SIGTERM)" },
-  );
-  const frozenBy = Date.now() + (options.shutdownTimeoutMs ?? 180_000);
-  for (;;) {
-    const state = await processState(executor, pid);
-    if (state === "T") return { pid, workDir, frozenAt: Date.now() };
-    if (state === undefined) {
-      await removeWorkDir(executor, workDir);
-      throw new BackupError(
-        "DATABASE_COMMAND_FAILED",
-        `Neo4j (pid ${pid}) exited before it could be paused; its supervisor will restart it and nothing was dumped or loaded`,
-        { details: { exitedBeforePause: true } },
-      );
+    await runCommand(
+      executor,
+      { argv: ["kill", "-TERM", String(pid)], ...sig },
+      { what: "stopping Neo4j (SIGTERM)" },
+    );
+    const frozenBy = Date.now() + (options.shutdownTimeoutMs ?? 180_000);
+    for (;;) {
+      const state = await processState(executor, pid);
+      if (state === "T") return { pid, workDir, frozenAt: Date.now(), lease };
+      if (state === undefined) {
+        throw new BackupError(
+          "DATABASE_COMMAND_FAILED",
+          `Neo4j (pid ${pid}) exited before it could be paused; its supervisor will restart it and nothing was dumped or loaded`,
+          { details: { exitedBeforePause: true } },
+        );
+      }
+      if (Date.now() > frozenBy) {
+        throw new BackupError(
+          "TIMEOUT",
+          `Neo4j (pid ${pid}) did not finish its shutdown in time (state ${state})`,
+          {
+            hint: "the server is still shutting down; it will be restarted by its supervisor",
+          },
+        );
+      }
+      signal?.throwIfAborted();
+      await sleep(250);
     }
-    if (Date.now() > frozenBy) {
-      throw new BackupError(
-        "TIMEOUT",
-        `Neo4j (pid ${pid}) did not finish its shutdown in time (state ${state})`,
-        {
-          hint: "the server is still shutting down; it will be restarted by its supervisor",
-        },
-      );
-    }
-    signal?.throwIfAborted();
-    await sleep(250);
+  } catch (error) {
+    await abandonFreeze(executor, pid, workDir, lease);
+    throw error;
+  }
+}
+
+/**
+ * After a failed freeze: a JVM that did get paused is resumed at once (rather than after the helper's
+ * TTL), and the work directory goes, which ends the helper.
+ */
+async function abandonFreeze(executor: Executor, pid: number, workDir: string, lease: FreezeLease) {
+  lease.stop();
+  try {
+    if ((await processState(executor, pid)) === "T")
+      await executor.exec({ argv: ["kill", "-CONT", String(pid)] });
+  } finally {
+    await removeWorkDir(executor, workDir);
   }
 }
 
@@ -153,10 +224,53 @@ export function exitedBeforePause(error: unknown): boolean {
   return error instanceof BackupError && error.details?.exitedBeforePause === true;
 }
 
+/**
+ * Environment for a command run on the store under a freeze (a dump, a load): such commands are ended
+ * by `endOwnedCommands`, and by the helper itself when the lease expires.
+ */
+export function ownedBy(frozen: FrozenNeo4j): Record<string, string> {
+  return { IHB_OWNER: frozen.workDir };
+}
+
+/**
+ * Kills every command started with `ownedBy(frozen)` in the container, children included, and waits
+ * until they are gone: a `neo4j-admin` left running holds the store lock, and Neo4j would start without
+ * its database. Closing an exec session does not reliably end the command it started.
+ */
+export async function endOwnedCommands(executor: Executor, frozen: FrozenNeo4j): Promise<void> {
+  await runCommand(
+    executor,
+    { argv: [`${frozen.workDir}/neo4j-freeze`, "--kill-owned", frozen.workDir], timeoutMs: 30_000 },
+    { what: "ending the commands run on the frozen Neo4j store", failureCode: "SERVICES_NOT_RESTORED" },
+  );
+}
+
+/**
+ * What the helper runs (with `sh`) before resuming Neo4j when the lease expires — e.g. putting the
+ * previous store back in place of a half-loaded one. `undefined` removes it.
+ */
+export async function setExpiryScript(
+  executor: Executor,
+  frozen: FrozenNeo4j,
+  script: string | undefined,
+): Promise<void> {
+  await runCommand(
+    executor,
+    script === undefined
+      ? { argv: ["rm", "-f", `${frozen.workDir}/on-expiry`] }
+      : {
+          argv: ["sh", "-c", 'printf %s "$S" > "$D/on-expiry.new" && mv "$D/on-expiry.new" "$D/on-expiry"'],
+          env: { S: script, D: frozen.workDir },
+        },
+    { what: "writing the freeze helper's expiry script" },
+  );
+}
+
 /** Lets the frozen JVM exit (its supervisor or the container restart brings Neo4j back) and cleans up. */
 export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<void> {
   const result = await executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] });
   await removeWorkDir(executor, frozen.workDir);
+  frozen.lease.stop();
   if (result.exitCode !== 0 && (await processState(executor, frozen.pid)) === "T") {
     throw new BackupError(
       "SERVICES_NOT_RESTORED",
@@ -179,5 +293,38 @@ async function processState(executor: Executor, pid: number): Promise<string | u
 }
 
 async function removeWorkDir(executor: Executor, workDir: string): Promise<void> {
-  await executor.exec({ argv: ["rm", "-rf", workDir] }).catch(() => undefined);
+  const result = await executor.exec({ argv: ["rm", "-rf", workDir] });
+  if (result.exitCode !== 0) {
+    throw new BackupError(
+      "EXEC_FAILED",
+      `could not remove the freeze helper's work directory ${workDir} on ${executor.target}: ${result.stderrTail.trim()}`,
+      { hint: "the helper resumes Neo4j by itself once its lease expires; remove the directory by hand" },
+    );
+  }
+}
+
+/** Freezes tried in all when the helper loses its race with the exiting JVM. */
+const FREEZE_ATTEMPTS = 3;
+
+/**
+ * `freezeNeo4j`, tried again when the JVM exited before the helper could pause it: that failure leaves
+ * the data untouched and Neo4j restarting, so once it serves again the freeze starts over.
+ */
+export async function freezeNeo4jRetrying(
+  executor: Executor,
+  credentials: Neo4jCredentials,
+  options: FreezeOptions & { onRetry: (message: string) => void },
+): Promise<FrozenNeo4j> {
+  const { onRetry, ...freezeOptions } = options;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await freezeNeo4j(executor, freezeOptions);
+    } catch (error) {
+      if (!exitedBeforePause(error) || attempt >= FREEZE_ATTEMPTS) throw error;
+      onRetry(
+        `Neo4j exited before it could be paused (attempt ${attempt} of ${FREEZE_ATTEMPTS}); trying again once it serves again`,
+      );
+      await waitForNeo4j(executor, credentials, options.signal ? { signal: options.signal } : {});
+    }
+  }
 }

@@ -8,6 +8,8 @@ export const NEO4J_DUMP_MAGICS = [Buffer.from("DZV1"), Buffer.from("DGV1")] as c
 export interface AdminOptions {
   /** OS user to run neo4j-admin as (upstream: `neo4j` when the exec user is someone else). */
   user?: string;
+  /** Extra environment, e.g. `ownedBy(frozen)` so the command is ended with its freeze. */
+  env?: Readonly<Record<string, string>>;
   signal?: AbortSignal;
 }
 
@@ -21,6 +23,7 @@ export function dumpNeo4j(
     executor,
     {
       argv: ["neo4j-admin", "database", "dump", "--to-stdout", database],
+      ...(options.env ? { env: options.env } : {}),
       ...(options.user ? { user: options.user } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
     },
@@ -47,7 +50,7 @@ export async function loadNeo4j(
         "-c",
         'head -c "$IHB_INPUT_BYTES" | neo4j-admin database load --from-stdin --overwrite-destination=true "$IHB_DATABASE"',
       ],
-      env: { IHB_INPUT_BYTES: String(bytes), IHB_DATABASE: database },
+      env: { ...options.env, IHB_INPUT_BYTES: String(bytes), IHB_DATABASE: database },
       stdin: input,
       ...(options.user ? { user: options.user } : {}),
       ...(options.signal ? { signal: options.signal } : {}),
