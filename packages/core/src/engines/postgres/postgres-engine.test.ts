@@ -5,13 +5,8 @@ import { type PostgresCluster, startPostgres } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { collect } from "../../../test/support/collect.js";
 import { LocalExecutor } from "../../exec/local-executor.js";
-import {
-  canRecreateDatabase,
-  dumpPostgres,
-  PG_DUMP_MAGIC,
-  probePostgres,
-  restorePostgres,
-} from "./postgres-engine.js";
+import { canRecreateDatabase, dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "./postgres-engine.js";
+import { PostgresRestore } from "./postgres-restore.js";
 
 /** The task-manager database's container, as a local process sandbox: libpq finds the server on PGPORT. */
 function containerOf(pg: PostgresCluster): LocalExecutor {
@@ -29,6 +24,15 @@ async function seed(pg: PostgresCluster): Promise<void> {
     CREATE TABLE log (id bigserial PRIMARY KEY, flow text, message text);
     INSERT INTO log (flow, message) SELECT 'flow-' || (g % 50), repeat(md5(g::text), 4) FROM generate_series(1, 5000) g;
   `);
+}
+
+/** The non-template databases other than `postgres`: leftovers of a restore would show here. */
+async function databases(pg: PostgresCluster): Promise<string[]> {
+  const out = await pg.psql(
+    "SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres'",
+    { as: "superuser", database: "postgres" },
+  );
+  return out.trim().split(",");
 }
 
 /** A digest of every table's rows, ordered, so equality means the same data. */
@@ -66,9 +70,51 @@ describe("postgres engine (real PostgreSQL)", () => {
     // A stream that never ends: the byte count alone must finish the restore.
     const endless = new Readable({ read() {} });
     endless.push(bytes);
-    await restorePostgres(exec, creds, endless, bytes.length, { mode: "recreate" });
+    const restore = new PostgresRestore(exec, creds, "recreate", { stamp: "t1" });
+    await restore.load(endless, bytes.length);
     endless.destroy();
+    // Loaded into a new database: the live one is untouched until the switch.
+    expect(await digest(pg)).not.toBe(before);
+    await restore.switchOver();
     expect(await digest(pg)).toBe(before);
+    await restore.finish();
+    expect(restore.state).toBe("restored");
+    expect(await databases(pg)).toEqual([pg.app.database]);
+  });
+
+  it("recreate: a cut stream, a failed load or an undo after the switch leave the live database as it was", async () => {
+    await using pg = await startPostgres();
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+    await seed(pg);
+    const dump = dumpPostgres(exec, creds);
+    const bytes = await collect(dump.stdout);
+    await dump.done;
+    await pg.psql("DELETE FROM log WHERE id % 2 = 0;");
+    const live = await digest(pg);
+
+    // The stream breaks half-way (a storage cut during pass 2).
+    const cut = new PostgresRestore(exec, creds, "recreate", { stamp: "cut" });
+    const broken = Readable.from(
+      (async function* () {
+        yield bytes.subarray(0, bytes.length >> 1);
+        throw new Error("connection reset by the store");
+      })(),
+    );
+    await expect(cut.load(broken, bytes.length)).rejects.toThrow();
+    await cut.undo();
+    expect(cut.state).toBe("undone");
+    expect(await digest(pg)).toBe(live);
+    expect(await databases(pg)).toEqual([pg.app.database]);
+
+    // Switched, then the other half of the restore failed: switching back restores the live data.
+    const back = new PostgresRestore(exec, creds, "recreate", { stamp: "back" });
+    await back.load(Readable.from([bytes]), bytes.length);
+    await back.switchOver();
+    expect(await digest(pg)).not.toBe(live);
+    await back.undo();
+    expect(await digest(pg)).toBe(live);
+    expect(await databases(pg)).toEqual([pg.app.database]);
   });
 
   it("restores in place for a role that may not create databases", async () => {
@@ -81,9 +127,23 @@ describe("postgres engine (real PostgreSQL)", () => {
     const dump = dumpPostgres(exec, creds);
     const bytes = await collect(dump.stdout);
     await dump.done;
-    await pg.psql("UPDATE flow_run SET state = 'CRASHED'; DROP TABLE log;");
+    await pg.psql("UPDATE flow_run SET state = 'CRASHED'; DELETE FROM log;");
     expect(await canRecreateDatabase(exec, creds)).toBe(false);
-    await restorePostgres(exec, creds, Readable.from([bytes]), bytes.length, { mode: "in-place" });
+    const changed = await digest(pg);
+    // In one transaction: a stream cut half-way changes nothing.
+    const cut = new PostgresRestore(exec, creds, "in-place", { stamp: "cut" });
+    const broken = Readable.from(
+      (async function* () {
+        yield bytes.subarray(0, bytes.length - 100);
+        throw new Error("connection reset by the store");
+      })(),
+    );
+    await expect(cut.load(broken, bytes.length)).rejects.toThrow();
+    await cut.undo();
+    expect(await digest(pg)).toBe(changed);
+    const restore = new PostgresRestore(exec, creds, "in-place", { stamp: "ok" });
+    await restore.load(Readable.from([bytes]), bytes.length);
+    expect(restore.state).toBe("restored");
     expect(await digest(pg)).toBe(before);
   });
 

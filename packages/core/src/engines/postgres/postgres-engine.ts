@@ -1,4 +1,3 @@
-import type { Readable } from "node:stream";
 import { BackupError } from "../../errors.js";
 import { type CommandOptions, runCommand, type StreamingCommand, streamCommand } from "../../exec/command.js";
 import type { ExecRequest, Executor } from "../../exec/executor.js";
@@ -7,12 +6,12 @@ import type { PostgresCredentials } from "./credentials.js";
 /** Magic bytes at the start of a `pg_dump -Fc` (custom format) archive. */
 export const PG_DUMP_MAGIC = Buffer.from("PGDMP");
 
-const CONNECTION_HINT =
+export const CONNECTION_HINT =
   "check that the task-manager database is running and that the Prefect connection URL " +
   "(PREFECT_SERVER_DATABASE_CONNECTION_URL / PREFECT_API_DATABASE_CONNECTION_URL) holds the right credentials";
 
 /** Environment that carries the credentials: the password never goes on argv. */
-function libpqEnv(credentials: PostgresCredentials): Record<string, string> {
+export function libpqEnv(credentials: PostgresCredentials): Record<string, string> {
   return { PGPASSWORD: credentials.password, PGUSER: credentials.user, PGDATABASE: credentials.database };
 }
 
@@ -43,8 +42,8 @@ export function dumpPostgres(
   );
 }
 
-/** Runs one SQL statement with psql over TCP to localhost; returns the unaligned, tuples-only output, trimmed. */
-async function psqlQuery(
+/** Runs SQL with psql over TCP to localhost; returns the unaligned, tuples-only output, trimmed. */
+export async function psqlQuery(
   executor: Executor,
   credentials: PostgresCredentials,
   sql: string,
@@ -114,55 +113,4 @@ export async function postgresRestoreMode(
     `PostgreSQL database ${credentials.database} does not exist and role ${credentials.user} may not create it`,
     { hint: `create the database (owner ${credentials.user}) and run the restore again` },
   );
-}
-
-/**
- * Restores a custom-format dump of exactly `bytes` bytes read from `input`.
- *
- * - `recreate`: `pg_restore --clean --if-exists --create` from the `postgres` maintenance database: the
- *   database is dropped and created again, so objects added after the backup disappear too.
- * - `in-place`: for a role that may not create databases: `--clean --if-exists` into the existing one.
- *
- * The input is byte-counted (`head -c N`), so the restore never depends on stdin EOF, which older exec
- * protocols and kwok cannot deliver. `--no-owner --no-privileges` let a dump taken under one role be
- * restored by another (e.g. a Compose backup restored on Helm).
- */
-export async function restorePostgres(
-  executor: Executor,
-  credentials: PostgresCredentials,
-  input: Readable,
-  bytes: number,
-  options: { mode: "recreate" | "in-place"; signal?: AbortSignal },
-): Promise<void> {
-  const target = options.mode === "recreate" ? "postgres" : credentials.database;
-  const flags = options.mode === "recreate" ? "--clean --if-exists --create" : "--clean --if-exists";
-  await runCommand(
-    executor,
-    {
-      argv: [
-        "sh",
-        "-c",
-        `head -c "$IHB_INPUT_BYTES" | pg_restore -h localhost -U "$PGUSER" -d "$IHB_TARGET_DB" ${flags} --no-owner --no-privileges --exit-on-error`,
-      ],
-      env: { ...libpqEnv(credentials), IHB_INPUT_BYTES: String(bytes), IHB_TARGET_DB: target },
-      stdin: input,
-      ...(options.signal ? { signal: options.signal } : {}),
-    },
-    {
-      what: `pg_restore of database ${credentials.database}`,
-      failureCode: "DATABASE_COMMAND_FAILED",
-      hint: CONNECTION_HINT,
-    },
-  );
-}
-
-/** Closes other sessions on the database so it can be dropped (a best effort: Prefect is stopped first). */
-export async function terminateSessions(executor: Executor, credentials: PostgresCredentials): Promise<void> {
-  const sql =
-    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity " +
-    "WHERE datname = current_database() AND pid <> pg_backend_pid()";
-  await psqlQuery(executor, credentials, sql, credentials.database, {
-    what: "closing sessions on the task-manager database",
-    failureCode: "DATABASE_COMMAND_FAILED",
-  });
 }
