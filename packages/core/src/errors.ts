@@ -42,6 +42,7 @@ export type ErrorCategory =
   | "database"
   | "partial"
   | "cancelled"
+  | "busy"
   | "internal";
 
 /** Every stable error code and its category. Append only: codes are part of the public contract. */
@@ -98,6 +99,8 @@ const ERROR_CATEGORY = {
   DATABASE_COMMAND_FAILED: "database",
   EDITION_UNKNOWN: "database",
   TASKS_RUNNING: "environment",
+  OPERATION_IN_PROGRESS: "busy",
+  NO_ROOM_TO_ROLL_BACK: "environment",
   // restore state
   RESTORE_PARTIAL: "partial",
   SERVICES_NOT_RESTORED: "partial",

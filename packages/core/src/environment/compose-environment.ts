@@ -4,7 +4,9 @@ import type { Executor } from "../exec/executor.js";
 import { ComposeCli, type ComposeCliOptions } from "./compose-cli.js";
 import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import { acquireDirectoryLock, type LockRequest, type OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
+import { stopInOrderOrUndo } from "./stop-in-order.js";
 
 export interface ComposeEnvironmentOptions extends ComposeCliOptions {
   /** The Compose project (`docker compose -p <project>`). */
@@ -80,22 +82,12 @@ export class ComposeEnvironment implements Environment {
   }
 
   async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
-    const toStop = await this.running(services);
-    const stopped: ServiceName[] = [];
-    for (const service of toStop) {
-      try {
-        await this.#cli.stop(this.name, service);
-      } catch (error) {
-        // Never leave a half-stopped deployment behind: bring back what this call stopped.
-        await this.start({ services: stopped, state: undefined }).catch(() => undefined);
-        throw new BackupError(
-          "SERVICES_NOT_RESTORED",
-          `could not stop ${service} in Compose project ${this.name}; the services stopped before it were started again`,
-          { cause: error },
-        );
-      }
-      stopped.push(service);
-    }
+    const stopped = await stopInOrderOrUndo(
+      await this.running(services),
+      (service) => this.#cli.stop(this.name, service),
+      (back) => this.start({ services: back, state: undefined }),
+      `Compose project ${this.name}`,
+    );
     return { services: stopped, state: undefined };
   }
 
@@ -119,6 +111,19 @@ export class ComposeEnvironment implements Environment {
   /** Pid file and neo4j-admin user, by upstream's rule for containers (detected once). */
   neo4jRuntime(): Promise<Neo4jRuntime> {
     return this.#runtime();
+  }
+
+  /**
+   * A lock directory beside Neo4j's pid file in the database container: every client of the project
+   * execs into that container, and it keeps its file system across Neo4j's restarts.
+   */
+  async lock(request: LockRequest): Promise<OperationLock> {
+    const { pidFile } = await this.neo4jRuntime();
+    return acquireDirectoryLock(
+      await this.executor("database"),
+      `${pidFile.replace(/\/[^/]*$/, "")}/infrahub-backup.lock`,
+      request,
+    );
   }
 }
 

@@ -1,4 +1,5 @@
 import type { Executor } from "../exec/executor.js";
+import type { LockRequest, OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
 
 /** What was stopped, and how to bring it back exactly (replica counts, process handles …). */
@@ -38,4 +39,9 @@ export interface Environment {
   /** Brings back exactly what `stop` stopped, in the given order, and waits until it is up. */
   start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void>;
   neo4jRuntime(): Promise<Neo4jRuntime>;
+  /**
+   * Takes the deployment's operation lock (one create or restore at a time); OPERATION_IN_PROGRESS
+   * when another operation holds it. Released by disposing it.
+   */
+  lock(request: LockRequest): Promise<OperationLock>;
 }

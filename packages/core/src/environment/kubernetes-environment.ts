@@ -6,6 +6,7 @@ import { parseEnvOutput } from "./compose-environment.js";
 import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
+import { acquireLease } from "./kubernetes-lease.js";
 import {
   assertSafeToScaleDown,
   findWorkloads,
@@ -14,7 +15,9 @@ import {
   type Workload,
   WorkloadScaler,
 } from "./kubernetes-workloads.js";
+import type { LockRequest, OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
+import { stopInOrderOrUndo } from "./stop-in-order.js";
 
 export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
   /** Credentials and server (see `loadKubeConfig`). */
@@ -140,9 +143,11 @@ export class KubernetesEnvironment implements Environment {
       plan.push({ service, workloads });
     }
     const scaled: ScaledWorkload[] = [];
-    const stopped: ServiceName[] = [];
-    for (const { service, workloads } of plan) {
-      try {
+    const workloadsOf = new Map(plan.map(({ service, workloads }) => [service, workloads]));
+    const stopped = await stopInOrderOrUndo(
+      plan.map((p) => p.service),
+      async (service) => {
+        const workloads = workloadsOf.get(service) ?? [];
         for (const workload of workloads) {
           const replicas = await api(`read the scale of ${workload.kind} ${workload.name}`, () =>
             this.#scaler.replicas(workload.kind, workload.name),
@@ -159,24 +164,14 @@ export class KubernetesEnvironment implements Environment {
             selector: workload.selector,
           });
         }
-        stopped.push(service);
         this.#choices.delete(service);
         for (const workload of workloads) await this.#scaler.waitForNoPods(workload);
-      } catch (error) {
-        // Never leave a half-stopped deployment behind: bring back what this call scaled down.
-        const restarted = await this.start({ services: stopped, state: scaled }).then(
-          () => "the services stopped before it were started again",
-          (e: unknown) => `starting the others again failed too: ${(e as Error).message}`,
-        );
-        throw new BackupError(
-          "SERVICES_NOT_RESTORED",
-          `could not stop ${service}: ${(error as Error).message}; ${restarted}`,
-          {
-            cause: error,
-          },
-        );
-      }
-    }
+      },
+      // The service that failed half-way is brought back too: its workloads scaled so far are in `scaled`.
+      (back) =>
+        this.start({ services: [...new Set([...back, ...scaled.map((w) => w.service)])], state: scaled }),
+      `namespace ${this.name}`,
+    );
     return { services: stopped, state: scaled };
   }
 
@@ -215,6 +210,11 @@ export class KubernetesEnvironment implements Environment {
   /** Pid file and neo4j-admin user, by upstream's rule for containers (detected once). */
   neo4jRuntime(): Promise<Neo4jRuntime> {
     return this.#runtime();
+  }
+
+  /** The Lease `infrahub-backup` in the namespace (a pod's files do not survive its container's restart). */
+  lock(request: LockRequest): Promise<OperationLock> {
+    return acquireLease(this.#options.kubeConfig, this.name, request);
   }
 }
 

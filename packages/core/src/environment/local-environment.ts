@@ -1,8 +1,11 @@
+import { dirname } from "node:path";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { LocalExecutor } from "../exec/local-executor.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import { acquireDirectoryLock, type LockRequest, type OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
+import { stopInOrderOrUndo } from "./stop-in-order.js";
 
 /** Starts, stops and observes one locally run service (a process, a supervisor …). */
 export interface LocalServiceControl {
@@ -76,25 +79,17 @@ export class LocalEnvironment implements Environment {
   }
 
   async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
-    const stopped: ServiceName[] = [];
+    const running: ServiceName[] = [];
     for (const service of services) {
       const control = this.#options.services[service]?.control;
-      if (!control || !(await control.isRunning())) continue;
-      try {
-        await control.stop();
-      } catch (error) {
-        // Never leave a half-stopped deployment behind: bring back what this call stopped.
-        await this.start({ services: stopped, state: undefined }).catch(() => undefined);
-        throw new BackupError(
-          "SERVICES_NOT_RESTORED",
-          `could not stop ${service}; the services stopped before it were started again`,
-          {
-            cause: error,
-          },
-        );
-      }
-      stopped.push(service);
+      if (control && (await control.isRunning())) running.push(service);
     }
+    const stopped = await stopInOrderOrUndo(
+      running,
+      async (service) => this.#options.services[service]?.control?.stop(),
+      (back) => this.start({ services: back, state: undefined }),
+      "the local deployment",
+    );
     return { services: stopped, state: undefined };
   }
 
@@ -117,5 +112,14 @@ export class LocalEnvironment implements Environment {
 
   async neo4jRuntime(): Promise<Neo4jRuntime> {
     return this.#options.neo4j;
+  }
+
+  /** A lock directory beside Neo4j's pid file: one per local deployment. */
+  async lock(request: LockRequest): Promise<OperationLock> {
+    return acquireDirectoryLock(
+      await this.executor("database"),
+      `${dirname(this.#options.neo4j.pidFile)}/infrahub-backup.lock`,
+      request,
+    );
   }
 }

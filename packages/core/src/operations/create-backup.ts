@@ -1,25 +1,27 @@
 import type { KeyObject } from "node:crypto";
 import { pipeline as pipe, type Readable, Transform } from "node:stream";
-import type { ArchiveSink } from "../archive/archive-sink.js";
-import { ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
+import { type ArchiveWriteResult, ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
-import { type FrozenNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
 import { dumpNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
-import type { Environment, StoppedServices } from "../environment/environment.js";
-import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
-import { BackupError } from "../errors.js";
+import type { Environment } from "../environment/environment.js";
+import {
+  describeOutcome,
+  HeldDeployment,
+  type HoldOutcome,
+  outcomeHasProblems,
+} from "../environment/held-deployment.js";
+import { BackupError, isBackupError } from "../errors.js";
 import { formatArchiveName } from "../storage/archive-name.js";
 import type { BackupStore } from "../storage/backup-store.js";
+import { DeferredAbortSink } from "./deferred-abort-sink.js";
 import {
   findNeo4jCredentials,
   findPostgresCredentials,
-  freezeNeo4jRetrying,
   type HostEnv,
   probeInfrahubVersion,
-  waitForNeo4j,
 } from "./deployment.js";
 import { captureEnterprise } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents, type OperationEvent } from "./events.js";
@@ -52,6 +54,11 @@ export interface CreateBackupOptions {
   encryptTo?: KeyObject;
   /** Expected archive size: sizes S3 parts and drives the local free-space preflight. */
   sizeHint?: number;
+  /**
+   * How long a frozen Neo4j may outlive this process if it is killed (the freeze helper's lease).
+   * Default 20 s.
+   */
+  freezeLeaseTtlMs?: number;
   /** Clock for the archive name and `created_at`. Default: now. */
   now?: () => Date;
   signal?: AbortSignal;
@@ -117,7 +124,9 @@ function checked(entry: string, magics: readonly Buffer[], onEvent: EventSink): 
 /**
  * Creates one archive of the deployment: the PostgreSQL dump first (online), then Neo4j (Community:
  * offline through a freeze, services stopped only for that), streamed into the store. The archive
- * becomes visible only once complete; any failure leaves nothing in the store and the services running.
+ * becomes visible only once complete. Whatever fails — the store, a dump, a signal — the deployment
+ * is brought back first (commands on the store killed, Neo4j serving its database, services started),
+ * then the unfinished upload is removed; the error says what the deployment's state is.
  */
 export async function createBackup(options: CreateBackupOptions): Promise<CreateBackupResult> {
   const started = Date.now();
@@ -125,6 +134,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const { environment, store, signal } = options;
   const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
+  const warn = (message: string) => onEvent({ type: "warning", message });
 
   if (options.redact && !options.force) {
     throw new BackupError(
@@ -135,6 +145,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       },
     );
   }
+  // One operation at a time, taken before anything is looked at or stopped; released last.
+  await using _lock = await environment.lock({ operation: "create", onWarning: warn, ...sig });
+
   // Preflight: nothing is stopped or written until every check passed.
   onEvent({ type: "step", message: `preflight on ${environment.kind} deployment ${environment.name}` });
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
@@ -153,7 +166,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         })()
       : Promise.resolve(undefined),
     probeInfrahubVersion(environment),
-    store.check(),
+    store.check({ write: true, ...sig }),
     environment.neo4jRuntime(),
   ] as const;
   const settled = await Promise.allSettled(probes);
@@ -176,10 +189,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     });
   }
   if (options.redact) {
-    onEvent({
-      type: "warning",
-      message: "redacting: every attribute value of the live graph is being replaced",
-    });
+    warn("redacting: every attribute value of the live graph is being replaced");
     await redactAttributeValues(databaseExec, neo4jCredentials);
   }
 
@@ -189,56 +199,33 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const backupId = name.replace(/\.tar\.gz(\.enc)?$/, "");
   onEvent({ type: "step", message: `writing ${store.location(name)}` });
 
-  const target = await store.put(name, { sizeHint: options.sizeHint, signal });
-  const sink: ArchiveSink = options.encryptTo ? new EncryptingSink(target, options.encryptTo) : target;
-  const writer = new ArchiveWriter(sink, { mtime: now });
-  let stopped: StoppedServices | undefined;
-  let frozen: FrozenNeo4j | undefined;
-  let stoppedAt: number | undefined;
-  let neo4jDowntimeMs: number | undefined;
-  let servicesDownMs: number | undefined;
-  const bringBack = async () => {
-    const problems: string[] = [];
-    if (frozen) {
-      const thaw = frozen;
-      frozen = undefined;
-      try {
-        await resumeNeo4j(databaseExec, thaw);
-        await waitForNeo4j(environment, neo4jCredentials, sig);
-        neo4jDowntimeMs = Date.now() - (stoppedAt ?? thaw.frozenAt);
-        onEvent({ type: "step", message: `Neo4j serving again after ${neo4jDowntimeMs} ms offline` });
-      } catch (error) {
-        problems.push(`Neo4j: ${error instanceof Error ? error.message : String(error)}`);
-      }
-    }
-    if (stopped) {
-      const back = stopped;
-      stopped = undefined;
-      try {
-        await environment.start(back, APP_START_ORDER);
-        if (stoppedAt !== undefined) servicesDownMs = Date.now() - stoppedAt;
-        if (back.services.length > 0)
-          onEvent({ type: "step", message: `started ${back.services.join(", ")}` });
-      } catch (error) {
-        problems.push(error instanceof Error ? error.message : String(error));
-      }
-    }
-    if (problems.length > 0) {
-      throw new BackupError(
-        "SERVICES_NOT_RESTORED",
-        `services were not all brought back: ${problems.join("; ")}`,
-        {
-          hint: "start them by hand; the database files are intact",
-        },
-      );
-    }
-  };
-
+  const hold = new HeldDeployment({
+    environment,
+    neo4jCredentials,
+    runtime,
+    freezeHelper: options.freezeHelper,
+    onEvent,
+    ...sig,
+    ...(options.freezeLeaseTtlMs !== undefined ? { leaseTtlMs: options.freezeLeaseTtlMs } : {}),
+  });
+  let result: ArchiveWriteResult;
   try {
+    // Disposed in reverse: the deployment is brought back first, the unfinished upload removed after.
+    await using upload = new DeferredAbortSink(
+      await store.put(name, { sizeHint: options.sizeHint, signal }),
+      onEvent,
+    );
+    await using held = hold;
+    const writer = new ArchiveWriter(
+      options.encryptTo ? new EncryptingSink(upload, options.encryptTo) : upload,
+      {
+        mtime: now,
+      },
+    );
     if (postgresExec && postgresCredentials) {
       onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
       const dumpStarted = Date.now();
-      const dump = dumpPostgres(postgresExec, postgresCredentials, sig);
+      const dump = dumpPostgres(postgresExec, postgresCredentials, { signal: held.commandSignal });
       const written = await writer.addFile(
         "prefect.dump",
         pipeline(dump.stdout, checked("prefect.dump", [PG_DUMP_MAGIC], onEvent)),
@@ -253,23 +240,18 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         includeMetadata: options.neo4jMetadata ?? "all",
         ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
         onEvent,
-        ...sig,
+        signal: held.commandSignal,
       });
     } else {
       onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
-      stoppedAt = Date.now();
-      stopped = await environment.stop(APP_STOP_ORDER);
-      frozen = await freezeNeo4jRetrying(environment, neo4jCredentials, {
-        pidFile: runtime.pidFile,
-        helperPath: options.freezeHelper,
-        onEvent,
-        ...sig,
-      });
+      await held.stopApplications();
+      await held.freezeNeo4j();
       const entry = `database/${neo4jCredentials.database}.dump`;
       onEvent({ type: "step", message: `dumping Neo4j database ${neo4jCredentials.database} (offline)` });
       const dump = dumpNeo4j(databaseExec, neo4jCredentials.database, {
         ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
-        ...sig,
+        env: held.ownerEnv(),
+        signal: held.commandSignal,
       });
       const dumpStarted = Date.now();
       const written = await writer.addFile(
@@ -278,11 +260,12 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       );
       await dump.done;
       onEvent(dumpFinished("Neo4j", written.size, Date.now() - dumpStarted));
-      // Services come back as soon as the dump stream ends, not after the upload is committed.
-      await bringBack();
+      // Services come back as soon as the dump stream ends, not after the upload is committed. A
+      // deployment that does not come back does not cost the backup: it is committed, then reported.
+      await held.release();
     }
 
-    const result = await writer.finish({
+    result = await writer.finish({
       backupId,
       createdAt: formatCreatedAt(now),
       toolVersion: options.toolVersion,
@@ -292,38 +275,75 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       ...(options.redact ? { redacted: true } : {}),
       ...(encrypted ? { encrypted: true } : {}),
     });
-    onEvent({
-      type: "step",
-      message: `backup committed at ${result.commit.location}`,
-      fields: { size: result.commit.size },
-    });
-    return {
-      name,
-      location: result.commit.location,
-      size: result.commit.size,
-      metadata: result.metadata,
-      entries: result.entries,
-      neo4j,
-      durations: {
-        totalMs: Date.now() - started,
-        ...(neo4jDowntimeMs !== undefined ? { neo4jDowntimeMs } : {}),
-        ...(servicesDownMs !== undefined ? { servicesDownMs } : {}),
-      },
-    };
   } catch (error) {
-    await writer.abort(error).catch(() => undefined);
-    try {
-      await bringBack();
-    } catch (restartError) {
-      onEvent({ type: "warning", message: (restartError as Error).message });
-      throw new BackupError(
-        "SERVICES_NOT_RESTORED",
-        `backup failed (${error instanceof Error ? error.message : String(error)}) and ${(restartError as Error).message}`,
-        { cause: error },
-      );
-    }
-    throw error;
+    throw createFailure(error, hold.outcome, signal);
   }
+  onEvent({
+    type: "step",
+    message: `backup committed at ${result.commit.location}`,
+    fields: { size: result.commit.size },
+  });
+  if (outcomeHasProblems(hold.outcome)) {
+    throw new BackupError(
+      "SERVICES_NOT_RESTORED",
+      `the backup was stored at ${result.commit.location}, but ${describeOutcome(hold.outcome)}`,
+      {
+        hint: "the backup is complete and verified; bring the deployment back by hand",
+        details: { location: result.commit.location, ...hold.outcome },
+      },
+    );
+  }
+  return {
+    name,
+    location: result.commit.location,
+    size: result.commit.size,
+    metadata: result.metadata,
+    entries: result.entries,
+    neo4j,
+    durations: {
+      totalMs: Date.now() - started,
+      ...(hold.neo4jDowntimeMs !== undefined ? { neo4jDowntimeMs: hold.neo4jDowntimeMs } : {}),
+      ...(hold.servicesDownMs !== undefined ? { servicesDownMs: hold.servicesDownMs } : {}),
+    },
+  };
+}
+
+/**
+ * The error a failed backup ends with: its cause, that nothing was stored, and what the deployment's
+ * state is (from the hold's outcome). A cancellation stays CANCELLED; a deployment not brought back
+ * becomes SERVICES_NOT_RESTORED, whatever the cause.
+ */
+function createFailure(error: unknown, outcome: HoldOutcome, signal: AbortSignal | undefined): BackupError {
+  const cause = error instanceof Error ? error.message : String(error);
+  const state = describeOutcome(outcome);
+  const statement = `Nothing was stored.${state ? ` ${capitalise(state)}.` : ""}`;
+  const details = {
+    ...(isBackupError(error) ? error.details : {}),
+    neo4j: outcome.neo4j,
+    services: outcome.services,
+  };
+  if (outcomeHasProblems(outcome)) {
+    return new BackupError("SERVICES_NOT_RESTORED", `backup failed: ${cause}. ${statement}`, {
+      cause: error,
+      hint: "bring the deployment back by hand (see above), then run the backup again",
+      details,
+    });
+  }
+  const cancelled = signal?.aborted === true;
+  const code = cancelled ? "CANCELLED" : isBackupError(error) ? error.code : "INTERNAL";
+  return new BackupError(
+    code,
+    `${cancelled ? "backup cancelled" : "backup failed"}: ${cause}. ${statement}`,
+    {
+      cause: error,
+      ...(isBackupError(error) && error.hint ? { hint: error.hint } : {}),
+      details,
+    },
+  );
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 /** Where the time of a backup goes: each dump's length is in the log, next to the downtime. */

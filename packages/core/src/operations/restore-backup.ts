@@ -4,25 +4,26 @@ import { type ArchiveFileEntry, type ArchiveReport, readArchive } from "../archi
 import type { BackupMetadata } from "../archive/backup-metadata.js";
 import { cypherShell } from "../engines/neo4j/cypher-shell.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
-import { type FrozenNeo4j, resumeNeo4j } from "../engines/neo4j/freeze.js";
+import { setExpiryScript } from "../engines/neo4j/freeze.js";
 import { loadNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import {
-  PG_DUMP_MAGIC,
-  postgresRestoreMode,
-  restorePostgres,
-  terminateSessions,
-} from "../engines/postgres/postgres-engine.js";
-import type { Environment, StoppedServices } from "../environment/environment.js";
-import { APP_START_ORDER, APP_STOP_ORDER } from "../environment/services.js";
-import { BackupError } from "../errors.js";
+  leftoverPreviousStores,
+  locateStore,
+  removeStore,
+  type StoreLocation,
+  StoreSwap,
+  spaceForAtomicLoad,
+  storeSpace,
+} from "../engines/neo4j/store-swap.js";
+import { PG_DUMP_MAGIC, postgresRestoreMode } from "../engines/postgres/postgres-engine.js";
+import { PostgresRestore } from "../engines/postgres/postgres-restore.js";
+import type { Environment } from "../environment/environment.js";
+import { describeOutcome, HeldDeployment, type HoldOutcome } from "../environment/held-deployment.js";
+import { APP_STOP_ORDER } from "../environment/services.js";
+import { BackupError, type ErrorCode, isBackupError } from "../errors.js";
+import type { Executor } from "../exec/executor.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
-import {
-  findNeo4jCredentials,
-  findPostgresCredentials,
-  freezeNeo4jRetrying,
-  type HostEnv,
-  waitForNeo4j,
-} from "./deployment.js";
+import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./deployment.js";
 import {
   applyEnterpriseRestore,
   assertSingleInstance,
@@ -48,6 +49,14 @@ export interface RestoreBackupOptions {
   migrateFormat?: boolean;
   /** Validate and plan, then stop before changing anything. */
   dryRun?: boolean;
+  /**
+   * When the Neo4j container has no room to keep the previous store beside the new one: remove the
+   * previous store first instead of refusing. A failure then leaves the graph database empty or
+   * incomplete (the message says so); run the restore again to recover.
+   */
+  allowNonAtomic?: boolean;
+  /** How long a frozen Neo4j may outlive this process if it is killed (the freeze helper's lease). Default 20 s. */
+  freezeLeaseTtlMs?: number;
   signal?: AbortSignal;
   onEvent?: EventSink;
 }
@@ -64,6 +73,11 @@ export interface RestorePlan {
     /** `community-load`: freeze + `neo4j-admin database load`; `enterprise-restore`: stop database + restore + metadata replay. */
     method: "community-load" | "enterprise-restore";
     running: Neo4jServerInfo;
+    /**
+     * Community: `atomic` keeps the previous store aside until the new one serves; `non-atomic` removes it
+     * first (no room for both, `allowNonAtomic`). Enterprise restores are not atomic.
+     */
+    atomicity: "atomic" | "non-atomic";
   };
   postgres?: { entry: string; bytes: number; database: string; mode: "recreate" | "in-place" };
   /** What the destructive phase will do, in order. */
@@ -76,35 +90,14 @@ export interface RestoreBackupResult {
   durations: { totalMs: number; validateMs: number; neo4jDowntimeMs?: number };
 }
 
-type Progress = {
-  postgres: "untouched" | "restoring" | "restored";
-  neo4j: "untouched" | "loading" | "restored";
-};
-
-/** Says in plain words what state the databases are in after a failure in the destructive phase. */
-function describeState(progress: Progress, plan: RestorePlan): string {
-  const pg = !plan.postgres
-    ? "PostgreSQL was not part of this restore"
-    : progress.postgres === "restored"
-      ? "PostgreSQL was restored from the backup"
-      : progress.postgres === "restoring"
-        ? "PostgreSQL restore failed part-way: the task-manager database may be missing or incomplete"
-        : "PostgreSQL was not touched";
-  const neo =
-    progress.neo4j === "restored"
-      ? "Neo4j was restored from the backup"
-      : progress.neo4j === "loading"
-        ? "Neo4j load failed part-way: the graph database may be empty or incomplete"
-        : "Neo4j was not touched and holds its previous data";
-  return `${pg}; ${neo}`;
-}
-
 /**
  * Restores an archive onto the deployment. Pass 1 reads and verifies the whole archive (every checksum,
- * the metadata, edition compatibility) and checks the databases are reachable — nothing is changed
- * until all of that passed. Pass 2 reads the same bytes again (pinned) and streams each dump into its
- * load command while re-hashing. On any failure after the first change, services are put back and the
- * error says exactly what state each database is in.
+ * the metadata, edition compatibility) and checks the databases are reachable and that there is room to
+ * keep each previous database until the new one serves — nothing is changed until all of that passed.
+ * Pass 2 reads the same bytes again (pinned) and streams each dump into its load command while
+ * re-hashing: PostgreSQL into a new database switched in at the end, Neo4j into the store's place with
+ * the previous store kept aside. On any failure each database is left as it was, or — only past the
+ * point of no return — completely restored; services are put back; the error says which, per database.
  */
 export async function restoreBackup(options: RestoreBackupOptions): Promise<RestoreBackupResult> {
   const started = Date.now();
@@ -112,6 +105,11 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const { environment, store, signal, name } = options;
   const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
+  const warn = (message: string) => onEvent({ type: "warning", message });
+  // One operation at a time (a dry run changes nothing and needs no lock); released last.
+  await using _lock = options.dryRun
+    ? undefined
+    : await environment.lock({ operation: "restore", onWarning: warn, ...sig });
   const readOptions = {
     ...(options.decryptKey !== undefined ? { decryptKey: options.decryptKey } : {}),
     ...(options.excludeTaskManager ? { excludeTaskManager: true } : {}),
@@ -123,6 +121,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const info: ObjectInfo = await store.head(name);
   onEvent({ type: "step", message: `verifying ${info.location} (${info.size} bytes)` });
   const deploymentProbe = probeDeployment(environment, hostEnv, onEvent);
+  // Awaited after pass 1; a bad archive is the error reported first, so this one must not surface alone.
   deploymentProbe.catch(() => undefined);
   const report: ArchiveReport = await readArchive(await store.get(name, { pin: info, ...sig }), {
     ...readOptions,
@@ -147,6 +146,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       }
     },
   }).catch(async (error: unknown) => {
+    // The archive's error is the one reported; the probe's outcome no longer matters.
     await deploymentProbe.catch(() => undefined);
     throw error;
   });
@@ -208,16 +208,46 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     postgres = { entry: pgEntry.path, bytes: pgEntry.size, database: postgresCredentials.database, mode };
   }
   const runtime = await environment.neo4jRuntime();
+  const adminUser = runtime.adminUser ? { user: runtime.adminUser } : {};
+
+  // Room to keep the previous store aside until the new one serves.
+  let storeLocation: StoreLocation | undefined;
+  let atomicity: RestorePlan["neo4j"]["atomicity"] = method === "community-load" ? "atomic" : "non-atomic";
+  if (dumpEntry) {
+    storeLocation = await locateStore(databaseExec, neo4jCredentials, sig);
+    const space = await storeSpace(databaseExec, storeLocation, { ...adminUser, ...sig });
+    const needed = spaceForAtomicLoad(space, dumpEntry.size);
+    if (space.freeBytes < needed) {
+      const shortfall = `${storeLocation.storeDir} has ${mib(space.freeBytes)} free; keeping the previous store (${mib(space.storeBytes)}) while loading a ${mib(dumpEntry.size)} dump needs about ${mib(needed)}`;
+      if (!options.allowNonAtomic) {
+        throw new BackupError("NO_ROOM_TO_ROLL_BACK", `not enough room for an atomic restore: ${shortfall}`, {
+          hint: "free space on the Neo4j volume, or accept a restore that removes the current graph first with --allow-non-atomic (a failure then leaves it empty; run the restore again); nothing was changed",
+          details: { ...space, needed },
+        });
+      }
+      atomicity = "non-atomic";
+      warn(
+        `non-atomic restore (--allow-non-atomic): ${shortfall}; the current graph is removed before the load`,
+      );
+    }
+    for (const leftover of await leftoverPreviousStores(databaseExec, storeLocation, adminUser)) {
+      warn(
+        `a previous store left by an interrupted restore is still on disk: ${leftover} (remove it once you no longer need it)`,
+      );
+    }
+  }
 
   const steps = [
     `stop running application services (${APP_STOP_ORDER.join(", ")})`,
     ...(postgres
       ? [
-          `restore PostgreSQL database ${postgres.database} from ${postgres.entry} (${postgres.mode === "recreate" ? "drop and recreate" : "clean objects in place"})`,
+          `restore PostgreSQL database ${postgres.database} from ${postgres.entry} (${postgres.mode === "recreate" ? "into a new database, switched in at the end; the previous one is dropped once everything is restored" : "in place, in one transaction"})`,
         ]
       : []),
     dumpEntry
-      ? `pause Neo4j and load ${dumpEntry.path} into database ${neo4jCredentials.database} (overwrites it)`
+      ? atomicity === "atomic"
+        ? `pause Neo4j, set the store of database ${neo4jCredentials.database} aside and load ${dumpEntry.path} in its place (the previous store is put back if anything fails, removed once the new one serves)`
+        : `pause Neo4j, REMOVE the store of database ${neo4jCredentials.database} and load ${dumpEntry.path} (non-atomic)`
       : `stop database ${neo4jCredentials.database}, neo4j-admin restore of ${files.length} artefact(s) (overwrites it)${options.migrateFormat ? ", migrate to block format" : ""}, replay users and roles, start it`,
     ...(options.resetDeploymentId ? ["give the deployment a new deployment id"] : []),
     "start the application services again",
@@ -232,6 +262,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       bytes: files.reduce((sum, f) => sum + f.size, 0),
       method,
       running,
+      atomicity,
     },
     ...(postgres ? { postgres } : {}),
     steps,
@@ -242,71 +273,50 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   }
 
   // Destructive phase.
-  const progress: Progress = { postgres: "untouched", neo4j: "untouched" };
-  let stopped: StoppedServices | undefined;
-  let frozen: FrozenNeo4j | undefined;
-  let neo4jDowntimeMs: number | undefined;
-  const adminUser = runtime.adminUser ? { user: runtime.adminUser } : {};
-  const bringBack = async (): Promise<string[]> => {
-    const problems: string[] = [];
-    if (frozen) {
-      const thaw = frozen;
-      frozen = undefined;
-      try {
-        await resumeNeo4j(databaseExec, thaw);
-        await waitForNeo4j(environment, neo4jCredentials, sig);
-        neo4jDowntimeMs = Date.now() - thaw.frozenAt;
-      } catch (error) {
-        problems.push(`Neo4j did not come back: ${(error as Error).message}`);
-      }
-    }
-    if (stopped) {
-      const back = stopped;
-      stopped = undefined;
-      try {
-        await environment.start(back, APP_START_ORDER);
-      } catch (error) {
-        problems.push((error as Error).message);
-      }
-    }
-    return problems;
+  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").toLowerCase();
+  const pg =
+    postgres && postgresExec && postgresCredentials
+      ? new PostgresRestore(postgresExec, postgresCredentials, postgres.mode, { stamp })
+      : undefined;
+  const swap =
+    storeLocation && atomicity === "atomic"
+      ? new StoreSwap(databaseExec, storeLocation, { ...adminUser, stamp })
+      : undefined;
+  const truth: Truth = {
+    neo4j: "untouched",
+    deploymentIdReset: false,
+    deploymentIdResetAsked: options.resetDeploymentId === true,
   };
-
-  // Community: Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore when the
-  // dump comes second; the application services are stopped by then, so nothing is served meanwhile.
-  let freezing: Promise<FrozenNeo4j> | undefined;
-  const startFreeze = (): Promise<FrozenNeo4j> => {
-    freezing ??= freezeNeo4jRetrying(environment, neo4jCredentials, {
-      pidFile: runtime.pidFile,
-      helperPath: options.freezeHelper,
-      onEvent,
-      ...sig,
-    }).then((f) => {
-      frozen = f;
-      return f;
-    });
-    freezing.catch(() => undefined);
-    return freezing;
-  };
-
+  const hold = new HeldDeployment({
+    environment,
+    neo4jCredentials,
+    runtime,
+    freezeHelper: options.freezeHelper,
+    onEvent,
+    ...sig,
+    ...(options.freezeLeaseTtlMs !== undefined ? { leaseTtlMs: options.freezeLeaseTtlMs } : {}),
+  });
   try {
+    await using held = hold;
     onEvent({ type: "step", message: "stopping application services" });
-    stopped = await environment.stop(APP_STOP_ORDER);
+    await held.stopApplications();
+    if (method === "enterprise-restore")
+      held.undoBeforeServices(() => removeWorkDir(databaseExec, workDir, warn));
     await readArchive(await store.get(name, { pin: info, ...sig }), {
       ...readOptions,
       onEntry: async (entry: ArchiveFileEntry) => {
-        if (postgres && postgresExec && postgresCredentials && entry.path === postgres.entry) {
+        if (pg && postgres && entry.path === postgres.entry) {
           onEvent({ type: "step", message: `restoring PostgreSQL database ${postgres.database}` });
-          progress.postgres = "restoring";
-          // Open sessions would block DROP DATABASE; a database that is already gone has none.
-          await terminateSessions(postgresExec, postgresCredentials).catch(() => undefined);
-          if (dumpEntry) void startFreeze();
-          await restorePostgres(postgresExec, postgresCredentials, entry.body, entry.size, {
-            mode: postgres.mode,
-            ...sig,
-          });
+          // Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore when the dump
+          // comes second; the application services are stopped by then, so nothing is served meanwhile.
+          if (dumpEntry) {
+            held.freezeNeo4j().catch(() => {
+              // Awaited again before the Neo4j load, or by the release: its failure is reported there.
+            });
+          }
+          held.undoBeforeServices(() => pg.undo());
+          await pg.load(entry.body, entry.size, { signal: held.commandSignal });
           await entry.digest;
-          progress.postgres = "restored";
         } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
           // Staged first; applied only after the whole second pass verified.
           await stageArtefact(
@@ -315,101 +325,239 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
             entry.path.slice("database/".length),
             entry.body,
             entry.size,
-            signal,
+            held.commandSignal,
           );
           await entry.digest;
-        } else if (dumpEntry && entry.path === dumpEntry.path) {
+        } else if (dumpEntry && storeLocation && entry.path === dumpEntry.path) {
           onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
-          await startFreeze();
-          progress.neo4j = "loading";
+          const frozen = await held.freezeNeo4j();
+          if (swap) {
+            // The helper puts the previous store back by itself if this process dies from here on.
+            await setExpiryScript(databaseExec, frozen, swap.rollbackScript());
+            held.undoWhileFrozen(() => swap.rollBack());
+            await swap.setAside();
+          } else {
+            await removeStore(databaseExec, storeLocation, adminUser);
+          }
+          truth.neo4j = "loading";
           await loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, {
             ...adminUser,
-            ...sig,
+            env: held.ownerEnv(),
+            signal: held.commandSignal,
           });
           await entry.digest;
-          progress.neo4j = "restored";
+          truth.neo4j = "loaded";
         }
       },
     });
+    // Every dump is loaded and verified. PostgreSQL switches first, while Neo4j is still frozen: its
+    // failure then costs no second Neo4j restart.
+    if (pg) await pg.switchOver();
     if (method === "enterprise-restore") {
-      progress.neo4j = "loading";
-      await applyEnterpriseRestore(databaseExec, neo4jCredentials, workDir, {
-        ...(options.migrateFormat ? { migrateFormat: true } : {}),
-        ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
-        onEvent,
-        ...sig,
-      });
-      progress.neo4j = "restored";
-      await waitForNeo4j(environment, neo4jCredentials, sig);
-    }
-    if (options.resetDeploymentId)
-      await resetDeploymentId(environment, neo4jCredentials, bringBackNeo4jFirst);
-    const problems = await bringBack();
-    if (problems.length > 0) {
-      throw new BackupError("SERVICES_NOT_RESTORED", `restore applied, but ${problems.join("; ")}`, {
-        hint: "both databases hold the backup's data; start the services by hand",
-      });
-    }
-    onEvent({ type: "step", message: "restore completed" });
-    return {
-      plan,
-      dryRun: false,
-      durations: {
-        totalMs: Date.now() - started,
-        validateMs,
-        ...(neo4jDowntimeMs !== undefined ? { neo4jDowntimeMs } : {}),
-      },
-    };
-  } catch (error) {
-    if (error instanceof BackupError && error.code === "SERVICES_NOT_RESTORED") throw error;
-    // A freeze still under way must have finished (or failed) before bringBack can thaw it.
-    await freezing?.catch(() => undefined);
-    if (method === "enterprise-restore") {
-      await databaseExec.exec({ argv: ["rm", "-rf", workDir] }).catch(() => undefined);
-      if (progress.neo4j === "loading") {
+      truth.neo4j = "loading";
+      held.undoBeforeServices(async () => {
         // Whatever the store holds now, a stopped database helps nobody: try to start it again.
         await cypherShell(databaseExec, neo4jCredentials, `START DATABASE \`${neo4jCredentials.database}\``, {
           database: "system",
-        }).catch(() => undefined);
+        });
+      });
+      try {
+        await applyEnterpriseRestore(databaseExec, neo4jCredentials, workDir, {
+          ...(options.migrateFormat ? { migrateFormat: true } : {}),
+          ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
+          onEvent,
+          signal: held.commandSignal,
+        });
+      } finally {
+        await removeWorkDir(databaseExec, workDir, warn);
       }
+      truth.neo4j = "loaded";
     }
-    const problems = await bringBack();
-    const state = describeState(progress, plan);
-    const untouched = progress.postgres === "untouched" && progress.neo4j === "untouched";
-    throw new BackupError(
-      untouched && problems.length === 0
-        ? error instanceof BackupError
-          ? error.code
-          : "INTERNAL"
-        : "RESTORE_PARTIAL",
-      `restore failed: ${error instanceof Error ? error.message : String(error)}. ${state}.${
-        problems.length > 0
-          ? ` Services not brought back: ${problems.join("; ")}.`
-          : " Services were started again."
-      }`,
-      { cause: error, details: { postgres: progress.postgres, neo4j: progress.neo4j } },
-    );
+    try {
+      await held.resumeNeo4j();
+    } catch (error) {
+      if (!swap || truth.neo4j !== "loaded") throw error;
+      // The restored store does not serve: put the previous one back while everything can still be undone.
+      warn(
+        `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
+      );
+      await held.freezeNeo4j();
+      await swap.rollBack();
+      truth.neo4j = "rolled-back";
+      await held.resumeNeo4j();
+      throw new BackupError(
+        "DATABASE_COMMAND_FAILED",
+        `the restored Neo4j store did not start: ${(error as Error).message}`,
+        {
+          cause: error,
+          hint: "the archive's checksums are right, but its Neo4j dump does not make a store that starts here (version?)",
+        },
+      );
+    }
+    // The point of no return: both databases serve the backup's data.
+    truth.neo4j = "restored";
+    await swap?.commit().catch((error: unknown) => warn((error as Error).message));
+    await pg
+      ?.finish()
+      .catch((error: unknown) =>
+        warn(`the previous task-manager database was kept: ${(error as Error).message}`),
+      );
+    if (options.resetDeploymentId) {
+      await resetDeploymentId(databaseExec, neo4jCredentials);
+      truth.deploymentIdReset = true;
+    }
+    await held.startApplications();
+  } catch (error) {
+    throw restoreFailure(error, { truth, pg, swap, outcome: hold.outcome, signal, plan });
   }
+  onEvent({ type: "step", message: "restore completed" });
+  return {
+    plan,
+    dryRun: false,
+    durations: {
+      totalMs: Date.now() - started,
+      validateMs,
+      ...(hold.neo4jDowntimeMs !== undefined ? { neo4jDowntimeMs: hold.neo4jDowntimeMs } : {}),
+    },
+  };
+}
 
-  async function bringBackNeo4jFirst(): Promise<void> {
-    if (frozen) {
-      const thaw = frozen;
-      frozen = undefined;
-      await resumeNeo4j(databaseExec, thaw);
-      neo4jDowntimeMs = Date.now() - thaw.frozenAt;
+/** How far the Neo4j half of a restore got. */
+interface Truth {
+  neo4j: "untouched" | "loading" | "loaded" | "rolled-back" | "restored";
+  deploymentIdReset: boolean;
+  deploymentIdResetAsked: boolean;
+}
+
+/** What each database holds after a failed restore, in words and as a word. */
+function databaseStates(
+  truth: Truth,
+  pg: PostgresRestore | undefined,
+  swap: StoreSwap | undefined,
+  plan: RestorePlan,
+): { postgres: string; neo4j: string; changed: boolean; unchanged: boolean } {
+  let postgres = "not part of this restore";
+  let pgChanged = false;
+  let pgUnchanged = true;
+  if (pg) {
+    if (pg.state === "restored") {
+      postgres = "restored";
+      pgChanged = true;
+      pgUnchanged = false;
+    } else if (pg.state === "switched") {
+      postgres = `restored, but switching back failed: the previous data is kept as database ${pg.previousName}`;
+      pgChanged = true;
+      pgUnchanged = false;
+    } else if (pg.state === "loading" && pg.mode === "recreate") {
+      postgres = `unchanged (a leftover database ${pg.newName} could not be dropped)`;
+    } else {
+      postgres = "unchanged";
     }
-    await waitForNeo4j(environment, neo4jCredentials, sig);
   }
+  let neo4j: string;
+  let neoChanged = false;
+  let neoUnchanged = true;
+  const database = plan.neo4j.entries[0] ?? "the graph database";
+  switch (truth.neo4j) {
+    case "untouched":
+      neo4j = "unchanged";
+      break;
+    case "rolled-back":
+      neo4j = "unchanged (the previous store was put back)";
+      break;
+    case "restored":
+      neo4j =
+        truth.deploymentIdReset || !truth.deploymentIdResetAsked
+          ? "restored"
+          : "restored (the deployment id was NOT reset)";
+      neoChanged = true;
+      neoUnchanged = false;
+      break;
+    default:
+      if (swap?.state === "rolled-back") {
+        neo4j = "unchanged (the previous store was put back)";
+      } else if (swap) {
+        neo4j = `holds an unfinished load; the previous store is kept at ${swap.previousStoreDir} (with ${swap.previousTransactionsDir}): pause Neo4j and move them back, or run the restore again`;
+        neoUnchanged = false;
+      } else {
+        neo4j = `EMPTY or incomplete (non-atomic restore of ${database}): run the restore again`;
+        neoUnchanged = false;
+      }
+  }
+  return {
+    postgres,
+    neo4j,
+    changed: pgChanged || neoChanged,
+    unchanged: pgUnchanged && neoUnchanged,
+  };
+}
+
+/**
+ * The error a failed restore ends with: its cause, then per database what it holds, then the services.
+ * Code: the cause's own when nothing changed and everything is back (a storage error stays a storage
+ * error; CANCELLED after a signal); RESTORE_PARTIAL when a database changed or is in doubt;
+ * SERVICES_NOT_RESTORED when something was not brought back.
+ */
+function restoreFailure(
+  error: unknown,
+  context: {
+    truth: Truth;
+    pg: PostgresRestore | undefined;
+    swap: StoreSwap | undefined;
+    outcome: HoldOutcome;
+    signal: AbortSignal | undefined;
+    plan: RestorePlan;
+  },
+): BackupError {
+  const { outcome, signal } = context;
+  const states = databaseStates(context.truth, context.pg, context.swap, context.plan);
+  const cause = error instanceof Error ? error.message : String(error);
+  const services = describeOutcome(outcome);
+  const cancelled = signal?.aborted === true;
+  const notBack = outcome.neo4j.state === "not-back" || outcome.services.state === "not-back";
+  let code: ErrorCode;
+  if (notBack) code = "SERVICES_NOT_RESTORED";
+  else if (!states.unchanged) code = "RESTORE_PARTIAL";
+  else if (cancelled) code = "CANCELLED";
+  else code = isBackupError(error) ? error.code : "INTERNAL";
+  const next = states.unchanged
+    ? "Nothing was changed: fix the cause and run the restore again."
+    : "Run the restore again to finish it.";
+  return new BackupError(
+    code,
+    `${cancelled ? "restore cancelled" : "restore failed"}: ${cause}. PostgreSQL: ${states.postgres}. Neo4j: ${states.neo4j}.${services ? ` ${services.charAt(0).toUpperCase()}${services.slice(1)}.` : ""} ${next}`,
+    {
+      cause: error,
+      ...(isBackupError(error) && error.hint && states.unchanged && !notBack ? { hint: error.hint } : {}),
+      details: {
+        postgres: states.postgres,
+        neo4j: states.neo4j,
+        neo4jService: outcome.neo4j,
+        services: outcome.services,
+      },
+    },
+  );
+}
+
+async function removeWorkDir(
+  executor: Executor,
+  workDir: string,
+  warn: (message: string) => void,
+): Promise<void> {
+  const result = await executor.exec({ argv: ["rm", "-rf", workDir] });
+  if (result.exitCode !== 0)
+    warn(`could not remove ${workDir} on ${executor.target}: ${result.stderrTail.trim()}`);
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** Sets a new uuid on the :Root node (upstream #126), once Neo4j serves again, before the app starts. */
 async function resetDeploymentId(
-  environment: Environment,
+  executor: Executor,
   credentials: Awaited<ReturnType<typeof findNeo4jCredentials>>,
-  neo4jUp: () => Promise<void>,
 ): Promise<void> {
-  await neo4jUp();
-  const executor = await environment.executor("database");
   const output = await cypherShell(
     executor,
     credentials,

@@ -73,7 +73,7 @@ export interface BackupStore {
   /** Deletes `name`; with `pin`, only if it is still that object (else STORAGE_CHANGED). */
   delete(name: string, options?: { pin?: ObjectInfo | undefined }): Promise<void>;
   /** Preflight: the root is reachable and readable with these credentials. */
-  check(): Promise<void>;
+  check(options?: { write?: boolean; signal?: AbortSignal }): Promise<void>;
 }
 
 /** Where the library reports things worth a human's attention; the CLI formats them. */

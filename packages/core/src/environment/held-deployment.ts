@@ -1,0 +1,291 @@
+import type { Neo4jCredentials } from "../engines/neo4j/credentials.js";
+import {
+  endOwnedCommands,
+  type FrozenNeo4j,
+  freezeNeo4jRetrying,
+  ownedBy,
+  resumeNeo4j,
+} from "../engines/neo4j/freeze.js";
+import { waitForNeo4j } from "../engines/neo4j/wait.js";
+import { BackupError } from "../errors.js";
+import type { Executor } from "../exec/executor.js";
+import type { EventSink } from "../operations/events.js";
+import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import { APP_START_ORDER, APP_STOP_ORDER } from "./services.js";
+
+export interface HeldDeploymentOptions {
+  environment: Environment;
+  neo4jCredentials: Neo4jCredentials;
+  runtime: Neo4jRuntime;
+  /** Local path of the static freeze helper for a container architecture. */
+  freezeHelper: (arch: "amd64" | "arm64") => string;
+  onEvent: EventSink;
+  /** The operation's cancellation. Releasing runs without it: it must finish after a signal too. */
+  signal?: AbortSignal;
+  /** How long a frozen Neo4j may outlive this process if it is killed (default 20 s). */
+  leaseTtlMs?: number;
+  /** How long releasing waits for Neo4j's user database to serve again (default 5 min). */
+  serveTimeoutMs?: number;
+}
+
+/** The truth about one part of the deployment once the hold is released. */
+export type PartState =
+  /** Never stopped by this hold. */
+  | { state: "untouched" }
+  /** Stopped, and running (Neo4j: serving its user database) again. */
+  | { state: "back" }
+  | { state: "not-back"; problem: string };
+
+export interface HoldOutcome {
+  neo4j: PartState;
+  services: PartState;
+}
+
+/** A step that undoes part of the operation when the hold is released before the operation finished. */
+export type UndoStep = () => Promise<void>;
+
+/**
+ * The deployment held down for an operation: what was stopped and frozen, and how to bring it back.
+ * One instance per operation, used with `await using`. On release — success, failure, cancellation —
+ * it kills the commands still working on the Neo4j store (in the container, not only their exec
+ * sessions), runs the operation's undo steps while Neo4j is still frozen (e.g. putting the previous
+ * store back), resumes Neo4j and waits until its USER database serves, runs the undo steps that must
+ * precede the applications, starts the application services in order, and records the truth per part
+ * (`outcome`). Releasing never throws: callers read `outcome`. Storage cleanup belongs after it.
+ */
+export class HeldDeployment implements AsyncDisposable {
+  readonly #options: HeldDeploymentOptions;
+  readonly #commands = new AbortController();
+  readonly #whileFrozen: UndoStep[] = [];
+  readonly #beforeServices: UndoStep[] = [];
+  #database: Executor | undefined;
+  #stopped: StoppedServices | undefined;
+  #frozen: FrozenNeo4j | undefined;
+  #freezing: Promise<FrozenNeo4j> | undefined;
+  /** Set once Neo4j was asked to stop: from then on it must be seen serving again. */
+  #neo4jTouched = false;
+  #servicesTouched = false;
+  #stoppedAt: number | undefined;
+  #neo4jStoppedAt: number | undefined;
+  #outcome: HoldOutcome = { neo4j: { state: "untouched" }, services: { state: "untouched" } };
+  #releasing: Promise<HoldOutcome> | undefined;
+  /** From Neo4j's stop until its user database served again (last cycle). */
+  neo4jDowntimeMs: number | undefined;
+  /** From the application services' stop until they were started again. */
+  servicesDownMs: number | undefined;
+
+  constructor(options: HeldDeploymentOptions) {
+    this.#options = options;
+    options.signal?.addEventListener("abort", () => this.#commands.abort(options.signal?.reason), {
+      once: true,
+    });
+  }
+
+  /** Aborted when the operation is cancelled or the hold is released: give it to every streaming command. */
+  get commandSignal(): AbortSignal {
+    return this.#commands.signal;
+  }
+
+  get frozen(): FrozenNeo4j | undefined {
+    return this.#frozen;
+  }
+
+  get outcome(): HoldOutcome {
+    return this.#outcome;
+  }
+
+  async #databaseExecutor(): Promise<Executor> {
+    this.#database ??= await this.#options.environment.executor("database");
+    return this.#database;
+  }
+
+  /** Stops the running application services in upstream's order; remembered for the release. */
+  async stopApplications(): Promise<void> {
+    this.#servicesTouched = true;
+    this.#stoppedAt = Date.now();
+    this.#stopped = await this.#options.environment.stop(APP_STOP_ORDER);
+  }
+
+  /**
+   * Shuts Neo4j down cleanly and freezes its JVM (Community offline dump/load). The freeze lives only
+   * while this process renews its lease. Commands on the store must run with `ownerEnv()`.
+   */
+  freezeNeo4j(): Promise<FrozenNeo4j> {
+    this.#freezing ??= this.#freeze().finally(() => {
+      this.#freezing = undefined;
+    });
+    return this.#freezing;
+  }
+
+  async #freeze(): Promise<FrozenNeo4j> {
+    if (this.#frozen) return this.#frozen;
+    const executor = await this.#databaseExecutor();
+    this.#neo4jTouched = true;
+    this.#neo4jStoppedAt ??= Date.now();
+    // The command signal: releasing the hold also ends a freeze still under way.
+    this.#frozen = await freezeNeo4jRetrying(executor, this.#options.neo4jCredentials, {
+      pidFile: this.#options.runtime.pidFile,
+      helperPath: this.#options.freezeHelper,
+      ...(this.#options.leaseTtlMs !== undefined ? { leaseTtlMs: this.#options.leaseTtlMs } : {}),
+      onRetry: (message) => this.#options.onEvent({ type: "warning", message }),
+      signal: this.#commands.signal,
+    });
+    return this.#frozen;
+  }
+
+  /** Environment for a command on the frozen store: it is killed in the container on release. */
+  ownerEnv(): Record<string, string> {
+    if (!this.#frozen) throw new BackupError("INTERNAL", "ownerEnv() needs a frozen Neo4j");
+    return ownedBy(this.#frozen);
+  }
+
+  /**
+   * Registers an undo step run on release while Neo4j is still frozen (after the store's commands are
+   * killed). Returns a function that withdraws it (once the operation no longer needs undoing).
+   */
+  undoWhileFrozen(step: UndoStep): () => void {
+    return withdrawable(this.#whileFrozen, step);
+  }
+
+  /** Registers an undo step run on release after Neo4j serves again, before the services start. */
+  undoBeforeServices(step: UndoStep): () => void {
+    return withdrawable(this.#beforeServices, step);
+  }
+
+  /**
+   * Ends the commands still working on the store, resumes Neo4j and waits until its user database
+   * serves. Throws when it does not (the error says why); `outcome.neo4j` records the same.
+   */
+  async resumeNeo4j(): Promise<void> {
+    if (!this.#neo4jTouched) return;
+    const executor = await this.#databaseExecutor();
+    const frozen = this.#frozen;
+    try {
+      if (frozen) {
+        this.#frozen = undefined;
+        await endOwnedCommands(executor, frozen);
+        await resumeNeo4j(executor, frozen);
+      }
+      // Without a signal: a cancelled operation still brings Neo4j back.
+      await waitForNeo4j(executor, this.#options.neo4jCredentials, {
+        ...(this.#options.serveTimeoutMs !== undefined ? { timeoutMs: this.#options.serveTimeoutMs } : {}),
+      });
+      this.neo4jDowntimeMs = Date.now() - (this.#neo4jStoppedAt ?? Date.now());
+      this.#neo4jStoppedAt = undefined;
+      this.#neo4jTouched = false;
+      this.#outcome = { ...this.#outcome, neo4j: { state: "back" } };
+      this.#options.onEvent({
+        type: "step",
+        message: `Neo4j serving database ${this.#options.neo4jCredentials.database} again after ${this.neo4jDowntimeMs} ms offline`,
+        fields: { downtimeMs: this.neo4jDowntimeMs },
+      });
+    } catch (error) {
+      this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
+      throw error;
+    }
+  }
+
+  /** Starts what `stopApplications` stopped, in upstream's start order. Throws when one did not start. */
+  async startApplications(): Promise<void> {
+    const stopped = this.#stopped;
+    if (!stopped) return;
+    this.#stopped = undefined;
+    try {
+      await this.#options.environment.start(stopped, APP_START_ORDER);
+      if (this.#stoppedAt !== undefined) this.servicesDownMs = Date.now() - this.#stoppedAt;
+      this.#outcome = { ...this.#outcome, services: { state: "back" } };
+      if (stopped.services.length > 0)
+        this.#options.onEvent({ type: "step", message: `started ${stopped.services.join(", ")}` });
+    } catch (error) {
+      this.#outcome = { ...this.#outcome, services: { state: "not-back", problem: messageOf(error) } };
+      throw error;
+    }
+  }
+
+  /**
+   * Brings everything back, in order; never throws, records the truth in `outcome`. Idempotent: a second
+   * call returns the first one's outcome.
+   */
+  release(): Promise<HoldOutcome> {
+    this.#releasing ??= this.#release();
+    return this.#releasing;
+  }
+
+  async #release(): Promise<HoldOutcome> {
+    this.#commands.abort(new BackupError("CANCELLED", "the operation is being wound up"));
+    const warn = (message: string) => this.#options.onEvent({ type: "warning", message });
+    try {
+      await this.#freezing;
+    } catch {
+      // A freeze that failed or was ended by the abort above cleaned up after itself (freezeNeo4j);
+      // Neo4j is then waited for below like any other stopped Neo4j.
+    }
+    if (this.#frozen) {
+      // While frozen: the store's commands must be gone before any undo step touches the store.
+      try {
+        await endOwnedCommands(await this.#databaseExecutor(), this.#frozen);
+      } catch (error) {
+        warn(messageOf(error));
+      }
+      await runSteps(this.#whileFrozen, warn);
+    }
+    try {
+      await this.resumeNeo4j();
+    } catch {
+      // Recorded in outcome.neo4j by resumeNeo4j; the services are started all the same.
+    }
+    await runSteps(this.#beforeServices, warn);
+    try {
+      await this.startApplications();
+    } catch {
+      // Recorded in outcome.services by startApplications.
+    }
+    if (this.#servicesTouched && this.#outcome.services.state === "untouched")
+      this.#outcome = { ...this.#outcome, services: { state: "back" } };
+    return this.#outcome;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.release();
+  }
+}
+
+function withdrawable(list: UndoStep[], step: UndoStep): () => void {
+  list.push(step);
+  return () => {
+    const index = list.indexOf(step);
+    if (index >= 0) list.splice(index, 1);
+  };
+}
+
+/** Runs undo steps newest first; a failing step is reported and the others still run. */
+async function runSteps(steps: UndoStep[], warn: (message: string) => void): Promise<void> {
+  for (const step of steps.splice(0).reverse()) {
+    try {
+      await step();
+    } catch (error) {
+      warn(messageOf(error));
+    }
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Says in words what `outcome` means for users: the tail of every failure message. */
+export function describeOutcome(outcome: HoldOutcome): string {
+  const parts: string[] = [];
+  if (outcome.neo4j.state === "back") parts.push("Neo4j serves again");
+  if (outcome.neo4j.state === "not-back")
+    parts.push(`Neo4j does NOT serve its database: ${outcome.neo4j.problem}`);
+  if (outcome.services.state === "back") parts.push("the application services were started again");
+  if (outcome.services.state === "not-back")
+    parts.push(`the application services were NOT all started again: ${outcome.services.problem}`);
+  return parts.join("; ");
+}
+
+/** True when something the hold stopped is not back. */
+export function outcomeHasProblems(outcome: HoldOutcome): boolean {
+  return outcome.neo4j.state === "not-back" || outcome.services.state === "not-back";
+}

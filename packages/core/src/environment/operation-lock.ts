@@ -1,0 +1,187 @@
+import { randomBytes } from "node:crypto";
+import { hostname } from "node:os";
+import { BackupError } from "../errors.js";
+import type { Executor } from "../exec/executor.js";
+
+/** Who holds a deployment's lock, and for what. */
+export interface LockHolder {
+  /** Unique per operation: `<host>/<pid>/<random>`. */
+  id: string;
+  operation: string;
+  host: string;
+  pid: number;
+  /** ISO 8601, UTC. */
+  startedAt: string;
+}
+
+export interface LockRequest {
+  operation: "create" | "restore";
+  /** Told when a stale lock is taken over, or when the lock is lost while held. */
+  onWarning?: (message: string) => void;
+  signal?: AbortSignal;
+}
+
+/** One operation at a time per deployment: held until disposed. */
+export interface OperationLock extends AsyncDisposable {
+  readonly holder: LockHolder;
+}
+
+/** A holder that stops renewing is stale after this long; renewals come every quarter of it. */
+export const LOCK_TTL_MS = 60_000;
+
+export function newHolder(operation: string): LockHolder {
+  const host = hostname();
+  return {
+    id: `${host}/${process.pid}/${randomBytes(4).toString("hex")}`,
+    operation,
+    host,
+    pid: process.pid,
+    startedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+  };
+}
+
+/** The refusal when another operation holds the lock. */
+export function lockHeldError(holder: Partial<LockHolder>, where: string): BackupError {
+  const what = holder.operation ? `a ${holder.operation}` : "another backup or restore";
+  const by = holder.host ? ` by ${holder.host}${holder.pid ? ` (pid ${holder.pid})` : ""}` : "";
+  return new BackupError(
+    "OPERATION_IN_PROGRESS",
+    `${what} is already running on ${where}${holder.startedAt ? ` since ${holder.startedAt}` : ""}${by}`,
+    {
+      hint: `wait until it ends; a lock whose holder died is taken over once it is ${LOCK_TTL_MS / 1000} s old`,
+      details: { holder },
+    },
+  );
+}
+
+/** Whether a process of this host with that pid is alive (a holder on our own host can be checked at once). */
+export function localProcessAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+const ACQUIRE_SCRIPT = `
+if mkdir "$L" 2>/dev/null; then
+  printf '%s' "$INFO" > "$L/info" && touch "$L/renewed" && echo acquired && exit 0
+  rm -rf "$L"; exit 2
+fi
+now=$(date +%s)
+renewed=$(stat -c %Y "$L/renewed" 2>/dev/null || echo 0)
+echo "held $((now - renewed))"
+cat "$L/info" 2>/dev/null
+exit 0
+`;
+
+/**
+ * A lock directory inside the database container (`mkdir` is atomic), visible to every client of the
+ * deployment since all of them exec into that container: for the local and Docker Compose environments.
+ * The holder renews `renewed` every quarter of the TTL; a lock not renewed for the TTL, or held by a dead
+ * process of this host, is taken over with a warning.
+ */
+export async function acquireDirectoryLock(
+  executor: Executor,
+  directory: string,
+  request: LockRequest,
+): Promise<OperationLock> {
+  const holder = newHolder(request.operation);
+  const sig = request.signal ? { signal: request.signal } : {};
+  const env = { L: directory, INFO: JSON.stringify(holder) };
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const result = await executor.exec({
+      argv: ["sh", "-c", ACQUIRE_SCRIPT],
+      env,
+      timeoutMs: 30_000,
+      ...sig,
+    });
+    const out = result.stdout.toString("utf8");
+    if (result.exitCode !== 0) {
+      throw new BackupError(
+        "EXEC_FAILED",
+        `cannot take the operation lock ${directory} on ${executor.target} (exit status ${result.exitCode}): ${result.stderrTail.trim()}`,
+      );
+    }
+    if (out.startsWith("acquired")) return new DirectoryLock(executor, directory, holder, request);
+    const [first = "", ...rest] = out.split("\n");
+    const age = Number(first.replace(/^held /, "")) * 1000;
+    const other = parseHolder(rest.join("\n"));
+    const deadHere = other.host === holder.host && other.pid !== undefined && !localProcessAlive(other.pid);
+    if (!(age > LOCK_TTL_MS || deadHere)) throw lockHeldError(other, executor.target);
+    request.onWarning?.(
+      `taking over a stale operation lock (${other.operation ?? "unknown operation"} by ${other.host ?? "?"} pid ${other.pid ?? "?"} since ${other.startedAt ?? "?"}, ${deadHere ? "that process is gone" : `not renewed for ${Math.round(age / 1000)} s`})`,
+    );
+    // Renamed away first, so two clients taking over at once cannot both win.
+    await executor.exec({
+      argv: ["sh", "-c", 'mv "$L" "$L.stale.$$" 2>/dev/null && rm -rf "$L.stale.$$"; exit 0'],
+      env: { L: directory },
+      timeoutMs: 30_000,
+    });
+  }
+  throw new BackupError(
+    "OPERATION_IN_PROGRESS",
+    `could not take the operation lock ${directory}: it keeps changing hands`,
+  );
+}
+
+function parseHolder(text: string): Partial<LockHolder> {
+  try {
+    return JSON.parse(text) as Partial<LockHolder>;
+  } catch {
+    // A lock written half-way (its holder died between mkdir and the write) names nobody.
+    return {};
+  }
+}
+
+class DirectoryLock implements OperationLock {
+  readonly holder: LockHolder;
+  readonly #executor: Executor;
+  readonly #directory: string;
+  readonly #timer: NodeJS.Timeout;
+  readonly #request: LockRequest;
+  #lost = false;
+
+  constructor(executor: Executor, directory: string, holder: LockHolder, request: LockRequest) {
+    this.holder = holder;
+    this.#executor = executor;
+    this.#directory = directory;
+    this.#request = request;
+    this.#timer = setInterval(() => void this.#renew(), LOCK_TTL_MS / 4);
+    this.#timer.unref();
+  }
+
+  async #renew(): Promise<void> {
+    if (this.#lost) return;
+    try {
+      const result = await this.#executor.exec({
+        argv: ["sh", "-c", 'grep -qF "$ID" "$L/info" 2>/dev/null && touch "$L/renewed"'],
+        env: { L: this.#directory, ID: this.holder.id },
+        timeoutMs: LOCK_TTL_MS / 4,
+      });
+      if (result.exitCode !== 0) {
+        this.#lost = true;
+        this.#request.onWarning?.(`the operation lock ${this.#directory} was taken over by another client`);
+      }
+    } catch {
+      // A missed renewal is tolerated: the lock is stale only after four of them.
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    clearInterval(this.#timer);
+    if (this.#lost) return;
+    try {
+      await this.#executor.exec({
+        argv: ["sh", "-c", 'grep -qF "$ID" "$L/info" 2>/dev/null && rm -rf "$L"; exit 0'],
+        env: { L: this.#directory, ID: this.holder.id },
+        timeoutMs: 30_000,
+      });
+    } catch (error) {
+      this.#request.onWarning?.(
+        `could not release the operation lock ${this.#directory} (${(error as Error).message}); the next operation takes it over once it is stale`,
+      );
+    }
+  }
+}
