@@ -14,6 +14,20 @@ import {
 export const LEASE_NAME = "infrahub-backup";
 const ANNOTATION = "infrahub-backup.opsmill.io/holder";
 
+/**
+ * A Lease's times are MicroTime, which the API server parses with exactly six fractional digits; a
+ * Date serialises with three and every write is refused (400). Date only holds milliseconds: padded.
+ */
+class MicroTime extends Date {
+  override toISOString(): string {
+    return super.toISOString().replace(/\.(\d{3})Z$/, ".$1000Z");
+  }
+}
+
+function microTime(value: Date | string | undefined): MicroTime {
+  return new MicroTime(value === undefined ? Date.now() : new Date(value).getTime());
+}
+
 function statusOf(error: unknown): number | undefined {
   return (error as { code?: number }).code;
 }
@@ -31,7 +45,7 @@ function holderOf(lease: V1Lease): Partial<LockHolder> {
 }
 
 function leaseBody(namespace: string, holder: LockHolder, base?: V1Lease): V1Lease {
-  const now = new Date();
+  const now = microTime(undefined);
   return {
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
@@ -161,7 +175,11 @@ class LeaseLock implements OperationLock {
     try {
       const body: V1Lease = {
         ...this.#lease,
-        spec: { ...this.#lease.spec, renewTime: new Date() },
+        spec: {
+          ...this.#lease.spec,
+          ...(this.#lease.spec?.acquireTime ? { acquireTime: microTime(this.#lease.spec.acquireTime) } : {}),
+          renewTime: microTime(undefined),
+        },
       };
       this.#lease = await this.#api.replaceNamespacedLease({
         name: LEASE_NAME,

@@ -669,7 +669,8 @@ export async function deployInfrahubFixture(
 
 /**
  * The infrahub-backup chart's ServiceAccount with its namespaced Role and RoleBinding (compat-reference §6.5):
- * pods get/list, pods/exec create, pods/log get, deployments/statefulsets get/list, their scale get/patch.
+ * pods get/list, pods/exec create, pods/log get, deployments/statefulsets get/list, their scale get/patch,
+ * and the operation Lease.
  */
 export function backupRbacObjects(
   namespace: string,
@@ -692,6 +693,7 @@ export function backupRbacObjects(
           resources: ["deployments/scale", "statefulsets/scale"],
           verbs: ["get", "patch"],
         },
+        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "delete"] },
       ],
     },
     {
