@@ -1,4 +1,4 @@
-import { existsSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -17,9 +17,16 @@ import {
 import { ArchiveWriter } from "./archive-writer.js";
 import { EncryptingSink, generateEncryptionKeyPair, parsePublicKey } from "./encryption.js";
 import { extractArchive } from "./extract-archive.js";
-import { storedMemberLength } from "./gzip-member.js";
+import { GZIP_HEADER, STORED_BLOCK_OVERHEAD } from "./gzip-stream.js";
 
-const HEADER_MEMBER = storedMemberLength(512);
+/** A tar header's stored block (517 bytes) and where the n-th one starts in our one-member layout. */
+const HEADER_BLOCK = STORED_BLOCK_OVERHEAD + 512;
+const headerAt = (n: number) => GZIP_HEADER.length + n * HEADER_BLOCK;
+/** An archive of the multi-member generation (one gzip member per tar header, written by 1eaafc3). */
+const MULTI_MEMBER = readFileSync(
+  join(import.meta.dirname, "__tests__/fixtures/multi-member-1eaafc3.tar.gz"),
+);
+const OLD_HEADER_MEMBER = 535;
 const neo4j = Buffer.concat([Buffer.from("DZV1"), Buffer.alloc(20_000, 3)]);
 const prefect = Buffer.concat([Buffer.from("PGDMP"), Buffer.alloc(7_000, 9)]);
 const keys = generateEncryptionKeyPair();
@@ -96,14 +103,29 @@ const cases: Case[] = [
   { name: "empty file", archive: () => Buffer.alloc(0), code: "ARCHIVE_TRUNCATED" },
   { name: "not gzip", archive: () => Buffer.from("PK\x03\x04 a zip file"), code: "ARCHIVE_NOT_GZIP" },
   {
-    name: "truncated gzip (mid-member)",
-    archive: () => ours.subarray(0, 3 * HEADER_MEMBER + 5000),
+    name: "truncated gzip (inside entry data)",
+    archive: () => ours.subarray(0, headerAt(3) + 5000),
     code: "ARCHIVE_TRUNCATED",
   },
   {
-    name: "truncated at a gzip member boundary",
-    archive: () => ours.subarray(0, 3 * HEADER_MEMBER),
+    name: "truncated at a deflate block boundary (after a header block)",
+    archive: () => ours.subarray(0, headerAt(3)),
     code: "ARCHIVE_TRUNCATED",
+  },
+  {
+    name: "truncated before the trailer (final block present, CRC and ISIZE missing)",
+    archive: () => ours.subarray(0, ours.length - 8),
+    code: "ARCHIVE_TRUNCATED",
+  },
+  {
+    name: "multi-member generation truncated at a gzip member boundary",
+    archive: () => MULTI_MEMBER.subarray(0, 3 * OLD_HEADER_MEMBER),
+    code: "ARCHIVE_TRUNCATED",
+  },
+  {
+    name: "multi-member generation with a flipped byte in entry data",
+    archive: () => flip(MULTI_MEMBER, 3 * OLD_HEADER_MEMBER + 15 + 1000),
+    code: "ARCHIVE_CORRUPT",
   },
   {
     name: "truncated: last byte missing",
@@ -112,12 +134,31 @@ const cases: Case[] = [
   },
   {
     name: "flipped byte in entry data",
-    archive: () => flip(ours, 3 * HEADER_MEMBER + 15 + 1000),
+    archive: () => flip(ours, headerAt(3) + STORED_BLOCK_OVERHEAD + 1000),
     code: "ARCHIVE_CORRUPT",
   },
   {
     name: "flipped byte in a tar header",
-    archive: () => flip(ours, 2 * HEADER_MEMBER + 15 + 20),
+    archive: () => flip(ours, headerAt(2) + STORED_BLOCK_OVERHEAD + 20),
+    code: "ARCHIVE_CORRUPT",
+  },
+  {
+    name: "flipped byte in the trailer's CRC-32",
+    archive: () => flip(ours, ours.length - 6),
+    code: "ARCHIVE_CORRUPT",
+  },
+  {
+    name: "flipped byte in the trailer's ISIZE",
+    archive: () => flip(ours, ours.length - 2),
+    code: "ARCHIVE_CORRUPT",
+  },
+  {
+    name: "a final block (BFINAL) set early: the member ends before the tar does",
+    archive: () => {
+      const out = Buffer.from(ours);
+      out[headerAt(3)] = 0x01; // the stored block of the first entry's header becomes the last block
+      return out;
+    },
     code: "ARCHIVE_CORRUPT",
   },
   {

@@ -1,7 +1,9 @@
 import { execFileSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
+import { constants, crc32, gunzipSync, inflateRawSync } from "node:zlib";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
@@ -9,6 +11,16 @@ import { FileSink } from "../storage/file-sink.js";
 import { bufferSource, collect, MemorySink, patternSource, sha256 } from "./__tests__/helpers.js";
 import { readArchive } from "./archive-reader.js";
 import { ArchiveWriter, chooseCompression } from "./archive-writer.js";
+import { GZIP_HEADER } from "./gzip-stream.js";
+import { decodeTarHeader } from "./tar-header.js";
+
+const metadataWithPrefect = {
+  backupId: "infrahub_backup_20260130_092031",
+  createdAt: "2026-01-30T09:20:31Z",
+  toolVersion: "v0.1.0",
+  infrahubVersion: "1.5.3",
+  components: ["database", "task-manager-db"],
+};
 
 const metadata = {
   backupId: "infrahub_backup_20260130_092031",
@@ -86,7 +98,54 @@ describe("ArchiveWriter", () => {
     await expect(writer.finish(metadata)).rejects.toMatchObject({ code: "INTERNAL" });
   });
 
-  it("deflates blocks in parallel as ordered gzip members that every reader joins", async () => {
+  it("writes ONE gzip member: 517-byte patched header blocks, no final block before the end, a combined CRC", async () => {
+    const sink = new MemorySink();
+    const writer = new ArchiveWriter(sink, { deflateBlockBytes: 50_000, parallelism: 2 });
+    const dump = Buffer.concat([Buffer.from("DZV1"), randomBytes(150_000)]);
+    const text = Buffer.from("compressible text, line after line\n".repeat(10_000));
+    const written = [
+      await writer.addFile("database/neo4j.dump", bufferSource(dump, 70_000)),
+      await writer.addFile("database/notes.log", bufferSource(text, 9_000)),
+      await writer.addFile("prefect.dump", bufferSource(Buffer.from("PGDMP"), 5)),
+    ];
+    expect(written.map((e) => e.compression)).toEqual(["store", "deflate", "store"]);
+    await writer.finish(metadataWithPrefect);
+    const bytes = sink.committed as Buffer;
+    const tar = gunzipSync(bytes);
+
+    expect(bytes.subarray(0, 10)).toEqual(Buffer.from(GZIP_HEADER));
+    // The two directory headers follow, each one stored block of 5 + 512 bytes.
+    const block = (at: number) => ({
+      head: [...bytes.subarray(at, at + 5)],
+      tar: decodeTarHeader(bytes.subarray(at + 5, at + 517)),
+    });
+    expect(block(10)).toMatchObject({ head: [0, 0, 2, 0xff, 0xfd], tar: { name: "backup", typeflag: "5" } });
+    expect(block(527)).toMatchObject({
+      head: [0, 0, 2, 0xff, 0xfd],
+      tar: { name: "backup/database", typeflag: "5" },
+    });
+    // Each file header was a 517-byte placeholder, patched with its size once the entry ended.
+    expect(sink.patches.map((p) => p.length)).toEqual([517, 517, 517]);
+    expect(sink.patches.map((p) => block(p.offset))).toEqual(
+      written.map((e) => ({
+        head: [0, 0, 2, 0xff, 0xfd],
+        tar: expect.objectContaining({ name: `backup/${e.path}`, size: e.size, typeflag: "0" }),
+      })),
+    );
+    // The deflate stream has no final block before the end: what precedes the last 13 bytes inflates
+    // to the whole tar (zlib stops at a final block and ignores the rest).
+    const body = bytes.subarray(10, bytes.length - 13);
+    expect(sha256(inflateRawSync(body, { finishFlush: constants.Z_SYNC_FLUSH }))).toBe(sha256(tar));
+    // Then an empty final stored block, and the trailer: CRC-32 of the tar (as patched), ISIZE.
+    const end = bytes.subarray(bytes.length - 13);
+    expect([...end.subarray(0, 5)]).toEqual([0x01, 0x00, 0x00, 0xff, 0xff]);
+    expect(end.readUInt32LE(5)).toBe(crc32(tar));
+    expect(end.readUInt32LE(9)).toBe(tar.length);
+    expect(tar.length % 512).toBe(0);
+    expect(tar.subarray(tar.length - 1024).every((b) => b === 0)).toBe(true);
+  });
+
+  it("deflates blocks in parallel as ordered segments that every reader joins", async () => {
     await using tmp = await tempDir();
     const path = join(tmp.path, "infrahub_backup_20260130_092031.tar.gz");
     const writer = new ArchiveWriter(await FileSink.create(path), {

@@ -1,10 +1,16 @@
 import { createHash } from "node:crypto";
-import { promisify } from "node:util";
-import { deflateRawSync, gzip } from "node:zlib";
+import { crc32, deflateRawSync } from "node:zlib";
 import { BackupError } from "../errors.js";
 import type { ArchiveSink, SinkCommit } from "./archive-sink.js";
 import { type BackupMetadata, METADATA_VERSION, serializeBackupMetadata } from "./backup-metadata.js";
-import { StoredMemberEncoder, storedMember } from "./gzip-member.js";
+import {
+  Crc32Accumulator,
+  deflateSegment,
+  GZIP_HEADER,
+  gzipEnd,
+  storedBlock,
+  storedBlockParts,
+} from "./gzip-stream.js";
 import { encodeTarHeader, TAR_BLOCK } from "./tar-header.js";
 
 /** Top-level directory of every archive. */
@@ -26,8 +32,8 @@ export interface ArchiveWriterOptions {
    */
   sampleBytes?: number;
   /**
-   * Deflated entries are cut into blocks of this size, each compressed as its own gzip member on the
-   * libuv thread pool. Default 4 MiB.
+   * Deflated entries are cut into blocks of this size, each deflated as an independent segment (sync
+   * flush) on the libuv thread pool. Default 4 MiB.
    */
   deflateBlockBytes?: number;
   /**
@@ -36,8 +42,6 @@ export interface ArchiveWriterOptions {
    */
   parallelism?: number;
 }
-
-const gzipAsync = promisify(gzip);
 
 export interface AddFileOptions {
   /** Default `auto`. */
@@ -100,10 +104,11 @@ function toBuffer(chunk: unknown): Buffer {
 
 /**
  * Streams an upstream-layout archive (`backup/`, `backup/database/…`, `backup/prefect.dump`, then
- * `backup/backup_information.json`) into a sink. Entries have unknown length: each tar header is its own
- * fixed-length gzip member written as a placeholder and patched when the entry ends, so nothing is
- * spooled. SHA-256 is computed while the bytes flow. Memory: the sample of the current entry plus zlib
- * state and whatever the sink holds.
+ * `backup/backup_information.json`) into a sink, as ONE gzip member (layout in README.md). Entries have
+ * unknown length: each tar header is a fixed-length stored block written as a placeholder and patched
+ * when the entry ends, so nothing is spooled; the trailer's CRC-32 joins the patched headers' and the
+ * data's CRCs. SHA-256 is computed while the bytes flow. Memory: the sample of the current entry plus
+ * zlib state and whatever the sink holds.
  *
  * Any failure aborts the sink; the caller may also `abort()` (or dispose) at any time.
  */
@@ -116,6 +121,9 @@ export class ArchiveWriter implements AsyncDisposable {
   readonly #parallelism: number;
   readonly #entries: WrittenEntry[] = [];
   readonly #dirs = new Set<string>();
+  /** CRC-32 and length of the tar stream written so far (patched headers as patched). */
+  readonly #tar = new Crc32Accumulator();
+  #started = false;
   #busy = false;
   #state: "open" | "finished" | "failed" = "open";
 
@@ -178,16 +186,13 @@ export class ArchiveWriter implements AsyncDisposable {
       const json = Buffer.from(serializeBackupMetadata(metadata), "utf8");
       await this.#ensureDirs(["database"]);
       const name = `${ARCHIVE_ROOT}/${METADATA_FILE}`;
-      await this.#sink.write(
-        storedMember(encodeTarHeader({ name, type: "file", size: json.length, mtime: this.#mtime })),
-      );
-      const encoder = new StoredMemberEncoder();
-      await this.#sink.write(encoder.push(json));
+      await this.#writeStored(encodeTarHeader({ name, type: "file", size: json.length, mtime: this.#mtime }));
+      await this.#writeStored(json);
       const pad = (TAR_BLOCK - (json.length % TAR_BLOCK)) % TAR_BLOCK;
-      if (pad > 0) await this.#sink.write(encoder.push(new Uint8Array(pad)));
-      await this.#sink.write(encoder.finish());
-      // End of archive: two zero blocks.
-      await this.#sink.write(storedMember(new Uint8Array(2 * TAR_BLOCK)));
+      if (pad > 0) await this.#writeStored(new Uint8Array(pad));
+      // End of archive: two zero blocks; then the final empty block and the trailer.
+      await this.#writeStored(new Uint8Array(2 * TAR_BLOCK));
+      await this.#sink.write(gzipEnd(this.#tar.crc, this.#tar.length));
       const commit = await this.#sink.commit();
       this.#state = "finished";
       return { metadata, entries: [...this.#entries], commit };
@@ -213,11 +218,26 @@ export class ArchiveWriter implements AsyncDisposable {
       return await step();
     } catch (error) {
       this.#state = "failed";
+      // The step's error is the one to report; a sink that also fails to abort cannot be helped here.
       await this.#sink.abort(error).catch(() => undefined);
       throw error;
     } finally {
       this.#busy = false;
     }
+  }
+
+  /** The gzip header, once, before the first block. */
+  async #start(): Promise<void> {
+    if (this.#started) return;
+    this.#started = true;
+    await this.#sink.write(GZIP_HEADER);
+  }
+
+  /** Tar bytes that are final when written, as stored blocks. */
+  async #writeStored(bytes: Uint8Array): Promise<void> {
+    await this.#start();
+    for (const part of storedBlockParts(bytes)) await this.#sink.write(part);
+    this.#tar.update(bytes);
   }
 
   async #ensureDirs(segments: string[]): Promise<void> {
@@ -227,9 +247,7 @@ export class ArchiveWriter implements AsyncDisposable {
     for (const name of names) {
       if (this.#dirs.has(name)) continue;
       this.#dirs.add(name);
-      await this.#sink.write(
-        storedMember(encodeTarHeader({ name, type: "directory", size: 0, mtime: this.#mtime })),
-      );
+      await this.#writeStored(encodeTarHeader({ name, type: "directory", size: 0, mtime: this.#mtime }));
     }
   }
 
@@ -240,10 +258,13 @@ export class ArchiveWriter implements AsyncDisposable {
   ): Promise<Omit<WrittenEntry, "path">> {
     const sink = this.#sink;
     const mtime = this.#mtime;
+    await this.#start();
     const offset = await sink.writePlaceholder(
-      storedMember(encodeTarHeader({ name, type: "file", size: 0, mtime })),
+      storedBlock(encodeTarHeader({ name, type: "file", size: 0, mtime })),
     );
     const hash = createHash("sha256");
+    /** The entry's data and tar padding, joined after the patched header at the end. */
+    const data = new Crc32Accumulator();
     let size = 0;
 
     const iterator = source[Symbol.asyncIterator]();
@@ -285,28 +306,31 @@ export class ArchiveWriter implements AsyncDisposable {
 
     try {
       if (mode === "store") {
-        const encoder = new StoredMemberEncoder();
         for await (const chunk of counted()) {
-          for (const part of encoder.pushParts(chunk)) await sink.write(part);
+          for (const part of storedBlockParts(chunk)) await sink.write(part);
+          data.update(chunk);
         }
-        const tail = encoder.finish();
-        if (tail.length > 0) await sink.write(tail);
       } else {
-        await this.#deflateBlocks(counted());
+        await this.#deflateBlocks(counted(), data);
       }
     } catch (error) {
+      // Closing the source is best effort: the write already failed with `error`, which is reported.
       await iterator.return?.().catch(() => undefined);
       throw error;
     }
-    await sink.patch(offset, storedMember(encodeTarHeader({ name, type: "file", size, mtime })));
+    const header = encodeTarHeader({ name, type: "file", size, mtime });
+    await sink.patch(offset, storedBlock(header));
+    this.#tar.update(header);
+    this.#tar.append(data.crc, data.length);
     return { size, sha256: hash.digest("hex"), compression: mode };
   }
 
   /**
-   * Cuts the stream into blocks and gzips up to `parallelism` of them at once (zlib runs on the thread
-   * pool, so hashing on the main thread overlaps); members are written in order.
+   * Cuts the stream into blocks and deflates up to `parallelism` of them at once as independent
+   * segments (zlib runs on the thread pool, so hashing on the main thread overlaps); segments are
+   * written in order and their CRCs, computed here, joined into `data`.
    */
-  async #deflateBlocks(source: AsyncIterable<Buffer>): Promise<void> {
+  async #deflateBlocks(source: AsyncIterable<Buffer>, data: Crc32Accumulator): Promise<void> {
     const inflight: Promise<Buffer>[] = [];
     const level = this.#level;
     let parts: Buffer[] = [];
@@ -316,9 +340,11 @@ export class ArchiveWriter implements AsyncDisposable {
       const block = Buffer.concat(parts, held);
       parts = [];
       held = 0;
-      const job = gzipAsync(block, { level });
+      const job = deflateSegment(block, level);
+      // Awaited below in order; this only keeps an early rejection from being reported as unhandled.
       job.catch(() => undefined);
       inflight.push(job);
+      data.append(crc32(block), block.length);
       if (inflight.length >= this.#parallelism)
         await this.#sink.write(await (inflight.shift() as Promise<Buffer>));
     };

@@ -1,4 +1,4 @@
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createReadStream } from "node:fs";
 import { readFile, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
 import { FileSink } from "../storage/file-sink.js";
 import { bufferSource, collect, MemorySink, patternSource, sha256 } from "./__tests__/helpers.js";
+import { PYTHON_WITH_CRYPTOGRAPHY } from "./__tests__/interop.js";
 import { readArchive } from "./archive-reader.js";
 import { ArchiveWriter } from "./archive-writer.js";
 import {
@@ -22,10 +23,7 @@ import {
 } from "./encryption.js";
 
 const PY = join(import.meta.dirname, "../../test/fixtures/archives/ecies.py");
-/** A Python with the `cryptography` package (the toolchain's venv python may lack it). */
-const PYTHON = ["python3", "/usr/bin/python3", "/root/.pyenv/shims/python3"].find(
-  (candidate) => spawnSync(candidate, ["-c", "import cryptography"]).status === 0,
-);
+const PYTHON = PYTHON_WITH_CRYPTOGRAPHY;
 const withPython = PYTHON ? it : it.skip;
 if (!PYTHON) console.log("skipping Python ECIES interop: no python3 with the cryptography package");
 

@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { isBackupError } from "../errors.js";
-import { storedMember, storedMemberLength } from "./gzip-member.js";
+import { STORED_BLOCK_OVERHEAD, storedBlock } from "./gzip-stream.js";
 import { decodeTarHeader, encodeTarHeader, MAX_OCTAL_SIZE, TAR_BLOCK } from "./tar-header.js";
 
 const TEN_GIB = 10 * 1024 ** 3 + 3;
@@ -24,9 +24,9 @@ describe("tar header", () => {
     const small = encodeTarHeader({ name: "a", type: "file", size: MAX_OCTAL_SIZE, mtime: 1 });
     expect(Buffer.from(small.subarray(124, 136)).toString("latin1")).toBe("77777777777\0");
     expect(decodeTarHeader(small).size).toBe(MAX_OCTAL_SIZE);
-    // The header member keeps its fixed length whatever the size.
-    expect(storedMember(header).length).toBe(storedMemberLength(TAR_BLOCK));
-    expect(storedMemberLength(TAR_BLOCK)).toBe(535);
+    // The header's stored block keeps its fixed length whatever the size, so it can be patched in place.
+    expect(storedBlock(header).length).toBe(TAR_BLOCK + STORED_BLOCK_OVERHEAD);
+    expect(storedBlock(small).length).toBe(517);
   });
 
   it("uses the USTAR prefix for long names and refuses names that do not fit", () => {

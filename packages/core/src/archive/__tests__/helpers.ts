@@ -8,6 +8,8 @@ export class MemorySink implements ArchiveSink {
   chunks: Buffer[] = [];
   #position = 0;
   placeholders = new Map<number, number>();
+  /** Every patch, in order: where and how long. */
+  patches: Array<{ offset: number; length: number }> = [];
   committed: Buffer | undefined;
   aborted = false;
 
@@ -27,6 +29,7 @@ export class MemorySink implements ArchiveSink {
   async patch(offset: number, bytes: Uint8Array): Promise<void> {
     if (this.placeholders.get(offset) !== bytes.length) throw new Error(`bad patch at ${offset}`);
     this.placeholders.delete(offset);
+    this.patches.push({ offset, length: bytes.length });
     const all = Buffer.concat(this.chunks);
     all.set(bytes, offset);
     this.chunks = [all];
