@@ -1,11 +1,11 @@
-import { execFileSync } from "node:child_process";
-import { open } from "node:fs/promises";
+import { execFileSync, spawnSync } from "node:child_process";
+import { open, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { isBackupError } from "../errors.js";
 import { STORED_BLOCK_OVERHEAD, storedBlock } from "./gzip-stream.js";
-import { decodeTarHeader, encodeTarHeader, MAX_OCTAL_SIZE, TAR_BLOCK } from "./tar-header.js";
+import { decodeTarHeader, encodeTarHeader, MAX_OCTAL_SIZE, TAR_BLOCK, writeChecksum } from "./tar-header.js";
 
 const TEN_GIB = 10 * 1024 ** 3 + 3;
 
@@ -45,6 +45,32 @@ describe("tar header", () => {
     const header = encodeTarHeader({ name: "backup/prefect.dump", type: "file", size: 5, mtime: 1 });
     header[3] = (header[3] as number) ^ 0x01;
     expect(() => decodeTarHeader(header)).toThrow(/checksum/);
+  });
+
+  it("refuses a header whose unused numeric fields are malformed, as Python's tarfile does", async () => {
+    await using tmp = await tempDir();
+    for (const [field, offset] of [
+      ["uid", 108],
+      ["gid", 116],
+      ["mtime", 136],
+      ["devmajor", 329],
+      ["devminor", 337],
+    ] as const) {
+      const header = encodeTarHeader({ name: "backup/prefect.dump", type: "file", size: 0, mtime: 1 });
+      header.set(Buffer.from("9x"), offset);
+      writeChecksum(header);
+      expect(() => decodeTarHeader(header), field).toThrow(/malformed tar header/);
+      const path = join(tmp.path, `${field}.tar`);
+      await writeFile(path, Buffer.concat([header, Buffer.alloc(1024)]));
+      const py = spawnSync(
+        "python3",
+        ["-c", "import sys,tarfile\ntarfile.open(sys.argv[1]).getmembers()", path],
+        {
+          encoding: "utf8",
+        },
+      );
+      expect(py.status, field).not.toBe(0);
+    }
   });
 
   it("a 10 GiB base-256 entry (sparse file) is listed with its size by GNU tar and Python", async () => {

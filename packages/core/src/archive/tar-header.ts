@@ -161,7 +161,15 @@ export function decodeTarHeader(block: Uint8Array): RawTarHeader {
   const size = readNumeric(block, 124, 12);
   const mode = readNumeric(block, 100, 8);
   const mtime = readNumeric(block, 136, 12);
-  if (Number.isNaN(size) || Number.isNaN(mode)) {
+  // uid, gid, devmajor and devminor are not used, but Python's tarfile refuses a header where any of
+  // them does not parse (Go's archive/tar, for the ones it reads), so ours refuses it too.
+  const unused = [
+    readNumeric(block, 108, 8),
+    readNumeric(block, 116, 8),
+    readNumeric(block, 329, 8),
+    readNumeric(block, 337, 8),
+  ];
+  if ([size, mode, mtime, ...unused].some(Number.isNaN)) {
     throw new BackupError("ARCHIVE_CORRUPT", `malformed tar header for ${JSON.stringify(name)}`);
   }
   const flag = String.fromCharCode(block[156] as number);
@@ -170,7 +178,7 @@ export function decodeTarHeader(block: Uint8Array): RawTarHeader {
     typeflag: flag === "\0" ? "0" : flag,
     size,
     mode,
-    mtime: Number.isNaN(mtime) ? 0 : mtime,
+    mtime,
     linkname: readString(block, 157, 100),
   };
 }
