@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { gunzipSync } from "node:zlib";
@@ -14,6 +14,7 @@ import {
   type RawEntry,
   sha256,
 } from "./__tests__/helpers.js";
+import { MULTI_MEMBER, MULTI_MEMBER_HEADER } from "./__tests__/multi-member-fixture.js";
 import { ArchiveWriter } from "./archive-writer.js";
 import { EncryptingSink, generateEncryptionKeyPair, parsePublicKey } from "./encryption.js";
 import { extractArchive } from "./extract-archive.js";
@@ -22,11 +23,6 @@ import { GZIP_HEADER, STORED_BLOCK_OVERHEAD } from "./gzip-stream.js";
 /** A tar header's stored block (517 bytes) and where the n-th one starts in our one-member layout. */
 const HEADER_BLOCK = STORED_BLOCK_OVERHEAD + 512;
 const headerAt = (n: number) => GZIP_HEADER.length + n * HEADER_BLOCK;
-/** An archive of the multi-member generation (one gzip member per tar header, written by 1eaafc3). */
-const MULTI_MEMBER = readFileSync(
-  join(import.meta.dirname, "__tests__/fixtures/multi-member-1eaafc3.tar.gz"),
-);
-const OLD_HEADER_MEMBER = 535;
 const neo4j = Buffer.concat([Buffer.from("DZV1"), Buffer.alloc(20_000, 3)]);
 const prefect = Buffer.concat([Buffer.from("PGDMP"), Buffer.alloc(7_000, 9)]);
 const keys = generateEncryptionKeyPair();
@@ -119,12 +115,12 @@ const cases: Case[] = [
   },
   {
     name: "multi-member generation truncated at a gzip member boundary",
-    archive: () => MULTI_MEMBER.subarray(0, 3 * OLD_HEADER_MEMBER),
+    archive: () => MULTI_MEMBER.subarray(0, 3 * MULTI_MEMBER_HEADER),
     code: "ARCHIVE_TRUNCATED",
   },
   {
     name: "multi-member generation with a flipped byte in entry data",
-    archive: () => flip(MULTI_MEMBER, 3 * OLD_HEADER_MEMBER + 15 + 1000),
+    archive: () => flip(MULTI_MEMBER, 3 * MULTI_MEMBER_HEADER + 15 + 1000),
     code: "ARCHIVE_CORRUPT",
   },
   {

@@ -1,6 +1,6 @@
 import { execFileSync } from "node:child_process";
 import { createReadStream } from "node:fs";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
@@ -15,6 +15,7 @@ import {
   type RawEntry,
   sha256,
 } from "./__tests__/helpers.js";
+import { MULTI_MEMBER, MULTI_MEMBER_FILES } from "./__tests__/multi-member-fixture.js";
 import { readArchive, verifyArchive } from "./archive-reader.js";
 import { EncryptingSink, generateEncryptionKeyPair, parsePublicKey } from "./encryption.js";
 
@@ -274,19 +275,8 @@ describe("every archive generation upstream ever wrote is read", () => {
   });
 
   it("our own multi-member generation (one gzip member per tar header, 1eaafc3 and before) is read, plain and encrypted", async () => {
-    // Written by the ArchiveWriter of 1eaafc3: stored and deflated entries (two 64 KiB members), an
-    // empty entry, prefect.dump, metadata last; 13 gzip members in all.
-    const fixture = await readFile(
-      join(import.meta.dirname, "__tests__/fixtures/multi-member-1eaafc3.tar.gz"),
-    );
-    const expected = {
-      "database/neo4j-2026-12-04T15-35-57.backup":
-        "3083f53aa463f95d4f70f891b56993df6a65b6347d6bbfbb2dc7ce9fd1933839",
-      "database/neo4j-2026-12-04T15-35-57.log":
-        "f46da619076fb387423d655c71a8bb2ffefd920a538f09d8a2f7737a5d606a62",
-      "database/empty.backup": "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855",
-      "prefect.dump": "44d486e9ab27c1ffe31ed5ca0976ea41b2ccd91ba8c72c34b0ba802e397fbdd9",
-    };
+    const fixture = MULTI_MEMBER;
+    const expected = MULTI_MEMBER_FILES;
     const pair = generateEncryptionKeyPair();
     const inner = new MemorySink();
     const sink = new EncryptingSink(inner, parsePublicKey(pair.publicKeyFile));
