@@ -76,6 +76,27 @@ describe("ArchiveWriter", () => {
     });
   });
 
+  it("adds empty directories under database/ only, never over a file's name", async () => {
+    const sink = new MemorySink();
+    const writer = new ArchiveWriter(sink);
+    await writer.addDirectory("database/store/empty");
+    await writer.addFile("database/store/a.db", bufferSource(Buffer.from("x")));
+    for (const bad of ["prefect.dump", "database", "../x", "database/store/a.db"]) {
+      await expect(writer.addDirectory(bad), bad).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
+    }
+    await expect(writer.addFile("database/store/empty", bufferSource(Buffer.from("x")))).rejects.toThrow(
+      /twice/,
+    );
+    await writer.finish(metadata);
+    const report = await readArchive(bufferSource(sink.committed as Buffer));
+    expect(report.entries.filter((e) => e.type === "directory").map((e) => e.name)).toEqual([
+      "backup",
+      "backup/database",
+      "backup/database/store",
+      "backup/database/store/empty",
+    ]);
+  });
+
   it("writes entries one at a time", async () => {
     const writer = new ArchiveWriter(new MemorySink());
     const first = writer.addFile("database/a.backup", patternSource(1_000_000));

@@ -95,6 +95,16 @@ function validateEntryPath(path: string): string[] {
   return segments;
 }
 
+/**
+ * Throws `INVALID_ARGUMENT` unless `path` (relative to `backup/`) can be written: `prefect.dump` or
+ * `database/<…>` with safe segments, and a name that fits one tar header. Lets a caller refuse its
+ * input before anything is written.
+ */
+export function checkEntryPath(path: string): void {
+  validateEntryPath(path);
+  encodeTarHeader({ name: `${ARCHIVE_ROOT}/${path}`, type: "file", size: 0, mtime: 0 });
+}
+
 function toBuffer(chunk: unknown): Buffer {
   if (Buffer.isBuffer(chunk)) return chunk;
   if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
@@ -151,7 +161,7 @@ export class ArchiveWriter implements AsyncDisposable {
     options: AddFileOptions = {},
   ): Promise<WrittenEntry> {
     const segments = validateEntryPath(path);
-    if (this.#entries.some((e) => e.path === path)) {
+    if (this.#entries.some((e) => e.path === path) || this.#dirs.has(`${ARCHIVE_ROOT}/${path}`)) {
       throw new BackupError("INVALID_ARGUMENT", `archive entry added twice: ${path}`);
     }
     return this.#run(async () => {
@@ -161,6 +171,19 @@ export class ArchiveWriter implements AsyncDisposable {
       this.#entries.push(written);
       return written;
     });
+  }
+
+  /**
+   * Adds the directory `backup/database/…` (and its parents) — only needed for a directory that holds
+   * no file, since `addFile` writes the parents of each file.
+   */
+  async addDirectory(path: string): Promise<void> {
+    const segments = validateEntryPath(path);
+    if (segments[0] !== "database" || this.#entries.some((e) => e.path === path)) {
+      throw new BackupError("INVALID_ARGUMENT", `archive directory must be a new database/<dir>: ${path}`);
+    }
+    encodeTarHeader({ name: `${ARCHIVE_ROOT}/${path}`, type: "directory", size: 0, mtime: 0 });
+    await this.#run(() => this.#ensureDirs(segments));
   }
 
   /** Writes the metadata (with the checksums of every entry) last, closes the tar and commits the sink. */

@@ -18,7 +18,13 @@ export type {
   MetadataInput,
   WrittenEntry,
 } from "./archive-writer.js";
-export { ARCHIVE_ROOT, ArchiveWriter, chooseCompression, METADATA_FILE } from "./archive-writer.js";
+export {
+  ARCHIVE_ROOT,
+  ArchiveWriter,
+  checkEntryPath,
+  chooseCompression,
+  METADATA_FILE,
+} from "./archive-writer.js";
 export type { BackupComponent, BackupMetadata } from "./backup-metadata.js";
 export {
   formatCreatedAt,

@@ -1,9 +1,9 @@
 import type { KeyObject } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { open, readdir, stat } from "node:fs/promises";
-import { basename, join } from "node:path";
+import { basename, join, relative, sep } from "node:path";
 import type { ArchiveSink } from "../archive/archive-sink.js";
-import { ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
+import { ArchiveWriter, checkEntryPath, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
 import type { Neo4jEdition } from "../engines/neo4j/edition.js";
@@ -29,6 +29,50 @@ export interface CreateFromFilesOptions {
   signal?: AbortSignal;
 }
 
+interface Artefact {
+  path: string;
+  /** An empty directory (a directory holding files gets its entry with its first file). */
+  directory: boolean;
+}
+
+/**
+ * Every file under `root` and every empty directory, depth first in byte order of names at each
+ * level — the order of upstream's recursive copy and of Go's `filepath.Walk`, whose relative paths are
+ * its checksum keys. A symbolic link to a file counts as that file (upstream copies its content);
+ * anything else that is not a file or a directory is refused before anything is written.
+ */
+async function walkArtefacts(root: string): Promise<Artefact[]> {
+  const found: Artefact[] = [];
+  const visit = async (dir: string): Promise<void> => {
+    const entries = (await readdir(dir, { withFileTypes: true })).sort((a, b) =>
+      Buffer.compare(Buffer.from(a.name), Buffer.from(b.name)),
+    );
+    if (entries.length === 0 && dir !== root) found.push({ path: dir, directory: true });
+    for (const entry of entries) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) {
+        await visit(path);
+        continue;
+      }
+      // A dangling link has no target to stat: it is refused just below like any other non-file.
+      const target = entry.isSymbolicLink() ? await stat(path).catch(() => undefined) : undefined;
+      if (entry.isFile() || target?.isFile()) {
+        found.push({ path, directory: false });
+        continue;
+      }
+      throw new BackupError(
+        "INVALID_ARGUMENT",
+        `--neo4j-path holds ${path}, which is not a regular file or a directory`,
+        {
+          hint: "links to directories, dangling links, FIFOs, sockets and devices cannot be archived",
+        },
+      );
+    }
+  };
+  await visit(root);
+  return found;
+}
+
 async function startsWith(path: string, magics: readonly Buffer[]): Promise<boolean> {
   const handle = await open(path, "r");
   try {
@@ -52,23 +96,22 @@ export async function createBackupFromFiles(options: CreateFromFilesOptions): Pr
   metadata: BackupMetadata;
   entries: WrittenEntry[];
 }> {
+  // Whatever stat says (ENOENT, EACCES, ENOTDIR…), the path cannot be archived: reported as missing.
   const neo4jStat = await stat(options.neo4jPath).catch(() => undefined);
   if (!neo4jStat) {
     throw new BackupError("ARTIFACT_NOT_FOUND", `--neo4j-path ${options.neo4jPath} does not exist`);
   }
-  let neo4jFiles: string[];
-  if (neo4jStat.isDirectory()) {
-    const names = (await readdir(options.neo4jPath, { withFileTypes: true }))
-      .filter((d) => d.isFile())
-      .map((d) => d.name)
-      .sort();
-    neo4jFiles = names.map((n) => join(options.neo4jPath, n));
-  } else {
-    neo4jFiles = [options.neo4jPath];
-  }
+  const artefacts: Artefact[] = neo4jStat.isDirectory()
+    ? await walkArtefacts(options.neo4jPath)
+    : [{ path: options.neo4jPath, directory: false }];
+  const neo4jFiles = artefacts.filter((a) => !a.directory).map((a) => a.path);
   if (neo4jFiles.length === 0) {
     throw new BackupError("INVALID_ARGUMENT", `--neo4j-path ${options.neo4jPath} holds no file`);
   }
+  // Keys as upstream's checksums: the path relative to backup/, here always with "/".
+  const entryPath = (path: string) =>
+    `database/${neo4jStat.isDirectory() ? relative(options.neo4jPath, path).split(sep).join("/") : basename(path)}`;
+  for (const artefact of artefacts) checkEntryPath(entryPath(artefact.path));
   const isSingleDump = neo4jFiles.length === 1 && neo4jFiles[0]!.endsWith(".dump");
   const edition: Neo4jEdition = options.neo4jEdition ?? (isSingleDump ? "community" : "enterprise");
   if (edition === "community") {
@@ -94,7 +137,10 @@ export async function createBackupFromFiles(options: CreateFromFilesOptions): Pr
   const sink: ArchiveSink = options.encryptTo ? new EncryptingSink(target, options.encryptTo) : target;
   const writer = new ArchiveWriter(sink, { mtime: now });
   try {
-    for (const file of neo4jFiles) await writer.addFile(`database/${basename(file)}`, createReadStream(file));
+    for (const { path, directory } of artefacts) {
+      if (directory) await writer.addDirectory(entryPath(path));
+      else await writer.addFile(entryPath(path), createReadStream(path));
+    }
     if (options.postgresPath !== undefined)
       await writer.addFile("prefect.dump", createReadStream(options.postgresPath));
     const result = await writer.finish({
@@ -114,6 +160,7 @@ export async function createBackupFromFiles(options: CreateFromFilesOptions): Pr
       entries: result.entries,
     };
   } catch (error) {
+    // The write's error is the one to report; an abort that fails too cannot be helped here.
     await writer.abort(error).catch(() => undefined);
     throw error;
   }
