@@ -5,19 +5,10 @@ import { promisify } from "node:util";
 import { tempDir } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
-import {
-  bufferSource,
-  buildTar,
-  collect,
-  gzip,
-  MemorySink,
-  metadataJson,
-  sha256,
-} from "./__tests__/helpers.js";
-import { MULTI_MEMBER, MULTI_MEMBER_FILES } from "./__tests__/multi-member-fixture.js";
+import { type DamageBase, damageBases } from "./__tests__/damage-bases.js";
+import { bufferSource, collect, sha256 } from "./__tests__/helpers.js";
 import { mutate, prng } from "./__tests__/mutate.js";
 import { readArchive } from "./archive-reader.js";
-import { ArchiveWriter } from "./archive-writer.js";
 
 const run = promisify(execFile);
 /** Mutated archives per run; each is read by ours, GNU tar and Python (streaming and random access). */
@@ -32,56 +23,6 @@ const files: Record<string, Buffer> = {
   "database/empty.backup": Buffer.alloc(0),
   "prefect.dump": Buffer.concat([Buffer.from("PGDMP"), Buffer.alloc(3000, 5)]),
 };
-const filesSha = Object.fromEntries(Object.entries(files).map(([k, v]) => [k, sha256(v)]));
-
-interface Base {
-  name: string;
-  bytes: Buffer;
-  /** Python's r|gz stops after the first gzip member, so it is no reference for a multi-member base. */
-  multiMember?: boolean;
-  /** SHA-256 per path relative to `backup/`. */
-  files: Record<string, string>;
-}
-
-async function bases(): Promise<Base[]> {
-  const sink = new MemorySink();
-  // 4 KiB segments: the deflated entry is several independently deflated segments.
-  const writer = new ArchiveWriter(sink, { deflateBlockBytes: 4096 });
-  for (const [path, data] of Object.entries(files)) await writer.addFile(path, bufferSource(data, 1500));
-  await writer.finish({
-    backupId: "infrahub_backup_20260130_092031",
-    createdAt: "2026-01-30T09:20:31Z",
-    toolVersion: "v0.1.0",
-    infrahubVersion: "1.5.3",
-    components: ["database", "task-manager-db"],
-  });
-  const upstream = gzip(
-    buildTar([
-      { name: "backup", typeflag: "5" },
-      {
-        name: "backup/backup_information.json",
-        data: metadataJson({
-          metadata_version: 2025111200,
-          backup_id: "x",
-          components: ["database", "task-manager-db"],
-          checksums: filesSha,
-        }),
-      },
-      { name: "backup/database", typeflag: "5" },
-      ...Object.entries(files).map(([path, data]) => ({ name: `backup/${path}`, data })),
-    ]),
-  );
-  return [
-    { name: "ours (one member)", bytes: sink.committed as Buffer, files: filesSha },
-    {
-      name: "ours, multi-member generation (1eaafc3)",
-      bytes: MULTI_MEMBER,
-      files: MULTI_MEMBER_FILES,
-      multiMember: true,
-    },
-    { name: "upstream (single member)", bytes: upstream, files: filesSha },
-  ];
-}
 
 /** Paths whose complete, original bytes a reader handed out (whatever it did afterwards). */
 type Intact = Set<string>;
@@ -92,7 +33,7 @@ interface OursResult {
   outcome: string;
 }
 
-async function ours(bytes: Buffer, base: Base): Promise<OursResult> {
+async function ours(bytes: Buffer, base: DamageBase): Promise<OursResult> {
   const intact: Intact = new Set();
   const seen: Record<string, string> = {};
   let outcome: string;
@@ -115,7 +56,7 @@ async function ours(bytes: Buffer, base: Base): Promise<OursResult> {
 }
 
 /** GNU tar hashes each file it extracts (`--to-command`: nothing is written); errors are expected. */
-async function gnuTar(path: string, base: Base): Promise<Intact> {
+async function gnuTar(path: string, base: DamageBase): Promise<Intact> {
   const result = await run("tar", ["-xzf", path, '--to-command=printf "%s " "$TAR_FILENAME"; sha256sum'], {
     encoding: "utf8",
     maxBuffer: 16 * 1024 * 1024,
@@ -129,7 +70,7 @@ async function gnuTar(path: string, base: Base): Promise<Intact> {
   );
 }
 
-function intactFrom(pairs: Array<[string, string]>, base: Base): Intact {
+function intactFrom(pairs: Array<[string, string]>, base: DamageBase): Intact {
   const intact: Intact = new Set();
   for (const [name, sum] of pairs) {
     const path = name.startsWith("backup/") ? name.slice("backup/".length) : name;
@@ -173,11 +114,12 @@ describe("differential: on mutated archives, ours is never laxer than GNU tar an
   }, async () => {
     const seed = Number(process.env.ARCHIVE_FUZZ_SEED ?? Date.now() % 1_000_000);
     const rand = prng(seed);
-    const inputs = await bases();
+    // 4 KiB segments: the deflated entry is several independently deflated segments.
+    const inputs = await damageBases(files, { deflateBlockBytes: 4096 });
     await using tmp = await tempDir();
-    const samples: Array<{ base: Base; path: string; bytes: Buffer }> = [];
+    const samples: Array<{ base: DamageBase; path: string; bytes: Buffer }> = [];
     for (let i = 0; i < SAMPLES; i++) {
-      const base = inputs[i % inputs.length] as Base;
+      const base = inputs[i % inputs.length] as DamageBase;
       const bytes = mutate(base.bytes, rand);
       const path = join(tmp.path, `case-${i}.tar.gz`);
       await writeFile(path, bytes);
