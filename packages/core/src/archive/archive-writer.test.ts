@@ -87,6 +87,10 @@ describe("ArchiveWriter", () => {
     await expect(writer.addFile("database/store/empty", bufferSource(Buffer.from("x")))).rejects.toThrow(
       /twice/,
     );
+    await expect(writer.addFile("database/store/a.db/x", bufferSource(Buffer.from("x")))).rejects.toThrow(
+      /is a file/,
+    );
+    await expect(writer.addDirectory("database/store/a.db/sub")).rejects.toThrow(/is a file/);
     await writer.finish(metadata);
     const report = await readArchive(bufferSource(sink.committed as Buffer));
     expect(report.entries.filter((e) => e.type === "directory").map((e) => e.name)).toEqual([

@@ -164,6 +164,7 @@ export class ArchiveWriter implements AsyncDisposable {
     if (this.#entries.some((e) => e.path === path) || this.#dirs.has(`${ARCHIVE_ROOT}/${path}`)) {
       throw new BackupError("INVALID_ARGUMENT", `archive entry added twice: ${path}`);
     }
+    this.#refuseFileAsParent(segments);
     return this.#run(async () => {
       await this.#ensureDirs(segments.slice(0, -1));
       const entry = await this.#writeFile(`${ARCHIVE_ROOT}/${path}`, source, options.compression ?? "auto");
@@ -183,7 +184,18 @@ export class ArchiveWriter implements AsyncDisposable {
       throw new BackupError("INVALID_ARGUMENT", `archive directory must be a new database/<dir>: ${path}`);
     }
     encodeTarHeader({ name: `${ARCHIVE_ROOT}/${path}`, type: "directory", size: 0, mtime: 0 });
+    this.#refuseFileAsParent([...segments, ""]);
     await this.#run(() => this.#ensureDirs(segments));
+  }
+
+  /** A file already written cannot also be the directory of a later entry. */
+  #refuseFileAsParent(segments: string[]): void {
+    for (let i = 1; i < segments.length; i++) {
+      const parent = segments.slice(0, i).join("/");
+      if (this.#entries.some((e) => e.path === parent)) {
+        throw new BackupError("INVALID_ARGUMENT", `archive entry ${parent} is a file, not a directory`);
+      }
+    }
   }
 
   /** Writes the metadata (with the checksums of every entry) last, closes the tar and commits the sink. */
