@@ -11,7 +11,15 @@ export type FaultMode =
    */
   | { kind: "cutAfter"; bytes: number; direction?: "up" | "down" }
   /** Resets (RST) every open connection now and every new one. */
-  | { kind: "reset" };
+  | { kind: "reset" }
+  /**
+   * A black hole: open connections go silent (nothing more is forwarded either way, nothing is closed) and
+   * new ones are accepted but never answered. Stalled connections stay silent until their client gives
+   * up, even after another mode is set; connections made after that mode change work again.
+   */
+  | { kind: "stall" }
+  /** Forwards like `cutAfter` until `bytes` more have gone through in `direction`, then stalls. */
+  | { kind: "stallAfter"; bytes: number; direction?: "up" | "down" };
 
 export interface FaultProxy extends AsyncDisposable {
   readonly port: number;
@@ -22,13 +30,20 @@ export interface FaultProxy extends AsyncDisposable {
   readonly bytesDown: number;
   /** True once a cutAfter budget was exhausted. */
   readonly cut: boolean;
+  /** True once a stall began (`stall`, or a `stallAfter` budget exhausted); reset by `setMode`. */
+  readonly stalled: boolean;
+  /** Connections accepted while stalling (never answered); reset by `setMode`. */
+  readonly stalledConnections: number;
   setMode(mode: FaultMode): void;
   close(): Promise<void>;
 }
 
 interface Pair {
   client: Socket;
-  upstream: Socket;
+  /** Absent for a connection accepted while stalling (never forwarded anywhere). */
+  upstream: Socket | undefined;
+  /** Silent for good: nothing is forwarded any more. */
+  stalled: boolean;
 }
 
 /** A TCP proxy on 127.0.0.1 in front of `target`, able to delay, cut or reset traffic on demand. */
@@ -37,12 +52,15 @@ export async function startFaultProxy(target: { host: string; port: number }): P
   let mode: FaultMode = { kind: "pass" };
   let budget = Number.POSITIVE_INFINITY;
   let cut = false;
+  let stalling = false;
+  let stalledConnections = 0;
   let bytesUp = 0;
   let bytesDown = 0;
 
   const killAll = (reset: boolean) => {
     for (const pair of pairs) {
       for (const socket of [pair.client, pair.upstream]) {
+        if (socket === undefined) continue;
         if (reset) socket.resetAndDestroy();
         else socket.destroy();
       }
@@ -50,12 +68,27 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     pairs.clear();
   };
 
+  // Sockets are paused, not closed: the peers see an open connection on which nothing ever arrives.
+  const stallAll = () => {
+    stalling = true;
+    for (const pair of pairs) {
+      pair.stalled = true;
+      pair.client.pause();
+      pair.upstream?.pause();
+    }
+  };
+
   // Forwarding with an ordered queue so delays never reorder bytes; backpressure by pausing the source.
-  const forward = (from: Socket, to: Socket, direction: "up" | "down") => {
+  const forward = (pair: Pair, from: Socket, to: Socket, direction: "up" | "down") => {
     let chain = Promise.resolve();
     from.on("data", (chunk: Buffer) => {
+      if (pair.stalled) {
+        from.pause();
+        return;
+      }
       let data = chunk;
-      const counted = mode.kind === "cutAfter" && (mode.direction ?? "up") === direction;
+      const counted =
+        (mode.kind === "cutAfter" || mode.kind === "stallAfter") && (mode.direction ?? "up") === direction;
       if (counted) {
         if (data.length > budget) {
           data = data.subarray(0, budget);
@@ -65,12 +98,18 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       const exhausted = counted && budget <= 0;
       const delay = mode.kind === "delay" ? mode.ms : 0;
       from.pause();
+      const stallAfter = mode.kind === "stallAfter";
       chain = chain.then(async () => {
         if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+        if (pair.stalled) return;
         if (data.length > 0 && !to.destroyed) {
           if (direction === "up") bytesUp += data.length;
           else bytesDown += data.length;
           if (!to.write(data)) await new Promise((r) => to.once("drain", r));
+        }
+        if (exhausted && stallAfter) {
+          stallAll();
+          return;
         }
         if (exhausted) {
           cut = true;
@@ -82,7 +121,7 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     });
     from.on("end", () => {
       chain = chain.then(() => {
-        if (!to.destroyed) to.end();
+        if (!to.destroyed && !pair.stalled) to.end();
       });
     });
   };
@@ -96,8 +135,21 @@ export async function startFaultProxy(target: { host: string; port: number }): P
       client.destroy();
       return;
     }
+    if (stalling || mode.kind === "stall") {
+      stalledConnections++;
+      const pair: Pair = { client, upstream: undefined, stalled: true };
+      pairs.add(pair);
+      client.pause();
+      const drop = () => {
+        pairs.delete(pair);
+        client.destroy();
+      };
+      client.on("error", drop);
+      client.on("close", drop);
+      return;
+    }
     const upstream = connect({ host: target.host, port: target.port });
-    const pair = { client, upstream };
+    const pair: Pair = { client, upstream, stalled: false };
     pairs.add(pair);
     const drop = () => {
       pairs.delete(pair);
@@ -108,8 +160,8 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     upstream.on("error", drop);
     client.on("close", drop);
     upstream.on("close", drop);
-    forward(client, upstream, "up");
-    forward(upstream, client, "down");
+    forward(pair, client, upstream, "up");
+    forward(pair, upstream, client, "down");
   });
 
   await new Promise<void>((resolveListen, reject) => {
@@ -137,11 +189,20 @@ export async function startFaultProxy(target: { host: string; port: number }): P
     get cut() {
       return cut;
     },
+    get stalled() {
+      return stalling;
+    },
+    get stalledConnections() {
+      return stalledConnections;
+    },
     setMode(next: FaultMode) {
       mode = next;
       cut = false;
-      budget = next.kind === "cutAfter" ? next.bytes : Number.POSITIVE_INFINITY;
+      stalling = false;
+      stalledConnections = 0;
+      budget = next.kind === "cutAfter" || next.kind === "stallAfter" ? next.bytes : Number.POSITIVE_INFINITY;
       if (next.kind === "reset") killAll(true);
+      if (next.kind === "stall") stallAll();
     },
     close,
     [Symbol.asyncDispose]: close,

@@ -82,3 +82,64 @@ describe("testkit fault proxy, downstream cut", () => {
     expect(proxy.cut).toBe(true);
   });
 });
+
+/** Sends `payload` and collects what comes back until the socket is silent for `quietMs` (it stays open). */
+async function untilQuiet(
+  port: number,
+  payload: Buffer,
+  quietMs: number,
+): Promise<{ received: Buffer; open: boolean; close: () => void }> {
+  const socket = connect({ host: "127.0.0.1", port });
+  const chunks: Buffer[] = [];
+  let closed = false;
+  socket.on("data", (chunk: Buffer) => chunks.push(chunk));
+  socket.on("error", () => undefined); // the test only looks at what arrived and whether it closed
+  socket.on("close", () => {
+    closed = true;
+  });
+  socket.write(payload);
+  let seen = -1;
+  while (seen !== Buffer.concat(chunks).length) {
+    seen = Buffer.concat(chunks).length;
+    await new Promise((r) => setTimeout(r, quietMs));
+  }
+  return { received: Buffer.concat(chunks), open: !closed, close: () => socket.destroy() };
+}
+
+describe("testkit fault proxy, stalls", () => {
+  it("stall: a new connection is accepted and never answered; open ones go silent; later connections work after pass", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    const before = await untilQuiet(proxy.port, Buffer.from("one"), 100);
+    expect(before.received.toString()).toBe("one");
+    proxy.setMode({ kind: "stall" });
+    const fresh = await untilQuiet(proxy.port, Buffer.from("two"), 300);
+    expect(fresh.received.length).toBe(0);
+    expect(fresh.open).toBe(true);
+    expect(proxy.stalled).toBe(true);
+    expect(proxy.stalledConnections).toBe(1);
+    proxy.setMode({ kind: "pass" });
+    const after = await untilQuiet(proxy.port, Buffer.from("three"), 100);
+    expect(after.received.toString()).toBe("three");
+    // The connections that were stalled stay silent.
+    expect(proxy.stalled).toBe(false);
+    for (const c of [before, fresh, after]) c.close();
+  });
+
+  it("stallAfter: forwards N bytes in one direction, then the connection stays open and silent both ways", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: echoPort });
+    proxy.setMode({ kind: "stallAfter", bytes: 1000 });
+    const up = await untilQuiet(proxy.port, Buffer.alloc(64 * 1024, 3), 300);
+    expect(proxy.bytesUp).toBe(1000);
+    expect(up.received.length).toBe(0); // the echo of those 1000 bytes is held too
+    expect(up.open).toBe(true);
+    expect(proxy.stalled).toBe(true);
+    up.close();
+
+    proxy.setMode({ kind: "stallAfter", bytes: 5000, direction: "down" });
+    const down = await untilQuiet(proxy.port, Buffer.alloc(64 * 1024, 4), 300);
+    expect(down.received.length).toBe(5000);
+    expect(down.open).toBe(true);
+    expect(proxy.stalled).toBe(true);
+    down.close();
+  });
+});
