@@ -16,9 +16,12 @@ export type {
   ObjectInfo,
   ObjectStream,
   PutOptions,
+  StaleUpload,
+  StaleUploadsOptions,
+  StaleUploadsResult,
   StorageLogger,
 } from "./backup-store.js";
-export { assertName, newestArchive } from "./backup-store.js";
+export { assertName, isStaleUploadName, newestArchive, WRITE_CHECK_PREFIX } from "./backup-store.js";
 export type { FileSinkOptions } from "./file-sink.js";
 export { FileSink } from "./file-sink.js";
 export type { FileSinkFactory, LocalStoreOptions } from "./local-store.js";
@@ -34,8 +37,10 @@ export type {
   RetentionRules,
 } from "./retention.js";
 export { applyRetention, planRetention, validateRetentionRules } from "./retention.js";
+export type { S3Deadlines, S3TimeoutKind } from "./s3-deadlines.js";
+export { S3_DEADLINE_DEFAULTS, S3RetryStrategy, stallLimitMs, timeoutKind } from "./s3-deadlines.js";
 export type { S3ErrorContext } from "./s3-errors.js";
-export { iamAction, isTransientS3Error, mapS3Error } from "./s3-errors.js";
+export { iamAction, isTransientS3Error, mapS3Error, s3StallError } from "./s3-errors.js";
 export type { S3Location } from "./s3-location.js";
 export { formatS3Uri, normalizePrefix, objectKey, parseS3Uri, splitKey } from "./s3-location.js";
 export type { S3ObjectParams } from "./s3-multipart-sink.js";

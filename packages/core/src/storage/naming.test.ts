@@ -2,6 +2,7 @@ import { describe, expect, it } from "vitest";
 import { BackupError } from "../errors.js";
 import { formatArchiveName, parseArchiveName, stampToDate } from "./archive-name.js";
 import { GiB, MiB, partSizeFor, planParts } from "./part-plan.js";
+import { S3RetryStrategy, stallLimitMs } from "./s3-deadlines.js";
 import { iamAction, mapS3Error } from "./s3-errors.js";
 import { formatS3Uri, objectKey, parseS3Uri, splitKey } from "./s3-location.js";
 import { parseEndpoint } from "./s3-store.js";
@@ -174,5 +175,92 @@ describe("S3 error mapping", () => {
       name: "CredentialsProviderError",
     });
     expect(mapS3Error(creds, ctx).code).toBe("STORAGE_CREDENTIALS");
+  });
+  it("names the endpoint, the phase and the deadline that ran out when a request times out", () => {
+    const idle = Object.assign(
+      new Error(
+        "@smithy/node-http-handler - the request socket timed out after 15000 ms of inactivity (configured by client requestHandler).",
+      ),
+      { name: "TimeoutError", $metadata: { attempts: 2 } },
+    );
+    const mapped = mapS3Error(idle, {
+      ...ctx,
+      phase: "uploading part 3 (bytes 10-19) of s3://backups/infrahub/x.tar.gz",
+    });
+    expect(mapped).toMatchObject({ code: "STORAGE_UNREACHABLE", details: { timeout: "idle" } });
+    expect(mapped.message).toBe(
+      "S3 at http://s3:9000 stopped answering while uploading part 3 (bytes 10-19) of s3://backups/infrahub/x.tar.gz (UploadPart): the connection was silent for 15 s (2 attempts)",
+    );
+    expect(mapped.hint).toContain("--s3-idle-timeout");
+    const firstByte = Object.assign(
+      new Error(
+        "@smithy/node-http-handler - [ERROR] a request has exceeded the configured 10000 ms requestTimeout.",
+      ),
+      { name: "TimeoutError" },
+    );
+    expect(mapS3Error(firstByte, { ...ctx, operation: "ListObjectsV2", key: undefined }).message).toBe(
+      'S3 at http://s3:9000 stopped answering during ListObjectsV2 on bucket "backups": no answer within 10 s',
+    );
+    const connect = Object.assign(
+      new Error(
+        "@smithy/node-http-handler - the request socket did not establish a connection with the server within the configured timeout of 5000 ms.",
+      ),
+      { name: "TimeoutError" },
+    );
+    expect(mapS3Error(connect, { ...ctx, endpoint: undefined }).message).toBe(
+      "AWS S3 stopped answering during UploadPart on s3://backups/infrahub/x.tar.gz: no connection within 5 s",
+    );
+  });
+});
+
+describe("S3 retry strategy", () => {
+  const deadlines = {
+    connectTimeoutMs: 5_000,
+    requestTimeoutMs: 10_000,
+    idleTimeoutMs: 15_000,
+    maxAttempts: 3,
+  };
+  const timeout = Object.assign(new Error("the request socket timed out after 15000 ms of inactivity"), {
+    name: "TimeoutError",
+  });
+  it("retries throttling and transient errors up to maxAttempts, never client errors", async () => {
+    const strategy = new S3RetryStrategy(deadlines, { random: () => 0 });
+    const first = await strategy.acquireInitialRetryToken("");
+    const second = await strategy.refreshRetryTokenForRetry(first, { errorType: "THROTTLING" });
+    expect(second.getRetryCount()).toBe(1);
+    const third = await strategy.refreshRetryTokenForRetry(second, { errorType: "TRANSIENT" });
+    expect(third.getRetryCount()).toBe(2);
+    await expect(strategy.refreshRetryTokenForRetry(third, { errorType: "TRANSIENT" })).rejects.toThrow();
+    await expect(strategy.refreshRetryTokenForRetry(first, { errorType: "CLIENT_ERROR" })).rejects.toThrow();
+  });
+  it("backs off exponentially with full jitter (100 ms base, 500 ms when throttled)", async () => {
+    const strategy = new S3RetryStrategy({ ...deadlines, maxAttempts: 10 }, { random: () => 0.999 });
+    let token = await strategy.acquireInitialRetryToken("");
+    const delays: number[] = [];
+    for (let i = 0; i < 4; i++) {
+      token = await strategy.refreshRetryTokenForRetry(token, { errorType: "TRANSIENT" });
+      delays.push(token.getRetryDelay());
+    }
+    expect(delays).toEqual([99, 199, 399, 799]);
+    const throttled = await strategy.refreshRetryTokenForRetry(await strategy.acquireInitialRetryToken(""), {
+      errorType: "THROTTLING",
+    });
+    expect(throttled.getRetryDelay()).toBe(499);
+  });
+  it("after a timeout, retries only while another attempt can end within the stall limit", async () => {
+    expect(stallLimitMs(deadlines)).toBe(45_000);
+    let now = 1_000_000;
+    const strategy = new S3RetryStrategy(deadlines, { random: () => 0, now: () => now });
+    const old = await strategy.acquireInitialRetryToken("");
+    now += 15_000; // the first attempt timed out: a second one can end by 30 s
+    await expect(
+      strategy.refreshRetryTokenForRetry(old, { errorType: "TRANSIENT", error: timeout }),
+    ).resolves.toBeDefined();
+    now += 16_000; // 31 s in: one more 15 s attempt would end past 45 s
+    await expect(
+      strategy.refreshRetryTokenForRetry(old, { errorType: "TRANSIENT", error: timeout }),
+    ).rejects.toThrow("stall limit");
+    // The same age without a timeout (e.g. throttling) still gets its attempts.
+    await expect(strategy.refreshRetryTokenForRetry(old, { errorType: "THROTTLING" })).resolves.toBeDefined();
   });
 });

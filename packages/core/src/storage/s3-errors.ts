@@ -1,4 +1,5 @@
 import { BackupError, type ErrorCode } from "../errors.js";
+import { timeoutKind } from "./s3-deadlines.js";
 import { formatS3Uri } from "./s3-location.js";
 
 /** What we were doing when S3 failed; used to name the action and object in the message. */
@@ -8,6 +9,67 @@ export interface S3ErrorContext {
   bucket: string;
   key?: string | undefined;
   endpoint?: string | undefined;
+  /** What the request was for, as a gerund phrase: "uploading part 3 of s3://b/k". Default: operation on key. */
+  phase?: string | undefined;
+}
+
+const TIMEOUT_HINT =
+  "check the endpoint, proxies and network policies; the limits are --s3-connect-timeout, --s3-request-timeout, --s3-idle-timeout and --s3-max-attempts";
+
+/** "S3 at http://minio:9000", or the AWS endpoint chosen by region when none was given. */
+function endpointName(ctx: S3ErrorContext): string {
+  return ctx.endpoint ? `S3 at ${ctx.endpoint}` : "AWS S3";
+}
+
+function seconds(ms: number | undefined): string {
+  return ms === undefined ? "the configured time" : `${Number((ms / 1000).toFixed(1))} s`;
+}
+
+/**
+ * The error for an S3 endpoint that stopped answering: names the endpoint, what we were doing, and which
+ * deadline ran out. `silentForMs` is set when the stall limit of a read ran out (no byte for that long).
+ */
+export function s3StallError(
+  ctx: S3ErrorContext,
+  options: { cause?: unknown; silentForMs?: number; attempts?: number | undefined },
+): BackupError {
+  const timeout = timeoutKind(options.cause);
+  const why =
+    options.silentForMs !== undefined
+      ? `no data for ${seconds(options.silentForMs)}`
+      : timeout?.kind === "connect"
+        ? `no connection within ${seconds(timeout.ms)}`
+        : timeout?.kind === "first-byte"
+          ? `no answer within ${seconds(timeout.ms)}`
+          : timeout?.kind === "idle"
+            ? `the connection was silent for ${seconds(timeout.ms)}`
+            : "the request timed out";
+  const attempts =
+    options.attempts === undefined
+      ? ""
+      : ` (${options.attempts} attempt${options.attempts === 1 ? "" : "s"})`;
+  return new BackupError(
+    "STORAGE_UNREACHABLE",
+    `${endpointName(ctx)} stopped answering ${during(ctx)}: ${why}${attempts}`,
+    {
+      ...(options.cause === undefined ? {} : { cause: options.cause }),
+      hint: TIMEOUT_HINT,
+      details: {
+        operation: ctx.operation,
+        phase: ctx.phase,
+        bucket: ctx.bucket,
+        key: ctx.key,
+        endpoint: ctx.endpoint,
+        timeout: options.silentForMs !== undefined ? "stall-limit" : (timeout?.kind ?? "unknown"),
+      },
+    },
+  );
+}
+
+/** "while uploading part 3 of s3://b/k (UploadPart)", or "during UploadPart on s3://b/k" without a phase. */
+function during(ctx: S3ErrorContext): string {
+  if (ctx.phase) return `while ${ctx.phase} (${ctx.operation})`;
+  return `during ${ctx.operation} on ${ctx.key === undefined ? `bucket "${ctx.bucket}"` : formatS3Uri(ctx.bucket, ctx.key)}`;
 }
 
 /** The IAM action an S3 operation needs, for "access denied" messages. */
@@ -42,7 +104,7 @@ interface SdkLikeError {
   code?: string;
   Code?: string;
   message?: string;
-  $metadata?: { httpStatusCode?: number };
+  $metadata?: { httpStatusCode?: number; attempts?: number };
   $retryable?: unknown;
   cause?: unknown;
 }
@@ -114,6 +176,7 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
   const detail = (error as SdkLikeError | undefined)?.message ?? String(error);
   const details = {
     operation: ctx.operation,
+    ...(ctx.phase ? { phase: ctx.phase } : {}),
     bucket: ctx.bucket,
     key: ctx.key,
     endpoint: ctx.endpoint,
@@ -217,6 +280,12 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
       "another writer replaced or removed the object; retry",
     );
   }
+  if (timeoutKind(error) !== undefined || has("TimeoutError")) {
+    return s3StallError(ctx, {
+      cause: error,
+      attempts: (error as SdkLikeError | undefined)?.$metadata?.attempts,
+    });
+  }
   if (codes.some((c) => TLS_CODES.has(c)) || /certificate|self[- ]signed|TLS|SSL/i.test(detail)) {
     return make(
       "STORAGE_TLS",
@@ -224,10 +293,10 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
       "give the endpoint's CA with --s3-ca-bundle (or disable verification explicitly with --s3-insecure-tls)",
     );
   }
-  if (codes.some((c) => NETWORK_CODES.has(c)) || has("TimeoutError", "RequestTimeout")) {
+  if (codes.some((c) => NETWORK_CODES.has(c)) || has("RequestTimeout")) {
     return make(
       "STORAGE_UNREACHABLE",
-      `cannot reach S3${ctx.endpoint ? ` at ${ctx.endpoint}` : ""} (${codes.find((c) => NETWORK_CODES.has(c)) ?? codes[0]}) during ${ctx.operation} on ${where}`,
+      `cannot reach ${endpointName(ctx)} (${codes.find((c) => NETWORK_CODES.has(c)) ?? codes[0]}) ${during(ctx)}`,
       (ctx.operation === "UploadPart" || ctx.operation === "PutObject") && has("ECONNRESET", "EPIPE")
         ? "check the endpoint URL, proxies and network policies; a store that refuses an upload early (quota, permissions) also resets the connection"
         : "check the endpoint URL, DNS, proxies and network policies",

@@ -50,6 +50,8 @@ export interface S3MultipartSinkConfig {
   conditionalWrite: boolean;
   /** Budget for aborting the multipart upload after a failure (network may be flaky). Default 60 s. */
   abortTimeoutMs?: number | undefined;
+  /** First-byte timeout of requests without a body (create, abort, list, head), per attempt. */
+  requestTimeoutMs?: number | undefined;
   signal?: AbortSignal | undefined;
   logger?: StorageLogger | undefined;
 }
@@ -95,8 +97,9 @@ export class S3MultipartSink implements ArchiveSink {
   #uploadId: Promise<string> | undefined;
   /** The store answered CreateMultipartUpload with an error: no upload exists, nothing to abort. */
   #createRefused = false;
-  /** The request the commit is waiting for, to name it in errors. */
+  /** The request the commit is waiting for, to name it (and what it was for) in errors. */
   #operation = "CompleteMultipartUpload";
+  #phase: string | undefined;
   #committing: Promise<SinkCommit> | undefined;
   /** Set once the final request (PutObject / CompleteMultipartUpload) was sent. */
   #publishing = false;
@@ -123,6 +126,7 @@ export class S3MultipartSink implements ArchiveSink {
 
   /** The multipart upload id, once one was created (for diagnostics and tests). */
   async uploadId(): Promise<string | undefined> {
+    // A failed creation is the sink's own error, reported by write/commit; here it just means "no id".
     return this.#uploadId?.catch(() => undefined);
   }
 
@@ -202,8 +206,9 @@ export class S3MultipartSink implements ArchiveSink {
       this.#finish();
       return result;
     } catch (error) {
-      const mapped = this.#toError(error, this.#operation);
+      const mapped = this.#toError(error, this.#operation, this.#phase);
       this.#fail(mapped);
+      // The commit reports its own failure; a failed clean-up was logged by #abortMultipart already.
       await this.#abortDone?.catch(() => undefined);
       throw mapped;
     }
@@ -229,6 +234,7 @@ export class S3MultipartSink implements ArchiveSink {
           });
     }
     this.#abortDone = this.#cleanUp();
+    // The caller gets #abortDone itself; this only keeps an un-awaited copy from being "unhandled".
     this.#abortDone.catch(() => undefined);
     this.#wake();
     return this.#abortDone;
@@ -289,7 +295,15 @@ export class S3MultipartSink implements ArchiveSink {
       if (inFlight >= this.#cfg.concurrency) return;
       const part = this.#queue.shift()!;
       part.state = "uploading";
-      const upload = this.#uploadPart(part).catch((error) => this.#fail(this.#toError(error, "UploadPart")));
+      const upload = this.#uploadPart(part).catch((error) =>
+        this.#fail(
+          this.#toError(
+            error,
+            "UploadPart",
+            `uploading part ${part.number} (bytes ${part.start}-${part.start + part.length - 1}) of ${this.#cfg.location}`,
+          ),
+        ),
+      );
       this.#uploads.add(upload);
       void upload.finally(() => {
         this.#uploads.delete(upload);
@@ -328,6 +342,17 @@ export class S3MultipartSink implements ArchiveSink {
     if (this.#pool.length < this.#cfg.concurrency + 1) this.#pool.push(part.buf);
   }
 
+  /** Options of a request without a body: cancelled with the sink, and the first-byte timeout. */
+  #bodyless(signal: AbortSignal = this.#requests.signal): {
+    abortSignal: AbortSignal;
+    requestTimeout?: number;
+  } {
+    return {
+      abortSignal: signal,
+      ...(this.#cfg.requestTimeoutMs ? { requestTimeout: this.#cfg.requestTimeoutMs } : {}),
+    };
+  }
+
   #ensureMultipart(): Promise<string> {
     this.#uploadId ??= this.#cfg.client
       .send(
@@ -337,7 +362,7 @@ export class S3MultipartSink implements ArchiveSink {
           ...this.#cfg.objectParams,
           ...(this.#cfg.checksumAlgorithm ? { ChecksumAlgorithm: this.#cfg.checksumAlgorithm } : {}),
         }),
-        { abortSignal: this.#requests.signal },
+        this.#bodyless(),
       )
       .then((out) => {
         if (!out.UploadId)
@@ -347,7 +372,11 @@ export class S3MultipartSink implements ArchiveSink {
       .catch((error) => {
         const status = (error as { $metadata?: { httpStatusCode?: number } })?.$metadata?.httpStatusCode;
         this.#createRefused = status !== undefined && status >= 400 && status < 500;
-        throw this.#toError(error, "CreateMultipartUpload");
+        throw this.#toError(
+          error,
+          "CreateMultipartUpload",
+          `starting the multipart upload of ${this.#cfg.location}`,
+        );
       });
     return this.#uploadId;
   }
@@ -371,6 +400,7 @@ export class S3MultipartSink implements ArchiveSink {
 
   async #putSingle(): Promise<SinkCommit> {
     this.#operation = "PutObject";
+    this.#phase = `uploading ${this.#cfg.location} in one request`;
     this.#publishing = true;
     const part = this.#current;
     const body = part ? part.buf.subarray(0, part.length) : Buffer.alloc(0);
@@ -405,6 +435,7 @@ export class S3MultipartSink implements ArchiveSink {
     this.#throwIfStopped();
     const uploadId = await this.#ensureMultipart();
     this.#operation = "CompleteMultipartUpload";
+    this.#phase = `completing the multipart upload of ${this.#cfg.location} (${this.#nextPart - 1} parts)`;
     const parts = [...this.#etags.entries()]
       .sort(([a], [b]) => a - b)
       .map(([PartNumber, part]) => ({ PartNumber, ...part }));
@@ -430,30 +461,36 @@ export class S3MultipartSink implements ArchiveSink {
   /** The store must report exactly the bytes we sent; a silent short object is the worst outcome. */
   async #verify(etag: string | undefined, versionId: string | undefined): Promise<SinkCommit> {
     this.#operation = "HeadObject";
+    this.#phase = `checking the size of the uploaded ${this.#cfg.location}`;
     const head = await this.#cfg.client.send(
       new HeadObjectCommand({
         Bucket: this.#cfg.bucket,
         Key: this.#cfg.key,
         ...(versionId ? { VersionId: versionId } : {}),
       }),
-      { abortSignal: this.#requests.signal },
+      this.#bodyless(),
     );
     if (
       head.ContentLength !== this.#position ||
       (etag !== undefined && head.ETag !== undefined && head.ETag !== etag)
     ) {
-      await this.#cfg.client
+      const removed = await this.#cfg.client
         .send(
           new DeleteObjectCommand({
             Bucket: this.#cfg.bucket,
             Key: this.#cfg.key,
             ...(versionId ? { VersionId: versionId } : {}),
           }),
+          this.#bodyless(),
         )
-        .catch(() => undefined);
+        .then(
+          () => "removed it",
+          // Reported in the message below: the wrong-size object is what the user must know about.
+          (error: unknown) => `could NOT remove it (${(error as Error)?.name ?? "error"}): delete it by hand`,
+        );
       throw new BackupError(
         "STORAGE_FAILED",
-        `${this.#cfg.location} has ${head.ContentLength} bytes after upload, expected ${this.#position}; removed it`,
+        `${this.#cfg.location} has ${head.ContentLength} bytes after upload, expected ${this.#position}; ${removed}`,
       );
     }
     return {
@@ -480,7 +517,7 @@ export class S3MultipartSink implements ArchiveSink {
     }
   }
 
-  #toError(error: unknown, operation: string): BackupError {
+  #toError(error: unknown, operation: string, phase?: string): BackupError {
     if (this.#error && (this.#state === "failed" || this.#state === "aborted")) return this.#error;
     if (isBackupError(error)) return error;
     const name = (error as { name?: string } | undefined)?.name;
@@ -498,6 +535,7 @@ export class S3MultipartSink implements ArchiveSink {
       bucket: this.#cfg.bucket,
       key: this.#cfg.key,
       endpoint: this.#cfg.endpoint,
+      phase,
     });
   }
 
@@ -522,6 +560,7 @@ export class S3MultipartSink implements ArchiveSink {
     this.#current = undefined;
     try {
       if (this.#uploadId !== undefined) {
+        // Whether creation failed is what #createRefused records; the error itself was reported already.
         await this.#uploadId.catch(() => undefined);
         if (!this.#createRefused) await this.#abortMultipart();
       }
@@ -538,26 +577,34 @@ export class S3MultipartSink implements ArchiveSink {
    */
   async #abortMultipart(): Promise<void> {
     const { client, bucket, key } = this.#cfg;
+    // No id (creation failed after the store may have created it): every upload of our key is aborted.
     const known = await this.#uploadId?.catch(() => undefined);
     const deadline = Date.now() + (this.#cfg.abortTimeoutMs ?? 60_000);
     let lastError: unknown;
     for (let attempt = 0; Date.now() < deadline; attempt++) {
+      // Every request ends by the deadline, even against an endpoint that accepts and never answers.
+      const budget = AbortSignal.timeout(Math.max(1, deadline - Date.now()));
       try {
-        const ids = known !== undefined ? [known] : await this.#uploadsOfKey();
+        const ids = known !== undefined ? [known] : await this.#uploadsOfKey(budget);
         for (const UploadId of ids) {
           await client
-            .send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }))
+            .send(
+              new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId }),
+              this.#bodyless(budget),
+            )
             .catch((error: { name?: string }) => {
+              // Already gone (aborted by a retry whose answer was lost, or by a lifecycle rule): the goal.
               if (error?.name !== "NoSuchUpload") throw error;
             });
         }
-        const left = (await this.#uploadsOfKey()).filter((id) => known === undefined || id === known);
+        const left = (await this.#uploadsOfKey(budget)).filter((id) => known === undefined || id === known);
         if (left.length === 0) return;
       } catch (error) {
         lastError = error;
+        if (budget.aborted) break; // the deadline ran out in the middle of a request
         if (!isTransientS3Error(error)) break; // e.g. not allowed to abort: retrying cannot help
       }
-      await sleep(Math.min(5_000, 200 * 2 ** attempt));
+      await sleep(Math.min(5_000, 200 * 2 ** attempt, Math.max(0, deadline - Date.now())));
     }
     const stranded = new BackupError(
       "STORAGE_FAILED",
@@ -572,9 +619,10 @@ export class S3MultipartSink implements ArchiveSink {
     throw stranded;
   }
 
-  async #uploadsOfKey(): Promise<string[]> {
+  async #uploadsOfKey(signal: AbortSignal): Promise<string[]> {
     const out = await this.#cfg.client.send(
       new ListMultipartUploadsCommand({ Bucket: this.#cfg.bucket, Prefix: this.#cfg.key }),
+      this.#bodyless(signal),
     );
     return (out.Uploads ?? []).filter((u) => u.Key === this.#cfg.key && u.UploadId).map((u) => u.UploadId!);
   }

@@ -284,7 +284,7 @@ describe("S3Store against MinIO", () => {
     await expect(sink.commit()).rejects.toMatchObject({ code: "STORAGE_UNREACHABLE" });
   });
 
-  it("when the network never comes back, abort reports the stranded upload; abortStaleUploads cleans it", async () => {
+  it("when the network never comes back, abort reports the stranded upload; removeStaleUploads cleans it", async () => {
     const b = await bucket();
     await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
     await using s3 = store(b, {
@@ -306,7 +306,10 @@ describe("S3Store against MinIO", () => {
     expect((abortError as { hint: string }).hint).toContain("abort-multipart-upload");
     expect(await minio.listMultipartUploads(b)).toHaveLength(1);
     await using direct = store(b);
-    expect(await direct.abortStaleUploads({ olderThanMs: 0 })).toEqual([`infrahub/${NAME}`]);
+    expect(await direct.removeStaleUploads({ olderThanMs: 0 })).toMatchObject({
+      removed: [{ name: NAME, location: `s3://${b}/infrahub/${NAME}` }],
+      failed: [],
+    });
     await expectNothingLeft(b);
   });
 

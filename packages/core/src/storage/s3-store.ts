@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { Agent as HttpAgent } from "node:http";
 import { Agent as HttpsAgent } from "node:https";
@@ -6,8 +7,10 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { rootCertificates } from "node:tls";
 import {
   AbortMultipartUploadCommand,
+  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   GetObjectCommand,
+  type GetObjectCommandOutput,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
   type ListMultipartUploadsCommandOutput,
@@ -20,7 +23,7 @@ import {
 import { NodeHttpHandler } from "@smithy/node-http-handler";
 import type { ArchiveSink } from "../archive/archive-sink.js";
 import { BackupError, isBackupError } from "../errors.js";
-import { ARCHIVE_NAME_PATTERN, parseArchiveName } from "./archive-name.js";
+import { parseArchiveName } from "./archive-name.js";
 import type {
   BackupStore,
   GetOptions,
@@ -29,11 +32,14 @@ import type {
   ObjectInfo,
   ObjectStream,
   PutOptions,
+  StaleUploadsOptions,
+  StaleUploadsResult,
   StorageLogger,
 } from "./backup-store.js";
-import { assertName, newestArchive } from "./backup-store.js";
+import { assertName, isStaleUploadName, newestArchive, WRITE_CHECK_PREFIX } from "./backup-store.js";
 import { planParts } from "./part-plan.js";
-import { isTransientS3Error, mapS3Error } from "./s3-errors.js";
+import { S3_DEADLINE_DEFAULTS, type S3Deadlines, S3RetryStrategy, stallLimitMs } from "./s3-deadlines.js";
+import { isTransientS3Error, mapS3Error, s3StallError } from "./s3-errors.js";
 import { formatS3Uri, isValidBucketName, normalizePrefix, objectKey } from "./s3-location.js";
 import { S3MultipartSink, type S3ObjectParams } from "./s3-multipart-sink.js";
 
@@ -75,19 +81,31 @@ export interface S3StoreOptions {
   partSize?: number | undefined;
   /** Parts uploaded at once. Default 4. Upload memory ≤ part size × (held parts + concurrency + 2). */
   concurrency?: number | undefined;
-  /** Attempts per request (SDK retry with backoff: throttling, 5xx, resets). Default 5. */
+  /**
+   * Attempts per request, the first included (retried with exponential backoff and jitter: throttling, 5xx,
+   * dropped connections, timeouts). Default 3. A request whose every attempt times out fails after at most
+   * `maxAttempts` × the largest of the three timeouts below (45 s by default).
+   */
   maxAttempts?: number | undefined;
   /** Send `If-None-Match: *` when committing so an existing object is never replaced. Default `true`. */
   conditionalWrite?: boolean | undefined;
   /** Send Content-MD5 with every part. Default: `true` when checksums are "when_required". */
   contentMd5?: boolean | undefined;
-  /** TCP connect timeout. Default 10 s. */
+  /** TCP (and TLS) connection set-up, per attempt. Default 5 s. */
   connectTimeoutMs?: number | undefined;
-  /** Socket idle timeout. Default 120 s. */
-  socketTimeoutMs?: number | undefined;
+  /**
+   * From sending a request without a body (list, head, get, create/abort multipart, delete) to the first
+   * byte of its answer, per attempt. Default 10 s.
+   */
+  requestTimeoutMs?: number | undefined;
+  /** Silence on the connection in both directions while a request is in flight, per attempt. Default 15 s. */
+  idleTimeoutMs?: number | undefined;
   /** Budget to abort a multipart upload after a failure. Default 60 s. */
   abortTimeoutMs?: number | undefined;
-  /** Times a read resumes (ranged GET, pinned) after a dropped connection. Default 5. */
+  /**
+   * Times a read resumes (ranged GET, pinned) after a dropped connection. Default 5. A read that receives
+   * nothing for the stall limit (see `maxAttempts`) fails whatever this says.
+   */
   readResumes?: number | undefined;
   logger?: StorageLogger | undefined;
   /** Use this client instead of building one (its configuration then wins). */
@@ -130,6 +148,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
   readonly #endpoint: string | undefined;
   readonly #checksums: "when_required" | "when_supported";
   readonly #ownsClient: boolean;
+  readonly #deadlines: S3Deadlines;
 
   constructor(options: S3StoreOptions) {
     if (!options.bucket) {
@@ -141,6 +160,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
       throw new BackupError("INVALID_CONFIG", `invalid S3 bucket name: ${JSON.stringify(options.bucket)}`);
     }
     this.#options = options;
+    this.#deadlines = resolveDeadlines(options);
     this.bucket = options.bucket;
     this.prefix = normalizePrefix(options.prefix);
     const url =
@@ -184,11 +204,14 @@ export class S3Store implements BackupStore, AsyncDisposable {
       forcePathStyle: o.forcePathStyle ?? url !== undefined,
       requestChecksumCalculation: this.#checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
       responseChecksumValidation: this.#checksums === "when_required" ? "WHEN_REQUIRED" : "WHEN_SUPPORTED",
-      maxAttempts: o.maxAttempts ?? 5,
+      maxAttempts: this.#deadlines.maxAttempts,
+      retryStrategy: new S3RetryStrategy(this.#deadlines),
       followRegionRedirects: isAws,
       requestHandler: new NodeHttpHandler({
-        connectionTimeout: o.connectTimeoutMs ?? 10_000,
-        socketTimeout: o.socketTimeoutMs ?? 120_000,
+        connectionTimeout: this.#deadlines.connectTimeoutMs,
+        socketTimeout: this.#deadlines.idleTimeoutMs,
+        // The first-byte timeout is given per request (`#opts`), only to requests without a body.
+        throwOnRequestTimeout: true,
         // Agent *options* let the SDK wait for "100 Continue" before sending a part, so a store that refuses
         // an upload (quota, permissions) is heard instead of resetting the connection mid-body. The SDK
         // makes plain agents for those requests, though, so custom TLS settings need our own instances.
@@ -225,8 +248,30 @@ export class S3Store implements BackupStore, AsyncDisposable {
     return formatS3Uri(this.bucket, this.key(name));
   }
 
-  #map(error: unknown, operation: string, key?: string): BackupError {
-    return mapS3Error(error, { operation, bucket: this.bucket, key, endpoint: this.#endpoint });
+  /** The deadlines in force (defaults filled in). */
+  get deadlines(): Readonly<S3Deadlines> {
+    return this.#deadlines;
+  }
+
+  #map(error: unknown, operation: string, key?: string, phase?: string): BackupError {
+    return mapS3Error(error, { operation, bucket: this.bucket, key, endpoint: this.#endpoint, phase });
+  }
+
+  /** Per-request options: the caller's signal, and the first-byte timeout for a request without a body. */
+  #opts(signal?: AbortSignal): { abortSignal?: AbortSignal; requestTimeout: number } {
+    return { ...(signal ? { abortSignal: signal } : {}), requestTimeout: this.#deadlines.requestTimeoutMs };
+  }
+
+  #objectParams(): S3ObjectParams {
+    const o = this.#options;
+    const params: S3ObjectParams = { ContentType: "application/gzip" };
+    if (o.sse?.type === "AES256") params.ServerSideEncryption = "AES256";
+    if (o.sse?.type === "aws:kms") {
+      params.ServerSideEncryption = "aws:kms";
+      if (o.sse.kmsKeyId) params.SSEKMSKeyId = o.sse.kmsKeyId;
+    }
+    if (o.storageClass) params.StorageClass = o.storageClass as StorageClass;
+    return params;
   }
 
   async put(name: string, options: PutOptions = {}): Promise<ArchiveSink> {
@@ -238,25 +283,24 @@ export class S3Store implements BackupStore, AsyncDisposable {
     const plan = planParts({ sizeHint: options.sizeHint, maxParts: o.maxParts, partSize: o.partSize });
     const key = this.key(name);
     try {
-      await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }), {
-        ...(options.signal ? { abortSignal: options.signal } : {}),
-      });
+      await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+        this.#opts(options.signal),
+      );
       throw new BackupError("ARTIFACT_EXISTS", `${this.location(name)} already exists; not replacing it`, {
         hint: "backups are never overwritten; choose another name or delete the old one first",
       });
     } catch (error) {
       if (isBackupError(error)) throw error;
-      const mapped = this.#map(error, "HeadObject", key);
+      const mapped = this.#map(
+        error,
+        "HeadObject",
+        key,
+        `checking that ${this.location(name)} does not exist yet`,
+      );
       // A write-only user may not read: then the conditional commit is the only guard.
       if (mapped.code !== "ARTIFACT_NOT_FOUND" && mapped.code !== "STORAGE_ACCESS_DENIED") throw mapped;
     }
-    const objectParams: S3ObjectParams = { ContentType: "application/gzip" };
-    if (o.sse?.type === "AES256") objectParams.ServerSideEncryption = "AES256";
-    if (o.sse?.type === "aws:kms") {
-      objectParams.ServerSideEncryption = "aws:kms";
-      if (o.sse.kmsKeyId) objectParams.SSEKMSKeyId = o.sse.kmsKeyId;
-    }
-    if (o.storageClass) objectParams.StorageClass = o.storageClass as StorageClass;
     return new S3MultipartSink({
       client: this.client,
       bucket: this.bucket,
@@ -265,11 +309,12 @@ export class S3Store implements BackupStore, AsyncDisposable {
       endpoint: this.#endpoint,
       plan,
       concurrency: o.concurrency ?? 4,
-      objectParams,
+      objectParams: this.#objectParams(),
       contentMd5: o.contentMd5 ?? this.#checksums === "when_required",
       checksumAlgorithm: this.#checksums === "when_supported" ? "CRC32" : undefined,
       conditionalWrite: o.conditionalWrite ?? true,
       abortTimeoutMs: o.abortTimeoutMs,
+      requestTimeoutMs: this.#deadlines.requestTimeoutMs,
       signal: options.signal,
       logger: o.logger,
     });
@@ -279,7 +324,10 @@ export class S3Store implements BackupStore, AsyncDisposable {
     assertName(name);
     const key = this.key(name);
     try {
-      const out = await this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: key }));
+      const out = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.bucket, Key: key }),
+        this.#opts(),
+      );
       return {
         name,
         location: this.location(name),
@@ -289,7 +337,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
         versionId: out.VersionId,
       };
     } catch (error) {
-      throw this.#map(error, "HeadObject", key);
+      throw this.#map(error, "HeadObject", key, `reading the size and ETag of ${this.location(name)}`);
     }
   }
 
@@ -306,24 +354,39 @@ export class S3Store implements BackupStore, AsyncDisposable {
     return stream;
   }
 
-  /** Ranged GETs pinned by If-Match (and VersionId); resumes where a dropped connection stopped. */
+  /**
+   * Ranged GETs pinned by If-Match (and VersionId); resumes where a dropped connection stopped. A read that
+   * receives no byte for the stall limit fails, however many resumes are left.
+   */
   async *#read(info: ObjectInfo, start: number, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
     const key = this.key(info.name);
     const maxResumes = this.#options.readResumes ?? 5;
+    const limit = stallLimitMs(this.#deadlines);
+    const perAttempt = Math.max(this.#deadlines.requestTimeoutMs, this.#deadlines.idleTimeoutMs);
     let position = start;
     let resumes = 0;
+    let lastProgress = Date.now();
     while (position < info.size) {
+      const phase = `reading ${info.location} from byte ${position} of ${info.size}`;
+      // Bounds the wait for an answer (all the SDK's attempts); once bytes flow, the idle timeout applies.
+      const stall = new AbortController();
+      const timer = setTimeout(() => stall.abort(), Math.max(1, limit - (Date.now() - lastProgress)));
       try {
-        const out = await this.client.send(
-          new GetObjectCommand({
-            Bucket: this.bucket,
-            Key: key,
-            Range: `bytes=${position}-`,
-            ...(info.etag ? { IfMatch: info.etag } : {}),
-            ...(info.versionId ? { VersionId: info.versionId } : {}),
-          }),
-          signal ? { abortSignal: signal } : {},
-        );
+        let out: GetObjectCommandOutput;
+        try {
+          out = await this.client.send(
+            new GetObjectCommand({
+              Bucket: this.bucket,
+              Key: key,
+              Range: `bytes=${position}-`,
+              ...(info.etag ? { IfMatch: info.etag } : {}),
+              ...(info.versionId ? { VersionId: info.versionId } : {}),
+            }),
+            this.#opts(signal ? AbortSignal.any([signal, stall.signal]) : stall.signal),
+          );
+        } finally {
+          clearTimeout(timer);
+        }
         const total = /\/(\d+)$/.exec(out.ContentRange ?? "")?.[1];
         if (total !== undefined && Number(total) !== info.size) throw changed(info, `size is now ${total}`);
         if (info.etag && out.ETag && out.ETag !== info.etag) throw changed(info, "ETag differs");
@@ -331,6 +394,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
           const buf = chunk as Buffer;
           if (position + buf.length > info.size) throw changed(info, "more bytes than expected");
           position += buf.length;
+          lastProgress = Date.now();
           yield buf;
         }
         if (position < info.size) {
@@ -342,11 +406,16 @@ export class S3Store implements BackupStore, AsyncDisposable {
         if (isBackupError(error)) throw error;
         if (signal?.aborted)
           throw new BackupError("CANCELLED", `read of ${info.location} was cancelled`, { cause: error });
-        const mapped = this.#map(error, "GetObject", key);
+        const ctx = { operation: "GetObject", bucket: this.bucket, key, endpoint: this.#endpoint, phase };
+        if (stall.signal.aborted)
+          throw s3StallError(ctx, { cause: error, silentForMs: Date.now() - lastProgress });
+        const mapped = this.#map(error, "GetObject", key, phase);
         if (mapped.code === "ARTIFACT_NOT_FOUND" && (info.etag || info.versionId)) {
           throw changed(info, "it was deleted", error);
         }
         if (!isTransientS3Error(error) || resumes >= maxResumes) throw mapped;
+        // Another attempt could not end within the stall limit: report what timed out.
+        if (Date.now() - lastProgress + perAttempt > limit) throw mapped;
         resumes++;
         this.#options.logger?.debug?.("resuming read after a dropped connection", {
           location: info.location,
@@ -372,9 +441,10 @@ export class S3Store implements BackupStore, AsyncDisposable {
             Delimiter: "/",
             ContinuationToken: token,
           }),
+          this.#opts(),
         );
       } catch (error) {
-        throw this.#map(error, "ListObjectsV2");
+        throw this.#map(error, "ListObjectsV2", undefined, `listing ${this.root}`);
       }
       for (const c of out.Contents ?? []) {
         if (!c.Key || c.Key.length <= prefix.length) continue;
@@ -408,13 +478,19 @@ export class S3Store implements BackupStore, AsyncDisposable {
     }
     try {
       // DeleteObject, not DeleteObjects: the latter sends CRC32 even under WHEN_REQUIRED (aws-sdk-js-v3#6819).
-      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+      await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), this.#opts());
     } catch (error) {
-      throw this.#map(error, "DeleteObject", key);
+      throw this.#map(error, "DeleteObject", key, `deleting ${this.location(name)}`);
     }
   }
 
-  async check(): Promise<void> {
+  /**
+   * Preflight. Always: the prefix can be listed (s3:ListBucket). With `write`: a multipart upload can be
+   * created under the prefix and aborted again (s3:PutObject, s3:AbortMultipartUpload, and the KMS key
+   * with --s3-sse aws:kms) — exactly what a backup needs, without s3:DeleteObject, and nothing becomes
+   * visible: no object, no version, no delete marker, nothing held by Object Lock.
+   */
+  async check(options: { write?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     try {
       await this.client.send(
         new ListObjectsV2Command({
@@ -422,20 +498,94 @@ export class S3Store implements BackupStore, AsyncDisposable {
           Prefix: this.prefix === "" ? "" : `${this.prefix}/`,
           MaxKeys: 1,
         }),
+        this.#opts(options.signal),
       );
     } catch (error) {
-      throw this.#map(error, "ListObjectsV2");
+      throw this.#map(error, "ListObjectsV2", undefined, `checking access to ${this.root}`);
+    }
+    if (options.write) await this.#proveWrite(options.signal);
+  }
+
+  async #proveWrite(signal: AbortSignal | undefined): Promise<void> {
+    const key = this.key(`${WRITE_CHECK_PREFIX}${randomBytes(8).toString("hex")}`);
+    const test = formatS3Uri(this.bucket, key);
+    const grant = `arn:aws:s3:::${this.bucket}/${this.prefix === "" ? "" : `${this.prefix}/`}*`;
+    let uploadId: string | undefined;
+    try {
+      const out = await this.client.send(
+        new CreateMultipartUploadCommand({
+          Bucket: this.bucket,
+          Key: key,
+          ...this.#objectParams(),
+          ...(this.#checksums === "when_supported" ? { ChecksumAlgorithm: "CRC32" } : {}),
+        }),
+        this.#opts(signal),
+      );
+      uploadId = out.UploadId;
+    } catch (error) {
+      const mapped = this.#map(error, "CreateMultipartUpload", key, `proving write access to ${this.root}`);
+      if (mapped.code !== "STORAGE_ACCESS_DENIED") throw mapped;
+      throw new BackupError(
+        "STORAGE_ACCESS_DENIED",
+        `cannot write backups to ${this.root}: access denied for s3:PutObject (the preflight's CreateMultipartUpload of ${test} was refused)`,
+        {
+          cause: error,
+          hint: `grant s3:PutObject and s3:AbortMultipartUpload on ${grant} to these credentials${this.#options.sse?.type === "aws:kms" ? " (and kms:GenerateDataKey on the KMS key)" : ""}; nothing was stopped`,
+          details: { ...mapped.details, permission: "s3:PutObject" },
+        },
+      );
+    }
+    if (!uploadId) {
+      throw new BackupError("STORAGE_FAILED", `CreateMultipartUpload of ${test} returned no upload id`);
+    }
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }),
+        this.#opts(signal),
+      );
+    } catch (error) {
+      const mapped = this.#map(
+        error,
+        "AbortMultipartUpload",
+        key,
+        `removing the preflight's test upload ${test}`,
+      );
+      const denied = mapped.code === "STORAGE_ACCESS_DENIED";
+      throw new BackupError(
+        mapped.code,
+        denied
+          ? `cannot clean up failed uploads under ${this.root}: access denied for s3:AbortMultipartUpload; the preflight's empty test upload ${test} (upload id ${uploadId}) remains`
+          : `${mapped.message}; the preflight's empty test upload (upload id ${uploadId}) may remain`,
+        {
+          cause: error,
+          hint: denied
+            ? `grant s3:AbortMultipartUpload on ${grant} (a failed backup must be able to remove its parts); \`prune\` removes the test upload after 24 h, or a lifecycle rule with AbortIncompleteMultipartUpload does`
+            : (mapped.hint ?? "`prune` removes leftover uploads after 24 h"),
+          details: {
+            ...mapped.details,
+            uploadId,
+            ...(denied ? { permission: "s3:AbortMultipartUpload" } : {}),
+          },
+        },
+      );
     }
   }
 
   /**
-   * Aborts multipart uploads of archive-named keys under the prefix that were started more than
-   * `olderThanMs` ago (left by a process that was killed outright). Returns the keys aborted.
+   * Aborts multipart uploads left by writes that never finished (a process killed outright): only those of
+   * archive names (and of the preflight's test keys) directly under the prefix, started more than
+   * `olderThanMs` ago. Uploads that are newer — another backup may be writing them — and any other key are
+   * never touched. Continues past a failed abort and reports it.
    */
-  async abortStaleUploads(options: { olderThanMs?: number } = {}): Promise<string[]> {
-    const cutoff = Date.now() - (options.olderThanMs ?? 24 * 3600_000);
+  async removeStaleUploads(options: StaleUploadsOptions): Promise<StaleUploadsResult> {
+    const cutoff = Date.now() - options.olderThanMs;
     const prefix = this.prefix === "" ? "" : `${this.prefix}/`;
-    const aborted: string[] = [];
+    const result: StaleUploadsResult = {
+      removed: [],
+      failed: [],
+      recent: 0,
+      dryRun: options.dryRun ?? false,
+    };
     let keyMarker: string | undefined;
     let uploadIdMarker: string | undefined;
     do {
@@ -448,27 +598,53 @@ export class S3Store implements BackupStore, AsyncDisposable {
             KeyMarker: keyMarker,
             UploadIdMarker: uploadIdMarker,
           }),
+          this.#opts(options.signal),
         );
       } catch (error) {
-        throw this.#map(error, "ListMultipartUploads");
+        throw this.#map(
+          error,
+          "ListMultipartUploads",
+          undefined,
+          `listing unfinished uploads in ${this.root}`,
+        );
       }
       for (const u of out.Uploads ?? []) {
-        if (!u.Key?.startsWith(prefix) || !u.UploadId || (u.Initiated && u.Initiated.getTime() > cutoff))
+        if (!u.Key?.startsWith(prefix) || !u.UploadId) continue;
+        const name = u.Key.slice(prefix.length);
+        if (!isStaleUploadName(name)) continue;
+        // An upload without a start time cannot be proven old: left alone.
+        if (!u.Initiated || u.Initiated.getTime() > cutoff) {
+          result.recent++;
           continue;
-        if (!ARCHIVE_NAME_PATTERN.test(u.Key.slice(prefix.length))) continue;
+        }
+        const upload = { name, location: formatS3Uri(this.bucket, u.Key), startedAt: u.Initiated };
+        if (result.dryRun) {
+          result.removed.push(upload);
+          continue;
+        }
         try {
           await this.client.send(
             new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: u.Key, UploadId: u.UploadId }),
+            this.#opts(options.signal),
           );
-          aborted.push(u.Key);
+          result.removed.push(upload);
         } catch (error) {
-          throw this.#map(error, "AbortMultipartUpload", u.Key);
+          if ((error as { name?: string })?.name === "NoSuchUpload") continue; // finished or aborted meanwhile
+          result.failed.push({
+            ...upload,
+            error: this.#map(
+              error,
+              "AbortMultipartUpload",
+              u.Key,
+              `aborting the unfinished upload of ${upload.location}`,
+            ),
+          });
         }
       }
       keyMarker = out.IsTruncated ? out.NextKeyMarker : undefined;
       uploadIdMarker = out.IsTruncated ? out.NextUploadIdMarker : undefined;
     } while (keyMarker);
-    return aborted;
+    return result;
   }
 
   async close(): Promise<void> {
@@ -478,6 +654,22 @@ export class S3Store implements BackupStore, AsyncDisposable {
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }
+}
+
+/** The deadlines of `options` with the defaults filled in; refuses values that are not positive integers. */
+function resolveDeadlines(options: S3StoreOptions): S3Deadlines {
+  const d: S3Deadlines = {
+    connectTimeoutMs: options.connectTimeoutMs ?? S3_DEADLINE_DEFAULTS.connectTimeoutMs,
+    requestTimeoutMs: options.requestTimeoutMs ?? S3_DEADLINE_DEFAULTS.requestTimeoutMs,
+    idleTimeoutMs: options.idleTimeoutMs ?? S3_DEADLINE_DEFAULTS.idleTimeoutMs,
+    maxAttempts: options.maxAttempts ?? S3_DEADLINE_DEFAULTS.maxAttempts,
+  };
+  for (const [name, value] of Object.entries(d)) {
+    if (!Number.isSafeInteger(value) || value < 1) {
+      throw new BackupError("INVALID_CONFIG", `S3 ${name} must be a positive integer, got ${value}`);
+    }
+  }
+  return d;
 }
 
 function changed(info: ObjectInfo, why: string, cause?: unknown): BackupError {
