@@ -1,7 +1,7 @@
 import type { Readable } from "node:stream";
 import type { ArchiveSink } from "../archive/archive-sink.js";
 import { BackupError } from "../errors.js";
-import { type ArchiveName, compareArchivesNewestFirst } from "./archive-name.js";
+import { type ArchiveName, compareArchivesNewestFirst, parseArchiveName } from "./archive-name.js";
 
 /** Facts about one stored object; enough to pin later reads to exactly these bytes. */
 export interface ObjectInfo {
@@ -44,6 +44,42 @@ export interface GetOptions {
   signal?: AbortSignal | undefined;
 }
 
+export interface StaleUploadsOptions {
+  /** Only leftovers started (S3) or last written (local) more than this long ago. Default in callers: 24 h. */
+  olderThanMs: number;
+  /** Report what would be removed; remove nothing. */
+  dryRun?: boolean | undefined;
+  signal?: AbortSignal | undefined;
+}
+
+/** One unfinished write: an S3 multipart upload, or a local temp file. */
+export interface StaleUpload {
+  /** The archive (or preflight test) name it was writing. */
+  name: string;
+  /** `s3://bucket/key` of the upload, or the temp file's path. */
+  location: string;
+  startedAt: Date;
+}
+
+export interface StaleUploadsResult {
+  /** Removed (or, with `dryRun`, would be). */
+  removed: StaleUpload[];
+  /** Could not be removed; each with its error. */
+  failed: (StaleUpload & { error: BackupError })[];
+  /** Unfinished writes of our names that are newer than the threshold: left alone. */
+  recent: number;
+  dryRun: boolean;
+}
+
+/** Key names of the S3 write preflight's test uploads (never archive names, never completed). */
+export const WRITE_CHECK_PREFIX = ".infrahub-backup-write-check-";
+
+/** Names whose unfinished writes the stale-upload sweep may remove: archive names and preflight test keys. */
+export function isStaleUploadName(name: string): boolean {
+  if (parseArchiveName(name) !== undefined) return true;
+  return name.startsWith(WRITE_CHECK_PREFIX) && /^[0-9a-f]{16}$/.test(name.slice(WRITE_CHECK_PREFIX.length));
+}
+
 /** A stream of a stored object's bytes, pinned to `info`. */
 export interface ObjectStream extends Readable {
   readonly info: ObjectInfo;
@@ -72,8 +108,18 @@ export interface BackupStore {
   latest(): Promise<ListedArchive | undefined>;
   /** Deletes `name`; with `pin`, only if it is still that object (else STORAGE_CHANGED). */
   delete(name: string, options?: { pin?: ObjectInfo | undefined }): Promise<void>;
-  /** Preflight: the root is reachable and readable with these credentials. */
+  /**
+   * Preflight: the root is reachable and listable with these credentials. With `write`, also proves that a
+   * backup can be written there (S3: a multipart upload created and aborted under the prefix; local: a temp
+   * file created and removed in the directory); nothing is left behind. Without options: read-only.
+   */
   check(options?: { write?: boolean; signal?: AbortSignal }): Promise<void>;
+  /**
+   * Removes leftovers of writes that never finished (a process killed outright): S3 multipart uploads or
+   * local temp files of archive names, older than `olderThanMs`. Never touches newer ones (another backup
+   * may be writing) nor any other name.
+   */
+  removeStaleUploads(options: StaleUploadsOptions): Promise<StaleUploadsResult>;
 }
 
 /** Where the library reports things worth a human's attention; the CLI formats them. */

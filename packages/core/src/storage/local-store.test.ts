@@ -116,7 +116,7 @@ describe("LocalStore", () => {
     await expect(store.put("../escape.tar.gz")).rejects.toMatchObject({ code: "INVALID_ARGUMENT" });
   });
 
-  it("hides temp files of unfinished writes from listings; removeStaleTemps removes old ones only", async () => {
+  it("hides temp files of unfinished writes from listings; removeStaleUploads removes old ones only", async () => {
     await using dir = await tempDir();
     const store = new LocalStore({ directory: dir.path });
     const open = await store.put(NAME);
@@ -127,10 +127,33 @@ describe("LocalStore", () => {
     await utimes(join(dir.path, stale), old, old);
     await writeFile(join(dir.path, ".not-ours.partial-0123456789ab"), "x");
     await utimes(join(dir.path, ".not-ours.partial-0123456789ab"), old, old);
-    expect(await store.list()).toEqual([]); // temp names are never listed (nor pruned, nor "latest")
-    expect(await store.removeStaleTemps()).toEqual([stale]);
+    const oldCheck = ".infrahub-backup-write-check-0123456789abcdef";
+    await writeFile(join(dir.path, oldCheck), "x");
+    await utimes(join(dir.path, oldCheck), old, old);
+    await writeFile(join(dir.path, "infrahub_backup_20261101_010203.tar.gz"), "a finished archive");
+    await utimes(join(dir.path, "infrahub_backup_20261101_010203.tar.gz"), old, old);
+    // temp names are never listed (nor pruned, nor "latest")
+    expect((await store.list()).map((o) => o.name).sort()).toEqual([
+      oldCheck,
+      "infrahub_backup_20261101_010203.tar.gz",
+    ]);
+    const dry = await store.removeStaleUploads({ olderThanMs: 24 * 3600_000, dryRun: true });
+    expect(dry.removed.map((r) => r.location).sort()).toEqual(
+      [join(dir.path, stale), join(dir.path, oldCheck)].sort(),
+    );
+    expect(dry.removed.find((r) => r.location.endsWith(stale))).toMatchObject({
+      name: NAME.replace("031500", "011500"),
+      startedAt: old,
+    });
+    expect(dry.recent).toBe(1); // the write in progress
+    expect(await readdir(dir.path)).toContain(stale);
+    const swept = await store.removeStaleUploads({ olderThanMs: 24 * 3600_000 });
+    expect(swept).toMatchObject({ failed: [], recent: 1, dryRun: false });
+    expect(swept.removed).toHaveLength(2);
     await open.commit(); // the fresh temp file of the write in progress was left alone
-    expect((await readdir(dir.path)).sort()).toEqual([".not-ours.partial-0123456789ab", NAME].sort());
+    expect((await readdir(dir.path)).sort()).toEqual(
+      [".not-ours.partial-0123456789ab", "infrahub_backup_20261101_010203.tar.gz", NAME].sort(),
+    );
   });
 
   it("lists, finds the latest and prunes only archive-named files", async () => {

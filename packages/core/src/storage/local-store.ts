@@ -1,3 +1,4 @@
+import { randomBytes } from "node:crypto";
 import type { Stats } from "node:fs";
 import { constants } from "node:fs";
 import { type FileHandle, lstat, mkdir, open, readdir, stat, statfs, unlink } from "node:fs/promises";
@@ -15,8 +16,10 @@ import type {
   ObjectInfo,
   ObjectStream,
   PutOptions,
+  StaleUploadsOptions,
+  StaleUploadsResult,
 } from "./backup-store.js";
-import { assertName, newestArchive } from "./backup-store.js";
+import { assertName, isStaleUploadName, newestArchive, WRITE_CHECK_PREFIX } from "./backup-store.js";
 import { FileSink } from "./file-sink.js";
 
 /** Creates the file sink that writes `path` (temp name, fsync, no-overwrite commit). */
@@ -164,33 +167,55 @@ export class LocalStore implements BackupStore {
   }
 
   /**
-   * Removes temp files of unfinished writes (`.<archive name>.partial-<random>`, left by a process that
-   * was killed outright) older than `olderThanMs` (default 24 h). Returns the names removed.
+   * Removes temp files of unfinished writes (`.<archive name>.partial-<random>` and the write preflight's
+   * test files, left by a process that was killed outright) last written more than `olderThanMs` ago.
    */
-  async removeStaleTemps(options: { olderThanMs?: number } = {}): Promise<string[]> {
-    const cutoff = Date.now() - (options.olderThanMs ?? 24 * 3600_000);
+  async removeStaleUploads(options: StaleUploadsOptions): Promise<StaleUploadsResult> {
+    const cutoff = Date.now() - options.olderThanMs;
+    const result: StaleUploadsResult = {
+      removed: [],
+      failed: [],
+      recent: 0,
+      dryRun: options.dryRun ?? false,
+    };
     let names: string[];
     try {
       names = await readdir(this.directory);
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return [];
+      if ((error as NodeJS.ErrnoException).code === "ENOENT") return result;
       throw fsError(error, "list", this.directory);
     }
-    const removed: string[] = [];
     for (const name of names) {
-      const match = TEMP_NAME.exec(name);
-      if (!match || parseArchiveName(match[1] ?? "") === undefined) continue;
+      options.signal?.throwIfAborted();
+      const writing = TEMP_NAME.exec(name)?.[1] ?? name;
+      if (!isStaleUploadName(writing) || (writing === name && !name.startsWith(WRITE_CHECK_PREFIX))) continue;
       const path = this.location(name);
+      let st: Stats;
       try {
-        const st = await lstat(path);
-        if (!st.isFile() || st.mtimeMs > cutoff) continue;
-        await unlink(path);
-        removed.push(name);
+        st = await lstat(path);
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(error, "delete", path);
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue; // finished or removed meanwhile
+        throw fsError(error, "read", path);
+      }
+      if (!st.isFile()) continue;
+      if (st.mtimeMs > cutoff) {
+        result.recent++;
+        continue;
+      }
+      const stale = { name: writing, location: path, startedAt: st.mtime };
+      if (result.dryRun) {
+        result.removed.push(stale);
+        continue;
+      }
+      try {
+        await unlink(path);
+        result.removed.push(stale);
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === "ENOENT") continue;
+        result.failed.push({ ...stale, error: fsError(error, "delete", path) });
       }
     }
-    return removed;
+    return result;
   }
 
   async latest(): Promise<ListedArchive | undefined> {
@@ -207,7 +232,11 @@ export class LocalStore implements BackupStore {
     }
   }
 
-  async check(): Promise<void> {
+  /**
+   * Preflight: the directory is readable (a missing one is created by the first `put`). With `write`, the
+   * directory is created if needed and a temp file is created and removed in it.
+   */
+  async check(options: { write?: boolean; signal?: AbortSignal } = {}): Promise<void> {
     try {
       const st = await stat(this.directory);
       if (!st.isDirectory()) {
@@ -217,9 +246,41 @@ export class LocalStore implements BackupStore {
       await dir.close();
     } catch (error) {
       if (isBackupError(error)) throw error;
-      if ((error as NodeJS.ErrnoException).code === "ENOENT") return; // created on the first put
-      throw fsError(error, "read", this.directory);
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") throw fsError(error, "read", this.directory);
+      if (!options.write) return; // created on the first put
     }
+    if (options.write) await this.#proveWrite(options.signal);
+  }
+
+  async #proveWrite(signal: AbortSignal | undefined): Promise<void> {
+    signal?.throwIfAborted();
+    try {
+      await mkdir(this.directory, { recursive: true, mode: 0o755 });
+    } catch (error) {
+      throw fsError(error, "create the backup directory", this.directory);
+    }
+    const path = this.location(`${WRITE_CHECK_PREFIX}${randomBytes(8).toString("hex")}`);
+    let handle: FileHandle;
+    try {
+      handle = await open(path, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
+    } catch (error) {
+      throw fsError(error, "write in", this.directory);
+    }
+    let failure: BackupError | undefined;
+    try {
+      await handle.write(Buffer.of(0));
+      await handle.sync();
+    } catch (error) {
+      failure = fsError(error, "write in", this.directory);
+    }
+    await handle.close();
+    try {
+      await unlink(path);
+    } catch (error) {
+      // A test file left behind is a failure of its own, reported unless the write failed first.
+      if ((error as NodeJS.ErrnoException).code !== "ENOENT") failure ??= fsError(error, "delete", path);
+    }
+    if (failure) throw failure;
   }
 }
 
@@ -374,6 +435,7 @@ class TrackedSink implements ArchiveSink {
       return await fn();
     } catch (error) {
       const mapped = this.#stopped ?? fsError(error, action, this.location);
+      // The write's own error is what the caller needs; a failed temp-file removal is secondary.
       await this.abort(mapped).catch(() => undefined);
       throw mapped;
     }
