@@ -1,4 +1,4 @@
-import { BackupError } from "../../errors.js";
+import { BackupError, isBackupError } from "../../errors.js";
 import type { Executor } from "../../exec/executor.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { cypherShell, plainRows } from "./cypher-shell.js";
@@ -28,9 +28,11 @@ export async function detectNeo4j(
       { database: "system" },
     );
   } catch (error) {
+    // A refused login says so (DATABASE_AUTH, with the variables to check), not "did not answer".
+    if (isBackupError(error, "DATABASE_AUTH") || isBackupError(error, "CANCELLED")) throw error;
     throw new BackupError(
       "EDITION_UNKNOWN",
-      "cannot determine the Neo4j edition: the database did not answer",
+      `cannot determine the Neo4j edition: the database did not answer${isBackupError(error) ? ` (${error.message})` : ""}`,
       {
         cause: error,
         hint: "make sure the database service is running and the Neo4j credentials are right; nothing was stopped",

@@ -96,13 +96,27 @@ describe("neo4j engine (real Neo4j Community)", () => {
     expect(await graphDigest(neo4j)).toBe(original);
   }, 480_000);
 
-  it("a wrong password makes edition detection fail instead of guessing Community", async () => {
+  it("a wrong password makes edition detection fail as a refused login (DATABASE_AUTH), naming what to check", async () => {
     await using neo4j = await startNeo4j();
     const exec = containerOf(neo4j);
-    await expect(
-      detectNeo4j(exec, { user: "neo4j", password: "wrong-password-x", database: "neo4j" }),
-    ).rejects.toMatchObject({
-      code: "EDITION_UNKNOWN",
+    const error = await detectNeo4j(exec, {
+      user: "neo4j",
+      password: "wrong-password-x",
+      database: "neo4j",
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: "DATABASE_AUTH", category: "database" });
+    expect((error as Error).message).toBe(
+      'Neo4j refused the login of user "neo4j" on local database: wrong user name or password',
+    );
+    expect((error as { hint: string }).hint).toContain("INFRAHUB_DB_USERNAME / INFRAHUB_DB_PASSWORD");
+    expect((error as { hint: string }).hint).toContain("NEO4J_AUTH of the database container");
+    expect(JSON.stringify(error)).not.toContain("wrong-password-x");
+    expect((error as Error).message).not.toContain("wrong-password-x");
+    // The right password still works afterwards (one refusal does not lock the user out).
+    expect(
+      await detectNeo4j(exec, { user: neo4j.user, password: neo4j.password, database: "neo4j" }),
+    ).toMatchObject({
+      edition: "community",
     });
   });
 });

@@ -1,3 +1,5 @@
+import { BackupError } from "../../errors.js";
+
 /** Credentials of the Prefect task-manager database. */
 export interface PostgresCredentials {
   user: string;
@@ -18,34 +20,67 @@ export const POSTGRES_DEFAULTS: PostgresCredentials = {
   database: "prefect",
 };
 
+const URL_HINT =
+  "expected postgresql+asyncpg://USER:PASSWORD@HOST:PORT/DATABASE (percent-encode special characters); fix or unset the variable";
+
 /**
  * Reads user, password and database from a Prefect connection URL such as
  * `postgresql+asyncpg://prefect:pw@infrahub-postgresql.ns:5432/server`. Host and port are ignored:
- * commands run next to the database and connect to localhost.
+ * commands run next to the database and connect to localhost. A value that is not a PostgreSQL URL is
+ * refused (INVALID_CONFIG) instead of silently falling back to the defaults; the message never repeats the
+ * value, which carries a password.
  */
-export function parsePrefectDatabaseUrl(url: string): Partial<PostgresCredentials> {
-  const normalized = url.trim().replace(/^postgres[^:]*:\/\//i, "postgres://");
+export function parsePrefectDatabaseUrl(
+  url: string,
+  where: { variable?: string; source?: string } = {},
+): Partial<PostgresCredentials> {
+  const name = `${where.variable ?? "the Prefect database URL"}${where.source ? ` in ${where.source}` : ""}`;
+  const refuse = (why: string, cause?: unknown) =>
+    new BackupError("INVALID_CONFIG", `${name} is not a valid PostgreSQL connection URL: ${why}`, {
+      hint: URL_HINT,
+      ...(cause === undefined ? {} : { cause }),
+      details: { variable: where.variable, source: where.source },
+    });
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url.trim())?.[1];
+  if (scheme === undefined) throw refuse("it does not start with a scheme such as postgresql+asyncpg://");
+  if (!/^postgres(ql)?(\+[a-z0-9_]+)?$/i.test(scheme)) {
+    throw refuse(
+      `its scheme is ${JSON.stringify(scheme)}, not postgresql (the task manager database must be PostgreSQL)`,
+    );
+  }
   let parsed: URL;
   try {
-    parsed = new URL(normalized);
-  } catch {
-    return {};
+    parsed = new URL(url.trim().replace(/^[^:]*:\/\//, "postgres://"));
+  } catch (error) {
+    throw refuse("it does not parse as a URL", error);
   }
+  const decode = (part: string, what: string) => {
+    try {
+      return decodeURIComponent(part);
+    } catch (error) {
+      throw refuse(`its ${what} has an invalid percent-encoding`, error);
+    }
+  };
   const out: Partial<PostgresCredentials> = {};
-  if (parsed.username) out.user = decodeURIComponent(parsed.username);
-  if (parsed.password) out.password = decodeURIComponent(parsed.password);
-  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ""));
+  if (parsed.username) out.user = decode(parsed.username, "user name");
+  if (parsed.password) out.password = decode(parsed.password, "password");
+  const database = decode(parsed.pathname.replace(/^\//, ""), "database name");
+  if (database.includes("/")) throw refuse("its database name contains a slash");
   if (database) out.database = database;
   return out;
 }
 
-/** The first Prefect URL variable present in an environment, parsed. */
+/**
+ * The first Prefect URL variable present in an environment, parsed. `source` names the environment in
+ * messages ("the host environment", "the task-manager container's environment").
+ */
 export function credentialsFromEnv(
   env: Readonly<Record<string, string | undefined>>,
+  source?: string,
 ): Partial<PostgresCredentials> {
-  for (const name of PREFECT_DATABASE_URL_VARIABLES) {
-    const value = env[name];
-    if (value) return parsePrefectDatabaseUrl(value);
+  for (const variable of PREFECT_DATABASE_URL_VARIABLES) {
+    const value = env[variable];
+    if (value) return parsePrefectDatabaseUrl(value, { variable, ...(source ? { source } : {}) });
   }
   return {};
 }
