@@ -42,7 +42,14 @@ export { S3_DEADLINE_DEFAULTS, S3RetryStrategy, stallLimitMs, timeoutKind } from
 export type { S3ErrorContext } from "./s3-errors.js";
 export { iamAction, isTransientS3Error, mapS3Error, s3StallError } from "./s3-errors.js";
 export type { S3Location } from "./s3-location.js";
-export { formatS3Uri, normalizePrefix, objectKey, parseS3Uri, splitKey } from "./s3-location.js";
+export {
+  formatS3Uri,
+  isValidBucketName,
+  normalizePrefix,
+  objectKey,
+  parseS3Uri,
+  splitKey,
+} from "./s3-location.js";
 export type { S3ObjectParams } from "./s3-multipart-sink.js";
 export { S3MultipartSink } from "./s3-multipart-sink.js";
 export type { S3Credentials, S3StoreOptions } from "./s3-store.js";
