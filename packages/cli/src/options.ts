@@ -1,5 +1,12 @@
-import { BackupError } from "@infrahub-backup/core";
-import { parseBool, parseGoDuration, parsePositiveInt, parseSize } from "./values.js";
+import { BackupError, S3_DEADLINE_DEFAULTS } from "@infrahub-backup/core";
+import {
+  formatDuration,
+  invalidValue,
+  parseBool,
+  parseGoDuration,
+  parsePositiveInt,
+  parseSize,
+} from "./values.js";
 
 export type HostEnvironment = Readonly<Record<string, string | undefined>>;
 
@@ -45,7 +52,12 @@ export const GLOBAL_FLAGS = {
     describe: "Directory for local backups",
     defaultText: "$BACKUP_DIR, else <cwd>/infrahub_backups",
   },
-  "log-format": { type: "string", describe: "Log format: text or json", defaultText: "text" },
+  "log-format": {
+    type: "string",
+    describe: "Log format: text or json",
+    defaultText: "text",
+    choices: ["text", "json"],
+  },
   "log-level": {
     type: "string",
     describe: "Log level: debug, info, warn or error",
@@ -85,7 +97,42 @@ export const GLOBAL_FLAGS = {
     describe:
       "When to send request checksums: when_required or when_supported (default: when_required off AWS)",
   },
+  "s3-connect-timeout": {
+    type: "string",
+    describe: "S3: time to open a connection, per attempt (Go duration)",
+    defaultText: formatDuration(S3_DEADLINE_DEFAULTS.connectTimeoutMs),
+  },
+  "s3-request-timeout": {
+    type: "string",
+    describe: "S3: time to the first byte of an answer to a request without a body, per attempt",
+    defaultText: formatDuration(S3_DEADLINE_DEFAULTS.requestTimeoutMs),
+  },
+  "s3-idle-timeout": {
+    type: "string",
+    describe: "S3: time a connection may stay silent during a transfer, per attempt",
+    defaultText: formatDuration(S3_DEADLINE_DEFAULTS.idleTimeoutMs),
+  },
+  "s3-max-attempts": {
+    type: "number",
+    describe:
+      "S3: attempts per request, retried with backoff; a stalled store fails after attempts × the largest timeout",
+    defaultText: String(S3_DEADLINE_DEFAULTS.maxAttempts),
+  },
 } as const satisfies Record<string, FlagSpec>;
+
+/** `--stale-upload-age` of create and prune. */
+const STALE_UPLOAD_AGE = {
+  type: "string",
+  describe:
+    "Abort unfinished uploads (S3 multipart uploads, local temp files) of archive names started longer ago than this (Go duration; 0: never)",
+  defaultText: "24h",
+} as const satisfies FlagSpec;
+
+/** Default of `--stale-upload-age`: long enough that no backup still running is touched. */
+export const DEFAULT_STALE_UPLOAD_AGE_MS = 24 * 3_600_000;
+
+/** `--neo4jmetadata` values (upstream documents these; neo4j-admin refuses anything else after the stop). */
+export const NEO4J_METADATA_VALUES = ["all", "none", "users", "roles"] as const;
 
 export const CREATE_FLAGS = {
   force: { type: "boolean", describe: "Do not wait for running Infrahub tasks" },
@@ -96,8 +143,9 @@ export const CREATE_FLAGS = {
   },
   neo4jmetadata: {
     type: "string",
-    describe: "Neo4j backup metadata: all, none, users, roles",
+    describe: "Neo4j backup metadata (Enterprise): all, none, users or roles",
     defaultText: "all",
+    choices: NEO4J_METADATA_VALUES,
   },
   "exclude-taskmanager": { type: "boolean", describe: "Do not back up the task manager (Prefect) database" },
   "s3-upload": { type: "boolean", describe: "Write the backup to S3 (streamed, no local file)" },
@@ -123,6 +171,7 @@ export const CREATE_FLAGS = {
     type: "number",
     describe: "After a successful backup, keep only the newest N archives",
   },
+  "stale-upload-age": STALE_UPLOAD_AGE,
 } as const satisfies Record<string, FlagSpec>;
 
 export const FROM_FILES_FLAGS = {
@@ -194,6 +243,7 @@ export const PRUNE_FLAGS = {
   "dry-run": { type: "boolean", env: false, describe: "Print what would be deleted; delete nothing" },
   yes: { type: "boolean", alias: "y", describe: "Do not ask for confirmation on a terminal" },
   force: { type: "boolean", env: false, describe: "Same as --yes (upstream 2.x)" },
+  "stale-upload-age": STALE_UPLOAD_AGE,
 } as const satisfies Record<string, FlagSpec>;
 
 export const KEYGEN_FLAGS = {
@@ -208,6 +258,12 @@ export const KEYGEN_FLAGS = {
 
 type Raw = Record<string, unknown>;
 
+/** Where a flag's value comes from, for messages: `--flag` when given on the command line, else its env var. */
+export function sourceOf(raw: Raw, flag: string, spec: FlagSpec): string {
+  if (raw[flag] !== undefined) return `--${flag}`;
+  return envName(flag, spec) ?? `--${flag}`;
+}
+
 /**
  * A flag's value: the flag if given on the command line, else its env var, else `undefined`
  * (the caller applies the default). This is upstream's precedence: flag > env > default.
@@ -216,11 +272,14 @@ export function flagValue(raw: Raw, flag: string, spec: FlagSpec, env: HostEnvir
   const given = raw[flag];
   if (given !== undefined) {
     if (Array.isArray(given)) {
-      throw new BackupError("INVALID_ARGUMENT", `--${flag} was given more than once`);
+      throw new BackupError("INVALID_ARGUMENT", `--${flag} was given more than once`, {
+        hint: `give --${flag} once`,
+      });
     }
     if (spec.type === "number" && typeof given === "number" && Number.isNaN(given)) {
-      throw new BackupError("INVALID_ARGUMENT", `--${flag} needs a number`);
+      throw new BackupError("INVALID_ARGUMENT", `--${flag} needs a number`, { hint: "give a whole number" });
     }
+    checkChoice(`--${flag}`, given, spec);
     return given;
   }
   const name = envName(flag, spec);
@@ -232,13 +291,29 @@ export function flagValue(raw: Raw, flag: string, spec: FlagSpec, env: HostEnvir
     case "number": {
       if (fromEnv.trim() === "") return undefined;
       const n = Number(fromEnv.trim());
-      if (Number.isNaN(n))
-        throw new BackupError("INVALID_ARGUMENT", `${name} needs a number, got ${fromEnv}`);
+      if (Number.isNaN(n)) {
+        throw invalidValue(
+          name as string,
+          `${name} needs a number, got ${JSON.stringify(fromEnv)}`,
+          "give a whole number",
+        );
+      }
       return n;
     }
     default:
-      return fromEnv === "" ? undefined : fromEnv;
+      if (fromEnv === "") return undefined;
+      checkChoice(name as string, fromEnv, spec);
+      return fromEnv;
   }
+}
+
+function checkChoice(source: string, value: unknown, spec: FlagSpec): void {
+  if (spec.choices === undefined || typeof value !== "string" || spec.choices.includes(value)) return;
+  throw invalidValue(
+    source,
+    `invalid ${source} ${JSON.stringify(value)}`,
+    `use ${spec.choices.slice(0, -1).join(", ")} or ${spec.choices.at(-1)}`,
+  );
 }
 
 /** Reads every flag of `specs` into a plain object of resolved (flag > env) values. */
@@ -254,9 +329,9 @@ export function resolveFlags<T extends Record<string, FlagSpec>>(
 
 export const str = (v: unknown): string | undefined => (typeof v === "string" && v !== "" ? v : undefined);
 export const bool = (v: unknown): boolean => v === true;
-export const retention = (v: unknown, source: string): number | undefined =>
-  v === undefined ? undefined : parsePositiveInt(v as number, source);
-export const duration = (v: unknown, source: string): number =>
-  v === undefined ? 0 : parseGoDuration(String(v), source);
+export const retention = (v: unknown, source: string, max?: number): number | undefined =>
+  v === undefined ? undefined : parsePositiveInt(v as number, source, max);
+export const duration = (v: unknown, source: string, fallback = 0): number =>
+  v === undefined ? fallback : parseGoDuration(String(v), source);
 export const size = (v: unknown, source: string): number | undefined =>
   v === undefined ? undefined : parseSize(String(v), source);

@@ -1,10 +1,19 @@
 import { join } from "node:path";
-import { BackupError } from "@infrahub-backup/core";
+import {
+  BackupError,
+  credentialsFromEnv,
+  isValidBucketName,
+  parseEndpoint,
+  S3_MAX_PART_SIZE,
+  S3_MAX_PARTS,
+  S3_MIN_PART_SIZE,
+} from "@infrahub-backup/core";
 import yargs, { type Argv } from "yargs";
 import { exitStatusHelp } from "./exit-codes.js";
 import {
   bool,
   CREATE_FLAGS,
+  DEFAULT_STALE_UPLOAD_AGE_MS,
   describeFlag,
   duration,
   type FlagSpec,
@@ -18,9 +27,11 @@ import {
   resolveFlags,
   retention,
   size,
+  sourceOf,
   str,
   VERIFY_FLAGS,
 } from "./options.js";
+import { invalidValue, parseBoundedDuration } from "./values.js";
 
 export type LogFormat = "text" | "json";
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -37,6 +48,11 @@ export interface S3Options {
   maxParts: number | undefined;
   partSize: number | undefined;
   checksums: "when_required" | "when_supported" | undefined;
+  /** Per-attempt deadlines and attempts; `undefined` → the library's defaults. */
+  connectTimeoutMs: number | undefined;
+  requestTimeoutMs: number | undefined;
+  idleTimeoutMs: number | undefined;
+  maxAttempts: number | undefined;
 }
 
 export interface GlobalOptions {
@@ -71,6 +87,8 @@ export type ParsedCommand =
       encryptKey: string | undefined;
       retentionDays: number | undefined;
       retentionCount: number | undefined;
+      /** Unfinished uploads older than this are aborted after a successful backup; 0: never. */
+      staleUploadAgeMs: number;
     }
   | {
       command: "create-from-files";
@@ -111,6 +129,8 @@ export type ParsedCommand =
       s3: boolean;
       dryRun: boolean;
       yes: boolean;
+      /** Unfinished uploads older than this are aborted; 0: never. */
+      staleUploadAgeMs: number;
     }
   | { command: "keygen"; global: GlobalOptions; output: string }
   | { command: "environment-detect"; global: GlobalOptions }
@@ -133,6 +153,8 @@ function addFlags(y: Argv, specs: Record<string, FlagSpec>, global = false): Arg
     y.option(flag, {
       type: spec.type,
       describe: describeFlag(flag, spec),
+      // A string flag always takes the next word, so `--sleep -5m` is a (refused) value, not two flags.
+      ...(spec.type === "string" ? { nargs: 1 } : {}),
       ...(spec.alias ? { alias: spec.alias } : {}),
       ...(spec.hidden ? { hidden: true } : {}),
       ...(global ? { global: true } : { group: "Command options:" }),
@@ -143,6 +165,54 @@ function addFlags(y: Argv, specs: Record<string, FlagSpec>, global = false): Arg
 
 function usage(message: string, hint?: string): BackupError {
   return new BackupError("INVALID_ARGUMENT", message, hint ? { hint } : {});
+}
+
+/** Timeouts: at least 100 ms (a typo of "15" for "15s" would be 15 ns), at most a day. */
+const timeout = (
+  raw: Raw,
+  g: Record<string, unknown>,
+  flag: keyof typeof GLOBAL_FLAGS,
+): number | undefined => {
+  const v = str(g[flag]);
+  return v === undefined
+    ? undefined
+    : parseBoundedDuration(v, sourceOf(raw, flag, GLOBAL_FLAGS[flag]), 100, 86_400_000);
+};
+
+/** The S3 part size and part limit, refused outside S3's real limits before anything runs. */
+function partOptions(raw: Raw, g: Record<string, unknown>): { partSize?: number; maxParts?: number } {
+  const sizeFrom = sourceOf(raw, "s3-part-size", GLOBAL_FLAGS["s3-part-size"]);
+  const partSize = size(g["s3-part-size"], sizeFrom);
+  if (partSize !== undefined && (partSize < S3_MIN_PART_SIZE || partSize > S3_MAX_PART_SIZE)) {
+    throw invalidValue(
+      sizeFrom,
+      `${sizeFrom} must be between 5MiB and 5GiB (S3's part limits), got ${JSON.stringify(String(g["s3-part-size"]))}`,
+      "e.g. 16MiB; leave it unset to size parts from the backup's estimate",
+    );
+  }
+  const maxParts = retention(
+    g["s3-max-parts"],
+    sourceOf(raw, "s3-max-parts", GLOBAL_FLAGS["s3-max-parts"]),
+    S3_MAX_PARTS,
+  );
+  return {
+    ...(partSize === undefined ? {} : { partSize }),
+    ...(maxParts === undefined ? {} : { maxParts }),
+  };
+}
+
+/**
+ * The Prefect connection URLs of the host environment: a malformed one is refused here, before any
+ * environment is touched (otherwise the backup would silently use the defaults and fail later).
+ */
+function checkPrefectUrls(ctx: ParseContext, excludeTaskManager: boolean): void {
+  if (!excludeTaskManager) credentialsFromEnv(ctx.env, "the host environment");
+}
+
+/** `--stale-upload-age` (create, prune): 0 disables the sweep. */
+function staleUploadAge(raw: Raw, value: unknown, specs: Record<string, FlagSpec>): number {
+  const spec = specs["stale-upload-age"] as FlagSpec;
+  return duration(value, sourceOf(raw, "stale-upload-age", spec), DEFAULT_STALE_UPLOAD_AGE_MS);
 }
 
 function globalOptions(raw: Raw, ctx: ParseContext): GlobalOptions {
@@ -180,12 +250,32 @@ function globalOptions(raw: Raw, ctx: ParseContext): GlobalOptions {
   if (checksums !== undefined && checksums !== "when_required" && checksums !== "when_supported") {
     throw usage(`invalid --s3-checksums ${JSON.stringify(checksums)}`, "use when_required or when_supported");
   }
+  const endpoint = str(g["s3-endpoint"]);
+  if (endpoint !== undefined) parseEndpoint(endpoint);
+  const bucket = str(g["s3-bucket"]);
+  if (bucket !== undefined && !isValidBucketName(bucket)) {
+    const from = sourceOf(raw, "s3-bucket", GLOBAL_FLAGS["s3-bucket"]);
+    throw invalidValue(
+      from,
+      `invalid S3 bucket name in ${from}: ${JSON.stringify(bucket)}`,
+      "bucket names are 3-63 characters: letters, digits, dots, hyphens and underscores",
+    );
+  }
+  const interval = ctx.env.INFRAHUB_PROGRESS_INTERVAL;
+  if (interval !== undefined && interval.trim() !== "" && !(Number(interval) > 0)) {
+    throw invalidValue(
+      "INFRAHUB_PROGRESS_INTERVAL",
+      `invalid INFRAHUB_PROGRESS_INTERVAL ${JSON.stringify(interval)}`,
+      "give the interval between progress lines in seconds, e.g. 10",
+    );
+  }
+  const attemptsFrom = sourceOf(raw, "s3-max-attempts", GLOBAL_FLAGS["s3-max-attempts"]);
   return {
     project: str(g.project),
     k8sNamespace: str(g["k8s-namespace"]),
     localConfig: str(g["local-config"]),
     backupDir: str(g["backup-dir"]) ?? str(ctx.env.BACKUP_DIR) ?? join(ctx.cwd, "infrahub_backups"),
-    logFormat: str(g["log-format"]) === "json" ? "json" : "text",
+    logFormat: (str(g["log-format"]) ?? "text") as LogFormat,
     logLevel: logLevel as LogLevel,
     backend: "tarball",
     s3: {
@@ -197,9 +287,14 @@ function globalOptions(raw: Raw, ctx: ParseContext): GlobalOptions {
       insecureTls: bool(g["s3-insecure-tls"]),
       sse,
       storageClass: str(g["s3-storage-class"]),
-      maxParts: retention(g["s3-max-parts"], "--s3-max-parts"),
-      partSize: size(g["s3-part-size"], "--s3-part-size"),
+      maxParts: undefined,
+      partSize: undefined,
+      ...partOptions(raw, g),
       checksums,
+      connectTimeoutMs: timeout(raw, g, "s3-connect-timeout"),
+      requestTimeoutMs: timeout(raw, g, "s3-request-timeout"),
+      idleTimeoutMs: timeout(raw, g, "s3-idle-timeout"),
+      maxAttempts: retention(g["s3-max-attempts"], attemptsFrom, 20),
     },
   };
 }
@@ -278,7 +373,9 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       capture((raw) => {
         const f = resolveFlags(raw, CREATE_FLAGS, ctx.env);
         const global = globalOptions(raw, ctx);
+        checkPrefectUrls(ctx, bool(f["exclude-taskmanager"]));
         const encryptKey = str(f["encrypt-key"]);
+        const from = (flag: keyof typeof CREATE_FLAGS) => sourceOf(raw, flag, CREATE_FLAGS[flag]);
         return {
           command: "create",
           global,
@@ -288,11 +385,12 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           excludeTaskManager: bool(f["exclude-taskmanager"]),
           s3Upload: bool(f["s3-upload"]),
           s3KeepLocal: bool(f["s3-keep-local"]),
-          sleepMs: duration(f.sleep, "--sleep"),
+          sleepMs: duration(f.sleep, from("sleep")),
           encrypt: bool(f.encrypt) || encryptKey !== undefined,
           encryptKey,
-          retentionDays: retention(f["retention-days"], "--retention-days"),
-          retentionCount: retention(f["retention-count"], "--retention-count"),
+          retentionDays: retention(f["retention-days"], from("retention-days")),
+          retentionCount: retention(f["retention-count"], from("retention-count")),
+          staleUploadAgeMs: staleUploadAge(raw, f["stale-upload-age"], CREATE_FLAGS),
         };
       }),
     )
@@ -306,9 +404,11 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         }),
       capture((raw) => {
         const f = resolveFlags(raw, RESTORE_FLAGS, ctx.env);
+        const global = globalOptions(raw, ctx);
+        checkPrefectUrls(ctx, bool(f["exclude-taskmanager"]));
         return {
           command: "restore",
-          global: globalOptions(raw, ctx),
+          global,
           source: archiveSource(raw, bool(f.latest), bool(f.s3), "restore"),
           excludeTaskManager: bool(f["exclude-taskmanager"]),
           migrateFormat: bool(f["migrate-format"]),
@@ -355,8 +455,9 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       (y) => cmd(y, PRUNE_FLAGS),
       capture((raw) => {
         const f = resolveFlags(raw, PRUNE_FLAGS, ctx.env);
-        const retentionDays = retention(f["retention-days"], "--retention-days");
-        const retentionCount = retention(f["retention-count"], "--retention-count");
+        const from = (flag: keyof typeof PRUNE_FLAGS) => sourceOf(raw, flag, PRUNE_FLAGS[flag]);
+        const retentionDays = retention(f["retention-days"], from("retention-days"));
+        const retentionCount = retention(f["retention-count"], from("retention-count"));
         if (retentionDays === undefined && retentionCount === undefined) {
           throw usage("prune needs --retention-days and/or --retention-count");
         }
@@ -368,6 +469,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           s3: bool(f.s3),
           dryRun: bool(f["dry-run"]),
           yes: bool(f.yes) || bool(f.force),
+          staleUploadAgeMs: staleUploadAge(raw, f["stale-upload-age"], PRUNE_FLAGS),
         };
       }),
     )

@@ -34,6 +34,10 @@ export function s3Store(
     maxParts: s3.maxParts,
     partSize: s3.partSize,
     checksums: s3.checksums,
+    connectTimeoutMs: s3.connectTimeoutMs,
+    requestTimeoutMs: s3.requestTimeoutMs,
+    idleTimeoutMs: s3.idleTimeoutMs,
+    maxAttempts: s3.maxAttempts,
     logger: { warn: (m, f) => output.warn(m, f), debug: (m, f) => output.debug(m, f) },
   });
 }

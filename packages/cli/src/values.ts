@@ -1,4 +1,17 @@
-import { BackupError } from "@infrahub-backup/core";
+import { BackupError, type ErrorCode } from "@infrahub-backup/core";
+
+/**
+ * The code of a refused value: INVALID_ARGUMENT when it came from a flag (`--sleep`), INVALID_CONFIG when
+ * from the environment (`INFRAHUB_SLEEP`).
+ */
+export function invalidCode(source: string): ErrorCode {
+  return source.startsWith("-") ? "INVALID_ARGUMENT" : "INVALID_CONFIG";
+}
+
+/** A refused flag or env value: `invalid INFRAHUB_LOG_FORMAT "xml"` with a hint. */
+export function invalidValue(source: string, message: string, hint?: string): BackupError {
+  return new BackupError(invalidCode(source), message, hint === undefined ? {} : { hint });
+}
 
 const TRUE = new Set(["1", "t", "true", "y", "yes", "on"]);
 const FALSE = new Set(["0", "f", "false", "n", "no", "off", ""]);
@@ -8,9 +21,7 @@ export function parseBool(value: string, source: string): boolean {
   const v = value.trim().toLowerCase();
   if (TRUE.has(v)) return true;
   if (FALSE.has(v)) return false;
-  throw new BackupError("INVALID_ARGUMENT", `invalid boolean ${JSON.stringify(value)} in ${source}`, {
-    hint: "use true or false",
-  });
+  throw invalidValue(source, `invalid boolean ${JSON.stringify(value)} in ${source}`, "use true or false");
 }
 
 const UNIT_MS: Record<string, number> = {
@@ -23,23 +34,68 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-/** A Go duration (`5m`, `300s`, `1h30m`, `0`) in milliseconds, as upstream's `--sleep` takes. */
+/**
+ * A Go duration (`5m`, `300s`, `1h30m`, `0`) in milliseconds, as upstream's `--sleep` takes. Negative
+ * durations (which Go would accept) are refused: no flag of ours means anything by them.
+ */
 export function parseGoDuration(value: string, source: string): number {
   const v = value.trim();
   if (v === "0" || v === "") return 0;
+  if (/^-/.test(v)) {
+    throw invalidValue(
+      source,
+      `${source} must not be negative, got ${JSON.stringify(value)}`,
+      "use a Go duration such as 300s, 5m or 1h30m (0 for none)",
+    );
+  }
+  const body = v.replace(/^\+/, "");
   const re = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)/gy;
   let total = 0;
   let consumed = 0;
-  for (let m = re.exec(v); m; m = re.exec(v)) {
+  for (let m = re.exec(body); m; m = re.exec(body)) {
     total += Number(m[1]) * (UNIT_MS[m[2] as string] ?? 0);
     consumed = re.lastIndex;
   }
-  if (consumed !== v.length || consumed === 0) {
-    throw new BackupError("INVALID_ARGUMENT", `invalid duration ${JSON.stringify(value)} for ${source}`, {
-      hint: "use a Go duration such as 300s, 5m or 1h30m",
-    });
+  if (consumed !== body.length || consumed === 0) {
+    throw invalidValue(
+      source,
+      `invalid duration ${JSON.stringify(value)} for ${source}`,
+      "use a Go duration such as 300s, 5m or 1h30m",
+    );
   }
   return Math.round(total);
+}
+
+/** A duration that must lie within [min, max] milliseconds (a timeout, say); `0` only if `min` is 0. */
+export function parseBoundedDuration(value: string, source: string, min: number, max: number): number {
+  const ms = parseGoDuration(value, source);
+  if (ms < min || ms > max) {
+    throw invalidValue(
+      source,
+      `${source} must be between ${formatDuration(min)} and ${formatDuration(max)}, got ${JSON.stringify(value)}`,
+      "use a Go duration such as 500ms, 15s or 2m",
+    );
+  }
+  return ms;
+}
+
+/** `5000` → "5s", `90000` → "1m30s", `86400000` → "24h" (Go-like). */
+export function formatDuration(ms: number): string {
+  if (ms === 0) return "0";
+  if (ms < 1000) return `${ms}ms`;
+  const parts: string[] = [];
+  let rest = ms;
+  for (const [unit, size] of [
+    ["h", 3_600_000],
+    ["m", 60_000],
+    ["s", 1000],
+  ] as const) {
+    const n = Math.floor(rest / size);
+    if (n > 0) parts.push(`${n}${unit}`);
+    rest -= n * size;
+  }
+  if (rest > 0) parts.push(`${rest}ms`);
+  return parts.join("");
 }
 
 const SIZE_UNITS: Record<string, number> = {
@@ -61,20 +117,25 @@ export function parseSize(value: string, source: string): number {
   const m = /^\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*$/.exec(value);
   const unit = SIZE_UNITS[(m?.[2] ?? "").toLowerCase()];
   if (!m || unit === undefined) {
-    throw new BackupError("INVALID_ARGUMENT", `invalid size ${JSON.stringify(value)} for ${source}`, {
-      hint: "use bytes or a unit, e.g. 16MiB",
-    });
+    throw invalidValue(
+      source,
+      `invalid size ${JSON.stringify(value)} for ${source}`,
+      "use bytes or a unit, e.g. 16MiB",
+    );
   }
   return Math.round(Number(m[1]) * unit);
 }
 
-/** A positive integer (retention, part counts). */
-export function parsePositiveInt(value: string | number, source: string): number {
+/** A positive integer (retention, part counts), optionally at most `max`. */
+export function parsePositiveInt(value: string | number, source: string, max?: number): number {
   const n = typeof value === "number" ? value : Number(String(value).trim());
-  if (!Number.isInteger(n) || n < 1) {
-    throw new BackupError(
-      "INVALID_ARGUMENT",
-      `${source} must be an integer ≥ 1, got ${JSON.stringify(value)}`,
+  if (!Number.isInteger(n) || n < 1 || (max !== undefined && n > max)) {
+    throw invalidValue(
+      source,
+      max === undefined
+        ? `${source} must be an integer ≥ 1, got ${JSON.stringify(value)}`
+        : `${source} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`,
+      max === undefined ? "give a whole number, 1 or more" : `give a whole number from 1 to ${max}`,
     );
   }
   return n;
