@@ -8,6 +8,7 @@ import { gzipSync } from "node:zlib";
 import {
   freePort,
   type MinioServer,
+  startFaultProxy,
   startMinio,
   type TempDir,
   tempDir,
@@ -275,5 +276,174 @@ describe("exit codes from real failures", () => {
     ]);
     expect(bad.code).toBe(2);
     expect(bad.stderr).toMatch(/is not a Neo4j dump/);
+  });
+
+  it("usage errors come before any network step: a stalled S3 endpoint is never contacted", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    proxy.setMode({ kind: "stall" });
+    const env = { ...s3Env(), INFRAHUB_S3_ENDPOINT: proxy.endpoint };
+    const cases: [string[], Record<string, string>, RegExp][] = [
+      [
+        ["create", "--s3-upload", "--s3-part-size", "1KB"],
+        {},
+        /--s3-part-size must be between 5MiB and 5GiB/,
+      ],
+      [
+        ["create", "--s3-upload", "--s3-max-parts", "20000"],
+        {},
+        /--s3-max-parts must be an integer from 1 to 10000/,
+      ],
+      [["create", "--s3-upload", "--sleep", "-5m"], {}, /--sleep must not be negative/],
+      [["create", "--s3-upload", "--neo4jmetadata", "garbage"], {}, /invalid --neo4jmetadata "garbage"/],
+      [["list", "--s3"], { INFRAHUB_LOG_FORMAT: "xml" }, /invalid INFRAHUB_LOG_FORMAT "xml"/],
+      [
+        ["create", "--s3-upload"],
+        { PREFECT_SERVER_DATABASE_CONNECTION_URL: "postgresql+asyncpg://u:secret-pw@h:port/db" },
+        /PREFECT_SERVER_DATABASE_CONNECTION_URL in the host environment is not a valid PostgreSQL connection URL/,
+      ],
+    ];
+    for (const [args, extra, message] of cases) {
+      const started = Date.now();
+      const r = await runCli(args, { env: { ...env, ...extra } });
+      expect(r.code, args.join(" ")).toBe(exitCode("usage"));
+      expect(r.stderr).toMatch(message);
+      expect(r.stderr).toMatch(/^Hint: /m);
+      expect(r.stderr).not.toContain("secret-pw");
+      expect(Date.now() - started).toBeLessThan(15_000);
+    }
+    expect(proxy.stalledConnections).toBe(0);
+    expect(proxy.bytesUp).toBe(0);
+  });
+
+  it("storage: a stalled S3 endpoint fails with exit 9 within the configured deadlines, naming endpoint and phase", async () => {
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    proxy.setMode({ kind: "stall" });
+    const started = Date.now();
+    const r = await runCli(
+      ["list", "--s3", "--s3-request-timeout", "1s", "--s3-idle-timeout", "1s", "--s3-max-attempts", "2"],
+      { env: { ...s3Env(), INFRAHUB_S3_ENDPOINT: proxy.endpoint } },
+    );
+    const elapsed = Date.now() - started;
+    expect(r.code).toBe(exitCode("storage"));
+    expect(r.stderr).toContain(
+      `Error: S3 at ${proxy.endpoint} stopped answering while listing s3://backups/ (ListObjectsV2): no answer within 1 s (2 attempts)`,
+    );
+    expect(r.stderr).toMatch(/Hint: .*--s3-request-timeout/);
+    expect(proxy.stalledConnections).toBe(2);
+    expect(elapsed).toBeLessThan(15_000);
+  });
+
+  it("prune as a user without s3:DeleteObject: exit 4, each archive named as NOT deleted, nothing claimed", async () => {
+    const prefix = "no-delete";
+    const names = ["20260101_000000", "20260102_000000", "20260103_000000"].map(
+      (s) => `infrahub_backup_${s}.tar.gz`,
+    );
+    for (const name of names) {
+      await minio.putObject("backups", `${prefix}/${name}`, "x");
+    }
+    const user = await minio.createUser({
+      name: "prune-no-delete",
+      document: {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Action: ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:ListBucketMultipartUploads"],
+            Resource: ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"],
+          },
+        ],
+      },
+    });
+    const env = { ...s3Env(user), INFRAHUB_S3_PREFIX: prefix };
+    const r = await runCli(["prune", "--s3", "--retention-count", "1", "--yes"], { env });
+    expect(r.code).toBe(exitCode("storage-auth"));
+    expect(r.stdout).not.toMatch(/^deleted/m);
+    for (const name of names.slice(0, 2)) {
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^NOT deleted\t${name}\taccess denied: s3:DeleteObject on s3://backups/${prefix}/${name}`,
+          "m",
+        ),
+      );
+    }
+    expect(r.stdout).toContain(`kept\t${names[2]}\tnewest,keep-count`);
+    expect(r.stderr).toMatch(/Error: prune left 2 item\(s\) it should have removed \(deleted 0\): /);
+    expect(r.stderr).toContain(names[0]);
+    expect(r.stderr).toContain(names[1]);
+    expect(r.stderr).toMatch(/Hint: grant s3:DeleteObject/);
+    expect((await minio.listObjectKeys("backups", `${prefix}/`)).length).toBe(3);
+
+    const json = await runCli(["prune", "--s3", "--retention-count", "1", "--yes", "--log-format", "json"], {
+      env,
+    });
+    expect(json.code).toBe(4);
+    const result = JSON.parse(json.stdout) as Record<string, unknown>;
+    expect(result).toMatchObject({
+      type: "result",
+      command: "prune",
+      deleted: [],
+      retention: {
+        deleted: [],
+        not_deleted: [{ code: "STORAGE_ACCESS_DENIED" }, { code: "STORAGE_ACCESS_DENIED" }],
+      },
+    });
+    const last = JSON.parse(json.stderr.trim().split("\n").at(-1) ?? "{}");
+    expect(last).toMatchObject({
+      type: "error",
+      code: "STORAGE_ACCESS_DENIED",
+      exit_code: 4,
+      details: { not_removed: [{ name: names[1] }, { name: names[0] }] }, // newest first, as planned
+    });
+  });
+
+  it("prune deletes what it can, then aborts unfinished uploads of archive names older than --stale-upload-age", async () => {
+    const prefix = "sweep";
+    for (const stamp of ["20260101_000000", "20260102_000000"]) {
+      await minio.putObject("backups", `${prefix}/infrahub_backup_${stamp}.tar.gz`, "x");
+    }
+    const stale = `${prefix}/infrahub_backup_20251231_000000.tar.gz`;
+    const foreign = `${prefix}/notes.tar.gz`;
+    for (const key of [stale, foreign]) await minio.startMultipartUpload("backups", key);
+    const env = { ...s3Env(), INFRAHUB_S3_PREFIX: prefix };
+    // Younger than the default 24 h: left alone.
+    const keep = await runCli(["prune", "--s3", "--retention-count", "5", "--yes"], { env });
+    expect(keep.code).toBe(0);
+    expect(keep.stdout).not.toMatch(/aborted upload/);
+    await new Promise((r) => setTimeout(r, 1100));
+    const dry = await runCli(
+      ["prune", "--s3", "--retention-count", "1", "--dry-run", "--stale-upload-age", "1s"],
+      { env },
+    );
+    expect(dry.code).toBe(0);
+    expect(dry.stdout).toContain("would delete\tinfrahub_backup_20260101_000000.tar.gz");
+    expect(dry.stdout).toMatch(new RegExp(`^would abort upload\ts3://backups/${stale}\tstarted `, "m"));
+    expect((await minio.listMultipartUploads("backups")).map((u) => u.key)).toContain(stale);
+    const r = await runCli(
+      [
+        "prune",
+        "--s3",
+        "--retention-count",
+        "1",
+        "--yes",
+        "--stale-upload-age",
+        "1s",
+        "--log-format",
+        "json",
+      ],
+      {
+        env,
+      },
+    );
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as Record<string, unknown>;
+    expect(result).toMatchObject({
+      deleted: ["infrahub_backup_20260101_000000.tar.gz"],
+      stale_uploads: { aborted: [{ location: `s3://backups/${stale}` }], not_aborted: [] },
+    });
+    const summary = JSON.parse(r.stderr.trim().split("\n").at(-1) ?? "{}");
+    expect(summary).toMatchObject({ type: "summary", deleted: 1, not_deleted: 0, stale_uploads_aborted: 1 });
+    const left = (await minio.listMultipartUploads("backups")).map((u) => u.key);
+    expect(left).not.toContain(stale);
+    expect(left).toContain(foreign);
   });
 });

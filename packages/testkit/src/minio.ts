@@ -3,9 +3,11 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   CreateBucketCommand,
+  CreateMultipartUploadCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutBucketVersioningCommand,
+  PutObjectCommand,
   S3Client,
 } from "@aws-sdk/client-s3";
 import { MinioAdmin } from "./minio-admin.js";
@@ -53,6 +55,10 @@ export interface MinioServer extends AsyncDisposable {
    * same `dataDir` are not listed.
    */
   listMultipartUploads(bucket: string): Promise<{ key: string; uploadId: string }[]>;
+  /** Writes an object with the root credentials (for tests that need objects without the code under test). */
+  putObject(bucket: string, key: string, body: string | Uint8Array): Promise<void>;
+  /** Starts a multipart upload with the root credentials and leaves it unfinished; returns its id. */
+  startMultipartUpload(bucket: string, key: string): Promise<string>;
   /** Stops the server (also via `await using`) and removes its temp dir. */
   stop(): Promise<void>;
 }
@@ -253,6 +259,16 @@ class LocalMinio implements MinioServer {
       keyMarker = page.NextKeyMarker;
       uploadIdMarker = page.NextUploadIdMarker;
     }
+  }
+
+  async putObject(bucket: string, key: string, body: string | Uint8Array): Promise<void> {
+    await this.#root().send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  }
+
+  async startMultipartUpload(bucket: string, key: string): Promise<string> {
+    const out = await this.#root().send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    if (!out.UploadId) throw new Error(`CreateMultipartUpload of ${key} returned no upload id`);
+    return out.UploadId;
   }
 
   async stop(): Promise<void> {

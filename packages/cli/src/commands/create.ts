@@ -1,11 +1,12 @@
 import { mkdir } from "node:fs/promises";
-import { BackupError, type BackupStore, createBackup, pruneBackups } from "@infrahub-backup/core";
+import { BackupError, type BackupStore, createBackup } from "@infrahub-backup/core";
 import { selectEnvironment } from "../environment-select.js";
 import { freezeHelperResolver } from "../freeze-helper.js";
 import type { ParsedCommand } from "../parse.js";
 import { copyArchive, loadEncryptKey, localStore, s3Store } from "../stores.js";
 import { humanBytes } from "../values.js";
 import { type CommandContext, hostEnv, sleep } from "./context.js";
+import { type TidyReport, tidyCounts, tidyJson, tidyStore, warnTidyFailures } from "./tidy.js";
 
 type Create = Extract<ParsedCommand, { command: "create" }>;
 
@@ -66,30 +67,78 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
     output.info("Backup uploaded to S3", { location: uploaded.location, size_bytes: uploaded.size });
     locations.push(uploaded.location);
   }
-  if (cmd.retentionDays !== undefined || cmd.retentionCount !== undefined) {
-    const rules = {
-      ...(cmd.retentionDays !== undefined ? { keepDays: cmd.retentionDays } : {}),
-      ...(cmd.retentionCount !== undefined ? { keepCount: cmd.retentionCount } : {}),
-    };
-    for (const store of [local, s3]) {
-      if (!store) continue;
-      const { result: pruned } = await pruneBackups({ store, rules, signal });
-      output.info("Retention applied", { location: store.root, deleted: pruned.deleted.length });
+  // Housekeeping after the success: retention, then unfinished uploads of killed runs. A failure here never
+  // turns the backup into a failure (it is stored), but it is a warning nobody can miss: each object on
+  // stderr, counts in the JSON result and summary, and a last WARNING line.
+  const rules =
+    cmd.retentionDays !== undefined || cmd.retentionCount !== undefined
+      ? {
+          ...(cmd.retentionDays !== undefined ? { keepDays: cmd.retentionDays } : {}),
+          ...(cmd.retentionCount !== undefined ? { keepCount: cmd.retentionCount } : {}),
+        }
+      : undefined;
+  const tidied: TidyReport[] = [];
+  for (const store of [local, s3]) {
+    if (!store || (!rules && cmd.staleUploadAgeMs <= 0)) continue;
+    const report = await tidyStore(store, { rules, staleUploadAgeMs: cmd.staleUploadAgeMs, signal });
+    tidied.push(report);
+    if (report.retention && !report.retention.error) {
+      output.info("Retention applied", {
+        location: store.root,
+        deleted: report.retention.deleted.length,
+        not_deleted: report.retention.notDeleted.length,
+      });
+    }
+    if (report.staleUploads && report.staleUploads.aborted.length > 0) {
+      output.info("Unfinished uploads of earlier runs aborted", {
+        location: store.root,
+        aborted: report.staleUploads.aborted.length,
+      });
     }
   }
+  const warnings = tidied.reduce((n, r) => n + warnTidyFailures(output, r), 0);
+  const counts = tidyCounts(tidied);
   output.result(locations.join("\n"), {
     command: "create",
     name: result.name,
     locations,
     size_bytes: result.size,
     metadata: result.metadata,
+    ...(tidied.length > 0 ? { housekeeping: tidied.map(tidyJson) } : {}),
+    warnings,
   });
+  if (counts.not_deleted > 0 || counts.retention_errors > 0) {
+    output.warn(
+      counts.not_deleted > 0
+        ? `WARNING: the backup succeeded, but retention left ${counts.not_deleted} archive(s) it should have deleted; see the warnings above`
+        : "WARNING: the backup succeeded, but retention could not run; see the warnings above",
+      { not_deleted: counts.not_deleted, deleted: counts.deleted },
+    );
+  }
   output.summary({
     command: "create",
     name: result.name,
     locations,
     size_bytes: result.size,
     durations: result.durations,
+    ...(rules
+      ? {
+          retention: {
+            deleted: counts.deleted,
+            not_deleted: counts.not_deleted,
+            ...(counts.retention_errors > 0 ? { errors: counts.retention_errors } : {}),
+          },
+        }
+      : {}),
+    ...(cmd.staleUploadAgeMs > 0
+      ? {
+          stale_uploads: {
+            aborted: counts.stale_uploads_aborted,
+            not_aborted: counts.stale_uploads_not_aborted,
+          },
+        }
+      : {}),
+    warnings,
   });
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before exit");
   return 0;

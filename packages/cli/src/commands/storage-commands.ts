@@ -3,6 +3,15 @@ import type { ParsedCommand } from "../parse.js";
 import { loadDecryptKey, localStore, resolveSource, s3Store } from "../stores.js";
 import { humanBytes } from "../values.js";
 import { type CommandContext, confirm, interactive } from "./context.js";
+import {
+  tidyCounts,
+  tidyError,
+  tidyFailureError,
+  tidyJson,
+  tidyLines,
+  tidyStore,
+  warnSweepError,
+} from "./tidy.js";
 
 type Verify = Extract<ParsedCommand, { command: "verify" }>;
 type List = Extract<ParsedCommand, { command: "list" }>;
@@ -72,7 +81,11 @@ export async function runList(cmd: List, ctx: CommandContext): Promise<number> {
   return 0;
 }
 
-/** `prune`: retention (keep-days ∪ keep-count, newest always kept); asks y/N on a terminal unless --yes. */
+/**
+ * `prune`: retention (keep-days ∪ keep-count, newest always kept), then unfinished uploads older than
+ * --stale-upload-age; asks y/N on a terminal unless --yes. Prints what it did; anything it should have
+ * removed and could not fails the command (4 when refused for permissions, else 9), named.
+ */
 export async function runPrune(cmd: Prune, ctx: CommandContext): Promise<number> {
   const store = cmd.s3 ? s3Store(cmd.global, ctx.output) : localStore(cmd.global.backupDir);
   const rules = {
@@ -88,28 +101,30 @@ export async function runPrune(cmd: Prune, ctx: CommandContext): Promise<number>
       if (!(await confirm(ctx, `Delete ${plan.delete.length} archive(s)?`))) dryRun = true;
     }
   }
-  const { plan, result } = await pruneBackups({ store, rules, dryRun, signal });
-  const verb = result.dryRun ? "would delete" : "deleted";
-  const lines = [
-    ...plan.delete.map((d) => `${verb}\t${d.object.name}`),
-    ...plan.keep.map((k) => `kept\t${k.object.name}\t${k.reasons.join(",")}`),
-  ];
-  ctx.output.result(lines.join("\n"), {
+  const report = await tidyStore(store, { rules, staleUploadAgeMs: cmd.staleUploadAgeMs, dryRun, signal });
+  ctx.output.result(tidyLines(report).join("\n"), {
     command: "prune",
-    location: store.root,
-    dry_run: result.dryRun,
-    deleted: result.deleted,
-    would_delete: result.dryRun ? plan.delete.map((d) => d.object.name) : [],
-    kept: plan.keep.map((k) => ({ name: k.object.name, reasons: k.reasons })),
-    failed: result.failed.map((f) => ({ name: f.name, code: f.error.code, message: f.error.message })),
+    ...tidyJson(report),
+    // The earlier shape, for scripts written against it.
+    deleted: report.dryRun ? [] : (report.retention?.deleted.map((d) => d.name) ?? []),
+    would_delete: report.dryRun ? (report.retention?.deleted.map((d) => d.name) ?? []) : [],
+    kept: report.retention?.kept ?? [],
+    failed: (report.retention?.notDeleted ?? []).map((f) => ({
+      name: f.name,
+      code: f.code,
+      message: f.message,
+    })),
   });
-  const failed = result.failed[0];
-  if (failed) throw failed.error;
+  warnSweepError(ctx.output, report);
+  // Retention could not run at all (the store could not be listed): that failure, with its own code.
+  if (report.retention?.error) throw tidyFailureError(report.retention.error);
+  const failed = tidyError([report]);
+  if (failed) throw failed;
   ctx.output.summary({
     command: "prune",
     location: store.root,
-    dry_run: result.dryRun,
-    deleted: result.deleted.length,
+    dry_run: report.dryRun,
+    ...tidyCounts([report]),
   });
   return 0;
 }
