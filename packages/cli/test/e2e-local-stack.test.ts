@@ -214,4 +214,107 @@ describe("CLI end to end on a local Infrahub stack", () => {
     },
     LONG,
   );
+
+  it(
+    "restricted S3 users: list+get only → the write preflight refuses (4) before anything stops; no s3:DeleteObject → the backup succeeds (0) and retention warns with not_deleted, in JSON and text",
+    async () => {
+      const prefix = "restricted";
+      const old = ["20250101_000000", "20250102_000000"].map((s) => `infrahub_backup_${s}.tar.gz`);
+      for (const name of old) await stack.minio.putObject(BUCKET, `${prefix}/${name}`, "an old archive");
+      const policy = (name: string, actions: string[]) => ({
+        name,
+        document: {
+          Version: "2012-10-17",
+          Statement: [
+            {
+              Effect: "Allow",
+              Action: actions,
+              Resource: [`arn:aws:s3:::${BUCKET}`, `arn:aws:s3:::${BUCKET}/*`],
+            },
+          ],
+        },
+      });
+      const as = (keys: { accessKeyId: string; secretAccessKey: string }) => ({
+        ...env,
+        INFRAHUB_S3_PREFIX: prefix,
+        AWS_ACCESS_KEY_ID: keys.accessKeyId,
+        AWS_SECRET_ACCESS_KEY: keys.secretAccessKey,
+      });
+      const expected = await digestInfrahubData(stack.neo4j, stack.postgres);
+
+      const listGet = await stack.minio.createUser(policy("e2e-list-get", ["s3:ListBucket", "s3:GetObject"]));
+      const denied = await runCli(["create", "--s3-upload"], { env: as(listGet) });
+      expect(denied.code).toBe(4);
+      expect(denied.stderr).toMatch(
+        /Error: cannot write backups to s3:\/\/backups\/restricted\/: access denied for s3:PutObject/,
+      );
+      expect(denied.stderr).toMatch(
+        /Hint: grant s3:PutObject and s3:AbortMultipartUpload on arn:aws:s3:::backups\/restricted\/\*/,
+      );
+      expect(denied.stderr).toContain("preflight on local deployment");
+      expect(denied.stderr).not.toMatch(/stopping application services|dumping|writing s3:/i);
+      expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+      await stack.neo4j.cypher("RETURN 1");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(expected);
+
+      const noDelete = await stack.minio.createUser(
+        policy("e2e-no-delete", [
+          "s3:ListBucket",
+          "s3:GetObject",
+          "s3:PutObject",
+          "s3:AbortMultipartUpload",
+          "s3:ListBucketMultipartUploads",
+          "s3:ListMultipartUploadParts",
+        ]),
+      );
+      await new Promise((r) => setTimeout(r, 1100));
+      const json = await runCli(["create", "--s3-upload", "--retention-count", "1", "--log-format", "json"], {
+        env: as(noDelete),
+      });
+      expect(json.code).toBe(0);
+      const result = JSON.parse(json.stdout) as { name: string; warnings: number; housekeeping: unknown[] };
+      expect(result.warnings).toBe(2);
+      expect(result.housekeeping).toEqual([
+        expect.objectContaining({
+          location: `s3://${BUCKET}/${prefix}/`,
+          retention: expect.objectContaining({
+            deleted: [],
+            not_deleted: old
+              .slice()
+              .reverse()
+              .map((name) => expect.objectContaining({ name, code: "STORAGE_ACCESS_DENIED" })),
+          }),
+        }),
+      ]);
+      const lines = jsonLines(json.stderr);
+      expect(lines.filter((l) => l.msg === "Retention: archive NOT deleted")).toHaveLength(2);
+      expect(lines.at(-2)).toMatchObject({
+        type: "log",
+        level: "warn",
+        msg: "WARNING: the backup succeeded, but retention left 2 archive(s) it should have deleted; see the warnings above",
+        not_deleted: 2,
+      });
+      expect(lines.at(-1)).toMatchObject({
+        type: "summary",
+        retention: { deleted: 0, not_deleted: 2 },
+        warnings: 2,
+      });
+
+      await new Promise((r) => setTimeout(r, 1100));
+      const text = await runCli(["create", "--s3-upload", "--retention-count", "1"], { env: as(noDelete) });
+      expect(text.code).toBe(0);
+      expect(text.stdout.trim()).toMatch(
+        /^s3:\/\/backups\/restricted\/infrahub_backup_\d{8}_\d{6}\.tar\.gz$/,
+      );
+      expect(text.stderr).toMatch(
+        /level=warn msg="Retention: archive NOT deleted" .*name=infrahub_backup_20250101_000000\.tar\.gz code=STORAGE_ACCESS_DENIED/,
+      );
+      expect(text.stderr.trim().split("\n").at(-1)).toMatch(
+        /level=warn msg="WARNING: the backup succeeded, but retention left 3 archive\(s\) it should have deleted; see the warnings above" not_deleted=3 deleted=0$/,
+      );
+      expect((await stack.minio.listObjectKeys(BUCKET, `${prefix}/`)).length).toBe(4);
+      expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+    },
+    LONG,
+  );
 });

@@ -530,7 +530,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
         `cannot write backups to ${this.root}: access denied for s3:PutObject (the preflight's CreateMultipartUpload of ${test} was refused)`,
         {
           cause: error,
-          hint: `grant s3:PutObject and s3:AbortMultipartUpload on ${grant} to these credentials${this.#options.sse?.type === "aws:kms" ? " (and kms:GenerateDataKey on the KMS key)" : ""}; nothing was stopped`,
+          hint: `grant s3:PutObject and s3:AbortMultipartUpload on ${grant} to these credentials${this.#options.sse?.type === "aws:kms" ? " (and kms:GenerateDataKey on the KMS key)" : ""}`,
           details: { ...mapped.details, permission: "s3:PutObject" },
         },
       );
