@@ -24,6 +24,8 @@ const STDIN_HIGH_WATER = 4 * 1024 * 1024;
 const STDIN_FRAME = 256 * 1024;
 /** After the status frame the server closes the socket; if it does not, we close it after this long. */
 const CLOSE_GRACE_MS = 10_000;
+/** Default of `handshakeTimeoutMs`. */
+export const EXEC_HANDSHAKE_TIMEOUT_MS = 30_000;
 
 export interface KubernetesExecutorOptions {
   /** Auth and server (kubeconfig or in-cluster). */
@@ -37,6 +39,12 @@ export interface KubernetesExecutorOptions {
    * by an idle timeout on a proxy or load balancer). Default 20 s.
    */
   keepAliveMs?: number;
+  /**
+   * Time from opening the connection to the API server until the exec session is established (TCP, TLS,
+   * the HTTP upgrade, and the API server reaching the kubelet). A server that accepts the connection and
+   * never answers fails after this long. Default 30 s. `timeoutMs` of a request only starts afterwards.
+   */
+  handshakeTimeoutMs?: number;
 }
 
 /**
@@ -91,14 +99,35 @@ export class KubernetesExecutor implements Executor {
       );
     }
 
+    const handshakeMs = this.#options.handshakeTimeoutMs ?? EXEC_HANDSHAKE_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
       const socket = new WebSocket(url, [...OFFERED_PROTOCOLS], options);
       const backlog = captureEarlyEvents(socket);
+      let settled = false;
       const fail = (error: BackupError) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(deadline);
         signal?.removeEventListener("abort", onAbort);
+        // terminate() on a socket still connecting emits an error of its own; the first reason is reported.
+        socket.on("error", () => undefined);
         socket.terminate();
         reject(error);
       };
+      const deadline = setTimeout(
+        () =>
+          fail(
+            new BackupError(
+              "EXEC_FAILED",
+              `${this.target}: the API server at ${cluster.server} did not establish the exec session for ${argv[0]} within ${handshakeMs / 1000} s`,
+              {
+                hint: "check that the API server is reachable and healthy (a proxy or firewall may accept connections and drop them); the exec handshake also waits for the API server to reach the kubelet",
+                details: { server: cluster.server, phase: "exec handshake", timeoutMs: handshakeMs },
+              },
+            ),
+          ),
+        handshakeMs,
+      );
       const onAbort = () => fail(new BackupError("CANCELLED", `${this.target}: ${argv[0]} was cancelled`));
       signal?.addEventListener("abort", onAbort, { once: true });
       socket.once("unexpected-response", (_req: ClientRequest, response: IncomingMessage) => {
@@ -120,6 +149,8 @@ export class KubernetesExecutor implements Executor {
         );
       });
       socket.once("open", () => {
+        clearTimeout(deadline);
+        settled = true;
         signal?.removeEventListener("abort", onAbort);
         socket.removeAllListeners("error");
         socket.removeAllListeners("unexpected-response");
