@@ -55,7 +55,10 @@ export function planParts(options: PartPlanOptions = {}): PartPlan {
     throw new BackupError("INVALID_CONFIG", `part size must be at least 5 MiB: ${options.partSize}`);
   }
   if (options.partSize !== undefined && options.partSize > maxPartSize) {
-    throw new BackupError("INVALID_CONFIG", `part size must be at most ${maxPartSize} bytes: ${options.partSize}`);
+    throw new BackupError(
+      "INVALID_CONFIG",
+      `part size must be at most ${maxPartSize} bytes: ${options.partSize}`,
+    );
   }
   const growthStart = Math.max(1, Math.floor(maxParts * 0.9));
   const growthStep = Math.max(1, Math.floor((maxParts - growthStart) / GROWTH_DOUBLINGS));
