@@ -20,38 +20,49 @@ afterAll(async () => {
   await cluster?.[Symbol.asyncDispose]();
 }, 120_000);
 
-/** A kubeconfig for the admin, with the API server reached through `port` on 127.0.0.1 (same CA, same SAN). */
-async function kubeconfigVia(dir: string, port: number): Promise<string> {
-  const file = join(dir, "kubeconfig");
+/**
+ * A fault proxy in front of the real API server and an executor (for a pod that does not exist) that
+ * reaches the server through it: a kubeconfig for the admin with the proxy's port (same CA, same SAN).
+ */
+async function viaProxy(handshakeTimeoutMs?: number) {
+  const proxy = await startFaultProxy({ host: "127.0.0.1", port: Number(new URL(cluster.server).port) });
+  const dir = await tempDir("ihb-kube-deadline-");
+  const kubeconfig = join(dir.path, "kubeconfig");
   await writeFile(
-    file,
+    kubeconfig,
     `apiVersion: v1
 kind: Config
-clusters: [{name: c, cluster: {server: "https://127.0.0.1:${port}", certificate-authority: "${cluster.caFile}"}}]
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:${proxy.port}", certificate-authority: "${cluster.caFile}"}}]
 users: [{name: u, user: {token: "${cluster.adminToken}"}}]
 contexts: [{name: c, context: {cluster: c, user: u, namespace: default}}]
 current-context: c
 `,
     { mode: 0o600 },
   );
-  return file;
+  const executor = new KubernetesExecutor({
+    kubeConfig: loadKubeConfig({ kubeconfig }),
+    namespace: "default",
+    pod: "no-such-pod",
+    container: "c",
+    ...(handshakeTimeoutMs === undefined ? {} : { handshakeTimeoutMs }),
+  });
+  return {
+    proxy,
+    executor,
+    async [Symbol.asyncDispose]() {
+      await proxy.close();
+      await dir[Symbol.asyncDispose]();
+    },
+  };
 }
 
 describe("Kubernetes exec handshake deadline (real kube-apiserver behind the fault proxy)", () => {
   it.concurrent("with the default (30 s) a stalled API server fails the exec in 30 s, not never", async () => {
     expect(EXEC_HANDSHAKE_TIMEOUT_MS).toBe(30_000);
-    const apiPort = Number(new URL(cluster.server).port);
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: apiPort });
-    await using dir = await tempDir("ihb-kube-deadline-");
-    proxy.setMode({ kind: "stall" });
-    const executor = new KubernetesExecutor({
-      kubeConfig: loadKubeConfig({ kubeconfig: await kubeconfigVia(dir.path, proxy.port) }),
-      namespace: "default",
-      pod: "no-such-pod",
-      container: "c",
-    });
+    await using via = await viaProxy();
+    via.proxy.setMode({ kind: "stall" });
     const started = performance.now();
-    const error = await executor.exec({ argv: ["neo4j-admin"] }).catch((e: unknown) => e);
+    const error = await via.executor.exec({ argv: ["neo4j-admin"] }).catch((e: unknown) => e);
     const elapsed = performance.now() - started;
     console.log(
       `Kubernetes exec, default deadline, stalled API server: failed after ${(elapsed / 1000).toFixed(1)} s`,
@@ -65,17 +76,8 @@ describe("Kubernetes exec handshake deadline (real kube-apiserver behind the fau
   }, 60_000);
 
   it.concurrent("through a passing proxy the real API server answers; through a stalled one exec fails within the handshake timeout", async () => {
-    const apiPort = Number(new URL(cluster.server).port);
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: apiPort });
-    await using dir = await tempDir("ihb-kube-deadline-");
-    const executor = new KubernetesExecutor({
-      kubeConfig: loadKubeConfig({ kubeconfig: await kubeconfigVia(dir.path, proxy.port) }),
-      namespace: "default",
-      pod: "no-such-pod",
-      container: "c",
-      handshakeTimeoutMs: 3_000,
-    });
-
+    await using via = await viaProxy(3_000);
+    const { proxy, executor } = via;
     // Passing: the real API server's answer for a pod that does not exist.
     await expect(executor.exec({ argv: ["true"] })).rejects.toMatchObject({ code: "SERVICE_NOT_FOUND" });
     expect(proxy.bytesDown).toBeGreaterThan(0);
@@ -102,20 +104,12 @@ describe("Kubernetes exec handshake deadline (real kube-apiserver behind the fau
   }, 60_000);
 
   it.concurrent("a cancellation during the handshake wins over the deadline", async () => {
-    const apiPort = Number(new URL(cluster.server).port);
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: apiPort });
-    await using dir = await tempDir("ihb-kube-deadline-");
-    proxy.setMode({ kind: "stall" });
-    const executor = new KubernetesExecutor({
-      kubeConfig: loadKubeConfig({ kubeconfig: await kubeconfigVia(dir.path, proxy.port) }),
-      namespace: "default",
-      pod: "no-such-pod",
-      container: "c",
-    });
+    await using via = await viaProxy();
+    via.proxy.setMode({ kind: "stall" });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 300);
     const started = performance.now();
-    await expect(executor.exec({ argv: ["true"], signal: controller.signal })).rejects.toMatchObject({
+    await expect(via.executor.exec({ argv: ["true"], signal: controller.signal })).rejects.toMatchObject({
       code: "CANCELLED",
     });
     expect(performance.now() - started).toBeLessThan(5_000);

@@ -1,40 +1,17 @@
 // ci-cost: 50 s (three stalls of up to 45 s each, run concurrently; measured alone on an idle 2-core machine)
-import { type FaultProxy, type MinioServer, startFaultProxy, startMinio } from "@infrahub-backup/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { type FaultProxy, startFaultProxy } from "@infrahub-backup/testkit";
+import { describe, expect, it } from "vitest";
+import { useMinio } from "./__tests__/minio-fixture.js";
 import { sha256Of, writePattern } from "./__tests__/pattern.js";
 import { MiB } from "./part-plan.js";
 import { S3_DEADLINE_DEFAULTS, stallLimitMs } from "./s3-deadlines.js";
-import { S3Store, type S3StoreOptions } from "./s3-store.js";
 
 // Every store here uses the DEFAULT deadlines: the point is what a user gets without tuning anything.
 // The issue's bar: a stalled endpoint fails within 60 s, naming the endpoint and what was being done.
 const BAR_MS = 60_000;
 
-let minio: MinioServer;
-let bucketCount = 0;
-
-beforeAll(async () => {
-  minio = await startMinio();
-});
-afterAll(async () => {
-  await minio?.stop();
-});
-
-async function bucket(): Promise<string> {
-  const name = `stall${++bucketCount}-${process.pid}`;
-  await minio.createBucket(name);
-  return name;
-}
-
-function store(bucketName: string, options: Partial<S3StoreOptions> = {}): S3Store {
-  return new S3Store({
-    endpoint: minio.endpoint,
-    bucket: bucketName,
-    prefix: "infrahub/",
-    credentials: { accessKeyId: minio.rootUser, secretAccessKey: minio.rootPassword },
-    ...options,
-  });
-}
+const fixture = useMinio("stall");
+const { bucket, store } = fixture;
 
 const NAME = "infrahub_backup_20261122_040000.tar.gz";
 
@@ -57,7 +34,7 @@ function seconds(ms: number): string {
 describe.concurrent("a stalled S3 endpoint fails in bounded time with the default deadlines", () => {
   it("stall at connect: accepted, never answered — the preflight fails", async () => {
     const b = await bucket();
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: fixture.minio.port });
     await using s3 = store(b, { endpoint: proxy.endpoint });
     proxy.setMode({ kind: "stall" });
     const started = performance.now();
@@ -82,7 +59,7 @@ describe.concurrent("a stalled S3 endpoint fails in bounded time with the defaul
 
   it("stall mid-upload: the multipart upload's socket goes silent — the upload fails, then nothing is left", async () => {
     const b = await bucket();
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: fixture.minio.port });
     await using s3 = store(b, { endpoint: proxy.endpoint, partSize: 5 * MiB });
     const sink = await s3.put(NAME, { sizeHint: 100 * MiB });
     proxy.setMode({ kind: "stallAfter", bytes: 22 * MiB });
@@ -106,8 +83,8 @@ describe.concurrent("a stalled S3 endpoint fails in bounded time with the defaul
     proxy.setMode({ kind: "pass" });
     await sink.abort();
     console.log(`  clean-up done ${seconds(performance.now() - failedAt)} after the failure`);
-    expect(await minio.listObjectKeys(b)).toEqual([]);
-    expect(await minio.listMultipartUploads(b)).toEqual([]);
+    expect(await fixture.minio.listObjectKeys(b)).toEqual([]);
+    expect(await fixture.minio.listMultipartUploads(b)).toEqual([]);
   }, 180_000);
 
   it("stall mid-read: the GET's body stops — the read fails, resumes included", async () => {
@@ -116,7 +93,7 @@ describe.concurrent("a stalled S3 endpoint fails in bounded time with the defaul
     const sink = await direct.put(NAME);
     await writePattern(sink, { size: 48 * MiB, hash: false });
     await sink.commit();
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: fixture.minio.port });
     await using s3 = store(b, { endpoint: proxy.endpoint });
     const stream = await s3.get(NAME);
     proxy.setMode({ kind: "stallAfter", bytes: 20 * MiB, direction: "down" });

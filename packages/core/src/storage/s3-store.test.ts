@@ -5,12 +5,13 @@ import { join } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { HeadObjectCommand, ListPartsCommand, PutObjectCommand } from "@aws-sdk/client-s3";
-import { type MinioServer, repoRoot, startFaultProxy, startMinio, tempDir } from "@infrahub-backup/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot, startFaultProxy, tempDir } from "@infrahub-backup/testkit";
+import { describe, expect, it } from "vitest";
 import { patternSource } from "../archive/__tests__/helpers.js";
 import { verifyArchive } from "../archive/archive-reader.js";
 import type { ArchiveSink } from "../archive/archive-sink.js";
 import { ArchiveWriter } from "../archive/archive-writer.js";
+import { useMinio } from "./__tests__/minio-fixture.js";
 import { sha256Of, tapSink, writePattern } from "./__tests__/pattern.js";
 import { activeUploads } from "./active-uploads.js";
 import { formatArchiveName } from "./archive-name.js";
@@ -18,39 +19,15 @@ import { LocalStore } from "./local-store.js";
 import { MiB } from "./part-plan.js";
 import { applyRetention, planRetention } from "./retention.js";
 import type { S3MultipartSink } from "./s3-multipart-sink.js";
-import { S3Store, type S3StoreOptions } from "./s3-store.js";
 
-let minio: MinioServer;
-let bucketCount = 0;
-
-beforeAll(async () => {
-  minio = await startMinio();
-});
-afterAll(async () => {
-  await minio?.stop();
-});
-
-async function bucket(options: { versioning?: boolean } = {}): Promise<string> {
-  const name = `b${++bucketCount}-${process.pid}`;
-  await minio.createBucket(name, options);
-  return name;
-}
-
-function store(bucketName: string, options: Partial<S3StoreOptions> = {}): S3Store {
-  return new S3Store({
-    endpoint: minio.endpoint,
-    bucket: bucketName,
-    prefix: "infrahub/",
-    credentials: { accessKeyId: minio.rootUser, secretAccessKey: minio.rootPassword },
-    ...options,
-  });
-}
+const fixture = useMinio("b");
+const { bucket, store } = fixture;
 
 const NAME = "infrahub_backup_20261122_040000.tar.gz";
 
 async function expectNothingLeft(bucketName: string, prefix = "infrahub/"): Promise<void> {
-  expect(await minio.listObjectKeys(bucketName, prefix)).toEqual([]);
-  expect(await minio.listMultipartUploads(bucketName)).toEqual([]);
+  expect(await fixture.minio.listObjectKeys(bucketName, prefix)).toEqual([]);
+  expect(await fixture.minio.listMultipartUploads(bucketName)).toEqual([]);
 }
 
 describe("S3Store against MinIO", () => {
@@ -64,7 +41,7 @@ describe("S3Store against MinIO", () => {
     const started = performance.now();
     const sink = await s3.put(NAME, { sizeHint: size });
     const viaS3 = await writePattern(sink, { size });
-    expect(await minio.listObjectKeys(b, "infrahub/")).toEqual([]); // nothing visible before commit
+    expect(await fixture.minio.listObjectKeys(b, "infrahub/")).toEqual([]); // nothing visible before commit
     const commit = await sink.commit();
     const seconds = (performance.now() - started) / 1000;
     console.log(
@@ -87,7 +64,7 @@ describe("S3Store against MinIO", () => {
     expect(await sha256Of(await s3.get(NAME, { start }))).toEqual(
       await sha256Of(await local.get(NAME, { start })),
     );
-    expect(await minio.listMultipartUploads(b)).toEqual([]);
+    expect(await fixture.minio.listMultipartUploads(b)).toEqual([]);
     expect(activeUploads()).toEqual([]);
   });
 
@@ -138,7 +115,7 @@ describe("S3Store against MinIO", () => {
     await sink.write(Buffer.alloc(10 * MiB, 2)); // parts 2, 3 and into 4
     const uploadId = await sink.uploadId();
     const uploadedParts = async () => {
-      const out = await minio
+      const out = await fixture.minio
         .client()
         .send(new ListPartsCommand({ Bucket: b, Key: `infrahub/${NAME}`, UploadId: uploadId }));
       return (out.Parts ?? []).map((p) => p.PartNumber).sort();
@@ -164,11 +141,11 @@ describe("S3Store against MinIO", () => {
     const written = await writePattern(sink, { size: 12 * MiB });
     await sink.commit();
     expect((await sha256Of(await s3.get(NAME))).sha256).toBe(written.sha256);
-    const head = await minio
+    const head = await fixture.minio
       .client()
       .send(new HeadObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, ChecksumMode: "ENABLED" }));
     expect(head.ChecksumCRC32).toMatch(/-3$/); // a composite of the 3 parts' CRC32
-    expect(await minio.listMultipartUploads(b)).toEqual([]);
+    expect(await fixture.minio.listMultipartUploads(b)).toEqual([]);
   });
 
   it("small objects use one PutObject; reads are pinned to the ETag; existing objects are never replaced", async () => {
@@ -189,14 +166,16 @@ describe("S3Store against MinIO", () => {
       const name = formatArchiveName(new Date(Date.UTC(2026, 10, 22, 4, 0, size % 60)));
       const racing = await s3.put(name, { sizeHint: size });
       await writePattern(racing, { size });
-      await minio.client().send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${name}`, Body: "theirs" }));
+      await fixture.minio
+        .client()
+        .send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${name}`, Body: "theirs" }));
       await expect(racing.commit()).rejects.toMatchObject({ code: "ARTIFACT_EXISTS" });
       expect((await s3.head(name)).size).toBe(6);
     }
-    expect(await minio.listMultipartUploads(b)).toEqual([]);
+    expect(await fixture.minio.listMultipartUploads(b)).toEqual([]);
 
     // Replaced after we pinned it: the pinned read refuses instead of mixing bytes.
-    await minio
+    await fixture.minio
       .client()
       .send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, Body: Buffer.alloc(100_000) }));
     const stale = await s3.get(NAME, { pin: info });
@@ -230,7 +209,9 @@ describe("S3Store against MinIO", () => {
     const commit = await sink.commit();
     expect(commit.versionId).toBeTruthy();
     const info = await s3.head(NAME);
-    await minio.client().send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, Body: "new" }));
+    await fixture.minio
+      .client()
+      .send(new PutObjectCommand({ Bucket: b, Key: `infrahub/${NAME}`, Body: "new" }));
     expect((await sha256Of(await s3.get(NAME, { pin: info }))).sha256).toBe(written.sha256);
   });
 
@@ -240,7 +221,7 @@ describe("S3Store against MinIO", () => {
     const sink = await direct.put(NAME);
     const written = await writePattern(sink, { size: 64 * MiB });
     await sink.commit();
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: fixture.minio.port });
     const resumed: unknown[] = [];
     await using viaProxy = store(b, {
       endpoint: proxy.endpoint,
@@ -269,7 +250,7 @@ describe("S3Store against MinIO", () => {
 
   it("a connection cut mid-upload fails the upload; nothing is left once the abort gets through", async () => {
     const b = await bucket();
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: fixture.minio.port });
     await using s3 = store(b, { endpoint: proxy.endpoint, partSize: 5 * MiB, maxAttempts: 2 });
     const sink = await s3.put(NAME, { sizeHint: 100 * MiB });
     proxy.setMode({ kind: "cutAfter", bytes: 30 * MiB });
@@ -277,7 +258,7 @@ describe("S3Store against MinIO", () => {
     expect(proxy.cut).toBe(true);
     expect(error).toMatchObject({ code: "STORAGE_UNREACHABLE" });
     expect((error as Error).message).toContain(proxy.endpoint);
-    expect(await minio.listMultipartUploads(b)).toHaveLength(1); // the abort cannot get through yet
+    expect(await fixture.minio.listMultipartUploads(b)).toHaveLength(1); // the abort cannot get through yet
     proxy.setMode({ kind: "pass" }); // the network comes back while the sink retries its abort
     await sink.abort();
     await expectNothingLeft(b);
@@ -286,7 +267,7 @@ describe("S3Store against MinIO", () => {
 
   it("when the network never comes back, abort reports the stranded upload; removeStaleUploads cleans it", async () => {
     const b = await bucket();
-    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: minio.port });
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port: fixture.minio.port });
     await using s3 = store(b, {
       endpoint: proxy.endpoint,
       partSize: 5 * MiB,
@@ -304,7 +285,7 @@ describe("S3Store against MinIO", () => {
       details: { bucket: b, key: `infrahub/${NAME}` },
     });
     expect((abortError as { hint: string }).hint).toContain("abort-multipart-upload");
-    expect(await minio.listMultipartUploads(b)).toHaveLength(1);
+    expect(await fixture.minio.listMultipartUploads(b)).toHaveLength(1);
     await using direct = store(b);
     expect(await direct.removeStaleUploads({ olderThanMs: 0 })).toMatchObject({
       removed: [{ name: NAME, location: `s3://${b}/infrahub/${NAME}` }],
@@ -356,8 +337,8 @@ describe("S3Store against MinIO", () => {
     await using dir = await tempDir();
     const saved = { ...process.env };
     try {
-      process.env.AWS_ACCESS_KEY_ID = minio.rootUser;
-      process.env.AWS_SECRET_ACCESS_KEY = minio.rootPassword;
+      process.env.AWS_ACCESS_KEY_ID = fixture.minio.rootUser;
+      process.env.AWS_SECRET_ACCESS_KEY = fixture.minio.rootPassword;
       await using fromEnv = store(b, { credentials: undefined });
       await fromEnv.check();
       delete process.env.AWS_ACCESS_KEY_ID;
@@ -365,7 +346,7 @@ describe("S3Store against MinIO", () => {
       const file = join(dir.path, "credentials");
       await writeFile(
         file,
-        `[ihb]\naws_access_key_id = ${minio.rootUser}\naws_secret_access_key = ${minio.rootPassword}\n`,
+        `[ihb]\naws_access_key_id = ${fixture.minio.rootUser}\naws_secret_access_key = ${fixture.minio.rootPassword}\n`,
       );
       process.env.AWS_SHARED_CREDENTIALS_FILE = file;
       process.env.AWS_CONFIG_FILE = join(dir.path, "no-config");
@@ -401,7 +382,9 @@ describe("S3Store against MinIO", () => {
     await using noBucket = store("no-such-bucket");
     const e2 = await noBucket.check().catch((e: unknown) => e);
     expect(e2).toMatchObject({ code: "STORAGE_NO_BUCKET" });
-    expect((e2 as Error).message).toBe(`S3 bucket "no-such-bucket" does not exist at ${minio.endpoint}`);
+    expect((e2 as Error).message).toBe(
+      `S3 bucket "no-such-bucket" does not exist at ${fixture.minio.endpoint}`,
+    );
     const e2b = await noBucket.list().catch((e: unknown) => e);
     expect(e2b).toMatchObject({ code: "STORAGE_NO_BUCKET" });
 
@@ -410,7 +393,7 @@ describe("S3Store against MinIO", () => {
     expect(e3).toMatchObject({ code: "ARTIFACT_NOT_FOUND" });
     expect((e3 as Error).message).toBe(`backup artifact not found: s3://${b}/infrahub/${NAME}`);
 
-    const readonly = await minio.createUser("readonly");
+    const readonly = await fixture.minio.createUser("readonly");
     await using ro = store(b, { credentials: readonly });
     for (const size of [1000, 12 * MiB]) {
       const sink = await ro.put(NAME, { sizeHint: size });
@@ -431,7 +414,7 @@ describe("S3Store against MinIO", () => {
 
   it("a bucket quota is STORAGE_QUOTA and leaves nothing behind", async () => {
     const b = await bucket();
-    await minio.setBucketQuota(b, 8 * MiB);
+    await fixture.minio.setBucketQuota(b, 8 * MiB);
     // MinIO checks a hard quota per request against its (scanner-updated) usage, so one PutObject above it.
     // The store refuses before reading the 10 MiB body: heard thanks to "Expect: 100-continue".
     await using s3 = store(b, { partSize: 16 * MiB });
@@ -461,7 +444,7 @@ describe("S3Store against MinIO", () => {
   it("lists more than 1,000 objects across pages; latest and the prune plan are right", async () => {
     const b = await bucket();
     await using s3 = store(b);
-    const client = minio.client();
+    const client = fixture.minio.client();
     const base = Date.UTC(2026, 0, 1);
     const names = Array.from({ length: 1234 }, (_, i) => formatArchiveName(new Date(base + i * 3_600_000)));
     const others = [
@@ -492,7 +475,7 @@ describe("S3Store against MinIO", () => {
     const result = await applyRetention(s3, plan);
     expect(result.failed).toEqual([]);
     expect(result.deleted).toHaveLength(1234 - 48);
-    const remaining = (await minio.listObjectKeys(b)).sort();
+    const remaining = (await fixture.minio.listObjectKeys(b)).sort();
     expect(remaining).toEqual([...names.slice(-48).map((n) => `infrahub/${n}`), ...others].sort());
   });
 
@@ -509,7 +492,7 @@ describe("S3Store against MinIO", () => {
     // 16× the bytes; buffering that grew with the object would add hundreds of MiB. What remains is V8
     // settling its heap (the peak plateaus: 2 GiB measured at the same level as 1 GiB).
     expect(large.maxRssKiB).toBeLessThan(small.maxRssKiB + 64 * 1024);
-    expect(await minio.listMultipartUploads(b)).toEqual([]);
+    expect(await fixture.minio.listMultipartUploads(b)).toEqual([]);
   }, 600_000);
 });
 
@@ -537,11 +520,11 @@ function spawnChild(mode: "rss" | "signal", b: string, size: number, extra: Reco
       ...process.env,
       IHB_CHILD_MODE: mode,
       IHB_CHILD_SIZE: String(size),
-      IHB_CHILD_ENDPOINT: minio.endpoint,
+      IHB_CHILD_ENDPOINT: fixture.minio.endpoint,
       IHB_CHILD_BUCKET: b,
       IHB_CHILD_PREFIX: "infrahub",
-      IHB_CHILD_KEY: minio.rootUser,
-      IHB_CHILD_SECRET: minio.rootPassword,
+      IHB_CHILD_KEY: fixture.minio.rootUser,
+      IHB_CHILD_SECRET: fixture.minio.rootPassword,
       IHB_CHILD_NAME: extra.IHB_CHILD_NAME ?? NAME,
       ...extra,
     },

@@ -3,37 +3,19 @@ import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { ListObjectVersionsCommand } from "@aws-sdk/client-s3";
-import { type MinioServer, repoRoot, startMinio, tempDir } from "@infrahub-backup/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { repoRoot, tempDir } from "@infrahub-backup/testkit";
+import { describe, expect, it } from "vitest";
+import { useMinio } from "./__tests__/minio-fixture.js";
 import { LocalStore } from "./local-store.js";
-import { S3Store } from "./s3-store.js";
 
-let minio: MinioServer;
-let bucketCount = 0;
-
-beforeAll(async () => {
-  minio = await startMinio();
-});
-afterAll(async () => {
-  await minio?.stop();
-});
-
-async function bucket(options: { versioning?: boolean } = {}): Promise<string> {
-  const name = `pre${++bucketCount}-${process.pid}`;
-  await minio.createBucket(name, options);
-  return name;
-}
-
-function store(
-  bucketName: string,
-  credentials = { accessKeyId: minio.rootUser, secretAccessKey: minio.rootPassword },
-) {
-  return new S3Store({ endpoint: minio.endpoint, bucket: bucketName, prefix: "infrahub/", credentials });
-}
+const fixture = useMinio("pre");
+const { bucket } = fixture;
+const store = (bucketName: string, credentials?: { accessKeyId: string; secretAccessKey: string }) =>
+  fixture.store(bucketName, credentials ? { credentials } : {});
 
 /** A MinIO user whose policy allows exactly `actions` on the bucket and its objects. */
 async function userWith(bucketName: string, actions: string[]) {
-  return await minio.createUser({
+  return await fixture.minio.createUser({
     name: `p-${bucketName}-${actions.length}-${actions.join("").length}`,
     document: {
       Version: "2012-10-17",
@@ -49,8 +31,8 @@ async function userWith(bucketName: string, actions: string[]) {
 }
 
 async function expectNothingLeft(bucketName: string): Promise<void> {
-  expect(await minio.listObjectKeys(bucketName)).toEqual([]);
-  expect(await minio.listMultipartUploads(bucketName)).toEqual([]);
+  expect(await fixture.minio.listObjectKeys(bucketName)).toEqual([]);
+  expect(await fixture.minio.listMultipartUploads(bucketName)).toEqual([]);
 }
 
 describe("S3 preflight: check() and check({ write: true }) against MinIO", () => {
@@ -60,7 +42,7 @@ describe("S3 preflight: check() and check({ write: true }) against MinIO", () =>
     await s3.check();
     await s3.check({ write: true });
     await expectNothingLeft(b);
-    const versions = await minio.client().send(new ListObjectVersionsCommand({ Bucket: b }));
+    const versions = await fixture.minio.client().send(new ListObjectVersionsCommand({ Bucket: b }));
     expect(versions.Versions ?? []).toEqual([]);
     expect(versions.DeleteMarkers ?? []).toEqual([]);
   });
@@ -96,7 +78,7 @@ describe("S3 preflight: check() and check({ write: true }) against MinIO", () =>
       details: { permission: "s3:AbortMultipartUpload" },
     });
     expect((error as Error).message).toContain("access denied for s3:AbortMultipartUpload");
-    const left = await minio.listMultipartUploads(b);
+    const left = await fixture.minio.listMultipartUploads(b);
     expect(left).toHaveLength(1);
     expect((error as Error).message).toContain(left[0]!.uploadId);
     // Not swept while young (another preflight may be running), swept once old enough.
@@ -127,7 +109,7 @@ describe("S3 stale-upload sweep", () => {
   it("aborts only our archive names under the prefix older than the threshold; other keys and prefixes are left", async () => {
     const b = await bucket();
     await using s3 = store(b);
-    const client = minio.client();
+    const client = fixture.minio.client();
     const { CreateMultipartUploadCommand } = await import("@aws-sdk/client-s3");
     const start = (Key: string) => client.send(new CreateMultipartUploadCommand({ Bucket: b, Key }));
     const ours = "infrahub/infrahub_backup_20261101_010203.tar.gz";
@@ -136,7 +118,7 @@ describe("S3 stale-upload sweep", () => {
     for (const key of [ours, oursEnc, ...foreign]) await start(key);
     const dry = await s3.removeStaleUploads({ olderThanMs: 0, dryRun: true });
     expect(dry.removed.map((r) => r.location).sort()).toEqual([`s3://${b}/${ours}`, `s3://${b}/${oursEnc}`]);
-    expect(await minio.listMultipartUploads(b)).toHaveLength(4);
+    expect(await fixture.minio.listMultipartUploads(b)).toHaveLength(4);
     expect(await s3.removeStaleUploads({ olderThanMs: 3_600_000 })).toMatchObject({ removed: [], recent: 2 });
     const swept = await s3.removeStaleUploads({ olderThanMs: 0 });
     expect(swept).toMatchObject({ failed: [], recent: 0, dryRun: false });
@@ -144,13 +126,15 @@ describe("S3 stale-upload sweep", () => {
       "infrahub_backup_20261101_010203.tar.gz",
       "infrahub_backup_20261101_010204.tar.gz.enc",
     ]);
-    expect((await minio.listMultipartUploads(b)).map((u) => u.key).sort()).toEqual([...foreign].sort());
+    expect((await fixture.minio.listMultipartUploads(b)).map((u) => u.key).sort()).toEqual(
+      [...foreign].sort(),
+    );
   });
 
   it("a user without s3:AbortMultipartUpload gets each upload reported as failed, not an exception", async () => {
     const b = await bucket();
     const { CreateMultipartUploadCommand } = await import("@aws-sdk/client-s3");
-    await minio.client().send(
+    await fixture.minio.client().send(
       new CreateMultipartUploadCommand({
         Bucket: b,
         Key: "infrahub/infrahub_backup_20261101_010203.tar.gz",
