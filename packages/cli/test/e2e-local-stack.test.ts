@@ -1,4 +1,4 @@
-// ci-cost: 55 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
+// ci-cost: 90 s (55 s measured alone on an idle 2-core machine, plus 34 s for the restricted-users case measured alone; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // End to end: the built CLI as a child process against a real local Infrahub stack (Neo4j Community,
 // PostgreSQL, MinIO), driven through --local-config / INFRAHUB_LOCAL_CONFIG.
 import { existsSync } from "node:fs";
