@@ -446,4 +446,34 @@ describe("exit codes from real failures", () => {
     expect(left).not.toContain(stale);
     expect(left).toContain(foreign);
   });
+
+  it("create --s3-upload --s3-keep-local proves S3 write access before anything else: a list+get-only user → 4", async () => {
+    const listGet = await minio.createUser({
+      name: "keep-local-list-get",
+      document: {
+        Version: "2012-10-17",
+        Statement: [
+          {
+            Effect: "Allow",
+            Action: ["s3:ListBucket", "s3:GetObject"],
+            Resource: ["arn:aws:s3:::backups", "arn:aws:s3:::backups/*"],
+          },
+        ],
+      },
+    });
+    const r = await runCli(
+      ["create", "--s3-upload", "--s3-keep-local", "--backup-dir", join(dir.path, "kl")],
+      {
+        env: { ...s3Env(listGet), INFRAHUB_S3_PREFIX: "keep-local" },
+      },
+    );
+    expect(r.code).toBe(exitCode("storage-auth"));
+    expect(r.stderr).toMatch(
+      /Error: cannot write backups to s3:\/\/backups\/keep-local\/: access denied for s3:PutObject/,
+    );
+    expect(r.stderr).not.toMatch(/no Infrahub environment detected/);
+    expect(await minio.listMultipartUploads("backups")).not.toContainEqual(
+      expect.objectContaining({ key: expect.stringContaining("keep-local/") }),
+    );
+  });
 });

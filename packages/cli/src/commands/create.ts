@@ -33,6 +33,9 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
   const local = !cmd.s3Upload || cmd.s3KeepLocal ? localStore(cmd.global.backupDir) : undefined;
   if (local) await mkdir(local.root, { recursive: true, mode: 0o755 });
   const target: BackupStore = (local ?? s3) as BackupStore;
+  // With --s3-keep-local the archive is written locally first (the library's preflight checks that store);
+  // the S3 upload comes after, so prove write access to S3 now, before anything is stopped.
+  if (local && s3) await s3.check({ write: true, signal });
   const environment = await selectEnvironment(cmd.global);
   const result = await createBackup({
     environment,
