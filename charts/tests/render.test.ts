@@ -61,7 +61,11 @@ describe("default render", () => {
         resources: ["deployments/scale", "statefulsets/scale"],
         verbs: ["get", "patch"],
       },
-      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "delete"] },
+      {
+        apiGroups: ["coordination.k8s.io"],
+        resources: ["leases"],
+        verbs: ["get", "create", "update", "delete"],
+      },
     ]);
     const objs = render({ rbac: { create: false }, serviceAccount: { create: false } });
     expect(objs).toEqual([]);

@@ -13,7 +13,7 @@ export { createInfrahubComposeProject } from "./docker-shim/infrahub-project.js"
 export type { FaultMode, FaultProxy } from "./fault-proxy.js";
 export { startFaultProxy } from "./fault-proxy.js";
 export type { InfrahubDataDigest } from "./infrahub-data.js";
-export { digestInfrahubData, seedInfrahubData } from "./infrahub-data.js";
+export { digestInfrahubData, seedBulkData, seedInfrahubData } from "./infrahub-data.js";
 export type { InfrahubLocalStack, StandInControl } from "./infrahub-stack.js";
 export { AppServiceStandIn, startInfrahubLocalStack } from "./infrahub-stack.js";
 export type { ContainerRun, JobPodRunner, JobPodRunnerOptions } from "./job-pod-runner/job-pod-runner.js";
@@ -42,6 +42,8 @@ export { findOsUser, serviceUser } from "./os-user.js";
 export { freePort } from "./ports.js";
 export type { PostgresCluster, PostgresOptions, PostgresRole } from "./postgres.js";
 export { startPostgres } from "./postgres.js";
+export type { ProcessInfo } from "./proc.js";
+export { findProcesses, freezeOwnedProcesses } from "./proc.js";
 export type { ExitStatus, StartOptions } from "./process.js";
 export { ManagedProcess, TESTKIT_MARKER, waitUntil } from "./process.js";
 export type { RunResult } from "./run.js";

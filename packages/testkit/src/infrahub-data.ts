@@ -36,6 +36,28 @@ export async function seedInfrahubData(
   `);
 }
 
+/**
+ * Bulk that makes dumps larger than an S3 part (5 MiB), so uploads happen while each dump streams:
+ * a PostgreSQL table of random bytes (pg_dump cannot compress it) and Neo4j `:Filler` nodes of random
+ * UUID text. `digestInfrahubData` covers the filler by count and total length (a full digest of
+ * megabytes of node text is slow in Cypher).
+ */
+export async function seedBulkData(
+  neo4j: Neo4jServer,
+  postgres: PostgresCluster,
+  options: { postgresMiB?: number; neo4jNodes?: number } = {},
+): Promise<void> {
+  const rows = Math.ceil(((options.postgresMiB ?? 8) * 1024 * 1024) / 512);
+  await postgres.psql(`
+    CREATE TABLE IF NOT EXISTS bulk (id int PRIMARY KEY, payload bytea);
+    INSERT INTO bulk SELECT g, (SELECT decode(string_agg(md5(random()::text || g || i), ''), 'hex') FROM generate_series(1, 32) i)
+      FROM generate_series(1, ${rows}) g;`);
+  await neo4j.cypher(
+    `UNWIND range(1, ${options.neo4jNodes ?? 16000}) AS i
+     CREATE (:Filler {i: i, v: reduce(s = '', x IN range(1, 24) | s + randomUUID())})`,
+  );
+}
+
 export interface InfrahubDataDigest {
   neo4j: string;
   postgres: string;
@@ -50,7 +72,7 @@ export async function digestInfrahubData(
   postgres: PostgresCluster,
 ): Promise<InfrahubDataDigest> {
   const nodes = await neo4j.cypher(
-    `MATCH (n) UNWIND (CASE WHEN size(keys(n)) = 0 THEN [null] ELSE keys(n) END) AS p
+    `MATCH (n) WHERE NOT n:Filler UNWIND (CASE WHEN size(keys(n)) = 0 THEN [null] ELSE keys(n) END) AS p
      WITH n, p ORDER BY p
      WITH n, reduce(t = '', l IN labels(n) | t + l + ',') + '{' +
           reduce(t = '', x IN collect(p + '=' + toString(n[p])) | t + x + ',') + '}' AS k
@@ -63,10 +85,11 @@ export async function digestInfrahubData(
           reduce(t = '', p IN keys(r) | t + p + '=' + toString(r[p]) + ',') AS k ORDER BY k
      RETURN count(k) AS c, reduce(s = '', x IN collect(k) | s + x + ';')`,
   );
+  const filler = await neo4j.cypher("MATCH (f:Filler) RETURN count(f), sum(size(f.v)), sum(f.i)");
   const tables = await postgres.psql(`
     SELECT string_agg(tablename || ':' || (xpath('/row/c/text()', query_to_xml(
       format('SELECT md5(coalesce(string_agg(t::text, ''|'' ORDER BY t::text), '''')) AS c FROM %I t', tablename), false, true, '')))[1]::text, ',' ORDER BY tablename)
     FROM pg_tables WHERE schemaname = 'public';`);
   const hash = (s: string) => createHash("sha256").update(s).digest("hex");
-  return { neo4j: hash(nodes + relationships), postgres: hash(tables.trim()) };
+  return { neo4j: hash(nodes + relationships + filler), postgres: hash(tables.trim()) };
 }

@@ -315,7 +315,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
             });
           }
           held.undoBeforeServices(() => pg.undo());
-          await pg.load(entry.body, entry.size, { signal: held.commandSignal });
+          await fedFrom(entry, pg.load(entry.body, entry.size, { signal: held.commandSignal }));
           await entry.digest;
         } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
           // Staged first; applied only after the whole second pass verified.
@@ -340,11 +340,14 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
             await removeStore(databaseExec, storeLocation, adminUser);
           }
           truth.neo4j = "loading";
-          await loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, {
-            ...adminUser,
-            env: held.ownerEnv(),
-            signal: held.commandSignal,
-          });
+          await fedFrom(
+            entry,
+            loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, {
+              ...adminUser,
+              env: held.ownerEnv(),
+              signal: held.commandSignal,
+            }),
+          );
           await entry.digest;
           truth.neo4j = "loaded";
         }
@@ -547,6 +550,25 @@ async function removeWorkDir(
   const result = await executor.exec({ argv: ["rm", "-rf", workDir] });
   if (result.exitCode !== 0)
     warn(`could not remove ${workDir} on ${executor.target}: ${result.stderrTail.trim()}`);
+}
+
+/**
+ * A load command whose input broke fails too ("not a valid archive" on a short read), often before the
+ * broken read is reported: the read's error is the cause then, the command's failure only its effect.
+ */
+async function fedFrom(entry: ArchiveFileEntry, load: Promise<void>): Promise<void> {
+  try {
+    await load;
+  } catch (error) {
+    const source = await Promise.race([
+      entry.digest.then(
+        () => undefined,
+        (readError: unknown) => readError,
+      ),
+      new Promise<undefined>((resolve) => setTimeout(resolve, 2_000, undefined)),
+    ]);
+    throw source ?? error;
+  }
 }
 
 function mib(bytes: number): string {

@@ -693,7 +693,11 @@ export function backupRbacObjects(
           resources: ["deployments/scale", "statefulsets/scale"],
           verbs: ["get", "patch"],
         },
-        { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["get", "create", "update", "delete"] },
+        {
+          apiGroups: ["coordination.k8s.io"],
+          resources: ["leases"],
+          verbs: ["get", "create", "update", "delete"],
+        },
       ],
     },
     {

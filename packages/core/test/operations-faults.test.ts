@@ -1,0 +1,359 @@
+// ci-cost: 330 s (estimate; replace with the measured figure)
+import { existsSync, readFileSync } from "node:fs";
+import { mkdir, writeFile } from "node:fs/promises";
+import { dirname, join } from "node:path";
+import {
+  digestInfrahubData,
+  type FaultProxy,
+  findProcesses,
+  freezeHelperPath,
+  freezeOwnedProcesses,
+  type InfrahubDataDigest,
+  type InfrahubLocalStack,
+  seedBulkData,
+  seedInfrahubData,
+  startFaultProxy,
+  startInfrahubLocalStack,
+  tempDir,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { extractArchive } from "../src/archive/extract-archive.js";
+import { LocalEnvironment } from "../src/environment/local-environment.js";
+import { createBackup } from "../src/operations/create-backup.js";
+import { createBackupFromFiles } from "../src/operations/create-from-files.js";
+import type { OperationEvent } from "../src/operations/events.js";
+import { restoreBackup } from "../src/operations/restore-backup.js";
+import { verifyBackup } from "../src/operations/verify-backup.js";
+import { LocalStore } from "../src/storage/local-store.js";
+import { S3Store } from "../src/storage/s3-store.js";
+
+// Faults against the real services, each injected at a precise phase: the S3 endpoint cut (the fault
+// proxy in front of MinIO), the Neo4j JVM killed, a second operation started. Every test asserts the
+// deployment's state afterwards: Neo4j serves its user database, the application services run, the data
+// is what it should be, no command is left on the store, the lock is free, nothing partial in storage.
+
+const BUCKET = "faults";
+const PART = 5 * 1024 * 1024;
+let stack: InfrahubLocalStack;
+let environment: LocalEnvironment;
+const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
+
+/** Deadlines short enough for a test; the defaults' own bound is tested in storage/. */
+const STALL = { connectTimeoutMs: 4_000, requestTimeoutMs: 4_000, idleTimeoutMs: 4_000 };
+
+function store(endpoint: string, prefix: string, deadlines: Partial<typeof STALL> = {}): S3Store {
+  return new S3Store({
+    ...deadlines,
+    bucket: BUCKET,
+    prefix,
+    endpoint,
+    credentials: { accessKeyId: stack.minio.rootUser, secretAccessKey: stack.minio.rootPassword },
+    partSize: PART,
+    // No retry of a cut request: the blip below heals in 2 s, a retry would mask the fault.
+    maxAttempts: 1,
+    readResumes: 0,
+    abortTimeoutMs: 8_000,
+  });
+}
+
+beforeAll(async () => {
+  stack = await startInfrahubLocalStack();
+  environment = new LocalEnvironment(
+    stack.environmentOptions as ConstructorParameters<typeof LocalEnvironment>[0],
+  );
+  await stack.minio.createBucket(BUCKET);
+  await seedInfrahubData(stack.neo4j, stack.postgres);
+  // Dumps bigger than two S3 parts each, so parts upload while each dump streams.
+  await seedBulkData(stack.neo4j, stack.postgres, { postgresMiB: 14, neo4jNodes: 30_000 });
+}, 300_000);
+
+afterAll(async () => {
+  await stack?.[Symbol.asyncDispose]();
+}, 120_000);
+
+const lockDir = () => join(dirname(stack.neo4j.pidFile), "infrahub-backup.lock");
+
+/** What every fault must leave behind: the deployment as it was (or restored), nothing on the side. */
+async function expectDeploymentBack(expected: InfrahubDataDigest): Promise<void> {
+  expect(Object.values(stack.apps).every((app) => app.isRunning())).toBe(true);
+  // The user database serves (not only the system database).
+  expect((await stack.neo4j.cypher("RETURN 1 AS ok")).trim()).toMatch(/1$/);
+  expect(freezeOwnedProcesses(stack.neo4j.confDir)).toEqual([]);
+  const helpers = findProcesses(
+    (p) => (p.argv[0] ?? "").endsWith("neo4j-freeze") && p.argv.includes(stack.neo4j.pidFile),
+  );
+  expect(helpers).toEqual([]);
+  expect(existsSync(lockDir())).toBe(false);
+  expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(expected);
+}
+
+async function expectNothingStored(prefix: string): Promise<void> {
+  expect(await stack.minio.listObjectKeys(BUCKET, `${prefix}/`)).toEqual([]);
+  expect(await stack.minio.listMultipartUploads(BUCKET)).toEqual([]);
+}
+
+/**
+ * Runs `operation` and cuts (or stalls) the proxy when `when` sees its event; returns the error and the
+ * time from the fault to the error.
+ */
+async function faultAt(
+  proxy: FaultProxy,
+  fault: "cut" | "stall",
+  direction: "up" | "down",
+  when: (e: OperationEvent) => boolean,
+  operation: (onEvent: (e: OperationEvent) => void) => Promise<unknown>,
+): Promise<{ error: Error & { code?: string }; afterCutMs: number; events: OperationEvent[] }> {
+  let armed = false;
+  let cutAtMs: number | undefined;
+  const events: OperationEvent[] = [];
+  // The fault starts with the next bytes in that direction. Then a blip, not a dead store: the store
+  // answers again once the stalled request has timed out (2 s after a cut), so the unfinished upload
+  // can be aborted after the deployment is back (a store down for good is the warning's case).
+  const watch = setInterval(() => {
+    if (armed && cutAtMs === undefined && (fault === "cut" ? proxy.cut : proxy.stalled)) {
+      cutAtMs = Date.now();
+      setTimeout(
+        () => proxy.setMode({ kind: "pass" }),
+        fault === "cut" ? 2_000 : STALL.idleTimeoutMs + 1_500,
+      );
+    }
+  }, 10);
+  const error = (await operation((e) => {
+    events.push(e);
+    if (!armed && when(e)) {
+      armed = true;
+      proxy.setMode({ kind: fault === "cut" ? "cutAfter" : "stallAfter", bytes: 0, direction });
+    }
+  }).then(
+    () => {
+      throw new Error("the operation succeeded despite the cut");
+    },
+    (e: unknown) => e,
+  )) as Error & { code?: string };
+  clearInterval(watch);
+  expect(cutAtMs, "the fault was never injected").toBeDefined();
+  return { error, afterCutMs: Date.now() - (cutAtMs ?? 0), events };
+}
+
+const step = (text: string | RegExp) => (e: OperationEvent) =>
+  e.type === "step" && (typeof text === "string" ? e.message === text : text.test(e.message));
+
+describe("create: a storage cut or stall never leaves Infrahub down, and stores nothing", () => {
+  const points: [string, (e: OperationEvent) => boolean][] = [
+    ["during the PostgreSQL dump", step("dumping PostgreSQL (online)")],
+    ["during the Neo4j dump (Neo4j frozen)", step(/^dumping Neo4j database/)],
+    ["at the commit (after Neo4j serves again)", step(/^Neo4j serving database neo4j again/)],
+  ];
+  for (const [where, when] of points)
+    for (const fault of ["cut", "stall"] as const) {
+      it(`${fault} ${where}`, async () => {
+        const before = await digestInfrahubData(stack.neo4j, stack.postgres);
+        await using proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
+        const prefix = `${fault}-${where.split(" ")[2]}`;
+        const { error, afterCutMs, events } = await faultAt(proxy, fault, "up", when, (onEvent) =>
+          createBackup({
+            environment,
+            store: store(proxy.endpoint, prefix, fault === "stall" ? STALL : {}),
+            toolVersion: "t",
+            force: true,
+            freezeHelper,
+            onEvent,
+          }),
+        );
+        console.log(`create, S3 ${fault} ${where}: ${afterCutMs} ms to fail: ${error.message}`);
+        expect(error.code).toMatch(/^STORAGE_/);
+        expect(error.message).toMatch(/Nothing was stored\./);
+        if (where.includes("Neo4j dump")) {
+          expect(error.message).toMatch(/Neo4j serves again; the application services were started again\./);
+        }
+        // The services come back before storage is cleaned up: no warning-free minute of a frozen Neo4j.
+        expect(afterCutMs).toBeLessThan(45_000);
+        expect(events.flatMap((e) => (e.type === "warning" ? [e.message] : []))).toEqual([]);
+        await expectDeploymentBack(before);
+        await expectNothingStored(prefix);
+      });
+    }
+});
+
+describe("create: other faults", () => {
+  it("the Neo4j JVM killed while frozen: the dump (offline) completes, Neo4j is started again by its supervisor", async () => {
+    const before = await digestInfrahubData(stack.neo4j, stack.postgres);
+    let killed: number | undefined;
+    const result = await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "jvm-killed"),
+      toolVersion: "t",
+      force: true,
+      freezeHelper,
+      onEvent: (e) => {
+        if (killed === undefined && step(/^dumping Neo4j database/)(e)) {
+          const [jvm] = findProcesses(
+            (p) =>
+              p.env.NEO4J_CONF === stack.neo4j.confDir &&
+              p.env.IHB_OWNER === undefined &&
+              /^State:\s+T/m.test(readFileSync(`/proc/${p.pid}/status`, "utf8")),
+          );
+          expect(jvm, "the frozen Neo4j JVM of this stack").toBeDefined();
+          killed = jvm?.pid;
+          if (killed) process.kill(killed, "SIGKILL");
+        }
+      },
+    });
+    expect(killed).toBeDefined();
+    expect(
+      (await verifyBackup({ store: store(stack.minio.endpoint, "jvm-killed"), name: result.name })).ok,
+    ).toBe(true);
+    await expectDeploymentBack(before);
+  });
+
+  it("one operation at a time: a second create or a restore is refused while a create runs; a stale lock is taken over", async () => {
+    const before = await digestInfrahubData(stack.neo4j, stack.postgres);
+    let second: Promise<unknown> | undefined;
+    let third: Promise<unknown> | undefined;
+    const first = createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "lock"),
+      toolVersion: "t",
+      force: true,
+      freezeHelper,
+      onEvent: (e) => {
+        if (second === undefined && step("dumping PostgreSQL (online)")(e)) {
+          second = createBackup({
+            environment,
+            store: store(stack.minio.endpoint, "lock2"),
+            toolVersion: "t",
+            force: true,
+            freezeHelper,
+          }).catch((error: unknown) => error);
+          third = restoreBackup({
+            environment,
+            store: store(stack.minio.endpoint, "lock"),
+            name: "infrahub_backup_20200101_000000.tar.gz",
+            freezeHelper,
+          }).catch((error: unknown) => error);
+        }
+      },
+    });
+    const result = await first;
+    const refusal = (await second) as Error & { code?: string };
+    expect(refusal).toMatchObject({ code: "OPERATION_IN_PROGRESS" });
+    expect(refusal.message).toMatch(/^a create is already running on local database since \d{4}-\d\d-\d\dT/);
+    expect(await third).toMatchObject({ code: "OPERATION_IN_PROGRESS" });
+    expect(await stack.minio.listObjectKeys(BUCKET, "lock/")).toEqual([`lock/${result.name}`]);
+    await expectDeploymentBack(before);
+
+    // A lock left by a process that died (this host, a pid that no longer runs) is taken over.
+    await mkdir(lockDir());
+    await writeFile(
+      join(lockDir(), "info"),
+      JSON.stringify({
+        id: "gone",
+        operation: "restore",
+        host: (await import("node:os")).hostname(),
+        pid: 2 ** 22 + 7,
+        startedAt: "2026-01-01T00:00:00Z",
+      }),
+    );
+    await writeFile(join(lockDir(), "renewed"), "");
+    const warnings: string[] = [];
+    await createBackup({
+      environment,
+      store: store(stack.minio.endpoint, "stale"),
+      toolVersion: "t",
+      force: true,
+      freezeHelper,
+      onEvent: (e) => {
+        if (e.type === "warning") warnings.push(e.message);
+      },
+    });
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^taking over a stale operation lock \(restore by .* since 2026-01-01T00:00:00Z, that process is gone\)$/,
+      ),
+    ]);
+    await expectDeploymentBack(before);
+  });
+});
+
+describe("restore: a fault in the destructive phase leaves each database as it was", () => {
+  let archiveName: string;
+  let backedUp: InfrahubDataDigest;
+
+  beforeAll(async () => {
+    backedUp = await digestInfrahubData(stack.neo4j, stack.postgres);
+    archiveName = (
+      await createBackup({
+        environment,
+        store: store(stack.minio.endpoint, "source"),
+        toolVersion: "t",
+        force: true,
+        freezeHelper,
+      })
+    ).name;
+    // The deployment moves on after the backup: a failed restore must leave THIS state.
+    await stack.neo4j.cypher("CREATE (:Node {uuid: 'written-after-the-backup'})");
+    await stack.postgres.psql("UPDATE flow_run SET state_type = 'AFTER-BACKUP'");
+  }, 300_000);
+
+  const points: [string, (e: OperationEvent) => boolean][] = [
+    ["during the Neo4j load (previous store set aside)", step(/^loading Neo4j database/)],
+    ["during the PostgreSQL restore (Neo4j already loaded)", step(/^restoring PostgreSQL database/)],
+  ];
+  for (const [where, when] of points)
+    for (const fault of ["cut", "stall"] as const) {
+      it(`storage ${fault} ${where}`, async () => {
+        const current = await digestInfrahubData(stack.neo4j, stack.postgres);
+        expect(current).not.toEqual(backedUp);
+        await using proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
+        const { error, afterCutMs } = await faultAt(proxy, fault, "down", when, (onEvent) =>
+          restoreBackup({
+            environment,
+            store: store(proxy.endpoint, "source", fault === "stall" ? STALL : {}),
+            name: archiveName,
+            freezeHelper,
+            onEvent,
+          }),
+        );
+        console.log(`restore, S3 ${fault} ${where}: ${afterCutMs} ms to fail: ${error.message}`);
+        expect(error.code).toMatch(/^STORAGE_/);
+        expect(error.message).toMatch(/PostgreSQL: unchanged\. Neo4j: unchanged/);
+        expect(error.message).toMatch(/Nothing was changed: fix the cause and run the restore again\.$/);
+        await expectDeploymentBack(current);
+      });
+    }
+
+  it("a Neo4j dump that passes its checksum but does not load: the previous store is put back", async () => {
+    const current = await digestInfrahubData(stack.neo4j, stack.postgres);
+    await using work = await tempDir("ihb-bad-dump-");
+    await extractArchive(await store(stack.minio.endpoint, "source").get(archiveName), work.path);
+    const dump = join(work.path, "backup", "database", "neo4j.dump");
+    // A zstd-framed dump header followed by noise: right magic, right checksum (computed anew), not a store.
+    await writeFile(dump, Buffer.concat([Buffer.from("DZV1"), Buffer.alloc(256 * 1024, 7)]));
+    const local = new LocalStore({ directory: join(work.path, "store") });
+    await mkdir(join(work.path, "store"));
+    const bad = await createBackupFromFiles({
+      store: local,
+      toolVersion: "t",
+      neo4jPath: dump,
+      postgresPath: join(work.path, "backup", "prefect.dump"),
+    });
+    const error = (await restoreBackup({ environment, store: local, name: bad.name, freezeHelper }).catch(
+      (e: unknown) => e,
+    )) as Error & { code?: string };
+    console.log(`restore of an unloadable dump: ${error.message}`);
+    expect(error.code).toBe("DATABASE_COMMAND_FAILED");
+    expect(error.message).toMatch(/Neo4j: unchanged \(the previous store was put back\)/);
+    expect(error.message).toMatch(/PostgreSQL: unchanged\./);
+    await expectDeploymentBack(current);
+  });
+
+  it("after the faults, the same restore without one brings the backup's data", async () => {
+    await restoreBackup({
+      environment,
+      store: store(stack.minio.endpoint, "source"),
+      name: archiveName,
+      freezeHelper,
+    });
+    await expectDeploymentBack(backedUp);
+  });
+});
