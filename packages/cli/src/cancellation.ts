@@ -1,37 +1,26 @@
-import { abortUploadsOnSignals } from "@infrahub-backup/core";
-
 const SIGNAL_EXIT: Record<string, number> = { SIGINT: 130, SIGTERM: 143 };
 
 /**
- * SIGINT/SIGTERM: abort the running operation (its signal) and every S3 upload in flight, then report
- * 130/143. While aborting, the operation rejects with CANCELLED; `main` waits for `done` instead of
- * reporting that as a failure.
+ * SIGINT/SIGTERM: the first one aborts the running operation's signal, and the operation winds up as it
+ * would after any failure — deployment brought back first, unfinished uploads removed after — then
+ * reports what is true. A second signal exits at once: whatever the operation held is then left to the
+ * safety nets (the freeze helper resumes Neo4j when its lease expires; a lock goes stale).
  */
 export class Cancellation {
   readonly #controller = new AbortController();
-  readonly #dispose: () => void;
   readonly #onSignal = (signal: NodeJS.Signals) => {
-    this.#signalName ??= signal;
+    if (this.#signalName !== undefined) {
+      process.stderr.write(
+        `received ${signal} again: exiting now without waiting for the clean-up; a frozen Neo4j resumes by itself within its lease (20 s), stopped services may need starting by hand\n`,
+      );
+      process.exit(SIGNAL_EXIT[signal] ?? 130);
+    }
+    this.#signalName = signal;
     this.#controller.abort(new Error(`received ${signal}`));
   };
   #signalName: NodeJS.Signals | undefined;
-  #aborted = false;
-  #resolveDone!: (code: number) => void;
-  /** Resolves with the exit code once uploads are aborted (only after a signal). */
-  readonly done = new Promise<number>((r) => {
-    this.#resolveDone = r;
-  });
 
   constructor() {
-    this.#dispose = abortUploadsOnSignals({
-      onAborted: (signal) => {
-        const code = SIGNAL_EXIT[signal] ?? 130;
-        // A second signal means "stop now": the operation had its chance to clean up.
-        if (this.#aborted) process.exit(code);
-        this.#aborted = true;
-        this.#resolveDone(code);
-      },
-    });
     process.on("SIGINT", this.#onSignal);
     process.on("SIGTERM", this.#onSignal);
   }
@@ -44,8 +33,12 @@ export class Cancellation {
     return this.#signalName;
   }
 
+  /** 130 for SIGINT, 143 for SIGTERM; undefined before any signal. */
+  get exitCode(): number | undefined {
+    return this.#signalName === undefined ? undefined : (SIGNAL_EXIT[this.#signalName] ?? 130);
+  }
+
   dispose(): void {
-    this.#dispose();
     process.off("SIGINT", this.#onSignal);
     process.off("SIGTERM", this.#onSignal);
   }

@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { BackupError, isBackupError } from "@infrahub-backup/core";
+import { abortActiveUploads, BackupError, isBackupError } from "@infrahub-backup/core";
 import { Cancellation } from "./cancellation.js";
 import type { CommandContext } from "./commands/context.js";
 import { exitCodeFor } from "./exit-codes.js";
@@ -100,25 +100,27 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
   try {
     const code = await dispatch(cmd, { output, env, cancellation, version, stdin: process.stdin });
     const signal = cancellation.fired;
-    if (signal === undefined) return code;
-    // A command that finished despite a signal (it took no AbortSignal) still reports the cancellation.
-    const cancelledCode = await cancellation.done;
-    reportError(output, new BackupError("CANCELLED", `cancelled by ${signal}`), cancelledCode);
-    return cancelledCode;
+    // The work was done before the signal could stop it (e.g. the archive was committed): that is the truth.
+    if (signal !== undefined) output.log("warn", `received ${signal} after the ${cmd.command} had completed`);
+    return code;
   } catch (error) {
     const signal = cancellation.fired;
-    if (signal) {
-      // Wait until every upload is aborted; then report the cancellation once.
-      const code = await cancellation.done;
-      reportError(
-        output,
-        new BackupError("CANCELLED", `cancelled by ${signal}; uploads in flight were aborted`),
-        code,
-      );
-      return code;
-    }
-    const code = exitCodeFor(error);
-    reportError(output, error, code);
+    // Every operation removes its own unfinished uploads; this sweep only catches what a step without a
+    // signal may have left open.
+    if (signal) await abortActiveUploads(new Error(`received ${signal}`));
+    // The operation's own statement (per database, services) is the message; a cancellation that changed
+    // nothing exits 130/143, one that left something changed or down keeps that code (8).
+    const cancelled = signal !== undefined && !(isBackupError(error) && error.category === "partial");
+    const code = cancelled ? (cancellation.exitCode ?? 130) : exitCodeFor(error);
+    const reported =
+      !cancelled || isBackupError(error, "CANCELLED")
+        ? error
+        : new BackupError(
+            "CANCELLED",
+            `cancelled by ${signal}: ${error instanceof Error ? error.message : String(error)}`,
+            { cause: error },
+          );
+    reportError(output, reported, code);
     return code;
   } finally {
     output.close();

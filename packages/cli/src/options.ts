@@ -207,6 +207,11 @@ export const RESTORE_FLAGS = {
   "decrypt-key": { type: "string", describe: "Private key (PKCS#8 PEM) for .tar.gz.enc archives" },
   force: { type: "boolean", env: false, describe: "Plakar only (accepted, no effect)" },
   "reset-deployment-id": { type: "boolean", describe: "Give the restored deployment a new deployment id" },
+  "allow-non-atomic": {
+    type: "boolean",
+    describe:
+      "When the Neo4j volume has no room to keep the current graph until the restored one serves, remove it first instead of refusing (a failure then leaves the graph empty)",
+  },
   latest: {
     type: "boolean",
     env: false,

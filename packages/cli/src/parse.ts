@@ -110,6 +110,7 @@ export type ParsedCommand =
       decryptKey: string | undefined;
       force: boolean;
       resetDeploymentId: boolean;
+      allowNonAtomic: boolean;
       dryRun: boolean;
       yes: boolean;
     }
@@ -416,6 +417,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           decryptKey: str(f["decrypt-key"]),
           force: bool(f.force),
           resetDeploymentId: bool(f["reset-deployment-id"]),
+          allowNonAtomic: bool(f["allow-non-atomic"]),
           dryRun: bool(f["dry-run"]),
           yes: bool(f.yes),
         };

@@ -44,6 +44,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     excludeTaskManager: cmd.excludeTaskManager,
     resetDeploymentId: cmd.resetDeploymentId,
     migrateFormat: cmd.migrateFormat,
+    allowNonAtomic: cmd.allowNonAtomic,
     dryRun: cmd.dryRun,
     signal,
     onEvent: output.onEvent,

@@ -336,6 +336,10 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
             await setExpiryScript(databaseExec, frozen, swap.rollbackScript());
             held.undoWhileFrozen(() => swap.rollBack());
             await swap.setAside();
+            onEvent({
+              type: "step",
+              message: `the store of database ${neo4jCredentials.database} was set aside at ${swap.previousStoreDir} until the restored one serves`,
+            });
           } else {
             await removeStore(databaseExec, storeLocation, adminUser);
           }
