@@ -1,17 +1,21 @@
 #!/usr/bin/env bash
 # Fails when a process started by the testkit (it carries IHB_TESTKIT_PROCESS in its environment)
-# is still alive after the tests: no service may outlive the run.
+# is still alive after the tests: no service may outlive the run. With IHB_TEST_RUN set (tools/run-tests.sh
+# sets it), only processes of that run count: other runs and other work on the machine are not ours.
 set -uo pipefail
+run=${IHB_TEST_RUN:-}
 leftovers=""
 for environ in /proc/[0-9]*/environ; do
   pid=${environ#/proc/}; pid=${pid%/environ}
   [ "$pid" = "$$" ] && continue
-  name=$( { tr '\0' '\n' < "$environ"; } 2>/dev/null | sed -n 's/^IHB_TESTKIT_PROCESS=//p' | head -n1)
+  vars=$( { tr '\0' '\n' < "$environ"; } 2>/dev/null)
+  name=$(printf '%s\n' "$vars" | sed -n 's/^IHB_TESTKIT_PROCESS=//p' | head -n1)
   [ -n "$name" ] || continue
+  if [ -n "$run" ] && ! printf '%s\n' "$vars" | grep -qxF "IHB_TEST_RUN=$run"; then continue; fi
   leftovers+="  pid $pid ($name): $( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-120)"$'\n'
 done
 if [ -n "$leftovers" ]; then
   printf 'leftover test processes (not stopped by their tests):\n%s' "$leftovers" >&2
   exit 1
 fi
-echo "leftovers: none (no testkit process outlived the tests)"
+echo "leftovers: none (no testkit process${run:+ of run $run} outlived the tests)"

@@ -8,6 +8,9 @@ tools/bootstrap.sh
 pnpm install --frozen-lockfile --reporter=append-only
 pnpm exec turbo run build typecheck lint --output-logs=errors-only
 results="$(mktemp -d)/vitest.json"
+# One id per run, in the environment of every process the testkit starts (tools/check-leftovers.sh).
+IHB_TEST_RUN="run-$(date +%s)-$$"
+export IHB_TEST_RUN
 status=0
 # Vitest's run-mode default is one worker fewer than the cores (one, on the 2-core CI machine), and a
 # root-config maxWorkers does not reach the projects: the flag does. The heavy files mostly wait on JVM

@@ -1,5 +1,5 @@
 // ci-cost: 125 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
-import { execFileSync, spawnSync } from "node:child_process";
+import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
@@ -7,6 +7,7 @@ import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   digestInfrahubData,
   freezeHelperPath,
+  freezeOwnedProcesses,
   type InfrahubLocalStack,
   seedInfrahubData,
   startFaultProxy,
@@ -296,11 +297,17 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       toolVersion: "test",
       freezeHelper,
       onEvent: (e) => {
-        // The dump process dies (as under the OOM killer) as soon as it shows up.
+        // The dump process dies (as under the OOM killer) as soon as it shows up: exactly the JVM of
+        // the dump this backup started on this stack's Neo4j, never a process picked by name.
         if (e.type === "step" && e.message.startsWith("dumping Neo4j")) {
           const killer = setInterval(() => {
-            const pkill = spawnSync("pkill", ["-KILL", "-f", "Neo4jAdminCommand database dump"]);
-            if (pkill.status === 0) clearInterval(killer);
+            const [dump] = freezeOwnedProcesses(stack.neo4j.confDir).filter((p) =>
+              p.argv.some((a) => a.includes("Neo4jAdminCommand")),
+            );
+            if (dump) {
+              process.kill(dump.pid, "SIGKILL");
+              clearInterval(killer);
+            }
           }, 20);
           setTimeout(() => clearInterval(killer), 60_000);
         }

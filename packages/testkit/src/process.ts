@@ -6,6 +6,8 @@ import { closeSync, openSync, readFileSync } from "node:fs";
  * (tools/check-leftovers.sh) can find anything that outlived it.
  */
 export const TESTKIT_MARKER = "IHB_TESTKIT_PROCESS";
+/** Identifies one test run (set by tools/run-tests.sh) in the environment of every process it starts. */
+export const TEST_RUN_VARIABLE = "IHB_TEST_RUN";
 
 export interface StartOptions {
   /** Short name used in errors, e.g. "minio". */
@@ -61,7 +63,13 @@ export class ManagedProcess implements AsyncDisposable {
     try {
       this.#child = spawn(options.command, options.args ?? [], {
         cwd: options.cwd,
-        env: { ...(options.env ?? process.env), [TESTKIT_MARKER]: options.name },
+        env: {
+          ...(options.env ?? process.env),
+          [TESTKIT_MARKER]: options.name,
+          // The run this process belongs to (tools/run-tests.sh sets it): the leftover check looks at
+          // this run only, never at other processes of the machine.
+          ...(process.env[TEST_RUN_VARIABLE] ? { [TEST_RUN_VARIABLE]: process.env[TEST_RUN_VARIABLE] } : {}),
+        },
         stdio: ["ignore", log, log],
         detached: true,
         ...(options.uid === undefined ? {} : { uid: options.uid }),
