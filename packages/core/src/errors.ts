@@ -59,6 +59,10 @@ const ERROR_CATEGORY = {
   EXEC_FAILED: "environment",
   EXEC_PROTOCOL_UNSUPPORTED: "environment",
   UNSAFE_SCALE_DOWN: "environment",
+  /** A workload held at zero for an operation was scaled up by someone else (a GitOps controller …). */
+  SCALE_CONFLICT: "environment",
+  /** Infrahub's pods did not become Running and Ready within --wait-ready. */
+  DEPLOYMENT_NOT_READY: "environment",
   // storage
   STORAGE_CREDENTIALS: "storage-auth",
   STORAGE_ACCESS_DENIED: "storage-auth",

@@ -7,6 +7,41 @@ export interface StoppedServices {
   readonly services: readonly ServiceName[];
   /** Transport-specific record (e.g. replicas per workload); opaque to operations. */
   readonly state: unknown;
+  /**
+   * Aborted, with a SCALE_CONFLICT BackupError as its reason, when someone else brings a stopped service
+   * back while the operation holds it down (a GitOps controller reverting the scale). Watched until
+   * `start`; absent where the environment cannot tell.
+   */
+  readonly interference?: AbortSignal;
+}
+
+/** How to wait until a deployment's services are up (`Environment.waitUntilReady`). */
+export interface ReadinessWait {
+  /** Give up after this long with DEPLOYMENT_NOT_READY naming what is not ready. */
+  timeoutMs: number;
+  /**
+   * Services that must exist and be ready. Every other service is waited for only when the deployment
+   * has it (a workload or a pod). Default: the graph database.
+   */
+  required?: readonly ServiceName[];
+  /** Told what is still not ready: at the start, on every change, and at least every `progressMs`. */
+  onProgress?: (message: string, notReady: readonly string[]) => void;
+  /** Default 15 s. */
+  progressMs?: number;
+  /** Poll interval; default 2 s. */
+  pollMs?: number;
+  signal?: AbortSignal;
+}
+
+/** The record of the last completed restore of a deployment, so a repeated request is not restored twice. */
+export interface RestoreRecord {
+  /** The caller's identifier of the restore request (the chart passes a hash of its restore values). */
+  requestId: string;
+  /** ISO 8601, UTC. */
+  completedAt: string;
+  /** Where the archive was read from. */
+  location: string;
+  backupId?: string;
 }
 
 /** Facts about how Neo4j runs in this deployment. */
@@ -44,4 +79,14 @@ export interface Environment {
    * when another operation holds it. Released by disposing it.
    */
   lock(request: LockRequest): Promise<OperationLock>;
+  /**
+   * Waits until the deployment's services are running and ready (pods Running and Ready, workloads at
+   * their desired replicas). Resolves with how long it waited; DEPLOYMENT_NOT_READY at the timeout.
+   * Absent where the environment cannot tell.
+   */
+  waitUntilReady?(wait: ReadinessWait): Promise<{ waitedMs: number }>;
+  /** The record of the last completed restore; undefined when none. Absent where nothing is recorded. */
+  lastRestore?(): Promise<RestoreRecord | undefined>;
+  /** Records a completed restore (replacing the previous record). */
+  recordRestore?(record: RestoreRecord): Promise<void>;
 }

@@ -69,6 +69,7 @@ export class HeldDeployment implements AsyncDisposable {
   #neo4jStoppedAt: number | undefined;
   #outcome: HoldOutcome = { neo4j: { state: "untouched" }, services: { state: "untouched" } };
   #releasing: Promise<HoldOutcome> | undefined;
+  #interference: BackupError | undefined;
   /** From Neo4j's stop until its user database served again (last cycle). */
   neo4jDowntimeMs: number | undefined;
   /** From the application services' stop until they were started again. */
@@ -81,9 +82,20 @@ export class HeldDeployment implements AsyncDisposable {
     });
   }
 
-  /** Aborted when the operation is cancelled or the hold is released: give it to every streaming command. */
+  /**
+   * Aborted when the operation is cancelled, the hold is released, or the environment reports that
+   * someone else brought a stopped service back (`interference`): give it to every streaming command.
+   */
   get commandSignal(): AbortSignal {
     return this.#commands.signal;
+  }
+
+  /**
+   * Why the hold was broken from outside, if it was: a SCALE_CONFLICT error naming the workload, the
+   * replica count and the field manager. The operation's failure should state this as its cause.
+   */
+  get interference(): BackupError | undefined {
+    return this.#interference;
   }
 
   get frozen(): FrozenNeo4j | undefined {
@@ -104,6 +116,24 @@ export class HeldDeployment implements AsyncDisposable {
     this.#servicesTouched = true;
     this.#stoppedAt = Date.now();
     this.#stopped = await this.#options.environment.stop(APP_STOP_ORDER);
+    this.#watchInterference(this.#stopped.interference);
+  }
+
+  /** Links the environment's interference signal into the command signal (first report wins). */
+  #watchInterference(signal: AbortSignal | undefined): void {
+    if (!signal) return;
+    const interfere = () => {
+      // Also while releasing: `start` takes a last look before scaling back, and what it saw happened
+      // while the services were held down.
+      if (this.#interference) return;
+      const reason = signal.reason;
+      this.#interference =
+        reason instanceof BackupError ? reason : new BackupError("SCALE_CONFLICT", String(reason));
+      this.#options.onEvent({ type: "warning", message: this.#interference.message });
+      this.#commands.abort(this.#interference);
+    };
+    if (signal.aborted) interfere();
+    else signal.addEventListener("abort", interfere, { once: true });
   }
 
   /**

@@ -4,9 +4,18 @@ import type { Executor } from "../exec/executor.js";
 import { KubernetesExecutor } from "../exec/kube-executor.js";
 import { parseEnvOutput } from "./compose-environment.js";
 import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
-import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import type {
+  Environment,
+  Neo4jRuntime,
+  ReadinessWait,
+  RestoreRecord,
+  StoppedServices,
+} from "./environment.js";
 import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
 import { acquireLease } from "./kubernetes-lease.js";
+import { waitForDeploymentReady } from "./kubernetes-readiness.js";
+import { readRestoreRecord, writeRestoreRecord } from "./kubernetes-restore-record.js";
+import { ScaleWatch } from "./kubernetes-scale-watch.js";
 import {
   assertSafeToScaleDown,
   findWorkloads,
@@ -26,6 +35,8 @@ export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
   namespace: string;
   /** WebSocket ping interval of exec connections. Default 20 s. */
   keepAliveMs?: number;
+  /** How often workloads held at zero are checked for someone scaling them back up. Default 1 s. */
+  scaleWatchPollMs?: number;
 }
 
 /** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, pid file in `$NEO4J_HOME/run`. */
@@ -48,6 +59,8 @@ export class KubernetesEnvironment implements Environment {
   /** Pod choices, kept until the service is scaled (a frozen Neo4j is not Ready, yet still ours). */
   readonly #choices = new Map<ServiceName, PodChoice>();
   readonly #runtime = memoisedRuntime(() => detectContainerNeo4jRuntime(this));
+  /** The watch over what each `stop` scaled down, by its recorded state, until `start` brings it back. */
+  readonly #watches = new WeakMap<object, ScaleWatch>();
 
   constructor(options: KubernetesEnvironmentOptions) {
     this.#options = options;
@@ -143,6 +156,10 @@ export class KubernetesEnvironment implements Environment {
       plan.push({ service, workloads });
     }
     const scaled: ScaledWorkload[] = [];
+    const watch = new ScaleWatch(this.#apps, this.name, {
+      ...(this.#options.scaleWatchPollMs !== undefined ? { pollMs: this.#options.scaleWatchPollMs } : {}),
+    });
+    this.#watches.set(scaled, watch);
     const workloadsOf = new Map(plan.map(({ service, workloads }) => [service, workloads]));
     const stopped = await stopInOrderOrUndo(
       plan.map((p) => p.service),
@@ -156,6 +173,7 @@ export class KubernetesEnvironment implements Environment {
           await api(`scale ${workload.kind} ${workload.name} to 0`, () =>
             this.#scaler.scale(workload.kind, workload.name, 0),
           );
+          watch.add(workload);
           scaled.push({
             service,
             kind: workload.kind,
@@ -172,11 +190,18 @@ export class KubernetesEnvironment implements Environment {
         this.start({ services: [...new Set([...back, ...scaled.map((w) => w.service)])], state: scaled }),
       `namespace ${this.name}`,
     );
-    return { services: stopped, state: scaled };
+    return { services: stopped, state: scaled, interference: watch.signal };
   }
 
   async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
     const state = Array.isArray(stopped.state) ? (stopped.state as ScaledWorkload[]) : [];
+    const watch = this.#watches.get(state);
+    if (watch) {
+      // A last look before scaling back ourselves: a scale-up within the last poll interval still counts.
+      await watch.check();
+      watch.stop();
+      this.#watches.delete(state);
+    }
     const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
     const failures: string[] = [];
     for (const service of sequence) {
@@ -215,6 +240,20 @@ export class KubernetesEnvironment implements Environment {
   /** The Lease `infrahub-backup` in the namespace (a pod's files do not survive its container's restart). */
   lock(request: LockRequest): Promise<OperationLock> {
     return acquireLease(this.#options.kubeConfig, this.name, request);
+  }
+
+  /** Pods Running and Ready, workloads at their desired replicas (see `waitForDeploymentReady`). */
+  waitUntilReady(wait: ReadinessWait): Promise<{ waitedMs: number }> {
+    return waitForDeploymentReady(this.#core, this.#apps, this.name, wait);
+  }
+
+  /** The Lease `infrahub-backup-last-restore` (see `readRestoreRecord`). */
+  lastRestore(): Promise<RestoreRecord | undefined> {
+    return readRestoreRecord(this.#options.kubeConfig, this.name);
+  }
+
+  recordRestore(record: RestoreRecord): Promise<void> {
+    return writeRestoreRecord(this.#options.kubeConfig, this.name, record);
   }
 }
 

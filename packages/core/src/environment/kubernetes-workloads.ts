@@ -12,6 +12,7 @@ import {
   SERVICE_CONTAINERS,
   serviceSelectors,
 } from "./kubernetes-discovery.js";
+import { FIELD_MANAGER } from "./kubernetes-scale-watch.js";
 import type { ServiceName } from "./services.js";
 
 export type WorkloadKind = "Deployment" | "StatefulSet";
@@ -68,24 +69,29 @@ export async function findWorkloads(
     apps.listNamespacedDeployment({ namespace }),
     apps.listNamespacedStatefulSet({ namespace }),
   ]);
+  return matchWorkloads(deployments.items, statefulSets.items, service).map((m) => m.workload);
+}
+
+/** `findWorkloads` on lists already read, with each match's object (for its status). */
+export function matchWorkloads(
+  deployments: readonly V1Deployment[],
+  statefulSets: readonly V1StatefulSet[],
+  service: ServiceName,
+): { workload: Workload; item: V1Deployment | V1StatefulSet }[] {
   const all = [
-    ...deployments.items.map((d) => toWorkload("Deployment", d)),
-    ...statefulSets.items.map((s) => toWorkload("StatefulSet", s)),
+    ...deployments.map((item) => ({ workload: toWorkload("Deployment", item), item })),
+    ...statefulSets.map((item) => ({ workload: toWorkload("StatefulSet", item), item })),
   ];
-  const labelsOf = new Map<Workload, Record<string, string>[]>();
-  for (const [i, item] of [...deployments.items, ...statefulSets.items].entries()) {
-    const workload = all[i] as Workload;
-    labelsOf.set(workload, [
-      item.spec?.template?.metadata?.labels ?? {},
-      item.metadata?.labels ?? {},
-      item.spec?.selector?.matchLabels ?? {},
-    ]);
-  }
+  const labelsOf = ({ item }: { item: V1Deployment | V1StatefulSet }) => [
+    item.spec?.template?.metadata?.labels ?? {},
+    item.metadata?.labels ?? {},
+    item.spec?.selector?.matchLabels ?? {},
+  ];
   for (const selector of serviceSelectors(service)) {
-    const found = all.filter((w) => labelsOf.get(w)?.some((labels) => matchesSelector(labels, selector)));
+    const found = all.filter((w) => labelsOf(w).some((labels) => matchesSelector(labels, selector)));
     if (found.length > 0) return found;
   }
-  return all.filter((w) => w.name.includes(service));
+  return all.filter((w) => w.workload.name.includes(service));
 }
 
 /** Refuses to scale a workload to zero when data it must keep lives on an emptyDir (deleted with the pod). */
@@ -161,9 +167,11 @@ export class WorkloadScaler {
   async scale(kind: WorkloadKind, name: string, replicas: number): Promise<void> {
     const namespace = this.#namespace;
     // JSON patch (the client's default patch type) on the scale subresource: only spec.replicas changes.
+    // Named as ours (see FIELD_MANAGER for why managedFields do not show it today).
     const body = [{ op: "replace", path: "/spec/replicas", value: replicas }];
-    if (kind === "Deployment") await this.#apps.patchNamespacedDeploymentScale({ name, namespace, body });
-    else await this.#apps.patchNamespacedStatefulSetScale({ name, namespace, body });
+    const request = { name, namespace, body, fieldManager: FIELD_MANAGER };
+    if (kind === "Deployment") await this.#apps.patchNamespacedDeploymentScale(request);
+    else await this.#apps.patchNamespacedStatefulSetScale(request);
   }
 
   /** Waits until no pod of the workload is left (terminating ones included). */
