@@ -131,6 +131,14 @@ const STALE_UPLOAD_AGE = {
 /** Default of `--stale-upload-age`: long enough that no backup still running is touched. */
 export const DEFAULT_STALE_UPLOAD_AGE_MS = 24 * 3_600_000;
 
+/** `--wait-ready` of create and restore. */
+const WAIT_READY = {
+  type: "string",
+  describe:
+    "Before anything is stopped, wait up to this long (Go duration) until Infrahub's pods are Running and Ready, printing what is not (Kubernetes; 0: do not wait)",
+  defaultText: "0",
+} as const satisfies FlagSpec;
+
 /** `--neo4jmetadata` values (upstream documents these; neo4j-admin refuses anything else after the stop). */
 export const NEO4J_METADATA_VALUES = ["all", "none", "users", "roles"] as const;
 
@@ -172,6 +180,7 @@ export const CREATE_FLAGS = {
     describe: "After a successful backup, keep only the newest N archives",
   },
   "stale-upload-age": STALE_UPLOAD_AGE,
+  "wait-ready": WAIT_READY,
 } as const satisfies Record<string, FlagSpec>;
 
 export const FROM_FILES_FLAGS = {
@@ -224,6 +233,13 @@ export const RESTORE_FLAGS = {
     describe: "Validate the archive and print the plan; change nothing",
   },
   yes: { type: "boolean", alias: "y", describe: "Do not ask for confirmation on a terminal" },
+  "wait-ready": WAIT_READY,
+  "request-id": {
+    type: "string",
+    env: "INFRAHUB_RESTORE_REQUEST_ID",
+    describe:
+      "Identifier of this restore request (letters, digits, . _ -): if the deployment records that it was already restored, do nothing and exit 0; recorded when the restore completes (Kubernetes). The chart passes a hash of its restore values",
+  },
 } as const satisfies Record<string, FlagSpec>;
 
 export const VERIFY_FLAGS = {

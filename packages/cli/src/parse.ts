@@ -89,6 +89,8 @@ export type ParsedCommand =
       retentionCount: number | undefined;
       /** Unfinished uploads older than this are aborted after a successful backup; 0: never. */
       staleUploadAgeMs: number;
+      /** Wait this long for Infrahub to be Ready before stopping anything; 0: do not wait. */
+      waitReadyMs: number;
     }
   | {
       command: "create-from-files";
@@ -113,6 +115,10 @@ export type ParsedCommand =
       allowNonAtomic: boolean;
       dryRun: boolean;
       yes: boolean;
+      /** Wait this long for Infrahub to be Ready before restoring; 0: do not wait. */
+      waitReadyMs: number;
+      /** Skip the restore when the deployment records this request as done; record it when done. */
+      requestId: string | undefined;
     }
   | {
       command: "verify";
@@ -208,6 +214,17 @@ function partOptions(raw: Raw, g: Record<string, unknown>): { partSize?: number;
  */
 function checkPrefectUrls(ctx: ParseContext, excludeTaskManager: boolean): void {
   if (!excludeTaskManager) credentialsFromEnv(ctx.env, "the host environment");
+}
+
+/** `--request-id` of restore: a short token, stored in a Lease annotation and compared as is. */
+function requestId(value: unknown, source: string): string | undefined {
+  const id = str(value);
+  if (id === undefined || /^[A-Za-z0-9._-]{1,128}$/.test(id)) return id;
+  throw invalidValue(
+    source,
+    `invalid ${source} ${JSON.stringify(id)}`,
+    "use up to 128 letters, digits, dots, underscores or dashes",
+  );
 }
 
 /** `--stale-upload-age` (create, prune): 0 disables the sweep. */
@@ -392,6 +409,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           retentionDays: retention(f["retention-days"], from("retention-days")),
           retentionCount: retention(f["retention-count"], from("retention-count")),
           staleUploadAgeMs: staleUploadAge(raw, f["stale-upload-age"], CREATE_FLAGS),
+          waitReadyMs: duration(f["wait-ready"], from("wait-ready")),
         };
       }),
     )
@@ -420,6 +438,8 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           allowNonAtomic: bool(f["allow-non-atomic"]),
           dryRun: bool(f["dry-run"]),
           yes: bool(f.yes),
+          waitReadyMs: duration(f["wait-ready"], sourceOf(raw, "wait-ready", RESTORE_FLAGS["wait-ready"])),
+          requestId: requestId(f["request-id"], sourceOf(raw, "request-id", RESTORE_FLAGS["request-id"])),
         };
       }),
     )

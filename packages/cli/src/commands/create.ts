@@ -7,6 +7,7 @@ import { copyArchive, loadEncryptKey, localStore, s3Store } from "../stores.js";
 import { humanBytes } from "../values.js";
 import { type CommandContext, hostEnv, sleep } from "./context.js";
 import { type TidyReport, tidyCounts, tidyJson, tidyStore, warnTidyFailures } from "./tidy.js";
+import { waitUntilReady } from "./wait-ready.js";
 
 type Create = Extract<ParsedCommand, { command: "create" }>;
 
@@ -37,6 +38,12 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
   // the S3 upload comes after, so prove write access to S3 now, before anything is stopped.
   if (local && s3) await s3.check({ write: true, signal });
   const environment = await selectEnvironment(cmd.global);
+  await waitUntilReady(
+    environment,
+    cmd.waitReadyMs,
+    ctx,
+    cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"],
+  );
   const result = await createBackup({
     environment,
     store: target,

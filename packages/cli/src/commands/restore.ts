@@ -1,10 +1,11 @@
-import { BackupError, restoreBackup } from "@infrahub-backup/core";
+import { BackupError, type Environment, type RestoreRecord, restoreBackup } from "@infrahub-backup/core";
 import { selectEnvironment } from "../environment-select.js";
 import { freezeHelperResolver } from "../freeze-helper.js";
 import type { ParsedCommand } from "../parse.js";
 import { loadDecryptKey, resolveSource } from "../stores.js";
 import { humanBytes } from "../values.js";
 import { type CommandContext, confirm, hostEnv, interactive, sleep } from "./context.js";
+import { waitUntilReady } from "./wait-ready.js";
 
 type Restore = Extract<ParsedCommand, { command: "restore" }>;
 
@@ -27,6 +28,17 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const environment = await selectEnvironment(cmd.global);
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before restore");
   signal.throwIfAborted();
+  const requestId = cmd.dryRun ? undefined : cmd.requestId;
+  if (requestId !== undefined) {
+    const done = await alreadyRestored(environment, requestId);
+    if (done) {
+      const text = `Restore request ${requestId} was already completed at ${done.completedAt} (from ${done.location}); nothing was changed. To restore again, use another request id (chart: change restore.requestId).`;
+      output.info(text, { request_id: requestId, completed_at: done.completedAt, location: done.location });
+      output.result("", { command: "restore", dry_run: false, skipped: true, request_id: requestId });
+      output.summary({ command: "restore", skipped: true, request_id: requestId });
+      return 0;
+    }
+  }
   if (!cmd.dryRun && !cmd.yes && interactive(ctx)) {
     const ok = await confirm(
       ctx,
@@ -34,6 +46,12 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     );
     if (!ok) throw new BackupError("CANCELLED", "restore not confirmed; nothing was changed");
   }
+  await waitUntilReady(
+    environment,
+    cmd.waitReadyMs,
+    ctx,
+    cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"],
+  );
   const result = await restoreBackup({
     environment,
     store,
@@ -67,6 +85,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
       location: plan.location,
       backup_id: plan.metadata.backupId,
     });
+    if (requestId !== undefined) await recordRestore(environment, requestId, plan, ctx);
     output.result("", { command: "restore", dry_run: false, location: plan.location });
   }
   output.summary({
@@ -76,4 +95,44 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     durations: result.durations,
   });
   return 0;
+}
+
+/** The record of this request when the deployment says it was restored already. */
+async function alreadyRestored(
+  environment: Environment,
+  requestId: string,
+): Promise<RestoreRecord | undefined> {
+  if (!environment.lastRestore) {
+    throw new BackupError(
+      "INVALID_ARGUMENT",
+      `--request-id needs a deployment that records restores; the ${environment.kind} environment "${environment.name}" does not`,
+      { hint: "leave --request-id (INFRAHUB_RESTORE_REQUEST_ID) unset here" },
+    );
+  }
+  const last = await environment.lastRestore();
+  return last?.requestId === requestId ? last : undefined;
+}
+
+/**
+ * Records the completed request. The restore itself succeeded, so a failure here is a warning, not an
+ * error — but it says the consequence: a re-created Job with the same request would restore again.
+ */
+async function recordRestore(
+  environment: Environment,
+  requestId: string,
+  plan: { location: string; metadata: { backupId: string } },
+  ctx: CommandContext,
+): Promise<void> {
+  try {
+    await environment.recordRestore?.({
+      requestId,
+      completedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      location: plan.location,
+      backupId: plan.metadata.backupId,
+    });
+  } catch (error) {
+    ctx.output.warn(
+      `the restore completed, but it could not be recorded as request ${requestId} (${(error as Error).message}): a Job re-created with the same request would restore it again; set restore.enabled: false`,
+    );
+  }
 }
