@@ -1,4 +1,9 @@
 #!/usr/bin/env node
-import { main } from "../dist/index.js";
+// The version check comes first and alone: the CLI's dependencies fail while loading on an older Node.js
+// with errors that do not name the version. Only then is the CLI imported.
+import { guardNodeVersion } from "../dist/node-version.js";
 
-process.exitCode = await main(process.argv.slice(2));
+if (guardNodeVersion()) {
+  const { main } = await import("../dist/index.js");
+  process.exitCode = await main(process.argv.slice(2));
+}

@@ -11,7 +11,8 @@ const outfile = process.argv[2] ?? `${root}dist/bundle/infrahub-backup.mjs`;
 await build({
   stdin: {
     contents:
-      'import { main } from "./src/index.ts";\nprocess.exitCode = await main(process.argv.slice(2));\n',
+      // The version check runs before the CLI's modules are evaluated (see src/node-version.ts).
+      'import { guardNodeVersion } from "./src/node-version.ts";\nif (guardNodeVersion()) {\n  const { main } = await import("./src/index.ts");\n  process.exitCode = await main(process.argv.slice(2));\n}\n',
     resolveDir: root,
     sourcefile: "bundle-entry.ts",
     loader: "ts",

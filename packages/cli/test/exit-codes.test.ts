@@ -184,7 +184,7 @@ describe("exit codes from real failures", () => {
     expect(r.stderr).toMatch(/cancelled by SIGTERM/);
   });
 
-  it("on a terminal, restore asks y/N: 'n' changes nothing and exits 130; prune 'n' deletes nothing, 'y' deletes", async () => {
+  it("on a terminal, restore asks y/N: 'n' changes nothing and exits 11 (declined, not 130 as for Ctrl-C); prune 'n' deletes nothing and exits 11, 'y' deletes", async () => {
     const path = join(dir.path, NAME);
     const config = join(dir.path, "idle-tty.json");
     await writeFile(config, JSON.stringify({ services: {}, neo4j: { pidFile: join(dir.path, "x.pid") } }));
@@ -198,8 +198,9 @@ describe("exit codes from real failures", () => {
       });
     const restore = tty(["restore", path, "--local-config", config], "n\n");
     expect(restore.stdout).toMatch(/\[y\/N\]/);
-    expect(restore.stdout).toMatch(/restore not confirmed; nothing was changed/);
-    expect(restore.status).toBe(130);
+    expect(restore.stdout).toMatch(/restore declined at the prompt; nothing was changed/);
+    expect(restore.status).toBe(exitCode("declined"));
+    expect(restore.status).toBe(11);
 
     const backups = join(dir.path, "prune-tty");
     await mkdir(backups);
@@ -207,8 +208,9 @@ describe("exit codes from real failures", () => {
       await writeFile(join(backups, `infrahub_backup_${stamp}.tar.gz`), "x");
     }
     const no = tty(["prune", "--retention-count", "1", "--backup-dir", backups], "n\n");
-    expect(no.status).toBe(0);
     expect(no.stdout).toMatch(/Delete 1 archive\(s\)\? \[y\/N\]/);
+    expect(no.stdout).toMatch(/prune declined at the prompt; nothing was deleted/);
+    expect(no.status).toBe(11);
     expect((await readdir(backups)).sort()).toHaveLength(2);
     const yes = tty(["prune", "--retention-count", "1", "--backup-dir", backups], "y\n");
     expect(yes.status).toBe(0);

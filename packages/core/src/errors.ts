@@ -43,6 +43,7 @@ export type ErrorCategory =
   | "partial"
   | "cancelled"
   | "busy"
+  | "declined"
   | "internal";
 
 /** Every stable error code and its category. Append only: codes are part of the public contract. */
@@ -52,6 +53,8 @@ const ERROR_CATEGORY = {
   INVALID_CONFIG: "usage",
   INVALID_S3_URI: "usage",
   INVALID_ENDPOINT: "usage",
+  /** The CLI refuses a Node.js older than its `engines` field (reported before anything is loaded). */
+  NODE_UNSUPPORTED: "usage",
   // environment discovery
   ENVIRONMENT_NOT_FOUND: "environment",
   ENVIRONMENT_AMBIGUOUS: "environment",
@@ -110,6 +113,8 @@ const ERROR_CATEGORY = {
   SERVICES_NOT_RESTORED: "partial",
   // control
   CANCELLED: "cancelled",
+  /** The user answered no at a confirmation prompt; nothing was changed. */
+  DECLINED: "declined",
   TIMEOUT: "internal",
   INTERNAL: "internal",
 } as const satisfies Record<string, ErrorCategory>;

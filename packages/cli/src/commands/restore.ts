@@ -44,7 +44,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
       ctx,
       `Restore ${info.location} into the ${environment.kind} environment "${environment.name}"? This replaces its current data.`,
     );
-    if (!ok) throw new BackupError("CANCELLED", "restore not confirmed; nothing was changed");
+    if (!ok) throw new BackupError("DECLINED", "restore declined at the prompt; nothing was changed");
   }
   await waitUntilReady(
     environment,

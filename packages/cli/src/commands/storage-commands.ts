@@ -93,15 +93,21 @@ export async function runPrune(cmd: Prune, ctx: CommandContext): Promise<number>
     ...(cmd.retentionCount !== undefined ? { keepCount: cmd.retentionCount } : {}),
   };
   const signal = ctx.cancellation.signal;
-  let dryRun = cmd.dryRun;
-  if (!dryRun && !cmd.yes && interactive(ctx)) {
+  if (!cmd.dryRun && !cmd.yes && interactive(ctx)) {
     const { plan } = await pruneBackups({ store, rules, dryRun: true, signal });
     if (plan.delete.length > 0) {
       for (const d of plan.delete) process.stderr.write(`  would delete ${d.object.location}\n`);
-      if (!(await confirm(ctx, `Delete ${plan.delete.length} archive(s)?`))) dryRun = true;
+      if (!(await confirm(ctx, `Delete ${plan.delete.length} archive(s)?`))) {
+        throw new BackupError("DECLINED", "prune declined at the prompt; nothing was deleted");
+      }
     }
   }
-  const report = await tidyStore(store, { rules, staleUploadAgeMs: cmd.staleUploadAgeMs, dryRun, signal });
+  const report = await tidyStore(store, {
+    rules,
+    staleUploadAgeMs: cmd.staleUploadAgeMs,
+    dryRun: cmd.dryRun,
+    signal,
+  });
   ctx.output.result(tidyLines(report).join("\n"), {
     command: "prune",
     ...tidyJson(report),
