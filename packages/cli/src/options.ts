@@ -120,6 +120,23 @@ export const GLOBAL_FLAGS = {
   },
 } as const satisfies Record<string, FlagSpec>;
 
+type GlobalFlag = keyof typeof GLOBAL_FLAGS;
+const ENVIRONMENT_FLAGS: readonly GlobalFlag[] = ["project", "k8s-namespace", "local-config"];
+const LOGGING_FLAGS: readonly GlobalFlag[] = ["log-format", "log-level", "backend"];
+const S3_FLAGS = Object.keys(GLOBAL_FLAGS).filter((f) => f.startsWith("s3-")) as GlobalFlag[];
+
+/**
+ * The global flags each command reads; its help shows only these. The others are still accepted (upstream's
+ * global flags are persistent, and `INFRAHUB_*` variables are set for every command of a job).
+ */
+export const GLOBAL_FLAGS_USED = {
+  all: Object.keys(GLOBAL_FLAGS) as GlobalFlag[],
+  "create from-files": ["backup-dir", ...LOGGING_FLAGS],
+  storage: ["backup-dir", ...S3_FLAGS, ...LOGGING_FLAGS],
+  environment: [...ENVIRONMENT_FLAGS, ...LOGGING_FLAGS],
+  output: LOGGING_FLAGS,
+} as const satisfies Record<string, readonly GlobalFlag[]>;
+
 /** `--stale-upload-age` of create and prune. */
 const STALE_UPLOAD_AGE = {
   type: "string",

@@ -19,6 +19,7 @@ import {
   type FlagSpec,
   FROM_FILES_FLAGS,
   GLOBAL_FLAGS,
+  GLOBAL_FLAGS_USED,
   type HostEnvironment,
   KEYGEN_FLAGS,
   LIST_FLAGS,
@@ -164,7 +165,8 @@ function addFlags(y: Argv, specs: Record<string, FlagSpec>, global = false): Arg
       ...(spec.type === "string" ? { nargs: 1 } : {}),
       ...(spec.alias ? { alias: spec.alias } : {}),
       ...(spec.hidden ? { hidden: true } : {}),
-      ...(global ? { global: true } : { group: "Command options:" }),
+      // A command's own flags are not inherited by its subcommands (create's by create from-files).
+      ...(global ? { global: true } : { global: false, group: "Command options:" }),
     });
   }
   return y;
@@ -345,7 +347,15 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
   const capture = (build: (raw: Raw) => ParsedCommand) => (raw: Raw) => {
     parsed = build(raw);
   };
-  const cmd = (y: Argv, specs: Record<string, FlagSpec>) => addFlags(y, specs).epilogue(epilogue);
+  /** A command's flags and help: its own flags, and only the global flags it reads. */
+  const cmd = (
+    y: Argv,
+    specs: Record<string, FlagSpec>,
+    globals: readonly string[] = GLOBAL_FLAGS_USED.all,
+  ) => {
+    for (const flag of Object.keys(GLOBAL_FLAGS)) if (!globals.includes(flag)) y.hide(flag);
+    return addFlags(y, specs).epilogue(epilogue);
+  };
 
   const parser = addFlags(yargs(), GLOBAL_FLAGS, true)
     .scriptName("infrahub-backup")
@@ -364,7 +374,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         cmd(y, CREATE_FLAGS).command(
           "from-files",
           false as unknown as string,
-          (yy) => cmd(yy, FROM_FILES_FLAGS),
+          (yy) => cmd(yy, FROM_FILES_FLAGS, GLOBAL_FLAGS_USED["create from-files"]),
           capture((raw) => {
             const f = resolveFlags(raw, FROM_FILES_FLAGS, ctx.env);
             const neo4jPath = str(f["neo4j-path"]);
@@ -447,7 +457,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       "verify [archive]",
       "Read an archive end to end and check every checksum; changes nothing",
       (y) =>
-        cmd(y, VERIFY_FLAGS).positional("archive", {
+        cmd(y, VERIFY_FLAGS, GLOBAL_FLAGS_USED.storage).positional("archive", {
           type: "string",
           describe: "Archive path or s3://bucket/key",
         }),
@@ -465,7 +475,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     .command(
       "list",
       "List archives in --backup-dir, or in S3 with --s3 (newest first)",
-      (y) => cmd(y, LIST_FLAGS),
+      (y) => cmd(y, LIST_FLAGS, GLOBAL_FLAGS_USED.storage),
       capture((raw) => {
         const f = resolveFlags(raw, LIST_FLAGS, ctx.env);
         return { command: "list", global: globalOptions(raw, ctx), s3: bool(f.s3) };
@@ -474,7 +484,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     .command(
       "prune",
       "Delete old archives by --retention-days and/or --retention-count (newest always kept)",
-      (y) => cmd(y, PRUNE_FLAGS),
+      (y) => cmd(y, PRUNE_FLAGS, GLOBAL_FLAGS_USED.storage),
       capture((raw) => {
         const f = resolveFlags(raw, PRUNE_FLAGS, ctx.env);
         const from = (flag: keyof typeof PRUNE_FLAGS) => sourceOf(raw, flag, PRUNE_FLAGS[flag]);
@@ -498,33 +508,32 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     .command(
       "keygen",
       "Generate a P-256 key pair for --encrypt-key / --decrypt-key",
-      (y) => cmd(y, KEYGEN_FLAGS),
+      (y) => cmd(y, KEYGEN_FLAGS, GLOBAL_FLAGS_USED.output),
       capture((raw) => {
         const f = resolveFlags(raw, KEYGEN_FLAGS, ctx.env);
         return { command: "keygen", global: globalOptions(raw, ctx), output: str(f.output) ?? "backup.key" };
       }),
     )
     .command("environment", "Find Infrahub deployments", (y) =>
-      y
+      cmd(y, {}, GLOBAL_FLAGS_USED.environment)
         .command(
           "detect",
           "Select the Infrahub environment and log it",
-          (yy) => yy.epilogue(epilogue),
+          (yy) => cmd(yy, {}, GLOBAL_FLAGS_USED.environment),
           capture((raw) => ({ command: "environment-detect", global: globalOptions(raw, ctx) })),
         )
         .command(
           "list",
           "Print the Compose projects / namespaces running Infrahub",
-          (yy) => yy.epilogue(epilogue),
+          (yy) => cmd(yy, {}, GLOBAL_FLAGS_USED.environment),
           capture((raw) => ({ command: "environment-list", global: globalOptions(raw, ctx) })),
         )
-        .demandCommand(1, "environment needs a subcommand: detect or list")
-        .epilogue(epilogue),
+        .demandCommand(1, "environment needs a subcommand: detect or list"),
     )
     .command(
       "version",
       "Print the version",
-      (y) => y.epilogue(epilogue),
+      (y) => cmd(y, {}, GLOBAL_FLAGS_USED.output),
       capture((raw) => ({ command: "version", global: globalOptions(raw, ctx) })),
     )
     .epilogue(epilogue)
