@@ -3,6 +3,7 @@ import {
   formatDuration,
   invalidValue,
   parseBool,
+  parseFileMode,
   parseGoDuration,
   parsePositiveInt,
   parseSize,
@@ -148,6 +149,15 @@ const STALE_UPLOAD_AGE = {
 /** Default of `--stale-upload-age`: long enough that no backup still running is touched. */
 export const DEFAULT_STALE_UPLOAD_AGE_MS = 24 * 3_600_000;
 
+/** `--archive-mode` of create and create from-files (both write to --backup-dir). */
+const ARCHIVE_MODE = {
+  type: "string",
+  env: "INFRAHUB_ARCHIVE_MODE",
+  describe:
+    "Mode of archives written to --backup-dir (temp files included), octal; 0640 lets the directory's group read them; the umask still applies",
+  defaultText: "0600",
+} as const satisfies FlagSpec;
+
 /** `--wait-ready` of create and restore. */
 const WAIT_READY = {
   type: "string",
@@ -198,6 +208,7 @@ export const CREATE_FLAGS = {
   },
   "stale-upload-age": STALE_UPLOAD_AGE,
   "wait-ready": WAIT_READY,
+  "archive-mode": ARCHIVE_MODE,
 } as const satisfies Record<string, FlagSpec>;
 
 export const FROM_FILES_FLAGS = {
@@ -215,6 +226,7 @@ export const FROM_FILES_FLAGS = {
   "infrahub-version": { type: "string", env: false, describe: "Infrahub version written to the metadata" },
   encrypt: { type: "boolean", env: false, describe: "Encrypt to the built-in OpsMill public key" },
   "encrypt-key": { type: "string", env: false, describe: "Encrypt to this public key file" },
+  "archive-mode": ARCHIVE_MODE,
 } as const satisfies Record<string, FlagSpec>;
 
 export const RESTORE_FLAGS = {
@@ -371,5 +383,7 @@ export const retention = (v: unknown, source: string, max?: number): number | un
   v === undefined ? undefined : parsePositiveInt(v as number, source, max);
 export const duration = (v: unknown, source: string, fallback = 0): number =>
   v === undefined ? fallback : parseGoDuration(String(v), source);
+export const fileMode = (v: unknown, source: string): number =>
+  v === undefined ? 0o600 : parseFileMode(String(v), source);
 export const size = (v: unknown, source: string): number | undefined =>
   v === undefined ? undefined : parseSize(String(v), source);

@@ -18,6 +18,7 @@ import {
   duration,
   type FlagSpec,
   FROM_FILES_FLAGS,
+  fileMode,
   GLOBAL_FLAGS,
   GLOBAL_FLAGS_USED,
   type HostEnvironment,
@@ -92,6 +93,8 @@ export type ParsedCommand =
       staleUploadAgeMs: number;
       /** Wait this long for Infrahub to be Ready before stopping anything; 0: do not wait. */
       waitReadyMs: number;
+      /** Mode of archives written to --backup-dir (before the umask). */
+      archiveMode: number;
     }
   | {
       command: "create-from-files";
@@ -102,6 +105,7 @@ export type ParsedCommand =
       infrahubVersion: string | undefined;
       encrypt: boolean;
       encryptKey: string | undefined;
+      archiveMode: number;
     }
   | {
       command: "restore";
@@ -395,6 +399,10 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
               infrahubVersion: str(f["infrahub-version"]),
               encrypt: bool(f.encrypt) || str(f["encrypt-key"]) !== undefined,
               encryptKey: str(f["encrypt-key"]),
+              archiveMode: fileMode(
+                f["archive-mode"],
+                sourceOf(raw, "archive-mode", FROM_FILES_FLAGS["archive-mode"]),
+              ),
             };
           }),
         ),
@@ -420,6 +428,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           retentionCount: retention(f["retention-count"], from("retention-count")),
           staleUploadAgeMs: staleUploadAge(raw, f["stale-upload-age"], CREATE_FLAGS),
           waitReadyMs: duration(f["wait-ready"], from("wait-ready")),
+          archiveMode: fileMode(f["archive-mode"], from("archive-mode")),
         };
       }),
     )

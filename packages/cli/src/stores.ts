@@ -42,8 +42,9 @@ export function s3Store(
   });
 }
 
-export function localStore(directory: string): LocalStore {
-  return new LocalStore({ directory: resolve(directory) });
+/** The store of a local directory; `fileMode` applies to archives written there (default 0600). */
+export function localStore(directory: string, fileMode?: number): LocalStore {
+  return new LocalStore({ directory: resolve(directory), fileMode });
 }
 
 /** Resolves an archive source to a store and a name; `--latest` picks the newest archive by stamp. */

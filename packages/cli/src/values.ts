@@ -141,6 +141,23 @@ export function parsePositiveInt(value: string | number, source: string, max?: n
   return n;
 }
 
+/**
+ * An archive's file mode, octal (`0600`, `640`, `0o640`): the owner reads and writes, nobody executes, no
+ * special bits — an archive is data, and one its owner cannot read could not be restored.
+ */
+export function parseFileMode(value: string, source: string): number {
+  const m = /^(?:0o?)?([0-7]{3})$/i.exec(value.trim());
+  const mode = m ? Number.parseInt(m[1] as string, 8) : Number.NaN;
+  if (Number.isNaN(mode) || (mode & 0o600) !== 0o600 || (mode & 0o111) !== 0) {
+    throw invalidValue(
+      source,
+      `invalid ${source} ${JSON.stringify(value)}: an octal file mode in which the owner can read and write and nobody can execute`,
+      "0600 (the default: the owner only) or 0640 (the directory's group may read)",
+    );
+  }
+  return mode;
+}
+
 export function humanBytes(bytes: number): string {
   const units = ["B", "KiB", "MiB", "GiB", "TiB"];
   let v = bytes;

@@ -1,4 +1,3 @@
-import { mkdir } from "node:fs/promises";
 import { BackupError, type BackupStore, createBackup } from "@infrahub-backup/core";
 import { selectEnvironment } from "../environment-select.js";
 import { freezeHelperResolver } from "../freeze-helper.js";
@@ -31,8 +30,8 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
   }
   const encryptTo = await loadEncryptKey(cmd.encrypt, cmd.encryptKey);
   const s3 = cmd.s3Upload ? s3Store(cmd.global, output) : undefined;
-  const local = !cmd.s3Upload || cmd.s3KeepLocal ? localStore(cmd.global.backupDir) : undefined;
-  if (local) await mkdir(local.root, { recursive: true, mode: 0o755 });
+  const local =
+    !cmd.s3Upload || cmd.s3KeepLocal ? localStore(cmd.global.backupDir, cmd.archiveMode) : undefined;
   const target: BackupStore = (local ?? s3) as BackupStore;
   // With --s3-keep-local the archive is written locally first (the library's preflight checks that store);
   // the S3 upload comes after, so prove write access to S3 now, before anything is stopped.

@@ -1,4 +1,3 @@
-import { mkdir } from "node:fs/promises";
 import { createBackupFromFiles, writeEncryptionKeyFiles } from "@infrahub-backup/core";
 import { DETECTORS, selectEnvironment } from "../environment-select.js";
 import type { ParsedCommand } from "../parse.js";
@@ -40,8 +39,7 @@ export async function runEnvironmentList(
 
 export async function runFromFiles(cmd: Cmd<"create-from-files">, ctx: CommandContext): Promise<number> {
   const encryptTo = await loadEncryptKey(cmd.encrypt, cmd.encryptKey);
-  const store = localStore(cmd.global.backupDir);
-  await mkdir(store.root, { recursive: true, mode: 0o755 });
+  const store = localStore(cmd.global.backupDir, cmd.archiveMode);
   const result = await createBackupFromFiles({
     store,
     toolVersion: ctx.version,

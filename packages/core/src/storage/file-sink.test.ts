@@ -36,7 +36,7 @@ describe("FileSink", () => {
     expect(commit).toEqual({ location: path, size: 56 });
     expect((await readFile(path)).toString()).toBe(`head-1111${"a".repeat(40)}22-tail`);
     expect(await readdir(tmp.path)).toEqual(["a.tar.gz"]);
-    expect((await stat(path)).mode & 0o777).toBe(0o644);
+    expect((await stat(path)).mode & 0o777).toBe(0o600); // the default: owner only
     await sink.abort(); // no-op after commit
     expect(await readdir(tmp.path)).toEqual(["a.tar.gz"]);
   });

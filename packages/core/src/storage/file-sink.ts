@@ -5,7 +5,10 @@ import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
 import { BackupError } from "../errors.js";
 
 export interface FileSinkOptions {
-  /** Mode of the final file. Default 0o644. */
+  /**
+   * Mode of the file, from its creation as a temp file (before the umask). Default 0o600: an archive holds
+   * the whole graph and Neo4j's users and roles.
+   */
   mode?: number;
   /**
    * Appended bytes are coalesced up to this size before a write; two such buffers alternate so one is
@@ -62,7 +65,7 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
     }
     const tempPath = join(dirname(path), `.${basename(path)}.partial-${randomBytes(6).toString("hex")}`);
     try {
-      const handle = await open(tempPath, "wx", options.mode ?? 0o644);
+      const handle = await open(tempPath, "wx", options.mode ?? 0o600);
       return new FileSink(path, tempPath, handle, options);
     } catch (error) {
       throw storageError(error, "cannot create", tempPath);

@@ -26,8 +26,14 @@ import { FileSink } from "./file-sink.js";
 export type FileSinkFactory = (path: string) => Promise<ArchiveSink>;
 
 export interface LocalStoreOptions {
-  /** The backup directory; created (0755) on the first `put` when missing. */
+  /** The backup directory; created on the first `put` when missing (mode: see `fileMode`). */
   directory: string;
+  /**
+   * Mode of the archives written, temp files included, before the umask. Default 0o600 (an archive holds
+   * the whole graph and Neo4j's users and roles); 0o640 lets the directory's group read them. A directory
+   * this store creates gets the same bits plus search (x) where reading is allowed: 0o700, 0o750, …
+   */
+  fileMode?: number | undefined;
   /** Free space required beyond the size hint, as a fraction of it. Default 0.05. */
   freeSpaceMargin?: number | undefined;
   /** The file sink to write with. Default: `FileSink.create(path)`. */
@@ -53,6 +59,15 @@ export class LocalStore implements BackupStore {
     return this.directory;
   }
 
+  get #fileMode(): number {
+    return this.#options.fileMode ?? 0o600;
+  }
+
+  /** The file mode plus search permission wherever reading is allowed. */
+  get #directoryMode(): number {
+    return this.#fileMode | ((this.#fileMode & 0o444) >> 2);
+  }
+
   location(name: string): string {
     return join(this.directory, name);
   }
@@ -63,7 +78,7 @@ export class LocalStore implements BackupStore {
     if (options.signal?.aborted)
       throw new BackupError("CANCELLED", `writing ${path} was cancelled before it started`);
     try {
-      await mkdir(this.directory, { recursive: true, mode: 0o755 });
+      await mkdir(this.directory, { recursive: true, mode: this.#directoryMode });
     } catch (error) {
       throw fsError(error, "create the backup directory", this.directory);
     }
@@ -75,7 +90,9 @@ export class LocalStore implements BackupStore {
     if (options.sizeHint !== undefined && options.sizeHint > 0) await this.#preflightSpace(options.sizeHint);
     let sink: ArchiveSink;
     try {
-      sink = await (this.#options.createSink ?? ((p: string) => FileSink.create(p)))(path);
+      sink = await (
+        this.#options.createSink ?? ((p: string) => FileSink.create(p, { mode: this.#fileMode }))
+      )(path);
     } catch (error) {
       throw fsError(error, "write", path);
     }
@@ -255,7 +272,7 @@ export class LocalStore implements BackupStore {
   async #proveWrite(signal: AbortSignal | undefined): Promise<void> {
     signal?.throwIfAborted();
     try {
-      await mkdir(this.directory, { recursive: true, mode: 0o755 });
+      await mkdir(this.directory, { recursive: true, mode: this.#directoryMode });
     } catch (error) {
       throw fsError(error, "create the backup directory", this.directory);
     }
