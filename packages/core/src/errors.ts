@@ -108,6 +108,7 @@ const ERROR_CATEGORY = {
   TASKS_RUNNING: "environment",
   OPERATION_IN_PROGRESS: "busy",
   NO_ROOM_TO_ROLL_BACK: "environment",
+  NO_ROOM_TO_STAGE: "environment",
   // restore state
   RESTORE_PARTIAL: "partial",
   SERVICES_NOT_RESTORED: "partial",

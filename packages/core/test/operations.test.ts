@@ -199,6 +199,8 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       store: store(proxy.endpoint),
       name: archiveName,
       freezeHelper,
+      // Streamed: pass 2 reads storage again (staged dumps are covered in operations-faults.test.ts).
+      staging: "none",
       onEvent: (e) => {
         // The cut comes after validation, while the dumps stream into their load commands.
         if (e.type === "step" && e.message === "stopping application services") {

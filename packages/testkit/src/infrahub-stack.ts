@@ -117,7 +117,8 @@ export async function startInfrahubLocalStack(
         services: {
           database: { env: definedEnv(neo4j.env()) },
           "task-manager-db": {
-            env: { PGPORT: String(postgres.port) },
+            // PGDATA as the official image sets it: where the tool stages a PostgreSQL dump.
+            env: { PGPORT: String(postgres.port), PGDATA: postgres.dataDir },
             pathPrepend: [dirname(postgres.bin("pg_dump"))],
           },
           "infrahub-server": {

@@ -1,4 +1,5 @@
 import { BackupError } from "../errors.js";
+import { shellQuote } from "./shell-quote.js";
 
 /** The only exec subprotocol we speak: the first with a stdin half-close frame (Kubernetes ≥ 1.30). */
 export const EXEC_PROTOCOL = "v5.channel.k8s.io";
@@ -72,10 +73,7 @@ export function envPreamble(env: Readonly<Record<string, string>>): Buffer {
   return Buffer.from(`${text}\n`, "ascii");
 }
 
-/** POSIX shell single-quoting. */
-export function shellQuote(arg: string): string {
-  return `'${arg.replaceAll("'", `'\\''`)}'`;
-}
+export { shellQuote };
 
 /**
  * Reads the env preamble with the shell's `read` builtin (which reads a pipe byte by byte, so not one

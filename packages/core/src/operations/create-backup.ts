@@ -1,10 +1,10 @@
 import type { KeyObject } from "node:crypto";
-import { pipeline as pipe, type Readable, Transform } from "node:stream";
 import { type ArchiveWriteResult, ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
-import { dumpNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
+import { dumpNeo4j, dumpNeo4jToDirectory, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
+import { locateStore, storeSpace } from "../engines/neo4j/store-swap.js";
 import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
 import type { Environment } from "../environment/environment.js";
 import {
@@ -14,6 +14,8 @@ import {
   outcomeHasProblems,
 } from "../environment/held-deployment.js";
 import { BackupError, isBackupError } from "../errors.js";
+import { type StreamingCommand, streamCommand } from "../exec/command.js";
+import { shellQuote } from "../exec/shell-quote.js";
 import { formatArchiveName } from "../storage/archive-name.js";
 import type { BackupStore } from "../storage/backup-store.js";
 import { DeferredAbortSink } from "./deferred-abort-sink.js";
@@ -23,10 +25,12 @@ import {
   type HostEnv,
   probeInfrahubVersion,
 } from "./deployment.js";
+import { checked, pipeline } from "./dump-check.js";
 import { captureEnterprise } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents, type OperationEvent } from "./events.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
+import { Staging, type StagingMode } from "./staging.js";
 
 export interface CreateBackupOptions {
   environment: Environment;
@@ -55,6 +59,13 @@ export interface CreateBackupOptions {
   /** Expected archive size: sizes S3 parts and drives the local free-space preflight. */
   sizeHint?: number;
   /**
+   * Where the Neo4j dump goes while Neo4j is offline (Community): `auto` (default) stages it in the
+   * database container when its volume has room for it, so Neo4j is offline for a local dump only and
+   * the file streams to storage after Neo4j serves again; `container` insists; `none` streams it to
+   * storage while Neo4j is offline.
+   */
+  staging?: StagingMode;
+  /**
    * How long a frozen Neo4j may outlive this process if it is killed (the freeze helper's lease).
    * Default 20 s.
    */
@@ -79,46 +90,6 @@ export interface CreateBackupResult {
     /** Application services stopped until started again. */
     servicesDownMs?: number;
   };
-}
-
-/**
- * Passes an entry's bytes through, checking that it starts like what its load command expects (a stray
- * log line on a dump's stdout would otherwise be archived as data), and emits progress every few MiB.
- */
-function checked(entry: string, magics: readonly Buffer[], onEvent: EventSink): Transform {
-  let bytes = 0;
-  let reported = 0;
-  let head = Buffer.alloc(0);
-  const need = Math.max(...magics.map((m) => m.length));
-  return new Transform({
-    transform(chunk: Buffer, _enc, callback) {
-      if (head.length < need) {
-        head = Buffer.concat([head, chunk.subarray(0, need - head.length)]);
-        if (head.length >= need && !magics.some((m) => head.subarray(0, m.length).equals(m))) {
-          callback(
-            new BackupError(
-              "DATABASE_COMMAND_FAILED",
-              `${entry} does not start like a dump: ${JSON.stringify(head.toString("latin1"))}`,
-              {
-                hint: "something other than the dump was written to the command's stdout; nothing was stored",
-              },
-            ),
-          );
-          return;
-        }
-      }
-      bytes += chunk.length;
-      if (bytes - reported >= 8 * 1024 * 1024) {
-        reported = bytes;
-        onEvent({ type: "progress", entry, bytes });
-      }
-      callback(null, chunk);
-    },
-    flush(callback) {
-      onEvent({ type: "progress", entry, bytes });
-      callback();
-    },
-  });
 }
 
 /**
@@ -168,10 +139,18 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     probeInfrahubVersion(environment),
     store.check({ write: true, ...sig }),
     environment.neo4jRuntime(),
+    // Where the store lives and how big it is: the room a staged dump needs.
+    (options.staging ?? "auto") === "none"
+      ? Promise.resolve(undefined)
+      : (async () => {
+          const location = await locateStore(databaseExec, neo4jCredentials, sig);
+          const { adminUser } = await environment.neo4jRuntime();
+          return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
+        })(),
   ] as const;
   const settled = await Promise.allSettled(probes);
   for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
-  const [neo4j, , postgresProbe, infrahubVersion, , runtime] = await Promise.all(probes);
+  const [neo4j, , postgresProbe, infrahubVersion, , runtime, neo4jStore] = await Promise.all(probes);
   onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
   const postgresCredentials = postgresProbe?.credentials;
   const postgresExec = postgresProbe?.exec;
@@ -210,7 +189,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   });
   let result: ArchiveWriteResult;
   try {
-    // Disposed in reverse: the deployment is brought back first, the unfinished upload removed after.
+    // Disposed in reverse: the deployment is brought back first, the unfinished upload removed, the
+    // staged dump deleted last.
+    await using staging = new Staging(options.staging ?? "auto", { stamp: backupId, onEvent });
     await using upload = new DeferredAbortSink(
       await store.put(name, { sizeHint: options.sizeHint, signal }),
       onEvent,
@@ -244,24 +225,61 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       });
     } else {
       onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
+      // A dump is at most the size of the store it comes from (zstd-compressed store files).
+      const stageDir = neo4jStore
+        ? await staging.prepare(
+            databaseExec,
+            shellQuote(neo4jStore.location.dataDir),
+            neo4jStore.space.storeBytes,
+            {
+              what: "the Neo4j dump",
+              user: runtime.adminUser,
+              ...sig,
+            },
+          )
+        : undefined;
       await held.stopApplications();
       await held.freezeNeo4j();
-      const entry = `database/${neo4jCredentials.database}.dump`;
-      onEvent({ type: "step", message: `dumping Neo4j database ${neo4jCredentials.database} (offline)` });
-      const dump = dumpNeo4j(databaseExec, neo4jCredentials.database, {
+      const database = neo4jCredentials.database;
+      const entry = `database/${database}.dump`;
+      const admin = {
         ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
         env: held.ownerEnv(),
         signal: held.commandSignal,
-      });
+      };
       const dumpStarted = Date.now();
+      let source: StreamingCommand;
+      if (stageDir) {
+        onEvent({
+          type: "step",
+          message: `dumping Neo4j database ${database} (offline) to ${stageDir.path} in its container`,
+        });
+        await dumpNeo4jToDirectory(databaseExec, database, stageDir.path, admin);
+        onEvent({ type: "step", message: `Neo4j dump staged in ${Date.now() - dumpStarted} ms` });
+        // Neo4j is back before a byte travels to storage: the offline window is the local dump only.
+        await held.release();
+        onEvent({ type: "step", message: `streaming the staged Neo4j dump to ${store.location(name)}` });
+        source = streamCommand(
+          databaseExec,
+          {
+            argv: ["cat", `${stageDir.path}/${database}.dump`],
+            ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
+            ...sig,
+          },
+          { what: "reading the staged Neo4j dump", failureCode: "DATABASE_COMMAND_FAILED" },
+        );
+      } else {
+        onEvent({ type: "step", message: `dumping Neo4j database ${database} (offline)` });
+        source = dumpNeo4j(databaseExec, database, admin);
+      }
       const written = await writer.addFile(
         entry,
-        pipeline(dump.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)),
+        pipeline(source.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)),
       );
-      await dump.done;
+      await source.done;
       onEvent(dumpFinished("Neo4j", written.size, Date.now() - dumpStarted));
-      // Services come back as soon as the dump stream ends, not after the upload is committed. A
-      // deployment that does not come back does not cost the backup: it is committed, then reported.
+      // Services come back as soon as the dump ends, not after the upload is committed. A deployment that
+      // does not come back does not cost the backup: it is committed, then reported.
       await held.release();
     }
 
@@ -353,9 +371,4 @@ function dumpFinished(engine: string, bytes: number, ms: number): OperationEvent
     message: `${engine} dump finished: ${bytes} bytes in ${ms} ms`,
     fields: { bytes, durationMs: ms },
   };
-}
-
-/** `source` piped through `transform`, errors of either surfacing on the returned stream. */
-function pipeline(source: Readable, transform: Transform): Transform {
-  return pipe(source, transform, () => undefined);
 }

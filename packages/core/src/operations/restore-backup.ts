@@ -1,11 +1,12 @@
 import type { KeyObject } from "node:crypto";
 import { randomUUID } from "node:crypto";
+import { dirname } from "node:path";
 import { type ArchiveFileEntry, type ArchiveReport, readArchive } from "../archive/archive-reader.js";
 import type { BackupMetadata } from "../archive/backup-metadata.js";
 import { cypherShell } from "../engines/neo4j/cypher-shell.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { setExpiryScript } from "../engines/neo4j/freeze.js";
-import { loadNeo4j, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
+import { loadNeo4j, loadNeo4jFromDirectory, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import {
   leftoverPreviousStores,
   locateStore,
@@ -22,8 +23,10 @@ import { describeOutcome, HeldDeployment, type HoldOutcome } from "../environmen
 import { APP_STOP_ORDER } from "../environment/services.js";
 import { BackupError, type ErrorCode, isBackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
+import { shellQuote } from "../exec/shell-quote.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
 import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./deployment.js";
+import { checked, pipeline } from "./dump-check.js";
 import {
   applyEnterpriseRestore,
   assertSingleInstance,
@@ -31,6 +34,7 @@ import {
   stageArtefact,
 } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents } from "./events.js";
+import { Staging, type StagingMode } from "./staging.js";
 
 export interface RestoreBackupOptions {
   environment: Environment;
@@ -55,6 +59,13 @@ export interface RestoreBackupOptions {
    * incomplete (the message says so); run the restore again to recover.
    */
   allowNonAtomic?: boolean;
+  /**
+   * `auto` (default): pass 1 also writes each dump into its database's container when its volume has
+   * room, so the destructive pass loads local files — both databases at once — and reads storage no
+   * more; `container` insists (NO_ROOM_TO_STAGE otherwise); `none` streams each dump from storage again
+   * while the deployment is down.
+   */
+  staging?: StagingMode;
   /** How long a frozen Neo4j may outlive this process if it is killed (the freeze helper's lease). Default 20 s. */
   freezeLeaseTtlMs?: number;
   signal?: AbortSignal;
@@ -123,27 +134,86 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const deploymentProbe = probeDeployment(environment, hostEnv, onEvent);
   // Awaited after pass 1; a bad archive is the error reported first, so this one must not surface alone.
   deploymentProbe.catch(() => undefined);
+  // The Neo4j store's location and size: asked once, for staging and for the atomicity check.
+  let storeFacts:
+    | Promise<{ location: StoreLocation; space: { storeBytes: number; freeBytes: number } }>
+    | undefined;
+  const neo4jStore = async () => {
+    storeFacts ??= (async () => {
+      const { neo4jCredentials, databaseExec } = await deploymentProbe;
+      const location = await locateStore(databaseExec, neo4jCredentials, sig);
+      const { adminUser } = await environment.neo4jRuntime();
+      return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
+    })();
+    return storeFacts;
+  };
+  // Disposed last, on every path (after the deployment is back): the staged dumps go.
+  await using staging = new Staging(options.dryRun ? "none" : (options.staging ?? "auto"), {
+    stamp: stampOf(new Date()),
+    onEvent,
+  });
+  const staged = new Map<string, string>();
+  /** Where `entry` is staged, if anywhere: the database's own volume, with room left for its restore. */
+  const stagingDirFor = async (entry: ArchiveFileEntry) => {
+    if (staging.mode === "none") return undefined;
+    if (entry.path === "prefect.dump") {
+      if (options.excludeTaskManager) return undefined;
+      // The database's own volume when the image says where it is (PGDATA), else the container's temp.
+      return staging.prepare(await environment.executor("task-manager-db"), PGDATA_OR_TMP, entry.size, {
+        what: "prefect.dump",
+        ...sig,
+      });
+    }
+    // A deployment that cannot be probed is reported after pass 1 (a bad archive first): no staging.
+    const probe = await deploymentProbe.catch(() => undefined);
+    if (!probe || entry.path !== `database/${probe.neo4jCredentials.database}.dump`) return undefined;
+    const { location, space } = await neo4jStore();
+    const { adminUser } = await environment.neo4jRuntime();
+    return staging.prepare(
+      probe.databaseExec,
+      shellQuote(location.dataDir),
+      entry.size + spaceForAtomicLoad(space, entry.size),
+      { what: entry.path, user: adminUser, ...sig },
+    );
+  };
   const report: ArchiveReport = await readArchive(await store.get(name, { pin: info, ...sig }), {
     ...readOptions,
-    // Beyond checksums: the dumps must be what their load commands expect.
+    // Beyond checksums: the dumps must be what their load commands expect. Staged where there is room.
     onEntry: async (entry: ArchiveFileEntry) => {
-      const magics =
-        entry.path === "prefect.dump"
-          ? [PG_DUMP_MAGIC]
-          : entry.path.endsWith(".dump")
-            ? NEO4J_DUMP_MAGICS
-            : [];
+      const isPg = entry.path === "prefect.dump";
+      const magics = isPg ? [PG_DUMP_MAGIC] : entry.path.endsWith(".dump") ? NEO4J_DUMP_MAGICS : [];
       if (magics.length === 0) return;
-      const head = await firstBytes(entry, 5);
-      if (!magics.some((m) => head.subarray(0, m.length).equals(m))) {
-        throw new BackupError(
+      const refuse = () =>
+        new BackupError(
           "ARCHIVE_CORRUPT",
-          `${entry.path} does not start like a ${entry.path === "prefect.dump" ? "pg_dump custom-format archive" : "Neo4j dump"}`,
-          {
-            hint: "the archive is not restorable; nothing was changed",
-          },
+          `${entry.path} does not start like a ${isPg ? "pg_dump custom-format archive" : "Neo4j dump"}`,
+          { hint: "the archive is not restorable; nothing was changed" },
         );
+      const dir = await stagingDirFor(entry);
+      if (!dir) {
+        const head = await firstBytes(entry, 5);
+        if (!magics.some((m) => head.subarray(0, m.length).equals(m))) throw refuse();
+        return;
       }
+      const stagedAt = Date.now();
+      const file = `${dir.path}/${isPg ? "prefect.dump" : entry.path.slice("database/".length)}`;
+      await fedFrom(
+        entry,
+        staging.write(
+          dir,
+          file,
+          pipeline(entry.body, checked(entry.path, magics, ignoreEvents, refuse)),
+          entry.size,
+          signal,
+        ),
+      );
+      await staging.verify(dir, file, { sha256: (await entry.digest).sha256, bytes: entry.size });
+      staged.set(entry.path, file);
+      onEvent({
+        type: "step",
+        message: `${entry.path} staged at ${file} on ${dir.executor.target} in ${Date.now() - stagedAt} ms`,
+        fields: { bytes: entry.size },
+      });
     },
   }).catch(async (error: unknown) => {
     // The archive's error is the one reported; the probe's outcome no longer matters.
@@ -214,9 +284,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   let storeLocation: StoreLocation | undefined;
   let atomicity: RestorePlan["neo4j"]["atomicity"] = method === "community-load" ? "atomic" : "non-atomic";
   if (dumpEntry) {
-    storeLocation = await locateStore(databaseExec, neo4jCredentials, sig);
-    const space = await storeSpace(databaseExec, storeLocation, { ...adminUser, ...sig });
-    const needed = spaceForAtomicLoad(space, dumpEntry.size);
+    const facts = await neo4jStore();
+    storeLocation = facts.location;
+    const space = facts.space;
+    // A dump staged on the same volume already took its share of the free space.
+    const needed =
+      spaceForAtomicLoad(space, dumpEntry.size) + (staged.has(dumpEntry.path) ? dumpEntry.size : 0);
     if (space.freeBytes < needed) {
       const shortfall = `${storeLocation.storeDir} has ${mib(space.freeBytes)} free; keeping the previous store (${mib(space.storeBytes)}) while loading a ${mib(dumpEntry.size)} dump needs about ${mib(needed)}`;
       if (!options.allowNonAtomic) {
@@ -237,16 +310,17 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     }
   }
 
+  const fromStaged = (path: string) => (staged.has(path) ? ` (staged at ${staged.get(path)})` : "");
   const steps = [
     `stop running application services (${APP_STOP_ORDER.join(", ")})`,
     ...(postgres
       ? [
-          `restore PostgreSQL database ${postgres.database} from ${postgres.entry} (${postgres.mode === "recreate" ? "into a new database, switched in at the end; the previous one is dropped once everything is restored" : "in place, in one transaction"})`,
+          `restore PostgreSQL database ${postgres.database} from ${postgres.entry}${fromStaged(postgres.entry)} (${postgres.mode === "recreate" ? "into a new database, switched in at the end; the previous one is dropped once everything is restored" : "in place, in one transaction"})`,
         ]
       : []),
     dumpEntry
       ? atomicity === "atomic"
-        ? `pause Neo4j, set the store of database ${neo4jCredentials.database} aside and load ${dumpEntry.path} in its place (the previous store is put back if anything fails, removed once the new one serves)`
+        ? `pause Neo4j, set the store of database ${neo4jCredentials.database} aside and load ${dumpEntry.path}${fromStaged(dumpEntry.path)} in its place (the previous store is put back if anything fails, removed once the new one serves)`
         : `pause Neo4j, REMOVE the store of database ${neo4jCredentials.database} and load ${dumpEntry.path} (non-atomic)`
       : `stop database ${neo4jCredentials.database}, neo4j-admin restore of ${files.length} artefact(s) (overwrites it)${options.migrateFormat ? ", migrate to block format" : ""}, replay users and roles, start it`,
     ...(options.resetDeploymentId ? ["give the deployment a new deployment id"] : []),
@@ -273,7 +347,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   }
 
   // Destructive phase.
-  const stamp = new Date().toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").toLowerCase();
+  const stamp = stampOf(new Date());
   const pg =
     postgres && postgresExec && postgresCredentials
       ? new PostgresRestore(postgresExec, postgresCredentials, postgres.mode, { stamp })
@@ -298,65 +372,115 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   });
   try {
     await using held = hold;
+    // The loads run side by side (different containers): the first failure stops the others.
+    const loads = new AbortController();
+    const loadSignal = AbortSignal.any([held.commandSignal, loads.signal]);
+
+    const restorePostgresFrom = async (source: { file: string } | { entry: ArchiveFileEntry }) => {
+      if (!pg || !postgres) return;
+      onEvent({ type: "step", message: `restoring PostgreSQL database ${postgres.database}` });
+      held.undoBeforeServices(() => pg.undo());
+      if ("file" in source) {
+        await pg.load({ file: source.file }, { signal: loadSignal });
+      } else {
+        const { entry } = source;
+        await fedFrom(entry, pg.load({ stream: entry.body, bytes: entry.size }, { signal: loadSignal }));
+        await entry.digest;
+      }
+      onEvent({
+        type: "step",
+        message: `PostgreSQL database ${postgres.database} restored (not yet switched in)`,
+      });
+    };
+    const loadNeo4jFrom = async (source: { file: string } | { entry: ArchiveFileEntry }) => {
+      if (!dumpEntry || !storeLocation) return;
+      onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
+      const frozen = await held.freezeNeo4j();
+      loadSignal.throwIfAborted();
+      if (swap) {
+        // The helper puts the previous store back by itself if this process dies from here on.
+        await setExpiryScript(databaseExec, frozen, swap.rollbackScript());
+        held.undoWhileFrozen(() => swap.rollBack());
+        await swap.setAside();
+        onEvent({
+          type: "step",
+          message: `the store of database ${neo4jCredentials.database} was set aside at ${swap.previousStoreDir} until the restored one serves`,
+        });
+      } else {
+        await removeStore(databaseExec, storeLocation, adminUser);
+      }
+      truth.neo4j = "loading";
+      const admin = { ...adminUser, env: held.ownerEnv(), signal: loadSignal };
+      if ("file" in source) {
+        await loadNeo4jFromDirectory(databaseExec, neo4jCredentials.database, dirname(source.file), admin);
+      } else {
+        const { entry } = source;
+        await fedFrom(
+          entry,
+          loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, admin),
+        );
+        await entry.digest;
+      }
+      truth.neo4j = "loaded";
+      onEvent({ type: "step", message: `Neo4j database ${neo4jCredentials.database} loaded` });
+    };
+
     onEvent({ type: "step", message: "stopping application services" });
     await held.stopApplications();
     if (method === "enterprise-restore")
       held.undoBeforeServices(() => removeWorkDir(databaseExec, workDir, warn));
-    await readArchive(await store.get(name, { pin: info, ...sig }), {
-      ...readOptions,
-      onEntry: async (entry: ArchiveFileEntry) => {
-        if (pg && postgres && entry.path === postgres.entry) {
-          onEvent({ type: "step", message: `restoring PostgreSQL database ${postgres.database}` });
-          // Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore when the dump
-          // comes second; the application services are stopped by then, so nothing is served meanwhile.
-          if (dumpEntry) {
-            held.freezeNeo4j().catch(() => {
-              // Awaited again before the Neo4j load, or by the release: its failure is reported there.
-            });
-          }
-          held.undoBeforeServices(() => pg.undo());
-          await fedFrom(entry, pg.load(entry.body, entry.size, { signal: held.commandSignal }));
-          await entry.digest;
-        } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
-          // Staged first; applied only after the whole second pass verified.
-          await stageArtefact(
-            databaseExec,
-            workDir,
-            entry.path.slice("database/".length),
-            entry.body,
-            entry.size,
-            held.commandSignal,
-          );
-          await entry.digest;
-        } else if (dumpEntry && storeLocation && entry.path === dumpEntry.path) {
-          onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
-          const frozen = await held.freezeNeo4j();
-          if (swap) {
-            // The helper puts the previous store back by itself if this process dies from here on.
-            await setExpiryScript(databaseExec, frozen, swap.rollbackScript());
-            held.undoWhileFrozen(() => swap.rollBack());
-            await swap.setAside();
-            onEvent({
-              type: "step",
-              message: `the store of database ${neo4jCredentials.database} was set aside at ${swap.previousStoreDir} until the restored one serves`,
-            });
-          } else {
-            await removeStore(databaseExec, storeLocation, adminUser);
-          }
-          truth.neo4j = "loading";
-          await fedFrom(
-            entry,
-            loadNeo4j(databaseExec, neo4jCredentials.database, entry.body, entry.size, {
-              ...adminUser,
-              env: held.ownerEnv(),
-              signal: held.commandSignal,
-            }),
-          );
-          await entry.digest;
-          truth.neo4j = "loaded";
-        }
-      },
-    });
+    // Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore; the application
+    // services are stopped by then, so nothing is served meanwhile.
+    if (dumpEntry) {
+      held.freezeNeo4j().catch(() => {
+        // Awaited again before the Neo4j load, or by the release: its failure is reported there.
+      });
+    }
+    const tasks: Promise<void>[] = [];
+    const start = (task: Promise<void>) => {
+      task.catch((error: unknown) => loads.abort(error));
+      tasks.push(task);
+    };
+    const pgFile = postgres ? staged.get(postgres.entry) : undefined;
+    const neo4jFile = dumpEntry ? staged.get(dumpEntry.path) : undefined;
+    if (pgFile) start(restorePostgresFrom({ file: pgFile }));
+    if (neo4jFile) start(loadNeo4jFrom({ file: neo4jFile }));
+    const streamed =
+      (postgres !== undefined && !pgFile) ||
+      (dumpEntry !== undefined && !neo4jFile) ||
+      enterpriseFiles.length > 0;
+    if (streamed) {
+      // What was not staged travels from storage again, pinned to the bytes pass 1 verified.
+      start(
+        (async () => {
+          await readArchive(await store.get(name, { pin: info, signal: loadSignal }), {
+            ...readOptions,
+            signal: loadSignal,
+            onEntry: async (entry: ArchiveFileEntry) => {
+              if (postgres && !pgFile && entry.path === postgres.entry) {
+                await restorePostgresFrom({ entry });
+              } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
+                // Staged first; applied only after the whole second pass verified.
+                await stageArtefact(
+                  databaseExec,
+                  workDir,
+                  entry.path.slice("database/".length),
+                  entry.body,
+                  entry.size,
+                  loadSignal,
+                );
+                await entry.digest;
+              } else if (dumpEntry && !neo4jFile && entry.path === dumpEntry.path) {
+                await loadNeo4jFrom({ entry });
+              }
+            },
+          });
+        })(),
+      );
+    }
+    // Every task has ended before anything else happens (none may touch a database behind the release).
+    await Promise.allSettled(tasks);
+    if (loads.signal.aborted) throw loads.signal.reason;
     // Every dump is loaded and verified. PostgreSQL switches first, while Neo4j is still frozen: its
     // failure then costs no second Neo4j restart.
     if (pg) await pg.switchOver();
@@ -622,4 +746,13 @@ async function probeDeployment(environment: Environment, hostEnv: HostEnv, onEve
   for (const outcome of await Promise.allSettled(checks))
     if (outcome.status === "rejected") throw outcome.reason;
   return { neo4jCredentials, databaseExec, running: await checks[0] };
+}
+
+/** A shell word, expanded in the task-manager-db container: the database's volume, else its temp directory. */
+// biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansion, not a template
+const PGDATA_OR_TMP = '"${PGDATA:-${TMPDIR:-/tmp}}"';
+
+/** A UTC stamp for names of this run's leftovers (staging, previous stores, databases): `20261205t031500`. */
+function stampOf(date: Date): string {
+  return date.toISOString().replace(/[-:]/g, "").replace(/\..*$/, "").toLowerCase();
 }

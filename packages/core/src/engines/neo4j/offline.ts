@@ -59,6 +59,51 @@ export async function loadNeo4j(
   );
 }
 
+/** `neo4j-admin database dump --to-path=<dir> <db>`: writes `<dir>/<db>.dump` (staging: Neo4j offline only for this). */
+export async function dumpNeo4jToDirectory(
+  executor: Executor,
+  database: string,
+  directory: string,
+  options: AdminOptions = {},
+): Promise<void> {
+  await runCommand(
+    executor,
+    {
+      argv: ["neo4j-admin", "database", "dump", `--to-path=${directory}`, database],
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.user ? { user: options.user } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+    { what: `neo4j-admin database dump of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+  );
+}
+
+/** `neo4j-admin database load --from-path=<dir>` of `<dir>/<db>.dump` (a staged dump). */
+export async function loadNeo4jFromDirectory(
+  executor: Executor,
+  database: string,
+  directory: string,
+  options: AdminOptions = {},
+): Promise<void> {
+  await runCommand(
+    executor,
+    {
+      argv: [
+        "neo4j-admin",
+        "database",
+        "load",
+        `--from-path=${directory}`,
+        "--overwrite-destination=true",
+        database,
+      ],
+      ...(options.env ? { env: options.env } : {}),
+      ...(options.user ? { user: options.user } : {}),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
+    { what: `neo4j-admin database load of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+  );
+}
+
 /** `neo4j-admin database migrate --to-format=block <db>` (restore's --migrate-format). */
 export async function migrateNeo4jFormat(
   executor: Executor,

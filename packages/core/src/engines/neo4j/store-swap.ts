@@ -1,12 +1,15 @@
 import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
 import type { Executor } from "../../exec/executor.js";
+import { shellQuote } from "../../exec/shell-quote.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { cypherShell, plainRows } from "./cypher-shell.js";
 
 /** Where one database's store lives in the container (Neo4j 5: store files and transaction logs apart). */
 export interface StoreLocation {
   database: string;
+  /** `server.directories.data`: the volume the store lives on (staging goes there too). */
+  dataDir: string;
   /** `<server.directories.data>/databases/<db>` */
   storeDir: string;
   /** `<server.directories.transaction.logs.root>/<db>` */
@@ -48,6 +51,7 @@ export async function locateStore(
   const database = credentials.database;
   return {
     database,
+    dataDir: data.replace(/\/$/, ""),
     storeDir: `${data.replace(/\/$/, "")}/databases/${database}`,
     transactionsDir: `${transactions.replace(/\/$/, "")}/${database}`,
   };
@@ -90,10 +94,6 @@ export function spaceForAtomicLoad(current: { storeBytes: number }, dumpBytes: n
   // A Neo4j dump is zstd-compressed store files: the new store is several times the dump. The current
   // store is the better guess when it is larger; the margin covers new transaction logs.
   return Math.max(current.storeBytes, 3 * dumpBytes) + 256 * 1024 * 1024;
-}
-
-function shellQuote(value: string): string {
-  return `'${value.replaceAll("'", `'\\''`)}'`;
 }
 
 /**

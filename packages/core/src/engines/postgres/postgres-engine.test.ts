@@ -71,7 +71,7 @@ describe("postgres engine (real PostgreSQL)", () => {
     const endless = new Readable({ read() {} });
     endless.push(bytes);
     const restore = new PostgresRestore(exec, creds, "recreate", { stamp: "t1" });
-    await restore.load(endless, bytes.length);
+    await restore.load({ stream: endless, bytes: bytes.length });
     endless.destroy();
     // Loaded into a new database: the live one is untouched until the switch.
     expect(await digest(pg)).not.toBe(before);
@@ -101,7 +101,7 @@ describe("postgres engine (real PostgreSQL)", () => {
         throw new Error("connection reset by the store");
       })(),
     );
-    await expect(cut.load(broken, bytes.length)).rejects.toThrow();
+    await expect(cut.load({ stream: broken, bytes: bytes.length })).rejects.toThrow();
     await cut.undo();
     expect(cut.state).toBe("undone");
     expect(await digest(pg)).toBe(live);
@@ -109,7 +109,7 @@ describe("postgres engine (real PostgreSQL)", () => {
 
     // Switched, then the other half of the restore failed: switching back restores the live data.
     const back = new PostgresRestore(exec, creds, "recreate", { stamp: "back" });
-    await back.load(Readable.from([bytes]), bytes.length);
+    await back.load({ stream: Readable.from([bytes]), bytes: bytes.length });
     await back.switchOver();
     expect(await digest(pg)).not.toBe(live);
     await back.undo();
@@ -138,11 +138,11 @@ describe("postgres engine (real PostgreSQL)", () => {
         throw new Error("connection reset by the store");
       })(),
     );
-    await expect(cut.load(broken, bytes.length)).rejects.toThrow();
+    await expect(cut.load({ stream: broken, bytes: bytes.length })).rejects.toThrow();
     await cut.undo();
     expect(await digest(pg)).toBe(changed);
     const restore = new PostgresRestore(exec, creds, "in-place", { stamp: "ok" });
-    await restore.load(Readable.from([bytes]), bytes.length);
+    await restore.load({ stream: Readable.from([bytes]), bytes: bytes.length });
     expect(restore.state).toBe("restored");
     expect(await digest(pg)).toBe(before);
   });

@@ -89,8 +89,14 @@ export class PostgresRestore {
     await this.#sql(`DROP DATABASE IF EXISTS ${ident(name)}`, `dropping database ${name}`);
   }
 
-  /** Restores exactly `bytes` bytes of `pg_dump -Fc` output read from `input` (byte-counted: no stdin EOF needed). */
-  async load(input: Readable, bytes: number, options: { signal?: AbortSignal } = {}): Promise<void> {
+  /**
+   * Restores `pg_dump -Fc` output: exactly `bytes` bytes read from `input` (byte-counted: no stdin EOF
+   * needed), or a dump file already in the container (staged).
+   */
+  async load(
+    source: { stream: Readable; bytes: number } | { file: string },
+    options: { signal?: AbortSignal } = {},
+  ): Promise<void> {
     this.#state = "loading";
     let target = this.#credentials.database;
     let flags = "--clean --if-exists --single-transaction";
@@ -99,16 +105,24 @@ export class PostgresRestore {
       flags = "";
       await this.#createNewDatabase();
     }
+    const restore = `pg_restore -h localhost -U "$PGUSER" -d "$IHB_TARGET_DB" ${flags} --no-owner --no-privileges --exit-on-error`;
     await runCommand(
       this.#executor,
       {
-        argv: [
-          "sh",
-          "-c",
-          `head -c "$IHB_INPUT_BYTES" | pg_restore -h localhost -U "$PGUSER" -d "$IHB_TARGET_DB" ${flags} --no-owner --no-privileges --exit-on-error`,
-        ],
-        env: { ...libpqEnv(this.#credentials), IHB_INPUT_BYTES: String(bytes), IHB_TARGET_DB: target },
-        stdin: input,
+        ...("file" in source
+          ? {
+              argv: ["sh", "-c", `${restore} "$IHB_FILE"`],
+              env: { ...libpqEnv(this.#credentials), IHB_TARGET_DB: target, IHB_FILE: source.file },
+            }
+          : {
+              argv: ["sh", "-c", `head -c "$IHB_INPUT_BYTES" | ${restore}`],
+              env: {
+                ...libpqEnv(this.#credentials),
+                IHB_INPUT_BYTES: String(source.bytes),
+                IHB_TARGET_DB: target,
+              },
+              stdin: source.stream,
+            }),
         ...(options.signal ? { signal: options.signal } : {}),
       },
       {

@@ -1,0 +1,180 @@
+import type { Readable } from "node:stream";
+import { BackupError } from "../errors.js";
+import { runCommand } from "../exec/command.js";
+import type { Executor } from "../exec/executor.js";
+import type { EventSink } from "./events.js";
+
+/**
+ * Where dumps go between storage and their database:
+ * - `auto` (default): staged in the database's container when it has room for the dump (and, for a Neo4j
+ *   restore, for the new store beside the previous one), streamed otherwise;
+ * - `container`: always staged; refused up front (NO_ROOM_TO_STAGE) when there is no room;
+ * - `none`: always streamed (the dump travels while the database is offline).
+ */
+export type StagingMode = "auto" | "container" | "none";
+
+export const STAGING_MODES: readonly StagingMode[] = ["auto", "container", "none"];
+
+/** Kept free beyond what staging needs, so a staged dump never fills a database's volume. */
+export const STAGING_MARGIN_BYTES = 256 * 1024 * 1024;
+
+/** A directory prepared for staging in one container. */
+export interface StagingDir {
+  readonly executor: Executor;
+  readonly path: string;
+  readonly user: string | undefined;
+}
+
+/** Prefix of every staging directory: leftovers of killed runs are recognised by it. */
+export const STAGING_PREFIX = ".infrahub-backup-staging-";
+
+/**
+ * The staging directories of one operation, removed on every exit path (dispose). Each is created fresh
+ * (mode 0700) under a base directory of the database's own volume; files written there are verified
+ * against the archive's SHA-256 inside the container before they are used.
+ */
+export class Staging implements AsyncDisposable {
+  readonly mode: StagingMode;
+  readonly #stamp: string;
+  readonly #onEvent: EventSink;
+  readonly #dirs: StagingDir[] = [];
+
+  constructor(mode: StagingMode, options: { stamp: string; onEvent: EventSink }) {
+    this.mode = mode;
+    this.#stamp = options.stamp;
+    this.#onEvent = options.onEvent;
+  }
+
+  /**
+   * A fresh staging directory under `base` (a shell word: `$PGDATA` expands in the container) when the
+   * mode allows and `base`'s file system has `needBytes` free beyond the margin; otherwise undefined
+   * (`auto`: the dump is streamed, and the step says why) or NO_ROOM_TO_STAGE (`container`). Staging
+   * directories of killed runs older than a day are removed first (no run lasts that long; a younger one
+   * may belong to a run of another deployment sharing the directory).
+   */
+  async prepare(
+    executor: Executor,
+    base: string,
+    needBytes: number,
+    options: { what: string; user?: string | undefined; signal?: AbortSignal | undefined },
+  ): Promise<StagingDir | undefined> {
+    if (this.mode === "none") return undefined;
+    const user = options.user ? { user: options.user } : {};
+    const script = `B=${base}
+find "$B" -maxdepth 1 -name '${STAGING_PREFIX}*' -mmin +1440 -exec rm -rf {} + 2>/dev/null
+free=$(df -Pk "$B" | awk 'NR==2 {print $4}')
+[ "$((free * 1024))" -ge "$NEED" ] || { echo "no room: $B has $((free / 1024)) MiB free"; exit 0; }
+D="$B/${STAGING_PREFIX}${this.#stamp}"
+mkdir -m 0700 "$D" && echo "dir $D"`;
+    let out: string;
+    try {
+      out = (
+        await runCommand(
+          executor,
+          {
+            argv: ["sh", "-c", script],
+            env: { NEED: String(needBytes + STAGING_MARGIN_BYTES) },
+            ...user,
+            ...(options.signal ? { signal: options.signal } : {}),
+          },
+          { what: `preparing to stage ${options.what}` },
+        )
+      ).trim();
+    } catch (error) {
+      if (this.mode === "container") throw error;
+      options.signal?.throwIfAborted();
+      out = `cannot stage there: ${(error as Error).message}`;
+    }
+    const path = /^dir (.+)$/m.exec(out)?.[1];
+    if (path === undefined) {
+      const reason = `${out} (needs ${mib(needBytes + STAGING_MARGIN_BYTES)})`;
+      if (this.mode === "container") {
+        throw new BackupError(
+          "NO_ROOM_TO_STAGE",
+          `cannot stage ${options.what} on ${executor.target}: ${reason}`,
+          {
+            hint: "free space there, or use --staging auto (streams what does not fit) or none; nothing was changed",
+          },
+        );
+      }
+      this.#onEvent({ type: "step", message: `streaming ${options.what}, not staged: ${reason}` });
+      return undefined;
+    }
+    const dir = { executor, path, user: options.user };
+    this.#dirs.push(dir);
+    return dir;
+  }
+
+  /** Writes exactly `bytes` bytes of `body` to `file` in `dir` (byte-counted: no stdin EOF needed). */
+  async write(
+    dir: StagingDir,
+    file: string,
+    body: Readable,
+    bytes: number,
+    signal?: AbortSignal,
+  ): Promise<void> {
+    await runCommand(
+      dir.executor,
+      {
+        argv: ["sh", "-c", 'head -c "$N" > "$F"'],
+        env: { N: String(bytes), F: file },
+        stdin: body,
+        ...(dir.user ? { user: dir.user } : {}),
+        ...(signal ? { signal } : {}),
+      },
+      { what: `staging ${file} on ${dir.executor.target}` },
+    );
+  }
+
+  /**
+   * Proves a staged file is exactly what the archive holds: its SHA-256 computed in the container
+   * (`sha256sum`; where the image has none, its byte count).
+   */
+  async verify(dir: StagingDir, file: string, expected: { sha256: string; bytes: number }): Promise<void> {
+    const out = (
+      await runCommand(
+        dir.executor,
+        {
+          argv: [
+            "sh",
+            "-c",
+            'if command -v sha256sum >/dev/null 2>&1; then sha256sum < "$F" | cut -d" " -f1; else echo "bytes $(wc -c < "$F")"; fi',
+          ],
+          env: { F: file },
+          ...(dir.user ? { user: dir.user } : {}),
+        },
+        { what: `checking the staged ${file}` },
+      )
+    ).trim();
+    const ok = out.startsWith("bytes ") ? Number(out.slice(6)) === expected.bytes : out === expected.sha256;
+    if (!ok) {
+      throw new BackupError(
+        "ARCHIVE_CHECKSUM_MISMATCH",
+        `the dump staged at ${file} on ${dir.executor.target} is not the archive's (${out} ≠ ${expected.sha256})`,
+        { hint: "the transfer into the container was damaged; nothing was changed" },
+      );
+    }
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    for (const dir of this.#dirs.splice(0)) {
+      try {
+        const result = await dir.executor.exec({
+          argv: ["rm", "-rf", dir.path],
+          ...(dir.user ? { user: dir.user } : {}),
+        });
+        if (result.exitCode !== 0) throw new Error(result.stderrTail.trim());
+      } catch (error) {
+        // Reported, not thrown: the operation's own outcome is what matters; the next run removes it.
+        this.#onEvent({
+          type: "warning",
+          message: `could not remove the staging directory ${dir.path} on ${dir.executor.target} (${(error as Error).message}); the next operation removes it`,
+        });
+      }
+    }
+  }
+}
+
+function mib(bytes: number): string {
+  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+}
