@@ -5,6 +5,7 @@ import { EncryptingSink } from "../archive/encryption.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { dumpNeo4j, dumpNeo4jToDirectory, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import { locateStore, storeSpace } from "../engines/neo4j/store-swap.js";
+import { choosePgDumpCompression } from "../engines/postgres/pg-dump-compression.js";
 import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
 import type { Environment } from "../environment/environment.js";
 import {
@@ -133,7 +134,13 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       ? (async () => {
           const credentials = await findPostgresCredentials(environment, hostEnv, onEvent);
           const exec = await environment.executor("task-manager-db");
-          return { credentials, exec, version: await probePostgres(exec, credentials) };
+          const version = await probePostgres(exec, credentials);
+          return {
+            credentials,
+            exec,
+            version,
+            compression: await choosePgDumpCompression(exec, credentials, sig),
+          };
         })()
       : Promise.resolve(undefined),
     probeInfrahubVersion(environment),
@@ -159,6 +166,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       type: "step",
       message: `PostgreSQL ${postgresProbe.version}`,
       fields: { database: postgresProbe.credentials.database },
+    });
+    onEvent({
+      type: "step",
+      message: `pg_dump compression: ${postgresProbe.compression.reason}`,
+      fields: { flag: postgresProbe.compression.flag },
     });
   }
   if (!options.force) {
@@ -206,7 +218,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     if (postgresExec && postgresCredentials) {
       onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
       const dumpStarted = Date.now();
-      const dump = dumpPostgres(postgresExec, postgresCredentials, { signal: held.commandSignal });
+      const dump = dumpPostgres(postgresExec, postgresCredentials, {
+        signal: held.commandSignal,
+        ...(postgresProbe ? { compress: postgresProbe.compression.flag } : {}),
+      });
       const written = await writer.addFile(
         "prefect.dump",
         pipeline(dump.stdout, checked("prefect.dump", [PG_DUMP_MAGIC], onEvent)),

@@ -5,6 +5,7 @@ import { type PostgresCluster, startPostgres } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { collect } from "../../../test/support/collect.js";
 import { LocalExecutor } from "../../exec/local-executor.js";
+import { choosePgDumpCompression } from "./pg-dump-compression.js";
 import { canRecreateDatabase, dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "./postgres-engine.js";
 import { PostgresRestore } from "./postgres-restore.js";
 
@@ -144,6 +145,42 @@ describe("postgres engine (real PostgreSQL)", () => {
     const restore = new PostgresRestore(exec, creds, "in-place", { stamp: "ok" });
     await restore.load({ stream: Readable.from([bytes]), bytes: bytes.length });
     expect(restore.state).toBe("restored");
+    expect(await digest(pg)).toBe(before);
+  });
+
+  it("chooses pg_dump's compression from a sample: none for data that does not shrink, zlib level 1 (PG 15) otherwise; both restore", async () => {
+    await using pg = await startPostgres();
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+    await seed(pg);
+    expect(await choosePgDumpCompression(exec, creds)).toMatchObject({ flag: "--compress=1" });
+    const before = await digest(pg);
+    const text = dumpPostgres(exec, creds, { compress: "--compress=1" });
+    const textBytes = await collect(text.stdout);
+    await text.done;
+    await pg.psql(
+      `CREATE TABLE blob AS SELECT g AS id, (SELECT decode(string_agg(md5(random()::text || g || i), ''), 'hex') FROM generate_series(1, 64) i) AS payload FROM generate_series(1, 4000) g;`,
+    );
+    const random = await choosePgDumpCompression(exec, creds);
+    expect(random.flag).toBe("--compress=0");
+    expect(random.reason).toMatch(/^none: a sample of the largest table does not shrink \(1\.\d\d\)$/);
+    const raw = dumpPostgres(exec, creds, { compress: random.flag });
+    const rawBytes = await collect(raw.stdout);
+    await raw.done;
+    // Uncompressed: at least the 4000 × 1 KiB of random payload.
+    expect(rawBytes.length).toBeGreaterThan(4000 * 1024);
+    const withBlob = await digest(pg);
+    // Each restores: custom format either way.
+    await pg.psql("DELETE FROM log; DROP TABLE blob;");
+    const rawRestore = new PostgresRestore(exec, creds, "recreate", { stamp: "raw2" });
+    await rawRestore.load({ stream: Readable.from([rawBytes]), bytes: rawBytes.length });
+    await rawRestore.switchOver();
+    await rawRestore.finish();
+    expect(await digest(pg)).toBe(withBlob);
+    const textRestore = new PostgresRestore(exec, creds, "recreate", { stamp: "text" });
+    await textRestore.load({ stream: Readable.from([textBytes]), bytes: textBytes.length });
+    await textRestore.switchOver();
+    await textRestore.finish();
     expect(await digest(pg)).toBe(before);
   });
 

@@ -19,9 +19,19 @@ export function libpqEnv(credentials: PostgresCredentials): Record<string, strin
  * `pg_dump -Fc` over TCP to localhost (as upstream since v1.1.3: operator-managed clusters often refuse
  * the Unix socket for password users), streamed to stdout: no temp file in the container.
  */
-export function pgDumpRequest(credentials: PostgresCredentials): ExecRequest {
+export function pgDumpRequest(credentials: PostgresCredentials, compress?: string): ExecRequest {
   return {
-    argv: ["pg_dump", "-Fc", "-h", "localhost", "-U", credentials.user, "-d", credentials.database],
+    argv: [
+      "pg_dump",
+      "-Fc",
+      ...(compress ? [compress] : []),
+      "-h",
+      "localhost",
+      "-U",
+      credentials.user,
+      "-d",
+      credentials.database,
+    ],
     env: libpqEnv(credentials),
   };
 }
@@ -29,11 +39,17 @@ export function pgDumpRequest(credentials: PostgresCredentials): ExecRequest {
 export function dumpPostgres(
   executor: Executor,
   credentials: PostgresCredentials,
-  options: { signal?: AbortSignal } = {},
+  options: {
+    signal?: AbortSignal /** pg_dump's `--compress=…` (see choosePgDumpCompression). */;
+    compress?: string;
+  } = {},
 ): StreamingCommand {
   return streamCommand(
     executor,
-    { ...pgDumpRequest(credentials), ...(options.signal ? { signal: options.signal } : {}) },
+    {
+      ...pgDumpRequest(credentials, options.compress),
+      ...(options.signal ? { signal: options.signal } : {}),
+    },
     {
       what: `pg_dump of database ${credentials.database}`,
       failureCode: "DATABASE_COMMAND_FAILED",
