@@ -55,11 +55,41 @@ const scenarios: [string, V][] = [
     },
   ],
   [
+    "backup-encrypted-to-a-key-secret-waiting-5m",
+    {
+      backup: {
+        enabled: true,
+        storage: { s3: { bucket: "bk" } },
+        options: { waitReady: "5m" },
+        encryption: { keySecret: { name: "pub", key: "backup.pub" } },
+      },
+    },
+  ],
+  [
+    "backup-encrypted-built-in",
+    { backup: { enabled: true, storage: { s3: { bucket: "bk" } }, encryption: { enabled: true } } },
+  ],
+  [
+    "restore-encrypted-no-wait",
+    {
+      restore: {
+        enabled: true,
+        s3: { bucket: "bk", key: "k.tar.gz.enc" },
+        options: { waitReady: "" },
+        decryption: { keySecret: { name: "priv" } },
+      },
+    },
+  ],
+  [
+    "restore-cronjob-latest",
+    { restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bk", latest: true } } } },
+  ],
+  [
     "backup-with-ca-and-insecure",
     {
       backup: {
         enabled: true,
-        storage: { s3: { bucket: "b", caBundle: { configMapName: "ca" }, insecureTLS: true } },
+        storage: { s3: { bucket: "bk", caBundle: { configMapName: "ca" }, insecureTLS: true } },
       },
     },
   ],
@@ -119,6 +149,12 @@ describe("chart ↔ CLI contract: the CLI parses every rendered pod into the com
           expect(cmd.sleepMs).toBe(st.local.persistence.enabled ? 0 : durationMs(o.sleep));
         }
         if (o.extraArgs?.includes("--retention-count=14")) expect(cmd.retentionCount).toBe(14);
+        expect(cmd.waitReadyMs).toBe(durationMs(o.waitReady));
+        const enc = v.backup.encryption;
+        expect(cmd.encrypt).toBe(Boolean(enc.enabled || enc.keySecret.name));
+        expect(cmd.encryptKey).toBe(
+          enc.keySecret.name ? `/etc/infrahub-backup/keys/${enc.keySecret.key}` : undefined,
+        );
       } else if (component === "restore") {
         if (cmd.command !== "restore") throw new Error(`expected restore, got ${cmd.command}`);
         const st = v.restore.storage;
@@ -126,6 +162,15 @@ describe("chart ↔ CLI contract: the CLI parses every rendered pod into the com
         expect(cmd.dryRun).toBe(false);
         expect(cmd.migrateFormat).toBe(Boolean(v.restore.options.migrateFormat));
         expect(cmd.excludeTaskManager).toBe(Boolean(v.restore.options.excludeTaskmanager));
+        expect(cmd.waitReadyMs).toBe(durationMs(v.restore.options.waitReady));
+        // A plain one-shot Job restores its request once; a scheduled restore or a hook has no request id.
+        expect(cmd.requestId).toBe(
+          w.kind === "Job" && !v.restore.job.helmHook
+            ? w.metadata.annotations["infrahub-backup/request-hash"]
+            : undefined,
+        );
+        const dec = v.restore.decryption.keySecret;
+        expect(cmd.decryptKey).toBe(dec.name ? `/etc/infrahub-backup/keys/${dec.key}` : undefined);
         if (st.type === "s3" && st.s3.latest) {
           expect(cmd.source).toEqual({ kind: "latest", s3: true });
           expect(cmd.global.s3).toMatchObject({ bucket: st.s3.bucket, prefix: st.s3.prefix || undefined });

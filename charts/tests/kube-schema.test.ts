@@ -14,13 +14,13 @@ const extra: Record<string, unknown> = {
       storage: { type: "local", local: { latest: true, persistence: { enabled: true, existingClaim: "c" } } },
     },
   },
-  "restore-hook": { restore: { enabled: true, job: { helmHook: true }, s3: { bucket: "b", key: "k" } } },
+  "restore-hook": { restore: { enabled: true, job: { helmHook: true }, s3: { bucket: "bk", key: "k" } } },
   "backup-plain-job-everything": {
     backup: {
       enabled: true,
       requestId: "1",
       job: { helmHook: false, annotations: { "argocd.argoproj.io/sync-wave": "5" } },
-      storage: { s3: { bucket: "b", caBundle: { configMapName: "ca" }, insecureTLS: true } },
+      storage: { s3: { bucket: "bk", caBundle: { configMapName: "ca" }, insecureTLS: true } },
     },
     global: { imagePullSecrets: ["g"] },
     imagePullSecrets: [{ name: "p" }],
@@ -58,7 +58,7 @@ describe.each(["1.30.0", "1.36.0"])("Kubernetes %s strict schemas", (version) =>
   });
 
   it("the validator does reject an invalid object (the check is not vacuous)", () => {
-    const [job] = render({ backup: { enabled: true, storage: { s3: { bucket: "b" } } } }).filter(
+    const [job] = render({ backup: { enabled: true, storage: { s3: { bucket: "bk" } } } }).filter(
       (o) => o.kind === "Job",
     );
     expect(validator.validate({ ...job, spec: { ...job!.spec, backofLimit: 0 } })).not.toEqual([]);

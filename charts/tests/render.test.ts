@@ -5,6 +5,17 @@ const s3Backup = (extra: Record<string, unknown> = {}) => ({
   backup: { enabled: true, storage: { type: "s3", s3: { bucket: "bk", ...extra } } },
 });
 const ns = { fieldRef: { fieldPath: "metadata.namespace" } };
+/** Any pod, and any address but the link-local cloud metadata and credential endpoints. */
+const anyButMetadata = [
+  { namespaceSelector: {} },
+  { ipBlock: { cidr: "0.0.0.0/0", except: ["169.254.0.0/16", "100.100.100.200/32"] } },
+  { ipBlock: { cidr: "::/0", except: ["fd00:ec2::/64", "fe80::/10"] } },
+];
+/** What this chart adds to a plain one-shot restore's upstream arguments by default (before --yes). */
+const additions = (job: { metadata: { annotations: Record<string, string> } }) => [
+  "--wait-ready=15m",
+  `--request-id=${job.metadata.annotations["infrahub-backup/request-hash"]}`,
+];
 
 describe("default render", () => {
   it("renders only the ServiceAccount, Role and RoleBinding, and matches the snapshot", async () => {
@@ -49,24 +60,27 @@ describe("default render", () => {
     await expect(res.stdout).toMatchFileSnapshot("__snapshots__/s3-cronjob-render.yaml");
   });
 
-  it("grants exactly what the CLI needs (upstream §6.5), nothing cluster-wide", () => {
+  it("grants exactly what the CLI uses (the acceptance scenarios check it against the audit log), nothing cluster-wide", () => {
     const role = find(render({}), "Role");
     expect(role.rules).toEqual([
       { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
       { apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] },
-      { apiGroups: [""], resources: ["pods/log"], verbs: ["get"] },
       { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
       {
         apiGroups: ["apps"],
         resources: ["deployments/scale", "statefulsets/scale"],
         verbs: ["get", "patch"],
       },
+      { apiGroups: ["coordination.k8s.io"], resources: ["leases"], verbs: ["create"] },
       {
         apiGroups: ["coordination.k8s.io"],
         resources: ["leases"],
-        verbs: ["get", "create", "update", "delete"],
+        resourceNames: ["infrahub-backup", "infrahub-backup-last-restore"],
+        verbs: ["get", "update", "delete"],
       },
     ]);
+    // No pods/log: nothing the CLI does reads a log (2.1.0 granted it).
+    expect(JSON.stringify(role.rules)).not.toContain("pods/log");
     const objs = render({ rbac: { create: false }, serviceAccount: { create: false } });
     expect(objs).toEqual([]);
   });
@@ -83,9 +97,9 @@ describe("backup", () => {
       "helm.sh/hook": "post-install,post-upgrade",
       "helm.sh/hook-delete-policy": "before-hook-creation",
     });
-    expect(job.spec.backoffLimit).toBe(0);
+    expect(job.spec.backoffLimit).toBe(2);
     expect(job.spec.ttlSecondsAfterFinished).toBeUndefined();
-    expect(job.spec.activeDeadlineSeconds).toBeUndefined();
+    expect(job.spec.activeDeadlineSeconds).toBe(14400);
     expect(container(job).name).toBe("backup");
     expect(container(job).command).toBeUndefined();
     expect(container(job).args).toEqual(["create", "--neo4jmetadata=all", "--s3-upload"]);
@@ -109,7 +123,7 @@ describe("backup", () => {
       render({
         backup: {
           enabled: true,
-          storage: { s3: { bucket: "b" } },
+          storage: { s3: { bucket: "bk" } },
           options: {
             force: true,
             excludeTaskmanager: true,
@@ -145,7 +159,11 @@ describe("backup", () => {
       serviceAccount: { annotations: { "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r" } },
     });
     expect(Object.keys(envMap(find(irsa, "Job")))).not.toContain("AWS_ACCESS_KEY_ID");
-    expect(find(irsa, "ServiceAccount").metadata.annotations).toEqual({
+    expect(find(irsa, "ServiceAccount", "infrahub-backup").metadata.annotations).toEqual({
+      "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r",
+    });
+    // The helm test's own ServiceAccount gets the same identity annotations (its role must trust it too).
+    expect(find(irsa, "ServiceAccount", "infrahub-backup-test").metadata.annotations).toEqual({
       "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r",
     });
     expect(podSpec(find(irsa, "Job")).securityContext.fsGroup).toBe(1000);
@@ -174,14 +192,14 @@ describe("backup", () => {
     });
   });
 
-  it("CronJob: Forbid, history limits, startingDeadlineSeconds 3600, suspend, timeZone, backoffLimit 0 always", () => {
+  it("CronJob: Forbid, history limits, startingDeadlineSeconds 3600, suspend, timeZone, backoffLimit always", () => {
     const cj = find(
       render({
         backup: {
           enabled: true,
           mode: "cronjob",
           timeZone: "Europe/Paris",
-          storage: { s3: { bucket: "b" } },
+          storage: { s3: { bucket: "bk" } },
         },
       }),
       "CronJob",
@@ -196,12 +214,12 @@ describe("backup", () => {
       startingDeadlineSeconds: 3600,
       suspend: false,
     });
-    expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(2);
     const tuned = find(
       render({
-        backup: { enabled: true, mode: "cronjob", schedule: "15 3 * * 0", storage: { s3: { bucket: "b" } } },
+        backup: { enabled: true, mode: "cronjob", schedule: "15 3 * * 0", storage: { s3: { bucket: "bk" } } },
         cronJob: { suspend: true, startingDeadlineSeconds: null, successfulJobsHistoryLimit: 1 },
-        job: { backoffLimit: 2, ttlSecondsAfterFinished: 600, activeDeadlineSeconds: 3600 },
+        job: { backoffLimit: 5, ttlSecondsAfterFinished: 600, activeDeadlineSeconds: 3600 },
       }),
       "CronJob",
     );
@@ -211,7 +229,7 @@ describe("backup", () => {
     expect(tuned.spec.timeZone).toBeUndefined();
     expect(tuned.spec.successfulJobsHistoryLimit).toBe(1);
     expect(tuned.spec.jobTemplate.spec).toMatchObject({
-      backoffLimit: 2,
+      backoffLimit: 5,
       ttlSecondsAfterFinished: 600,
       activeDeadlineSeconds: 3600,
     });
@@ -299,14 +317,17 @@ describe("restore", () => {
       "Job",
     );
     expect(job.metadata.name).toMatch(/^infrahub-backup-restore-[0-9a-f]{10}$/);
+    const requestHash = job.metadata.annotations["infrahub-backup/request-hash"];
     expect(job.metadata.annotations).toEqual({
-      "infrahub-backup/request-hash": job.metadata.name.slice(-10),
+      "infrahub-backup/request-hash": expect.stringMatching(/^[0-9a-f]{10}$/),
     });
     expect(container(job).name).toBe("restore");
     expect(container(job).args).toEqual([
       "restore",
       "--s3-endpoint=http://minio:9000",
       "s3://bk/p/infrahub_backup_20261121_020000.tar.gz",
+      "--wait-ready=15m",
+      `--request-id=${requestHash}`,
       "--yes",
     ]);
     expect(Object.keys(envMap(job))).toEqual([
@@ -343,6 +364,8 @@ describe("restore", () => {
       "--migrate-format",
       "--latest",
       "--s3",
+      "--wait-ready=15m",
+      `--request-id=${job.metadata.annotations["infrahub-backup/request-hash"]}`,
       "--dry-run",
       "--yes",
     ]);
@@ -354,14 +377,35 @@ describe("restore", () => {
     });
   });
 
-  it("the Job name changes with the request (source, options, requestId) and with nothing else", () => {
-    const name = (v: Record<string, unknown>) => find(render(v), "Job").metadata.name as string;
+  it("the Job name is a hash of its whole pod template (image included); the request hash only of what is restored", () => {
+    const job = (v: Record<string, unknown>) => find(render(v), "Job");
+    const name = (v: Record<string, unknown>) => job(v).metadata.name as string;
+    const request = (v: Record<string, unknown>) =>
+      job(v).metadata.annotations["infrahub-backup/request-hash"];
     const base = name(restoreKey());
+    const baseRequest = request(restoreKey());
     expect(name(restoreKey())).toBe(base);
-    expect(name(restoreKey({ key: "other.tar.gz" }))).not.toBe(base);
-    expect(name(restoreKey({}, { options: { migrateFormat: true } }))).not.toBe(base);
-    expect(name(restoreKey({}, { requestId: "run-2" }))).not.toBe(base);
-    // Unrelated changes: other values, and the pod template of the Job stays byte-identical.
+    // A new request: a new Job and a new request id.
+    for (const v of [
+      restoreKey({ key: "other.tar.gz" }),
+      restoreKey({}, { options: { migrateFormat: true } }),
+      restoreKey({}, { requestId: "run-2" }),
+    ]) {
+      expect(name(v)).not.toBe(base);
+      expect(request(v)).not.toBe(baseRequest);
+    }
+    // The same request run by another pod (image, resources, pod annotations, how long to wait): a new
+    // Job (its pod template is immutable), the same request id, so it restores nothing twice.
+    for (const v of [
+      { ...restoreKey(), image: { tag: "9.9.9" } },
+      { ...restoreKey(), resources: { limits: { memory: "2Gi" } } },
+      { ...restoreKey(), podAnnotations: { "a/b": "c" } },
+      restoreKey({}, { options: { waitReady: "30m" } }),
+    ]) {
+      expect(name(v)).not.toBe(base);
+      expect(request(v)).toBe(baseRequest);
+    }
+    // Unrelated changes: other values leave the Job byte-identical.
     const unrelated = {
       ...restoreKey(),
       cronJob: { suspend: true },
@@ -369,14 +413,30 @@ describe("restore", () => {
       tests: { enabled: false },
     };
     expect(name(unrelated)).toBe(base);
-    expect(find(render(unrelated), "Job").spec).toEqual(find(render(restoreKey()), "Job").spec);
+    expect(job(unrelated).spec).toEqual(job(restoreKey()).spec);
     // The pod template carries no chart version: a chart upgrade with the same image changes nothing.
-    const labels = find(render(restoreKey()), "Job").spec.template.metadata.labels;
-    expect(labels).toEqual({
+    expect(job(restoreKey()).spec.template.metadata.labels).toEqual({
       "app.kubernetes.io/name": "infrahub-backup",
       "app.kubernetes.io/instance": "infrahub-backup",
       "app.kubernetes.io/component": "restore",
     });
+  });
+
+  it("a plain one-shot backup Job is named after its pod template and requestId too", () => {
+    const plain = (v: Record<string, unknown>) => ({
+      ...v,
+      backup: {
+        enabled: true,
+        job: { helmHook: false },
+        storage: { s3: { bucket: "bk" } },
+        ...(v.backup as object),
+      },
+    });
+    const name = (v: Record<string, unknown>) => find(render(plain(v)), "Job").metadata.name as string;
+    const base = name({});
+    expect(name({ image: { tag: "9.9.9" } })).not.toBe(base);
+    expect(name({ backup: { requestId: "again" } })).not.toBe(base);
+    expect(name({ cronJob: { suspend: true } })).toBe(base);
   });
 
   it("restore.job.helmHook true renders the upstream hook Job <fullname>-restore", () => {
@@ -387,13 +447,16 @@ describe("restore", () => {
 
   it("scheduled restore from S3 latest: CronJob <fullname>-restore", () => {
     const cj = find(
-      render({ restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "b", latest: true } } } }),
+      render({
+        restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bk", latest: true } } },
+      }),
       "CronJob",
     );
     expect(cj.metadata.name).toBe("infrahub-backup-restore");
     expect(cj.spec.schedule).toBe("0 4 * * *");
     expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(0);
-    expect(container(cj).args).toEqual(["restore", "--latest", "--s3", "--yes"]);
+    // Scheduled: every run restores, so no request id.
+    expect(container(cj).args).toEqual(["restore", "--latest", "--s3", "--wait-ready=15m", "--yes"]);
   });
 
   it("local: --sleep then <path>/<filename> on an emptyDir (upstream); latest from a claim, read-only", () => {
@@ -402,6 +465,7 @@ describe("restore", () => {
       "restore",
       "--sleep=3m",
       "/infrahub_backups/infrahub_backup_latest.tar.gz",
+      ...additions(job),
       "--yes",
     ]);
     const pvc = find(
@@ -416,7 +480,13 @@ describe("restore", () => {
       }),
       "Job",
     );
-    expect(container(pvc).args).toEqual(["restore", "--latest", "--backup-dir=/infrahub_backups", "--yes"]);
+    expect(container(pvc).args).toEqual([
+      "restore",
+      "--latest",
+      "--backup-dir=/infrahub_backups",
+      ...additions(pvc),
+      "--yes",
+    ]);
     expect(podSpec(pvc).volumes).toContainEqual({
       name: "backup-storage",
       persistentVolumeClaim: { claimName: "ihb-backups", readOnly: true },
@@ -463,7 +533,7 @@ describe("restore", () => {
       }),
       "Job",
     );
-    expect(container(mixed).args).toEqual(["restore", "s3://bk/a/b.tar.gz", "--yes"]);
+    expect(container(mixed).args).toEqual(["restore", "s3://bk/a/b.tar.gz", ...additions(mixed), "--yes"]);
     expect(envMap(mixed).INFRAHUB_S3_REGION).toBe("eu-west-1");
   });
 });
@@ -473,19 +543,19 @@ describe("validation errors are readable", () => {
     [
       "backup and restore together",
       {
-        backup: { enabled: true, storage: { s3: { bucket: "b" } } },
-        restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } },
+        backup: { enabled: true, storage: { s3: { bucket: "bk" } } },
+        restore: { enabled: true, storage: { s3: { bucket: "bk", latest: true } } },
       },
       /backup\.enabled and restore\.enabled are both true: a release either produces backups or restores one/,
     ],
     [
       "key and latest both",
-      { restore: { enabled: true, storage: { s3: { bucket: "b", key: "k", latest: true } } } },
+      { restore: { enabled: true, storage: { s3: { bucket: "bk", key: "k", latest: true } } } },
       /restore\.storage\.s3\.key and restore\.storage\.s3\.latest are both set/,
     ],
     [
       "neither key nor latest",
-      { restore: { enabled: true, storage: { s3: { bucket: "b" } } } },
+      { restore: { enabled: true, storage: { s3: { bucket: "bk" } } } },
       /restore\.storage\.s3: set either key \(the object to restore\) or latest: true/,
     ],
     [
@@ -505,16 +575,16 @@ describe("validation errors are readable", () => {
     ],
     [
       "conflicting restore.s3 and restore.storage.s3",
-      { restore: { enabled: true, s3: { bucket: "a" }, storage: { s3: { bucket: "b", latest: true } } } },
-      /restore\.s3\.bucket \(a\) and restore\.storage\.s3\.bucket \(b\) disagree: set it in one place/,
+      { restore: { enabled: true, s3: { bucket: "aa" }, storage: { s3: { bucket: "bk", latest: true } } } },
+      /restore\.s3\.bucket \(aa\) and restore\.storage\.s3\.bucket \(bk\) disagree: set it in one place/,
     ],
     [
       "TTL on a one-shot restore Job",
       {
-        restore: { enabled: true, storage: { s3: { bucket: "b", latest: true } } },
+        restore: { enabled: true, storage: { s3: { bucket: "bk", latest: true } } },
         job: { ttlSecondsAfterFinished: 60 },
       },
-      /job\.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, the next upgrade or sync would create it again and RESTORE AGAIN/,
+      /job\.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, every upgrade or sync creates it again \(it then finds its request recorded as done and restores nothing, but the churn never ends\)/,
     ],
     [
       "local latest without a claim",
@@ -532,7 +602,7 @@ describe("validation errors are readable", () => {
         backup: {
           enabled: true,
           timezone: "UTC",
-          storage: { s3: { bucket: "b", accessKey: "AKIA" } },
+          storage: { s3: { bucket: "bk", accessKey: "AKIA" } },
           options: { neo4jmetadata: "all" },
         },
         cronJob: { timeZone: "UTC" },
@@ -632,7 +702,7 @@ describe("pods", () => {
     expect(container(digest).image).toBe(`ghcr.io/opsmill/infrahub-backup@sha256:${"a".repeat(64)}`);
   });
 
-  it("NetworkPolicy: no ingress; egress to DNS, the API server and object storage only", () => {
+  it("NetworkPolicy: no ingress; egress to DNS, the API server and object storage only, never the metadata endpoints", () => {
     const np = find(
       render({
         networkPolicy: {
@@ -665,9 +735,17 @@ describe("pods", () => {
           ],
           to: [{ ipBlock: { cidr: "10.0.0.1/32" } }],
         },
-        { ports: [{ protocol: "TCP", port: 9000 }] },
+        { ports: [{ protocol: "TCP", port: 9000 }], to: anyButMetadata },
       ],
     });
+    // 2.1.0 rendered `{ ports }` alone there: any destination, the cloud metadata address included.
+    const allowed = find(
+      render({
+        networkPolicy: { enabled: true, allowMetadataEndpoints: true, objectStorage: { ports: [9000] } },
+      }),
+      "NetworkPolicy",
+    );
+    expect(allowed.spec.egress.at(-1)).toEqual({ ports: [{ protocol: "TCP", port: 9000 }] });
   });
 
   it("helm test Pod lists the configured bucket with the pods' own S3 settings; absent without S3", () => {
@@ -703,15 +781,282 @@ describe("pods", () => {
     const long = find(
       render({
         fullnameOverride: "x".repeat(63),
-        restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "b", latest: true } } },
+        restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bk", latest: true } } },
       }),
       "CronJob",
     );
     expect(long.metadata.name).toBe(`${"x".repeat(44)}-restore`);
     const longJob = find(
-      render({ fullnameOverride: "y".repeat(63), restore: { enabled: true, s3: { bucket: "b", key: "k" } } }),
+      render({
+        fullnameOverride: "y".repeat(63),
+        restore: { enabled: true, s3: { bucket: "bk", key: "k" } },
+      }),
       "Job",
     );
     expect(longJob.metadata.name).toMatch(new RegExp(`^${"y".repeat(44)}-restore-[0-9a-f]{10}$`));
+  });
+});
+
+// Issue 20: every point has a case here that fails on chart 2.1.0.
+describe("defaults that cannot wedge (issue 20 §1, §5)", () => {
+  const every = (objs: ReturnType<typeof render>) =>
+    objs.filter((o) => o.kind === "Job" || o.kind === "CronJob");
+  const jobSpec = (o: { kind: string; spec: Record<string, any> }) =>
+    o.kind === "CronJob" ? o.spec.jobTemplate.spec : o.spec;
+  const s3 = { bucket: "bk" };
+  const workloads = [
+    ...every(render({ backup: { enabled: true, storage: { s3 } } })),
+    ...every(render({ backup: { enabled: true, job: { helmHook: false }, storage: { s3 } } })),
+    ...every(render({ backup: { enabled: true, mode: "cronjob", storage: { s3 } } })),
+    ...every(render({ restore: { enabled: true, storage: { s3: { ...s3, key: "k.tar.gz" } } } })),
+    ...every(
+      render({ restore: { enabled: true, mode: "cronjob", storage: { s3: { ...s3, latest: true } } } }),
+    ),
+  ];
+
+  it("every Job and CronJob run has a deadline, a pod failure policy and a SIGTERM grace period", () => {
+    expect(workloads).toHaveLength(5);
+    for (const w of workloads) {
+      const spec = jobSpec(w);
+      const component = w.metadata.labels["app.kubernetes.io/component"];
+      expect(spec.activeDeadlineSeconds, `${w.kind}/${w.metadata.name}`).toBe(14400);
+      expect(spec.backoffLimit).toBe(component === "backup" ? 2 : 0);
+      expect(spec.podFailurePolicy).toEqual({
+        rules: [
+          { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
+          {
+            action: "FailJob",
+            onExitCodes: { containerName: component, operator: "In", values: [2, 4, 5, 6, 8] },
+          },
+        ],
+      });
+      expect(podSpec(w).terminationGracePeriodSeconds).toBe(300);
+      expect(podSpec(w).restartPolicy).toBe("Never");
+    }
+  });
+
+  it("the upstream job.* keys, when set, override both kinds (a 1.3.0 file keeps its backoffLimit 0)", () => {
+    const v = {
+      backup: { enabled: true, mode: "cronjob", storage: { s3 } },
+      job: { backoffLimit: 0, activeDeadlineSeconds: 600 },
+      terminationGracePeriodSeconds: 900,
+    };
+    const cj = find(render(v), "CronJob");
+    expect(jobSpec(cj)).toMatchObject({ backoffLimit: 0, activeDeadlineSeconds: 600 });
+    expect(podSpec(cj).terminationGracePeriodSeconds).toBe(900);
+    const own = find(
+      render({
+        backup: {
+          enabled: true,
+          mode: "cronjob",
+          storage: { s3 },
+          job: { backoffLimit: 4, activeDeadlineSeconds: 7200 },
+        },
+      }),
+      "CronJob",
+    );
+    expect(jobSpec(own)).toMatchObject({ backoffLimit: 4, activeDeadlineSeconds: 7200 });
+  });
+
+  it("the exit codes the policy fails at once are the CLI's usage, storage-auth, not-found, integrity and partial codes", async () => {
+    const { EXIT_CODES } = await import("../../packages/cli/src/exit-codes.ts");
+    const byCategory = Object.fromEntries(EXIT_CODES.map((e) => [e.category, e.code]));
+    const failJob = jobSpec(workloads[0] as never).podFailurePolicy.rules[1].onExitCodes.values;
+    expect(failJob).toEqual(
+      ["usage", "storage-auth", "not-found", "integrity", "partial"].map((c) => byCategory[c]),
+    );
+    // Retried (counted against backoffLimit): environment, database, storage, busy, internal.
+    for (const c of ["environment", "database", "storage", "busy", "internal"])
+      expect(failJob).not.toContain(byCategory[c]);
+  });
+});
+
+describe("wait instead of failing (issue 20 §2)", () => {
+  it("restore Jobs wait 15m for Infrahub to be Ready by default; backups only when asked", () => {
+    const restore = find(
+      render({ restore: { enabled: true, s3: { bucket: "bk", key: "k.tar.gz" } } }),
+      "Job",
+    );
+    expect(container(restore).args).toContain("--wait-ready=15m");
+    const noWait = find(
+      render({
+        restore: { enabled: true, s3: { bucket: "bk", key: "k.tar.gz" }, options: { waitReady: "" } },
+      }),
+      "Job",
+    );
+    expect(container(noWait).args.some((a: string) => a.startsWith("--wait-ready"))).toBe(false);
+    const backup = find(render(s3Backup()), "Job");
+    expect(container(backup).args.some((a: string) => a.startsWith("--wait-ready"))).toBe(false);
+    const waiting = find(
+      render({ backup: { enabled: true, storage: { s3: { bucket: "bk" } }, options: { waitReady: "5m" } } }),
+      "Job",
+    );
+    expect(container(waiting).args).toEqual([
+      "create",
+      "--neo4jmetadata=all",
+      "--s3-upload",
+      "--wait-ready=5m",
+    ]);
+  });
+});
+
+describe("key Secrets and extra volumes (issue 20 §6)", () => {
+  it("backup.encryption: --encrypt to the built-in key, or --encrypt-key from a Secret mounted read-only", () => {
+    const builtIn = find(
+      render({ ...s3Backup(), backup: { ...s3Backup().backup, encryption: { enabled: true } } }),
+      "Job",
+    );
+    expect(container(builtIn).args).toEqual(["create", "--neo4jmetadata=all", "--s3-upload", "--encrypt"]);
+    const job = find(
+      render({
+        ...s3Backup(),
+        backup: { ...s3Backup().backup, encryption: { keySecret: { name: "backup-pub" } } },
+      }),
+      "Job",
+    );
+    expect(container(job).args).toEqual([
+      "create",
+      "--neo4jmetadata=all",
+      "--s3-upload",
+      "--encrypt-key=/etc/infrahub-backup/keys/public.pem",
+    ]);
+    expect(container(job).volumeMounts).toContainEqual({
+      name: "keys",
+      mountPath: "/etc/infrahub-backup/keys",
+      readOnly: true,
+    });
+    expect(podSpec(job).volumes).toContainEqual({
+      name: "keys",
+      secret: {
+        secretName: "backup-pub",
+        defaultMode: 0o440,
+        items: [{ key: "public.pem", path: "public.pem" }],
+      },
+    });
+  });
+
+  it("restore.decryption: --decrypt-key from a Secret; an .enc archive without it is refused at render time", () => {
+    const job = find(
+      render({
+        restore: {
+          enabled: true,
+          s3: { bucket: "bk", key: "p/x.tar.gz.enc" },
+          decryption: { keySecret: { name: "restore-key", key: "key.pem" } },
+        },
+      }),
+      "Job",
+    );
+    expect(container(job).args).toContain("--decrypt-key=/etc/infrahub-backup/keys/key.pem");
+    expect(podSpec(job).volumes).toContainEqual({
+      name: "keys",
+      secret: { secretName: "restore-key", defaultMode: 0o440, items: [{ key: "key.pem", path: "key.pem" }] },
+    });
+    expect(
+      renderError({ restore: { enabled: true, s3: { bucket: "bk", key: "p/x.tar.gz.enc" } } }),
+    ).toContain(
+      "p/x.tar.gz.enc is an encrypted archive: set restore.decryption.keySecret.name to the Secret holding its private key",
+    );
+  });
+
+  it("extraVolumes and extraVolumeMounts reach every backup and restore pod", () => {
+    const extra = {
+      extraVolumes: [{ name: "ca-extra", configMap: { name: "corp-ca" } }],
+      extraVolumeMounts: [{ name: "ca-extra", mountPath: "/etc/ssl/corp", readOnly: true }],
+    };
+    for (const v of [
+      { ...s3Backup(), ...extra },
+      { restore: { enabled: true, s3: { bucket: "bk", key: "k.tar.gz" } }, ...extra },
+    ]) {
+      const job = find(render(v), "Job");
+      expect(podSpec(job).volumes).toContainEqual(extra.extraVolumes[0]);
+      expect(container(job).volumeMounts).toContainEqual(extra.extraVolumeMounts[0]);
+    }
+  });
+});
+
+describe("schema holes are closed, each with a readable message (issue 20 §7)", () => {
+  const bad: [string, Record<string, unknown>, RegExp][] = [
+    [
+      "neo4jMetadata outside all/none/users/roles",
+      { backup: { options: { neo4jMetadata: "everything" } } },
+      /\/backup\/options\/neo4jMetadata.*value must be one of 'all', 'none', 'users', 'roles'/,
+    ],
+    [
+      "a bucket given as an s3:// URL",
+      { backup: { storage: { s3: { bucket: "s3://bk" } } } },
+      /\/backup\/storage\/s3\/bucket.*'s3:\/\/bk' does not match pattern/,
+    ],
+    [
+      "a restore key given as an s3:// URL (rendered s3://b/s3://b/k)",
+      { restore: { enabled: true, storage: { s3: { bucket: "bk", key: "s3://bk/k.tar.gz" } } } },
+      /restore\.storage\.s3\.key is "s3:\/\/bk\/k\.tar\.gz", a URL: give the part inside the bucket/,
+    ],
+    [
+      "the seed-plan key given as an s3:// URL",
+      { restore: { enabled: true, s3: { bucket: "bk", key: "s3://bk/k.tar.gz" } } },
+      /restore\.storage\.s3\.key is "s3:\/\/bk\/k\.tar\.gz", a URL/,
+    ],
+    [
+      "a backup prefix given as an s3:// URL",
+      { backup: { enabled: true, storage: { s3: { bucket: "bk", prefix: "s3://bk/prod" } } } },
+      /backup\.storage\.s3\.prefix is "s3:\/\/bk\/prod", a URL/,
+    ],
+    [
+      "resources with a typo",
+      { resources: { limts: { cpu: 1 } } },
+      /\/resources.*additional properties 'limts' not allowed/,
+    ],
+    [
+      "resources.limits not a map of quantities",
+      { resources: { limits: { cpu: { x: 1 } } } },
+      /\/resources\/limits\/cpu/,
+    ],
+    [
+      "waitReady not a duration",
+      { restore: { options: { waitReady: "ten minutes" } } },
+      /\/restore\/options\/waitReady/,
+    ],
+    ["a negative grace period", { terminationGracePeriodSeconds: -1 }, /\/terminationGracePeriodSeconds/],
+    [
+      "a zero deadline",
+      { backup: { job: { activeDeadlineSeconds: 0 } } },
+      /\/backup\/job\/activeDeadlineSeconds/,
+    ],
+    [
+      "a key Secret key with a slash",
+      { backup: { encryption: { keySecret: { name: "s", key: "a/b" } } } },
+      /\/backup\/encryption\/keySecret\/key/,
+    ],
+    [
+      "an extra mount without a path",
+      { extraVolumeMounts: [{ name: "x" }] },
+      /\/extraVolumeMounts\/0.*mountPath/,
+    ],
+  ];
+  it.each(bad)("%s", (_name, values, message) => {
+    expect(renderError(values)).toMatch(message);
+  });
+});
+
+describe("least privilege (issue 20 §8)", () => {
+  it("the helm test Pod runs as its own ServiceAccount with no Role and no API token", () => {
+    const objs = render(s3Backup());
+    const pod = find(objs, "Pod");
+    expect(podSpec(pod).serviceAccountName).toBe("infrahub-backup-test");
+    expect(podSpec(pod).automountServiceAccountToken).toBe(false);
+    const sa = find(objs, "ServiceAccount", "infrahub-backup-test");
+    expect(sa.automountServiceAccountToken).toBe(false);
+    expect(find(objs, "RoleBinding").subjects).toEqual([
+      { kind: "ServiceAccount", name: "infrahub-backup", namespace: "infrahub" },
+    ]);
+    // Without the separate account: the main one, still without a token.
+    const shared = render({ ...s3Backup(), tests: { serviceAccount: { create: false } } });
+    expect(
+      shared.some((o) => o.metadata.name === "infrahub-backup-test" && o.kind === "ServiceAccount"),
+    ).toBe(false);
+    expect(podSpec(find(shared, "Pod"))).toMatchObject({
+      serviceAccountName: "infrahub-backup",
+      automountServiceAccountToken: false,
+    });
   });
 });

@@ -76,6 +76,7 @@ describe("as a subchart of a parent named infrahub (release infrahub)", () => {
       "Role/infrahub-infrahub-backup",
       "RoleBinding/infrahub-infrahub-backup",
       "ServiceAccount/infrahub-infrahub-backup",
+      "ServiceAccount/infrahub-infrahub-backup-test",
     ]);
     const cj = find(objs, "CronJob");
     expect(cj.spec.schedule).toBe("0 2 * * *");
@@ -111,13 +112,15 @@ describe("as a subchart of a parent named infrahub (release infrahub)", () => {
       "restore",
       "--s3-endpoint=http://minio:9000",
       "s3://infrahub-backups/infrahub_backup_20261121_020000.tar.gz",
+      "--wait-ready=15m",
+      `--request-id=${job.metadata.annotations["infrahub-backup/request-hash"]}`,
       "--yes",
     ]);
   });
 
   it("validation messages reach the user through the parent", () => {
     const res = renderParent(umbrellaBlock(), {
-      "infrahub-backup": { enabled: true, restore: { enabled: true, s3: { bucket: "b" } } },
+      "infrahub-backup": { enabled: true, restore: { enabled: true, s3: { bucket: "bk" } } },
     });
     expect(res.status).not.toBe(0);
     expect(res.stderr).toContain(

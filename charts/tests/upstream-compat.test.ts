@@ -148,14 +148,22 @@ describe("a values file written for the upstream chart 1.3.0", () => {
     ],
     ["local restore from an emptyDir", restoreOnly({ type: "local" })],
   ];
-  it.each(restoreCases)("%s: same args (plus --yes) and env as 1.3.0", (_n, values) => {
-    const job = find(render(values), "Job");
-    expect(container(job).args).toEqual([...upstreamRestoreArgs(values), "--yes"]);
-    const st = values.restore.storage;
-    if (st.type === "s3") expect(ourEnv(job)).toEqual(upstreamEnv(st.s3, Boolean(st.s3.latest)));
-    else
-      expect(ourEnv(job)).toEqual({
-        INFRAHUB_K8S_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
-      });
-  });
+  it.each(restoreCases)(
+    "%s: same args (plus this chart's additions and --yes) and env as 1.3.0",
+    (_n, values) => {
+      const job = find(render(values), "Job");
+      // Additions (issue 20): wait for Infrahub to be Ready, and restore this request only once.
+      const additions = [
+        "--wait-ready=15m",
+        `--request-id=${job.metadata.annotations["infrahub-backup/request-hash"]}`,
+      ];
+      expect(container(job).args).toEqual([...upstreamRestoreArgs(values), ...additions, "--yes"]);
+      const st = values.restore.storage;
+      if (st.type === "s3") expect(ourEnv(job)).toEqual(upstreamEnv(st.s3, Boolean(st.s3.latest)));
+      else
+        expect(ourEnv(job)).toEqual({
+          INFRAHUB_K8S_NAMESPACE: { fieldRef: { fieldPath: "metadata.namespace" } },
+        });
+    },
+  );
 });

@@ -102,7 +102,8 @@ Returns YAML; use with fromYaml.
 {{- else }}
 {{- $_ := set $storage "local" .Values.restore.storage.local }}
 {{- end }}
-{{- toJson (dict "storage" $storage "options" .Values.restore.options "requestId" (toString .Values.restore.requestId)) }}
+{{- /* How long to wait for readiness is not part of what is restored: changing it is not a new request. */}}
+{{- toJson (dict "storage" $storage "options" (omit .Values.restore.options "waitReady") "requestId" (toString .Values.restore.requestId)) }}
 {{- end }}
 
 {{- define "infrahub-backup.restoreRequestHash" -}}
@@ -113,12 +114,27 @@ Returns YAML; use with fromYaml.
 {{- toJson (dict "storage" .Values.backup.storage "options" .Values.backup.options "requestId" (toString .Values.backup.requestId)) | sha256sum | trunc 10 }}
 {{- end }}
 
-{{/* Object names. A CronJob name is at most 52 characters (the controller appends 11). */}}
+{{/* The rendered pod templates of the one-shot Jobs: their names carry a hash of all of it. */}}
+{{- define "infrahub-backup.backupPodTemplate" -}}
+{{- include "infrahub-backup.podTemplate" (dict "root" . "component" "backup" "args" (include "infrahub-backup.backupArgs" .)) | trim }}
+{{- end }}
+
+{{- define "infrahub-backup.restorePodTemplate" -}}
+{{- include "infrahub-backup.podTemplate" (dict "root" . "component" "restore" "args" (include "infrahub-backup.restoreArgs" .)) | trim }}
+{{- end }}
+
+{{/*
+Object names. A CronJob name is at most 52 characters (the controller appends 11). A plain (non-hook)
+one-shot Job is named after a hash of its whole pod template (image, args, env, resources, …) and, for a
+backup, of requestId: any change makes a new Job instead of an update Kubernetes refuses (a Job's pod
+template is immutable). A new restore Job for a request already completed does nothing (--request-id).
+*/}}
 {{- define "infrahub-backup.backupJobName" -}}
 {{- if .Values.backup.job.helmHook }}
 {{- include "infrahub-backup.fullname" . }}
 {{- else }}
-{{- printf "%s-backup-%s" (include "infrahub-backup.fullname" . | trunc 45 | trimSuffix "-") (include "infrahub-backup.backupRequestHash" .) }}
+{{- $hash := printf "%s\n%s" (include "infrahub-backup.backupPodTemplate" .) (toString .Values.backup.requestId) | sha256sum | trunc 10 }}
+{{- printf "%s-backup-%s" (include "infrahub-backup.fullname" . | trunc 45 | trimSuffix "-") $hash }}
 {{- end }}
 {{- end }}
 
@@ -130,9 +146,25 @@ Returns YAML; use with fromYaml.
 {{- if .Values.restore.job.helmHook }}
 {{- printf "%s-restore" (include "infrahub-backup.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- else }}
-{{- printf "%s-restore-%s" (include "infrahub-backup.fullname" . | trunc 44 | trimSuffix "-") (include "infrahub-backup.restoreRequestHash" .) }}
+{{- printf "%s-restore-%s" (include "infrahub-backup.fullname" . | trunc 44 | trimSuffix "-") (include "infrahub-backup.restorePodTemplate" . | sha256sum | trunc 10) }}
 {{- end }}
 {{- end }}
+
+{{- define "infrahub-backup.testServiceAccountName" -}}
+{{- if .Values.tests.serviceAccount.create }}
+{{- printf "%s-test" (include "infrahub-backup.fullname" . | trunc 58 | trimSuffix "-") }}
+{{- else }}
+{{- include "infrahub-backup.serviceAccountName" . }}
+{{- end }}
+{{- end }}
+
+{{/* A plain one-shot restore Job: the one kind of restore that must run once per request. */}}
+{{- define "infrahub-backup.restoreOnce" -}}
+{{- if and (eq .Values.restore.mode "job") (not .Values.restore.job.helmHook) }}true{{ end }}
+{{- end }}
+
+{{/* Where key Secrets are mounted (read-only) and the file each one becomes. */}}
+{{- define "infrahub-backup.keysDir" -}}/etc/infrahub-backup/keys{{- end }}
 
 {{- define "infrahub-backup.restoreCronJobName" -}}
 {{- printf "%s-restore" (include "infrahub-backup.fullname" . | trunc 44 | trimSuffix "-") }}
@@ -155,6 +187,14 @@ Returns YAML; use with fromYaml.
 {{- else }}
 {{- $args = append $args (printf "--backup-dir=%s" .Values.backup.storage.path) }}
 {{- if and $o.sleep (not .Values.backup.storage.local.persistence.enabled) }}{{ $args = append $args (printf "--sleep=%s" (toString $o.sleep)) }}{{ end }}
+{{- end }}
+{{- /* Additions of this chart, after upstream's arguments. */}}
+{{- if $o.waitReady }}{{ $args = append $args (printf "--wait-ready=%s" (toString $o.waitReady)) }}{{ end }}
+{{- $enc := .Values.backup.encryption }}
+{{- if $enc.keySecret.name }}
+{{- $args = append $args (printf "--encrypt-key=%s/%s" (include "infrahub-backup.keysDir" .) $enc.keySecret.key) }}
+{{- else if $enc.enabled }}
+{{- $args = append $args "--encrypt" }}
 {{- end }}
 {{- range $o.extraArgs }}{{ $args = append $args (toString .) }}{{ end }}
 {{- toJson $args }}
@@ -182,6 +222,14 @@ Returns YAML; use with fromYaml.
 {{- if $s3.endpoint }}{{ $args = append $args (printf "--s3-endpoint=%s" $s3.endpoint) }}{{ end }}
 {{- $args = append $args (printf "s3://%s/%s" $s3.bucket (trimPrefix "/" (toString $s3.key))) }}
 {{- end }}
+{{- end }}
+{{- /* Additions of this chart, after upstream's arguments. */}}
+{{- if $o.waitReady }}{{ $args = append $args (printf "--wait-ready=%s" (toString $o.waitReady)) }}{{ end }}
+{{- with .Values.restore.decryption.keySecret }}
+{{- if .name }}{{ $args = append $args (printf "--decrypt-key=%s/%s" (include "infrahub-backup.keysDir" $) .key) }}{{ end }}
+{{- end }}
+{{- if include "infrahub-backup.restoreOnce" . }}
+{{- $args = append $args (printf "--request-id=%s" (include "infrahub-backup.restoreRequestHash" .)) }}
 {{- end }}
 {{- range $o.extraArgs }}{{ $args = append $args (toString .) }}{{ end }}
 {{- $args = append $args "--yes" }}
@@ -284,6 +332,9 @@ Only selector labels go on pods, so a pod template changes only with what the po
 {{- if eq .component "backup" }}{{ $s3 = $v.backup.storage.s3 }}{{ else if eq .component "restore" }}{{ $s3 = include "infrahub-backup.restoreS3" $root | fromYaml }}{{ else }}{{ $s3 = include "infrahub-backup.testS3" $root | fromYaml }}{{ end }}
 {{- $ca := $s3.caBundle | default dict }}
 {{- $useCA := and (or (eq $storage.type "s3") (eq .component "test")) (or $ca.secretName $ca.configMapName) }}
+{{- $keySecret := dict }}
+{{- if eq .component "backup" }}{{ $keySecret = $v.backup.encryption.keySecret }}{{ else if eq .component "restore" }}{{ $keySecret = $v.restore.decryption.keySecret }}{{ end }}
+{{- $isTest := eq .component "test" }}
 metadata:
   labels:
     {{- include "infrahub-backup.selectorLabels" $root | nindent 4 }}
@@ -297,8 +348,17 @@ metadata:
   {{- end }}
 spec:
   restartPolicy: Never
+  {{- if $isTest }}
+  # The test only talks to S3: no Kubernetes API token, and not the identity the Role is bound to.
+  serviceAccountName: {{ include "infrahub-backup.testServiceAccountName" $root }}
+  automountServiceAccountToken: false
+  {{- else }}
   serviceAccountName: {{ include "infrahub-backup.serviceAccountName" $root }}
   automountServiceAccountToken: {{ $v.serviceAccount.automountServiceAccountToken }}
+  # SIGTERM (Job deleted, deadline, eviction): the CLI puts the previous data back and Infrahub's services
+  # up before it exits; this is how long it has.
+  terminationGracePeriodSeconds: {{ $v.terminationGracePeriodSeconds }}
+  {{- end }}
   {{- with (include "infrahub-backup.imagePullSecrets" $root | trim) }}
   {{- . | nindent 2 }}
   {{- end }}
@@ -343,6 +403,14 @@ spec:
           mountPath: /etc/infrahub-backup/s3-ca
           readOnly: true
         {{- end }}
+        {{- if $keySecret.name }}
+        - name: keys
+          mountPath: {{ include "infrahub-backup.keysDir" $root }}
+          readOnly: true
+        {{- end }}
+        {{- with $v.extraVolumeMounts }}
+        {{- toYaml . | nindent 8 }}
+        {{- end }}
   volumes:
     - name: tmp
       {{- if $v.tmp.sizeLimit }}
@@ -379,6 +447,20 @@ spec:
             path: {{ $ca.key | default "ca.crt" | quote }}
       {{- end }}
     {{- end }}
+    {{- if $keySecret.name }}
+    - name: keys
+      secret:
+        secretName: {{ $keySecret.name | quote }}
+        # 0440 (written in decimal: YAML 1.1 and 1.2 read a leading 0 differently): owner and the pod's
+        # group (fsGroup) only.
+        defaultMode: 288
+        items:
+          - key: {{ $keySecret.key | quote }}
+            path: {{ $keySecret.key | quote }}
+    {{- end }}
+    {{- with $v.extraVolumes }}
+    {{- toYaml . | nindent 4 }}
+    {{- end }}
   {{- with $v.nodeSelector }}
   nodeSelector:
     {{- toYaml . | nindent 4 }}
@@ -403,13 +485,98 @@ startingDeadlineSeconds: {{ .Values.cronJob.startingDeadlineSeconds }}
 suspend: {{ .Values.cronJob.suspend }}
 {{- end }}
 
-{{/* The Job spec of a CronJob's runs: backoffLimit always (upstream left the backup CronJob at Kubernetes' 6). */}}
-{{- define "infrahub-backup.scheduledJobSpec" -}}
-backoffLimit: {{ .Values.job.backoffLimit }}
-{{- if not (kindIs "invalid" .Values.job.ttlSecondsAfterFinished) }}
-ttlSecondsAfterFinished: {{ .Values.job.ttlSecondsAfterFinished }}
+{{/*
+The Job spec fields every backup or restore Job (one-shot or a CronJob's run) carries; dict root,
+component (backup|restore), ttl (bool: render job.ttlSecondsAfterFinished when set). backoffLimit always
+(upstream left the backup CronJob at Kubernetes' 6); a deadline, so a stuck run ends and never blocks the
+next one; a podFailurePolicy: exit codes that cannot heal by retrying fail the Job at once, pod
+disruptions are retried without counting, the rest count against backoffLimit.
+*/}}
+{{- define "infrahub-backup.jobSpec" -}}
+{{- $v := .root.Values }}
+{{- $own := get (get $v .component) "job" }}
+{{- $backoff := ternary $own.backoffLimit $v.job.backoffLimit (kindIs "invalid" $v.job.backoffLimit) }}
+{{- $deadline := ternary $own.activeDeadlineSeconds $v.job.activeDeadlineSeconds (kindIs "invalid" $v.job.activeDeadlineSeconds) }}
+backoffLimit: {{ $backoff }}
+{{- if and .ttl (not (kindIs "invalid" $v.job.ttlSecondsAfterFinished)) }}
+ttlSecondsAfterFinished: {{ $v.job.ttlSecondsAfterFinished }}
 {{- end }}
-{{- if not (kindIs "invalid" .Values.job.activeDeadlineSeconds) }}
-activeDeadlineSeconds: {{ .Values.job.activeDeadlineSeconds }}
+{{- if not (kindIs "invalid" $deadline) }}
+activeDeadlineSeconds: {{ $deadline }}
+{{- end }}
+podFailurePolicy:
+  rules:
+    # Evicted, preempted, node drained: not the run's fault; a new pod, not counted.
+    - action: Ignore
+      onPodConditions:
+        - type: DisruptionTarget
+          status: "True"
+    # The CLI's exit codes that a retry cannot heal: 2 usage, 4 storage credentials or permission,
+    # 5 archive not found, 6 archive corrupt or incompatible, 8 partial (a person must look first).
+    - action: FailJob
+      onExitCodes:
+        containerName: {{ .component }}
+        operator: In
+        values: [2, 4, 5, 6, 8]
+{{- end }}
+
+{{/* The Job spec of a CronJob's runs. */}}
+{{- define "infrahub-backup.scheduledJobSpec" -}}
+{{- include "infrahub-backup.jobSpec" (dict "root" .root "component" .component "ttl" true) }}
+{{- end }}
+
+{{/* The release notes (NOTES.txt), also shown by the infrahub umbrella chart through .Subcharts. */}}
+{{- define "infrahub-backup.notes" -}}
+{{- $ns := .Release.Namespace -}}
+infrahub-backup {{ .Chart.Version }} (CLI {{ .Chart.AppVersion }}) in namespace {{ $ns }}, ServiceAccount {{ include "infrahub-backup.serviceAccountName" . }}.
+{{- if .Values.backup.enabled }}
+{{- if eq .Values.backup.mode "cronjob" }}
+
+Scheduled backup: CronJob {{ include "infrahub-backup.backupCronJobName" . }} at "{{ .Values.backup.schedule }}"{{ with .Values.backup.timeZone }} ({{ . }}){{ end }}.
+  Run one now:   kubectl -n {{ $ns }} create job --from=cronjob/{{ include "infrahub-backup.backupCronJobName" . }} {{ include "infrahub-backup.backupCronJobName" . | trunc 45 }}-manual
+  Watch runs:    kubectl -n {{ $ns }} get jobs -l app.kubernetes.io/instance={{ .Release.Name }},app.kubernetes.io/component=backup
+{{- else }}
+
+One-shot backup: Job {{ include "infrahub-backup.backupJobName" . }}{{ if .Values.backup.job.helmHook }} (Helm hook: {{ .Values.backup.job.hookEvents }}){{ end }}.
+  Follow it:     kubectl -n {{ $ns }} logs -f job/{{ include "infrahub-backup.backupJobName" . }}
+{{- if .Values.backup.job.helmHook }}
+  Under Argo CD this hook runs after EVERY sync, and each run stops Infrahub's services for the Neo4j
+  dump: prefer backup.mode=cronjob there (README "GitOps").
+{{- end }}
+{{- end }}
+{{- if eq .Values.backup.storage.type "s3" }}
+  Archives go to s3://{{ .Values.backup.storage.s3.bucket }}/{{ .Values.backup.storage.s3.prefix }}
+{{- else if .Values.backup.storage.local.persistence.enabled }}
+  Archives go to {{ .Values.backup.storage.path }} on claim {{ .Values.backup.storage.local.persistence.existingClaim | default (include "infrahub-backup.claimName" .) }}
+{{- else }}
+  Archives go to an emptyDir: copy one out during the {{ .Values.backup.options.sleep }} sleep with
+    kubectl -n {{ $ns }} cp <pod>:{{ .Values.backup.storage.path }}/<file> ./<file>
+{{- end }}
+{{- end }}
+{{- if .Values.restore.enabled }}
+{{- if eq .Values.restore.mode "cronjob" }}
+
+Scheduled RESTORE: CronJob {{ include "infrahub-backup.restoreCronJobName" . }} at "{{ .Values.restore.schedule }}"{{ with .Values.restore.timeZone }} ({{ . }}){{ end }} overwrites Infrahub in {{ $ns }} on every run.
+{{- else }}
+
+One-shot RESTORE: Job {{ include "infrahub-backup.restoreJobName" . }}.
+  Follow it:     kubectl -n {{ $ns }} logs -f job/{{ include "infrahub-backup.restoreJobName" . }}
+{{- if .Values.restore.options.waitReady }}
+  It first waits up to {{ .Values.restore.options.waitReady }} for Infrahub's pods to be Ready (a fresh install works in one go).
+{{- end }}
+{{- if not .Values.restore.job.helmHook }}
+  It restores request {{ include "infrahub-backup.restoreRequestHash" . }} once: a Job re-created for it (image or other pod
+  settings changed, Job deleted) finds it recorded and does nothing.
+  When it has succeeded, set restore.enabled=false. To run the same restore again, change restore.requestId.
+{{- end }}
+{{- end }}
+{{- end }}
+{{- if and (not .Values.backup.enabled) (not .Values.restore.enabled) }}
+
+Nothing scheduled: set backup.enabled=true (or restore.enabled=true) — see the chart README.
+{{- end }}
+{{- if and .Values.tests.enabled (include "infrahub-backup.testS3" .) }}
+
+Check S3 access:  helm test {{ .Release.Name }} -n {{ $ns }}
 {{- end }}
 {{- end }}

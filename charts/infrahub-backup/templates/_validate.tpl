@@ -40,6 +40,13 @@ restore.storage.s3.secretKey|removed: credentials come only from an existing Sec
 {{- if and $v.backup.enabled $v.restore.enabled }}
 {{- $p = append $p "backup.enabled and restore.enabled are both true: a release either produces backups or restores one, never both (a scheduled restore into the release that makes the backups would overwrite it; install a second release for the other)" }}
 {{- end }}
+{{- /* An s3:// URL where a key or prefix inside the bucket belongs (it would render s3://b/s3://b/k). */}}
+{{- $restoreS3 := include "infrahub-backup.restoreS3" . | fromYaml }}
+{{- range $path, $value := dict "backup.storage.s3.prefix" $v.backup.storage.s3.prefix "restore.storage.s3.prefix" $restoreS3.prefix "restore.storage.s3.key" $restoreS3.key }}
+{{- if hasPrefix "s3://" (toString $value) }}
+{{- $p = append $p (printf "%s is %q, a URL: give the part inside the bucket (bucket, endpoint and region are separate values)" $path (toString $value)) }}
+{{- end }}
+{{- end }}
 {{- if $v.backup.enabled }}
 {{- if and (eq $v.backup.storage.type "s3") (not $v.backup.storage.s3.bucket) }}
 {{- $p = append $p "backup.storage.s3.bucket is empty: set the bucket the backups are uploaded to" }}
@@ -79,7 +86,12 @@ restore.storage.s3.secretKey|removed: credentials come only from an existing Sec
 {{- end }}
 {{- end }}
 {{- if and (eq $v.restore.mode "job") (not $v.restore.job.helmHook) $v.job.ttlSecondsAfterFinished }}
-{{- $p = append $p "job.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, the next upgrade or sync would create it again and RESTORE AGAIN; unset the TTL (delete the Job by setting restore.enabled: false instead)" }}
+{{- $p = append $p "job.ttlSecondsAfterFinished with a one-shot restore Job: once the TTL deletes it, every upgrade or sync creates it again (it then finds its request recorded as done and restores nothing, but the churn never ends); unset the TTL and set restore.enabled: false once the restore has succeeded" }}
+{{- end }}
+{{- $source := "" }}
+{{- if eq $st.type "s3" }}{{ $source = toString (include "infrahub-backup.restoreS3" . | fromYaml).key }}{{ else if not $st.local.latest }}{{ $source = toString $st.local.filename }}{{ end }}
+{{- if and (hasSuffix ".enc" $source) (not $v.restore.decryption.keySecret.name) }}
+{{- $p = append $p (printf "%s is an encrypted archive: set restore.decryption.keySecret.name to the Secret holding its private key" $source) }}
 {{- end }}
 {{- end }}
 {{- range $p }}

@@ -123,16 +123,17 @@ describe("RBAC: the chart's Role is all the tool has", () => {
       .map((l) => l.split(/\s{2,}/))
       // What every authenticated identity may do (self reviews, discovery URLs) is not the Role's doing.
       .filter(([resource]) => !/^selfsubject|^\[\//.test(resource ?? ""))
-      .map(([resource, , , verbs]) => `${resource} ${verbs}`)
+      .map(([resource, , names, verbs]) => `${resource}${names === "[]" ? "" : ` ${names}`} ${verbs}`)
       .sort();
     expect(rules).toEqual(
       [
         "deployments.apps [get list]",
         "deployments.apps/scale [get patch]",
-        "leases.coordination.k8s.io [get create update delete]",
+        "leases.coordination.k8s.io [create]",
+        "leases.coordination.k8s.io [infrahub-backup] [get update delete]",
+        "leases.coordination.k8s.io [infrahub-backup-last-restore] [get update delete]",
         "pods [get list]",
         "pods/exec [create get]",
-        "pods/log [get]",
         "statefulsets.apps [get list]",
         "statefulsets.apps/scale [get patch]",
       ].sort(),
