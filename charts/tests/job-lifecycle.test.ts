@@ -1,0 +1,173 @@
+// What `helm upgrade` does to the one-shot Jobs, on a real kube-apiserver (testkit's local cluster): each
+// toggle sequence the README documents (on → off → on, key changed, image changed, nothing changed). No
+// pod runs here (kwok keeps Job pods Running): the Jobs' names, uids and request hashes are what count;
+// that a re-created Job for a completed request restores nothing is run for real by the acceptance
+// scenarios. On chart 2.1.0 the image change failed with "field is immutable".
+import { writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { type LocalCluster, startLocalCluster, tempDir } from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { stringify } from "yaml";
+import { chartDir, helm } from "./helm.ts";
+
+const NS = "lifecycle";
+let cluster: LocalCluster;
+let work: Awaited<ReturnType<typeof tempDir>>;
+let n = 0;
+
+beforeAll(async () => {
+  [cluster, work] = await Promise.all([startLocalCluster(), tempDir("ihb-lifecycle-")]);
+  await cluster.createNamespace(NS);
+}, 300_000);
+
+afterAll(async () => {
+  await cluster?.[Symbol.asyncDispose]();
+  await work?.[Symbol.asyncDispose]();
+}, 120_000);
+
+/** `helm upgrade --install` of the chart with these values; the output on failure. */
+function upgrade(release: string, values: unknown): { ok: boolean; output: string } {
+  n += 1;
+  const file = join(work.path, `values-${n}.yaml`);
+  writeFileSync(file, stringify(values));
+  const res = helm([
+    "upgrade",
+    "--install",
+    release,
+    chartDir,
+    "-n",
+    NS,
+    "-f",
+    file,
+    "--kubeconfig",
+    cluster.adminKubeconfig,
+  ]);
+  return { ok: res.status === 0, output: `${res.stdout}\n${res.stderr}` };
+}
+
+interface JobSeen {
+  name: string;
+  uid: string;
+  request: string | undefined;
+  image: string;
+}
+
+async function jobs(release: string): Promise<JobSeen[]> {
+  const list = JSON.parse(
+    (
+      await cluster.kubectl([
+        "-n",
+        NS,
+        "get",
+        "jobs",
+        "-l",
+        `app.kubernetes.io/instance=${release}`,
+        "-o",
+        "json",
+      ])
+    ).stdout,
+  ) as { items: Record<string, any>[] };
+  return list.items
+    .filter((j) => !j.metadata.deletionTimestamp)
+    .map((j) => ({
+      name: j.metadata.name,
+      uid: j.metadata.uid,
+      request: j.metadata.annotations?.["infrahub-backup/request-hash"],
+      image: j.spec.template.spec.containers[0].image,
+    }));
+}
+
+/** The release's one Job, once Helm's deletions of the previous ones are done. */
+async function onlyJob(release: string): Promise<JobSeen> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const found = await jobs(release);
+    if (found.length === 1) return found[0] as JobSeen;
+    if (Date.now() > deadline)
+      throw new Error(`expected one Job of ${release}, found ${JSON.stringify(found)}`);
+    await new Promise((r) => setTimeout(r, 500));
+  }
+}
+
+const restore = (
+  extra: Record<string, unknown> = {},
+  key = "prod/infrahub_backup_20260101_020000.tar.gz",
+) => ({
+  image: { repository: "registry.example/infrahub-backup", tag: "1.0.0" },
+  restore: { enabled: true, storage: { s3: { bucket: "backups", key } } },
+  ...extra,
+});
+
+describe("one-shot restore Job under helm upgrade", () => {
+  it("nothing changed: the same Job (same uid); image changed: a new Job for the same request, no immutable error", async () => {
+    const first = upgrade("r", restore());
+    expect(first.ok, first.output).toBe(true);
+    const a = await onlyJob("r");
+    const again = upgrade("r", restore());
+    expect(again.ok, again.output).toBe(true);
+    expect(await onlyJob("r")).toEqual(a);
+    const image = upgrade(
+      "r",
+      restore({ image: { repository: "registry.example/infrahub-backup", tag: "1.0.1" } }),
+    );
+    expect(image.ok, image.output).toBe(true);
+    expect(image.output).not.toMatch(/immutable/);
+    const b = await onlyJob("r");
+    expect(b.name).not.toBe(a.name);
+    expect(b.image).toBe("registry.example/infrahub-backup:1.0.1");
+    // Same request: the CLI finds it recorded as restored (once it was) and does nothing.
+    expect(b.request).toBe(a.request);
+  });
+
+  it("key changed: a new Job with a new request", async () => {
+    const before = await onlyJob("r");
+    const res = upgrade(
+      "r",
+      restore(
+        { image: { repository: "registry.example/infrahub-backup", tag: "1.0.1" } },
+        "prod/other.tar.gz",
+      ),
+    );
+    expect(res.ok, res.output).toBe(true);
+    const after = await onlyJob("r");
+    expect(after.name).not.toBe(before.name);
+    expect(after.request).not.toBe(before.request);
+  });
+
+  it("on → off → on: the Job is removed, then created again with the same name and request (a new uid)", async () => {
+    const values = restore(
+      { image: { repository: "registry.example/infrahub-backup", tag: "1.0.1" } },
+      "prod/other.tar.gz",
+    );
+    const on = await onlyJob("r");
+    const off = upgrade("r", { ...values, restore: { ...values.restore, enabled: false } });
+    expect(off.ok, off.output).toBe(true);
+    const deadline = Date.now() + 60_000;
+    while ((await jobs("r")).length > 0) {
+      if (Date.now() > deadline) throw new Error("the Job was not removed");
+      await new Promise((r) => setTimeout(r, 500));
+    }
+    const back = upgrade("r", values);
+    expect(back.ok, back.output).toBe(true);
+    const again = await onlyJob("r");
+    expect(again.name).toBe(on.name);
+    expect(again.uid).not.toBe(on.uid);
+    expect(again.request).toBe(on.request);
+  });
+});
+
+describe("plain one-shot backup Job under helm upgrade", () => {
+  it("image changed: a new Job instead of an immutable error", async () => {
+    const values = (tag: string) => ({
+      image: { repository: "registry.example/infrahub-backup", tag },
+      backup: { enabled: true, job: { helmHook: false }, storage: { s3: { bucket: "backups" } } },
+    });
+    const first = upgrade("b", values("1.0.0"));
+    expect(first.ok, first.output).toBe(true);
+    const a = await onlyJob("b");
+    const res = upgrade("b", values("1.0.1"));
+    expect(res.ok, res.output).toBe(true);
+    const b = await onlyJob("b");
+    expect(b.name).not.toBe(a.name);
+  });
+});
