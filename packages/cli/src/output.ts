@@ -11,11 +11,31 @@ export interface OutputOptions {
   stderr?: NodeJS.WriteStream | NodeJS.WritableStream;
   /** Interval of progress lines without a TTY. Default 10 s (`INFRAHUB_PROGRESS_INTERVAL` seconds). */
   progressIntervalMs?: number;
+  /** The clock (tests pass their own). Default `Date.now`. */
+  now?: () => number;
 }
 
 function quote(value: unknown): string {
   const s = typeof value === "string" ? value : JSON.stringify(value);
   return /^[\w./:@+-]*$/.test(s) && s !== "" ? s : JSON.stringify(s);
+}
+
+/** A phase of the run: the last step the library announced, and when. */
+interface Phase {
+  step: string | undefined;
+  startedAt: number;
+}
+
+/** Bytes moving in the current phase. */
+interface Transfer {
+  entry: string;
+  bytes: number;
+  total: number | undefined;
+  startedAt: number;
+  /** When its bytes were last reported. */
+  updatedAt: number;
+  /** The phase it belongs to: a new step ends it. */
+  phase: Phase;
 }
 
 /**
@@ -30,9 +50,6 @@ export class Output {
   readonly #stderr: NodeJS.WritableStream;
   readonly #tty: boolean;
   readonly #interval: number;
-  #progress: { entry: string; bytes: number; startedAt: number; total?: number | undefined } | undefined;
-  #lastProgressAt = 0;
-  #barShown = false;
 
   constructor(options: OutputOptions) {
     this.format = options.format;
@@ -41,21 +58,24 @@ export class Output {
     this.#stderr = options.stderr ?? process.stderr;
     this.#tty = (this.#stderr as NodeJS.WriteStream).isTTY === true && options.format === "text";
     this.#interval = options.progressIntervalMs ?? 10_000;
+    this.#now = options.now ?? Date.now;
+    this.#startedAt = this.#now();
+    this.#phase = { step: undefined, startedAt: this.#startedAt };
   }
 
   log(level: LogLevel, message: string, fields: Record<string, unknown> = {}): void {
     if (LEVELS[level] < this.#level) return;
     this.#clearBar();
-    const time = new Date().toISOString();
+    const time = new Date(this.#now()).toISOString();
     if (this.format === "json") {
-      this.#stderr.write(`${JSON.stringify({ type: "log", level, msg: message, time, ...fields })}\n`);
+      this.#write(`${JSON.stringify({ type: "log", level, msg: message, time, ...fields })}\n`);
       return;
     }
     const kv = Object.entries(fields)
       .filter(([, v]) => v !== undefined)
       .map(([k, v]) => ` ${k}=${quote(v)}`)
       .join("");
-    this.#stderr.write(`time="${time}" level=${level} msg=${quote(message)}${kv}\n`);
+    this.#write(`time="${time}" level=${level} msg=${quote(message)}${kv}\n`);
   }
 
   info(message: string, fields?: Record<string, unknown>): void {
@@ -68,93 +88,151 @@ export class Output {
     this.log("debug", message, fields);
   }
 
-  /** Sets the expected total bytes of the current transfer (for the ETA). */
-  expectTotal(total: number | undefined): void {
-    if (this.#progress) this.#progress.total = total;
-    this.#expected = total;
-  }
-  #expected: number | undefined;
-
   /** Turns library events into log lines and progress. */
   readonly onEvent = (event: OperationEvent): void => {
-    if (event.type === "step") this.info(event.message, event.fields);
-    else if (event.type === "warning") this.warn(event.message, event.fields);
-    else this.#onProgress(event.entry, event.bytes);
+    if (event.type === "step") {
+      this.info(event.message, event.fields);
+      this.#beginPhase(event.message);
+    } else if (event.type === "warning") this.warn(event.message, event.fields);
+    else this.transfer({ entry: event.entry, bytes: event.bytes });
   };
 
-  #onProgress(entry: string, bytes: number): void {
-    const now = Date.now();
-    if (!this.#progress || this.#progress.entry !== entry) {
-      this.#progress = { entry, bytes: 0, startedAt: now, total: this.#expected };
+  /**
+   * Progress of one transfer: `bytes` of `entry` so far, out of `total` when known. A transfer is measured
+   * from `startedAt`, by default from the start of the phase it belongs to (the last step the library
+   * announced; or the end of the previous transfer of that phase): the library reports a dump's bytes only
+   * every few MiB, so timing from its first report would divide 8 MiB by a millisecond. A new entry, fewer
+   * bytes than before, or a new phase start a new transfer.
+   */
+  transfer(progress: { entry: string; bytes: number; total?: number | undefined; startedAt?: number }): void {
+    const now = this.#now();
+    const t = this.#transfer;
+    if (!t || t.entry !== progress.entry || progress.bytes < t.bytes || t.phase !== this.#phase) {
+      const previous = t?.phase === this.#phase ? t.updatedAt : this.#phase.startedAt;
+      this.#transfer = {
+        entry: progress.entry,
+        bytes: progress.bytes,
+        total: progress.total,
+        startedAt: progress.startedAt ?? previous,
+        updatedAt: now,
+        phase: this.#phase,
+      };
+    } else {
+      t.bytes = progress.bytes;
+      t.total = progress.total ?? t.total;
+      t.updatedAt = now;
     }
-    this.#progress.bytes = bytes;
-    const p = this.#progress;
-    const elapsed = Math.max((now - p.startedAt) / 1000, 0.001);
-    const rate = bytes / elapsed;
-    if (this.format === "json") {
-      if (now - this.#lastProgressAt < this.#interval) return;
-      this.#lastProgressAt = now;
-      this.#stderr.write(
-        `${JSON.stringify({ type: "progress", entry, bytes, rate_bytes_per_second: Math.round(rate), time: new Date(now).toISOString() })}\n`,
-      );
-      return;
-    }
-    if (LEVELS.info < this.#level) return;
-    const eta = p.total && p.total > bytes && rate > 0 ? ` ETA ${Math.ceil((p.total - bytes) / rate)}s` : "";
-    const pct = p.total ? ` ${Math.min(100, Math.floor((bytes / p.total) * 100))}%` : "";
-    const text = `${entry}: ${humanBytes(bytes)}${pct} at ${humanBytes(Math.round(rate))}/s${eta}`;
     if (this.#tty) {
-      if (now - this.#lastProgressAt < 200) return;
+      if (LEVELS.info < this.#level || now - this.#lastProgressAt < 200) return;
       this.#lastProgressAt = now;
-      const width = 20;
-      const filled = p.total ? Math.round((Math.min(bytes, p.total) / p.total) * width) : 0;
-      const bar = p.total ? `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` : "";
-      this.#stderr.write(`\r\x1b[2K${bar}${text}`);
-      this.#barShown = true;
+      this.#drawBar(now);
       return;
     }
-    if (now - this.#lastProgressAt < this.#interval) return;
+    // The end of a transfer of known size is always shown; otherwise one line per interval.
+    const done = progress.total !== undefined && progress.bytes >= progress.total;
+    if (!done && now - this.#lastProgressAt < this.#interval) return;
+    this.#progressLine(now);
+  }
+
+  #now: () => number;
+  #startedAt: number;
+  /** The phase the run is in: the last step the library announced, and when. */
+  #phase: Phase;
+  #transfer: Transfer | undefined;
+  #lastProgressAt = 0;
+  /** When the last line of any kind was written (the heartbeat speaks only after a silence). */
+  #lastLineAt = 0;
+  #barShown = false;
+
+  #beginPhase(step: string): void {
+    this.#phase = { step, startedAt: this.#now() };
+    this.#transfer = undefined;
+  }
+
+  /** Bytes, rate since the transfer began, and with a known total: percent and ETA. */
+  #measure(now: number): Record<string, number | string> {
+    const t = this.#transfer as Transfer;
+    const elapsed = Math.max(now - t.startedAt, 1) / 1000;
+    const rate = t.bytes / elapsed;
+    const m: Record<string, number | string> = {
+      entry: t.entry,
+      bytes: t.bytes,
+      rate_bytes_per_second: Math.round(rate),
+      elapsed_s: Math.round(elapsed),
+    };
+    if (t.total !== undefined && t.total > 0) {
+      m.total_bytes = t.total;
+      m.percent = Math.min(100, Math.floor((t.bytes / t.total) * 100));
+      if (rate > 0) m.eta_s = Math.ceil(Math.max(t.total - t.bytes, 0) / rate);
+    }
+    return m;
+  }
+
+  #progressLine(now: number): void {
     this.#lastProgressAt = now;
+    const m = this.#measure(now);
+    if (this.format === "json") {
+      this.#write(`${JSON.stringify({ type: "progress", ...m, time: new Date(now).toISOString() })}\n`);
+      return;
+    }
     this.log("info", "progress", {
-      entry,
-      bytes,
-      size_human: humanBytes(bytes),
-      rate: `${humanBytes(Math.round(rate))}/s`,
+      entry: m.entry,
+      bytes: m.bytes,
+      size_human: humanBytes(m.bytes as number),
+      ...(m.total_bytes !== undefined
+        ? { total_human: humanBytes(m.total_bytes as number), percent: m.percent }
+        : {}),
+      rate: `${humanBytes(m.rate_bytes_per_second as number)}/s`,
+      ...(m.eta_s !== undefined ? { eta_s: m.eta_s } : {}),
+      elapsed_s: m.elapsed_s,
     });
   }
 
+  #drawBar(now: number): void {
+    const m = this.#measure(now);
+    const width = 20;
+    const total = m.total_bytes as number | undefined;
+    const bytes = m.bytes as number;
+    const filled = total ? Math.round((Math.min(bytes, total) / total) * width) : 0;
+    const bar = total ? `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` : "";
+    const pct = total ? ` ${m.percent}% of ${humanBytes(total)}` : "";
+    const eta = m.eta_s !== undefined ? ` ETA ${m.eta_s}s` : "";
+    const text = `${m.entry}: ${humanBytes(bytes)}${pct} at ${humanBytes(m.rate_bytes_per_second as number)}/s${eta}`;
+    this.#stderr.write(`\r\x1b[2K${bar}${text}`);
+    this.#barShown = true;
+  }
+
   #heartbeat: NodeJS.Timeout | undefined;
-  #startedAt = Date.now();
 
   /**
-   * Without a TTY: a progress line at a steady interval even while no bytes flow (a Neo4j dump being
-   * prepared, a restart), so long pod logs stay alive and show where the run is. Stopped by `close`.
+   * Without a TTY: after `progressIntervalMs` of silence, a line that says where the run is — the current
+   * transfer's progress while bytes flow, otherwise "still working" with the step and how long it has
+   * taken (a Neo4j dump being prepared, a restart) — so long pod logs stay alive. Stopped by `close`.
    */
   startHeartbeat(): void {
     if (this.#tty || this.#heartbeat) return;
-    this.#startedAt = Date.now();
-    this.#heartbeat = setInterval(
-      () => {
-        if (Date.now() - this.#lastProgressAt < this.#interval) return;
-        const p = this.#progress;
-        this.#lastProgressAt = Date.now();
-        const elapsed_s = Math.round((Date.now() - this.#startedAt) / 1000);
-        if (this.format === "json") {
-          this.#stderr.write(
-            `${JSON.stringify({ type: "progress", entry: p?.entry, bytes: p?.bytes ?? 0, elapsed_s, time: new Date().toISOString() })}\n`,
-          );
-        } else {
-          this.log("info", "progress", {
-            entry: p?.entry,
-            bytes: p?.bytes ?? 0,
-            size_human: humanBytes(p?.bytes ?? 0),
-            elapsed_s,
-          });
-        }
-      },
-      Math.max(this.#interval, 200),
-    );
+    this.#heartbeat = setInterval(() => this.heartbeat(), Math.max(this.#interval, 200));
     this.#heartbeat.unref();
+  }
+
+  /** One heartbeat (the timer's tick; tests call it with their clock). */
+  heartbeat(): void {
+    const now = this.#now();
+    if (now - this.#lastLineAt < this.#interval) return;
+    if (this.#transfer) {
+      this.#progressLine(now);
+      return;
+    }
+    this.log("info", "still working", {
+      ...(this.#phase.step !== undefined ? { step: this.#phase.step } : {}),
+      step_elapsed_s: Math.round((now - this.#phase.startedAt) / 1000),
+      elapsed_s: Math.round((now - this.#startedAt) / 1000),
+    });
+  }
+
+  #write(line: string): void {
+    this.#lastLineAt = this.#now();
+    this.#stderr.write(line);
   }
 
   close(): void {

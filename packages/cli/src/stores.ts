@@ -14,6 +14,7 @@ import {
 } from "@infrahub-backup/core";
 import type { Output } from "./output.js";
 import type { ArchiveSource, GlobalOptions } from "./parse.js";
+import { ReadReportingStore } from "./read-progress.js";
 
 /** The S3 store of `--s3-*` (bucket/prefix overridable for `s3://` arguments). Credentials: the SDK chain. */
 export function s3Store(
@@ -47,8 +48,25 @@ export function localStore(directory: string, fileMode?: number): LocalStore {
   return new LocalStore({ directory: resolve(directory), fileMode });
 }
 
-/** Resolves an archive source to a store and a name; `--latest` picks the newest archive by stamp. */
+/**
+ * Resolves an archive source to a store and a name; `--latest` picks the newest archive by stamp. Reads of
+ * the store report their progress to `output`.
+ */
 export async function resolveSource(
+  source: ArchiveSource,
+  global: GlobalOptions,
+  output: Output,
+): Promise<{ store: BackupStore; name: string }> {
+  const { store, name } = await findSource(source, global, output);
+  return { store: reportingReads(store, output), name };
+}
+
+/** `store` with each read's bytes shown as progress (the archive's size is the total). */
+export function reportingReads(store: BackupStore, output: Output): BackupStore {
+  return new ReadReportingStore(store, (read) => output.transfer(read));
+}
+
+async function findSource(
   source: ArchiveSource,
   global: GlobalOptions,
   output: Output,

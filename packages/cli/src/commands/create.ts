@@ -2,7 +2,7 @@ import { BackupError, type BackupStore, createBackup } from "@infrahub-backup/co
 import { selectEnvironment } from "../environment-select.js";
 import { freezeHelperResolver } from "../freeze-helper.js";
 import type { ParsedCommand } from "../parse.js";
-import { copyArchive, loadEncryptKey, localStore, s3Store } from "../stores.js";
+import { copyArchive, loadEncryptKey, localStore, reportingReads, s3Store } from "../stores.js";
 import { humanBytes } from "../values.js";
 import { type CommandContext, hostEnv, sleep } from "./context.js";
 import { type TidyReport, tidyCounts, tidyJson, tidyStore, warnTidyFailures } from "./tidy.js";
@@ -67,12 +67,14 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
   });
   const locations = [result.location];
   if (local && s3) {
-    const uploaded = await copyArchive(local, s3, result.name, signal).catch((error: unknown) => {
-      output.log("error", `backup created locally but S3 upload failed: ${(error as Error).message}`, {
-        path: result.location,
-      });
-      throw error;
-    });
+    const uploaded = await copyArchive(reportingReads(local, output), s3, result.name, signal).catch(
+      (error: unknown) => {
+        output.log("error", `backup created locally but S3 upload failed: ${(error as Error).message}`, {
+          path: result.location,
+        });
+        throw error;
+      },
+    );
     output.info("Backup uploaded to S3", { location: uploaded.location, size_bytes: uploaded.size });
     locations.push(uploaded.location);
   }

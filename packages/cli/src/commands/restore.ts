@@ -24,7 +24,6 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   }
   const decryptKey = await loadDecryptKey(cmd.decryptKey);
   const info = await store.head(name);
-  output.expectTotal(info.size);
   const environment = await selectEnvironment(cmd.global);
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before restore");
   signal.throwIfAborted();
