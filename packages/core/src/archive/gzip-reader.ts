@@ -180,12 +180,14 @@ const RESERVED_FLAGS = 0xe0;
 
 /** RFC 1952 member header, checked as zlib checks it (header CRC-16 included). */
 async function readMemberHeader(input: GzipInput): Promise<void> {
-  const fixed = await input.exact(10);
-  if (fixed[0] !== 0x1f || fixed[1] !== 0x8b) throw corrupt("incorrect header check");
-  if (fixed[2] !== 8) throw corrupt("unknown compression method");
-  const flags = fixed[3] as number;
+  // Checked as the bytes come, like zlib: junk after a member is corrupt even when shorter than a header.
+  const magic = await input.exact(2);
+  if (magic[0] !== 0x1f || magic[1] !== 0x8b) throw corrupt("incorrect header check");
+  const method = await input.exact(2);
+  if (method[0] !== 8) throw corrupt("unknown compression method");
+  const flags = method[1] as number;
   if ((flags & RESERVED_FLAGS) !== 0) throw corrupt("unknown header flags set");
-  let crc = crc32(fixed);
+  let crc = crc32(await input.exact(6), crc32(method, crc32(magic)));
   if (flags & FEXTRA) {
     const xlen = await input.exact(2);
     crc = crc32(xlen, crc);
