@@ -210,7 +210,7 @@ describe("CLI end to end on a local Infrahub stack", () => {
       });
       child.kill("SIGINT");
       const r = await result;
-      expect(r.stderr).toMatch(/cancelled by SIGINT/);
+      expect(r.stderr).toMatch(/backup cancelled: .*Nothing was stored\./);
       expect(r.stderr).not.toMatch(/Backup created successfully/);
       expect(r.code).toBe(130);
       expect(await stack.minio.listObjectKeys(BUCKET)).toEqual(before);

@@ -97,7 +97,8 @@ describe("create and restore on a Docker Compose deployment (docker test double,
       expect(allRunning()).toBe(true);
       // Upstream's exec-user rule: the dump runs as neo4j, since Compose execs as root.
       const dump = log.find((i) => i.argv.includes("dump"));
-      expect(dump?.argv.slice(0, 8)).toEqual([
+      // The dump carries the freeze's owner marker (-e IHB_OWNER), so the freeze helper can end it.
+      expect(dump?.argv.slice(0, 10)).toEqual([
         "compose",
         "-p",
         "infrahub",
@@ -105,6 +106,8 @@ describe("create and restore on a Docker Compose deployment (docker test double,
         "-T",
         "-u",
         "neo4j",
+        "-e",
+        "IHB_OWNER",
         "database",
       ]);
       expect(dump?.exitCode).toBe(0);
@@ -137,8 +140,10 @@ describe("create and restore on a Docker Compose deployment (docker test double,
         "stop message-queue",
       ]);
       expect(steps.at(-1)).toBe("start task-worker");
-      const load = log.find((i) => i.argv.some((a) => a.includes("neo4j-admin database load")));
-      expect(load?.argv).toContain("neo4j");
+      // Staged in the container by pass 1, so the load reads a local file (as the neo4j user).
+      const load = log.find((i) => i.argv.includes("neo4j-admin") && i.argv.includes("load"));
+      expect(load?.argv).toEqual(expect.arrayContaining(["-u", "neo4j", "neo4j"]));
+      expect(load?.argv.some((a) => a.startsWith("--from-path="))).toBe(true);
       console.log(`compose restore: ${result.durations.totalMs} ms; lifecycle: ${steps.join(", ")}`);
     },
     HEAVY_TIMEOUT,

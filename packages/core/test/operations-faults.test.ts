@@ -107,6 +107,8 @@ async function faultAt(
   direction: "up" | "down",
   when: (e: OperationEvent) => boolean,
   operation: (onEvent: (e: OperationEvent) => void) => Promise<unknown>,
+  /** Bytes let through in `direction` after the event before the fault starts. */
+  budget = 0,
 ): Promise<{ error: Error & { code?: string }; afterCutMs: number; events: OperationEvent[] }> {
   let armed = false;
   let cutAtMs: number | undefined;
@@ -127,7 +129,7 @@ async function faultAt(
     events.push(e);
     if (!armed && when(e)) {
       armed = true;
-      proxy.setMode({ kind: fault === "cut" ? "cutAfter" : "stallAfter", bytes: 0, direction });
+      proxy.setMode({ kind: fault === "cut" ? "cutAfter" : "stallAfter", bytes: budget, direction });
     }
   }).then(
     () => {
@@ -324,27 +326,36 @@ describe("restore: a fault in the destructive phase leaves each database as it w
     await stack.postgres.psql("UPDATE flow_run SET state_type = 'AFTER-BACKUP'");
   }, 300_000);
 
-  // Archives hold prefect.dump first: PostgreSQL goes into its new database, then Neo4j is loaded.
-  const points: [string, (e: OperationEvent) => boolean][] = [
-    ["during the PostgreSQL restore (into its new database)", step(/^restoring PostgreSQL database/)],
-    ["during the Neo4j load (previous store set aside, PostgreSQL ready)", step(/was set aside at/)],
+  // Archives hold prefect.dump first: PostgreSQL goes into its new database, then Neo4j is loaded, and
+  // the metadata comes last. The fault is placed by bytes into pass 2's read (set when it starts): the
+  // read runs ahead of the loads by whatever the buffers hold, so an event would place it by chance.
+  const MiB = 1024 * 1024;
+  const points: [string, (archiveBytes: number) => number][] = [
+    ["during the PostgreSQL restore (into its new database)", () => 2 * MiB],
+    ["during the Neo4j load (previous store set aside, PostgreSQL ready)", (size) => size - 3 * MiB],
   ];
-  for (const [where, when] of points)
+  for (const [where, budgetOf] of points)
     for (const fault of ["cut", "stall"] as const) {
       it(`storage ${fault} ${where}`, async () => {
         const current = await digestInfrahubData(stack.neo4j, stack.postgres);
         expect(current).not.toEqual(backedUp);
         await using proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
-        const { error, afterCutMs } = await faultAt(proxy, fault, "down", when, (onEvent) =>
-          restoreBackup({
-            environment,
-            store: store(proxy.endpoint, "source", fault === "stall" ? STALL : {}),
-            name: archiveName,
-            freezeHelper,
-            // Streamed: pass 2 reads storage while the deployment is down.
-            staging: "none",
-            onEvent,
-          }),
+        const { error, afterCutMs } = await faultAt(
+          proxy,
+          fault,
+          "down",
+          step("stopping application services"),
+          (onEvent) =>
+            restoreBackup({
+              environment,
+              store: store(proxy.endpoint, "source", fault === "stall" ? STALL : {}),
+              name: archiveName,
+              freezeHelper,
+              // Streamed: pass 2 reads storage while the deployment is down.
+              staging: "none",
+              onEvent,
+            }),
+          budgetOf((await store(stack.minio.endpoint, "source").head(archiveName)).size),
         );
         console.log(`restore, S3 ${fault} ${where}: ${afterCutMs} ms to fail: ${error.message}`);
         expect(error.code).toMatch(/^STORAGE_/);

@@ -127,8 +127,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const includeTaskManager = !options.excludeTaskManager;
   // The probes are independent and each starts a client (cypher-shell is a JVM: seconds on a busy
   // node), so they run together; results and failures are reported in the order of the checks.
+  const detection = detectNeo4j(databaseExec, neo4jCredentials);
+  const stagingMode = options.staging ?? "auto";
   const probes = [
-    detectNeo4j(databaseExec, neo4jCredentials),
+    detection,
     assertNeo4jDatabaseExists(databaseExec, neo4jCredentials),
     includeTaskManager
       ? (async () => {
@@ -146,14 +148,25 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     probeInfrahubVersion(environment),
     store.check({ write: true, ...sig }),
     environment.neo4jRuntime(),
-    // Where the store lives and how big it is: the room a staged dump needs.
-    (options.staging ?? "auto") === "none"
+    // Community: where the store lives and how big it is, the room a staged dump needs.
+    stagingMode === "none"
       ? Promise.resolve(undefined)
-      : (async () => {
-          const location = await locateStore(databaseExec, neo4jCredentials, sig);
-          const { adminUser } = await environment.neo4jRuntime();
-          return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
-        })(),
+      : detection.then(async ({ edition }) => {
+          if (edition !== "community") return undefined;
+          try {
+            const location = await locateStore(databaseExec, neo4jCredentials, sig);
+            const { adminUser } = await environment.neo4jRuntime();
+            return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
+          } catch (error) {
+            if (stagingMode === "container") throw error;
+            signal?.throwIfAborted();
+            onEvent({
+              type: "step",
+              message: `the Neo4j dump will stream, not staged: cannot tell where the store is (${(error as Error).message})`,
+            });
+            return undefined;
+          }
+        }),
   ] as const;
   const settled = await Promise.allSettled(probes);
   for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;

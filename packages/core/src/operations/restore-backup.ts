@@ -320,7 +320,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       : []),
     dumpEntry
       ? atomicity === "atomic"
-        ? `pause Neo4j, set the store of database ${neo4jCredentials.database} aside and load ${dumpEntry.path}${fromStaged(dumpEntry.path)} in its place (the previous store is put back if anything fails, removed once the new one serves)`
+        ? `pause Neo4j, set the store of database ${neo4jCredentials.database} aside and load ${dumpEntry.path}${fromStaged(dumpEntry.path)} in its place, overwriting the graph (the previous store is put back if anything fails, removed once the new one serves)`
         : `pause Neo4j, REMOVE the store of database ${neo4jCredentials.database} and load ${dumpEntry.path} (non-atomic)`
       : `stop database ${neo4jCredentials.database}, neo4j-admin restore of ${files.length} artefact(s) (overwrites it)${options.migrateFormat ? ", migrate to block format" : ""}, replay users and roles, start it`,
     ...(options.resetDeploymentId ? ["give the deployment a new deployment id"] : []),
@@ -486,7 +486,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     if (pg) await pg.switchOver();
     if (method === "enterprise-restore") {
       truth.neo4j = "loading";
-      held.undoBeforeServices(async () => {
+      const withdraw = held.undoBeforeServices(async () => {
         // Whatever the store holds now, a stopped database helps nobody: try to start it again.
         await cypherShell(databaseExec, neo4jCredentials, `START DATABASE \`${neo4jCredentials.database}\``, {
           database: "system",
@@ -502,6 +502,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       } finally {
         await removeWorkDir(databaseExec, workDir, warn);
       }
+      withdraw();
       truth.neo4j = "loaded";
     }
     try {
