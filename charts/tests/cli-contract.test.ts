@@ -59,7 +59,7 @@ const scenarios: [string, V][] = [
     {
       backup: {
         enabled: true,
-        storage: { s3: { bucket: "bk" } },
+        storage: { s3: { bucket: "bkt" } },
         options: { waitReady: "5m" },
         encryption: { keySecret: { name: "pub", key: "backup.pub" } },
       },
@@ -67,14 +67,14 @@ const scenarios: [string, V][] = [
   ],
   [
     "backup-encrypted-built-in",
-    { backup: { enabled: true, storage: { s3: { bucket: "bk" } }, encryption: { enabled: true } } },
+    { backup: { enabled: true, storage: { s3: { bucket: "bkt" } }, encryption: { enabled: true } } },
   ],
   [
     "restore-encrypted-no-wait",
     {
       restore: {
         enabled: true,
-        s3: { bucket: "bk", key: "k.tar.gz.enc" },
+        s3: { bucket: "bkt", key: "k.tar.gz.enc" },
         options: { waitReady: "" },
         decryption: { keySecret: { name: "priv" } },
       },
@@ -82,14 +82,14 @@ const scenarios: [string, V][] = [
   ],
   [
     "restore-cronjob-latest",
-    { restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bk", latest: true } } } },
+    { restore: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bkt", latest: true } } } },
   ],
   [
     "backup-with-ca-and-insecure",
     {
       backup: {
         enabled: true,
-        storage: { s3: { bucket: "bk", caBundle: { configMapName: "ca" }, insecureTLS: true } },
+        storage: { s3: { bucket: "bkt", caBundle: { configMapName: "ca" }, insecureTLS: true } },
       },
     },
   ],
