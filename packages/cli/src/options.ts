@@ -166,6 +166,15 @@ const WAIT_READY = {
   defaultText: "0",
 } as const satisfies FlagSpec;
 
+/** `--staging` of create and restore (core's StagingMode). */
+const STAGING = {
+  type: "string",
+  describe:
+    "Where dumps go while a database is offline: auto stages them in the database's container when its volume has room (shorter outage), container insists, none streams them",
+  defaultText: "auto",
+  choices: ["auto", "container", "none"],
+} as const satisfies FlagSpec;
+
 /** `--neo4jmetadata` values (upstream documents these; neo4j-admin refuses anything else after the stop). */
 export const NEO4J_METADATA_VALUES = ["all", "none", "users", "roles"] as const;
 
@@ -208,6 +217,7 @@ export const CREATE_FLAGS = {
   },
   "stale-upload-age": STALE_UPLOAD_AGE,
   "wait-ready": WAIT_READY,
+  staging: STAGING,
   "archive-mode": ARCHIVE_MODE,
 } as const satisfies Record<string, FlagSpec>;
 
@@ -263,6 +273,7 @@ export const RESTORE_FLAGS = {
   },
   yes: { type: "boolean", alias: "y", describe: "Do not ask for confirmation on a terminal" },
   "wait-ready": WAIT_READY,
+  staging: STAGING,
   "request-id": {
     type: "string",
     env: "INFRAHUB_RESTORE_REQUEST_ID",

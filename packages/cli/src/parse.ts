@@ -7,6 +7,7 @@ import {
   S3_MAX_PART_SIZE,
   S3_MAX_PARTS,
   S3_MIN_PART_SIZE,
+  type StagingMode,
 } from "@infrahub-backup/core";
 import yargs, { type Argv } from "yargs";
 import { exitStatusHelp } from "./exit-codes.js";
@@ -93,6 +94,7 @@ export type ParsedCommand =
       staleUploadAgeMs: number;
       /** Wait this long for Infrahub to be Ready before stopping anything; 0: do not wait. */
       waitReadyMs: number;
+      staging: StagingMode;
       /** Mode of archives written to --backup-dir (before the umask). */
       archiveMode: number;
     }
@@ -118,6 +120,7 @@ export type ParsedCommand =
       force: boolean;
       resetDeploymentId: boolean;
       allowNonAtomic: boolean;
+      staging: StagingMode;
       dryRun: boolean;
       yes: boolean;
       /** Wait this long for Infrahub to be Ready before restoring; 0: do not wait. */
@@ -428,6 +431,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           retentionCount: retention(f["retention-count"], from("retention-count")),
           staleUploadAgeMs: staleUploadAge(raw, f["stale-upload-age"], CREATE_FLAGS),
           waitReadyMs: duration(f["wait-ready"], from("wait-ready")),
+          staging: (str(f.staging) ?? "auto") as StagingMode,
           archiveMode: fileMode(f["archive-mode"], from("archive-mode")),
         };
       }),
@@ -455,6 +459,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           force: bool(f.force),
           resetDeploymentId: bool(f["reset-deployment-id"]),
           allowNonAtomic: bool(f["allow-non-atomic"]),
+          staging: (str(f.staging) ?? "auto") as StagingMode,
           dryRun: bool(f["dry-run"]),
           yes: bool(f.yes),
           waitReadyMs: duration(f["wait-ready"], sourceOf(raw, "wait-ready", RESTORE_FLAGS["wait-ready"])),

@@ -104,6 +104,13 @@ const refused: {
     hint: "use all, none, users or roles",
   },
   {
+    name: "--staging anywhere",
+    argv: ["restore", "--latest", "--staging", "anywhere"],
+    code: "INVALID_ARGUMENT",
+    message: 'invalid --staging "anywhere"',
+    hint: "use auto, container or none",
+  },
+  {
     name: "INFRAHUB_NEO4JMETADATA=everything",
     argv: ["create"],
     env: { INFRAHUB_NEO4JMETADATA: "everything" },
@@ -261,6 +268,12 @@ describe("the values that are accepted", () => {
       const cmd = parse(["create", "--neo4jmetadata", value]);
       expect(cmd.command === "create" && cmd.neo4jMetadata).toBe(value);
     }
+    for (const value of ["auto", "container", "none"]) {
+      const cmd = parse(["restore", "--latest", "--staging", value]);
+      expect(cmd.command === "restore" && cmd.staging).toBe(value);
+    }
+    const fromEnv = parse(["create"], { INFRAHUB_STAGING: "none" });
+    expect(fromEnv.command === "create" && fromEnv.staging).toBe("none");
     expect(parse(["list"], { INFRAHUB_LOG_FORMAT: "json" }).global.logFormat).toBe("json");
     expect(parse(["list", "--log-format", "text"]).global.logFormat).toBe("text");
   });

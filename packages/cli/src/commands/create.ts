@@ -53,6 +53,7 @@ export async function runCreate(cmd: Create, ctx: CommandContext): Promise<numbe
     force: cmd.force,
     redact: cmd.redact,
     neo4jMetadata: cmd.neo4jMetadata,
+    staging: cmd.staging,
     ...(encryptTo ? { encryptTo } : {}),
     signal,
     onEvent: output.onEvent,

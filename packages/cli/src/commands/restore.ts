@@ -62,6 +62,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     resetDeploymentId: cmd.resetDeploymentId,
     migrateFormat: cmd.migrateFormat,
     allowNonAtomic: cmd.allowNonAtomic,
+    staging: cmd.staging,
     dryRun: cmd.dryRun,
     signal,
     onEvent: output.onEvent,
