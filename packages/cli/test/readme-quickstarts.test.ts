@@ -1,0 +1,325 @@
+// ci-cost: 195 s (measured alone on a busy 2-core machine: a local stack, the local cluster, three creates and three restores)
+// The root README's quickstarts, executed as written: every block marked `<!-- readme-test: NAME -->` that
+// shows commands (`$ infrahub-backup …`) is run through bash, in order, with the built CLI on the PATH
+// as `infrahub-backup`, against the local test bed — real Neo4j, PostgreSQL and MinIO (testkit), the local
+// Kubernetes cluster with its Infrahub-shaped fixture (reached with its admin kubeconfig, as a user's own
+// context; the chart Role's rights are proven by kubernetes-cli.test.ts), and for Compose the `docker` TEST DOUBLE (testkit
+// docker-shim, a boundary we do not own) whose containers are bound to the same real databases. Each
+// command must exit 0 and print on stdout what the README shows, by shape: `…` stands for any text in a
+// line (a line of only `…` for any number of lines), digits for any digits, blanks for any blanks. The
+// setup blocks (`NAME setup`) must export exactly the variables the test has to provide; their bucket,
+// prefix and namespace values are used as written. Before each restore the test changes the data, and
+// after the block it must be the original again.
+import { spawn } from "node:child_process";
+import { chmod, mkdir, readFile, stat, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import {
+  createInfrahubComposeProject,
+  type DockerShim,
+  deployInfrahubFixture,
+  digestInfrahubData,
+  type InfrahubLocalStack,
+  type LocalCluster,
+  repoRoot,
+  seedInfrahubData,
+  startDockerShim,
+  startInfrahubLocalStack,
+  startLocalCluster,
+  type TempDir,
+  tempDir,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { bin, buildCli, cleanEnv, removeCli } from "./cli-process.js";
+
+const LONG = 600_000;
+
+/** A block of the README marked `<!-- readme-test: TAG -->`. */
+interface Block {
+  tag: string;
+  lang: string;
+  body: string;
+}
+
+function taggedBlocks(markdown: string): Block[] {
+  const out: Block[] = [];
+  for (const m of markdown.matchAll(/<!-- readme-test: ([\w ]+?) -->\n```(\w*)\n([\s\S]*?)\n```/g)) {
+    out.push({ tag: m[1] as string, lang: m[2] as string, body: m[3] as string });
+  }
+  return out;
+}
+
+/** `$ command` lines, each with the stdout lines shown after it. */
+function commands(body: string): { command: string; expected: string[] }[] {
+  const out: { command: string; expected: string[] }[] = [];
+  for (const line of body.split("\n")) {
+    if (line.startsWith("$ ")) out.push({ command: line.slice(2), expected: [] });
+    else out.at(-1)?.expected.push(line);
+  }
+  return out;
+}
+
+/** `export NAME=value …` lines of a setup block (a `#` starts a comment). */
+function exported(body: string): Map<string, string> {
+  const vars = new Map<string, string>();
+  for (const line of body.split("\n")) {
+    if (!line.startsWith("export ")) continue;
+    const words = line.slice("export ".length).split("#")[0]?.trim().split(/\s+/) ?? [];
+    for (const word of words) {
+      const eq = word.indexOf("=");
+      vars.set(word.slice(0, eq), word.slice(eq + 1));
+    }
+  }
+  return vars;
+}
+
+const escapeRegExp = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, "\\$&");
+
+/** The shape of the shown output as a regular expression over the whole of stdout. */
+function shape(expected: readonly string[]): RegExp {
+  const parts = expected.map((line) =>
+    line.trim() === "…"
+      ? "(?:[^\\n]*\\n)*?"
+      : `${escapeRegExp(line)
+          .replace(/\d+/g, "\\d+")
+          .replace(/[ \t]+/g, "[ \\t]+")
+          .replaceAll("…", ".*?")}\\n`,
+  );
+  return new RegExp(`^${parts.join("")}$`);
+}
+
+let readme: Block[];
+let stack: InfrahubLocalStack;
+let work: TempDir;
+let pathDir: string;
+
+beforeAll(async () => {
+  readme = taggedBlocks(await readFile(join(repoRoot, "README.md"), "utf8"));
+  buildCli();
+  [stack, work] = await Promise.all([startInfrahubLocalStack(), tempDir("ihb-readme-")]);
+  await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 200, flowRuns: 500 });
+  // `infrahub-backup` on the PATH: the bundle built from this checkout, as an installed CLI would be.
+  pathDir = join(work.path, "bin");
+  await mkdir(pathDir);
+  await writeFile(
+    join(pathDir, "infrahub-backup"),
+    `#!/bin/sh\nexec ${JSON.stringify(process.execPath)} ${JSON.stringify(bin)} "$@"\n`,
+  );
+  await chmod(join(pathDir, "infrahub-backup"), 0o755);
+}, LONG);
+
+afterAll(async () => {
+  removeCli();
+  await stack?.[Symbol.asyncDispose]();
+  await work?.[Symbol.asyncDispose]();
+}, 120_000);
+
+function block(tag: string): Block {
+  const found = readme.find((b) => b.tag === tag);
+  if (!found) throw new Error(`README has no block marked <!-- readme-test: ${tag} -->`);
+  return found;
+}
+
+/** The setup block's variables: exactly `provided`'s names; returns its values for the others. */
+function setup(tag: string, provided: readonly string[]): Map<string, string> {
+  const vars = exported(block(`${tag} setup`).body);
+  expect([...vars.keys()].sort()).toEqual([...provided].sort());
+  return vars;
+}
+
+function run(command: string, env: NodeJS.ProcessEnv, cwd: string) {
+  return new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve, reject) => {
+    const child = spawn("bash", ["-c", command], { env, cwd, stdio: ["ignore", "pipe", "pipe"] });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.on("data", (d: Buffer) => {
+      stdout += d.toString();
+    });
+    child.stderr.on("data", (d: Buffer) => {
+      stderr += d.toString();
+    });
+    child.on("error", reject);
+    child.on("close", (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+/**
+ * Runs a quickstart block's commands in order. Before a restore (not a dry run) the data is changed;
+ * after the block it must equal what it was before the block.
+ */
+async function runQuickstart(tag: string, env: NodeJS.ProcessEnv, cwd: string): Promise<string[]> {
+  const steps = commands(block(tag).body);
+  expect(steps.length).toBeGreaterThan(0);
+  const before = await digestInfrahubData(stack.neo4j, stack.postgres);
+  const outputs: string[] = [];
+  for (const { command, expected } of steps) {
+    if (/^infrahub-backup restore\b/.test(command) && !command.includes("--dry-run")) {
+      await stack.neo4j.cypher(`CREATE (:Node {uuid: 'readme-${tag}-${Date.now()}'})`);
+      await stack.postgres.psql("UPDATE flow_run SET state_type = 'CHANGED-BY-README-TEST';");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(before);
+    }
+    const r = await run(command, env, cwd);
+    const context = `${command}\n--- stdout\n${r.stdout}--- stderr\n${r.stderr}`;
+    expect(r.code, context).toBe(0);
+    expect(r.stderr, context).not.toMatch(/level=error/);
+    expect(r.stdout, context).toMatch(shape(expected));
+    outputs.push(r.stdout);
+  }
+  expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(before);
+  return outputs;
+}
+
+const buckets = new Set<string>();
+/** The README's bucket, created once for the quickstarts that use it. */
+async function bucketOf(vars: Map<string, string>): Promise<string> {
+  const bucket = vars.get("INFRAHUB_S3_BUCKET") as string;
+  if (!buckets.has(bucket)) await stack.minio.createBucket(bucket);
+  buckets.add(bucket);
+  return bucket;
+}
+
+const s3Env = () => ({
+  INFRAHUB_S3_ENDPOINT: stack.minio.endpoint,
+  AWS_ACCESS_KEY_ID: stack.minio.rootUser,
+  AWS_SECRET_ACCESS_KEY: stack.minio.rootPassword,
+});
+
+describe("README quickstarts, executed", () => {
+  it("the shape matcher elides lines and digits, and nothing else", () => {
+    expect("a 12\nb\n").toMatch(shape(["a 1", "…"]));
+    expect("x/y/z.tar.gz: OK\n").toMatch(shape(["…/z.tar.gz: OK"]));
+    expect("a\n").not.toMatch(shape(["b"]));
+    expect("a\nextra\n").not.toMatch(shape(["a"]));
+    expect("").toMatch(shape([]));
+    expect("something\n").not.toMatch(shape([]));
+  });
+
+  it("the README's quickstart blocks are found, with commands and the output they claim", () => {
+    for (const tag of ["local", "compose", "kubernetes"]) {
+      const steps = commands(block(tag).body);
+      expect(steps.length, tag).toBeGreaterThanOrEqual(3);
+      expect(steps.every((s) => s.command.startsWith("infrahub-backup "))).toBe(true);
+      const create = steps.find((s) => /^infrahub-backup create\b/.test(s.command));
+      // A create claims the archive's location on stdout: an empty or different output would not match.
+      expect(create?.expected, tag).toHaveLength(1);
+      expect("").not.toMatch(shape(create?.expected ?? []));
+      expect("s3://elsewhere/x.tar.gz\n").not.toMatch(shape(create?.expected ?? []));
+    }
+  });
+
+  it(
+    "services run as local processes: the config's shape, then environment detect, create, list, verify, restore --dry-run, restore",
+    async () => {
+      // The README's example config has the shape of the one the test stack needs.
+      const example = JSON.parse(block("local config").body) as {
+        services: Record<string, Record<string, unknown>>;
+        neo4j: { pidFile: string };
+      };
+      const real = stack.environmentOptions;
+      for (const [service, spec] of Object.entries(example.services)) {
+        expect(Object.keys(real.services)).toContain(service);
+        for (const key of Object.keys(spec)) expect(["env", "pathPrepend"]).toContain(key);
+      }
+      expect(typeof example.neo4j.pidFile).toBe("string");
+
+      const vars = setup("local", ["INFRAHUB_LOCAL_CONFIG"]);
+      expect(vars.get("INFRAHUB_LOCAL_CONFIG")).toBe("$PWD/infrahub-local.json");
+      const cwd = join(work.path, "local");
+      await mkdir(cwd);
+      await writeFile(
+        join(cwd, "infrahub-local.json"),
+        JSON.stringify(real, (key, value) => (key === "control" ? undefined : value)),
+      );
+      const env = cleanEnv({
+        PATH: `${pathDir}:${process.env.PATH}`,
+        INFRAHUB_LOCAL_CONFIG: join(cwd, "infrahub-local.json"),
+      });
+      const [, created] = await runQuickstart("local", env, cwd);
+      // The archive the quickstart made is readable by its owner only, in a directory the CLI created.
+      const archive = (created as string).trim();
+      expect(archive.startsWith(join(cwd, "infrahub_backups"))).toBe(true);
+      expect((await stat(archive)).mode & 0o777).toBe(0o600);
+      expect((await stat(join(cwd, "infrahub_backups"))).mode & 0o777).toBe(0o700);
+    },
+    LONG,
+  );
+
+  describe("Docker Compose", () => {
+    let shim: DockerShim;
+    let project: Awaited<ReturnType<typeof createInfrahubComposeProject>>;
+    beforeAll(async () => {
+      project = await createInfrahubComposeProject(stack);
+      shim = await startDockerShim({ projects: { infrahub: project.services } });
+    }, LONG);
+    afterAll(async () => {
+      await shim?.[Symbol.asyncDispose]();
+      await project?.[Symbol.asyncDispose]();
+    }, 120_000);
+
+    it(
+      "environment list, create --s3-upload, restore --latest --s3 --project",
+      async () => {
+        const vars = setup("compose", [
+          "INFRAHUB_S3_ENDPOINT",
+          "INFRAHUB_S3_BUCKET",
+          "INFRAHUB_S3_PREFIX",
+          "AWS_ACCESS_KEY_ID",
+          "AWS_SECRET_ACCESS_KEY",
+        ]);
+        const bucket = await bucketOf(vars);
+        const env = cleanEnv({
+          PATH: `${pathDir}:${shim.env().PATH}`,
+          ...s3Env(),
+          INFRAHUB_S3_BUCKET: bucket,
+          INFRAHUB_S3_PREFIX: vars.get("INFRAHUB_S3_PREFIX"),
+        });
+        const cwd = join(work.path, "compose");
+        await mkdir(cwd);
+        await runQuickstart("compose", env, cwd);
+      },
+      LONG,
+    );
+  });
+
+  describe("Kubernetes", () => {
+    let cluster: LocalCluster;
+    let fixture: Awaited<ReturnType<typeof deployInfrahubFixture>>;
+    let namespace: string;
+    beforeAll(async () => {
+      namespace = exported(block("kubernetes setup").body).get("INFRAHUB_K8S_NAMESPACE") ?? "";
+      cluster = await startLocalCluster();
+      fixture = await deployInfrahubFixture(cluster, stack, { namespace });
+    }, LONG);
+    afterAll(async () => {
+      await fixture?.[Symbol.asyncDispose]();
+      await cluster?.[Symbol.asyncDispose]();
+    }, 120_000);
+
+    it(
+      "environment list, create --s3-upload, list --s3, restore --latest --s3",
+      async () => {
+        const vars = setup("kubernetes", [
+          "KUBECONFIG",
+          "INFRAHUB_K8S_NAMESPACE",
+          "INFRAHUB_S3_ENDPOINT",
+          "INFRAHUB_S3_BUCKET",
+          "INFRAHUB_S3_PREFIX",
+          "AWS_ACCESS_KEY_ID",
+          "AWS_SECRET_ACCESS_KEY",
+        ]);
+        const bucket = await bucketOf(vars);
+        const env = cleanEnv({
+          PATH: `${pathDir}:${process.env.PATH}`,
+          KUBECONFIG: cluster.adminKubeconfig,
+          INFRAHUB_K8S_NAMESPACE: namespace,
+          ...s3Env(),
+          INFRAHUB_S3_BUCKET: bucket,
+          INFRAHUB_S3_PREFIX: vars.get("INFRAHUB_S3_PREFIX"),
+        });
+        const cwd = join(work.path, "kubernetes");
+        await mkdir(cwd);
+        await runQuickstart("kubernetes", env, cwd);
+      },
+      LONG,
+    );
+  });
+});
