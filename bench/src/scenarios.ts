@@ -137,7 +137,9 @@ export async function oursCreate(ctx: BenchContext): Promise<{ sample: Sample; n
   if (!result?.name) throw new Error(`create printed no result:\n${r.stdout}`);
   let downtimeMs: number | undefined;
   for (const line of jsonLines(r.stderr)) {
-    const m = /Neo4j serving (?:database \S+ )?again after (\d+) ms offline/.exec(line.msg ?? line.message ?? "");
+    const m = /Neo4j serving (?:database \S+ )?again after (\d+) ms offline/.exec(
+      line.msg ?? line.message ?? "",
+    );
     if (m) downtimeMs = Number(m[1]);
   }
   await ctx.cycle.settled();
