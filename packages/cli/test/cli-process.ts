@@ -42,7 +42,16 @@ export function startCli(
   args: string[],
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): { child: ChildProcess; result: Promise<CliResult> } {
-  const child = spawn(process.execPath, [bin, ...args], {
+  return startProcess(process.execPath, [bin, ...args], options);
+}
+
+/** Any command as a child process, its output collected (stdin closed). */
+export function startProcess(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): { child: ChildProcess; result: Promise<CliResult> } {
+  const child = spawn(command, args, {
     env: options.env ?? cleanEnv(),
     cwd: options.cwd ?? pkgDir,
     stdio: ["ignore", "pipe", "pipe"],
@@ -67,4 +76,12 @@ export function runCli(
   options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
 ): Promise<CliResult> {
   return startCli(args, options).result;
+}
+
+export function runProcess(
+  command: string,
+  args: string[],
+  options: { env?: NodeJS.ProcessEnv; cwd?: string } = {},
+): Promise<CliResult> {
+  return startProcess(command, args, options).result;
 }
