@@ -18,10 +18,30 @@ import {
 
 const STDERR_TAIL_BYTES = 8 * 1024;
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
-/** Stdin is not sent on while this much is queued in the socket (bounded memory, real backpressure). */
-const STDIN_HIGH_WATER = 4 * 1024 * 1024;
+/**
+ * Stdin is not sent on while this much is queued in the socket (bounded memory, real backpressure). At
+ * 4 MiB a 50 ms round trip to a remote API server still allows ~80 MB/s.
+ */
+export const STDIN_HIGH_WATER = 4 * 1024 * 1024;
 /** Largest stdin frame; bigger chunks are split. */
-const STDIN_FRAME = 256 * 1024;
+export const STDIN_FRAME = 256 * 1024;
+/**
+ * Largest message taken from the API server. `ws` would accept (and buffer) up to 100 MiB; the API server
+ * relays a command's output in frames of tens of KiB, so a bigger one is refused (close code 1009) rather
+ * than held.
+ */
+export const MAX_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The WebSocket masking key of every frame we send: zero, so `ws` sends stdin frames as they are instead of
+ * copying each into a masked buffer with a JavaScript XOR loop (every byte of a restore goes this way).
+ * Masking (RFC 6455 §10.3) keeps script-controlled bytes in a browser from poisoning caches of
+ * intermediaries that misread the stream; this client is not a browser, and the API server is normally
+ * reached over TLS, where no intermediary reads the frames.
+ */
+function zeroMask(mask: Uint8Array): void {
+  mask.fill(0);
+}
 /** After the status frame the server closes the socket; if it does not, we close it after this long. */
 const CLOSE_GRACE_MS = 10_000;
 /** Default of `handshakeTimeoutMs`. */
@@ -86,7 +106,11 @@ export class KubernetesExecutor implements Executor {
     if (!cluster) throw new BackupError("ENVIRONMENT_NOT_FOUND", "the kubeconfig has no current cluster");
     const url = new URL(execPath(namespace, pod, container, argv), cluster.server);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    const options: WebSocket.ClientOptions = { perMessageDeflate: false };
+    const options: WebSocket.ClientOptions = {
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE_BYTES,
+      generateMask: zeroMask,
+    };
     try {
       await kubeConfig.applyToHTTPSOptions(options);
     } catch (error) {
