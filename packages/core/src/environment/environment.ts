@@ -69,6 +69,11 @@ export interface Environment {
   serviceEnv(service: ServiceName): Promise<Record<string, string>>;
   /** Which of `services` are currently running. */
   running(services: readonly ServiceName[]): Promise<ServiceName[]>;
+  /**
+   * Which of `services` `stop` would stop, when that differs from `running` (services an environment
+   * describes but does not control are never stopped). Default: `running`.
+   */
+  stoppable?(services: readonly ServiceName[]): Promise<ServiceName[]>;
   /** Stops the running ones among `services`, in the given order, and waits until they are down. */
   stop(services: readonly ServiceName[]): Promise<StoppedServices>;
   /** Brings back exactly what `stop` stopped, in the given order, and waits until it is up. */

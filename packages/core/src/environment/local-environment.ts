@@ -78,12 +78,18 @@ export class LocalEnvironment implements Environment {
     return out;
   }
 
-  async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
-    const running: ServiceName[] = [];
+  /** Only services with a control are ever stopped (a config file describes services, it cannot stop them). */
+  async stoppable(services: readonly ServiceName[]): Promise<ServiceName[]> {
+    const out: ServiceName[] = [];
     for (const service of services) {
       const control = this.#options.services[service]?.control;
-      if (control && (await control.isRunning())) running.push(service);
+      if (control && (await control.isRunning())) out.push(service);
     }
+    return out;
+  }
+
+  async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
+    const running = await this.stoppable(services);
     const stopped = await stopInOrderOrUndo(
       running,
       async (service) => this.#options.services[service]?.control?.stop(),

@@ -310,9 +310,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     }
   }
 
+  const toStop = await (environment.stoppable?.(APP_STOP_ORDER) ?? environment.running(APP_STOP_ORDER));
   const fromStaged = (path: string) => (staged.has(path) ? ` (staged at ${staged.get(path)})` : "");
   const steps = [
-    `stop running application services (${APP_STOP_ORDER.join(", ")})`,
+    toStop.length > 0
+      ? `stop the application services (${toStop.join(", ")})`
+      : "no application service to stop (none runs, or none is under this tool's control)",
     ...(postgres
       ? [
           `restore PostgreSQL database ${postgres.database} from ${postgres.entry}${fromStaged(postgres.entry)} (${postgres.mode === "recreate" ? "into a new database, switched in at the end; the previous one is dropped once everything is restored" : "in place, in one transaction"})`,
