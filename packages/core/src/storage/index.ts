@@ -53,4 +53,4 @@ export {
 export type { S3ObjectParams } from "./s3-multipart-sink.js";
 export { S3MultipartSink } from "./s3-multipart-sink.js";
 export type { S3Credentials, S3StoreOptions } from "./s3-store.js";
-export { parseEndpoint, S3Store } from "./s3-store.js";
+export { DEFAULT_UPLOAD_CONCURRENCY, parseEndpoint, S3Store } from "./s3-store.js";

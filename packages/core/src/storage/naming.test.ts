@@ -76,9 +76,9 @@ describe("s3 locations", () => {
 });
 
 describe("part plan", () => {
-  it("uses 5 MiB parts for small hints and 8 MiB without a hint", () => {
+  it("uses 5 MiB parts for small hints and without a hint", () => {
     expect(planParts({ sizeHint: 1 * GiB }).basePartSize).toBe(5 * MiB);
-    expect(planParts().basePartSize).toBe(8 * MiB);
+    expect(planParts().basePartSize).toBe(5 * MiB);
   });
   it("grows the part size so the hinted object fits 90% of the part limit", () => {
     for (const [hint, maxParts] of [
@@ -103,9 +103,9 @@ describe("part plan", () => {
   it("without a hint, still fits objects far larger than base × parts by growing the last parts", () => {
     const plan = planParts({ maxParts: 1000 });
     expect(plan.capacity).toBeGreaterThan(50 * GiB);
-    expect(partSizeFor(plan, 900)).toBe(8 * MiB);
-    expect(partSizeFor(plan, 901)).toBe(16 * MiB);
-    expect(partSizeFor(plan, 990)).toBe(8 * MiB * 512);
+    expect(partSizeFor(plan, 900)).toBe(5 * MiB);
+    expect(partSizeFor(plan, 901)).toBe(10 * MiB);
+    expect(partSizeFor(plan, 990)).toBe(5 * MiB * 512);
     expect(partSizeFor(plan, 1000)).toBe(5 * GiB);
     expect(() => partSizeFor(plan, 1001)).toThrow(expect.objectContaining({ code: "STORAGE_TOO_LARGE" }));
   });

@@ -15,7 +15,10 @@ export interface PartPlanOptions {
   maxParts?: number | undefined;
   /** Fixed base part size (bytes, ≥ 5 MiB); overrides the size computed from the hint. */
   partSize?: number | undefined;
-  /** Base part size when there is no hint and no `partSize`. Default 8 MiB. */
+  /**
+   * Base part size when there is no hint and no `partSize`. Default 5 MiB, S3's minimum: every part in
+   * memory costs its size, and 9,000 parts of 5 MiB already hold 44 GiB before the sizes grow.
+   */
   defaultPartSize?: number | undefined;
   /** Largest part the store accepts. Default 5 GiB. */
   maxPartSize?: number | undefined;
@@ -66,7 +69,7 @@ export function planParts(options: PartPlanOptions = {}): PartPlan {
   let base: number;
   if (options.partSize !== undefined) base = options.partSize;
   else if (hint !== undefined && hint > 0) base = Math.ceil(hint / growthStart / MiB) * MiB;
-  else base = options.defaultPartSize ?? 8 * MiB;
+  else base = options.defaultPartSize ?? S3_MIN_PART_SIZE;
   base = Math.min(maxPartSize, Math.max(S3_MIN_PART_SIZE, base));
   const plan: PartPlan = { basePartSize: base, maxParts, maxPartSize, growthStart, growthStep, capacity: 0 };
   let capacity = 0;

@@ -486,7 +486,7 @@ describe("S3Store against MinIO", () => {
     const line = (r: RssResult) =>
       `${(r.size / MiB).toFixed(0)} MiB: peak RSS ${(r.maxRssKiB / 1024).toFixed(1)} MiB, ${(r.size / MiB / r.seconds).toFixed(0)} MiB/s`;
     console.log(
-      `upload peak RSS (child process, 5 MiB parts from the size hint, concurrency 4)\n  ${line(small)}\n  ${line(large)}`,
+      `upload peak RSS (child process, 5 MiB parts from the size hint, concurrency 2)\n  ${line(small)}\n  ${line(large)}`,
     );
     expect(large.size).toBe(1024 * MiB);
     // 16× the bytes; buffering that grew with the object would add hundreds of MiB. What remains is V8
