@@ -322,7 +322,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       ...(encrypted ? { encrypted: true } : {}),
     });
   } catch (error) {
-    throw createFailure(error, hold.outcome, signal);
+    // Someone scaling back what the hold stopped is the cause; the commands it aborted only its effect.
+    throw createFailure(hold.interference ?? error, hold.outcome, signal);
   }
   onEvent({
     type: "step",

@@ -543,7 +543,15 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     }
     await held.startApplications();
   } catch (error) {
-    throw restoreFailure(error, { truth, pg, swap, outcome: hold.outcome, signal, plan });
+    // Someone scaling back what the hold stopped is the cause; the commands it aborted only its effect.
+    throw restoreFailure(hold.interference ?? error, {
+      truth,
+      pg,
+      swap,
+      outcome: hold.outcome,
+      signal,
+      plan,
+    });
   }
   onEvent({ type: "step", message: "restore completed" });
   return {
