@@ -132,7 +132,7 @@ describe("RBAC: the chart's Role is all the tool has", () => {
         "leases.coordination.k8s.io [create]",
         "leases.coordination.k8s.io [infrahub-backup] [get update delete]",
         "leases.coordination.k8s.io [infrahub-backup-last-restore] [get update delete]",
-        "pods [get list]",
+        "pods [list]",
         "pods/exec [create get]",
         "statefulsets.apps [get list]",
         "statefulsets.apps/scale [get patch]",

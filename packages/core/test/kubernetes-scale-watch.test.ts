@@ -186,7 +186,10 @@ describe("scale-fight detection", () => {
     expect(hold.interference?.message).toContain(
       'Deployment prefect-server in namespace scale-watch was scaled to 1 by the field manager "kustomize-controller"',
     );
-    expect(events).toContainEqual({ type: "warning", message: hold.interference?.message });
+    expect(events).toContainEqual({
+      type: "warning",
+      message: `${hold.interference?.message}: ${hold.interference?.hint}`,
+    });
     const outcome = await hold.release();
     expect(outcome).toEqual({ neo4j: { state: "untouched" }, services: { state: "back" } });
     expect(await replicas("prefect-server")).toBe(1);
@@ -224,7 +227,7 @@ describe("waitUntilReady", () => {
     expect(error).toBeInstanceOf(BackupError);
     expect((error as BackupError).code).toBe("DEPLOYMENT_NOT_READY");
     expect((error as BackupError).message).toMatch(
-      /^Infrahub in namespace not-ready was not ready after 6 s: infrahub-server: Deployment infrahub-infrahub-server 0\/1 ready, infrahub-infrahub-server-[a-z0-9]+-[a-z0-9]+ Unschedulable$/,
+      /^Infrahub in namespace not-ready was not ready after 6 s: infrahub-server: Deployment infrahub-infrahub-server 0\/1 available, infrahub-infrahub-server-[a-z0-9]+-[a-z0-9]+ Unschedulable$/,
     );
     expect((error as BackupError).hint).toContain("--wait-ready");
     expect(progress[0]).toMatch(/^waiting for Infrahub in namespace not-ready to be ready \(0 s of 6 s\): /);

@@ -129,7 +129,8 @@ export class HeldDeployment implements AsyncDisposable {
       const reason = signal.reason;
       this.#interference =
         reason instanceof BackupError ? reason : new BackupError("SCALE_CONFLICT", String(reason));
-      this.#options.onEvent({ type: "warning", message: this.#interference.message });
+      const { message, hint } = this.#interference;
+      this.#options.onEvent({ type: "warning", message: hint ? `${message}: ${hint}` : message });
       this.#commands.abort(this.#interference);
     };
     if (signal.aborted) interfere();

@@ -279,7 +279,7 @@ export async function api<T>(what: string, call: () => Promise<T>): Promise<T> {
       cause: error,
       ...(status === 403
         ? {
-            hint: "the identity lacks a permission the infrahub-backup chart's Role grants (pods get/list, pods/exec create, deployments/statefulsets get/list, their scale get/patch)",
+            hint: "the identity lacks a permission the infrahub-backup chart's Role grants (pods list, pods/exec create and get, deployments/statefulsets get/list, their scale get/patch)",
           }
         : {}),
       details: { status },

@@ -26,8 +26,8 @@ export function podProblem(pod: V1Pod): string {
 
 /**
  * One look at every service: a required service must have a Ready pod; any service with a Deployment or
- * StatefulSet must have all its desired replicas Ready (for the current generation); a service with
- * neither a workload nor a pod is not part of this deployment.
+ * StatefulSet must have all its desired replicas available (Ready for its minReadySeconds, for the
+ * current generation); a service with neither a workload nor a pod is not part of this deployment.
  */
 async function look(
   core: CoreV1Api,
@@ -51,9 +51,11 @@ async function look(
     const lagging: string[] = [];
     for (const { workload, item } of workloads) {
       const want = item.spec?.replicas ?? 1;
-      const have = item.status?.readyReplicas ?? 0;
+      // Available: Ready for the workload's minReadySeconds (the controllers count it; = Ready without it).
+      const have = item.status?.availableReplicas ?? 0;
       const current = (item.status?.observedGeneration ?? 0) >= (item.metadata?.generation ?? 0);
-      if (!current || have < want) lagging.push(`${workload.kind} ${workload.name} ${have}/${want} ready`);
+      if (!current || have < want)
+        lagging.push(`${workload.kind} ${workload.name} ${have}/${want} available`);
     }
     const needPod = required.has(service) && !found.some(isReady);
     if (lagging.length === 0 && !needPod) {
@@ -97,7 +99,7 @@ export async function waitForDeploymentReady(
           `Kubernetes API: cannot read the pods and workloads of namespace ${namespace}: ${(error as Error).message}`,
           {
             cause: error,
-            hint: "the identity needs get/list on pods, deployments and statefulsets (the chart's Role)",
+            hint: "the identity needs list on pods, deployments and statefulsets (the chart's Role)",
           },
         );
       }
