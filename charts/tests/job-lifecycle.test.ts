@@ -8,7 +8,7 @@ import { join } from "node:path";
 import { type LocalCluster, startLocalCluster, tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { chartDir, helm } from "./helm.ts";
+import { chartDir, helm, type K8sObject } from "./helm.ts";
 
 const NS = "lifecycle";
 let cluster: LocalCluster;
@@ -66,7 +66,7 @@ async function jobs(release: string): Promise<JobSeen[]> {
         "json",
       ])
     ).stdout,
-  ) as { items: Record<string, any>[] };
+  ) as { items: K8sObject[] };
   return list.items
     .filter((j) => !j.metadata.deletionTimestamp)
     .map((j) => ({

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { container, envMap, find, podSpec, render, renderError, renderRaw } from "./helm.ts";
+import { container, envMap, find, type K8sObject, podSpec, render, renderError, renderRaw } from "./helm.ts";
 
 const s3Backup = (extra: Record<string, unknown> = {}) => ({
   backup: { enabled: true, storage: { type: "s3", s3: { bucket: "bk", ...extra } } },
@@ -12,7 +12,7 @@ const anyButMetadata = [
   { ipBlock: { cidr: "::/0", except: ["fd00:ec2::/64", "fe80::/10"] } },
 ];
 /** What this chart adds to a plain one-shot restore's upstream arguments by default (before --yes). */
-const additions = (job: { metadata: { annotations: Record<string, string> } }) => [
+const additions = (job: K8sObject) => [
   "--wait-ready=15m",
   `--request-id=${job.metadata.annotations["infrahub-backup/request-hash"]}`,
 ];
@@ -63,7 +63,7 @@ describe("default render", () => {
   it("grants exactly what the CLI uses (the acceptance scenarios check it against the audit log), nothing cluster-wide", () => {
     const role = find(render({}), "Role");
     expect(role.rules).toEqual([
-      { apiGroups: [""], resources: ["pods"], verbs: ["get", "list"] },
+      { apiGroups: [""], resources: ["pods"], verbs: ["list"] },
       { apiGroups: [""], resources: ["pods/exec"], verbs: ["create", "get"] },
       { apiGroups: ["apps"], resources: ["deployments", "statefulsets"], verbs: ["get", "list"] },
       {
@@ -79,7 +79,7 @@ describe("default render", () => {
         verbs: ["get", "update", "delete"],
       },
     ]);
-    // No pods/log: nothing the CLI does reads a log (2.1.0 granted it).
+    // No pods/log and no pods get: nothing the CLI does reads a log or one pod by name (2.1.0 granted both).
     expect(JSON.stringify(role.rules)).not.toContain("pods/log");
     const objs = render({ rbac: { create: false }, serviceAccount: { create: false } });
     expect(objs).toEqual([]);
@@ -394,6 +394,12 @@ describe("restore", () => {
       expect(name(v)).not.toBe(base);
       expect(request(v)).not.toBe(baseRequest);
     }
+    // Another release restoring the same archive is another request (the record is per namespace).
+    expect(
+      find(render(restoreKey(), { release: "second-restore" }), "Job").metadata.annotations[
+        "infrahub-backup/request-hash"
+      ],
+    ).not.toBe(baseRequest);
     // The same request run by another pod (image, resources, pod annotations, how long to wait): a new
     // Job (its pod template is immutable), the same request id, so it restores nothing twice.
     for (const v of [
@@ -801,8 +807,7 @@ describe("pods", () => {
 describe("defaults that cannot wedge (issue 20 §1, §5)", () => {
   const every = (objs: ReturnType<typeof render>) =>
     objs.filter((o) => o.kind === "Job" || o.kind === "CronJob");
-  const jobSpec = (o: { kind: string; spec: Record<string, any> }) =>
-    o.kind === "CronJob" ? o.spec.jobTemplate.spec : o.spec;
+  const jobSpec = (o: K8sObject) => (o.kind === "CronJob" ? o.spec.jobTemplate.spec : o.spec);
   const s3 = { bucket: "bk" };
   const workloads = [
     ...every(render({ backup: { enabled: true, storage: { s3 } } })),

@@ -1,8 +1,12 @@
 import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { repoRoot } from "@infrahub-backup/testkit";
 import { parse } from "yaml";
-import { chartDir, umbrellaDir } from "./helm.ts";
+
+// Not from ./helm.ts: the e2e acceptance driver imports this file too (its tsconfig takes no .ts imports).
+const chartDir = join(repoRoot, "charts/infrahub-backup");
+const umbrellaDir = join(repoRoot, "charts/infrahub");
 
 /** TEST DOUBLE of OpsMill's `infrahub` chart (see its Chart.yaml): renders `.Values.objects` only. */
 export const upstreamDoubleDir = join(umbrellaDir, "../tests/fixtures/infrahub-upstream-double");

@@ -94,7 +94,7 @@ Returns YAML; use with fromYaml.
 {{- toYaml $s3 }}
 {{- end }}
 
-{{/* The restore request: everything that decides what a restore does and where it reads from. */}}
+{{/* The restore request: the release, and everything that decides what it restores and from where. */}}
 {{- define "infrahub-backup.restoreRequest" -}}
 {{- $storage := dict "type" .Values.restore.storage.type "path" .Values.restore.storage.path }}
 {{- if eq .Values.restore.storage.type "s3" }}
@@ -102,8 +102,11 @@ Returns YAML; use with fromYaml.
 {{- else }}
 {{- $_ := set $storage "local" .Values.restore.storage.local }}
 {{- end }}
-{{- /* How long to wait for readiness is not part of what is restored: changing it is not a new request. */}}
-{{- toJson (dict "storage" $storage "options" (omit .Values.restore.options "waitReady") "requestId" (toString .Values.restore.requestId)) }}
+{{- /*
+How long to wait for readiness is not part of what is restored: changing it is not a new request. The
+release is: the record is per namespace, and another release restoring the same archive is a new request.
+*/}}
+{{- toJson (dict "release" .Release.Name "storage" $storage "options" (omit .Values.restore.options "waitReady") "requestId" (toString .Values.restore.requestId)) }}
 {{- end }}
 
 {{- define "infrahub-backup.restoreRequestHash" -}}
