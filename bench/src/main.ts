@@ -6,20 +6,24 @@ import { cpus, loadavg, totalmem } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import {
+  deployInfrahubFixture,
   freezeHelperPath,
+  type LocalCluster,
   repoRoot,
   startInfrahubLocalStack,
+  startLocalCluster,
   tempDir,
   toolDir,
 } from "@infrahub-backup/testkit";
 import { writeChart } from "./chart.js";
 import { Dataset, type DatasetKind } from "./dataset.js";
 import { Neo4jCycle } from "./neo4j-cycle.js";
-import { formatBytes, formatTables, type RunRecord, summarize } from "./report.js";
+import { formatBytes, formatTables, parseSize, type RunRecord, summarize } from "./report.js";
 import {
   type BenchContext,
   clearBucket,
   naiveCreate,
+  type OursPath,
   oursCreate,
   oursRestore,
   rawDump,
@@ -27,21 +31,14 @@ import {
   type Sample,
 } from "./scenarios.js";
 
-const UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
-
-export function parseSize(text: string): number {
-  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(text.trim());
-  if (!m) throw new Error(`not a size: ${text} (e.g. 64MiB, 2GiB)`);
-  const unit = (m[2] ?? "b").toLowerCase().replace(/^([kmgt])b$/, "$1ib");
-  return Math.round(Number(m[1]) * (UNITS[unit] ?? 1));
-}
-
-const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--out bench/results]
+const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--paths local[,kubernetes]] [--out bench/results]
 
 Generates datasets of increasing dump size on a local Infrahub stack and times, alternating, our
 create to MinIO, the raw dump commands, a naive dump | gzip | mc pipe; then our restore vs one archive
 read + the raw load commands. Prints medians and ratios; writes <out>/bench-<stamp>.json and .png.
-The text (compressible) dataset skips sizes above --text-max, to keep the default run near 20 minutes.`;
+The text (compressible) dataset skips sizes above --text-max, to keep the default run near 20 minutes.
+--paths kubernetes also runs our create and restore through a local cluster's API server (kube-apiserver
++ kwok pods whose exec reaches the same databases), next to the local path, in the same runs.`;
 
 /** What must be stopped if the run is interrupted (a signal skips the `await using` disposals). */
 const running = new Set<AsyncDisposable>();
@@ -68,6 +65,7 @@ async function main(): Promise<void> {
       runs: { type: "string", default: "1" },
       kinds: { type: "string", default: "random,text" },
       "text-max": { type: "string", default: "512MiB" },
+      paths: { type: "string", default: "local" },
       out: { type: "string", default: join(repoRoot, "bench", "results") },
       help: { type: "boolean", default: false },
     },
@@ -84,6 +82,8 @@ async function main(): Promise<void> {
   const kinds = values.kinds.split(",") as DatasetKind[];
   if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
   for (const k of kinds) if (k !== "random" && k !== "text") throw new Error(`unknown kind ${k}`);
+  const paths = values.paths.split(",") as OursPath[];
+  for (const p of paths) if (p !== "local" && p !== "kubernetes") throw new Error(`unknown path ${p}`);
   const outDir = resolve(values.out);
   await mkdir(outDir, { recursive: true });
   const startedAt = new Date();
@@ -114,7 +114,7 @@ async function main(): Promise<void> {
           startedAt: startedAt.toISOString(),
           finishedAt: new Date().toISOString(),
           complete,
-          options: { sizes, runs, kinds },
+          options: { sizes, runs, kinds, paths },
           machine: {
             cpus: cpus().length,
             cpuModel: cpus()[0]?.model,
@@ -141,6 +141,33 @@ async function main(): Promise<void> {
     running.add(cycle);
     const bucket = "bench";
     await stack.minio.createBucket(bucket);
+    let cluster: LocalCluster | undefined;
+    let kubernetes: BenchContext["kubernetes"];
+    if (paths.includes("kubernetes")) {
+      log("starting the local cluster and the Infrahub fixture");
+      cluster = await startLocalCluster();
+      running.add(cluster);
+      const namespace = "infrahub";
+      const fixture = await deployInfrahubFixture(cluster, stack, { namespace });
+      running.add(fixture);
+      // The chart's RBAC, rendered by the real helm: the CLI runs as its ServiceAccount.
+      const rendered = execFileSync(
+        "helm",
+        [
+          "template",
+          "infrahub-backup",
+          join(repoRoot, "charts", "infrahub-backup"),
+          "--namespace",
+          namespace,
+        ],
+        { encoding: "utf8" },
+      );
+      await cluster.apply(rendered);
+      kubernetes = {
+        kubeconfig: await cluster.serviceAccountKubeconfig(namespace, "infrahub-backup"),
+        namespace,
+      };
+    }
     const config = join(work.path, `local-${kind}.json`);
     await writeFile(
       config,
@@ -169,6 +196,7 @@ async function main(): Promise<void> {
         AWS_SECRET_ACCESS_KEY: stack.minio.rootPassword,
         INFRAHUB_FREEZE_HELPER_DIR: dirname(freezeHelperPath("amd64")),
       },
+      ...(kubernetes ? { kubernetes } : {}),
     };
     const dataset = new Dataset(stack, kind, work.path, cycle);
     const textMax = parseSize(values["text-max"]);
@@ -183,20 +211,23 @@ async function main(): Promise<void> {
         const samples: Sample[] = [];
         // A/B alternation: the order flips every run so drift (page cache, other load) hits both sides.
         const forward = run % 2 === 1;
+        const names: Partial<Record<OursPath, string>> = {};
         const createSteps: Array<() => Promise<void>> = [
           async () => void samples.push(await rawDump(ctx)),
-          async () => {
-            const r = await oursCreate(ctx);
+          ...paths.map((path) => async () => {
+            const r = await oursCreate(ctx, path);
             samples.push(r.sample);
-            name = r.name;
-          },
+            names[path] = r.name;
+          }),
           async () => void samples.push(await naiveCreate(ctx, `${kind}-${size}-${run}`)),
         ];
-        let name = "";
         for (const step of forward ? createSteps : [...createSteps].reverse()) await step();
+        // Each path restores the archive it created; the raw read is of the first path's archive.
         const restoreSteps = [
-          async () => void samples.push(await oursRestore(ctx, name)),
-          async () => void samples.push(await rawLoad(ctx, name)),
+          ...paths.map(
+            (path) => async () => void samples.push(await oursRestore(ctx, names[path] ?? "", path)),
+          ),
+          async () => void samples.push(await rawLoad(ctx, names[paths[0] as OursPath] ?? "")),
         ];
         for (const step of forward ? restoreSteps : [...restoreSteps].reverse()) await step();
         await clearBucket(ctx);
@@ -206,6 +237,10 @@ async function main(): Promise<void> {
         );
       }
       await writeResults(false);
+    }
+    for (const d of [...running].filter((d) => d !== work && d !== cycle && d !== stack).reverse()) {
+      await d[Symbol.asyncDispose]();
+      running.delete(d);
     }
     // Disposed by `await using` right after this line; the signal handler must not do it again.
     running.delete(cycle);

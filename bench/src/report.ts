@@ -1,5 +1,5 @@
 import type { DatasetKind } from "./dataset.js";
-import type { Sample, Scenario } from "./scenarios.js";
+import type { Phases, Sample, Scenario } from "./scenarios.js";
 
 export interface RunRecord {
   kind: DatasetKind;
@@ -27,24 +27,35 @@ export interface Row {
   neo4jDumpMs?: number;
   archiveReadMs?: number;
   dumpBytes?: number;
+  /** Medians of each phase over the runs. */
+  phases: Phases;
 }
 
 /** Ratios the issue's targets are read from, per (kind, size). */
 export interface Ratios {
   kind: DatasetKind;
   size: number;
-  /** ours create / raw dumps (target ≤ 1.1 on already-compressed data). */
+  /** ours create / raw dumps (issue 25: ≤ 0.8 with pg_dump's compression chosen). */
   createVsRaw: number;
   /** ours create / (raw dumps + the Neo4j stop and start any offline dump needs). */
   createVsRawWithCycle: number;
   /** ours create / naive `dump | gzip | mc pipe`. */
   createVsNaive: number;
-  /** ours restore / (one archive read + raw loads) (target ≤ 2.2). */
+  /** ours restore / (one archive read + raw loads) (issue 25: ≤ 1.2). */
   restoreVsReadLoad: number;
   /** ours restore / (one archive read + raw loads + Neo4j stop and start). */
   restoreVsReadLoadWithCycle: number;
-  /** Neo4j downtime of our create minus the raw Neo4j dump time (target ≤ 10 s). */
+  /** Neo4j downtime of our create minus the raw Neo4j dump time (target ≤ 5 s). */
   downtimeOverDumpMs: number | undefined;
+  /** Our restore's outage minus the longer raw load (target ≤ 5 s when staged). */
+  restoreOutageOverLoadMs: number | undefined;
+  /** The same two through Kubernetes exec, when measured. */
+  k8s?: {
+    createVsRaw: number;
+    restoreVsReadLoad: number;
+    downtimeOverDumpMs: number | undefined;
+    restoreOutageOverLoadMs: number | undefined;
+  };
 }
 
 export function median(values: number[]): number {
@@ -58,7 +69,34 @@ function medianOf(samples: Sample[], key: keyof Sample): number | undefined {
   return values.length > 0 ? median(values) : undefined;
 }
 
-const SCENARIOS: Scenario[] = ["raw-dump", "ours-create", "naive-create", "raw-load", "ours-restore"];
+const SCENARIOS: Scenario[] = [
+  "raw-dump",
+  "ours-create",
+  "ours-create-k8s",
+  "naive-create",
+  "raw-load",
+  "ours-restore",
+  "ours-restore-k8s",
+];
+
+const PHASE_KEYS = [
+  "pass1Ms",
+  "postgresMs",
+  "neo4jMs",
+  "postgresDumpMs",
+  "neo4jDumpMs",
+  "neo4jOfflineMs",
+  "outageMs",
+] as const satisfies ReadonlyArray<keyof Phases>;
+
+function medianPhases(samples: Sample[]): Phases {
+  const phases: Phases = {};
+  for (const key of PHASE_KEYS) {
+    const values = samples.map((s) => s.phases?.[key]).filter((v): v is number => typeof v === "number");
+    if (values.length > 0) phases[key] = median(values);
+  }
+  return phases;
+}
 
 export function summarize(records: RunRecord[]): { rows: Row[]; ratios: Ratios[] } {
   const rows: Row[] = [];
@@ -90,6 +128,7 @@ export function summarize(records: RunRecord[]): { rows: Row[]; ratios: Ratios[]
         mbPerS: dumpBytes / 1e6 / (wallMs / 1000),
         cpuMs: medianOf(samples, "cpuMs") as number,
         peakRssBytes: medianOf(samples, "peakRssBytes") as number,
+        phases: medianPhases(samples),
       };
       for (const key of [
         "diskWriteBytes",
@@ -111,6 +150,15 @@ export function summarize(records: RunRecord[]): { rows: Row[]; ratios: Ratios[]
     const naive = bySc.get("naive-create");
     const load = bySc.get("raw-load");
     const restore = bySc.get("ours-restore");
+    const oursK8s = bySc.get("ours-create-k8s");
+    const restoreK8s = bySc.get("ours-restore-k8s");
+    const loadFloor = load?.phases.outageMs;
+    const outageOver = (r: Row | undefined) =>
+      r?.phases.outageMs !== undefined && loadFloor !== undefined ? r.phases.outageMs - loadFloor : undefined;
+    const offlineOver = (r: Row | undefined) =>
+      r?.downtimeMs !== undefined && raw?.neo4jDumpMs !== undefined
+        ? r.downtimeMs - raw.neo4jDumpMs
+        : undefined;
     if (raw && ours && naive && load && restore) {
       ratios.push({
         kind,
@@ -120,14 +168,32 @@ export function summarize(records: RunRecord[]): { rows: Row[]; ratios: Ratios[]
         createVsNaive: ours.wallMs / (naive.wallMs + (naive.cycleMs ?? 0)),
         restoreVsReadLoad: restore.wallMs / load.wallMs,
         restoreVsReadLoadWithCycle: restore.wallMs / (load.wallMs + (load.cycleMs ?? 0)),
-        downtimeOverDumpMs:
-          ours.downtimeMs !== undefined && raw.neo4jDumpMs !== undefined
-            ? ours.downtimeMs - raw.neo4jDumpMs
-            : undefined,
+        downtimeOverDumpMs: offlineOver(ours),
+        restoreOutageOverLoadMs: outageOver(restore),
+        ...(oursK8s && restoreK8s
+          ? {
+              k8s: {
+                createVsRaw: oursK8s.wallMs / raw.wallMs,
+                restoreVsReadLoad: restoreK8s.wallMs / load.wallMs,
+                downtimeOverDumpMs: offlineOver(oursK8s),
+                restoreOutageOverLoadMs: outageOver(restoreK8s),
+              },
+            }
+          : {}),
       });
     }
   }
   return { rows, ratios };
+}
+
+const UNITS: Record<string, number> = { b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, tib: 1024 ** 4 };
+
+/** `64MiB`, `2GiB`, `1.5GB` (= GiB), plain bytes. */
+export function parseSize(text: string): number {
+  const m = /^(\d+(?:\.\d+)?)\s*([kmgt]i?b|b)?$/i.exec(text.trim());
+  if (!m) throw new Error(`not a size: ${text} (e.g. 64MiB, 2GiB)`);
+  const unit = (m[2] ?? "b").toLowerCase().replace(/^([kmgt])b$/, "$1ib");
+  return Math.round(Number(m[1]) * (UNITS[unit] ?? 1));
 }
 
 export function formatBytes(n: number): string {
@@ -191,6 +257,11 @@ export function formatTables(rows: Row[], ratios: Ratios[]): string {
       "restore/(read+load)",
       "restore/(read+load+cycle)",
       "downtime − dump s",
+      "outage − raw load s",
+      "k8s create/raw",
+      "k8s restore/(read+load)",
+      "k8s downtime − dump s",
+      "k8s outage − raw load s",
     ],
     ratios.map((r) => [
       r.kind,
@@ -201,7 +272,40 @@ export function formatTables(rows: Row[], ratios: Ratios[]): string {
       r.restoreVsReadLoad.toFixed(2),
       r.restoreVsReadLoadWithCycle.toFixed(2),
       s1(r.downtimeOverDumpMs),
+      s1(r.restoreOutageOverLoadMs),
+      r.k8s ? r.k8s.createVsRaw.toFixed(2) : "",
+      r.k8s ? r.k8s.restoreVsReadLoad.toFixed(2) : "",
+      s1(r.k8s?.downtimeOverDumpMs),
+      s1(r.k8s?.restoreOutageOverLoadMs),
     ]),
   );
-  return `${main}\n\n${ratioTable}\n`;
+  const phaseTable = table(
+    [
+      "kind",
+      "size",
+      "scenario",
+      "pass 1 s",
+      "PostgreSQL s",
+      "Neo4j s",
+      "pg dump s",
+      "Neo4j dump s",
+      "Neo4j offline s",
+      "outage s",
+    ],
+    rows
+      .filter((r) => Object.keys(r.phases).length > 0)
+      .map((r) => [
+        r.kind,
+        formatBytes(r.size),
+        r.scenario,
+        s1(r.phases.pass1Ms),
+        s1(r.phases.postgresMs),
+        s1(r.phases.neo4jMs),
+        s1(r.phases.postgresDumpMs),
+        s1(r.phases.neo4jDumpMs),
+        s1(r.phases.neo4jOfflineMs),
+        s1(r.phases.outageMs),
+      ]),
+  );
+  return `${main}\n\n${phaseTable}\n\n${ratioTable}\n`;
 }

@@ -26,9 +26,49 @@ export interface Sample {
   archiveReadMs?: number;
   /** Our process: when each of its log lines was written (ms after spawn), to see where the time goes. */
   timeline?: Array<{ atMs: number; msg: string }>;
+  /** Where the time went: ours from its log lines (see `phasesOf`), the baselines from their own steps. */
+  phases?: Phases;
 }
 
-export type Scenario = "raw-dump" | "ours-create" | "naive-create" | "ours-restore" | "raw-load";
+/** Milliseconds of the steps that make up an operation and its outage. */
+export interface Phases {
+  /** Restore: read + verify every checksum (staging included when it stages). */
+  pass1Ms?: number;
+  /** Restore: the PostgreSQL load (ours: "restoring PostgreSQL …" → "… restored"; raw: `pg_restore`). */
+  postgresMs?: number;
+  /** Restore: the Neo4j load (ours: "loading Neo4j …" → "… loaded"; raw: `neo4j-admin database load`). */
+  neo4jMs?: number;
+  /** Create: `pg_dump` (ours: its "dump finished" line). */
+  postgresDumpMs?: number;
+  /** Create: the Neo4j dump (ours: its "dump finished" line). */
+  neo4jDumpMs?: number;
+  /** Community Neo4j stopped → serving again (ours: its own "… again after N ms offline"; raw: stop + step + start). */
+  neo4jOfflineMs?: number;
+  /**
+   * Infrahub unavailable: application services stopped → started again (ours); the raw floor: create,
+   * Neo4j stop + dump + start; restore, the longer of `pg_restore` and Neo4j stop + load + start.
+   */
+  outageMs?: number;
+}
+
+/** Our CLI runs in a local environment (processes on this host) or through a Kubernetes API server's exec. */
+export type OursPath = "local" | "kubernetes";
+
+export type Scenario =
+  | "raw-dump"
+  | "ours-create"
+  | "ours-create-k8s"
+  | "naive-create"
+  | "ours-restore"
+  | "ours-restore-k8s"
+  | "raw-load";
+
+/**
+ * V8 flags our CLI runs with, as the container image's ENTRYPOINT and the `bin` shim start it: a 1 MiB
+ * semi-space lets a scavenge free the socket buffers of the bytes that streamed through, where the default
+ * (up to 16 MiB) leaves them to mark-compacts (packages/core/README.md, "Memory").
+ */
+export const CLI_NODE_FLAGS = ["--max-semi-space-size=1"];
 
 export interface BenchContext {
   stack: InfrahubLocalStack;
@@ -42,6 +82,53 @@ export interface BenchContext {
   mc: string;
   bucket: string;
   workDir: string;
+  /** With `--paths …kubernetes`: KUBECONFIG and namespace of the local cluster's Infrahub fixture. */
+  kubernetes?: { kubeconfig: string; namespace: string };
+}
+
+/** The CLI's environment and deployment arguments for one path. */
+function cliTarget(ctx: BenchContext, path: OursPath): { env: NodeJS.ProcessEnv; args: string[] } {
+  if (path === "local") return { env: ctx.cliEnv, args: [] };
+  if (!ctx.kubernetes) throw new Error("the Kubernetes path needs --paths kubernetes");
+  const { INFRAHUB_LOCAL_CONFIG: _local, ...env } = ctx.cliEnv;
+  return {
+    env: { ...env, KUBECONFIG: ctx.kubernetes.kubeconfig },
+    args: ["--k8s-namespace", ctx.kubernetes.namespace],
+  };
+}
+
+const at = (timeline: Array<{ atMs: number; msg: string }>, re: RegExp, last = false) => {
+  const hits = timeline.filter((l) => re.test(l.msg));
+  return (last ? hits.at(-1) : hits[0])?.atMs;
+};
+const span = (from: number | undefined, to: number | undefined) =>
+  from !== undefined && to !== undefined && to >= from ? to - from : undefined;
+const number = (timeline: Array<{ msg: string }>, re: RegExp) => {
+  for (const l of timeline) {
+    const m = re.exec(l.msg);
+    if (m) return Number(m[1]);
+  }
+  return undefined;
+};
+
+/** The phases of one of our runs, from the log lines the library writes (see packages/core operations). */
+export function phasesOf(timeline: Array<{ atMs: number; msg: string }>): Phases {
+  const phases: Phases = {
+    pass1Ms: number(timeline, /^archive verified in (\d+) ms/),
+    postgresMs: span(
+      at(timeline, /^restoring PostgreSQL database/),
+      at(timeline, /^PostgreSQL database \S+ restored/),
+    ),
+    neo4jMs: span(at(timeline, /^loading Neo4j database/), at(timeline, /^Neo4j database \S+ loaded/)),
+    postgresDumpMs: number(timeline, /^postgres(?:ql)? dump finished: \d+ bytes in (\d+) ms/i),
+    neo4jDumpMs: number(timeline, /^neo4j dump finished: \d+ bytes in (\d+) ms/i),
+    neo4jOfflineMs: number(timeline, /Neo4j serving (?:database \S+ )?again after (\d+) ms offline/),
+    outageMs: span(
+      at(timeline, /^stopping application services/),
+      at(timeline, /^started /, true) ?? at(timeline, /^restore completed/),
+    ),
+  };
+  return Object.fromEntries(Object.entries(phases).filter(([, v]) => v !== undefined)) as Phases;
 }
 
 const q = (s: string) => `'${s.replaceAll("'", `'\\''`)}'`;
@@ -75,6 +162,12 @@ export async function rawDump(ctx: BenchContext): Promise<Sample> {
     cycleMs: neo.stopMs + neo.startMs,
     neo4jDumpMs: neo.result.wallMs,
     dumpBytes: (await stat(pgFile)).size + (await stat(neo4jFile)).size,
+    phases: {
+      postgresDumpMs: pg.wallMs,
+      neo4jDumpMs: neo.result.wallMs,
+      neo4jOfflineMs: neo.stopMs + neo.result.wallMs + neo.startMs,
+      outageMs: neo.stopMs + neo.result.wallMs + neo.startMs,
+    },
   };
 }
 
@@ -123,14 +216,16 @@ function jsonLines(text: string): JsonLine[] {
 }
 
 /** Our `create --s3-upload` as its own process; returns the sample and the archive's name. */
-export async function oursCreate(ctx: BenchContext): Promise<{ sample: Sample; name: string }> {
+export async function oursCreate(
+  ctx: BenchContext,
+  path: OursPath = "local",
+): Promise<{ sample: Sample; name: string }> {
   await ctx.cycle.settled();
+  const target = cliTarget(ctx, path);
   const r = await measureProcess(
     process.execPath,
-    [ctx.cli, "create", "--s3-upload", "--log-format", "json"],
-    {
-      env: ctx.cliEnv,
-    },
+    [...CLI_NODE_FLAGS, ctx.cli, "create", ...target.args, "--s3-upload", "--log-format", "json"],
+    { env: target.env },
   );
   if (r.exitCode !== 0) throw new Error(`create failed (${r.exitCode}):\n${r.stderr.slice(-3000)}`);
   const result = jsonLines(r.stdout).find((l) => l.type === "result");
@@ -143,46 +238,57 @@ export async function oursCreate(ctx: BenchContext): Promise<{ sample: Sample; n
     if (m) downtimeMs = Number(m[1]);
   }
   await ctx.cycle.settled();
+  const lines = timeline(r.stderr, r.spawnedAt);
   return {
     name: result.name,
     sample: {
-      scenario: "ours-create",
+      scenario: path === "local" ? "ours-create" : "ours-create-k8s",
       wallMs: r.wallMs,
       cpuMs: r.cpuMs,
       peakRssBytes: r.peakRssBytes,
       diskWriteBytes: r.diskWriteBytes,
       diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
-      timeline: timeline(r.stderr, r.spawnedAt),
+      timeline: lines,
+      phases: phasesOf(lines),
       ...(downtimeMs !== undefined ? { downtimeMs } : {}),
     },
   };
 }
 
 /** Our `restore s3://<bucket>/<key> --yes` as its own process (validation pass + restore pass). */
-export async function oursRestore(ctx: BenchContext, name: string): Promise<Sample> {
+export async function oursRestore(
+  ctx: BenchContext,
+  name: string,
+  path: OursPath = "local",
+): Promise<Sample> {
   await ctx.cycle.settled();
+  const target = cliTarget(ctx, path);
   const r = await measureProcess(
     process.execPath,
     [
+      ...CLI_NODE_FLAGS,
       ctx.cli,
       "restore",
       `s3://${ctx.bucket}/${ctx.cliEnv.INFRAHUB_S3_PREFIX}/${name}`,
+      ...target.args,
       "--yes",
       "--log-format",
       "json",
     ],
-    { env: ctx.cliEnv },
+    { env: target.env },
   );
   if (r.exitCode !== 0) throw new Error(`restore failed (${r.exitCode}):\n${r.stderr.slice(-3000)}`);
   await ctx.cycle.settled();
+  const lines = timeline(r.stderr, r.spawnedAt);
   return {
-    scenario: "ours-restore",
+    scenario: path === "local" ? "ours-restore" : "ours-restore-k8s",
     wallMs: r.wallMs,
     cpuMs: r.cpuMs,
     peakRssBytes: r.peakRssBytes,
     diskWriteBytes: r.diskWriteBytes,
     diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
-    timeline: timeline(r.stderr, r.spawnedAt),
+    timeline: lines,
+    phases: phasesOf(lines),
   };
 }
 
@@ -215,6 +321,14 @@ export async function rawLoad(ctx: BenchContext, name: string): Promise<Sample> 
     peakRssBytes: Math.max(read.peakRssBytes, restore.peakRssBytes, neo.result.peakRssBytes),
     cycleMs: neo.stopMs + neo.startMs,
     archiveReadMs: read.wallMs,
+    phases: {
+      pass1Ms: read.wallMs,
+      postgresMs: restore.wallMs,
+      neo4jMs: neo.result.wallMs,
+      neo4jOfflineMs: neo.stopMs + neo.result.wallMs + neo.startMs,
+      // The floor of an outage: both loads at once, from local files (what staging aims at).
+      outageMs: Math.max(restore.wallMs, neo.stopMs + neo.result.wallMs + neo.startMs),
+    },
   };
 }
 
