@@ -7,7 +7,7 @@ import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { ArchiveWriter, S3Store } from "@infrahub-backup/core";
 import { repoRoot, startMinio, tempDir, toolDir } from "@infrahub-backup/testkit";
-import { measureProcess } from "./measure.js";
+import { measureProcess, type ProcessCost } from "./measure.js";
 import { formatBytes, median, parseSize } from "./report.js";
 import { CLI_NODE_FLAGS } from "./scenarios.js";
 
@@ -15,13 +15,14 @@ const HELP = `pnpm bench:pass1 [--size 512MiB] [--rounds 3] [--baseline-cli FILE
 
 Writes one archive of two stored (incompressible) entries to a local MinIO, then reads it, interleaved,
 --rounds times each: \`mc cat | wc -c\` (Go), a plain GetObject drained by Node (the SDK alone), and our
-CLI's \`verify\` (read + SHA-256 of every entry + the gzip CRC-32, a whole process) — also a second CLI
-bundle given with --baseline-cli (e.g. one built from an older commit). Prints the medians and ratios.`;
+CLI's \`verify\` with the image's V8 flags (read + SHA-256 of every entry + the gzip CRC-32, a whole
+process) — also a second CLI bundle given with --baseline-cli, run without flags (e.g. one built from an
+older commit). Prints the medians and ratios.`;
 
 /** A plain GetObject drained (the SDK, no verification), as a child process like the others. */
 const DRAIN = `
 import { GetObjectCommand, S3Client } from "@aws-sdk/client-s3";
-const [endpoint, bucket, key] = process.argv.slice(1);
+const [endpoint, bucket, key] = process.argv.slice(2);
 const client = new S3Client({ endpoint, region: "us-east-1", forcePathStyle: true });
 const out = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
 let n = 0;
@@ -90,7 +91,7 @@ async function main(): Promise<void> {
   };
   const mc = join(toolDir("mc", "MC_VERSION"), "bin", "mc");
   const uri = `s3://bench/infrahub/${name}`;
-  const methods: Record<string, () => Promise<{ wallMs: number; peakRssBytes?: number }>> = {
+  const methods: Record<string, () => Promise<ProcessCost>> = {
     "mc cat": () => measureProcess("sh", ["-c", `"${mc}" cat bench/bench/infrahub/${name} | wc -c`], { env }),
     "GetObject drained (Node)": async () => {
       const { writeFile, rm } = await import("node:fs/promises");
@@ -107,8 +108,9 @@ async function main(): Promise<void> {
   };
   const baseline = values["baseline-cli"];
   if (baseline) {
+    // As it ran before the flags: the bundle alone.
     methods["verify (baseline CLI)"] = () =>
-      measureProcess(process.execPath, [...CLI_NODE_FLAGS, resolve(baseline), "verify", uri], { env });
+      measureProcess(process.execPath, [resolve(baseline), "verify", uri], { env });
   }
   const times: Record<string, number[]> = {};
   const rss: Record<string, number[]> = {};
@@ -117,9 +119,12 @@ async function main(): Promise<void> {
     const order = Object.keys(methods);
     if (round % 2 === 1) order.reverse();
     for (const method of order) {
-      const r = await (methods[method] as () => Promise<{ wallMs: number; peakRssBytes?: number }>)();
-      (times[method] ??= []).push(r.wallMs);
-      if (r.peakRssBytes) (rss[method] ??= []).push(r.peakRssBytes);
+      const r = await (methods[method] as () => Promise<ProcessCost>)();
+      if (r.exitCode !== 0)
+        throw new Error(`${method} failed (exit ${r.exitCode}):\n${r.stderr.slice(-2000)}`);
+      times[method] = [...(times[method] ?? []), r.wallMs];
+      // The shell's, not mc's: only Node processes are reported.
+      if (method !== "mc cat") rss[method] = [...(rss[method] ?? []), r.peakRssBytes];
       console.error(`[pass1] round ${round + 1} ${method}: ${(r.wallMs / 1000).toFixed(2)} s`);
     }
   }
