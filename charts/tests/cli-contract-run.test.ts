@@ -4,7 +4,6 @@
 // credentials of a real MinIO user, the namespace fieldRef resolved — against a real local Infrahub
 // stack (Neo4j Community, PostgreSQL, MinIO). The one addition to the pod's env is INFRAHUB_LOCAL_CONFIG,
 // which points the CLI at the local stack in place of a Kubernetes namespace (issue 6 brings that one).
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   digestInfrahubData,
@@ -67,10 +66,7 @@ beforeAll(async () => {
   };
   await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 100, flowRuns: 300 });
   localConfig = join(work.path, "local.json");
-  await writeFile(
-    localConfig,
-    JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
-  );
+  await stack.writeLocalConfig(localConfig);
 }, LONG);
 
 afterAll(async () => {

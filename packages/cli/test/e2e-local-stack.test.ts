@@ -2,7 +2,6 @@
 // End to end: the built CLI as a child process against a real local Infrahub stack (Neo4j Community,
 // PostgreSQL, MinIO), driven through --local-config / INFRAHUB_LOCAL_CONFIG.
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import {
   digestInfrahubData,
@@ -34,11 +33,7 @@ beforeAll(async () => {
   await stack.minio.createBucket(BUCKET);
   await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 200, flowRuns: 500 });
   const config = join(dir.path, "local.json");
-  // The testkit's start/stop controls are in-process objects; a config file describes services only.
-  await writeFile(
-    config,
-    JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
-  );
+  await stack.writeLocalConfig(config);
   env = cleanEnv({
     INFRAHUB_LOCAL_CONFIG: config,
     INFRAHUB_S3_ENDPOINT: stack.minio.endpoint,

@@ -4,7 +4,6 @@
 // SIGKILL: nothing in the CLI runs any more; the freeze helper's lease must resume Neo4j (and put the
 // previous store back during a restore) by itself, and the next operation takes the stale lock over.
 import { existsSync } from "node:fs";
-import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
   digestInfrahubData,
@@ -36,10 +35,7 @@ beforeAll(async () => {
   // Each dump lasts seconds, so a signal sent when its phase starts lands while it streams.
   await seedBulkData(stack.neo4j, stack.postgres, { postgresMiB: 12, neo4jNodes: 30_000 });
   const config = join(dir.path, "local.json");
-  await writeFile(
-    config,
-    JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
-  );
+  await stack.writeLocalConfig(config);
   env = cleanEnv({
     INFRAHUB_LOCAL_CONFIG: config,
     INFRAHUB_S3_ENDPOINT: stack.minio.endpoint,

@@ -1,3 +1,4 @@
+import { writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { type MinioServer, startMinio } from "./minio.js";
 import { type Neo4jServer, startNeo4j } from "./neo4j.js";
@@ -60,6 +61,11 @@ export interface InfrahubLocalStack extends AsyncDisposable {
    * Configuration for core's `LocalEnvironment` (`new LocalEnvironment(stack.environmentOptions)`):
    * each service's "container" environment as the official images have it.
    */
+  /**
+   * Writes `environmentOptions` as the JSON file the CLI's `--local-config` reads, to `path`. The start/stop
+   * controls are in-process objects: a config file describes the services only.
+   */
+  writeLocalConfig(path: string): Promise<void>;
   readonly environmentOptions: {
     services: Record<
       string,
@@ -134,6 +140,11 @@ export async function startInfrahubLocalStack(
         },
         neo4j: { pidFile: neo4j.pidFile },
       },
+      writeLocalConfig: (path: string) =>
+        writeFile(
+          path,
+          JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
+        ),
       [Symbol.asyncDispose]: dispose,
     };
     return stack;

@@ -1,6 +1,6 @@
 import type { Readable } from "node:stream";
 import { runCommand, type StreamingCommand, streamCommand } from "../../exec/command.js";
-import type { Executor } from "../../exec/executor.js";
+import type { ExecRequest, Executor } from "../../exec/executor.js";
 
 /** Magic bytes of a Neo4j 5 dump: zstd (default) or gzip framed. */
 export const NEO4J_DUMP_MAGICS = [Buffer.from("DZV1"), Buffer.from("DGV1")] as const;
@@ -13,6 +13,22 @@ export interface AdminOptions {
   signal?: AbortSignal;
 }
 
+/** An `ExecRequest` for neo4j-admin with the options' user, environment and signal. */
+function adminRequest(argv: string[], options: AdminOptions, extra: Partial<ExecRequest> = {}): ExecRequest {
+  return {
+    argv,
+    ...(options.env || extra.env ? { env: { ...options.env, ...extra.env } } : {}),
+    ...(extra.stdin ? { stdin: extra.stdin } : {}),
+    ...(options.user ? { user: options.user } : {}),
+    ...(options.signal ? { signal: options.signal } : {}),
+  };
+}
+
+const failed = (what: string, database: string) => ({
+  what: `neo4j-admin database ${what} of ${database}`,
+  failureCode: "DATABASE_COMMAND_FAILED" as const,
+});
+
 /** `neo4j-admin database dump --to-stdout <db>` as a stream: no temp file in the container. */
 export function dumpNeo4j(
   executor: Executor,
@@ -21,13 +37,8 @@ export function dumpNeo4j(
 ): StreamingCommand {
   return streamCommand(
     executor,
-    {
-      argv: ["neo4j-admin", "database", "dump", "--to-stdout", database],
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.user ? { user: options.user } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    },
-    { what: `neo4j-admin database dump of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+    adminRequest(["neo4j-admin", "database", "dump", "--to-stdout", database], options),
+    failed("dump", database),
   );
 }
 
@@ -44,18 +55,16 @@ export async function loadNeo4j(
 ): Promise<void> {
   await runCommand(
     executor,
-    {
-      argv: [
+    adminRequest(
+      [
         "sh",
         "-c",
         'head -c "$IHB_INPUT_BYTES" | neo4j-admin database load --from-stdin --overwrite-destination=true "$IHB_DATABASE"',
       ],
-      env: { ...options.env, IHB_INPUT_BYTES: String(bytes), IHB_DATABASE: database },
-      stdin: input,
-      ...(options.user ? { user: options.user } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    },
-    { what: `neo4j-admin database load of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+      options,
+      { env: { IHB_INPUT_BYTES: String(bytes), IHB_DATABASE: database }, stdin: input },
+    ),
+    failed("load", database),
   );
 }
 
@@ -68,13 +77,8 @@ export async function dumpNeo4jToDirectory(
 ): Promise<void> {
   await runCommand(
     executor,
-    {
-      argv: ["neo4j-admin", "database", "dump", `--to-path=${directory}`, database],
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.user ? { user: options.user } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    },
-    { what: `neo4j-admin database dump of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+    adminRequest(["neo4j-admin", "database", "dump", `--to-path=${directory}`, database], options),
+    failed("dump", database),
   );
 }
 
@@ -87,8 +91,8 @@ export async function loadNeo4jFromDirectory(
 ): Promise<void> {
   await runCommand(
     executor,
-    {
-      argv: [
+    adminRequest(
+      [
         "neo4j-admin",
         "database",
         "load",
@@ -96,11 +100,9 @@ export async function loadNeo4jFromDirectory(
         "--overwrite-destination=true",
         database,
       ],
-      ...(options.env ? { env: options.env } : {}),
-      ...(options.user ? { user: options.user } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    },
-    { what: `neo4j-admin database load of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+      options,
+    ),
+    failed("load", database),
   );
 }
 
@@ -112,11 +114,10 @@ export async function migrateNeo4jFormat(
 ): Promise<void> {
   await runCommand(
     executor,
-    {
-      argv: ["neo4j-admin", "database", "migrate", "--expand-commands", "--to-format=block", database],
-      ...(options.user ? { user: options.user } : {}),
-      ...(options.signal ? { signal: options.signal } : {}),
-    },
-    { what: `neo4j-admin database migrate of ${database}`, failureCode: "DATABASE_COMMAND_FAILED" },
+    adminRequest(
+      ["neo4j-admin", "database", "migrate", "--expand-commands", "--to-format=block", database],
+      options,
+    ),
+    failed("migrate", database),
   );
 }
