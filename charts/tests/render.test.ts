@@ -161,6 +161,7 @@ describe("backup", () => {
     expect(Object.keys(envMap(find(irsa, "Job")))).not.toContain("AWS_ACCESS_KEY_ID");
     expect(find(irsa, "ServiceAccount", "infrahub-backup").metadata.annotations).toEqual({
       "eks.amazonaws.com/role-arn": "arn:aws:iam::1:role/r",
+      "helm.sh/resource-policy": "keep",
     });
     // The helm test's own ServiceAccount gets the same identity annotations (its role must trust it too).
     expect(find(irsa, "ServiceAccount", "infrahub-backup-test").metadata.annotations).toEqual({
@@ -1044,6 +1045,20 @@ describe("schema holes are closed, each with a readable message (issue 20 §7)",
 });
 
 describe("least privilege (issue 20 §8)", () => {
+  it("the backup pods' identity outlives helm uninstall, so a run cut short by it can still put Infrahub back (§5)", () => {
+    const objs = render(s3Backup());
+    for (const kind of ["ServiceAccount", "Role", "RoleBinding"])
+      expect(find(objs, kind, "infrahub-backup").metadata.annotations).toEqual({
+        "helm.sh/resource-policy": "keep",
+      });
+    // The Job itself is not kept, and the test identity holds no rights worth keeping.
+    expect(find(objs, "Job").metadata.annotations["helm.sh/resource-policy"]).toBeUndefined();
+    expect(find(objs, "ServiceAccount", "infrahub-backup-test").metadata.annotations).toBeUndefined();
+    const off = render({ ...s3Backup(), rbac: { keepOnUninstall: false } });
+    for (const kind of ["ServiceAccount", "Role", "RoleBinding"])
+      expect(find(off, kind, "infrahub-backup").metadata.annotations).toBeUndefined();
+  });
+
   it("the helm test Pod runs as its own ServiceAccount with no Role and no API token", () => {
     const objs = render(s3Backup());
     const pod = find(objs, "Pod");

@@ -39,6 +39,17 @@ app.kubernetes.io/name: {{ include "infrahub-backup.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 
+{{/*
+The annotation that keeps the identity of the backup pods on `helm uninstall`: uninstalling deletes the
+running Job and these objects at once, and a pod winding up after SIGTERM needs its rights to scale
+Infrahub back up and resume Neo4j.
+*/}}
+{{- define "infrahub-backup.keepIdentity" -}}
+{{- if .Values.rbac.keepOnUninstall }}
+helm.sh/resource-policy: keep
+{{- end }}
+{{- end }}
+
 {{- define "infrahub-backup.serviceAccountName" -}}
 {{- if .Values.serviceAccount.create }}
 {{- default (include "infrahub-backup.fullname" .) .Values.serviceAccount.name }}
