@@ -121,11 +121,18 @@ export function phasesOf(timeline: Array<{ atMs: number; msg: string }>): Phases
     ),
     neo4jMs: span(at(timeline, /^loading Neo4j database/), at(timeline, /^Neo4j database \S+ loaded/)),
     postgresDumpMs: number(timeline, /^postgres(?:ql)? dump finished: \d+ bytes in (\d+) ms/i),
-    neo4jDumpMs: number(timeline, /^neo4j dump finished: \d+ bytes in (\d+) ms/i),
+    // Staged: the dump itself is "staged in N ms"; "dump finished" then includes the upload after it.
+    neo4jDumpMs:
+      number(timeline, /^Neo4j dump staged in (\d+) ms/) ??
+      number(timeline, /^neo4j dump finished: \d+ bytes in (\d+) ms/i),
     neo4jOfflineMs: number(timeline, /Neo4j serving (?:database \S+ )?again after (\d+) ms offline/),
+    // Until the services are started again; the local environment's stand-ins log no "started" line, so
+    // then until the restore completed, or (create) until Neo4j serves again.
     outageMs: span(
       at(timeline, /^stopping application services/),
-      at(timeline, /^started /, true) ?? at(timeline, /^restore completed/),
+      at(timeline, /^started /, true) ??
+        at(timeline, /^restore completed/) ??
+        at(timeline, /^Neo4j serving (?:database \S+ )?again after/, true),
     ),
   };
   return Object.fromEntries(Object.entries(phases).filter(([, v]) => v !== undefined)) as Phases;
