@@ -1,5 +1,5 @@
 import type { DatasetKind } from "./dataset.js";
-import type { Phases, Sample, Scenario } from "./scenarios.js";
+import type { MemorySplit, Phases, Sample, Scenario } from "./scenarios.js";
 
 export interface RunRecord {
   kind: DatasetKind;
@@ -29,6 +29,8 @@ export interface Row {
   dumpBytes?: number;
   /** Medians of each phase over the runs. */
   phases: Phases;
+  /** Ours: the memory split at the highest sampled RSS (medians over the runs, each field on its own). */
+  memoryAtPeak?: MemorySplit;
 }
 
 /** Ratios the issue's targets are read from, per (kind, size). */
@@ -130,6 +132,17 @@ export function summarize(records: RunRecord[]): { rows: Row[]; ratios: Ratios[]
         peakRssBytes: medianOf(samples, "peakRssBytes") as number,
         phases: medianPhases(samples),
       };
+      const splits = samples.map((s) => s.memoryAtPeak).filter((m): m is MemorySplit => m !== undefined);
+      if (splits.length > 0) {
+        const field = (k: keyof MemorySplit) => median(splits.map((m) => m[k]));
+        row.memoryAtPeak = {
+          rss: field("rss"),
+          heapTotal: field("heapTotal"),
+          heapUsed: field("heapUsed"),
+          external: field("external"),
+          arrayBuffers: field("arrayBuffers"),
+        };
+      }
       for (const key of [
         "diskWriteBytes",
         "diskWriteBytesWithChildren",
@@ -307,5 +320,34 @@ export function formatTables(rows: Row[], ratios: Ratios[]): string {
         s1(r.phases.outageMs),
       ]),
   );
-  return `${main}\n\n${phaseTable}\n\n${ratioTable}\n`;
+  const memoryTable = table(
+    [
+      "kind",
+      "size",
+      "scenario",
+      "peak RSS",
+      "sampled RSS",
+      "V8 heap (used)",
+      "external",
+      "of it ArrayBuffers",
+      "rest",
+    ],
+    rows
+      .filter((r) => r.memoryAtPeak !== undefined)
+      .map((r) => {
+        const m = r.memoryAtPeak as MemorySplit;
+        return [
+          r.kind,
+          formatBytes(r.size),
+          r.scenario,
+          formatBytes(r.peakRssBytes),
+          formatBytes(m.rss),
+          `${formatBytes(m.heapTotal)} (${formatBytes(m.heapUsed)})`,
+          formatBytes(m.external),
+          formatBytes(m.arrayBuffers),
+          formatBytes(Math.max(0, m.rss - m.heapTotal - m.external)),
+        ];
+      }),
+  );
+  return `${main}\n\n${phaseTable}\n\n${memoryTable}\n\n${ratioTable}\n`;
 }

@@ -1,5 +1,6 @@
-import { stat } from "node:fs/promises";
+import { readFile, rm, stat } from "node:fs/promises";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
 import type { InfrahubLocalStack } from "@infrahub-backup/testkit";
 import { measureProcess, measureShell } from "./measure.js";
 import type { Neo4jCycle } from "./neo4j-cycle.js";
@@ -28,6 +29,40 @@ export interface Sample {
   timeline?: Array<{ atMs: number; msg: string }>;
   /** Where the time went: ours from its log lines (see `phasesOf`), the baselines from their own steps. */
   phases?: Phases;
+  /** Ours: `process.memoryUsage()` at the sample of highest RSS (every 200 ms, `memory-probe.mjs`). */
+  memoryAtPeak?: MemorySplit;
+}
+
+/** Bytes, as `process.memoryUsage()` reports them. */
+export interface MemorySplit {
+  rss: number;
+  heapTotal: number;
+  heapUsed: number;
+  external: number;
+  arrayBuffers: number;
+}
+
+const MEMORY_PROBE = fileURLToPath(new URL("./memory-probe.mjs", import.meta.url));
+let probes = 0;
+
+/** Runs our CLI (with the image's flags and the memory probe) and reads the probe's highest-RSS sample. */
+async function runOurs(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv) {
+  const file = join(ctx.workDir, `memory-${process.pid}-${++probes}.jsonl`);
+  const r = await measureProcess(
+    process.execPath,
+    [...CLI_NODE_FLAGS, "--import", MEMORY_PROBE, ctx.cli, ...args],
+    {
+      env: { ...env, IHB_MEMORY_PROBE: file },
+    },
+  );
+  let memoryAtPeak: MemorySplit | undefined;
+  for (const line of (await readFile(file, "utf8").catch(() => "")).split("\n")) {
+    if (!line.startsWith("{")) continue;
+    const m = JSON.parse(line) as MemorySplit;
+    if (!memoryAtPeak || m.rss > memoryAtPeak.rss) memoryAtPeak = m;
+  }
+  await rm(file, { force: true });
+  return { ...r, memoryAtPeak };
 }
 
 /** Milliseconds of the steps that make up an operation and its outage. */
@@ -229,11 +264,7 @@ export async function oursCreate(
 ): Promise<{ sample: Sample; name: string }> {
   await ctx.cycle.settled();
   const target = cliTarget(ctx, path);
-  const r = await measureProcess(
-    process.execPath,
-    [...CLI_NODE_FLAGS, ctx.cli, "create", ...target.args, "--s3-upload", "--log-format", "json"],
-    { env: target.env },
-  );
+  const r = await runOurs(ctx, ["create", ...target.args, "--s3-upload", "--log-format", "json"], target.env);
   if (r.exitCode !== 0) throw new Error(`create failed (${r.exitCode}):\n${r.stderr.slice(-3000)}`);
   const result = jsonLines(r.stdout).find((l) => l.type === "result");
   if (!result?.name) throw new Error(`create printed no result:\n${r.stdout}`);
@@ -257,6 +288,7 @@ export async function oursCreate(
       diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
       timeline: lines,
       phases: phasesOf(lines),
+      ...(r.memoryAtPeak ? { memoryAtPeak: r.memoryAtPeak } : {}),
       ...(downtimeMs !== undefined ? { downtimeMs } : {}),
     },
   };
@@ -270,11 +302,9 @@ export async function oursRestore(
 ): Promise<Sample> {
   await ctx.cycle.settled();
   const target = cliTarget(ctx, path);
-  const r = await measureProcess(
-    process.execPath,
+  const r = await runOurs(
+    ctx,
     [
-      ...CLI_NODE_FLAGS,
-      ctx.cli,
       "restore",
       `s3://${ctx.bucket}/${ctx.cliEnv.INFRAHUB_S3_PREFIX}/${name}`,
       ...target.args,
@@ -282,7 +312,7 @@ export async function oursRestore(
       "--log-format",
       "json",
     ],
-    { env: target.env },
+    target.env,
   );
   if (r.exitCode !== 0) throw new Error(`restore failed (${r.exitCode}):\n${r.stderr.slice(-3000)}`);
   await ctx.cycle.settled();
@@ -296,6 +326,7 @@ export async function oursRestore(
     diskWriteBytesWithChildren: r.diskWriteBytesWithChildren,
     timeline: lines,
     phases: phasesOf(lines),
+    ...(r.memoryAtPeak ? { memoryAtPeak: r.memoryAtPeak } : {}),
   };
 }
 
