@@ -138,6 +138,80 @@ describe("scale-fight detection", () => {
     expect(await replicas("infrahub-infrahub-server")).toBe(1);
   });
 
+  it("a scale-up while stop() still waits for the pods to go ends the stop at once with SCALE_CONFLICT, everything started again", async () => {
+    // A finalizer keeps the pods Terminating, as a slow shutdown would: stop() is still waiting for them.
+    const ns = "slow-stop";
+    await cluster.createNamespace(ns);
+    const server = workload("Deployment", "infrahub-infrahub-server", "server", "infrahub-server", 1);
+    const database = workload("StatefulSet", "infrahub-database", "database", "neo4j", 1);
+    for (const w of [server, database]) w.metadata.namespace = ns;
+    (server.spec.template.metadata as Record<string, unknown>).finalizers = ["example.com/slow-shutdown"];
+    await cluster.apply([database, server]);
+    await cluster.waitForReady(ns);
+    const admin = new KubernetesEnvironment({
+      kubeConfig: loadKubeConfig({ kubeconfig: cluster.adminKubeconfig }),
+      namespace: ns,
+      pollMs: 250,
+      scaleWatchPollMs: 250,
+      scaleDownMs: 120_000,
+    });
+    const started = Date.now();
+    const stopping = admin.stop(["infrahub-server"]).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    const deadline = Date.now() + 30_000;
+    while (
+      Number(
+        await kubectl([
+          "-n",
+          ns,
+          "get",
+          "deployment",
+          "infrahub-infrahub-server",
+          "-o",
+          "jsonpath={.spec.replicas}",
+        ]).catch(() => "1"),
+      ) !== 0
+    ) {
+      if (Date.now() > deadline) throw new Error("stop() did not scale the server to 0");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    await cluster.kubectl([
+      "-n",
+      ns,
+      "patch",
+      "deployment",
+      "infrahub-infrahub-server",
+      "--type=merge",
+      "-p",
+      '{"spec":{"replicas":1}}',
+      "--field-manager=argocd-controller",
+    ]);
+    const error = (await stopping) as BackupError;
+    console.log(`stop() ended ${Date.now() - started} ms after it began (pods held by a finalizer)`);
+    expect(error).toBeInstanceOf(BackupError);
+    expect(error.code).toBe("SCALE_CONFLICT");
+    expect(error.message).toContain('scaled to 1 by the field manager "argocd-controller"');
+    expect(Date.now() - started).toBeLessThan(60_000);
+    // Let the held pods go.
+    const pods = JSON.parse((await cluster.kubectl(["-n", ns, "get", "pods", "-o", "json"])).stdout) as {
+      items: { metadata: { name: string; finalizers?: string[] } }[];
+    };
+    for (const pod of pods.items.filter((p) => p.metadata.finalizers?.length)) {
+      await cluster.kubectl([
+        "-n",
+        ns,
+        "patch",
+        "pod",
+        pod.metadata.name,
+        "--type=merge",
+        "-p",
+        '{"metadata":{"finalizers":null}}',
+      ]);
+    }
+  });
+
   it("our own stop and start are not interference", async () => {
     const stopped = await environment.stop(["infrahub-server", "task-worker", "task-manager"]);
     await new Promise((r) => setTimeout(r, 1_000));

@@ -160,6 +160,7 @@ export class KubernetesEnvironment implements Environment {
       ...(this.#options.scaleWatchPollMs !== undefined ? { pollMs: this.#options.scaleWatchPollMs } : {}),
     });
     this.#watches.set(scaled, watch);
+    let undoFailed = false;
     const workloadsOf = new Map(plan.map(({ service, workloads }) => [service, workloads]));
     const stopped = await stopInOrderOrUndo(
       plan.map((p) => p.service),
@@ -183,13 +184,24 @@ export class KubernetesEnvironment implements Environment {
           });
         }
         this.#choices.delete(service);
-        for (const workload of workloads) await this.#scaler.waitForNoPods(workload);
+        // Someone scaling it back up while we wait would keep its pods forever: that ends the wait.
+        for (const workload of workloads) await this.#scaler.waitForNoPods(workload, watch.signal);
       },
       // The service that failed half-way is brought back too: its workloads scaled so far are in `scaled`.
       (back) =>
-        this.start({ services: [...new Set([...back, ...scaled.map((w) => w.service)])], state: scaled }),
+        this.start({
+          services: [...new Set([...back, ...scaled.map((w) => w.service)])],
+          state: scaled,
+        }).catch((error: unknown) => {
+          undoFailed = true;
+          throw error;
+        }),
       `namespace ${this.name}`,
-    );
+    ).catch((error: unknown) => {
+      // Interference while stopping, and everything stopped so far is back: that is the cause to report.
+      if (watch.signal.aborted && !undoFailed) throw watch.signal.reason;
+      throw error;
+    });
     return { services: stopped, state: scaled, interference: watch.signal };
   }
 

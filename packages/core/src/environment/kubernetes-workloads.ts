@@ -175,9 +175,14 @@ export class WorkloadScaler {
   }
 
   /** Waits until no pod of the workload is left (terminating ones included). */
-  async waitForNoPods(workload: { kind: WorkloadKind; name: string; selector: Record<string, string> }) {
+  /** `signal`: stop waiting (with its reason) when it aborts — someone scaling the workload back up. */
+  async waitForNoPods(
+    workload: { kind: WorkloadKind; name: string; selector: Record<string, string> },
+    signal?: AbortSignal,
+  ) {
     const labelSelector = formatSelector(workload.selector);
     await this.#poll(
+      signal,
       this.#timeouts.scaleDownMs,
       async () => {
         const pods = await this.#core.listNamespacedPod({ namespace: this.#namespace, labelSelector });
@@ -191,6 +196,7 @@ export class WorkloadScaler {
   async waitForReady(kind: WorkloadKind, name: string, replicas: number): Promise<void> {
     const namespace = this.#namespace;
     await this.#poll(
+      undefined,
       this.#timeouts.scaleUpMs,
       async () => {
         const item =
@@ -206,6 +212,7 @@ export class WorkloadScaler {
   }
 
   async #poll(
+    signal: AbortSignal | undefined,
     timeoutMs: number,
     check: () => Promise<true | string>,
     message: (state: string) => string,
@@ -213,6 +220,7 @@ export class WorkloadScaler {
     const deadline = Date.now() + timeoutMs;
     let state = "";
     for (;;) {
+      signal?.throwIfAborted();
       const result = await check();
       if (result === true) return;
       state = result;
