@@ -406,6 +406,9 @@ export class S3Store implements BackupStore, AsyncDisposable {
           position += buf.length;
           lastProgress = Date.now();
           yield buf;
+          // The consumer is back: the time it spent elsewhere (a staged dump checked in its container) was not
+          // the store's silence. If the socket timed out meanwhile, the read resumes from `position`.
+          lastProgress = Date.now();
         }
         if (position < info.size) {
           throw Object.assign(new Error("connection closed before the end of the object"), {
