@@ -349,5 +349,7 @@ export function formatTables(rows: Row[], ratios: Ratios[]): string {
         ];
       }),
   );
-  return `${main}\n\n${phaseTable}\n\n${memoryTable}\n\n${ratioTable}\n`;
+  const hasPhases = rows.some((r) => Object.keys(r.phases).length > 0);
+  const hasMemory = rows.some((r) => r.memoryAtPeak !== undefined);
+  return `${[main, hasPhases ? phaseTable : "", hasMemory ? memoryTable : "", ratioTable].filter((t) => t !== "").join("\n\n")}\n`;
 }
