@@ -169,10 +169,7 @@ async function main(): Promise<void> {
       };
     }
     const config = join(work.path, `local-${kind}.json`);
-    await writeFile(
-      config,
-      JSON.stringify(stack.environmentOptions, (k, v) => (k === "control" ? undefined : v)),
-    );
+    await stack.writeLocalConfig(config);
     const endpoint = new URL(stack.minio.endpoint);
     const mcHost = `${endpoint.protocol}//${encodeURIComponent(stack.minio.rootUser)}:${encodeURIComponent(stack.minio.rootPassword)}@${endpoint.host}`;
     const ctx: BenchContext = {
