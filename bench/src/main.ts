@@ -31,7 +31,7 @@ import {
   type Sample,
 } from "./scenarios.js";
 
-const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--paths local[,kubernetes]] [--out bench/results]
+const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--paths local[,kubernetes]] [--cli-env NAME=VALUE]… [--out bench/results]
 
 Generates datasets of increasing dump size on a local Infrahub stack and times, alternating, our
 create to MinIO, the raw dump commands, a naive dump | gzip | mc pipe; then our restore vs one archive
@@ -66,6 +66,7 @@ async function main(): Promise<void> {
       kinds: { type: "string", default: "random,text" },
       "text-max": { type: "string", default: "512MiB" },
       paths: { type: "string", default: "local" },
+      "cli-env": { type: "string", multiple: true, default: [] },
       out: { type: "string", default: join(repoRoot, "bench", "results") },
       help: { type: "boolean", default: false },
     },
@@ -82,6 +83,14 @@ async function main(): Promise<void> {
   const kinds = values.kinds.split(",") as DatasetKind[];
   if (!Number.isInteger(runs) || runs < 1) throw new Error("--runs must be a positive integer");
   for (const k of kinds) if (k !== "random" && k !== "text") throw new Error(`unknown kind ${k}`);
+  /** Extra environment of our CLI, e.g. `--cli-env MALLOC_ARENA_MAX=2` (experiments; recorded in the JSON). */
+  const cliExtraEnv = Object.fromEntries(
+    values["cli-env"].map((pair) => {
+      const at = pair.indexOf("=");
+      if (at <= 0) throw new Error(`--cli-env wants NAME=VALUE, got ${pair}`);
+      return [pair.slice(0, at), pair.slice(at + 1)];
+    }),
+  );
   const paths = values.paths.split(",") as OursPath[];
   for (const p of paths) if (p !== "local" && p !== "kubernetes") throw new Error(`unknown path ${p}`);
   const outDir = resolve(values.out);
@@ -114,7 +123,7 @@ async function main(): Promise<void> {
           startedAt: startedAt.toISOString(),
           finishedAt: new Date().toISOString(),
           complete,
-          options: { sizes, runs, kinds, paths },
+          options: { sizes, runs, kinds, paths, cliEnv: cliExtraEnv },
           machine: {
             cpus: cpus().length,
             cpuModel: cpus()[0]?.model,
@@ -192,6 +201,7 @@ async function main(): Promise<void> {
         AWS_ACCESS_KEY_ID: stack.minio.rootUser,
         AWS_SECRET_ACCESS_KEY: stack.minio.rootPassword,
         INFRAHUB_FREEZE_HELPER_DIR: dirname(freezeHelperPath("amd64")),
+        ...cliExtraEnv,
       },
       ...(kubernetes ? { kubernetes } : {}),
     };
