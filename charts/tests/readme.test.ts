@@ -1,8 +1,10 @@
-import { readFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { parse } from "yaml";
+import { parse, stringify } from "yaml";
 import { chartDir, lookup, readParams, renderReadme } from "../scripts/readme.ts";
+import { helm, type K8sObject, parseObjects } from "./helm.ts";
+import { assembleUmbrella } from "./umbrella.ts";
 
 const valuesText = readFileSync(join(chartDir, "values.yaml"), "utf8");
 const values = parse(valuesText);
@@ -66,5 +68,58 @@ describe("README and schema generated from / checked against the values comments
   it("the comments were found at all (a broken @param syntax would silently empty the tables)", () => {
     expect(params.length).toBeGreaterThan(80);
     expect(new Set(params.map((p) => p.section)).size).toBeGreaterThan(6);
+  });
+});
+
+describe("the GitOps section's manifests carry values that render (issue 20)", () => {
+  const readme = readFileSync(join(chartDir, "README.md"), "utf8");
+  const gitops = readme.slice(readme.indexOf("## GitOps"), readme.indexOf("## Security"));
+  /** The yaml blocks of the section (indented under list items there), parsed. */
+  const blocks = [...gitops.matchAll(/```yaml\n([\s\S]*?)```/g)].map((m) => {
+    const text = m[1] as string;
+    const indent = /^( *)/.exec(text)?.[1]?.length ?? 0;
+    return parse(
+      text
+        .split("\n")
+        .map((l) => l.slice(indent))
+        .join("\n"),
+    ) as K8sObject;
+  });
+
+  it("an Argo CD Application and a Flux HelmRelease are shown", () => {
+    expect(blocks.map((b) => b.kind).sort()).toEqual(["Application", "HelmRelease"]);
+  });
+
+  it.each(["Application", "HelmRelease"])(
+    "the %s's values render with the umbrella (TEST DOUBLE upstream dependency)",
+    (kind) => {
+      const block = blocks.find((b) => b.kind === kind) as K8sObject;
+      const values = kind === "Application" ? block.spec.source.helm.valuesObject : block.spec.values;
+      using umbrella = assembleUmbrella();
+      const file = join(umbrella.dir, "../readme-values.yaml");
+      writeFileSync(file, stringify(values));
+      const res = helm(["template", "infrahub", umbrella.dir, "-n", "infrahub", "-f", file]);
+      expect(res.status, res.stderr).toBe(0);
+      const kinds = parseObjects(res.stdout).map((o) => o.kind);
+      expect(kinds).toContain(kind === "Application" ? "CronJob" : "Job");
+    },
+  );
+
+  it("the Argo CD Application ignores spec.replicas and makes self-heal respect it; Flux ignores it in drift detection and does not wait for Jobs", () => {
+    const app = blocks.find((b) => b.kind === "Application") as K8sObject;
+    expect(app.spec.ignoreDifferences[0]).toMatchObject({
+      group: "apps",
+      kind: "Deployment",
+      jsonPointers: ["/spec/replicas"],
+    });
+    expect(app.spec.syncPolicy.syncOptions).toContain("RespectIgnoreDifferences=true");
+    const hr = blocks.find((b) => b.kind === "HelmRelease") as K8sObject;
+    expect(hr.spec.driftDetection.ignore[0].paths).toEqual(["/spec/replicas"]);
+    expect(hr.spec.install.disableWaitForJobs).toBe(true);
+    expect(hr.spec.upgrade.disableWaitForJobs).toBe(true);
+  });
+
+  it("the section the CLI's SCALE_CONFLICT hint names exists", () => {
+    expect(readme).toContain("### GitOps: keep controllers from scaling Infrahub back up");
   });
 });

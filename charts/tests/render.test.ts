@@ -836,7 +836,7 @@ describe("defaults that cannot wedge (issue 20 §1, §5)", () => {
           },
         ],
       });
-      expect(podSpec(w).terminationGracePeriodSeconds).toBe(300);
+      expect(podSpec(w).terminationGracePeriodSeconds).toBe(600);
       expect(podSpec(w).restartPolicy).toBe("Never");
     }
   });
