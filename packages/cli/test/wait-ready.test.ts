@@ -9,19 +9,24 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type ParsedCommand, parseCommandLine } from "../src/parse.js";
 import { buildCli, cleanEnv, removeCli, runCli } from "./cli-process.js";
 
+const ctx = { cwd: "/work", version: "9.9.9" };
 const parse = (argv: string[], env: Record<string, string> = {}): ParsedCommand => {
-  const r = parseCommandLine(argv, { env, cwd: "/work", version: "9.9.9" });
+  const r = parseCommandLine(argv, { env, ...ctx });
   if (r.kind !== "command") throw new Error(`expected a command, got output:\n${r.text}`);
   return r.command;
 };
-
-const refusal = (argv: string[], env: Record<string, string> = {}) => {
-  try {
-    parseCommandLine(argv, { env, cwd: "/work", version: "9.9.9" });
-  } catch (error) {
-    return error as { code: string; message: string; hint?: string };
-  }
-  throw new Error(`expected ${argv.join(" ")} to be refused`);
+/** The error a refused command line throws. */
+const refusal = (argv: string[], env: Record<string, string> = {}): unknown => {
+  let thrown: unknown;
+  expect(() => {
+    try {
+      parseCommandLine(argv, { env, ...ctx });
+    } catch (error) {
+      thrown = error;
+      throw error;
+    }
+  }).toThrow();
+  return thrown;
 };
 
 describe("parsing", () => {
