@@ -18,6 +18,54 @@ export interface JobOutcome {
   finishedAt: Date;
   /** The exit code of the (last) pod's container, from the pod's status. */
   exitCode: number | undefined;
+  /** The condition's reason: BackoffLimitExceeded, PodFailurePolicy, DeadlineExceeded, … */
+  reason: string | undefined;
+  /** Pods of the Job that failed (status.failed): 1 + the retries that ran. */
+  failedPods: number;
+}
+
+/** One request of the API server's audit log. */
+export interface AuditedRequest {
+  user: string;
+  verb: string;
+  /** `resource` or `resource/subresource`, with the API group: `leases.coordination.k8s.io`. */
+  resource: string;
+  name: string | undefined;
+  code: number;
+}
+
+/** The process a Job's pod ran, as the container runtime saw it end. */
+export interface PodExit {
+  exitedAt: Date;
+  exitCode: number | undefined;
+  logs: string;
+}
+
+/**
+ * A second namespace with Infrahub's data and exec bindings but none of its Kubernetes objects: `install`
+ * is one `helm install` of charts/infrahub (the umbrella; OpsMill's infrahub chart replaced by the TEST
+ * DOUBLE that renders the fixture's workloads) in which Infrahub and infrahub-backup come up together.
+ */
+export interface FreshInstall {
+  readonly namespace: string;
+  /** Secrets with S3 key pairs in this namespace (chart default key names). */
+  readonly secrets: { readwrite: string };
+  /**
+   * `helm install <release> charts/infrahub` with these umbrella values (the workloads are added).
+   * `databaseMinReadySeconds` keeps the graph database unavailable that long after it is Ready (a
+   * database still starting), so the restore demonstrably waits.
+   */
+  install(
+    release: string,
+    values: Values,
+    options?: { databaseMinReadySeconds?: number },
+  ): Promise<HelmOutcome>;
+  uninstall(release: string): Promise<HelmOutcome>;
+  jobs(release: string): Promise<{ name: string; uid: string; active: number; created: Date }[]>;
+  waitForJob(release: string, timeoutMs: number): Promise<string>;
+  waitForJobEnd(job: string, timeoutMs: number): Promise<JobOutcome>;
+  logs(job: string): Promise<string>;
+  workloads(): Promise<Workload[]>;
 }
 
 export interface ClusterEvent {
@@ -121,4 +169,19 @@ export interface AcceptanceDriver {
    */
   clusterWrites(): Promise<{ byHelm: number; others: string[] }> | undefined;
   startRecording(): void;
+
+  /** Every request made by ServiceAccounts whose name ends with `-infrahub-backup` since startRecording. */
+  backupIdentityRequests(): Promise<AuditedRequest[]> | undefined;
+  /** Undefined when the driver cannot deploy a second Infrahub with the umbrella chart. */
+  readonly fresh: FreshInstall | undefined;
+  /**
+   * Sets spec.replicas of one of Infrahub's Deployments as a GitOps controller would (a patch of the
+   * Deployment itself, field manager `argocd-controller`, its own identity). Undefined when the driver
+   * cannot.
+   */
+  readonly gitops:
+    | { manager: string; scale(deployment: string, replicas: number): Promise<void> }
+    | undefined;
+  /** Resolves when the process of the Job's current pod ends. Undefined when the driver cannot see it. */
+  podExit(job: string): Promise<PodExit> | undefined;
 }

@@ -60,6 +60,8 @@ export class KubeReader {
           condition: done.type,
           finishedAt: new Date(done.lastTransitionTime),
           exitCode: await this.#exitCode(name),
+          reason: done.reason,
+          failedPods: (job.status?.failed as number | undefined) ?? 0,
         };
       }
       if (Date.now() > deadline) throw new Error(`Job ${name} did not end within ${timeoutMs} ms`);

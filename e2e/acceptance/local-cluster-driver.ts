@@ -25,21 +25,34 @@ import {
   tempDir,
   toolDir,
 } from "@infrahub-backup/testkit";
+import { assembleUmbrella } from "../../charts/tests/umbrella.js";
 import { buildCli, bin as cliBundle, removeCli } from "../../packages/cli/test/cli-process.js";
 import { adminWrites } from "./audit-writes.js";
-import type { AcceptanceDriver, Values } from "./driver.js";
+import type { AcceptanceDriver, AuditedRequest, FreshInstall, PodExit, Values } from "./driver.js";
 import { type HelmCli, helmCli } from "./helm-cli.js";
 import { HelmReleaseReader } from "./helm-release-reader.js";
 import { KubeReader } from "./kube-reader.js";
 
 export const NAMESPACE = "infrahub";
+/** The second Infrahub, installed by the umbrella chart in the fresh-install scenario. */
+export const FRESH_NAMESPACE = "fresh";
 const BUCKET = "infrahub-backups";
+/** The identity and field manager of the GitOps controller that scales Infrahub back up. */
+const GITOPS = {
+  namespace: "argocd",
+  serviceAccount: "argocd-application-controller",
+  manager: "argocd-controller",
+};
 
-function secret(name: string, keys: { accessKeyId: string; secretAccessKey: string }): KubeObject {
+function secret(
+  name: string,
+  keys: { accessKeyId: string; secretAccessKey: string },
+  namespace = NAMESPACE,
+): KubeObject {
   return {
     apiVersion: "v1",
     kind: "Secret",
-    metadata: { name, namespace: NAMESPACE },
+    metadata: { name, namespace },
     type: "Opaque",
     stringData: { AWS_ACCESS_KEY_ID: keys.accessKeyId, AWS_SECRET_ACCESS_KEY: keys.secretAccessKey },
   };
@@ -66,6 +79,8 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
     readonly secretNames: { readwrite: string; readonly: string; wrong: string },
     readonly auditLog: string,
     disposables: AsyncDisposable[],
+    readonly fresh: FreshInstall,
+    readonly gitopsKubeconfig: string,
   ) {
     super(helm, reader);
     this.#disposables = disposables;
@@ -92,7 +107,19 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
           apiVersion: "audit.k8s.io/v1",
           kind: "Policy",
           omitStages: ["RequestReceived", "ResponseStarted"],
-          rules: [{ level: "None", verbs: ["get", "list", "watch"] }, { level: "Metadata" }],
+          // Everything the backup pods' ServiceAccounts do (the least-privilege scenario reads it); of
+          // everyone else, the writes only.
+          rules: [
+            {
+              level: "Metadata",
+              userGroups: [
+                `system:serviceaccounts:${NAMESPACE}`,
+                `system:serviceaccounts:${FRESH_NAMESPACE}`,
+              ],
+            },
+            { level: "None", verbs: ["get", "list", "watch"] },
+            { level: "Metadata" },
+          ],
         }),
       );
       const [stack, cluster] = await Promise.all([
@@ -130,6 +157,53 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
           },
         },
       ]);
+      // The fresh-install scenario's second Infrahub: its data and exec bindings (the fixture), then none of
+      // its objects but the claim — `helm install` of the umbrella creates them (recorded before the
+      // scenarios start, so scenario 19 sees only Helm's writes).
+      const freshFixture = await deployInfrahubFixture(cluster, stack, { namespace: FRESH_NAMESPACE });
+      disposables.push(freshFixture);
+      const freshObjects = freshFixture.objects.filter((o) =>
+        ["Secret", "Service", "Deployment", "StatefulSet"].includes(o.kind as string),
+      );
+      for (const o of freshObjects) {
+        await cluster.kubectl(
+          ["-n", FRESH_NAMESPACE, "delete", String(o.kind).toLowerCase(), o.metadata.name, "--wait=true"],
+          { timeoutMs: 120_000 },
+        );
+      }
+      await cluster.kubectl(
+        ["-n", FRESH_NAMESPACE, "wait", "--for=delete", "pod", "--all", "--timeout=120s"],
+        { allowFailure: true },
+      );
+      await cluster.apply(secret(secretNames.readwrite, readwrite, FRESH_NAMESPACE));
+      const umbrella = assembleUmbrella();
+      disposables.push({ [Symbol.asyncDispose]: async () => umbrella[Symbol.dispose]() });
+      // The GitOps controller double: its own identity, allowed to patch Infrahub's Deployments.
+      await cluster.createNamespace(GITOPS.namespace);
+      await cluster.apply([
+        {
+          apiVersion: "v1",
+          kind: "ServiceAccount",
+          metadata: { name: GITOPS.serviceAccount, namespace: GITOPS.namespace },
+        },
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "Role",
+          metadata: { name: "gitops-controller", namespace: NAMESPACE },
+          rules: [{ apiGroups: ["apps"], resources: ["deployments"], verbs: ["get", "patch"] }],
+        },
+        {
+          apiVersion: "rbac.authorization.k8s.io/v1",
+          kind: "RoleBinding",
+          metadata: { name: "gitops-controller", namespace: NAMESPACE },
+          roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "Role", name: "gitops-controller" },
+          subjects: [{ kind: "ServiceAccount", name: GITOPS.serviceAccount, namespace: GITOPS.namespace }],
+        },
+      ]);
+      const gitopsKubeconfig = await cluster.serviceAccountKubeconfig(
+        GITOPS.namespace,
+        GITOPS.serviceAccount,
+      );
       const client = new KubeClient({
         server: cluster.server,
         caFile: cluster.caFile,
@@ -154,20 +228,27 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
       disposables.push(runner);
       const proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
       disposables.push(proxy);
-      const helm = helmCli({
-        helm: join(toolDir("helm", "HELM4_VERSION"), "bin/helm"),
-        chart: join(repoRoot, "charts/infrahub-backup"),
-        namespace: NAMESPACE,
-        workDir: work.path,
-        globalArgs: ["--kubeconfig", cluster.adminKubeconfig],
-        env: {
-          HELM_CACHE_HOME: join(work.path, "helm-cache"),
-          HELM_CONFIG_HOME: join(work.path, "helm-config"),
-          HELM_DATA_HOME: join(work.path, "helm-data"),
-        },
-      });
+      /** The pinned Helm 4 against this cluster, for one chart in one namespace. */
+      const helmFor = (chart: string, namespace: string) =>
+        helmCli({
+          helm: join(toolDir("helm", "HELM4_VERSION"), "bin/helm"),
+          chart,
+          namespace,
+          workDir: work.path,
+          globalArgs: ["--kubeconfig", cluster.adminKubeconfig],
+          env: {
+            HELM_CACHE_HOME: join(work.path, "helm-cache"),
+            HELM_CONFIG_HOME: join(work.path, "helm-config"),
+            HELM_DATA_HOME: join(work.path, "helm-data"),
+          },
+        });
+      const helm = helmFor(join(repoRoot, "charts/infrahub-backup"), NAMESPACE);
       const reader = new KubeReader(client, NAMESPACE);
       await reader.waitForReady(120_000);
+      const freshHelm = helmFor(umbrella.dir, FRESH_NAMESPACE);
+      const fresh = new FreshUmbrella(freshHelm, new KubeReader(client, FRESH_NAMESPACE), freshObjects, {
+        readwrite: secretNames.readwrite,
+      });
       return new LocalClusterDriver(
         cluster,
         stack,
@@ -179,6 +260,8 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
         secretNames,
         auditLog,
         disposables,
+        fresh,
+        gitopsKubeconfig,
       );
     } catch (error) {
       await dispose();
@@ -276,6 +359,62 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
     this.#recordFrom = Date.now();
   }
 
+  get gitops(): AcceptanceDriver["gitops"] {
+    return {
+      manager: GITOPS.manager,
+      scale: async (deployment, replicas) => {
+        await this.cluster.kubectl(
+          [
+            "-n",
+            NAMESPACE,
+            "patch",
+            "deployment",
+            deployment,
+            "--type=merge",
+            "-p",
+            JSON.stringify({ spec: { replicas } }),
+            `--field-manager=${GITOPS.manager}`,
+          ],
+          { kubeconfig: this.gitopsKubeconfig },
+        );
+      },
+    };
+  }
+
+  /** The job pod runner's record of the Job's current pod: it ends when the process ends. */
+  podExit(job: string): Promise<PodExit> {
+    return (async () => {
+      const pod = await this.reader.pod(job);
+      if (!pod) throw new Error(`Job ${job} has no pod`);
+      const run = await this.runner.waitForRun((r) => r.uid === pod.metadata.uid, 120_000);
+      const done = await run.done;
+      return { exitedAt: done.finishedAt ?? new Date(), exitCode: done.exitCode, logs: done.logs() };
+    })();
+  }
+
+  /** Requests of the backup pods' ServiceAccounts (`<release>-infrahub-backup`) since startRecording. */
+  async backupIdentityRequests(): Promise<AuditedRequest[]> {
+    const out: AuditedRequest[] = [];
+    for (const line of (await readFile(this.auditLog, "utf8")).split("\n")) {
+      if (!line.trim()) continue;
+      const e = JSON.parse(line) as KubeObject;
+      if (e.stage !== "ResponseComplete" || Date.parse(e.requestReceivedTimestamp) < this.#recordFrom)
+        continue;
+      const user = String(e.user?.username ?? "");
+      if (!/^system:serviceaccount:[^:]+:.+-infrahub-backup$/.test(user)) continue;
+      const ref = (e.objectRef ?? {}) as KubeObject;
+      if (!ref.resource) continue;
+      out.push({
+        user,
+        verb: e.verb,
+        resource: `${ref.resource}${ref.subresource ? `/${ref.subresource}` : ""}${ref.apiGroup ? `.${ref.apiGroup}` : ""}`,
+        name: ref.name,
+        code: e.responseStatus?.code ?? 0,
+      });
+    }
+    return out;
+  }
+
   /** Admin writes since startRecording other than Helm's and the test bed's (see adminWrites). */
   async clusterWrites(): Promise<{ byHelm: number; others: string[] }> {
     return adminWrites(await readFile(this.auditLog, "utf8"), this.#recordFrom, RUNNER_USER_AGENT);
@@ -284,5 +423,27 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
   async [Symbol.asyncDispose](): Promise<void> {
     for (const d of this.#disposables.reverse())
       await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
+  }
+}
+
+/** The fresh-install namespace: releases of the umbrella chart, read through the API server. */
+class FreshUmbrella extends HelmReleaseReader implements FreshInstall {
+  readonly namespace = FRESH_NAMESPACE;
+  constructor(
+    helm: HelmCli,
+    reader: KubeReader,
+    readonly infrahubObjects: KubeObject[],
+    readonly secrets: { readwrite: string },
+  ) {
+    super(helm, reader);
+  }
+
+  override install(release: string, values: Values, options: { databaseMinReadySeconds?: number } = {}) {
+    const objects = this.infrahubObjects.map((o) =>
+      o.kind === "StatefulSet" && o.metadata.name === "infrahub-database" && options.databaseMinReadySeconds
+        ? { ...o, spec: { ...o.spec, minReadySeconds: options.databaseMinReadySeconds } }
+        : o,
+    );
+    return super.install(release, { ...values, infrahub: { objects } });
   }
 }

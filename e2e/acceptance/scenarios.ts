@@ -9,6 +9,30 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
 import type { AcceptanceDriver, JobOutcome, Values } from "./driver.js";
 
 const MIN = 60_000;
+/** The chart's default terminationGracePeriodSeconds. */
+const GRACE_PERIOD_S = 600;
+/**
+ * What the chart's Role grants, as audited requests (resource.group verb): each one must be used by the
+ * scenarios, and nothing else (the least-privilege check of scenario 20).
+ */
+const ROLE_USES = [
+  "deployments.apps get",
+  "deployments.apps list",
+  "deployments/scale.apps get",
+  "deployments/scale.apps patch",
+  "leases.coordination.k8s.io create",
+  "leases.coordination.k8s.io delete",
+  "leases.coordination.k8s.io get",
+  "leases.coordination.k8s.io update",
+  "pods list",
+  // A WebSocket exec is audited as get; kube-apiserver ≥ 1.35 also authorizes it as create (the Role grants
+  // both: upstream's create alone is refused, see packages/core/README.md).
+  "pods/exec get",
+  "statefulsets.apps get",
+  "statefulsets.apps list",
+  "statefulsets/scale.apps get",
+  "statefulsets/scale.apps patch",
+];
 /** The Deployments a restore stops and starts (infrahub chart names, release `infrahub`). */
 const APP_DEPLOYMENTS = /^(infrahub-infrahub-server|infrahub-infrahub-task-worker|prefect-server)$/;
 const ARCHIVE_NAME = /^infrahub_backup_\d{8}_\d{6}\.tar\.gz$/;
@@ -200,6 +224,9 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         plainBackup({ type: "s3", s3: s3("failing", { secretName: d.store.secrets.wrong }) }),
       );
       expect(r.outcome.condition).toBe("Failed");
+      // Exit 4 cannot heal by retrying: the pod failure policy fails the Job at once (backoffLimit is 2).
+      expect(r.outcome.exitCode).toBe(4);
+      expect([r.outcome.reason, r.outcome.failedPods]).toEqual(["PodFailurePolicy", 1]);
       expect(r.logs).toMatch(/credentials|InvalidAccessKeyId|access key/i);
       expect(r.logsAt.getTime() - r.outcome.finishedAt.getTime()).toBeLessThan(30_000);
       expect(await d.store.listKeys("failing/")).toEqual([]);
@@ -214,11 +241,15 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       const size = backupState.archive?.length ?? 64 * 1024;
       faults.cutUploadsAfter(Math.floor(size / 2));
       try {
+        // No retries here (scenario 15 is about them): each would meet the cut proxy again.
         const r = await runJob(
           "s3-cut",
-          plainBackup({ type: "s3", s3: s3("cut", { endpoint: faults.endpoint }) }),
+          mergeValues(plainBackup({ type: "s3", s3: s3("cut", { endpoint: faults.endpoint }) }), {
+            backup: { job: { backoffLimit: 0 } },
+          }),
         );
         expect(r.outcome.condition).toBe("Failed");
+        expect(r.outcome.failedPods, "backoffLimit 0: one attempt").toBe(1);
         expect(r.logs).toMatch(/level=error.*(S3|storage|upload|unreachable|connection|socket)/i);
         expect(r.logsAt.getTime() - r.outcome.finishedAt.getTime()).toBeLessThan(30_000);
         expect(faults.wasCut(), "the upload never reached the cut: nothing was tested").toBe(true);
@@ -264,9 +295,17 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await d.data.takeDatabaseDown();
       let r: Awaited<ReturnType<typeof runJob>>;
       try {
+        // One attempt (scenario 15 is about retries): Helm waits for this hook Job.
         r = await runJob(
           "nodb",
-          values({ backup: { enabled: true, mode: "job", storage: { type: "s3", s3: s3("nodb") } } }),
+          values({
+            backup: {
+              enabled: true,
+              mode: "job",
+              job: { backoffLimit: 0 },
+              storage: { type: "s3", s3: s3("nodb") },
+            },
+          }),
         );
       } finally {
         await d.data.bringDatabaseUp();
@@ -382,7 +421,151 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         jobsBefore.map((j) => [j.name, j.uid, 0]),
       );
       expect(await d.data.digest()).toBe(dataBefore);
+    });
+
+    it("13b. an image change re-creates the restore Job (no 'field is immutable'): it finds its request recorded as restored and changes nothing", async () => {
+      expect(restoreOutcome?.condition, "scenario 8 did not restore").toBe("Complete");
+      const [before] = await d.jobs("restore");
+      const dataBefore = await d.data.digest();
+      const neo4jStarts = await d.data.neo4jStarts();
+      const workloadsBefore = await d.workloads();
+      const upgraded = await d.upgrade(
+        "restore",
+        mergeValues(restore(s3("oneshot/", { key: backupState.key })), {
+          image: { tag: "acceptance-rebuilt" },
+          serviceAccount: { annotations: { "example.com/unrelated-change": "1" } },
+          networkPolicy: { enabled: true },
+        }),
+      );
+      expect(upgraded.ok, upgraded.output).toBe(true);
+      const job = await waitFor("the re-created restore Job", 2 * MIN, async () => {
+        const jobs = await d.jobs("restore");
+        return jobs.length === 1 && jobs[0]?.name !== before?.name ? jobs[0]?.name : undefined;
+      });
+      const outcome = await d.waitForJobEnd(job, 3 * MIN);
+      const logs = await d.logs(job);
+      expect([outcome.condition, outcome.exitCode], logs).toEqual(["Complete", 0]);
+      expect(logs).toMatch(/Restore request [0-9a-f]{10} was already completed at .*nothing was changed/);
+      expect(await d.data.digest()).toBe(dataBefore);
+      expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
+      expect((await d.workloads()).map((w) => [w.name, w.generation])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.generation]),
+      );
       await uninstall("restore");
+    });
+  });
+
+  describe("issue 20: fresh installs, GitOps controllers, deleted Jobs", () => {
+    it("G1. one helm install of the umbrella brings up Infrahub and a restore: the restore waits until Infrahub is Ready, then restores", async (ctx) => {
+      const fresh = d.fresh;
+      if (!fresh) return ctx.skip("this driver cannot install a second Infrahub with the umbrella chart");
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("before-fresh-install");
+      expect(await d.data.digest()).not.toBe(backupState.digest);
+      const umbrellaValues = {
+        "infrahub-backup": mergeValues(d.baseValues, {
+          enabled: true,
+          restore: {
+            enabled: true,
+            storage: {
+              type: "s3",
+              s3: s3("oneshot/", { key: backupState.key, secretName: fresh.secrets.readwrite }),
+            },
+          },
+        }),
+      };
+      const started = Date.now();
+      // The database takes 30 s to become available (minReadySeconds), as a real one takes to start.
+      const helm = await fresh.install("infrahub", umbrellaValues, { databaseMinReadySeconds: 30 });
+      expect(helm.ok, helm.output).toBe(true);
+      const job = await fresh.waitForJob("infrahub", 2 * MIN);
+      const outcome = await fresh.waitForJobEnd(job, 8 * MIN);
+      const logs = await fresh.logs(job);
+      console.log(
+        `acceptance: fresh install + restore in ${((Date.now() - started) / 1000).toFixed(1)} s; ${/Infrahub is ready \(waited \d+ s\)/.exec(logs)?.[0]}`,
+      );
+      expect([outcome.condition, outcome.exitCode], logs).toEqual(["Complete", 0]);
+      // It started before Infrahub was available, said what it waited for, and restored only after.
+      expect(logs).toMatch(
+        /waiting for Infrahub in namespace fresh to be ready .*database: StatefulSet infrahub-database 0\/1 available/,
+      );
+      const waited = Number(/Infrahub is ready \(waited (\d+) s\)/.exec(logs)?.[1]);
+      expect(waited).toBeGreaterThanOrEqual(5);
+      expect(await d.data.digest()).toBe(backupState.digest);
+      for (const w of await fresh.workloads())
+        expect(w.readyReplicas, `${w.kind} ${w.name}`).toBe(w.replicas);
+      const removed = await fresh.uninstall("infrahub");
+      expect(removed.ok, removed.output).toBe(true);
+    });
+
+    it("G2. a GitOps controller scaling Infrahub back up mid-restore stops it: the Job fails naming the field manager, nothing changed, everything back", async (ctx) => {
+      const gitops = d.gitops;
+      if (!gitops) return ctx.skip("this driver has no GitOps controller double");
+      await d.data.change("before-scale-fight");
+      const before = await d.data.digest();
+      const workloadsBefore = await d.workloads();
+      const helm = install("scale-fight", restore(s3("oneshot/", { key: backupState.key })));
+      const job = await d.waitForJob("scale-fight", 2 * MIN);
+      await waitFor(
+        "the restore holding infrahub-server at 0",
+        4 * MIN,
+        async () =>
+          (await d.workloads()).find((w) => w.name === "infrahub-infrahub-server")?.replicas === 0
+            ? true
+            : undefined,
+        jobFailed("scale-fight"),
+      );
+      await gitops.scale("infrahub-infrahub-server", 1);
+      const outcome = await d.waitForJobEnd(job, 5 * MIN);
+      const logs = await d.logs(job);
+      await helm;
+      console.log(`acceptance: scale-fight: Job ${outcome.condition} (exit ${outcome.exitCode})`);
+      expect(outcome.condition, logs).toBe("Failed");
+      expect(outcome.exitCode).not.toBe(0);
+      expect(logs).toContain(
+        `Deployment infrahub-infrahub-server in namespace ${d.namespace} was scaled to 1 by the field manager "${gitops.manager}"`,
+      );
+      expect(logs).toMatch(/GitOps: keep controllers from scaling Infrahub back up/);
+      await d.waitForInfrahubReady(3 * MIN);
+      expect(await d.data.digest()).toBe(before);
+      const after = await d.workloads();
+      expect(after.map((w) => [w.name, w.replicas])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.replicas]),
+      );
+      await uninstall("scale-fight");
+    });
+
+    it("G3. a restore Job deleted mid-restore (helm uninstall, Flux remediation) winds up within its grace period: nothing changed, services back", async (ctx) => {
+      await d.data.change("before-sigterm");
+      const before = await d.data.digest();
+      const workloadsBefore = await d.workloads();
+      void install("sigterm", restore(s3("oneshot/", { key: backupState.key })));
+      const job = await d.waitForJob("sigterm", 2 * MIN);
+      const exit = d.podExit(job);
+      if (!exit) return ctx.skip("this driver cannot see a pod's process end");
+      await waitFor(
+        "the restore's destructive phase",
+        4 * MIN,
+        async () =>
+          /stopping application services/.test(await d.logs(job).catch(() => "")) ? true : undefined,
+        jobFailed("sigterm"),
+      );
+      const deletedAt = Date.now();
+      await uninstall("sigterm");
+      const run = await exit;
+      const windUpMs = run.exitedAt.getTime() - deletedAt;
+      console.log(
+        `acceptance: SIGTERM wind-up (Job deleted → process exit) ${windUpMs} ms, exit ${run.exitCode}`,
+      );
+      expect(run.exitCode, run.logs).toBe(143);
+      expect(windUpMs).toBeLessThan(GRACE_PERIOD_S * 1000);
+      expect(run.logs).toMatch(/PostgreSQL: unchanged/);
+      expect(run.logs).toMatch(/Neo4j: unchanged/);
+      await d.waitForInfrahubReady(3 * MIN);
+      expect(await d.data.digest()).toBe(before);
+      expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.replicas]),
+      );
     });
   });
 
@@ -440,6 +623,8 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       }
       expect(r.outcome.condition).toBe("Failed");
       expect(r.outcome.exitCode).toBe(7);
+      // A database outage may heal: the default backup retry policy ran it 1 + backoffLimit (2) times.
+      expect([r.outcome.reason, r.outcome.failedPods]).toEqual(["BackoffLimitExceeded", 3]);
       expect(r.logs).toMatch(/connect|connection|unreachable|refused|unavailable/i);
       expect(await d.store.listKeys("nodb-edge/")).toEqual([]);
       expect(await d.store.pendingUploads("nodb-edge/")).toEqual([]);
@@ -472,7 +657,13 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await d.store.put(existing, backupState.archive as Buffer, bucket);
       await d.data.change("before-quota-backup");
       await d.store.setQuota(bucket, 1024);
-      const r = await runJob("quota", plainBackup({ type: "s3", s3: s3("new", { bucket }) }));
+      // No retries here (scenario 15 is about them).
+      const r = await runJob(
+        "quota",
+        mergeValues(plainBackup({ type: "s3", s3: s3("new", { bucket }) }), {
+          backup: { job: { backoffLimit: 0 } },
+        }),
+      );
       expect(r.outcome.condition).toBe("Failed");
       expect(r.outcome.exitCode).toBe(9);
       expect(r.logs).toMatch(/quota/i);
@@ -502,6 +693,20 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       const { byHelm, others } = await writes;
       expect(byHelm, "the audit log saw no Helm writes: it did not record the scenarios").toBeGreaterThan(10);
       expect(others).toEqual([]);
+    });
+
+    it("20. the chart's Role is what the CLI used: no request of the backup identities was refused, none read a log, every rule was needed", async (ctx) => {
+      const requests = d.backupIdentityRequests();
+      if (!requests) return ctx.skip("this driver cannot read the API server's audit log");
+      const seen = await requests;
+      const used = [...new Set(seen.map((r) => `${r.resource} ${r.verb}`))].sort();
+      console.log(`acceptance: the backup identities' requests (${seen.length}):\n  ${used.join("\n  ")}`);
+      expect(seen.length, "no request of a backup identity was recorded").toBeGreaterThan(100);
+      expect(seen.filter((r) => r.code === 403)).toEqual([]);
+      expect(seen.filter((r) => r.resource.startsWith("pods/log"))).toEqual([]);
+      expect(used).toEqual(expect.arrayContaining(ROLE_USES));
+      // Nothing outside the Role's resources was even tried.
+      expect(used.filter((u) => !ROLE_USES.includes(u))).toEqual([]);
     });
   });
 }

@@ -77,6 +77,8 @@ export function isJobOrTestPod(pod: KubeObject): boolean {
 
 /** The User-Agent of the runner's API requests (pod status, kwok Logs objects, TokenRequests). */
 export const RUNNER_USER_AGENT = "ihb-job-pod-runner";
+/** Held on a Job pod while its process runs (a kubelet keeps a deleted pod until its containers stop). */
+export const RUNNER_FINALIZER = "testkit.infrahub-backup/job-pod-runner";
 
 const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 const live = new Set<ChildProcess>();
@@ -212,12 +214,20 @@ class Runner implements JobPodRunner {
     this.#track(this.#runPod(pod));
   }
 
+  /** Containers already sent SIGTERM: a kubelet sends it once, then SIGKILL after the grace period. */
+  readonly #terminating = new WeakSet<ChildProcess>();
+
   #kill(child: ChildProcess, graceMs: number): void {
     if (child.exitCode !== null || child.signalCode !== null || !child.pid) return;
-    try {
-      process.kill(-child.pid, "SIGTERM");
-    } catch {
-      return;
+    // Every update of a deleted pod arrives here; a second SIGTERM would make the CLI exit at once. The
+    // SIGKILL deadline is armed each time (the earliest wins: `stop` shortens it).
+    if (!this.#terminating.has(child)) {
+      this.#terminating.add(child);
+      try {
+        process.kill(-child.pid, "SIGTERM");
+      } catch {
+        return;
+      }
     }
     const timer = setTimeout(() => {
       try {
@@ -253,12 +263,19 @@ class Runner implements JobPodRunner {
         }
         prepared.push(await this.#prepare(pod, c, join(podDir, c.name)));
       }
+      // As a kubelet: the pod object stays (Terminating) until its containers have stopped, so a process
+      // winding up after SIGTERM still has its pod-bound ServiceAccount token and its status is reported.
+      await this.#holdPod(pod);
       const runs = prepared.map((p) =>
         this.#spawn(pod, p, logs.get(p.container.name) as CriLogWriter, state),
       );
       const finished = await Promise.all(runs.map((r) => r.done));
       await Promise.all([...logs.values()].map((l) => l.close()));
-      await this.#reportFinished(pod, finished);
+      try {
+        await this.#reportFinished(pod, finished);
+      } finally {
+        await this.#releasePod(pod);
+      }
     } catch (error) {
       if (error instanceof ContainerConfigError) {
         // As the kubelet: the container waits with CreateContainerConfigError and is retried.
@@ -458,6 +475,39 @@ class Runner implements JobPodRunner {
         },
       })),
     });
+  }
+
+  async #holdPod(pod: KubeObject): Promise<void> {
+    const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
+    const patch = pod.metadata.finalizers?.length
+      ? [{ op: "add", path: "/metadata/finalizers/-", value: RUNNER_FINALIZER }]
+      : [{ op: "add", path: "/metadata/finalizers", value: [RUNNER_FINALIZER] }];
+    await this.#client.json("PATCH", path, patch, "application/json-patch+json");
+  }
+
+  /** Removes the runner's finalizer (the Job controller edits the list too: retried on a conflict). */
+  async #releasePod(pod: KubeObject): Promise<void> {
+    const path = `/api/v1/namespaces/${pod.metadata.namespace}/pods/${pod.metadata.name}`;
+    for (let attempt = 0; attempt < 10; attempt += 1) {
+      const current = await this.#client.get(path);
+      if (!current || current.metadata.uid !== pod.metadata.uid) return;
+      const finalizers = ((current.metadata.finalizers ?? []) as string[]).filter(
+        (f) => f !== RUNNER_FINALIZER,
+      );
+      if (finalizers.length === (current.metadata.finalizers ?? []).length) return;
+      try {
+        await this.#client.json(
+          "PATCH",
+          path,
+          { metadata: { finalizers, resourceVersion: current.metadata.resourceVersion } },
+          "application/merge-patch+json",
+        );
+        return;
+      } catch (error) {
+        if (!(error instanceof KubeApiError && (error.status === 409 || error.status === 404))) throw error;
+        if (error.status === 404) return;
+      }
+    }
   }
 
   async #patchStatus(pod: KubeObject, status: KubeObject): Promise<void> {
