@@ -55,7 +55,13 @@ function panel(title: string, yTitle: string, points: Point[], rules: Point[] = 
         ? [
             {
               data: { values: rules },
-              mark: { type: "line", strokeDash: [6, 4], strokeWidth: 2 },
+              // Points too, so a target is visible when only one size was measured.
+              mark: {
+                type: "line",
+                strokeDash: [6, 4],
+                strokeWidth: 2,
+                point: { shape: "diamond", filled: false, size: 90 },
+              },
               encoding: { x, y: { field: "value", type: "quantitative" }, color },
             },
           ]
