@@ -41,9 +41,12 @@ const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
 /** Deadlines short enough for a test; the defaults' own bound is tested in storage/. */
 const STALL = { connectTimeoutMs: 4_000, requestTimeoutMs: 4_000, idleTimeoutMs: 4_000 };
 
-function store(endpoint: string, prefix: string, deadlines: Partial<typeof STALL> = {}): S3Store {
+function store(
+  endpoint: string,
+  prefix: string,
+  deadlines: Partial<typeof STALL> & { maxAttempts?: number } = {},
+): S3Store {
   return new S3Store({
-    ...deadlines,
     bucket: BUCKET,
     prefix,
     endpoint,
@@ -51,7 +54,10 @@ function store(endpoint: string, prefix: string, deadlines: Partial<typeof STALL
     partSize: PART,
     // No retry of a cut request: the blip below heals in 2 s, a retry would mask the fault.
     maxAttempts: 1,
-    readResumes: 0,
+    ...deadlines,
+    // One resume: a read paused by us longer than the idle timeout (the loads wait for Neo4j's freeze)
+    // times out and resumes where it was; an injected fault still fails (the store is down for 2 s or more).
+    readResumes: 1,
     abortTimeoutMs: 8_000,
   });
 }
@@ -138,7 +144,7 @@ async function faultAt(
     (e: unknown) => e,
   )) as Error & { code?: string };
   clearInterval(watch);
-  expect(cutAtMs, "the fault was never injected").toBeDefined();
+  expect(cutAtMs, `the fault was never injected; the operation failed with: ${error.message}`).toBeDefined();
   return { error, afterCutMs: Date.now() - (cutAtMs ?? 0), events };
 }
 

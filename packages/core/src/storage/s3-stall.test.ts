@@ -106,7 +106,7 @@ describe.concurrent("a stalled S3 endpoint fails in bounded time with the defaul
     expect(error).toMatchObject({ code: "STORAGE_UNREACHABLE", details: { endpoint: proxy.endpoint } });
     expect((error as Error).message).toMatch(
       new RegExp(
-        `^S3 at ${proxy.endpoint} stopped answering while reading s3://${b}/infrahub/${NAME} from byte \\d+ of ${48 * MiB} \\(GetObject\\): .+$`,
+        `^S3 at ${proxy.endpoint} stopped answering while reading s3://${b}/infrahub/${NAME} at byte \\d+ of ${48 * MiB} \\(GetObject\\): .+$`,
       ),
     );
     expect(elapsed).toBeLessThan(BAR_MS);

@@ -377,7 +377,6 @@ export class S3Store implements BackupStore, AsyncDisposable {
     let resumes = 0;
     let lastProgress = Date.now();
     while (position < info.size) {
-      const phase = `reading ${info.location} from byte ${position} of ${info.size}`;
       // Bounds the wait for an answer (all the SDK's attempts); once bytes flow, the idle timeout applies.
       const stall = new AbortController();
       const timer = setTimeout(() => stall.abort(), Math.max(1, limit - (Date.now() - lastProgress)));
@@ -419,6 +418,8 @@ export class S3Store implements BackupStore, AsyncDisposable {
         if (isBackupError(error)) throw error;
         if (signal?.aborted)
           throw new BackupError("CANCELLED", `read of ${info.location} was cancelled`, { cause: error });
+        // Where the read was when it failed, not where this GET began.
+        const phase = `reading ${info.location} at byte ${position} of ${info.size}`;
         const ctx = { operation: "GetObject", bucket: this.bucket, key, endpoint: this.#endpoint, phase };
         if (stall.signal.aborted)
           throw s3StallError(ctx, { cause: error, silentForMs: Date.now() - lastProgress });
