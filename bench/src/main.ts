@@ -3,18 +3,9 @@
 import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
-import { dirname, join, resolve } from "node:path";
+import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import {
-  deployInfrahubFixture,
-  freezeHelperPath,
-  type LocalCluster,
-  repoRoot,
-  startInfrahubLocalStack,
-  startLocalCluster,
-  tempDir,
-  toolDir,
-} from "@infrahub-backup/testkit";
+import { repoRoot, startInfrahubLocalStack, tempDir, toolDir } from "@infrahub-backup/testkit";
 import { writeChart } from "./chart.js";
 import { Dataset, type DatasetKind } from "./dataset.js";
 import { Neo4jCycle } from "./neo4j-cycle.js";
@@ -30,6 +21,7 @@ import {
   rawLoad,
   type Sample,
 } from "./scenarios.js";
+import { mcEnv, ourCliEnv, startKubernetesPath } from "./setup.js";
 
 const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--paths local[,kubernetes]] [--cli-env NAME=VALUE]… [--out bench/results]
 
@@ -150,37 +142,13 @@ async function main(): Promise<void> {
     running.add(cycle);
     const bucket = "bench";
     await stack.minio.createBucket(bucket);
-    let cluster: LocalCluster | undefined;
     let kubernetes: BenchContext["kubernetes"];
     if (paths.includes("kubernetes")) {
       log("starting the local cluster and the Infrahub fixture");
-      cluster = await startLocalCluster();
-      running.add(cluster);
-      const namespace = "infrahub";
-      const fixture = await deployInfrahubFixture(cluster, stack, { namespace });
-      running.add(fixture);
-      // The chart's RBAC, rendered by the real helm: the CLI runs as its ServiceAccount.
-      const rendered = execFileSync(
-        "helm",
-        [
-          "template",
-          "infrahub-backup",
-          join(repoRoot, "charts", "infrahub-backup"),
-          "--namespace",
-          namespace,
-        ],
-        { encoding: "utf8" },
-      );
-      await cluster.apply(rendered);
-      kubernetes = {
-        kubeconfig: await cluster.serviceAccountKubeconfig(namespace, "infrahub-backup"),
-        namespace,
-      };
+      ({ kubernetes } = await startKubernetesPath(stack, running));
     }
     const config = join(work.path, `local-${kind}.json`);
     await stack.writeLocalConfig(config);
-    const endpoint = new URL(stack.minio.endpoint);
-    const mcHost = `${endpoint.protocol}//${encodeURIComponent(stack.minio.rootUser)}:${encodeURIComponent(stack.minio.rootPassword)}@${endpoint.host}`;
     const ctx: BenchContext = {
       stack,
       cycle,
@@ -188,21 +156,8 @@ async function main(): Promise<void> {
       bucket,
       workDir: work.path,
       mc: join(toolDir("mc", "MC_VERSION"), "bin", "mc"),
-      mcEnv: { MC_HOST_bench: mcHost, MC_CONFIG_DIR: join(work.path, "mc") },
-      cliEnv: {
-        PATH: process.env.PATH,
-        HOME: process.env.HOME,
-        IHB_CACHE: process.env.IHB_CACHE,
-        TMPDIR: process.env.TMPDIR,
-        INFRAHUB_LOCAL_CONFIG: config,
-        INFRAHUB_S3_ENDPOINT: stack.minio.endpoint,
-        INFRAHUB_S3_BUCKET: bucket,
-        INFRAHUB_S3_PREFIX: "infrahub",
-        AWS_ACCESS_KEY_ID: stack.minio.rootUser,
-        AWS_SECRET_ACCESS_KEY: stack.minio.rootPassword,
-        INFRAHUB_FREEZE_HELPER_DIR: dirname(freezeHelperPath("amd64")),
-        ...cliExtraEnv,
-      },
+      mcEnv: mcEnv(stack, work.path),
+      cliEnv: ourCliEnv(stack, config, bucket, cliExtraEnv),
       ...(kubernetes ? { kubernetes } : {}),
     };
     const dataset = new Dataset(stack, kind, work.path, cycle);

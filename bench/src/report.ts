@@ -134,7 +134,8 @@ export function summarize(records: RunRecord[]): { rows: Row[]; ratios: Ratios[]
       };
       const splits = samples.map((s) => s.memoryAtPeak).filter((m): m is MemorySplit => m !== undefined);
       if (splits.length > 0) {
-        const field = (k: keyof MemorySplit) => median(splits.map((m) => m[k]));
+        const field = (k: Exclude<keyof MemorySplit, "mappingsKiB" | "atMs">) =>
+          median(splits.map((m) => m[k]));
         row.memoryAtPeak = {
           rss: field("rss"),
           heapTotal: field("heapTotal"),

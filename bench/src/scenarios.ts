@@ -40,6 +40,10 @@ export interface MemorySplit {
   heapUsed: number;
   external: number;
   arrayBuffers: number;
+  /** When that sample was taken, ms after the process started. */
+  atMs?: number;
+  /** Resident anonymous memory by mapping at that sample, KiB (see `memory-probe.mjs`). */
+  mappingsKiB?: { brk: number; arenas: number; anon: number; file: number };
 }
 
 const MEMORY_PROBE = fileURLToPath(new URL("./memory-probe.mjs", import.meta.url));

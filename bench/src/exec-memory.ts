@@ -1,0 +1,164 @@
+// `pnpm bench:memory`: only our create and restore (no raw baselines), each as its own process with the
+// memory probe, for several CLI environments in one stack start — to find where the peak RSS goes and to
+// show it flat across sizes. See ../README.md, "Memory".
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { repoRoot, startInfrahubLocalStack, tempDir, toolDir } from "@infrahub-backup/testkit";
+import { Dataset } from "./dataset.js";
+import { Neo4jCycle } from "./neo4j-cycle.js";
+import { formatBytes, parseSize } from "./report.js";
+import {
+  type BenchContext,
+  clearBucket,
+  type OursPath,
+  oursCreate,
+  oursRestore,
+  type Sample,
+} from "./scenarios.js";
+import { mcEnv, ourCliEnv, startKubernetesPath } from "./setup.js";
+
+const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1]
+
+Our create and restore only (random dataset), each variant's CLI environment in turn (default: one
+variant, "as shipped", with no extra environment). Prints per run: peak RSS (VmHWM) and the split at the
+highest sampled RSS: V8 heap, external, ArrayBuffers, the rest; and the resident anonymous memory by
+mapping (glibc's main arena, its other thread arenas, other anonymous mappings).`;
+
+const running = new Set<AsyncDisposable>();
+for (const signal of ["SIGINT", "SIGTERM"] as const) {
+  process.once(signal, () => {
+    void (async () => {
+      for (const d of [...running].reverse()) {
+        try {
+          await d[Symbol.asyncDispose]();
+        } catch {
+          // stopping as much as possible
+        }
+      }
+      process.exit(130);
+    })();
+  });
+}
+
+const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
+
+/** The last log line our process wrote before `atMs`: what it was doing at its peak. */
+function stepAt(s: Sample, atMs: number): string {
+  const before = (s.timeline ?? []).filter((l) => l.atMs <= atMs).at(-1);
+  return before
+    ? `${(atMs / 1000).toFixed(1)} s, after "${before.msg.slice(0, 70)}"`
+    : `${(atMs / 1000).toFixed(1)} s`;
+}
+
+function line(size: number, variant: string, s: Sample): string {
+  const m = s.memoryAtPeak;
+  const maps = m?.mappingsKiB;
+  return [
+    formatBytes(size),
+    variant,
+    s.scenario,
+    mib(s.peakRssBytes),
+    m ? `${mib(m.heapTotal)} (${mib(m.heapUsed)})` : "",
+    m ? mib(m.external) : "",
+    m ? mib(m.arrayBuffers) : "",
+    m ? mib(Math.max(0, m.rss - m.heapTotal - m.external)) : "",
+    maps
+      ? `${(maps.brk / 1024).toFixed(1)} / ${(maps.arenas / 1024).toFixed(1)} / ${(maps.anon / 1024).toFixed(1)}`
+      : "",
+    (s.wallMs / 1000).toFixed(1),
+    m?.atMs !== undefined ? stepAt(s, m.atMs) : "",
+  ].join(" | ");
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      sizes: { type: "string", default: "64MiB,512MiB" },
+      paths: { type: "string", default: "kubernetes" },
+      variant: { type: "string", multiple: true, default: [] },
+      runs: { type: "string", default: "1" },
+      help: { type: "boolean", default: false },
+    },
+  });
+  if (values.help) {
+    console.log(HELP);
+    return;
+  }
+  const sizes = values.sizes.split(",").map(parseSize);
+  const paths = values.paths.split(",") as OursPath[];
+  const runs = Number(values.runs);
+  const variants = (values.variant.length > 0 ? values.variant : ["as-shipped:"]).map((spec) => {
+    const colon = spec.indexOf(":");
+    const name = colon < 0 ? spec : spec.slice(0, colon);
+    const pairs =
+      colon < 0
+        ? []
+        : spec
+            .slice(colon + 1)
+            .split(",")
+            .filter((p) => p !== "");
+    return {
+      name,
+      env: Object.fromEntries(pairs.map((p) => [p.slice(0, p.indexOf("=")), p.slice(p.indexOf("=") + 1)])),
+    };
+  });
+  const log = (msg: string) =>
+    console.error(`[bench:memory ${new Date().toISOString().slice(11, 19)}] ${msg}`);
+
+  await using work = await tempDir("ihb-bench-memory-");
+  running.add(work);
+  const cli = join(work.path, "infrahub-backup.mjs");
+  const cliDir = join(repoRoot, "packages", "cli");
+  execFileSync(process.execPath, [join(cliDir, "scripts", "bundle.mjs"), cli], {
+    cwd: cliDir,
+    stdio: "pipe",
+  });
+  await using stack = await startInfrahubLocalStack();
+  running.add(stack);
+  await using cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
+  running.add(cycle);
+  const bucket = "bench";
+  await stack.minio.createBucket(bucket);
+  const kubernetes = paths.includes("kubernetes")
+    ? (await startKubernetesPath(stack, running)).kubernetes
+    : undefined;
+  const config = join(work.path, "local.json");
+  await stack.writeLocalConfig(config);
+  const base: BenchContext = {
+    stack,
+    cycle,
+    cli,
+    bucket,
+    workDir: work.path,
+    mc: join(toolDir("mc", "MC_VERSION"), "bin", "mc"),
+    mcEnv: mcEnv(stack, work.path),
+    cliEnv: ourCliEnv(stack, config, bucket, {}),
+    ...(kubernetes ? { kubernetes } : {}),
+  };
+  const dataset = new Dataset(stack, "random", work.path, cycle);
+  const header =
+    "size | variant | scenario | peak RSS MiB | V8 heap (used) | external | ArrayBuffers | rest | brk / arenas / anon | wall s | peak at";
+  const lines: string[] = [];
+  for (const size of sizes.sort((a, b) => a - b)) {
+    log(`${formatBytes(size)}: generating data`);
+    await dataset.grow(size);
+    for (let run = 1; run <= runs; run++) {
+      for (const variant of run % 2 === 1 ? variants : [...variants].reverse()) {
+        const ctx = { ...base, cliEnv: { ...base.cliEnv, ...variant.env } };
+        for (const path of paths) {
+          const created = await oursCreate(ctx, path);
+          lines.push(line(size, variant.name, created.sample));
+          log(lines.at(-1) ?? "");
+          const restored = await oursRestore(ctx, created.name, path);
+          lines.push(line(size, variant.name, restored));
+          log(lines.at(-1) ?? "");
+          await clearBucket(ctx);
+        }
+      }
+    }
+  }
+  console.log([header, ...lines].join("\n"));
+}
+
+await main();
