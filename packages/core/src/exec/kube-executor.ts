@@ -15,16 +15,18 @@ import {
   planExec,
   takeTrailer,
 } from "./kube-exec-protocol.js";
+import { StdinFrames } from "./stdin-frames.js";
 
 const STDERR_TAIL_BYTES = 8 * 1024;
 const DEFAULT_MAX_OUTPUT = 16 * 1024 * 1024;
-/**
- * Stdin is not sent on while this much is queued in the socket (bounded memory, real backpressure). At
- * 4 MiB a 50 ms round trip to a remote API server still allows ~80 MB/s.
- */
-export const STDIN_HIGH_WATER = 4 * 1024 * 1024;
-/** Largest stdin frame; bigger chunks are split. */
+/** Largest stdin frame (channel byte included); bigger chunks are split. */
 export const STDIN_FRAME = 256 * 1024;
+/**
+ * Stdin frames written to the socket and not yet flushed: 16 × 256 KiB = 4 MiB in flight, no more (bounded
+ * memory, real backpressure). At 4 MiB a 50 ms round trip to a remote API server still allows ~80 MB/s.
+ * The frames are reused (`StdinFrames`), so this is also all the memory stdin ever takes.
+ */
+export const STDIN_FRAMES_IN_FLIGHT = 16;
 /**
  * Largest message taken from the API server. `ws` would accept (and buffer) up to 100 MiB; the API server
  * relays a command's output in frames of tens of KiB, so a bigger one is refused (close code 1009) rather
@@ -400,38 +402,46 @@ export class KubernetesExecutor implements Executor {
     });
   }
 
-  /** Sends the preamble and the request's stdin, waiting while the socket is full; then the v5 close. */
+  /** Sends the preamble and the request's stdin, waiting while its frames are in flight; then the v5 close. */
   async #sendStdin(
     socket: WebSocket,
     request: ExecRequest,
     preamble: Buffer | undefined,
     onSource: (source: Readable) => void,
   ): Promise<void> {
-    const send = (channel: number, bytes: Uint8Array) =>
-      new Promise<void>((resolve, reject) => {
-        const frame = Buffer.allocUnsafe(bytes.length + 1);
-        frame[0] = channel;
-        frame.set(bytes, 1);
-        let waited = false;
-        socket.send(frame, { binary: true }, (error) => {
-          if (error && socket.readyState === WebSocket.OPEN) reject(error);
-          else if (waited) resolve();
-        });
-        if (socket.bufferedAmount > STDIN_HIGH_WATER) waited = true;
-        else resolve();
-      });
     const open = () => socket.readyState === WebSocket.OPEN;
+    const frames = new StdinFrames(STDIN_FRAME, STDIN_FRAMES_IN_FLIGHT);
+    socket.once("close", () => frames.release());
+    const payloadBytes = STDIN_FRAME - 1;
+    let failed: Error | undefined;
+    /** Queues one frame; waits only while `STDIN_FRAMES_IN_FLIGHT` frames are unwritten. */
+    const send = async (channel: number, bytes: Uint8Array) => {
+      const frame = await frames.take();
+      if (!frame) return;
+      frame[0] = channel;
+      frame.set(bytes, 1);
+      socket.send(frame.subarray(0, bytes.length + 1), { binary: true }, (error) => {
+        // The socket has written the frame (or dropped it): it can be filled again.
+        frames.give(frame);
+        if (error && socket.readyState === WebSocket.OPEN) failed ??= error;
+      });
+      if (failed) throw failed;
+    };
+    const sendAll = async (channel: number, bytes: Uint8Array) => {
+      for (let at = 0; at < bytes.length; at += payloadBytes) {
+        if (!open()) return;
+        await send(channel, bytes.subarray(at, at + payloadBytes));
+      }
+    };
 
-    if (preamble) await send(Channel.stdin, preamble);
+    if (preamble) await sendAll(Channel.stdin, preamble);
     if (request.stdin) {
       const source = request.stdin instanceof Readable ? request.stdin : Readable.from(request.stdin);
       onSource(source);
       for await (const chunk of source) {
         if (!open()) return;
         const bytes: Uint8Array = typeof chunk === "string" ? Buffer.from(chunk) : (chunk as Uint8Array);
-        for (let at = 0; at < bytes.length; at += STDIN_FRAME) {
-          await send(Channel.stdin, bytes.subarray(at, at + STDIN_FRAME));
-        }
+        await sendAll(Channel.stdin, bytes);
       }
     }
     if (open()) await send(Channel.close, Uint8Array.of(Channel.stdin));
