@@ -52,9 +52,21 @@ let probes = 0;
 /** Runs our CLI (with the image's flags and the memory probe) and reads the probe's highest-RSS sample. */
 async function runOurs(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv) {
   const file = join(ctx.workDir, `memory-${process.pid}-${++probes}.jsonl`);
+  // IHB_BENCH_WRAP (e.g. `heaptrack -o /tmp/ht`): runs our CLI under that command, to see where native
+  // memory is allocated; the figures of such a run are the wrapper's, not ours.
+  const wrap = (process.env.IHB_BENCH_WRAP ?? "").split(" ").filter((w) => w !== "");
   const r = await measureProcess(
-    process.execPath,
-    [...CLI_NODE_FLAGS, "--import", MEMORY_PROBE, ctx.cli, ...args],
+    wrap[0] ?? process.execPath,
+    [
+      ...(wrap.length > 0 ? [...wrap.slice(1), process.execPath] : []),
+      ...CLI_NODE_FLAGS,
+      // IHB_BENCH_NODE_FLAGS in a variant's environment: more Node/V8 flags, for experiments.
+      ...(env.IHB_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
+      "--import",
+      MEMORY_PROBE,
+      ctx.cli,
+      ...args,
+    ],
     {
       env: { ...env, IHB_MEMORY_PROBE: file },
     },
