@@ -68,7 +68,7 @@ async function runOurs(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv
       ...args,
     ],
     {
-      env: { ...env, IHB_MEMORY_PROBE: file },
+      env: { ...CLI_BIN_ENV, ...env, IHB_MEMORY_PROBE: file },
     },
   );
   let memoryAtPeak: MemorySplit | undefined;
@@ -120,6 +120,12 @@ export type Scenario =
  * (up to 16 MiB) leaves them to mark-compacts (packages/core/README.md, "Memory").
  */
 export const CLI_NODE_FLAGS = ["--max-semi-space-size=1"];
+
+/**
+ * Environment the `bin` shim gives our CLI (glibc: S3 body chunks of 32 KiB and more mapped one by one, not
+ * left as holes in the main heap; packages/cli/bin/infrahub-backup.js). A variant may override it.
+ */
+export const CLI_BIN_ENV = { MALLOC_MMAP_THRESHOLD_: "32768" };
 
 export interface BenchContext {
   stack: InfrahubLocalStack;
