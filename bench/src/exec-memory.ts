@@ -159,6 +159,14 @@ async function main(): Promise<void> {
     }
   }
   console.log([header, ...lines].join("\n"));
+  // The cluster and its fixture are not `await using`: stopped here, before the stack they exec into.
+  for (const d of [...running].filter((d) => d !== work && d !== cycle && d !== stack).reverse()) {
+    await d[Symbol.asyncDispose]();
+    running.delete(d);
+  }
+  running.delete(cycle);
+  running.delete(stack);
+  running.delete(work);
 }
 
 await main();

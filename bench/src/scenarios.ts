@@ -49,6 +49,11 @@ export interface MemorySplit {
 const MEMORY_PROBE = fileURLToPath(new URL("./memory-probe.mjs", import.meta.url));
 let probes = 0;
 
+/** Drops the variables a variant set to `<unset>` (e.g. one of `CLI_BIN_ENV`, to measure without it). */
+function withoutUnset(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(env).filter(([, value]) => value !== "<unset>"));
+}
+
 /** Runs our CLI (with the image's flags and the memory probe) and reads the probe's highest-RSS sample. */
 async function runOurs(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv) {
   const file = join(ctx.workDir, `memory-${process.pid}-${++probes}.jsonl`);
@@ -68,7 +73,7 @@ async function runOurs(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv
       ...args,
     ],
     {
-      env: { ...CLI_BIN_ENV, ...env, IHB_MEMORY_PROBE: file },
+      env: withoutUnset({ ...CLI_BIN_ENV, ...env, IHB_MEMORY_PROBE: file }),
     },
   );
   let memoryAtPeak: MemorySplit | undefined;
