@@ -1,22 +1,11 @@
-// `pnpm bench:memory`: only our create and restore (no raw baselines), each as its own process with the
-// memory probe, for several CLI environments in one stack start — to find where the peak RSS goes and to
-// show it flat across sizes. See ../README.md, "Memory".
-import { execFileSync } from "node:child_process";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { repoRoot, startInfrahubLocalStack, tempDir, toolDir } from "@infrahub-backup/testkit";
+import { startInfrahubLocalStack, tempDir } from "@infrahub-backup/testkit";
 import { Dataset } from "./dataset.js";
 import { Neo4jCycle } from "./neo4j-cycle.js";
 import { formatBytes, parseSize } from "./report.js";
-import {
-  type BenchContext,
-  clearBucket,
-  type OursPath,
-  oursCreate,
-  oursRestore,
-  type Sample,
-} from "./scenarios.js";
-import { mcEnv, ourCliEnv, startKubernetesPath } from "./setup.js";
+import { clearBucket, type OursPath, oursCreate, oursRestore, type Sample } from "./scenarios.js";
+import { benchContext, bundleCli, startKubernetesPath, stoppedOnSignal } from "./setup.js";
 
 const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1]
 
@@ -25,21 +14,7 @@ variant, "as shipped", with no extra environment). Prints per run: peak RSS (VmH
 highest sampled RSS: V8 heap, external, ArrayBuffers, the rest; and the resident anonymous memory by
 mapping (glibc's main arena, its other thread arenas, other anonymous mappings).`;
 
-const running = new Set<AsyncDisposable>();
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    void (async () => {
-      for (const d of [...running].reverse()) {
-        try {
-          await d[Symbol.asyncDispose]();
-        } catch {
-          // stopping as much as possible
-        }
-      }
-      process.exit(130);
-    })();
-  });
-}
+const running = stoppedOnSignal();
 
 const mib = (bytes: number) => (bytes / 1024 / 1024).toFixed(1);
 
@@ -108,12 +83,7 @@ async function main(): Promise<void> {
 
   await using work = await tempDir("ihb-bench-memory-");
   running.add(work);
-  const cli = join(work.path, "infrahub-backup.mjs");
-  const cliDir = join(repoRoot, "packages", "cli");
-  execFileSync(process.execPath, [join(cliDir, "scripts", "bundle.mjs"), cli], {
-    cwd: cliDir,
-    stdio: "pipe",
-  });
+  const cli = bundleCli(work.path);
   await using stack = await startInfrahubLocalStack();
   running.add(stack);
   await using cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
@@ -125,17 +95,7 @@ async function main(): Promise<void> {
     : undefined;
   const config = join(work.path, "local.json");
   await stack.writeLocalConfig(config);
-  const base: BenchContext = {
-    stack,
-    cycle,
-    cli,
-    bucket,
-    workDir: work.path,
-    mc: join(toolDir("mc", "MC_VERSION"), "bin", "mc"),
-    mcEnv: mcEnv(stack, work.path),
-    cliEnv: ourCliEnv(stack, config, bucket, {}),
-    ...(kubernetes ? { kubernetes } : {}),
-  };
+  const base = benchContext({ stack, cycle, cli, bucket, workDir: work.path, kubernetes }, config, {});
   const dataset = new Dataset(stack, "random", work.path, cycle);
   const header =
     "size | variant | scenario | peak RSS MiB | V8 heap (used) | external | ArrayBuffers | rest | brk / arenas / anon | wall s | peak at";

@@ -1,11 +1,8 @@
-// `pnpm bench`: our create/restore against the raw dump/load commands and a naive shell pipeline, on the
-// local stack (real Neo4j Community, PostgreSQL, MinIO). See ../README.md.
-import { execFileSync } from "node:child_process";
 import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { repoRoot, startInfrahubLocalStack, tempDir, toolDir } from "@infrahub-backup/testkit";
+import { repoRoot, startInfrahubLocalStack, tempDir } from "@infrahub-backup/testkit";
 import { writeChart } from "./chart.js";
 import { Dataset, type DatasetKind } from "./dataset.js";
 import { Neo4jCycle } from "./neo4j-cycle.js";
@@ -21,7 +18,7 @@ import {
   rawLoad,
   type Sample,
 } from "./scenarios.js";
-import { mcEnv, ourCliEnv, startKubernetesPath } from "./setup.js";
+import { benchContext, bundleCli, startKubernetesPath, stoppedOnSignal } from "./setup.js";
 
 const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--paths local[,kubernetes]] [--cli-env NAME=VALUE]… [--out bench/results]
 
@@ -32,23 +29,7 @@ The text (compressible) dataset skips sizes above --text-max, to keep the defaul
 --paths kubernetes also runs our create and restore through a local cluster's API server (kube-apiserver
 + kwok pods whose exec reaches the same databases), next to the local path, in the same runs.`;
 
-/** What must be stopped if the run is interrupted (a signal skips the `await using` disposals). */
-const running = new Set<AsyncDisposable>();
-for (const signal of ["SIGINT", "SIGTERM"] as const) {
-  process.once(signal, () => {
-    console.error(`[bench] ${signal}: stopping the local stack`);
-    void (async () => {
-      for (const d of [...running].reverse()) {
-        try {
-          await d[Symbol.asyncDispose]();
-        } catch {
-          // stopping as much as possible
-        }
-      }
-      process.exit(130);
-    })();
-  });
-}
+const running = stoppedOnSignal();
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
@@ -93,12 +74,7 @@ async function main(): Promise<void> {
 
   await using work = await tempDir("ihb-bench-");
   running.add(work);
-  const cli = join(work.path, "infrahub-backup.mjs");
-  const cliDir = join(repoRoot, "packages", "cli");
-  execFileSync(process.execPath, [join(cliDir, "scripts", "bundle.mjs"), cli], {
-    cwd: cliDir,
-    stdio: "pipe",
-  });
+  const cli = bundleCli(work.path);
   log(`CLI bundled at ${cli}`);
 
   const records: RunRecord[] = [];
@@ -149,17 +125,11 @@ async function main(): Promise<void> {
     }
     const config = join(work.path, `local-${kind}.json`);
     await stack.writeLocalConfig(config);
-    const ctx: BenchContext = {
-      stack,
-      cycle,
-      cli,
-      bucket,
-      workDir: work.path,
-      mc: join(toolDir("mc", "MC_VERSION"), "bin", "mc"),
-      mcEnv: mcEnv(stack, work.path),
-      cliEnv: ourCliEnv(stack, config, bucket, cliExtraEnv),
-      ...(kubernetes ? { kubernetes } : {}),
-    };
+    const ctx = benchContext(
+      { stack, cycle, cli, bucket, workDir: work.path, kubernetes },
+      config,
+      cliExtraEnv,
+    );
     const dataset = new Dataset(stack, kind, work.path, cycle);
     const textMax = parseSize(values["text-max"]);
     for (const size of sizes) {

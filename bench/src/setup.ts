@@ -7,7 +7,9 @@ import {
   type LocalCluster,
   repoRoot,
   startLocalCluster,
+  toolDir,
 } from "@infrahub-backup/testkit";
+import type { BenchContext } from "./scenarios.js";
 
 /**
  * The local cluster with the Infrahub-shaped fixture whose pods exec into the stack's databases, and the
@@ -66,4 +68,55 @@ export function mcEnv(stack: InfrahubLocalStack, workDir: string): NodeJS.Proces
   const endpoint = new URL(stack.minio.endpoint);
   const host = `${endpoint.protocol}//${encodeURIComponent(stack.minio.rootUser)}:${encodeURIComponent(stack.minio.rootPassword)}@${endpoint.host}`;
   return { MC_HOST_bench: host, MC_CONFIG_DIR: join(workDir, "mc") };
+}
+
+/**
+ * What must be stopped if the run is interrupted (a signal skips the `await using` disposals): the set
+ * returned, disposed in reverse order on SIGINT/SIGTERM before the process exits.
+ */
+export function stoppedOnSignal(): Set<AsyncDisposable> {
+  const running = new Set<AsyncDisposable>();
+  for (const signal of ["SIGINT", "SIGTERM"] as const) {
+    process.once(signal, () => {
+      console.error(`[bench] ${signal}: stopping the local stack`);
+      void (async () => {
+        for (const d of [...running].reverse()) {
+          try {
+            await d[Symbol.asyncDispose]();
+          } catch {
+            // stopping as much as possible: one failed disposal must not keep the others running
+          }
+        }
+        process.exit(130);
+      })();
+    });
+  }
+  return running;
+}
+
+/** Our CLI bundled (as it ships) into `workDir`; returns its path. */
+export function bundleCli(workDir: string): string {
+  const cli = join(workDir, "infrahub-backup.mjs");
+  const cliDir = join(repoRoot, "packages", "cli");
+  execFileSync(process.execPath, [join(cliDir, "scripts", "bundle.mjs"), cli], {
+    cwd: cliDir,
+    stdio: "pipe",
+  });
+  return cli;
+}
+
+/** What every scenario needs: the stack, MinIO through `mc`, our CLI and its environment. */
+export function benchContext(
+  parts: Pick<BenchContext, "stack" | "cycle" | "cli" | "bucket" | "workDir" | "kubernetes">,
+  localConfig: string,
+  extraEnv: Record<string, string>,
+): BenchContext {
+  const { kubernetes, ...rest } = parts;
+  return {
+    ...rest,
+    mc: join(toolDir("mc", "MC_VERSION"), "bin", "mc"),
+    mcEnv: mcEnv(parts.stack, parts.workDir),
+    cliEnv: ourCliEnv(parts.stack, localConfig, parts.bucket, extraEnv),
+    ...(kubernetes ? { kubernetes } : {}),
+  };
 }
