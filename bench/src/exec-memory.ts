@@ -1,11 +1,10 @@
 import { join } from "node:path";
 import { parseArgs } from "node:util";
-import { startInfrahubLocalStack, tempDir } from "@infrahub-backup/testkit";
+import { tempDir } from "@infrahub-backup/testkit";
 import { Dataset } from "./dataset.js";
-import { Neo4jCycle } from "./neo4j-cycle.js";
 import { formatBytes, parseSize } from "./report.js";
 import { clearBucket, type OursPath, oursCreate, oursRestore, type Sample } from "./scenarios.js";
-import { benchContext, bundleCli, startKubernetesPath, stoppedOnSignal } from "./setup.js";
+import { benchContext, bundleCli, startBenchStack, startKubernetesPath, stoppedOnSignal } from "./setup.js";
 
 const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1]
 
@@ -84,12 +83,8 @@ async function main(): Promise<void> {
   await using work = await tempDir("ihb-bench-memory-");
   running.add(work);
   const cli = bundleCli(work.path);
-  await using stack = await startInfrahubLocalStack();
-  running.add(stack);
-  await using cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
-  running.add(cycle);
-  const bucket = "bench";
-  await stack.minio.createBucket(bucket);
+  await using bench = await startBenchStack(running);
+  const { stack, cycle, bucket } = bench;
   const kubernetes = paths.includes("kubernetes")
     ? (await startKubernetesPath(stack, running)).kubernetes
     : undefined;
@@ -120,12 +115,11 @@ async function main(): Promise<void> {
   }
   console.log([header, ...lines].join("\n"));
   // The cluster and its fixture are not `await using`: stopped here, before the stack they exec into.
-  for (const d of [...running].filter((d) => d !== work && d !== cycle && d !== stack).reverse()) {
+  for (const d of [...running].filter((d) => d !== work && d !== bench).reverse()) {
     await d[Symbol.asyncDispose]();
     running.delete(d);
   }
-  running.delete(cycle);
-  running.delete(stack);
+  running.delete(bench);
   running.delete(work);
 }
 

@@ -2,10 +2,9 @@ import { mkdir, writeFile } from "node:fs/promises";
 import { cpus, loadavg, totalmem } from "node:os";
 import { join, resolve } from "node:path";
 import { parseArgs } from "node:util";
-import { repoRoot, startInfrahubLocalStack, tempDir } from "@infrahub-backup/testkit";
+import { repoRoot, tempDir } from "@infrahub-backup/testkit";
 import { writeChart } from "./chart.js";
 import { Dataset, type DatasetKind } from "./dataset.js";
-import { Neo4jCycle } from "./neo4j-cycle.js";
 import { formatBytes, formatTables, parseSize, type RunRecord, summarize } from "./report.js";
 import {
   type BenchContext,
@@ -18,7 +17,7 @@ import {
   rawLoad,
   type Sample,
 } from "./scenarios.js";
-import { benchContext, bundleCli, startKubernetesPath, stoppedOnSignal } from "./setup.js";
+import { benchContext, bundleCli, startBenchStack, startKubernetesPath, stoppedOnSignal } from "./setup.js";
 
 const HELP = `pnpm bench [--sizes 64MiB,512MiB,2GiB] [--runs 1] [--kinds random,text] [--text-max 512MiB] [--paths local[,kubernetes]] [--cli-env NAME=VALUE]… [--out bench/results]
 
@@ -112,12 +111,8 @@ async function main(): Promise<void> {
   };
   for (const kind of kinds) {
     log(`starting the local stack for the ${kind} dataset`);
-    await using stack = await startInfrahubLocalStack();
-    running.add(stack);
-    await using cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
-    running.add(cycle);
-    const bucket = "bench";
-    await stack.minio.createBucket(bucket);
+    await using bench = await startBenchStack(running);
+    const { stack, cycle, bucket } = bench;
     let kubernetes: BenchContext["kubernetes"];
     if (paths.includes("kubernetes")) {
       log("starting the local cluster and the Infrahub fixture");
@@ -170,13 +165,12 @@ async function main(): Promise<void> {
       }
       await writeResults(false);
     }
-    for (const d of [...running].filter((d) => d !== work && d !== cycle && d !== stack).reverse()) {
+    for (const d of [...running].filter((d) => d !== work && d !== bench).reverse()) {
       await d[Symbol.asyncDispose]();
       running.delete(d);
     }
     // Disposed by `await using` right after this line; the signal handler must not do it again.
-    running.delete(cycle);
-    running.delete(stack);
+    running.delete(bench);
   }
 
   const { rows, ratios } = await writeResults(true);

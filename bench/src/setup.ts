@@ -6,9 +6,11 @@ import {
   type InfrahubLocalStack,
   type LocalCluster,
   repoRoot,
+  startInfrahubLocalStack,
   startLocalCluster,
   toolDir,
 } from "@infrahub-backup/testkit";
+import { Neo4jCycle } from "./neo4j-cycle.js";
 import type { BenchContext } from "./scenarios.js";
 
 /**
@@ -119,4 +121,30 @@ export function benchContext(
     cliEnv: ourCliEnv(parts.stack, localConfig, parts.bucket, extraEnv),
     ...(kubernetes ? { kubernetes } : {}),
   };
+}
+
+/**
+ * The local stack, the Neo4j stop/start helper and the `bench` bucket, as one disposable (the helper is
+ * disposed before the stack), added to `running` for an interrupted run.
+ */
+export async function startBenchStack(
+  running: Set<AsyncDisposable>,
+): Promise<{ stack: InfrahubLocalStack; cycle: Neo4jCycle; bucket: string } & AsyncDisposable> {
+  const stack = await startInfrahubLocalStack();
+  const cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
+  const bench = {
+    stack,
+    cycle,
+    bucket: "bench",
+    async [Symbol.asyncDispose]() {
+      try {
+        await cycle[Symbol.asyncDispose]();
+      } finally {
+        await stack[Symbol.asyncDispose]();
+      }
+    },
+  };
+  running.add(bench);
+  await stack.minio.createBucket(bench.bucket);
+  return bench;
 }
