@@ -32,3 +32,17 @@ use_go() {
   export GOTOOLCHAIN=local
   export GOFLAGS="-trimpath -buildvcs=false"
 }
+
+# --- Containers (issue 19) ---
+# The Docker engine the project starts when none answers (tools/docker-daemon.sh) keeps its images, pid file
+# and log in the cache, so images built by one run are there for the next.
+IHB_DOCKER_DIR="$IHB_CACHE/docker"
+
+# docker_answers: true when a Docker daemon answers the docker client (DOCKER_HOST or the default socket).
+docker_answers() { docker version --format '{{.Server.Version}}' >/dev/null 2>&1; }
+
+# ihb_runc_dir: where tools/install/docker-engine.sh builds the runc wrapper (tools/go/ihb-runc), by source hash.
+ihb_runc_dir() {
+  local src="$IHB_ROOT/tools/go/ihb-runc"
+  printf '%s/ihb-runc-%s' "$IHB_TOOLS" "$(cat "$src/go.mod" "$src"/*.go | sha256sum | cut -c1-16)"
+}

@@ -1,0 +1,3 @@
+module infrahub-backup/tools/ihb-runc
+
+go 1.22
