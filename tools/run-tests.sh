@@ -7,6 +7,12 @@ tools/bootstrap.sh
 . tools/env.sh
 pnpm install --frozen-lockfile --reporter=append-only
 pnpm exec turbo run build typecheck lint --output-logs=errors-only
+if [ "${IHB_SKIP_DOCKER:-}" != 1 ]; then
+  # The engine and the product image before the tests, so a build failure reads as one and the image test
+  # finds every layer cached.
+  tools/docker-daemon.sh start
+  packages/image/build-local.sh >/dev/null
+fi
 results="$(mktemp -d)/vitest.json"
 # One id per run, in the environment of every process the testkit starts (tools/check-leftovers.sh).
 IHB_TEST_RUN="run-$(date +%s)-$$"
