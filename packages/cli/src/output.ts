@@ -1,5 +1,6 @@
 import type { OperationEvent } from "@infrahub-backup/core";
 import type { LogFormat, LogLevel } from "./parse.js";
+import { eventLines } from "./event-lines.js";
 import { humanBytes } from "./values.js";
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -88,13 +89,19 @@ export class Output {
     this.log("debug", message, fields);
   }
 
-  /** Turns library events into log lines and progress. */
+  /**
+   * Turns library events into log lines and progress. Each informational line begins a phase of the run:
+   * the heartbeat names it, and bytes reported after it are timed from it.
+   */
   readonly onEvent = (event: OperationEvent): void => {
-    if (event.type === "step") {
-      this.info(event.message, event.fields);
-      this.#beginPhase(event.message);
-    } else if (event.type === "warning") this.warn(event.message, event.fields);
-    else this.transfer({ entry: event.entry, bytes: event.bytes });
+    if (event.type === "progress") {
+      this.transfer({ entry: event.entry, bytes: event.bytes, total: event.total });
+      return;
+    }
+    for (const line of eventLines(event)) {
+      this.log(line.level, line.message, line.fields);
+      if (line.level === "info") this.#beginPhase(line.message);
+    }
   };
 
   /**
