@@ -46,8 +46,11 @@ export type ErrorCategory =
   | "declined"
   | "internal";
 
-/** Every stable error code and its category. Append only: codes are part of the public contract. */
-const ERROR_CATEGORY = {
+/**
+ * Every stable error code and its category. Append only: codes are part of the public contract (the API
+ * report lists them, so a new code is a reviewed change).
+ */
+export const ERROR_CATEGORY = {
   // usage / configuration
   INVALID_ARGUMENT: "usage",
   INVALID_CONFIG: "usage",

@@ -1,3 +1,5 @@
+// The archive seam's public surface: write an archive into a sink, verify one, and the encryption keys.
+// Everything else in this folder is internal (see the API report, packages/core/api/).
 export type {
   ArchiveEntryReport,
   ArchiveFileEntry,
@@ -8,7 +10,7 @@ export type {
   EntryDigest,
   ReadArchiveOptions,
 } from "./archive-reader.js";
-export { evaluateChecksums, normalizeEntryName, readArchive, verifyArchive } from "./archive-reader.js";
+export { verifyArchive } from "./archive-reader.js";
 export type { ArchiveSink, SinkCommit } from "./archive-sink.js";
 export type {
   AddFileOptions,
@@ -18,34 +20,13 @@ export type {
   MetadataInput,
   WrittenEntry,
 } from "./archive-writer.js";
+export { ArchiveWriter } from "./archive-writer.js";
+export type { BackupComponent, BackupMetadata, Neo4jEdition } from "./backup-metadata.js";
+export type { GeneratedKeyPair } from "./encryption.js";
 export {
-  ARCHIVE_ROOT,
-  ArchiveWriter,
-  checkEntryPath,
-  chooseCompression,
-  METADATA_FILE,
-} from "./archive-writer.js";
-export type { BackupComponent, BackupMetadata } from "./backup-metadata.js";
-export {
-  formatCreatedAt,
-  includesTaskManager,
-  MAX_METADATA_BYTES,
-  METADATA_VERSION,
-  parseBackupMetadata,
-  serializeBackupMetadata,
-  validateMetadataForWrite,
-} from "./backup-metadata.js";
-export type { ArchiveFormat, EncryptingSinkOptions, GeneratedKeyPair } from "./encryption.js";
-export {
-  decryptStream,
-  detectArchiveFormat,
-  ECIES_CHUNK_SIZE,
-  EncryptingSink,
   generateEncryptionKeyPair,
   OPSMILL_PUBLIC_KEY,
   parsePrivateKey,
   parsePublicKey,
-  publicKeyToBase64,
   writeEncryptionKeyFiles,
 } from "./encryption.js";
-export { extractArchive } from "./extract-archive.js";

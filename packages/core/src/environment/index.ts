@@ -1,9 +1,12 @@
-export type { ComposeCliOptions, ComposeContainer } from "./compose-cli.js";
-export { ComposeCli } from "./compose-cli.js";
+// The environment seam's public surface: the Environment interface, its detectors (Compose, Kubernetes)
+// and the local environment. Everything else in this folder is internal.
+export type { PostgresCredentials } from "../engines/postgres/credentials.js";
+export { credentialsFromEnv } from "../engines/postgres/credentials.js";
+export type { ExecRequest, ExecResult, Executor } from "../exec/executor.js";
+export type { ComposeCliOptions } from "./compose-cli.js";
 export type { ComposeSelection } from "./compose-detector.js";
 export { ComposeDetector } from "./compose-detector.js";
-export type { ComposeEnvironmentOptions } from "./compose-environment.js";
-export { COMPOSE_NEO4J_HOME, ComposeEnvironment } from "./compose-environment.js";
+export type { ComposeEnvironment, ComposeEnvironmentOptions } from "./compose-environment.js";
 export type {
   Environment,
   Neo4jRuntime,
@@ -12,21 +15,17 @@ export type {
   StoppedServices,
 } from "./environment.js";
 export type { KubernetesConnectionOptions } from "./kubernetes-config.js";
-export { inCluster, loadKubeConfig, SERVICE_ACCOUNT_DIR } from "./kubernetes-config.js";
 export type { KubernetesDetectorOptions, KubernetesSelection } from "./kubernetes-detector.js";
-export { INFRAHUB_POD_SELECTOR, KubernetesDetector } from "./kubernetes-detector.js";
+export { KubernetesDetector } from "./kubernetes-detector.js";
 export type { PodChoice } from "./kubernetes-discovery.js";
-export { choosePod, SERVICE_CONTAINERS, serviceSelectors } from "./kubernetes-discovery.js";
-export type { KubernetesEnvironmentOptions } from "./kubernetes-environment.js";
-export { KUBERNETES_NEO4J_HOME, KubernetesEnvironment } from "./kubernetes-environment.js";
-export { RESTORE_RECORD_NAME } from "./kubernetes-restore-record.js";
-export { FIELD_MANAGER, replicasOwner } from "./kubernetes-scale-watch.js";
-export type { ScaledWorkload, ScaleTimeouts, WorkloadKind } from "./kubernetes-workloads.js";
+export type { KubernetesEnvironment, KubernetesEnvironmentOptions } from "./kubernetes-environment.js";
+export type { ScaleTimeouts } from "./kubernetes-workloads.js";
 export type {
   LocalEnvironmentOptions,
   LocalServiceConfig,
   LocalServiceControl,
 } from "./local-environment.js";
 export { LocalEnvironment } from "./local-environment.js";
+export type { LockHolder, LockRequest, OperationLock } from "./operation-lock.js";
 export type { ServiceName } from "./services.js";
-export { APP_START_ORDER, APP_STOP_ORDER, SERVICE_NAMES } from "./services.js";
+export { SERVICE_NAMES } from "./services.js";

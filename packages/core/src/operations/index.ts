@@ -1,9 +1,13 @@
+// The operations seam's public surface: create, restore, verify, list and prune, and the progress events
+// they emit (the events module is public as a whole).
+
+export type { Neo4jServerInfo } from "../engines/neo4j/edition.js";
 export type { CreateBackupOptions, CreateBackupResult } from "./create-backup.js";
 export { createBackup } from "./create-backup.js";
 export type { CreateFromFilesOptions } from "./create-from-files.js";
 export { createBackupFromFiles } from "./create-from-files.js";
 export type { HostEnv } from "./deployment.js";
-export type { EventSink, OperationEvent } from "./events.js";
+export * from "./events.js";
 export type { RestoreBackupOptions, RestoreBackupResult, RestorePlan } from "./restore-backup.js";
 export { restoreBackup } from "./restore-backup.js";
 export type { StagingMode } from "./staging.js";

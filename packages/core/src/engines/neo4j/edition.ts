@@ -1,9 +1,10 @@
+import type { Neo4jEdition } from "../../archive/backup-metadata.js";
 import { BackupError, isBackupError } from "../../errors.js";
 import type { Executor } from "../../exec/executor.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { cypherShell, plainRows } from "./cypher-shell.js";
 
-export type Neo4jEdition = "community" | "enterprise";
+export type { Neo4jEdition };
 
 export interface Neo4jServerInfo {
   edition: Neo4jEdition;

@@ -1,2 +1,0 @@
-export * from "./neo4j/index.js";
-export * from "./postgres/index.js";

@@ -1,2 +1,0 @@
-export * from "./credentials.js";
-export * from "./postgres-engine.js";
