@@ -163,7 +163,9 @@ describe("postgres engine (real PostgreSQL)", () => {
     );
     const random = await choosePgDumpCompression(exec, creds);
     expect(random.flag).toBe("--compress=0");
-    expect(random.reason).toMatch(/^none: a sample of the largest table does not shrink \((0\.9\d|1\.\d\d)\)$/);
+    expect(random.reason).toMatch(
+      /^none: a sample of the largest table does not shrink \((0\.9\d|1\.\d\d)\)$/,
+    );
     const raw = dumpPostgres(exec, creds, { compress: random.flag });
     const rawBytes = await collect(raw.stdout);
     await raw.done;
