@@ -80,11 +80,9 @@ export function eventLines(event: OperationEvent): EventLine[] {
         {
           level: "warn",
           message: event.message,
-          fields: { ...(event.code ? { code: event.code } : {}), ...event.fields },
+          fields: { code: event.code, ...event.fields },
         },
       ];
-    case "step":
-      return [info(event.message, event.fields)];
   }
 }
 

@@ -1,6 +1,6 @@
 import type { OperationEvent } from "@infrahub-backup/core";
-import type { LogFormat, LogLevel } from "./parse.js";
 import { eventLines } from "./event-lines.js";
+import type { LogFormat, LogLevel } from "./parse.js";
 import { humanBytes } from "./values.js";
 
 const LEVELS: Record<LogLevel, number> = { debug: 10, info: 20, warn: 30, error: 40 };
@@ -32,6 +32,8 @@ interface Transfer {
   entry: string;
   bytes: number;
   total: number | undefined;
+  /** `total` is an estimate (an upper bound): shown with `~`, marked `total_estimated` in JSON. */
+  estimated: boolean;
   startedAt: number;
   /** When its bytes were last reported. */
   updatedAt: number;
@@ -95,7 +97,12 @@ export class Output {
    */
   readonly onEvent = (event: OperationEvent): void => {
     if (event.type === "progress") {
-      this.transfer({ entry: event.entry, bytes: event.bytes, total: event.total });
+      this.transfer({
+        entry: event.entry,
+        bytes: event.bytes,
+        total: event.total,
+        ...(event.estimated ? { estimated: true } : {}),
+      });
       return;
     }
     for (const line of eventLines(event)) {
@@ -111,7 +118,13 @@ export class Output {
    * every few MiB, so timing from its first report would divide 8 MiB by a millisecond. A new entry, fewer
    * bytes than before, or a new phase start a new transfer.
    */
-  transfer(progress: { entry: string; bytes: number; total?: number | undefined; startedAt?: number }): void {
+  transfer(progress: {
+    entry: string;
+    bytes: number;
+    total?: number | undefined;
+    estimated?: boolean;
+    startedAt?: number;
+  }): void {
     const now = this.#now();
     const t = this.#transfer;
     if (!t || t.entry !== progress.entry || progress.bytes < t.bytes || t.phase !== this.#phase) {
@@ -120,6 +133,7 @@ export class Output {
         entry: progress.entry,
         bytes: progress.bytes,
         total: progress.total,
+        estimated: progress.estimated === true,
         startedAt: progress.startedAt ?? previous,
         updatedAt: now,
         phase: this.#phase,
@@ -157,11 +171,11 @@ export class Output {
   }
 
   /** Bytes, rate since the transfer began, and with a known total: percent and ETA. */
-  #measure(now: number): Record<string, number | string> {
+  #measure(now: number): Record<string, number | string | boolean> {
     const t = this.#transfer as Transfer;
     const elapsed = Math.max(now - t.startedAt, 1) / 1000;
     const rate = t.bytes / elapsed;
-    const m: Record<string, number | string> = {
+    const m: Record<string, number | string | boolean> = {
       entry: t.entry,
       bytes: t.bytes,
       rate_bytes_per_second: Math.round(rate),
@@ -169,6 +183,7 @@ export class Output {
     };
     if (t.total !== undefined && t.total > 0) {
       m.total_bytes = t.total;
+      if (t.estimated) m.total_estimated = true;
       m.percent = Math.min(100, Math.floor((t.bytes / t.total) * 100));
       if (rate > 0) m.eta_s = Math.ceil(Math.max(t.total - t.bytes, 0) / rate);
     }
@@ -187,7 +202,10 @@ export class Output {
       bytes: m.bytes,
       size_human: humanBytes(m.bytes as number),
       ...(m.total_bytes !== undefined
-        ? { total_human: humanBytes(m.total_bytes as number), percent: m.percent }
+        ? {
+            total_human: `${m.total_estimated ? "~" : ""}${humanBytes(m.total_bytes as number)}`,
+            percent: m.percent,
+          }
         : {}),
       rate: `${humanBytes(m.rate_bytes_per_second as number)}/s`,
       ...(m.eta_s !== undefined ? { eta_s: m.eta_s } : {}),
@@ -202,7 +220,7 @@ export class Output {
     const bytes = m.bytes as number;
     const filled = total ? Math.round((Math.min(bytes, total) / total) * width) : 0;
     const bar = total ? `[${"#".repeat(filled)}${"-".repeat(width - filled)}] ` : "";
-    const pct = total ? ` ${m.percent}% of ${humanBytes(total)}` : "";
+    const pct = total ? ` ${m.percent}% of ${m.total_estimated ? "~" : ""}${humanBytes(total)}` : "";
     const eta = m.eta_s !== undefined ? ` ETA ${m.eta_s}s` : "";
     const text = `${m.entry}: ${humanBytes(bytes)}${pct} at ${humanBytes(m.rate_bytes_per_second as number)}/s${eta}`;
     this.#stderr.write(`\r\x1b[2K${bar}${text}`);

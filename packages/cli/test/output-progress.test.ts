@@ -38,7 +38,7 @@ describe("progress", () => {
   it("the rate is bytes over the time since the step began, not since the first report (was 8 MiB / 1 ms = 7.8 GiB/s)", () => {
     const c = capture("json", 1000);
     c.at(0);
-    c.output.onEvent({ type: "step", message: "dumping Neo4j database neo4j (offline)" });
+    c.output.onEvent({ type: "phase-started", phase: "dump-neo4j", subject: { database: "neo4j" } });
     c.at(4000);
     c.output.onEvent({ type: "progress", entry: "database/neo4j.dump", bytes: 8 * MiB });
     c.at(6000);
@@ -56,14 +56,37 @@ describe("progress", () => {
         elapsed_s: 6,
       }),
     ]);
-    // No total is known for a dump: no percent, no ETA invented.
+    // No total was given for this dump: no percent, no ETA invented.
     expect(progress[0]).not.toHaveProperty("eta_s");
     expect(progress[0]).not.toHaveProperty("total_bytes");
   });
 
+  it("a dump with an estimated total (create's size estimate) shows percent and ETA", () => {
+    const c = capture("json", 1000);
+    c.at(0);
+    c.output.onEvent({ type: "phase-started", phase: "dump-postgres", subject: { database: "prefect" } });
+    c.at(4000);
+    c.output.onEvent({
+      type: "progress",
+      entry: "prefect.dump",
+      bytes: 8 * MiB,
+      total: 32 * MiB,
+      estimated: true,
+    });
+    expect(c.json().filter((l) => l.type === "progress")).toEqual([
+      expect.objectContaining({
+        bytes: 8 * MiB,
+        total_bytes: 32 * MiB,
+        total_estimated: true,
+        percent: 25,
+        eta_s: 12,
+      }),
+    ]);
+  });
+
   it("text lines carry a human rate; a second entry of the same phase is timed from the end of the first", () => {
     const c = capture("text", 1000);
-    c.output.onEvent({ type: "step", message: "backing up" });
+    c.output.onEvent({ type: "phase-started", phase: "backup-neo4j", subject: { database: "neo4j" } });
     c.at(2000);
     c.output.onEvent({ type: "progress", entry: "a", bytes: 8 * MiB });
     c.at(6000);
@@ -107,10 +130,14 @@ describe("progress", () => {
 
   it("phases that move no bytes print no progress line: the heartbeat says which step is still running", () => {
     const c = capture("text", 10_000);
-    c.output.onEvent({ type: "step", message: "preflight on local deployment local" });
+    c.output.onEvent({
+      type: "phase-started",
+      phase: "preflight",
+      subject: { deployment: { kind: "local", name: "local" } },
+    });
     c.at(12_000);
     c.output.heartbeat();
-    c.output.onEvent({ type: "step", message: "stopping application services" });
+    c.output.onEvent({ type: "phase-started", phase: "stop-services", subject: { reason: "restore" } });
     c.at(23_000);
     c.output.heartbeat();
     c.at(25_000);
@@ -124,12 +151,17 @@ describe("progress", () => {
 
   it("while bytes flow, the heartbeat repeats the transfer's progress; a new step ends the transfer", () => {
     const c = capture("json", 10_000);
-    c.output.onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
+    c.output.onEvent({ type: "phase-started", phase: "dump-postgres", subject: { database: "prefect" } });
     c.at(10_000);
     c.output.onEvent({ type: "progress", entry: "prefect.dump", bytes: 8 * MiB });
     c.at(20_000);
     c.output.heartbeat();
-    c.output.onEvent({ type: "step", message: "PostgreSQL dump finished: 9000000 bytes in 20000 ms" });
+    c.output.onEvent({
+      type: "phase-finished",
+      phase: "dump-postgres",
+      bytes: 9_000_000,
+      durationMs: 20_000,
+    });
     c.at(31_000);
     c.output.heartbeat();
     const types = c.json().map((l) => [l.type, l.msg ?? l.bytes]);

@@ -262,8 +262,11 @@ describe("scale-fight detection", () => {
     );
     expect(events).toContainEqual({
       type: "warning",
+      code: "SCALE_CONFLICT",
       message: `${hold.interference?.message}: ${hold.interference?.hint}`,
     });
+    // Scaled down and back (Kubernetes: scaling, not stopping).
+    expect(events).toContainEqual(expect.objectContaining({ type: "services-stopped", how: "scaled-down" }));
     const outcome = await hold.release();
     expect(outcome).toEqual({ neo4j: { state: "untouched" }, services: { state: "back" } });
     expect(await replicas("prefect-server")).toBe(1);

@@ -21,7 +21,7 @@ import { extractArchive } from "../src/archive/extract-archive.js";
 import { LocalEnvironment } from "../src/environment/local-environment.js";
 import { createBackup } from "../src/operations/create-backup.js";
 import { createBackupFromFiles } from "../src/operations/create-from-files.js";
-import type { OperationEvent } from "../src/operations/events.js";
+import type { OperationEvent, OperationPhase } from "../src/operations/events.js";
 import { restoreBackup } from "../src/operations/restore-backup.js";
 import { verifyBackup } from "../src/operations/verify-backup.js";
 import { LocalStore } from "../src/storage/local-store.js";
@@ -148,29 +148,18 @@ async function faultAt(
   return { error, afterCutMs: Date.now() - (cutAtMs ?? 0), events };
 }
 
-const step = (text: string | RegExp) => (e: OperationEvent) =>
-  e.type === "step" && (typeof text === "string" ? e.message === text : text.test(e.message));
+const phase = (name: OperationPhase) => (e: OperationEvent) => e.type === "phase-started" && e.phase === name;
 
 describe("create: a storage cut or stall never leaves Infrahub down, and stores nothing", () => {
   // [where, when, staging, faults]: the Neo4j dump streamed while Neo4j is frozen (staging none), or
   // staged in its container first and streamed once Neo4j serves again (the default where there is room).
   const points: [string, (e: OperationEvent) => boolean, "auto" | "none", ("cut" | "stall")[]][] = [
-    ["during the PostgreSQL dump", step("dumping PostgreSQL (online)"), "auto", ["cut", "stall"]],
-    [
-      "during the streamed Neo4j dump (Neo4j frozen)",
-      step(/^dumping Neo4j database/),
-      "none",
-      ["cut", "stall"],
-    ],
-    [
-      "while the staged Neo4j dump streams (Neo4j back)",
-      step(/^streaming the staged Neo4j dump/),
-      "auto",
-      ["cut"],
-    ],
+    ["during the PostgreSQL dump", phase("dump-postgres"), "auto", ["cut", "stall"]],
+    ["during the streamed Neo4j dump (Neo4j frozen)", phase("dump-neo4j"), "none", ["cut", "stall"]],
+    ["while the staged Neo4j dump streams (Neo4j back)", phase("upload-staged-dump"), "auto", ["cut"]],
     [
       "at the commit (after Neo4j serves again)",
-      step(/^Neo4j serving database neo4j again/),
+      (e) => e.type === "neo4j-serving" && e.database === "neo4j",
       "auto",
       ["cut", "stall"],
     ],
@@ -203,7 +192,7 @@ describe("create: a storage cut or stall never leaves Infrahub down, and stores 
         // No warning about the deployment or the upload (a busy machine may make a freeze start over).
         expect(
           events.flatMap((e) =>
-            e.type === "warning" && !/exited before it could be paused/.test(e.message) ? [e.message] : [],
+            e.type === "warning" && e.code !== "FREEZE_RETRY" ? [`${e.code}: ${e.message}`] : [],
           ),
         ).toEqual([]);
         await expectDeploymentBack(before);
@@ -223,7 +212,7 @@ describe("create: other faults", () => {
       force: true,
       freezeHelper,
       onEvent: (e) => {
-        if (killed === undefined && step(/^dumping Neo4j database/)(e)) {
+        if (killed === undefined && phase("dump-neo4j")(e)) {
           const [jvm] = findProcesses(
             (p) =>
               p.env.NEO4J_CONF === stack.neo4j.confDir &&
@@ -254,7 +243,7 @@ describe("create: other faults", () => {
       force: true,
       freezeHelper,
       onEvent: (e) => {
-        if (second === undefined && step("dumping PostgreSQL (online)")(e)) {
+        if (second === undefined && phase("dump-postgres")(e)) {
           second = createBackup({
             environment,
             store: store(stack.minio.endpoint, "lock2"),
@@ -300,12 +289,12 @@ describe("create: other faults", () => {
       force: true,
       freezeHelper,
       onEvent: (e) => {
-        if (e.type === "warning") warnings.push(e.message);
+        if (e.type === "warning") warnings.push(`${e.code}: ${e.message}`);
       },
     });
     expect(warnings).toEqual([
       expect.stringMatching(
-        /^taking over a stale operation lock \(restore by .* since 2026-01-01T00:00:00Z, that process is gone\)$/,
+        /^LOCK: taking over a stale operation lock \(restore by .* since 2026-01-01T00:00:00Z, that process is gone\)$/,
       ),
     ]);
     await expectDeploymentBack(before);
@@ -350,7 +339,7 @@ describe("restore: a fault in the destructive phase leaves each database as it w
           proxy,
           fault,
           "down",
-          step("stopping application services"),
+          phase("stop-services"),
           (onEvent) =>
             restoreBackup({
               environment,
@@ -375,7 +364,7 @@ describe("restore: a fault in the destructive phase leaves each database as it w
     const current = await digestInfrahubData(stack.neo4j, stack.postgres);
     const stopsBefore = stack.apps["infrahub-server"].stops;
     await using proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
-    const { error } = await faultAt(proxy, "cut", "down", step(/^verifying /), (onEvent) =>
+    const { error } = await faultAt(proxy, "cut", "down", phase("verify"), (onEvent) =>
       restoreBackup({
         environment,
         store: store(proxy.endpoint, "source"),

@@ -17,10 +17,13 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extractArchive } from "../src/archive/extract-archive.js";
 import { LocalEnvironment } from "../src/environment/local-environment.js";
+import type { ServiceName } from "../src/environment/services.js";
+import type { Executor } from "../src/exec/executor.js";
 import { createBackup } from "../src/operations/create-backup.js";
 import type { OperationEvent } from "../src/operations/events.js";
 import { restoreBackup } from "../src/operations/restore-backup.js";
 import { listBackups, verifyBackup } from "../src/operations/verify-backup.js";
+import type { PutOptions } from "../src/storage/backup-store.js";
 import { LocalStore } from "../src/storage/local-store.js";
 import { S3Store } from "../src/storage/s3-store.js";
 
@@ -40,6 +43,16 @@ function store(endpoint = stack.minio.endpoint, prefix = "infrahub"): S3Store {
 }
 
 const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
+
+/** `target` recording the options of each `put` (what the operation told the store to expect). */
+function recordingPuts<T extends S3Store>(target: T, puts: PutOptions[]): T {
+  const put = target.put.bind(target);
+  target.put = (name, options) => {
+    puts.push(options ?? {});
+    return put(name, options);
+  };
+  return target;
+}
 const appsRunning = () => Object.values(stack.apps).every((app) => app.isRunning());
 
 beforeAll(async () => {
@@ -62,9 +75,10 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
   it("creates a backup in S3 with both databases, bringing services back", async () => {
     original = await digestInfrahubData(stack.neo4j, stack.postgres);
     const events: OperationEvent[] = [];
+    const puts: PutOptions[] = [];
     const result = await createBackup({
       environment,
-      store: store(),
+      store: recordingPuts(store(), puts),
       toolVersion: "test",
       freezeHelper,
       onEvent: (e) => events.push(e),
@@ -85,13 +99,38 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     expect(events.some((e) => e.type === "progress" && e.entry === "database/neo4j.dump")).toBe(true);
     // Each dump's size and duration are logged, so the downtime can be split into dump and restart.
     const finished = events.flatMap((e) =>
-      e.type === "step" && / dump finished: /.test(e.message) ? [e.message.replace(/ in \d+ ms$/, "")] : [],
+      e.type === "phase-finished" && e.phase !== "write-archive" && e.bytes !== undefined
+        ? [[e.phase, e.bytes]]
+        : [],
     );
     const bytesOf = (path: string) => result.entries.find((e) => e.path === path)?.size;
     expect(finished).toEqual([
-      `PostgreSQL dump finished: ${bytesOf("prefect.dump")} bytes`,
-      `Neo4j dump finished: ${bytesOf("database/neo4j.dump")} bytes`,
+      ["dump-postgres", bytesOf("prefect.dump")],
+      [expect.stringMatching(/^(dump-neo4j|upload-staged-dump)$/), bytesOf("database/neo4j.dump")],
     ]);
+    for (const e of events) if (e.type === "phase-finished") expect(e.durationMs).toBeGreaterThanOrEqual(0);
+    // The size estimate: the store's size plus pg_database_size, an upper bound of the archive, planned
+    // into the S3 parts and given as the total of each dump's progress.
+    const estimate = events.find((e) => e.type === "size-estimated");
+    const pgSize = Number(await stack.postgres.psql("SELECT pg_database_size(current_database())"));
+    expect(estimate).toMatchObject({
+      parts: { neo4jStore: expect.any(Number), postgres: expect.any(Number) },
+    });
+    if (estimate?.type !== "size-estimated") throw new Error("no size estimate");
+    const { neo4jStore = 0, postgres = 0 } = estimate.parts;
+    console.log(
+      `size estimate ${estimate.bytes} bytes (store ${neo4jStore}, PostgreSQL ${postgres}); archive ${result.size}`,
+    );
+    expect(estimate.bytes).toBe(neo4jStore + postgres);
+    expect(postgres).toBeGreaterThan(0.8 * pgSize);
+    expect(postgres).toBeLessThan(1.25 * pgSize);
+    expect(estimate.bytes).toBeGreaterThan(result.size);
+    expect(puts).toEqual([expect.objectContaining({ sizeHint: estimate.bytes, estimated: true })]);
+    const totals = (entry: string) =>
+      new Set(events.flatMap((e) => (e.type === "progress" && e.entry === entry ? [e.total] : [])));
+    expect(totals("prefect.dump")).toEqual(new Set([postgres]));
+    expect(totals("database/neo4j.dump")).toEqual(new Set([neo4jStore]));
+    expect(events.some((e) => e.type === "warning" && e.code === "NO_SIZE_ESTIMATE")).toBe(false);
   });
 
   it("verifies and lists the backup", async () => {
@@ -203,7 +242,7 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       staging: "none",
       onEvent: (e) => {
         // The cut comes after validation, while the dumps stream into their load commands.
-        if (e.type === "step" && e.message === "stopping application services") {
+        if (e.type === "phase-started" && e.phase === "stop-services") {
           passes += 1;
           // Part of the second read gets through: a load starts, then the store vanishes.
           proxy.setMode({ kind: "cutAfter", bytes: 120_000, direction: "down" });
@@ -301,7 +340,7 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       onEvent: (e) => {
         // The dump process dies (as under the OOM killer) as soon as it shows up: exactly the JVM of
         // the dump this backup started on this stack's Neo4j, never a process picked by name.
-        if (e.type === "step" && e.message.startsWith("dumping Neo4j")) {
+        if (e.type === "phase-started" && e.phase === "dump-neo4j") {
           const killer = setInterval(() => {
             const [dump] = freezeOwnedProcesses(stack.neo4j.confDir).filter((p) =>
               p.argv.some((a) => a.includes("Neo4jAdminCommand")),
@@ -347,7 +386,7 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     expect(stack.neo4jSupervisor.restarts).toBe(restartsBefore + 2);
     expect(
       events.filter(
-        (e) => e.type === "warning" && /exited before it could be paused \(attempt 1 of 3\)/.test(e.message),
+        (e) => e.type === "warning" && e.code === "FREEZE_RETRY" && /\(attempt 1 of 3\)/.test(e.message),
       ),
     ).toHaveLength(1);
     expect(await stack.minio.listObjectKeys(BUCKET, "lost-race/")).toEqual([`lost-race/${result.name}`]);
@@ -358,6 +397,56 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     await stack.neo4j.cypher("RETURN 1");
   });
 
+  it("a size probe that fails costs the estimate, not the backup: a warning says why", async () => {
+    // The fault at the executor seam: the real task-manager database answers every command but the size
+    // query, which fails as it would for a role denied it.
+    class SizeProbeDenied extends LocalEnvironment {
+      override async executor(service: ServiceName): Promise<Executor> {
+        const real = await super.executor(service);
+        if (service !== "task-manager-db") return real;
+        return {
+          target: real.target,
+          exec: (request) =>
+            request.argv.some((a) => a.includes("pg_database_size"))
+              ? Promise.resolve({
+                  exitCode: 1,
+                  stdout: Buffer.alloc(0),
+                  stdoutBytes: 0,
+                  stderrTail: "ERROR:  permission denied for function pg_database_size",
+                })
+              : real.exec(request),
+        };
+      }
+    }
+    const events: OperationEvent[] = [];
+    const puts: PutOptions[] = [];
+    const result = await createBackup({
+      environment: new SizeProbeDenied(
+        stack.environmentOptions as ConstructorParameters<typeof LocalEnvironment>[0],
+      ),
+      store: recordingPuts(store(stack.minio.endpoint, "no-estimate"), puts),
+      toolVersion: "test",
+      freezeHelper,
+      force: true,
+      onEvent: (e) => events.push(e),
+    });
+    expect(await stack.minio.listObjectKeys(BUCKET, "no-estimate/")).toEqual([`no-estimate/${result.name}`]);
+    const warnings = events.flatMap((e) => (e.type === "warning" ? [e] : []));
+    expect(warnings).toEqual([
+      expect.objectContaining({
+        code: "NO_SIZE_ESTIMATE",
+        message: expect.stringMatching(/the PostgreSQL database: .*permission denied/),
+      }),
+    ]);
+    expect(events.some((e) => e.type === "size-estimated")).toBe(false);
+    expect(puts).toEqual([expect.objectContaining({ sizeHint: undefined })]);
+    // The store's measurement still gives the Neo4j dump's progress its total.
+    expect(
+      events.some((e) => e.type === "progress" && e.entry === "prefect.dump" && e.total !== undefined),
+    ).toBe(false);
+    expect(appsRunning()).toBe(true);
+  });
+
   it("PostgreSQL going away during the dump fails the backup with nothing stored", async () => {
     let stopping: Promise<void> | undefined;
     const error = await createBackup({
@@ -366,8 +455,7 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       toolVersion: "test",
       freezeHelper,
       onEvent: (e) => {
-        if (e.type === "step" && e.message === "dumping PostgreSQL (online)")
-          stopping = stack.postgres.stop();
+        if (e.type === "phase-started" && e.phase === "dump-postgres") stopping = stack.postgres.stop();
       },
     }).catch((e: unknown) => e);
     await stopping;
@@ -420,9 +508,7 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       freezeHelper,
       onEvent: (e) => events.push(e),
     });
-    expect(
-      events.some((e) => e.type === "step" && e.message.includes("waiting for 1 running Infrahub task")),
-    ).toBe(true);
+    expect(events.some((e) => e.type === "tasks-running" && e.count === 1)).toBe(true);
     expect((await readFile(join(work.path, "address"), "utf8")).trim()).toBe("http://infrahub-server:8000");
     expect(await stack.minio.listObjectKeys(BUCKET, "tasks/")).toEqual([`tasks/${result.name}`]);
   });

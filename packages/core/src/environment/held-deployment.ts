@@ -9,7 +9,7 @@ import {
 import { waitForNeo4j } from "../engines/neo4j/wait.js";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
-import type { EventSink } from "../operations/events.js";
+import { type EventSink, warning } from "../operations/events.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 import { APP_START_ORDER, APP_STOP_ORDER } from "./services.js";
 
@@ -106,6 +106,11 @@ export class HeldDeployment implements AsyncDisposable {
     return this.#outcome;
   }
 
+  /** Kubernetes scales workloads; the other environments stop and start containers. */
+  get #scaled(): boolean {
+    return this.#options.environment.kind === "kubernetes";
+  }
+
   async #databaseExecutor(): Promise<Executor> {
     this.#database ??= await this.#options.environment.executor("database");
     return this.#database;
@@ -117,6 +122,13 @@ export class HeldDeployment implements AsyncDisposable {
     this.#stoppedAt = Date.now();
     this.#stopped = await this.#options.environment.stop(APP_STOP_ORDER);
     this.#watchInterference(this.#stopped.interference);
+    if (this.#stopped.services.length > 0) {
+      this.#options.onEvent({
+        type: "services-stopped",
+        services: this.#stopped.services,
+        how: this.#scaled ? "scaled-down" : "stopped",
+      });
+    }
   }
 
   /** Links the environment's interference signal into the command signal (first report wins). */
@@ -130,7 +142,7 @@ export class HeldDeployment implements AsyncDisposable {
       this.#interference =
         reason instanceof BackupError ? reason : new BackupError("SCALE_CONFLICT", String(reason));
       const { message, hint } = this.#interference;
-      this.#options.onEvent({ type: "warning", message: hint ? `${message}: ${hint}` : message });
+      this.#options.onEvent(warning("SCALE_CONFLICT", hint ? `${message}: ${hint}` : message));
       this.#commands.abort(this.#interference);
     };
     if (signal.aborted) interfere();
@@ -158,9 +170,10 @@ export class HeldDeployment implements AsyncDisposable {
       pidFile: this.#options.runtime.pidFile,
       helperPath: this.#options.freezeHelper,
       ...(this.#options.leaseTtlMs !== undefined ? { leaseTtlMs: this.#options.leaseTtlMs } : {}),
-      onRetry: (message) => this.#options.onEvent({ type: "warning", message }),
+      onRetry: (message) => this.#options.onEvent(warning("FREEZE_RETRY", message)),
       signal: this.#commands.signal,
     });
+    this.#options.onEvent({ type: "neo4j-stopped", how: "frozen" });
     return this.#frozen;
   }
 
@@ -206,9 +219,9 @@ export class HeldDeployment implements AsyncDisposable {
       this.#neo4jTouched = false;
       this.#outcome = { ...this.#outcome, neo4j: { state: "back" } };
       this.#options.onEvent({
-        type: "step",
-        message: `Neo4j serving database ${this.#options.neo4jCredentials.database} again after ${this.neo4jDowntimeMs} ms offline`,
-        fields: { downtimeMs: this.neo4jDowntimeMs },
+        type: "neo4j-serving",
+        database: this.#options.neo4jCredentials.database,
+        downtimeMs: this.neo4jDowntimeMs,
       });
     } catch (error) {
       this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
@@ -225,8 +238,14 @@ export class HeldDeployment implements AsyncDisposable {
       await this.#options.environment.start(stopped, APP_START_ORDER);
       if (this.#stoppedAt !== undefined) this.servicesDownMs = Date.now() - this.#stoppedAt;
       this.#outcome = { ...this.#outcome, services: { state: "back" } };
-      if (stopped.services.length > 0)
-        this.#options.onEvent({ type: "step", message: `started ${stopped.services.join(", ")}` });
+      if (stopped.services.length > 0) {
+        this.#options.onEvent({
+          type: "services-started",
+          services: stopped.services,
+          how: this.#scaled ? "scaled-up" : "started",
+          ...(this.servicesDownMs !== undefined ? { downMs: this.servicesDownMs } : {}),
+        });
+      }
     } catch (error) {
       this.#outcome = { ...this.#outcome, services: { state: "not-back", problem: messageOf(error) } };
       throw error;
@@ -244,7 +263,7 @@ export class HeldDeployment implements AsyncDisposable {
 
   async #release(): Promise<HoldOutcome> {
     this.#commands.abort(new BackupError("CANCELLED", "the operation is being wound up"));
-    const warn = (message: string) => this.#options.onEvent({ type: "warning", message });
+    const warn = (message: string) => this.#options.onEvent(warning("RELEASE_STEP_FAILED", message));
     try {
       await this.#freezing;
     } catch {

@@ -4,9 +4,14 @@ import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata
 import { EncryptingSink } from "../archive/encryption.js";
 import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { dumpNeo4j, dumpNeo4jToDirectory, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
-import { locateStore, storeSpace } from "../engines/neo4j/store-swap.js";
+import { locateStore, type StoreLocation, storeSpace } from "../engines/neo4j/store-swap.js";
 import { choosePgDumpCompression } from "../engines/postgres/pg-dump-compression.js";
-import { dumpPostgres, PG_DUMP_MAGIC, probePostgres } from "../engines/postgres/postgres-engine.js";
+import {
+  dumpPostgres,
+  PG_DUMP_MAGIC,
+  postgresDatabaseSize,
+  probePostgres,
+} from "../engines/postgres/postgres-engine.js";
 import type { Environment } from "../environment/environment.js";
 import {
   describeOutcome,
@@ -28,9 +33,10 @@ import {
 } from "./deployment.js";
 import { checked, pipeline } from "./dump-check.js";
 import { captureEnterprise } from "./enterprise-capture.js";
-import { type EventSink, ignoreEvents, type OperationEvent } from "./events.js";
+import { type EventSink, ignoreEvents, warning } from "./events.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
+import { measure, sizeEstimate } from "./size-estimate.js";
 import { Staging, type StagingMode } from "./staging.js";
 
 export interface CreateBackupOptions {
@@ -57,7 +63,11 @@ export interface CreateBackupOptions {
   excludeTaskManager?: boolean;
   /** Encrypt to this recipient public key (upstream ECIES v2); the name gets `.enc`. */
   encryptTo?: KeyObject;
-  /** Expected archive size: sizes S3 parts and drives the local free-space preflight. */
+  /**
+   * Expected archive size: sizes S3 parts and drives the local free-space preflight. Default: the
+   * preflight's estimate (Neo4j store plus `pg_database_size`, an upper bound), which sizes S3 parts and
+   * the progress totals but never refuses a backup.
+   */
   sizeHint?: number;
   /**
    * Where the Neo4j dump goes while Neo4j is offline (Community): `auto` (default) stages it in the
@@ -75,6 +85,12 @@ export interface CreateBackupOptions {
   now?: () => Date;
   signal?: AbortSignal;
   onEvent?: EventSink;
+}
+
+/** Where the Neo4j store lives, how big it is and the room beside it. */
+interface StoreFacts {
+  location: StoreLocation;
+  space: { storeBytes: number; freeBytes: number };
 }
 
 export interface CreateBackupResult {
@@ -106,7 +122,6 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const { environment, store, signal } = options;
   const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
-  const warn = (message: string) => onEvent({ type: "warning", message });
 
   if (options.redact && !options.force) {
     throw new BackupError(
@@ -118,10 +133,19 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     );
   }
   // One operation at a time, taken before anything is looked at or stopped; released last.
-  await using _lock = await environment.lock({ operation: "create", onWarning: warn, ...sig });
+  await using _lock = await environment.lock({
+    operation: "create",
+    onWarning: (message) => onEvent(warning("LOCK", message)),
+    ...sig,
+  });
 
   // Preflight: nothing is stopped or written until every check passed.
-  onEvent({ type: "step", message: `preflight on ${environment.kind} deployment ${environment.name}` });
+  const preflightStarted = Date.now();
+  onEvent({
+    type: "phase-started",
+    phase: "preflight",
+    subject: { deployment: { kind: environment.kind, name: environment.name } },
+  });
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
   const includeTaskManager = !options.excludeTaskManager;
@@ -142,49 +166,71 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
             exec,
             version,
             compression: await choosePgDumpCompression(exec, credentials, sig),
+            size: await measure(() => postgresDatabaseSize(exec, credentials), signal),
           };
         })()
       : Promise.resolve(undefined),
     probeInfrahubVersion(environment),
     store.check({ write: true, ...sig }),
     environment.neo4jRuntime(),
-    // Community: where the store lives and how big it is, the room a staged dump needs.
-    stagingMode === "none"
-      ? Promise.resolve(undefined)
-      : detection.then(async ({ edition }) => {
-          if (edition !== "community") return undefined;
-          try {
-            const location = await locateStore(databaseExec, neo4jCredentials, sig);
-            const { adminUser } = await environment.neo4jRuntime();
-            return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
-          } catch (error) {
-            if (stagingMode === "container") throw error;
-            signal?.throwIfAborted();
-            onEvent({
-              type: "step",
-              message: `the Neo4j dump will stream, not staged: cannot tell where the store is (${(error as Error).message})`,
-            });
-            return undefined;
-          }
-        }),
+    // Where the store lives and how big it is: the size estimate, and (Community) the room a staged dump
+    // needs. Failing, it costs the estimate and the staging, not the backup (unless staging is insisted on).
+    (async (): Promise<StoreFacts | { error: Error }> => {
+      try {
+        const location = await locateStore(databaseExec, neo4jCredentials, sig);
+        const { adminUser } = await environment.neo4jRuntime();
+        return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
+      } catch (error) {
+        signal?.throwIfAborted();
+        return { error: error instanceof Error ? error : new Error(String(error)) };
+      }
+    })(),
   ] as const;
   const settled = await Promise.allSettled(probes);
   for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
-  const [neo4j, , postgresProbe, infrahubVersion, , runtime, neo4jStore] = await Promise.all(probes);
-  onEvent({ type: "step", message: `Neo4j ${neo4j.version} ${neo4j.edition}`, fields: { ...neo4j } });
+  const [neo4j, , postgresProbe, infrahubVersion, , runtime, storeProbe] = await Promise.all(probes);
+  onEvent({ type: "neo4j-detected", server: neo4j });
   const postgresCredentials = postgresProbe?.credentials;
   const postgresExec = postgresProbe?.exec;
   if (postgresProbe) {
     onEvent({
-      type: "step",
-      message: `PostgreSQL ${postgresProbe.version}`,
-      fields: { database: postgresProbe.credentials.database },
+      type: "postgres-detected",
+      version: postgresProbe.version,
+      database: postgresProbe.credentials.database,
+      compression: postgresProbe.compression,
     });
+  }
+  const neo4jStore = "error" in storeProbe ? undefined : storeProbe;
+  const storeProblem = "error" in storeProbe ? storeProbe.error : undefined;
+  if (neo4j.edition === "community" && stagingMode !== "none" && storeProblem) {
+    if (stagingMode === "container") throw storeProblem;
     onEvent({
-      type: "step",
-      message: `pg_dump compression: ${postgresProbe.compression.reason}`,
-      fields: { flag: postgresProbe.compression.flag },
+      type: "not-staged",
+      what: "the Neo4j dump",
+      reason: `cannot tell where the store is (${storeProblem.message})`,
     });
+  }
+  const estimated = sizeEstimate(
+    neo4jStore ? { bytes: neo4jStore.space.storeBytes } : { problem: storeProblem?.message ?? "" },
+    postgresProbe?.size,
+  );
+  const estimate = "estimate" in estimated ? estimated.estimate : undefined;
+  if (estimate) {
+    onEvent({
+      type: "size-estimated",
+      bytes: estimate.bytes,
+      parts: {
+        neo4jStore: estimate.neo4jStore,
+        ...(estimate.postgres !== undefined ? { postgres: estimate.postgres } : {}),
+      },
+    });
+  } else if ("problem" in estimated) {
+    onEvent(
+      warning(
+        "NO_SIZE_ESTIMATE",
+        `no size estimate, cannot measure ${estimated.problem}; S3 parts start at their minimum and progress has no total`,
+      ),
+    );
   }
   if (!options.force) {
     await waitForIdleTasks(environment, onEvent, {
@@ -192,8 +238,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       ...sig,
     });
   }
+  onEvent({ type: "phase-finished", phase: "preflight", durationMs: Date.now() - preflightStarted });
   if (options.redact) {
-    warn("redacting: every attribute value of the live graph is being replaced");
+    onEvent(warning("REDACTING", "redacting: every attribute value of the live graph is being replaced"));
     await redactAttributeValues(databaseExec, neo4jCredentials);
   }
 
@@ -201,7 +248,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const encrypted = options.encryptTo !== undefined;
   const name = formatArchiveName(now, { encrypted });
   const backupId = name.replace(/\.tar\.gz(\.enc)?$/, "");
-  onEvent({ type: "step", message: `writing ${store.location(name)}` });
+  const writeStarted = Date.now();
+  onEvent({ type: "phase-started", phase: "write-archive", subject: { location: store.location(name) } });
 
   const hold = new HeldDeployment({
     environment,
@@ -218,7 +266,12 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     // staged dump deleted last.
     await using staging = new Staging(options.staging ?? "auto", { stamp: backupId, onEvent });
     await using upload = new DeferredAbortSink(
-      await store.put(name, { sizeHint: options.sizeHint, signal }),
+      await store.put(
+        name,
+        options.sizeHint !== undefined
+          ? { sizeHint: options.sizeHint, signal }
+          : { sizeHint: estimate?.bytes, estimated: true, signal },
+      ),
       onEvent,
     );
     await using held = hold;
@@ -229,7 +282,11 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       },
     );
     if (postgresExec && postgresCredentials) {
-      onEvent({ type: "step", message: "dumping PostgreSQL (online)" });
+      onEvent({
+        type: "phase-started",
+        phase: "dump-postgres",
+        subject: { database: postgresCredentials.database },
+      });
       const dumpStarted = Date.now();
       const dump = dumpPostgres(postgresExec, postgresCredentials, {
         signal: held.commandSignal,
@@ -237,22 +294,39 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       });
       const written = await writer.addFile(
         "prefect.dump",
-        pipeline(dump.stdout, checked("prefect.dump", [PG_DUMP_MAGIC], onEvent)),
+        pipeline(
+          dump.stdout,
+          checked("prefect.dump", [PG_DUMP_MAGIC], withTotal(onEvent, estimate?.postgres)),
+        ),
       );
       await dump.done;
-      onEvent(dumpFinished("PostgreSQL", written.size, Date.now() - dumpStarted));
+      onEvent({
+        type: "phase-finished",
+        phase: "dump-postgres",
+        durationMs: Date.now() - dumpStarted,
+        bytes: written.size,
+      });
     }
 
     if (neo4j.edition === "enterprise") {
-      onEvent({ type: "step", message: `backing up Neo4j database ${neo4jCredentials.database} online` });
+      const backupStarted = Date.now();
+      const subject = { database: neo4jCredentials.database };
+      onEvent({ type: "phase-started", phase: "backup-neo4j", subject });
       await captureEnterprise(databaseExec, neo4jCredentials, writer, {
         includeMetadata: options.neo4jMetadata ?? "all",
         ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
         onEvent,
         signal: held.commandSignal,
       });
+      onEvent({
+        type: "phase-finished",
+        phase: "backup-neo4j",
+        durationMs: Date.now() - backupStarted,
+        subject,
+      });
     } else {
-      onEvent({ type: "step", message: "stopping application services for the offline Neo4j dump" });
+      const stopStarted = Date.now();
+      onEvent({ type: "phase-started", phase: "stop-services", subject: { reason: "offline-neo4j-dump" } });
       // A dump is at most the size of the store it comes from (zstd-compressed store files).
       const stageDir = neo4jStore
         ? await staging.prepare(
@@ -267,6 +341,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
           )
         : undefined;
       await held.stopApplications();
+      onEvent({ type: "phase-finished", phase: "stop-services", durationMs: Date.now() - stopStarted });
       await held.freezeNeo4j();
       const database = neo4jCredentials.database;
       const entry = `database/${database}.dump`;
@@ -278,15 +353,22 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       const dumpStarted = Date.now();
       let source: StreamingCommand;
       if (stageDir) {
-        onEvent({
-          type: "step",
-          message: `dumping Neo4j database ${database} (offline) to ${stageDir.path} in its container`,
-        });
+        const subject = { database, stagedIn: stageDir.path };
+        onEvent({ type: "phase-started", phase: "dump-neo4j", subject });
         await dumpNeo4jToDirectory(databaseExec, database, stageDir.path, admin);
-        onEvent({ type: "step", message: `Neo4j dump staged in ${Date.now() - dumpStarted} ms` });
+        onEvent({
+          type: "phase-finished",
+          phase: "dump-neo4j",
+          durationMs: Date.now() - dumpStarted,
+          subject,
+        });
         // Neo4j is back before a byte travels to storage: the offline window is the local dump only.
         await held.release();
-        onEvent({ type: "step", message: `streaming the staged Neo4j dump to ${store.location(name)}` });
+        onEvent({
+          type: "phase-started",
+          phase: "upload-staged-dump",
+          subject: { location: store.location(name) },
+        });
         source = streamCommand(
           databaseExec,
           {
@@ -297,15 +379,21 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
           { what: "reading the staged Neo4j dump", failureCode: "DATABASE_COMMAND_FAILED" },
         );
       } else {
-        onEvent({ type: "step", message: `dumping Neo4j database ${database} (offline)` });
+        onEvent({ type: "phase-started", phase: "dump-neo4j", subject: { database } });
         source = dumpNeo4j(databaseExec, database, admin);
       }
       const written = await writer.addFile(
         entry,
-        pipeline(source.stdout, checked(entry, NEO4J_DUMP_MAGICS, onEvent)),
+        pipeline(source.stdout, checked(entry, NEO4J_DUMP_MAGICS, withTotal(onEvent, estimate?.neo4jStore))),
       );
       await source.done;
-      onEvent(dumpFinished("Neo4j", written.size, Date.now() - dumpStarted));
+      onEvent({
+        type: "phase-finished",
+        phase: stageDir ? "upload-staged-dump" : "dump-neo4j",
+        durationMs: Date.now() - dumpStarted,
+        bytes: written.size,
+        subject: { database },
+      });
       // Services come back as soon as the dump ends, not after the upload is committed. A deployment that
       // does not come back does not cost the backup: it is committed, then reported.
       await held.release();
@@ -326,10 +414,13 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     throw createFailure(hold.interference ?? error, hold.outcome, signal);
   }
   onEvent({
-    type: "step",
-    message: `backup committed at ${result.commit.location}`,
-    fields: { size: result.commit.size },
+    type: "phase-finished",
+    phase: "write-archive",
+    durationMs: Date.now() - writeStarted,
+    bytes: result.commit.size,
+    subject: { location: result.commit.location },
   });
+  onEvent({ type: "committed", location: result.commit.location, size: result.commit.size });
   if (outcomeHasProblems(hold.outcome)) {
     throw new BackupError(
       "SERVICES_NOT_RESTORED",
@@ -393,11 +484,8 @@ function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** Where the time of a backup goes: each dump's length is in the log, next to the downtime. */
-function dumpFinished(engine: string, bytes: number, ms: number): OperationEvent {
-  return {
-    type: "step",
-    message: `${engine} dump finished: ${bytes} bytes in ${ms} ms`,
-    fields: { bytes, durationMs: ms },
-  };
+/** `onEvent` with the estimated total on an entry's progress (an upper bound: a dump is compressed). */
+function withTotal(onEvent: EventSink, total: number | undefined): EventSink {
+  if (total === undefined || total <= 0) return onEvent;
+  return (event) => onEvent(event.type === "progress" ? { ...event, total, estimated: true } : event);
 }

@@ -1,6 +1,6 @@
 import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
 import { BackupError } from "../errors.js";
-import type { EventSink } from "./events.js";
+import { type EventSink, warning } from "./events.js";
 
 /**
  * The archive's sink during a backup, whose clean-up waits for its owner: when a write fails, the archive
@@ -51,10 +51,12 @@ export class DeferredAbortSink implements ArchiveSink, AsyncDisposable {
       await this.#inner.abort(this.#reason ?? new BackupError("CANCELLED", "the backup did not finish"));
     } catch (error) {
       // Reported, not thrown: the backup's own failure is the error; this one names what may be left.
-      this.#onEvent({
-        type: "warning",
-        message: `the unfinished archive could not be removed from storage: ${(error as Error).message}`,
-      });
+      this.#onEvent(
+        warning(
+          "UPLOAD_NOT_REMOVED",
+          `the unfinished archive could not be removed from storage: ${(error as Error).message}`,
+        ),
+      );
     }
   }
 }

@@ -13,7 +13,7 @@ import {
 } from "../engines/postgres/credentials.js";
 import type { Environment } from "../environment/environment.js";
 import type { ServiceName } from "../environment/services.js";
-import type { EventSink } from "./events.js";
+import { type EventSink, warning } from "./events.js";
 
 export type HostEnv = Readonly<Record<string, string | undefined>>;
 
@@ -26,11 +26,11 @@ async function envOf(
   try {
     return await environment.serviceEnv(service);
   } catch (error) {
-    onEvent({
-      type: "warning",
-      message: `could not read the environment of ${service}; using defaults`,
-      fields: { error: error instanceof Error ? error.message : String(error) },
-    });
+    onEvent(
+      warning("SERVICE_ENV_UNREADABLE", `could not read the environment of ${service}; using defaults`, {
+        error: error instanceof Error ? error.message : String(error),
+      }),
+    );
     return {};
   }
 }

@@ -41,7 +41,7 @@ export async function captureEnterprise(
   try {
     let listing = "";
     for (const step of steps) {
-      options.onEvent({ type: "step", message: step.what });
+      options.onEvent({ type: "command-started", what: step.what });
       listing = await runCommand(executor, { ...step.request, ...sig }, { what: step.what, ...FAILED });
     }
     const artefacts = parseArtefactList(listing);
@@ -122,7 +122,7 @@ export async function applyEnterpriseRestore(
     ...(options.adminUser ? { adminUser: options.adminUser } : {}),
   });
   for (const step of steps) {
-    options.onEvent({ type: "step", message: step.what });
+    options.onEvent({ type: "command-started", what: step.what });
     await runCommand(
       executor,
       { ...step.request, ...(options.signal ? { signal: options.signal } : {}) },

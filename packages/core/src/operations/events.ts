@@ -129,11 +129,7 @@ export type OperationEvent =
   | { type: "restore-plan"; steps: readonly string[] }
   /** Create: the archive is complete and visible in the store. */
   | { type: "committed"; location: string; size: number }
-  | { type: "warning"; code: WarningCode; message: string; fields?: Record<string, unknown> }
-  /** @deprecated prose of emit sites not yet converted; removed once none is left. */
-  | { type: "step"; message: string; fields?: Record<string, unknown> }
-  /** @deprecated a warning without its code; removed once none is left. */
-  | { type: "warning"; code?: undefined; message: string; fields?: Record<string, unknown> };
+  | { type: "warning"; code: WarningCode; message: string; fields?: Record<string, unknown> };
 
 export type ServiceChange = "stopped" | "started" | "scaled-down" | "scaled-up";
 
@@ -142,6 +138,10 @@ export type EventSink = (event: OperationEvent) => void;
 export const ignoreEvents: EventSink = () => undefined;
 
 /** A warning event of `code` (the helpers below pass one sink around). */
-export function warning(code: WarningCode, message: string, fields?: Record<string, unknown>): OperationEvent {
+export function warning(
+  code: WarningCode,
+  message: string,
+  fields?: Record<string, unknown>,
+): OperationEvent {
   return { type: "warning", code, message, ...(fields ? { fields } : {}) };
 }

@@ -33,7 +33,7 @@ import {
   containerWorkDir,
   stageArtefact,
 } from "./enterprise-capture.js";
-import { type EventSink, ignoreEvents } from "./events.js";
+import { type EventSink, ignoreEvents, type WarningCode, warning } from "./events.js";
 import { Staging, type StagingMode } from "./staging.js";
 
 export interface RestoreBackupOptions {
@@ -116,11 +116,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const { environment, store, signal, name } = options;
   const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
-  const warn = (message: string) => onEvent({ type: "warning", message });
+  const warn = (code: WarningCode, message: string) => onEvent(warning(code, message));
+  const cleanupWarn = (message: string) => warn("RESTORE_CLEANUP_FAILED", message);
   // One operation at a time (a dry run changes nothing and needs no lock); released last.
   await using _lock = options.dryRun
     ? undefined
-    : await environment.lock({ operation: "restore", onWarning: warn, ...sig });
+    : await environment.lock({ operation: "restore", onWarning: (message) => warn("LOCK", message), ...sig });
   const readOptions = {
     ...(options.decryptKey !== undefined ? { decryptKey: options.decryptKey } : {}),
     ...(options.excludeTaskManager ? { excludeTaskManager: true } : {}),
@@ -130,7 +131,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   // Pass 1: validate everything. The deployment's Neo4j is probed meanwhile (read-only; cypher-shell
   // is a JVM that takes seconds to start), but a bad archive is still the error reported first.
   const info: ObjectInfo = await store.head(name);
-  onEvent({ type: "step", message: `verifying ${info.location} (${info.size} bytes)` });
+  onEvent({ type: "phase-started", phase: "verify", subject: { location: info.location, size: info.size } });
   const deploymentProbe = probeDeployment(environment, hostEnv, onEvent);
   // Awaited after pass 1; a bad archive is the error reported first, so this one must not surface alone.
   deploymentProbe.catch(() => undefined);
@@ -210,9 +211,12 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       await staging.verify(dir, file, { sha256: (await entry.digest).sha256, bytes: entry.size });
       staged.set(entry.path, file);
       onEvent({
-        type: "step",
-        message: `${entry.path} staged at ${file} on ${dir.executor.target} in ${Date.now() - stagedAt} ms`,
-        fields: { bytes: entry.size },
+        type: "entry-staged",
+        entry: entry.path,
+        path: file,
+        target: dir.executor.target,
+        bytes: entry.size,
+        durationMs: Date.now() - stagedAt,
       });
     },
   }).catch(async (error: unknown) => {
@@ -223,9 +227,11 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const validateMs = Date.now() - started;
   const metadata = report.metadata;
   onEvent({
-    type: "step",
-    message: `archive verified in ${validateMs} ms`,
-    fields: { backupId: metadata.backupId },
+    type: "phase-finished",
+    phase: "verify",
+    durationMs: validateMs,
+    bytes: info.size,
+    subject: { location: info.location, backupId: metadata.backupId },
   });
 
   const { neo4jCredentials, databaseExec, running } = await deploymentProbe;
@@ -300,11 +306,13 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       }
       atomicity = "non-atomic";
       warn(
+        "NON_ATOMIC_RESTORE",
         `non-atomic restore (--allow-non-atomic): ${shortfall}; the current graph is removed before the load`,
       );
     }
     for (const leftover of await leftoverPreviousStores(databaseExec, storeLocation, adminUser)) {
       warn(
+        "PREVIOUS_STORE_LEFT",
         `a previous store left by an interrupted restore is still on disk: ${leftover} (remove it once you no longer need it)`,
       );
     }
@@ -344,12 +352,14 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     ...(postgres ? { postgres } : {}),
     steps,
   };
-  onEvent({ type: "step", message: "restore plan", fields: { steps } });
+  onEvent({ type: "restore-plan", steps });
   if (options.dryRun) {
     return { plan, dryRun: true, durations: { totalMs: Date.now() - started, validateMs } };
   }
 
   // Destructive phase.
+  const restoreStarted = Date.now();
+  onEvent({ type: "phase-started", phase: "restore" });
   const stamp = stampOf(new Date());
   const pg =
     postgres && postgresExec && postgresCredentials
@@ -381,7 +391,9 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
 
     const restorePostgresFrom = async (source: { file: string } | { entry: ArchiveFileEntry }) => {
       if (!pg || !postgres) return;
-      onEvent({ type: "step", message: `restoring PostgreSQL database ${postgres.database}` });
+      const pgStarted = Date.now();
+      const subject = { database: postgres.database };
+      onEvent({ type: "phase-started", phase: "restore-postgres", subject });
       held.undoBeforeServices(() => pg.undo());
       if ("file" in source) {
         await pg.load({ file: source.file }, { signal: loadSignal });
@@ -391,13 +403,17 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         await entry.digest;
       }
       onEvent({
-        type: "step",
-        message: `PostgreSQL database ${postgres.database} restored (not yet switched in)`,
+        type: "phase-finished",
+        phase: "restore-postgres",
+        durationMs: Date.now() - pgStarted,
+        subject,
       });
     };
     const loadNeo4jFrom = async (source: { file: string } | { entry: ArchiveFileEntry }) => {
       if (!dumpEntry || !storeLocation) return;
-      onEvent({ type: "step", message: `loading Neo4j database ${neo4jCredentials.database}` });
+      const loadStarted = Date.now();
+      const subject = { database: neo4jCredentials.database };
+      onEvent({ type: "phase-started", phase: "load-neo4j", subject });
       const frozen = await held.freezeNeo4j();
       loadSignal.throwIfAborted();
       if (swap) {
@@ -406,8 +422,9 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         held.undoWhileFrozen(() => swap.rollBack());
         await swap.setAside();
         onEvent({
-          type: "step",
-          message: `the store of database ${neo4jCredentials.database} was set aside at ${swap.previousStoreDir} until the restored one serves`,
+          type: "store-set-aside",
+          database: neo4jCredentials.database,
+          path: swap.previousStoreDir,
         });
       } else {
         await removeStore(databaseExec, storeLocation, adminUser);
@@ -425,13 +442,15 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         await entry.digest;
       }
       truth.neo4j = "loaded";
-      onEvent({ type: "step", message: `Neo4j database ${neo4jCredentials.database} loaded` });
+      onEvent({ type: "phase-finished", phase: "load-neo4j", durationMs: Date.now() - loadStarted, subject });
     };
 
-    onEvent({ type: "step", message: "stopping application services" });
+    const stopStarted = Date.now();
+    onEvent({ type: "phase-started", phase: "stop-services", subject: { reason: "restore" } });
     await held.stopApplications();
+    onEvent({ type: "phase-finished", phase: "stop-services", durationMs: Date.now() - stopStarted });
     if (method === "enterprise-restore")
-      held.undoBeforeServices(() => removeWorkDir(databaseExec, workDir, warn));
+      held.undoBeforeServices(() => removeWorkDir(databaseExec, workDir, cleanupWarn));
     // Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore; the application
     // services are stopped by then, so nothing is served meanwhile.
     if (dumpEntry) {
@@ -503,7 +522,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           signal: held.commandSignal,
         });
       } finally {
-        await removeWorkDir(databaseExec, workDir, warn);
+        await removeWorkDir(databaseExec, workDir, cleanupWarn);
       }
       withdraw();
       truth.neo4j = "loaded";
@@ -514,6 +533,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       if (!swap || truth.neo4j !== "loaded") throw error;
       // The restored store does not serve: put the previous one back while everything can still be undone.
       warn(
+        "RESTORED_STORE_FAILED",
         `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
       );
       await held.freezeNeo4j();
@@ -531,11 +551,11 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     }
     // The point of no return: both databases serve the backup's data.
     truth.neo4j = "restored";
-    await swap?.commit().catch((error: unknown) => warn((error as Error).message));
+    await swap?.commit().catch((error: unknown) => cleanupWarn((error as Error).message));
     await pg
       ?.finish()
       .catch((error: unknown) =>
-        warn(`the previous task-manager database was kept: ${(error as Error).message}`),
+        cleanupWarn(`the previous task-manager database was kept: ${(error as Error).message}`),
       );
     if (options.resetDeploymentId) {
       await resetDeploymentId(databaseExec, neo4jCredentials);
@@ -553,7 +573,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       plan,
     });
   }
-  onEvent({ type: "step", message: "restore completed" });
+  onEvent({ type: "phase-finished", phase: "restore", durationMs: Date.now() - restoreStarted });
   return {
     plan,
     dryRun: false,

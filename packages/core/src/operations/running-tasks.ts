@@ -1,6 +1,6 @@
 import type { Environment } from "../environment/environment.js";
 import { BackupError, isBackupError } from "../errors.js";
-import type { EventSink } from "./events.js";
+import { type EventSink, warning } from "./events.js";
 
 export interface RunningTaskGateOptions {
   /** Give up (TASKS_RUNNING) after this long. Default 30 min; upstream waits forever. */
@@ -46,18 +46,24 @@ export async function waitForIdleTasks(
       });
     } catch (error) {
       if (!isBackupError(error, "EXEC_FAILED")) throw error;
-      onEvent({
-        type: "warning",
-        message: "infrahubctl is not available in task-worker; going on without waiting for running tasks",
-      });
+      onEvent(
+        warning(
+          "TASKS_UNCHECKED",
+          "infrahubctl is not available in task-worker; going on without waiting for running tasks",
+        ),
+      );
       return;
     }
     if (result.exitCode !== 0) {
-      onEvent({
-        type: "warning",
-        message: "could not list Infrahub's running tasks; going on without waiting for them",
-        fields: { stderr: result.stderrTail.trim().split("\n").slice(-3).join(" ") },
-      });
+      onEvent(
+        warning(
+          "TASKS_UNCHECKED",
+          "could not list Infrahub's running tasks; going on without waiting for them",
+          {
+            stderr: result.stderrTail.trim().split("\n").slice(-3).join(" "),
+          },
+        ),
+      );
       return;
     }
     let tasks: TaskSummary[];
@@ -66,7 +72,7 @@ export async function waitForIdleTasks(
       if (!Array.isArray(parsed)) throw new Error("not an array");
       tasks = parsed as TaskSummary[];
     } catch {
-      onEvent({ type: "warning", message: "infrahubctl task list did not print a JSON array; going on" });
+      onEvent(warning("TASKS_UNCHECKED", "infrahubctl task list did not print a JSON array; going on"));
       return;
     }
     if (tasks.length === 0) return;
@@ -77,9 +83,9 @@ export async function waitForIdleTasks(
       });
     }
     onEvent({
-      type: "step",
-      message: `waiting for ${tasks.length} running Infrahub task(s) to finish`,
-      fields: { tasks: tasks.slice(0, 5).map((t) => `${t.name ?? t.id} (${t.state ?? "?"})`) },
+      type: "tasks-running",
+      count: tasks.length,
+      tasks: tasks.slice(0, 5).map((t) => `${t.name ?? t.id} (${t.state ?? "?"})`),
     });
     await new Promise((r) => setTimeout(r, interval));
   }

@@ -2,7 +2,7 @@ import type { Readable } from "node:stream";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
-import type { EventSink } from "./events.js";
+import { type EventSink, warning } from "./events.js";
 
 /**
  * Where dumps go between storage and their database:
@@ -97,7 +97,7 @@ mkdir -m 0700 "$D" && echo "dir $D"`;
           },
         );
       }
-      this.#onEvent({ type: "step", message: `streaming ${options.what}, not staged: ${reason}` });
+      this.#onEvent({ type: "not-staged", what: options.what, reason });
       return undefined;
     }
     const dir = { executor, path, user: options.user };
@@ -166,10 +166,12 @@ mkdir -m 0700 "$D" && echo "dir $D"`;
         if (result.exitCode !== 0) throw new Error(result.stderrTail.trim());
       } catch (error) {
         // Reported, not thrown: the operation's own outcome is what matters; the next run removes it.
-        this.#onEvent({
-          type: "warning",
-          message: `could not remove the staging directory ${dir.path} on ${dir.executor.target} (${(error as Error).message}); the next operation removes it`,
-        });
+        this.#onEvent(
+          warning(
+            "STAGING_NOT_REMOVED",
+            `could not remove the staging directory ${dir.path} on ${dir.executor.target} (${(error as Error).message}); the next operation removes it`,
+          ),
+        );
       }
     }
   }

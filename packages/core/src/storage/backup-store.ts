@@ -32,6 +32,11 @@ export interface ListedArchive extends ObjectInfo {
 export interface PutOptions {
   /** Expected size in bytes: sizes S3 parts, and drives the local free-space preflight. */
   sizeHint?: number | undefined;
+  /**
+   * `sizeHint` is an estimate (an upper bound, e.g. the databases' sizes before compression): it sizes S3
+   * parts, but the local store does not refuse a write for want of that much free space.
+   */
+  estimated?: boolean | undefined;
   /** Aborts the upload (nothing left behind); later sink calls reject with CANCELLED. */
   signal?: AbortSignal | undefined;
 }

@@ -87,7 +87,8 @@ export class LocalStore implements BackupStore {
         hint: "backups are never overwritten; choose another name or move the old one first",
       });
     }
-    if (options.sizeHint !== undefined && options.sizeHint > 0) await this.#preflightSpace(options.sizeHint);
+    if (options.sizeHint !== undefined && options.sizeHint > 0 && !options.estimated)
+      await this.#preflightSpace(options.sizeHint);
     let sink: ArchiveSink;
     try {
       sink = await (

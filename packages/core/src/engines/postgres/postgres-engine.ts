@@ -87,6 +87,31 @@ export async function probePostgres(executor: Executor, credentials: PostgresCre
   });
 }
 
+/**
+ * `pg_database_size` of the credentials' database in bytes: what its dump weighs at most (pg_dump
+ * leaves indexes out and compresses), the size estimate of a backup.
+ */
+export async function postgresDatabaseSize(
+  executor: Executor,
+  credentials: PostgresCredentials,
+): Promise<number> {
+  const out = await psqlQuery(
+    executor,
+    credentials,
+    "SELECT pg_database_size(current_database())",
+    credentials.database,
+    {
+      what: "measuring the PostgreSQL database",
+      failureCode: "DATABASE_COMMAND_FAILED",
+      hint: CONNECTION_HINT,
+    },
+  );
+  if (!/^\d+$/.test(out)) {
+    throw new BackupError("DATABASE_COMMAND_FAILED", `pg_database_size printed ${JSON.stringify(out)}`);
+  }
+  return Number(out);
+}
+
 /** Whether the role may drop and recreate its database (owner with CREATEDB, or superuser). */
 export async function canRecreateDatabase(
   executor: Executor,
