@@ -9,7 +9,8 @@ import {
 import { waitForNeo4j } from "../engines/neo4j/wait.js";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
-import { type EventSink, warning } from "../operations/events.js";
+import type { EventSink } from "../operations/events.js";
+import { warning } from "../operations/warning.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
 import { APP_START_ORDER, APP_STOP_ORDER } from "./services.js";
 

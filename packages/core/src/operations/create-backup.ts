@@ -33,11 +33,12 @@ import {
 } from "./deployment.js";
 import { checked, pipeline } from "./dump-check.js";
 import { captureEnterprise } from "./enterprise-capture.js";
-import { type EventSink, ignoreEvents, warning } from "./events.js";
+import { type EventSink, ignoreEvents } from "./events.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
 import { measure, sizeEstimate } from "./size-estimate.js";
 import { Staging, type StagingMode } from "./staging.js";
+import { warning } from "./warning.js";
 
 export interface CreateBackupOptions {
   environment: Environment;

@@ -1,6 +1,7 @@
 import type { ArchiveSink, SinkCommit } from "../archive/archive-sink.js";
 import { BackupError } from "../errors.js";
-import { type EventSink, warning } from "./events.js";
+import type { EventSink } from "./events.js";
+import { warning } from "./warning.js";
 
 /**
  * The archive's sink during a backup, whose clean-up waits for its owner: when a write fails, the archive

@@ -13,7 +13,8 @@ import {
 } from "../engines/postgres/credentials.js";
 import type { Environment } from "../environment/environment.js";
 import type { ServiceName } from "../environment/services.js";
-import { type EventSink, warning } from "./events.js";
+import type { EventSink } from "./events.js";
+import { warning } from "./warning.js";
 
 export type HostEnv = Readonly<Record<string, string | undefined>>;
 

@@ -131,17 +131,11 @@ export type OperationEvent =
   | { type: "committed"; location: string; size: number }
   | { type: "warning"; code: WarningCode; message: string; fields?: Record<string, unknown> };
 
+/** How services were brought down or back: containers stop and start, Kubernetes workloads scale. */
 export type ServiceChange = "stopped" | "started" | "scaled-down" | "scaled-up";
 
+/** Receives an operation's events, synchronously and in order; it must not throw. */
 export type EventSink = (event: OperationEvent) => void;
 
+/** The default sink: events are dropped. */
 export const ignoreEvents: EventSink = () => undefined;
-
-/** A warning event of `code` (the helpers below pass one sink around). */
-export function warning(
-  code: WarningCode,
-  message: string,
-  fields?: Record<string, unknown>,
-): OperationEvent {
-  return { type: "warning", code, message, ...(fields ? { fields } : {}) };
-}

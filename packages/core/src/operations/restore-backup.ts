@@ -33,8 +33,9 @@ import {
   containerWorkDir,
   stageArtefact,
 } from "./enterprise-capture.js";
-import { type EventSink, ignoreEvents, type WarningCode, warning } from "./events.js";
+import { type EventSink, ignoreEvents, type WarningCode } from "./events.js";
 import { Staging, type StagingMode } from "./staging.js";
+import { warning } from "./warning.js";
 
 export interface RestoreBackupOptions {
   environment: Environment;

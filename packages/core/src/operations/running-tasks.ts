@@ -1,6 +1,7 @@
 import type { Environment } from "../environment/environment.js";
 import { BackupError, isBackupError } from "../errors.js";
-import { type EventSink, warning } from "./events.js";
+import type { EventSink } from "./events.js";
+import { warning } from "./warning.js";
 
 export interface RunningTaskGateOptions {
   /** Give up (TASKS_RUNNING) after this long. Default 30 min; upstream waits forever. */

@@ -2,7 +2,8 @@ import type { Readable } from "node:stream";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
-import { type EventSink, warning } from "./events.js";
+import type { EventSink } from "./events.js";
+import { warning } from "./warning.js";
 
 /**
  * Where dumps go between storage and their database:
