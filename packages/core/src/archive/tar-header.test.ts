@@ -41,6 +41,24 @@ describe("tar header", () => {
     expect(isBackupError(error, "INVALID_ARGUMENT")).toBe(true);
   });
 
+  it("refuses values no header field holds with INVALID_ARGUMENT, not a plain Error (exit 2, not 1)", () => {
+    const entry = { name: "backup/a", type: "file", size: 1, mtime: 1 } as const;
+    for (const bad of [
+      { ...entry, mtime: 8 ** 11 },
+      { ...entry, mode: 8 ** 7 },
+      { ...entry, size: -1 },
+      { ...entry, size: Number.MAX_SAFE_INTEGER + 2 },
+    ]) {
+      let error: unknown;
+      try {
+        encodeTarHeader(bad);
+      } catch (e) {
+        error = e;
+      }
+      expect(isBackupError(error, "INVALID_ARGUMENT"), `${JSON.stringify(bad)}: ${error}`).toBe(true);
+    }
+  });
+
   it("detects a flipped byte through the header checksum", () => {
     const header = encodeTarHeader({ name: "backup/prefect.dump", type: "file", size: 5, mtime: 1 });
     header[3] = (header[3] as number) ^ 0x01;

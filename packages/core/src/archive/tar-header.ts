@@ -20,23 +20,31 @@ export interface TarHeaderInput {
 
 const encoder = new TextEncoder();
 
+/** A value the caller gave for an entry (name, mode, mtime, size) that no tar header can hold. */
+function fieldError(problem: string, value: string | number): BackupError {
+  return new BackupError("INVALID_ARGUMENT", `archive entry value ${JSON.stringify(value)} ${problem}`, {
+    details: { value },
+  });
+}
+
 function writeString(block: Uint8Array, offset: number, length: number, value: string): void {
   const bytes = encoder.encode(value);
-  if (bytes.length > length) throw new Error(`tar field overflow: ${value}`);
+  if (bytes.length > length) throw fieldError(`does not fit a tar header field of ${length} bytes`, value);
   block.set(bytes, offset);
 }
 
 function writeOctal(block: Uint8Array, offset: number, length: number, value: number): void {
   // length-1 digits then NUL, as GNU tar and Go write them.
+  if (!Number.isSafeInteger(value) || value < 0) throw fieldError("is not a whole number ≥ 0", value);
   const digits = value.toString(8).padStart(length - 1, "0");
-  if (digits.length > length - 1) throw new Error(`tar numeric overflow: ${value}`);
+  if (digits.length > length - 1) throw fieldError(`does not fit ${length - 1} octal digits`, value);
   writeString(block, offset, length - 1, digits);
   block[offset + length - 1] = 0;
 }
 
 /** GNU base-256: first byte 0x80, then the value big-endian in the remaining bytes. */
 export function writeBase256(block: Uint8Array, offset: number, length: number, value: number): void {
-  if (!Number.isSafeInteger(value) || value < 0) throw new Error(`tar size out of range: ${value}`);
+  if (!Number.isSafeInteger(value) || value < 0) throw fieldError("is not a size from 0 to 2^53 - 1", value);
   block.fill(0, offset, offset + length);
   let rest = BigInt(value);
   for (let i = offset + length - 1; i > offset; i--) {
