@@ -1,5 +1,8 @@
 import { BackupError, type ErrorCode } from "@infrahub-backup/core";
 
+/** Byte counts in the CLI's output are written as the library writes them. */
+export { formatBytes as humanBytes } from "@infrahub-backup/core";
+
 /**
  * The code of a refused value: INVALID_ARGUMENT when it came from a flag (`--sleep`), INVALID_CONFIG when
  * from the environment (`INFRAHUB_SLEEP`).
@@ -156,15 +159,4 @@ export function parseFileMode(value: string, source: string): number {
     );
   }
   return mode;
-}
-
-export function humanBytes(bytes: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = bytes;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return i === 0 ? `${v} B` : `${v.toFixed(1)} ${units[i]}`;
 }

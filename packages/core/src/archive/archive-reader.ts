@@ -9,6 +9,7 @@ import {
   parseBackupMetadata,
 } from "./backup-metadata.js";
 import { ByteReader, truncated } from "./byte-reader.js";
+import { asBuffers } from "./bytes.js";
 import { decryptStream, detectArchiveFormat, parsePrivateKey } from "./encryption.js";
 import { gunzip, zlibError } from "./gzip-reader.js";
 import { decodeTarHeader, isZeroBlock, parsePaxRecords, TAR_BLOCK } from "./tar-header.js";
@@ -169,22 +170,13 @@ const TYPE_NAMES: Record<string, string> = {
   S: "sparse file",
 };
 
-async function* asBuffers(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    if (Buffer.isBuffer(chunk)) yield chunk;
-    else if (chunk instanceof Uint8Array) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    else if (typeof chunk === "string") yield Buffer.from(chunk);
-    else throw new BackupError("INVALID_ARGUMENT", "archive sources must yield bytes");
-  }
-}
-
 /** Peeks the first byte to choose plain or encrypted, then yields the gzip bytes. */
 async function* plainGzip(
   source: AsyncIterable<unknown>,
   options: ReadArchiveOptions,
   state: { encrypted: boolean },
 ): AsyncGenerator<Buffer> {
-  const iterator = asBuffers(source);
+  const iterator = asBuffers(source, "archive sources");
   let first: Buffer | undefined;
   for (;;) {
     const next = await iterator.next();

@@ -3,6 +3,7 @@ import { crc32, deflateRawSync } from "node:zlib";
 import { BackupError } from "../errors.js";
 import type { ArchiveSink, SinkCommit } from "./archive-sink.js";
 import { type BackupMetadata, METADATA_VERSION, serializeBackupMetadata } from "./backup-metadata.js";
+import { toBuffer } from "./bytes.js";
 import {
   Crc32Accumulator,
   deflateSegment,
@@ -103,13 +104,6 @@ function validateEntryPath(path: string): string[] {
 export function checkEntryPath(path: string): void {
   validateEntryPath(path);
   encodeTarHeader({ name: `${ARCHIVE_ROOT}/${path}`, type: "file", size: 0, mtime: 0 });
-}
-
-function toBuffer(chunk: unknown): Buffer {
-  if (Buffer.isBuffer(chunk)) return chunk;
-  if (chunk instanceof Uint8Array) return Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-  if (typeof chunk === "string") return Buffer.from(chunk);
-  throw new BackupError("INVALID_ARGUMENT", "archive entry sources must yield bytes");
 }
 
 /**
@@ -313,7 +307,7 @@ export class ArchiveWriter implements AsyncDisposable {
           ended = true;
           break;
         }
-        const chunk = toBuffer(next.value);
+        const chunk = toBuffer(next.value, "archive entry sources");
         sample.push(chunk);
         sampled += chunk.length;
       }
@@ -331,7 +325,7 @@ export class ArchiveWriter implements AsyncDisposable {
         for (;;) {
           const next = await iterator.next();
           if (next.done) break;
-          const chunk = toBuffer(next.value);
+          const chunk = toBuffer(next.value, "archive entry sources");
           if (chunk.length > 0) yield take(chunk);
         }
       }

@@ -13,6 +13,7 @@ import { rm, writeFile } from "node:fs/promises";
 import { BackupError } from "../errors.js";
 import type { ArchiveSink, SinkCommit } from "./archive-sink.js";
 import { ByteReader } from "./byte-reader.js";
+import { asBuffers } from "./bytes.js";
 
 /**
  * Upstream's "ECIES v2 chunked" container (compat-reference §1.8): an 86-byte header (version 0x02,
@@ -172,14 +173,6 @@ function encTruncated(): BackupError {
   });
 }
 
-async function* asBuffers(source: AsyncIterable<unknown>): AsyncGenerator<Buffer> {
-  for await (const chunk of source) {
-    if (Buffer.isBuffer(chunk)) yield chunk;
-    else if (chunk instanceof Uint8Array) yield Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
-    else throw new BackupError("INVALID_ARGUMENT", "archive sources must yield bytes");
-  }
-}
-
 /**
  * Decrypts the container as a stream. Memory: one chunk (4 MiB upstream). Plaintext of a chunk is only
  * emitted after its GCM tag verified; the chunk count, plaintext size and end of input are checked before
@@ -190,7 +183,7 @@ export async function* decryptStream(
   privateKey: KeyObject,
   signal?: AbortSignal,
 ): AsyncGenerator<Buffer> {
-  const reader = new ByteReader(asBuffers(source), signal);
+  const reader = new ByteReader(asBuffers(source, "archive sources"), signal);
   try {
     const header = await reader.readExact(ECIES_HEADER_LENGTH, "encryption header").catch((e: unknown) => {
       throw isTruncation(e) ? encTruncated() : e;

@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type {
   AppsV1Api,
   CoreV1Api,
@@ -229,7 +230,7 @@ export class WorkloadScaler {
           hint: `kubectl -n ${this.#namespace} get pods; a GitOps controller (Argo CD self-heal) may be reverting the scale`,
         });
       }
-      await new Promise((r) => setTimeout(r, this.#timeouts.pollMs));
+      await sleep(this.#timeouts.pollMs);
     }
   }
 }

@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import type { ArchiveWriter } from "../archive/archive-writer.js";
 import type { Neo4jCredentials } from "../engines/neo4j/credentials.js";
 import { cypherShell, plainRows } from "../engines/neo4j/cypher-shell.js";
@@ -10,14 +9,13 @@ import {
 import { BackupError } from "../errors.js";
 import { runCommand, streamCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
+import { containerWorkDir } from "../exec/work-dir.js";
 import type { EventSink } from "./events.js";
 
-const FAILED = { failureCode: "DATABASE_COMMAND_FAILED" } as const;
+// restore-backup.ts imports it from here.
+export { containerWorkDir };
 
-/** A private scratch directory name in the database container (never reused: upstream #156). */
-export function containerWorkDir(): string {
-  return `/tmp/infrahub-backup-${randomBytes(6).toString("hex")}`;
-}
+const FAILED = { failureCode: "DATABASE_COMMAND_FAILED" } as const;
 
 /**
  * Enterprise online backup (no service is stopped): `neo4j-admin database backup` into a fresh directory

@@ -15,6 +15,7 @@ export type {
   StaleUploadsResult,
   StorageLogger,
 } from "./backup-store.js";
+export { formatBytes } from "./format-bytes.js";
 export type { FileSinkFactory, LocalStoreOptions } from "./local-store.js";
 export { LocalStore } from "./local-store.js";
 export { S3_MAX_PART_SIZE, S3_MAX_PARTS, S3_MIN_PART_SIZE } from "./part-plan.js";

@@ -21,6 +21,7 @@ import type {
 } from "./backup-store.js";
 import { assertName, isStaleUploadName, newestArchive, WRITE_CHECK_PREFIX } from "./backup-store.js";
 import { FileSink } from "./file-sink.js";
+import { formatBytes } from "./format-bytes.js";
 
 /** Creates the file sink that writes `path` (temp name, fsync, no-overwrite commit). */
 export type FileSinkFactory = (path: string) => Promise<ArchiveSink>;
@@ -407,17 +408,6 @@ export function fsError(error: unknown, action: string, path: string): BackupErr
       cause: error,
     },
   );
-}
-
-function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${v.toFixed(i === 0 ? 0 : 1)} ${units[i]}`;
 }
 
 /**

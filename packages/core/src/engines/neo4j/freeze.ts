@@ -1,9 +1,10 @@
-import { randomBytes } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { stat } from "node:fs/promises";
+import { setTimeout as sleep } from "node:timers/promises";
 import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
 import type { Executor } from "../../exec/executor.js";
+import { containerWorkDir } from "../../exec/work-dir.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { waitForNeo4j } from "./wait.js";
 
@@ -75,8 +76,6 @@ export class FreezeLease {
   }
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
 /**
  * Shuts Neo4j down cleanly and freezes its JVM before it exits, so the container stays up with the
  * database offline (Community has no online backup and cannot stop its default database).
@@ -120,8 +119,7 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
       `unsupported container architecture ${machine} for the Neo4j freeze helper`,
     );
 
-  // A fresh directory per run: never reuse leftovers of an earlier run (upstream #156).
-  const workDir = `/tmp/infrahub-backup-${randomBytes(6).toString("hex")}`;
+  const workDir = containerWorkDir();
   const helper = options.helperPath(arch);
   const { size } = await stat(helper);
   await runCommand(

@@ -1,10 +1,9 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import { BackupError } from "../../errors.js";
 import type { Executor } from "../../exec/executor.js";
 import { boltPortListening } from "./bolt-probe.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { cypherShell, plainRows } from "./cypher-shell.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Between two cheap Bolt-port checks while Neo4j starts. */
 const PORT_POLL_MS = 200;
