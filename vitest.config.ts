@@ -3,7 +3,7 @@ import CostFirstSequencer from "./tools/vitest/cost-first-sequencer.js";
 
 export default defineConfig({
   test: {
-    projects: ["packages/*", "e2e", "charts", "bench"],
+    projects: ["packages/*", "e2e", "charts", "bench", "examples"],
     sequence: { sequencer: CostFirstSequencer },
   },
 });
