@@ -3,8 +3,11 @@
  * it); `message` says what happened; `hint` says what to do about it. Messages never carry secrets.
  */
 export class BackupError extends Error {
+  /** Always `BackupError` (survives serialisation, unlike `instanceof`). */
   override readonly name = "BackupError";
+  /** Stable code (ERROR_CODES); scripts and the CLI's exit codes depend on it. */
   readonly code: ErrorCode;
+  /** What the user can do about it, when there is something. */
   readonly hint: string | undefined;
   /** Structured facts for JSON output (paths, keys, counts); never secrets. */
   readonly details: Readonly<Record<string, unknown>> | undefined;
@@ -20,11 +23,13 @@ export class BackupError extends Error {
     this.details = options.details;
   }
 
+  /** The code's category (ERROR_CATEGORY), which the CLI maps to an exit code. */
   get category(): ErrorCategory {
     return ERROR_CATEGORY[this.code];
   }
 }
 
+/** True when `value` is a BackupError (with `code`, when given). */
 export function isBackupError(value: unknown, code?: ErrorCode): value is BackupError {
   return value instanceof BackupError && (code === undefined || value.code === code);
 }
@@ -123,8 +128,11 @@ export const ERROR_CATEGORY = {
   INTERNAL: "internal",
 } as const satisfies Record<string, ErrorCategory>;
 
+/** Every stable error code: the keys of ERROR_CATEGORY. */
 export type ErrorCode = keyof typeof ERROR_CATEGORY;
+/** Every stable error code, in catalogue order. */
 export const ERROR_CODES = Object.freeze(Object.keys(ERROR_CATEGORY) as ErrorCode[]);
+/** The category of an error code. */
 export function errorCategory(code: ErrorCode): ErrorCategory {
   return ERROR_CATEGORY[code];
 }

@@ -14,6 +14,10 @@ import { decryptStream, detectArchiveFormat, parsePrivateKey } from "./encryptio
 import { gunzip, zlibError } from "./gzip-reader.js";
 import { decodeTarHeader, isZeroBlock, parsePaxRecords, TAR_BLOCK } from "./tar-header.js";
 
+/**
+ * Options of verifyArchive (and the internal reader). Memory: one tar block and one gzip window, plus the
+ * metadata (at most `maxMetadataBytes`).
+ */
 export interface ReadArchiveOptions {
   /** Private key (PKCS#8 PEM text or a KeyObject) for `.tar.gz.enc`; refused for a plain archive. */
   decryptKey?: string | KeyObject;
@@ -30,13 +34,21 @@ export interface ReadArchiveOptions {
   onEntry?: (entry: ArchiveFileEntry) => void | Promise<void>;
   /** Default 1 MiB. */
   maxMetadataBytes?: number;
+  /** Aborts the read; the promise rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
+/**
+ * An entry's checksum verdict while it is read: `pending` until the metadata was read, `unverified` for an
+ * archive without checksums.
+ */
 export type ChecksumStatus = "ok" | "mismatch" | "unlisted" | "pending" | "unverified";
 
+/** What an entry's bytes hashed to, and the verdict when the metadata was already known. */
 export interface EntryDigest {
+  /** Lower-case hex SHA-256 of the entry's bytes. */
   sha256: string;
+  /** Bytes read. */
   size: number;
   /** From the metadata, when it was read before the entry ended. */
   expected?: string;
@@ -44,12 +56,15 @@ export interface EntryDigest {
   status: ChecksumStatus;
 }
 
+/** A regular file of the archive as the reader streams it to `onEntry`. */
 export interface ArchiveFileEntry {
   /** Tar name, normalised (`backup/database/neo4j.dump`). */
   name: string;
   /** Relative to `backup/`, the checksum key (`database/neo4j.dump`, `prefect.dump`). */
   path: string;
+  /** Bytes in the tar header. */
   size: number;
+  /** Modification time in the tar header. */
   mtime: Date;
   /** The entry's bytes, exactly `size` of them. */
   body: Readable;
@@ -61,31 +76,54 @@ export interface ArchiveFileEntry {
   digest: Promise<EntryDigest>;
 }
 
+/** One tar entry as verifyArchive lists it. */
 export interface ArchiveEntryReport {
+  /** Tar name, normalised. */
   name: string;
+  /** Relative to `backup/`: the checksum key. */
   path: string;
+  /** Entry kind; other kinds are refused (ARCHIVE_UNSUPPORTED_ENTRY). */
   type: "file" | "directory";
+  /** Bytes of the entry's data. */
   size: number;
+  /** SHA-256 of a file's bytes (files only). */
   sha256?: string;
 }
 
+/** The verdict for one checksum key: listed in the metadata, present in the archive, or both. */
 export interface ChecksumResult {
+  /** The checksum key (`database/neo4j.dump`, `prefect.dump`). */
   key: string;
+  /** SHA-256 the metadata lists; absent for an unlisted entry. */
   expected?: string;
+  /** SHA-256 of the archive's entry; absent when the entry is missing. */
   actual?: string;
+  /**
+   * `missing`: listed but absent; `unlisted`: present, not listed; `skipped`: excluded (task manager);
+   * `unverified`: no checksums in the metadata.
+   */
   status: "ok" | "mismatch" | "missing" | "unlisted" | "unverified" | "skipped";
 }
 
+/** One reason an archive is not ok, with the error code a restore would fail with. */
 export interface ArchiveProblem {
+  /** Stable code (ARCHIVE_CHECKSUM_MISMATCH, ARCHIVE_MISSING_FILE, …). */
   code: ErrorCode;
+  /** What is wrong, for people. */
   message: string;
 }
 
+/** What verifyArchive found: entries, checksums, metadata, and whether the archive is restorable (`ok`). */
 export interface ArchiveReport {
+  /** The archive's parsed `backup_information.json`. */
   metadata: BackupMetadata;
+  /** Where the metadata entry was: `last` for archives of this tool, `first` for upstream's. */
   metadataPosition: "first" | "middle" | "last";
+  /** True for an ECIES-encrypted archive (`.tar.gz.enc`). */
   encrypted: boolean;
+  /** Every tar entry, in archive order. */
   entries: ArchiveEntryReport[];
+  /** One verdict per checksum key of the metadata or the archive. */
   checksums: ChecksumResult[];
   /** True when the metadata has no checksums at all (metadata_version 1): nothing could be verified. */
   checksumsAbsent: boolean;
@@ -93,7 +131,9 @@ export interface ArchiveReport {
   compressedBytes: number;
   /** Bytes of the tar stream. */
   tarBytes: number;
+  /** True when every check passed and `problems` is empty. */
   ok: boolean;
+  /** Why the archive is not ok; empty when it is. */
   problems: ArchiveProblem[];
 }
 

@@ -22,6 +22,10 @@ export const METADATA_FILE = "backup_information.json";
 /** How an entry's bytes are encoded. `auto` stores already-compressed data and deflates the rest. */
 export type EntryCompression = "auto" | "store" | "deflate";
 
+/**
+ * Tuning of ArchiveWriter; every field has a default. Memory: the entry sample plus `(parallelism + 1) ×
+ * deflateBlockBytes` and zlib state, plus what the sink holds.
+ */
 export interface ArchiveWriterOptions {
   /** zlib level for deflated entries. Default 1 (fast; dumps that compress well still shrink a lot). */
   level?: number;
@@ -44,16 +48,21 @@ export interface ArchiveWriterOptions {
   parallelism?: number;
 }
 
+/** Options of ArchiveWriter.addFile. */
 export interface AddFileOptions {
   /** Default `auto`. */
   compression?: EntryCompression;
 }
 
+/** An entry the writer finished: its size, digest and how it was encoded. */
 export interface WrittenEntry {
   /** Path relative to `backup/`, e.g. `database/neo4j.dump`; this is also its checksum key. */
   path: string;
+  /** Bytes of the entry's data (uncompressed). */
   size: number;
+  /** Lower-case hex SHA-256 of the entry's data. */
   sha256: string;
+  /** How the entry was encoded in the gzip stream. */
   compression: "store" | "deflate";
 }
 
@@ -62,9 +71,13 @@ export type MetadataInput = Omit<BackupMetadata, "checksums" | "metadataVersion"
   metadataVersion?: number;
 };
 
+/** What ArchiveWriter.finish wrote and where the sink committed it. */
 export interface ArchiveWriteResult {
+  /** The metadata as written (with checksums). */
   metadata: BackupMetadata;
+  /** Every file entry, in archive order. */
   entries: WrittenEntry[];
+  /** The sink's commit (location, size). */
   commit: SinkCommit;
 }
 
@@ -140,6 +153,7 @@ export class ArchiveWriter implements AsyncDisposable {
     this.#parallelism = Math.max(1, options.parallelism ?? 2);
   }
 
+  /** The file entries written so far, in order. */
   get entries(): readonly WrittenEntry[] {
     return this.#entries;
   }
@@ -235,6 +249,7 @@ export class ArchiveWriter implements AsyncDisposable {
     await this.#sink.abort(reason);
   }
 
+  /** Aborts an archive that was not finished (`await using`); a finished one is left as committed. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.abort(new BackupError("CANCELLED", "archive writer disposed before finish"));
   }

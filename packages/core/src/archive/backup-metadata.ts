@@ -5,27 +5,38 @@ export const METADATA_VERSION = 2025111200;
 /** Largest `backup_information.json` the reader accepts (upstream files are well under 2 KiB). */
 export const MAX_METADATA_BYTES = 1024 * 1024;
 
+/** The Neo4j edition a backup was taken from: Community (offline dump) or Enterprise (online backup). */
 export type Neo4jEdition = "community" | "enterprise";
 /** `artifacts` appears in v0.0.1–v0.0.6 archives although nothing was stored for it. */
 export type BackupComponent = "database" | "task-manager-db" | "artifacts";
 
 /** `backup/backup_information.json`, in upstream field order (compat-reference §1.4). */
 export interface BackupMetadata {
+  /** Schema version (`metadata_version`); this tool writes METADATA_VERSION. */
   metadataVersion: number;
+  /** Upstream's id of the backup: the archive name's timestamp part. */
   backupId: string;
   /** RFC 3339 UTC, whole seconds, e.g. `2026-01-30T09:20:31Z`. */
   createdAt: string;
+  /** Version of the tool that wrote the archive. */
   toolVersion: string;
+  /** Version of Infrahub that was backed up. */
   infrahubVersion: string;
+  /** What the archive holds: `database` (Neo4j) and, unless excluded, `task-manager-db` (PostgreSQL). */
   components: string[];
   /** Keys relative to `backup/` with `/` (`database/neo4j.dump`, `prefect.dump`); lowercase hex SHA-256. */
   checksums: Record<string, string>;
+  /** Edition of the Neo4j that was backed up; absent in archives of upstream before v1.0. */
   neo4jEdition?: Neo4jEdition;
+  /** True when attribute values were replaced before the backup (`--redact`). */
   redacted?: boolean;
+  /** True when the archive is ECIES-encrypted. */
   encrypted?: boolean;
   /** 2.x additive keys. */
   sourceEndpoints?: Record<string, string[]>;
+  /** Per database: the roles of the source deployment (2.x). */
   sourceRoles?: Record<string, Record<string, string>>;
+  /** Per component: whether its data lived outside the deployment (2.x). */
   externalLocation?: Record<string, boolean>;
   /** Absent means complete; `false` is refused on read. */
   captureComplete?: boolean;

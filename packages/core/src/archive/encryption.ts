@@ -109,14 +109,17 @@ export function publicKeyToBase64(key: KeyObject): string {
   return keyToPoint(key.type === "private" ? createPublicKey(key) : key).toString("base64");
 }
 
+/** A new P-256 key pair for archive encryption, in the files' formats. */
 export interface GeneratedKeyPair {
   /** PKCS#8 PEM; write with mode 0600. */
   privateKeyPem: string;
   /** Content of the `.pub` file: base64 raw point plus a newline (upstream `keygen`). */
   publicKeyFile: string;
+  /** The public key as base64 of its raw uncompressed point (what `--encrypt-key` takes). */
   publicKeyBase64: string;
 }
 
+/** Generates a P-256 key pair for encrypting archives (upstream ECIES v2); nothing is written. */
 export function generateEncryptionKeyPair(): GeneratedKeyPair {
   const { privateKey, publicKey } = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
   const publicKeyBase64 = keyToPoint(publicKey).toString("base64");

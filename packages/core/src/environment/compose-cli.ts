@@ -10,6 +10,7 @@ export interface ComposeContainer {
   state: string;
 }
 
+/** How the docker CLI is run for a Compose deployment. */
 export interface ComposeCliOptions {
   /** The docker CLI to run. Default: `docker` from PATH. */
   docker?: string;

@@ -2,6 +2,7 @@ import { BackupError } from "../errors.js";
 import { ComposeCli, type ComposeCliOptions } from "./compose-cli.js";
 import { ComposeEnvironment } from "./compose-environment.js";
 
+/** Which Compose project ComposeDetector.detect uses. */
 export interface ComposeSelection {
   /** `--project` / `INFRAHUB_PROJECT`: use this project instead of looking for one. */
   project?: string | undefined;
@@ -13,6 +14,7 @@ export interface ComposeSelection {
  * ENVIRONMENT_NOT_FOUND so a caller can try the next kind of deployment.
  */
 export class ComposeDetector {
+  /** The kind of deployment this detector finds. */
   readonly kind = "compose" as const;
   readonly #options: ComposeCliOptions;
   readonly #cli: ComposeCli;
@@ -22,6 +24,11 @@ export class ComposeDetector {
     this.#cli = new ComposeCli(options);
   }
 
+  /**
+   * The Compose environment of the selected project, or of the one running project with Infrahub.
+   * ENVIRONMENT_NOT_FOUND when there is none (try the next kind), ENVIRONMENT_AMBIGUOUS when several run
+   * Infrahub, EXEC_FAILED when docker does not answer.
+   */
   async detect(selection: ComposeSelection = {}): Promise<ComposeEnvironment> {
     const project = selection.project;
     if (project) {

@@ -8,6 +8,7 @@ import { acquireDirectoryLock, type LockRequest, type OperationLock } from "./op
 import type { ServiceName } from "./services.js";
 import { stopInOrderOrUndo } from "./stop-in-order.js";
 
+/** Options of a Compose environment: the project and how docker is run. */
 export interface ComposeEnvironmentOptions extends ComposeCliOptions {
   /** The Compose project (`docker compose -p <project>`). */
   project: string;
@@ -21,7 +22,9 @@ export const COMPOSE_NEO4J_HOME = IMAGE_NEO4J_HOME;
  * services are stopped and started with `docker compose stop/start`, one at a time so the order is ours.
  */
 export class ComposeEnvironment implements Environment {
+  /** {@inheritDoc Environment.kind} */
   readonly kind = "compose" as const;
+  /** {@inheritDoc Environment.name} */
   readonly name: string;
   readonly #cli: ComposeCli;
   readonly #options: ComposeEnvironmentOptions;
@@ -44,10 +47,12 @@ export class ComposeEnvironment implements Environment {
     return this.#services;
   }
 
+  /** {@inheritDoc Environment.has} */
   async has(service: ServiceName): Promise<boolean> {
     return (await this.#serviceSet()).has(service);
   }
 
+  /** {@inheritDoc Environment.executor} */
   async executor(service: ServiceName): Promise<Executor> {
     if (!(await this.has(service))) {
       throw new BackupError("SERVICE_NOT_FOUND", `Compose project ${this.name} has no ${service} service`, {
@@ -61,6 +66,7 @@ export class ComposeEnvironment implements Environment {
     });
   }
 
+  /** {@inheritDoc Environment.serviceEnv} */
   async serviceEnv(service: ServiceName): Promise<Record<string, string>> {
     const executor = await this.executor(service);
     const result = await executor.exec({ argv: ["env"], timeoutMs: 60_000 });
@@ -74,6 +80,7 @@ export class ComposeEnvironment implements Environment {
     return parseEnvOutput(result.stdout.toString("utf8"));
   }
 
+  /** {@inheritDoc Environment.running} */
   async running(services: readonly ServiceName[]): Promise<ServiceName[]> {
     const up = new Set(
       (await this.#cli.containers(this.name)).filter((c) => c.state === "running").map((c) => c.service),
@@ -81,6 +88,7 @@ export class ComposeEnvironment implements Environment {
     return services.filter((service) => up.has(service));
   }
 
+  /** {@inheritDoc Environment.stop} */
   async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
     const stopped = await stopInOrderOrUndo(
       await this.running(services),
@@ -91,6 +99,7 @@ export class ComposeEnvironment implements Environment {
     return { services: stopped, state: undefined };
   }
 
+  /** {@inheritDoc Environment.start} */
   async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
     const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
     const failures: string[] = [];

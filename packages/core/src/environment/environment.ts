@@ -4,6 +4,7 @@ import type { ServiceName } from "./services.js";
 
 /** What was stopped, and how to bring it back exactly (replica counts, process handles …). */
 export interface StoppedServices {
+  /** The services stopped, in the order they were stopped. */
   readonly services: readonly ServiceName[];
   /** Transport-specific record (e.g. replicas per workload); opaque to operations. */
   readonly state: unknown;
@@ -30,6 +31,7 @@ export interface ReadinessWait {
   progressMs?: number;
   /** Poll interval; default 2 s. */
   pollMs?: number;
+  /** Aborts the wait (rejects with the signal's reason). */
   signal?: AbortSignal;
 }
 
@@ -41,6 +43,7 @@ export interface RestoreRecord {
   completedAt: string;
   /** Where the archive was read from. */
   location: string;
+  /** The restored archive's backup id, when its metadata has one. */
   backupId?: string;
 }
 
@@ -58,6 +61,7 @@ export interface Neo4jRuntime {
  * only ever talk to this interface.
  */
 export interface Environment {
+  /** What runs the deployment: processes on this host, Kubernetes, or Docker Compose. */
   readonly kind: "local" | "kubernetes" | "compose";
   /** The deployment's name for messages: "local", a namespace, a Compose project. */
   readonly name: string;
@@ -78,6 +82,7 @@ export interface Environment {
   stop(services: readonly ServiceName[]): Promise<StoppedServices>;
   /** Brings back exactly what `stop` stopped, in the given order, and waits until it is up. */
   start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void>;
+  /** Where Neo4j keeps its home, pid file and store in the database service (memoised). */
   neo4jRuntime(): Promise<Neo4jRuntime>;
   /**
    * Takes the deployment's operation lock (one create or restore at a time); OPERATION_IN_PROGRESS

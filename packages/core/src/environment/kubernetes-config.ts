@@ -6,6 +6,7 @@ import { BackupError } from "../errors.js";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
+/** How to reach the Kubernetes API server; every field has a default (kubeconfig, then in-cluster). */
 export interface KubernetesConnectionOptions {
   /**
    * Kubeconfig file(s), `:`-separated as in KUBECONFIG. Default: `$KUBECONFIG`, else `~/.kube/config`,

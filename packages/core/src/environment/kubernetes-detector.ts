@@ -12,11 +12,13 @@ import { api, KubernetesEnvironment, type KubernetesEnvironmentOptions } from ".
 /** Upstream's marker of an Infrahub namespace: server, worker and upgrade pods carry it. */
 export const INFRAHUB_POD_SELECTOR = "app.kubernetes.io/name=infrahub";
 
+/** Which namespace KubernetesDetector.detect uses. */
 export interface KubernetesSelection {
   /** `--k8s-namespace` / `INFRAHUB_K8S_NAMESPACE`. */
   k8sNamespace?: string | undefined;
 }
 
+/** How KubernetesDetector reaches the cluster, and the timeouts of the environments it returns. */
 export type KubernetesDetectorOptions = KubernetesConnectionOptions &
   Omit<KubernetesEnvironmentOptions, "kubeConfig" | "namespace">;
 
@@ -27,6 +29,7 @@ export type KubernetesDetectorOptions = KubernetesConnectionOptions &
  * several are an error, and a Role without cluster-wide `list` gets a hint to name the namespace.
  */
 export class KubernetesDetector {
+  /** The kind of deployment this detector finds. */
   readonly kind = "kubernetes" as const;
   readonly #options: KubernetesDetectorOptions;
 
@@ -34,6 +37,11 @@ export class KubernetesDetector {
     this.#options = options;
   }
 
+  /**
+   * The Kubernetes environment of the selected namespace, or of the one namespace running Infrahub pods.
+   * ENVIRONMENT_NOT_FOUND when there is none (try the next kind), ENVIRONMENT_AMBIGUOUS when several do; API
+   * errors are mapped to BackupErrors with RBAC hints.
+   */
   async detect(selection: KubernetesSelection = {}): Promise<KubernetesEnvironment> {
     const kubeConfig = loadKubeConfig(this.#options);
     const core = kubeConfig.makeApiClient(CoreV1Api);

@@ -99,8 +99,11 @@ function podName(pod: V1Pod): string {
   return pod.metadata?.name ?? "?";
 }
 
+/** The pod and container a service's commands run in. */
 export interface PodChoice {
+  /** Pod name. */
   pod: string;
+  /** Container name in the pod. */
   container: string;
   /** How it was found, for messages. */
   how: string;

@@ -28,6 +28,9 @@ import type { LockRequest, OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
 import { stopInOrderOrUndo } from "./stop-in-order.js";
 
+/**
+ * Options of a Kubernetes environment: the API client, the namespace and the timeouts of scaling and exec.
+ */
 export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
   /** Credentials and server (see `loadKubeConfig`). */
   kubeConfig: KubeConfig;
@@ -50,7 +53,9 @@ export const KUBERNETES_NEO4J_HOME = IMAGE_NEO4J_HOME;
  * RBAC of the infrahub-backup chart's Role.
  */
 export class KubernetesEnvironment implements Environment {
+  /** {@inheritDoc Environment.kind} */
   readonly kind = "kubernetes" as const;
+  /** {@inheritDoc Environment.name} */
   readonly name: string;
   readonly #options: KubernetesEnvironmentOptions;
   readonly #core: CoreV1Api;
@@ -70,6 +75,7 @@ export class KubernetesEnvironment implements Environment {
     this.#scaler = new WorkloadScaler(this.#apps, this.#core, options.namespace, options);
   }
 
+  /** Infrahub's namespace. */
   get namespace(): string {
     return this.#options.namespace;
   }
@@ -91,11 +97,13 @@ export class KubernetesEnvironment implements Environment {
     return choice;
   }
 
+  /** {@inheritDoc Environment.has} */
   async has(service: ServiceName): Promise<boolean> {
     if (this.#choices.has(service)) return true;
     return candidatePods(await this.#pods(), service).pods.length > 0;
   }
 
+  /** {@inheritDoc Environment.executor} */
   async executor(service: ServiceName): Promise<Executor> {
     const choice = await this.locate(service);
     return new KubernetesExecutor({
@@ -138,6 +146,7 @@ export class KubernetesEnvironment implements Environment {
     );
   }
 
+  /** {@inheritDoc Environment.stop} */
   async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
     const toStop = await this.running(services);
     // Every check before the first scale: a refusal must leave everything running.
@@ -205,6 +214,7 @@ export class KubernetesEnvironment implements Environment {
     return { services: stopped, state: scaled, interference: watch.signal };
   }
 
+  /** {@inheritDoc Environment.start} */
   async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
     const state = Array.isArray(stopped.state) ? (stopped.state as ScaledWorkload[]) : [];
     const watch = this.#watches.get(state);
@@ -264,6 +274,7 @@ export class KubernetesEnvironment implements Environment {
     return readRestoreRecord(this.#options.kubeConfig, this.name);
   }
 
+  /** {@inheritDoc Environment.recordRestore} */
   recordRestore(record: RestoreRecord): Promise<void> {
     return writeRestoreRecord(this.#options.kubeConfig, this.name, record);
   }

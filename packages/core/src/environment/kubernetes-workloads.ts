@@ -129,6 +129,7 @@ export function assertSafeToScaleDown(service: ServiceName, workload: Workload, 
   }
 }
 
+/** How long scaling a workload down and back up may take; every field has a default. */
 export interface ScaleTimeouts {
   /** How long to wait for a workload's pods to be gone after scaling to zero. Default 5 min. */
   scaleDownMs?: number;

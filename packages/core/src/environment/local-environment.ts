@@ -9,23 +9,31 @@ import { stopInOrderOrUndo } from "./stop-in-order.js";
 
 /** Starts, stops and observes one locally run service (a process, a supervisor …). */
 export interface LocalServiceControl {
+  /** Whether the service runs now. */
   isRunning(): boolean | Promise<boolean>;
+  /** Stops it; resolves once it is down. */
   stop(): Promise<void>;
+  /** Starts it; resolves once it is up. */
   start(): Promise<void>;
 }
 
+/** One service of a local deployment: its environment and, when it can be stopped, how. */
 export interface LocalServiceConfig {
   /** The service's "container" environment (credentials, ports, PATH of its sandbox). */
   env?: Record<string, string>;
   /** Directories put first on PATH for its commands (wrappers bound to this service instance). */
   pathPrepend?: string[];
+  /** Working directory of its commands. Default: this process's. */
   cwd?: string;
   /** How to stop/start it; services without control are always considered running and never stopped. */
   control?: LocalServiceControl;
 }
 
+/** A deployment whose services run on this host (the CLI's `--local-config` file). */
 export interface LocalEnvironmentOptions {
+  /** The services the deployment has; a missing one is SERVICE_NOT_FOUND when needed. */
   services: Partial<Record<ServiceName, LocalServiceConfig>>;
+  /** Where Neo4j keeps its pid file, home and store on this host. */
   neo4j: Neo4jRuntime;
 }
 
@@ -35,7 +43,9 @@ export interface LocalEnvironmentOptions {
  * Compose environments follow.
  */
 export class LocalEnvironment implements Environment {
+  /** {@inheritDoc Environment.kind} */
   readonly kind = "local" as const;
+  /** {@inheritDoc Environment.name} */
   readonly name = "local";
   readonly #options: LocalEnvironmentOptions;
 
@@ -51,10 +61,12 @@ export class LocalEnvironment implements Environment {
     return config;
   }
 
+  /** {@inheritDoc Environment.has} */
   async has(service: ServiceName): Promise<boolean> {
     return this.#options.services[service] !== undefined;
   }
 
+  /** {@inheritDoc Environment.executor} */
   async executor(service: ServiceName): Promise<Executor> {
     const config = this.#config(service);
     return new LocalExecutor({
@@ -65,10 +77,12 @@ export class LocalEnvironment implements Environment {
     });
   }
 
+  /** {@inheritDoc Environment.serviceEnv} */
   async serviceEnv(service: ServiceName): Promise<Record<string, string>> {
     return { ...(this.#config(service).env ?? {}) };
   }
 
+  /** {@inheritDoc Environment.running} */
   async running(services: readonly ServiceName[]): Promise<ServiceName[]> {
     const out: ServiceName[] = [];
     for (const service of services) {
@@ -88,6 +102,7 @@ export class LocalEnvironment implements Environment {
     return out;
   }
 
+  /** {@inheritDoc Environment.stop} */
   async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
     const running = await this.stoppable(services);
     const stopped = await stopInOrderOrUndo(
@@ -99,6 +114,7 @@ export class LocalEnvironment implements Environment {
     return { services: stopped, state: undefined };
   }
 
+  /** {@inheritDoc Environment.start} */
   async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
     const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
     const failures: string[] = [];
@@ -116,6 +132,7 @@ export class LocalEnvironment implements Environment {
     }
   }
 
+  /** {@inheritDoc Environment.neo4jRuntime} */
   async neo4jRuntime(): Promise<Neo4jRuntime> {
     return this.#options.neo4j;
   }

@@ -7,22 +7,29 @@ import type { Executor } from "../exec/executor.js";
 export interface LockHolder {
   /** Unique per operation: `<host>/<pid>/<random>`. */
   id: string;
+  /** `create` or `restore`. */
   operation: string;
+  /** Host name of the holder's machine (or pod). */
   host: string;
+  /** Process id of the holder. */
   pid: number;
   /** ISO 8601, UTC. */
   startedAt: string;
 }
 
+/** What Environment.lock is asked for. */
 export interface LockRequest {
+  /** The operation that takes the lock. */
   operation: "create" | "restore";
   /** Told when a stale lock is taken over, or when the lock is lost while held. */
   onWarning?: (message: string) => void;
+  /** Aborts waiting for the lock. */
   signal?: AbortSignal;
 }
 
 /** One operation at a time per deployment: held until disposed. */
 export interface OperationLock extends AsyncDisposable {
+  /** Who holds it: this operation. */
   readonly holder: LockHolder;
 }
 

@@ -10,6 +10,7 @@ export const SERVICE_NAMES = [
   "message-queue",
 ] as const;
 
+/** One of Infrahub's services the tool knows (SERVICE_NAMES). */
 export type ServiceName = (typeof SERVICE_NAMES)[number];
 
 /** Upstream's stop order for the application services (databases are never stopped this way). */

@@ -5,6 +5,7 @@ import type { Readable, Writable } from "node:stream";
  * `stdin`, never in `argv`: argv is visible in process lists and in Kubernetes audit logs.
  */
 export interface ExecRequest {
+  /** The command and its arguments, run without a shell; never secrets. */
   argv: readonly string[];
   /** Extra environment for the command; each transport delivers it without putting it on argv. */
   env?: Readonly<Record<string, string>>;
@@ -18,9 +19,11 @@ export interface ExecRequest {
   maxOutputBytes?: number;
   /** Kill the command after this long. */
   timeoutMs?: number;
+  /** Kills the command; the result rejects with the signal's reason. */
   signal?: AbortSignal;
 }
 
+/** How a command ended (a non-zero exit is a result, not an exception). */
 export interface ExecResult {
   /** The command's exit status; a command killed by a signal reports 128 + signal number. */
   exitCode: number;

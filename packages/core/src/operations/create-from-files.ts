@@ -13,8 +13,13 @@ import { BackupError } from "../errors.js";
 import { formatArchiveName } from "../storage/archive-name.js";
 import type { BackupStore } from "../storage/backup-store.js";
 
+/**
+ * Options of createBackupFromFiles: an archive from dump files that exist already (no deployment is touched).
+ */
 export interface CreateFromFilesOptions {
+  /** Where the archive is written. */
   store: BackupStore;
+  /** Written as `tool_version`. */
   toolVersion: string;
   /** A Community `.dump` file, or a directory of Enterprise backup artefacts. */
   neo4jPath: string;
@@ -24,8 +29,11 @@ export interface CreateFromFilesOptions {
   neo4jEdition?: Neo4jEdition;
   /** Written as given (upstream: may be empty). */
   infrahubVersion?: string;
+  /** Encrypt to this recipient public key (upstream ECIES v2); the name gets `.enc`. */
   encryptTo?: KeyObject;
+  /** Clock for the archive name and `created_at`. Default: now. */
   now?: () => Date;
+  /** Aborts the write; nothing is left in the store. */
   signal?: AbortSignal;
 }
 

@@ -16,6 +16,7 @@ import type { ServiceName } from "../environment/services.js";
 import type { EventSink } from "./events.js";
 import { warning } from "./warning.js";
 
+/** Variables of the host (INFRAHUB_DB_*, PREFECT_*) that take precedence over the containers'. */
 export type HostEnv = Readonly<Record<string, string | undefined>>;
 
 async function envOf(

@@ -14,6 +14,7 @@ import { warning } from "./warning.js";
  */
 export type StagingMode = "auto" | "container" | "none";
 
+/** Every StagingMode, for flag validation. */
 export const STAGING_MODES: readonly StagingMode[] = ["auto", "container", "none"];
 
 /** Kept free beyond what staging needs, so a staged dump never fills a database's volume. */

@@ -4,10 +4,13 @@
  */
 export const ARCHIVE_NAME_PATTERN = /^infrahub_backup_(\d{8})_(\d{6})\.tar\.gz(\.enc)?$/;
 
+/** An archive file name, parsed (`infrahub_backup_<YYYYMMDD>_<HHMMSS>.tar.gz[.enc]`). */
 export interface ArchiveName {
+  /** The whole name. */
   name: string;
   /** `YYYYMMDD_HHMMSS` exactly as in the name; sorts chronologically as a string. */
   stamp: string;
+  /** True for `.tar.gz.enc`. */
   encrypted: boolean;
 }
 

@@ -9,7 +9,9 @@ export interface ObjectInfo {
   name: string;
   /** `s3://bucket/key` or an absolute file path. */
   location: string;
+  /** Bytes. */
   size: number;
+  /** When the object was last written. */
   lastModified: Date;
   /** S3 only. */
   etag?: string | undefined;
@@ -21,14 +23,17 @@ export interface ObjectInfo {
 
 /** A listed object; `archive` is set when its name is an archive name (§1.1). */
 export interface ListedObject extends ObjectInfo {
+  /** The parsed archive name; undefined for other objects. */
   archive: ArchiveName | undefined;
 }
 
 /** A listed archive (`archive` set), as returned by `latest` and used by retention. */
 export interface ListedArchive extends ObjectInfo {
+  /** The parsed archive name. */
   archive: ArchiveName;
 }
 
+/** Options of BackupStore.put. */
 export interface PutOptions {
   /** Expected size in bytes: sizes S3 parts, and drives the local free-space preflight. */
   sizeHint?: number | undefined;
@@ -41,19 +46,23 @@ export interface PutOptions {
   signal?: AbortSignal | undefined;
 }
 
+/** Options of BackupStore.get. */
 export interface GetOptions {
   /** Read exactly these bytes (from an earlier `head`/`get`); anything else → STORAGE_CHANGED. */
   pin?: ObjectInfo | undefined;
   /** First byte to read. Default 0. */
   start?: number | undefined;
+  /** Aborts the read; the stream errors with CANCELLED. */
   signal?: AbortSignal | undefined;
 }
 
+/** Options of BackupStore.removeStaleUploads. */
 export interface StaleUploadsOptions {
   /** Only leftovers started (S3) or last written (local) more than this long ago. Default in callers: 24 h. */
   olderThanMs: number;
   /** Report what would be removed; remove nothing. */
   dryRun?: boolean | undefined;
+  /** Aborts the sweep between removals. */
   signal?: AbortSignal | undefined;
 }
 
@@ -63,9 +72,11 @@ export interface StaleUpload {
   name: string;
   /** `s3://bucket/key` of the upload, or the temp file's path. */
   location: string;
+  /** When the write started (S3) or last wrote (local). */
   startedAt: Date;
 }
 
+/** What BackupStore.removeStaleUploads removed, failed to remove, and left alone. */
 export interface StaleUploadsResult {
   /** Removed (or, with `dryRun`, would be). */
   removed: StaleUpload[];
@@ -73,6 +84,7 @@ export interface StaleUploadsResult {
   failed: (StaleUpload & { error: BackupError })[];
   /** Unfinished writes of our names that are newer than the threshold: left alone. */
   recent: number;
+  /** True when nothing was removed (`dryRun`). */
   dryRun: boolean;
 }
 
@@ -87,6 +99,7 @@ export function isStaleUploadName(name: string): boolean {
 
 /** A stream of a stored object's bytes, pinned to `info`. */
 export interface ObjectStream extends Readable {
+  /** The object these bytes are from. */
   readonly info: ObjectInfo;
 }
 
@@ -129,7 +142,9 @@ export interface BackupStore {
 
 /** Where the library reports things worth a human's attention; the CLI formats them. */
 export interface StorageLogger {
+  /** Something a human should see (printed by the CLI as a warning). */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Detail for `--log-level debug`. */
   debug?(message: string, fields?: Record<string, unknown>): void;
 }
 

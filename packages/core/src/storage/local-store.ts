@@ -26,6 +26,7 @@ import { formatBytes } from "./format-bytes.js";
 /** Creates the file sink that writes `path` (temp name, fsync, no-overwrite commit). */
 export type FileSinkFactory = (path: string) => Promise<ArchiveSink>;
 
+/** Options of LocalStore. */
 export interface LocalStoreOptions {
   /** The backup directory; created on the first `put` when missing (mode: see `fileMode`). */
   directory: string;
@@ -47,7 +48,9 @@ const TEMP_NAME = /^\.(.+)\.partial-[0-9a-f]{12}$/;
 
 /** A BackupStore in a local directory. Never overwrites or deletes an existing archive as a side effect. */
 export class LocalStore implements BackupStore {
+  /** {@inheritDoc BackupStore.kind} */
   readonly kind = "local" as const;
+  /** The backup directory, absolute. */
   readonly directory: string;
   readonly #options: LocalStoreOptions;
 
@@ -56,6 +59,7 @@ export class LocalStore implements BackupStore {
     this.#options = options;
   }
 
+  /** {@inheritDoc BackupStore.root} */
   get root(): string {
     return this.directory;
   }
@@ -69,10 +73,12 @@ export class LocalStore implements BackupStore {
     return this.#fileMode | ((this.#fileMode & 0o444) >> 2);
   }
 
+  /** {@inheritDoc BackupStore.location} */
   location(name: string): string {
     return join(this.directory, name);
   }
 
+  /** {@inheritDoc BackupStore.put} */
   async put(name: string, options: PutOptions = {}): Promise<ArchiveSink> {
     assertName(name);
     const path = this.location(name);
@@ -122,6 +128,7 @@ export class LocalStore implements BackupStore {
     }
   }
 
+  /** {@inheritDoc BackupStore.head} */
   async head(name: string): Promise<ObjectInfo> {
     assertName(name);
     const path = this.location(name);
@@ -136,6 +143,7 @@ export class LocalStore implements BackupStore {
     return infoOf(name, path, st);
   }
 
+  /** {@inheritDoc BackupStore.get} */
   async get(name: string, options: GetOptions = {}): Promise<ObjectStream> {
     assertName(name);
     const path = this.location(name);
@@ -163,6 +171,7 @@ export class LocalStore implements BackupStore {
     }
   }
 
+  /** {@inheritDoc BackupStore.list} */
   async list(): Promise<ListedObject[]> {
     let entries: import("node:fs").Dirent[];
     try {
@@ -237,10 +246,12 @@ export class LocalStore implements BackupStore {
     return result;
   }
 
+  /** {@inheritDoc BackupStore.latest} */
   async latest(): Promise<ListedArchive | undefined> {
     return newestArchive(await this.list());
   }
 
+  /** {@inheritDoc BackupStore.delete} */
   async delete(name: string, options: { pin?: ObjectInfo | undefined } = {}): Promise<void> {
     const info = await this.head(name);
     if (options.pin && !sameFile(options.pin, info)) throw changed(info.location, "it was replaced");

@@ -5,7 +5,9 @@ export const GiB = 1024 * MiB;
 
 /** S3's limits; stores differ only in `maxParts` (e.g. Scaleway: 1,000). */
 export const S3_MIN_PART_SIZE = 5 * MiB;
+/** S3's largest part (5 GiB). */
 export const S3_MAX_PART_SIZE = 5 * GiB;
+/** S3's most parts in one upload (10,000); some stores allow fewer (`maxParts`). */
 export const S3_MAX_PARTS = 10_000;
 
 export interface PartPlanOptions {

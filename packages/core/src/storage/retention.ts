@@ -2,6 +2,10 @@ import { BackupError } from "../errors.js";
 import { compareArchivesNewestFirst, type StampTimeZone, stampToDate } from "./archive-name.js";
 import type { BackupStore, ListedArchive, ListedObject } from "./backup-store.js";
 
+/**
+ * What pruneBackups keeps: the union of both rules, and always the newest archive; at least one rule is
+ * required.
+ */
 export interface RetentionRules {
   /** Keep archives whose stamp is within the last N days (N ≥ 1). */
   keepDays?: number | undefined;
@@ -16,14 +20,18 @@ export interface RetentionOptions extends RetentionRules {
   stampTimeZone?: StampTimeZone | undefined;
 }
 
+/** Why an archive is kept. */
 export type KeepReason = "newest" | "keep-count" | "keep-days";
 
+/** One archive and why it is kept. */
 export interface RetentionDecision {
+  /** The archive. */
   object: ListedArchive;
   /** Why it is kept (empty for deletions). */
   reasons: KeepReason[];
 }
 
+/** What pruning would keep and delete. */
 export interface RetentionPlan {
   /** Newest first. */
   keep: RetentionDecision[];
@@ -75,9 +83,13 @@ export function planRetention(objects: readonly ListedObject[], options: Retenti
   return plan;
 }
 
+/** What pruning deleted. */
 export interface RetentionResult {
+  /** Names deleted (with `dryRun`: that would be). */
   deleted: string[];
+  /** Names that could not be deleted, each with its error. */
   failed: { name: string; error: BackupError }[];
+  /** True when nothing was deleted. */
   dryRun: boolean;
 }
 

@@ -19,6 +19,7 @@ export interface S3Deadlines {
   maxAttempts: number;
 }
 
+/** The default S3 deadlines: connect 5 s, request 10 s, idle 15 s, 3 attempts per request. */
 export const S3_DEADLINE_DEFAULTS: Readonly<S3Deadlines> = Object.freeze({
   connectTimeoutMs: 5_000,
   requestTimeoutMs: 10_000,

@@ -1,6 +1,8 @@
 import { BackupError } from "../errors.js";
 
+/** A bucket and a key (or prefix) in it. */
 export interface S3Location {
+  /** The bucket name. */
   bucket: string;
   /** The object key, or a prefix; `""` for the bucket root. */
   key: string;

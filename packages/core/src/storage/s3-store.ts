@@ -43,13 +43,22 @@ import { isTransientS3Error, mapS3Error, s3StallError } from "./s3-errors.js";
 import { formatS3Uri, isValidBucketName, normalizePrefix, objectKey } from "./s3-location.js";
 import { S3MultipartSink, type S3ObjectParams } from "./s3-multipart-sink.js";
 
+/** Static S3 credentials; without them the AWS SDK's default chain is used. Never logged. */
 export interface S3Credentials {
+  /** Access key id. */
   accessKeyId: string;
+  /** Secret access key. */
   secretAccessKey: string;
+  /** Session token of temporary credentials. */
   sessionToken?: string | undefined;
 }
 
+/**
+ * Options of S3Store; only `bucket` is required. Upload memory is bounded by the part size (see
+ * `concurrency`).
+ */
 export interface S3StoreOptions {
+  /** The bucket (must exist: STORAGE_NO_BUCKET otherwise). */
   bucket: string;
   /** Key prefix; objects are `<prefix>/<name>` (trailing slashes trimmed), or `<name>` without one. */
   prefix?: string | undefined;
@@ -74,6 +83,7 @@ export interface S3StoreOptions {
   insecureTls?: boolean | undefined;
   /** Server-side encryption. */
   sse?: { type: "AES256" } | { type: "aws:kms"; kmsKeyId?: string | undefined } | undefined;
+  /** Storage class of the archives (`STANDARD_IA`, …). Default: the bucket's. */
   storageClass?: string | undefined;
   /** The store's multipart part limit. Default 10,000; e.g. 1,000 for Scaleway. */
   maxParts?: number | undefined;
@@ -111,6 +121,7 @@ export interface S3StoreOptions {
    * nothing for the stall limit (see `maxAttempts`) fails whatever this says.
    */
   readResumes?: number | undefined;
+  /** Where retries and other warnings go. Default: nowhere. */
   logger?: StorageLogger | undefined;
   /** Use this client instead of building one (its configuration then wins). */
   client?: S3Client | undefined;
@@ -150,9 +161,13 @@ export function parseEndpoint(endpoint: string): URL {
 
 /** A BackupStore in an S3 bucket (AWS or any S3-compatible store). */
 export class S3Store implements BackupStore, AsyncDisposable {
+  /** {@inheritDoc BackupStore.kind} */
   readonly kind = "s3" as const;
+  /** The bucket. */
   readonly bucket: string;
+  /** The key prefix, without trailing slash; `""` for the bucket root. */
   readonly prefix: string;
+  /** The AWS SDK client used. */
   readonly client: S3Client;
   readonly #options: S3StoreOptions;
   readonly #endpoint: string | undefined;
@@ -242,18 +257,22 @@ export class S3Store implements BackupStore, AsyncDisposable {
     return new S3Client(config);
   }
 
+  /** {@inheritDoc BackupStore.root} */
   get root(): string {
     return formatS3Uri(this.bucket, this.prefix === "" ? "" : `${this.prefix}/`);
   }
 
+  /** The endpoint given; undefined for AWS. */
   get endpoint(): string | undefined {
     return this.#endpoint;
   }
 
+  /** The object key of `name`. */
   key(name: string): string {
     return objectKey(this.prefix, name);
   }
 
+  /** {@inheritDoc BackupStore.location} */
   location(name: string): string {
     return formatS3Uri(this.bucket, this.key(name));
   }
@@ -284,6 +303,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
     return params;
   }
 
+  /** {@inheritDoc BackupStore.put} */
   async put(name: string, options: PutOptions = {}): Promise<ArchiveSink> {
     assertName(name);
     const o = this.#options;
@@ -330,6 +350,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
     });
   }
 
+  /** {@inheritDoc BackupStore.head} */
   async head(name: string): Promise<ObjectInfo> {
     assertName(name);
     const key = this.key(name);
@@ -351,6 +372,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
     }
   }
 
+  /** {@inheritDoc BackupStore.get} */
   async get(name: string, options: GetOptions = {}): Promise<ObjectStream> {
     const info = options.pin ?? (await this.head(name));
     if (options.pin !== undefined && options.pin.name !== name) {
@@ -441,6 +463,7 @@ export class S3Store implements BackupStore, AsyncDisposable {
     }
   }
 
+  /** {@inheritDoc BackupStore.list} */
   async list(): Promise<ListedObject[]> {
     const prefix = this.prefix === "" ? "" : `${this.prefix}/`;
     const objects: ListedObject[] = [];
@@ -477,10 +500,12 @@ export class S3Store implements BackupStore, AsyncDisposable {
     return objects;
   }
 
+  /** {@inheritDoc BackupStore.latest} */
   async latest(): Promise<ListedArchive | undefined> {
     return newestArchive(await this.list());
   }
 
+  /** {@inheritDoc BackupStore.delete} */
   async delete(name: string, options: { pin?: ObjectInfo | undefined } = {}): Promise<void> {
     assertName(name);
     const key = this.key(name);
@@ -661,10 +686,12 @@ export class S3Store implements BackupStore, AsyncDisposable {
     return result;
   }
 
+  /** Releases the client's connections (unless the client was given). */
   async close(): Promise<void> {
     if (this.#ownsClient) this.client.destroy();
   }
 
+  /** close(), for `await using`. */
   async [Symbol.asyncDispose](): Promise<void> {
     await this.close();
   }

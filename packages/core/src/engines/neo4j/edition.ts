@@ -6,8 +6,11 @@ import { cypherShell, plainRows } from "./cypher-shell.js";
 
 export type { Neo4jEdition };
 
+/** What the running Neo4j reported about itself (`dbms.components()`). */
 export interface Neo4jServerInfo {
+  /** Community or Enterprise: decides offline dump/load or online backup/restore. */
   edition: Neo4jEdition;
+  /** Neo4j's version, e.g. `5.26.1`. */
   version: string;
 }
 

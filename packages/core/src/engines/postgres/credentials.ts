@@ -2,8 +2,11 @@ import { BackupError } from "../../errors.js";
 
 /** Credentials of the Prefect task-manager database. */
 export interface PostgresCredentials {
+  /** Role to connect as (upstream default `postgres`). */
   user: string;
+  /** Its password; passed to commands in their environment, never on argv. */
   password: string;
+  /** The Prefect database (upstream default `prefect`). */
   database: string;
 }
 
