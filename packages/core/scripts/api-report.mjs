@@ -42,7 +42,8 @@ for (const [subpath, target] of Object.entries(exports)) {
           "ae-forgotten-export": { logLevel: subpath === "." ? "error" : "none" },
           // No release tags (@public/@beta) here: every export of an entry point is public.
           "ae-missing-release-tag": { logLevel: "none" },
-          "ae-undocumented": { logLevel: "warning", addToApiReportFile: true },
+          // Every export and member carries JSDoc (defaults, bounds, errors thrown).
+          "ae-undocumented": { logLevel: "error" },
         },
         // JSDoc here is prose for editors, not TSDoc-strict (`@param name text` without a hyphen).
         tsdocMessageReporting: { default: { logLevel: "none" } },

@@ -40,8 +40,14 @@ import { measure, sizeEstimate } from "./size-estimate.js";
 import { Staging, type StagingMode } from "./staging.js";
 import { warning } from "./warning.js";
 
+/**
+ * Options of createBackup. Memory stays bounded whatever the databases' size: dumps stream through the
+ * archive writer into the store (S3: part size × (held parts + concurrency + 2)).
+ */
 export interface CreateBackupOptions {
+  /** The deployment to back up (LocalEnvironment, or what ComposeDetector / KubernetesDetector found). */
   environment: Environment;
+  /** Where the archive is written (LocalStore, S3Store); nothing is visible there until it is complete. */
   store: BackupStore;
   /** Written as `tool_version`. */
   toolVersion: string;
@@ -84,7 +90,9 @@ export interface CreateBackupOptions {
   freezeLeaseTtlMs?: number;
   /** Clock for the archive name and `created_at`. Default: now. */
   now?: () => Date;
+  /** Aborts the backup: services are brought back, nothing is left in the store; rejects with CANCELLED. */
   signal?: AbortSignal;
+  /** Receives every progress event (OperationEvent). Default: none. */
   onEvent?: EventSink;
 }
 
@@ -94,13 +102,21 @@ interface StoreFacts {
   space: { storeBytes: number; freeBytes: number };
 }
 
+/** What createBackup wrote and how long the deployment was affected. */
 export interface CreateBackupResult {
+  /** The archive's name in the store (`infrahub_backup_<stamp>.tar.gz[.enc]`). */
   name: string;
+  /** Where it is: a file path or `s3://bucket/key`. */
   location: string;
+  /** Bytes of the archive. */
   size: number;
+  /** The metadata written into it. */
   metadata: BackupMetadata;
+  /** Its file entries (dumps), with sizes and SHA-256. */
   entries: WrittenEntry[];
+  /** Edition and version of the Neo4j that was backed up. */
   neo4j: Neo4jServerInfo;
+  /** Wall-clock durations in milliseconds. */
   durations: {
     totalMs: number;
     /** Community: from Neo4j's stop until it answered queries again. */

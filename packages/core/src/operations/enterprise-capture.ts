@@ -12,9 +12,6 @@ import type { Executor } from "../exec/executor.js";
 import { containerWorkDir } from "../exec/work-dir.js";
 import type { EventSink } from "./events.js";
 
-// restore-backup.ts imports it from here.
-export { containerWorkDir };
-
 const FAILED = { failureCode: "DATABASE_COMMAND_FAILED" } as const;
 
 /**

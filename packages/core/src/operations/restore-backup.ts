@@ -24,25 +24,30 @@ import { APP_STOP_ORDER } from "../environment/services.js";
 import { BackupError, type ErrorCode, isBackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { shellQuote } from "../exec/shell-quote.js";
+import { containerWorkDir } from "../exec/work-dir.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
+import { formatBytes } from "../storage/format-bytes.js";
 import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./deployment.js";
 import { checked, pipeline } from "./dump-check.js";
-import {
-  applyEnterpriseRestore,
-  assertSingleInstance,
-  containerWorkDir,
-  stageArtefact,
-} from "./enterprise-capture.js";
+import { applyEnterpriseRestore, assertSingleInstance, stageArtefact } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents, type WarningCode } from "./events.js";
 import { Staging, type StagingMode } from "./staging.js";
 import { warning } from "./warning.js";
 
+/**
+ * Options of restoreBackup. The archive is read twice (validate, then load) unless staged; memory stays
+ * bounded whatever its size.
+ */
 export interface RestoreBackupOptions {
+  /** The deployment to restore into; its data is replaced. */
   environment: Environment;
+  /** Where the archive is read from. */
   store: BackupStore;
   /** The archive's name in the store. */
   name: string;
+  /** Local path of the Neo4j freeze helper for a container architecture (Community only). */
   freezeHelper: (arch: "amd64" | "arm64") => string;
+  /** Variables of the host that take precedence over the containers' (INFRAHUB_DB_*, PREFECT_*). */
   hostEnv?: HostEnv;
   /** Private key for `.tar.gz.enc` archives. */
   decryptKey?: string | KeyObject;
@@ -69,15 +74,29 @@ export interface RestoreBackupOptions {
   staging?: StagingMode;
   /** How long a frozen Neo4j may outlive this process if it is killed (the freeze helper's lease). Default 20 s. */
   freezeLeaseTtlMs?: number;
+  /**
+   * Aborts the restore; before the destructive phase nothing was changed, during it the previous store is
+   * kept where atomic. Rejects with CANCELLED.
+   */
   signal?: AbortSignal;
+  /** Receives every progress event (OperationEvent). Default: none. */
   onEvent?: EventSink;
 }
 
+/**
+ * What a restore will do, decided after the archive was validated and before anything changes (`dryRun` stops
+ * here).
+ */
 export interface RestorePlan {
+  /** The archive's name. */
   name: string;
+  /** Where it is read from. */
   location: string;
+  /** Bytes of the archive. */
   size: number;
+  /** Its metadata. */
   metadata: BackupMetadata;
+  /** How the graph database is restored. */
   neo4j: {
     /** The archive's Neo4j entries: one `<db>.dump` (Community) or the online-backup artefacts (Enterprise). */
     entries: string[];
@@ -91,14 +110,19 @@ export interface RestorePlan {
      */
     atomicity: "atomic" | "non-atomic";
   };
+  /** How the task-manager database is restored; absent when the archive has no dump or it is excluded. */
   postgres?: { entry: string; bytes: number; database: string; mode: "recreate" | "in-place" };
   /** What the destructive phase will do, in order. */
   steps: string[];
 }
 
+/** What restoreBackup did. */
 export interface RestoreBackupResult {
+  /** The plan it followed. */
   plan: RestorePlan;
+  /** True when it stopped after planning (nothing changed). */
   dryRun: boolean;
+  /** Wall-clock durations in milliseconds (validation, Neo4j offline, total). */
   durations: { totalMs: number; validateMs: number; neo4jDowntimeMs?: number };
 }
 
@@ -298,7 +322,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     const needed =
       spaceForAtomicLoad(space, dumpEntry.size) + (staged.has(dumpEntry.path) ? dumpEntry.size : 0);
     if (space.freeBytes < needed) {
-      const shortfall = `${storeLocation.storeDir} has ${mib(space.freeBytes)} free; keeping the previous store (${mib(space.storeBytes)}) while loading a ${mib(dumpEntry.size)} dump needs about ${mib(needed)}`;
+      const shortfall = `${storeLocation.storeDir} has ${formatBytes(space.freeBytes)} free; keeping the previous store (${formatBytes(space.storeBytes)}) while loading a ${formatBytes(dumpEntry.size)} dump needs about ${formatBytes(needed)}`;
       if (!options.allowNonAtomic) {
         throw new BackupError("NO_ROOM_TO_ROLL_BACK", `not enough room for an atomic restore: ${shortfall}`, {
           hint: "free space on the Neo4j volume, or accept a restore that removes the current graph first with --allow-non-atomic (a failure then leaves it empty; run the restore again); nothing was changed",
@@ -730,10 +754,6 @@ async function fedFrom(entry: ArchiveFileEntry, load: Promise<void>): Promise<vo
     ]);
     throw source ?? error;
   }
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
 
 /** Sets a new uuid on the :Root node (upstream #126), once Neo4j serves again, before the app starts. */

@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
+import { formatBytes } from "../storage/format-bytes.js";
 import type { EventSink } from "./events.js";
 import { warning } from "./warning.js";
 
@@ -89,7 +90,7 @@ mkdir -m 0700 "$D" && echo "dir $D"`;
     }
     const path = /^dir (.+)$/m.exec(out)?.[1];
     if (path === undefined) {
-      const reason = `${out} (needs ${mib(needBytes + STAGING_MARGIN_BYTES)})`;
+      const reason = `${out} (needs ${formatBytes(needBytes + STAGING_MARGIN_BYTES)})`;
       if (this.mode === "container") {
         throw new BackupError(
           "NO_ROOM_TO_STAGE",
@@ -177,8 +178,4 @@ mkdir -m 0700 "$D" && echo "dir $D"`;
       }
     }
   }
-}
-
-function mib(bytes: number): string {
-  return `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
 }
