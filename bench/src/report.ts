@@ -1,3 +1,4 @@
+import { formatBytes as libraryFormatBytes } from "@infrahub-backup/core/storage";
 import type { DatasetKind } from "./dataset.js";
 import type { MemorySplit, Phases, Sample, Scenario } from "./scenarios.js";
 
@@ -210,15 +211,9 @@ export function parseSize(text: string): number {
   return Math.round(Number(m[1]) * (UNITS[unit] ?? 1));
 }
 
+/** The library's formatBytes, compact for table cells and labels: `64MiB`, `1.5GiB`, `512B`. */
 export function formatBytes(n: number): string {
-  const units = ["B", "KiB", "MiB", "GiB", "TiB"];
-  let v = n;
-  let i = 0;
-  while (v >= 1024 && i < units.length - 1) {
-    v /= 1024;
-    i++;
-  }
-  return `${Number.isInteger(v) ? v : v.toFixed(1)}${units[i]}`;
+  return libraryFormatBytes(n).replace(/(\.0)? /, "");
 }
 
 function table(head: string[], body: string[][]): string {
