@@ -1,7 +1,6 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { KubeClient, KubeObject } from "@infrahub-backup/testkit";
 import type { ClusterEvent, JobOutcome, Workload } from "./driver.js";
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 function condition(job: KubeObject, type: string): KubeObject | undefined {
   return ((job.status?.conditions ?? []) as KubeObject[]).find((c) => c.type === type && c.status === "True");
