@@ -134,7 +134,10 @@ function phaseFinished(event: PhaseFinished): EventLine {
         ? info(`Neo4j dump staged in ${ms} ms`)
         : info(`Neo4j dump finished: ${event.bytes} bytes in ${ms} ms`, moved);
     case "upload-staged-dump":
-      return info(`Neo4j dump finished: ${event.bytes} bytes streamed in ${ms} ms`, moved);
+      return info(
+        `Neo4j dump finished: ${event.bytes} bytes streamed from its staging directory in ${ms} ms`,
+        moved,
+      );
     case "verify":
       return info(`archive verified in ${ms} ms`, { backupId: s.backupId });
     case "restore-postgres":

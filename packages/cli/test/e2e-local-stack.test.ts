@@ -74,6 +74,19 @@ describe("CLI end to end on a local Infrahub stack", () => {
         path: `s3://${BUCKET}/infrahub/${firstName}`,
       });
       expect(lines.at(-1)).toMatchObject({ type: "summary", command: "create" });
+      // The preflight's size estimate gives the dumps' progress a total: percent and ETA, marked estimated.
+      expect(
+        lines.find((l) => typeof l.msg === "string" && l.msg.startsWith("size estimate: ")),
+      ).toMatchObject({
+        bytes: expect.any(Number),
+        neo4j_store_bytes: expect.any(Number),
+        postgres_bytes: expect.any(Number),
+      });
+      expect(lines.find((l) => l.type === "progress" && l.entry === "prefect.dump")).toMatchObject({
+        total_estimated: true,
+        percent: expect.any(Number),
+        eta_s: expect.any(Number),
+      });
       expect(await stack.minio.listObjectKeys(BUCKET)).toEqual([`infrahub/${firstName}`]);
       expect(existsSync(join(dir.path, "backups", firstName))).toBe(false);
       expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);

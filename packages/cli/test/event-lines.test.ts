@@ -63,6 +63,10 @@ const cases: [OperationEvent, string][] = [
     'level=info msg="Neo4j dump staged in 900 ms"',
   ],
   [
+    { type: "phase-finished", phase: "upload-staged-dump", bytes: 5678, durationMs: 300 },
+    'level=info msg="Neo4j dump finished: 5678 bytes streamed from its staging directory in 300 ms" bytes=5678 durationMs=300',
+  ],
+  [
     { type: "neo4j-serving", database: "neo4j", downtimeMs: 4321 },
     'level=info msg="Neo4j serving database neo4j again after 4321 ms offline" downtimeMs=4321',
   ],

@@ -368,6 +368,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         signal: held.commandSignal,
       };
       const dumpStarted = Date.now();
+      // The phase that ends with the entry: the dump streamed, or the staged dump's upload.
+      let entryStarted = dumpStarted;
       let source: StreamingCommand;
       if (stageDir) {
         const subject = { database, stagedIn: stageDir.path };
@@ -381,6 +383,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         });
         // Neo4j is back before a byte travels to storage: the offline window is the local dump only.
         await held.release();
+        entryStarted = Date.now();
         onEvent({
           type: "phase-started",
           phase: "upload-staged-dump",
@@ -407,7 +410,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       onEvent({
         type: "phase-finished",
         phase: stageDir ? "upload-staged-dump" : "dump-neo4j",
-        durationMs: Date.now() - dumpStarted,
+        durationMs: Date.now() - entryStarted,
         bytes: written.size,
         subject: { database },
       });
