@@ -1,6 +1,7 @@
 // ci-cost: 50 s (measured: one local stack start, one create and one restore)
 // The example runs as written against a real local deployment (Neo4j and PostgreSQL; the application
 // services are the testkit's stand-ins): the restore undoes a change made after the backup.
+import { readFile } from "node:fs/promises";
 import type { LocalEnvironmentOptions } from "@infrahub-backup/core/environment";
 import {
   digestInfrahubData,
@@ -49,4 +50,16 @@ it("backs up to a directory, lists, verifies and restores through the published 
   expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(before);
   expect(Object.values(stack.apps).every((app) => app.isRunning())).toBe(true);
   expect(eventTypes).toContain("phase-started");
+});
+
+it("imports the library through its published entry points only", async () => {
+  const source = await readFile(new URL("../backup-to-directory.ts", import.meta.url), "utf8");
+  const { exports } = JSON.parse(
+    await readFile(new URL("../../packages/core/package.json", import.meta.url), "utf8"),
+  ) as { exports: Record<string, unknown> };
+  const published = Object.keys(exports).map((subpath) => `@infrahub-backup/core${subpath.slice(1)}`);
+  const specifiers = [...source.matchAll(/from "([^"]+)"/g)].map((match) => match[1] as string);
+  const library = specifiers.filter((specifier) => !specifier.startsWith("node:"));
+  expect(library.length).toBeGreaterThan(0);
+  for (const specifier of library) expect(published).toContain(specifier);
 });
