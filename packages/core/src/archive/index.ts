@@ -24,7 +24,6 @@ export { ArchiveWriter } from "./archive-writer.js";
 export type { BackupComponent, BackupMetadata, Neo4jEdition } from "./backup-metadata.js";
 export type { GeneratedKeyPair } from "./encryption.js";
 export {
-  generateEncryptionKeyPair,
   OPSMILL_PUBLIC_KEY,
   parsePrivateKey,
   parsePublicKey,

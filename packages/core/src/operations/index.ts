@@ -11,5 +11,4 @@ export * from "./events.js";
 export type { RestoreBackupOptions, RestoreBackupResult, RestorePlan } from "./restore-backup.js";
 export { restoreBackup } from "./restore-backup.js";
 export type { StagingMode } from "./staging.js";
-export { STAGING_MODES } from "./staging.js";
 export { listBackups, pruneBackups, verifyBackup } from "./verify-backup.js";
