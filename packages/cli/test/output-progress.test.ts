@@ -84,6 +84,24 @@ describe("progress", () => {
     ]);
   });
 
+  it("in text, an estimated total is marked with ~", () => {
+    const c = capture("text", 1000);
+    c.output.onEvent({ type: "phase-started", phase: "dump-postgres", subject: { database: "prefect" } });
+    c.at(4000);
+    c.output.onEvent({
+      type: "progress",
+      entry: "prefect.dump",
+      bytes: 8 * MiB,
+      total: 32 * MiB,
+      estimated: true,
+    });
+    expect(c.lines.filter((l) => l.includes("msg=progress"))).toEqual([
+      expect.stringMatching(
+        /entry=prefect\.dump bytes=8388608 .* total_human="~32\.0 MiB" percent=25 .* eta_s=12 /,
+      ),
+    ]);
+  });
+
   it("text lines carry a human rate; a second entry of the same phase is timed from the end of the first", () => {
     const c = capture("text", 1000);
     c.output.onEvent({ type: "phase-started", phase: "backup-neo4j", subject: { database: "neo4j" } });
