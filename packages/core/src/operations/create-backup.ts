@@ -313,7 +313,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         "prefect.dump",
         pipeline(
           dump.stdout,
-          checked("prefect.dump", [PG_DUMP_MAGIC], withTotal(onEvent, estimate?.postgres)),
+          checked("prefect.dump", [PG_DUMP_MAGIC], withTotal(onEvent, estimate?.postgres, true)),
         ),
       );
       await dump.done;
@@ -371,7 +371,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       // The phase that ends with the entry: the dump streamed, or the staged dump's upload.
       let entryStarted = dumpStarted;
       let source: StreamingCommand;
+      let entryTotal = { bytes: estimate?.neo4jStore, estimated: true };
       if (stageDir) {
+        const stagedFile = `${stageDir.path}/${database}.dump`;
         const subject = { database, stagedIn: stageDir.path };
         onEvent({ type: "phase-started", phase: "dump-neo4j", subject });
         await dumpNeo4jToDirectory(databaseExec, database, stageDir.path, admin);
@@ -383,6 +385,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         });
         // Neo4j is back before a byte travels to storage: the offline window is the local dump only.
         await held.release();
+        // The staged file's size is the upload's exact total (the estimate only bounds it).
+        const staged = await measure(() => staging.size(stageDir, stagedFile, sig), signal);
+        if ("bytes" in staged) entryTotal = { bytes: staged.bytes, estimated: false };
         entryStarted = Date.now();
         onEvent({
           type: "phase-started",
@@ -392,7 +397,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
         source = streamCommand(
           databaseExec,
           {
-            argv: ["cat", `${stageDir.path}/${database}.dump`],
+            argv: ["cat", stagedFile],
             ...(runtime.adminUser ? { user: runtime.adminUser } : {}),
             ...sig,
           },
@@ -404,7 +409,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       }
       const written = await writer.addFile(
         entry,
-        pipeline(source.stdout, checked(entry, NEO4J_DUMP_MAGICS, withTotal(onEvent, estimate?.neo4jStore))),
+        pipeline(
+          source.stdout,
+          checked(entry, NEO4J_DUMP_MAGICS, withTotal(onEvent, entryTotal.bytes, entryTotal.estimated)),
+        ),
       );
       await source.done;
       onEvent({
@@ -504,8 +512,12 @@ function capitalise(text: string): string {
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
-/** `onEvent` with the estimated total on an entry's progress (an upper bound: a dump is compressed). */
-function withTotal(onEvent: EventSink, total: number | undefined): EventSink {
+/**
+ * `onEvent` with `total` on an entry's progress: exact (a staged file), or estimated (an upper bound: a
+ * dump is compressed).
+ */
+function withTotal(onEvent: EventSink, total: number | undefined, estimated: boolean): EventSink {
   if (total === undefined || total <= 0) return onEvent;
-  return (event) => onEvent(event.type === "progress" ? { ...event, total, estimated: true } : event);
+  const known = estimated ? { total, estimated: true } : { total };
+  return (event) => onEvent(event.type === "progress" ? { ...event, ...known } : event);
 }

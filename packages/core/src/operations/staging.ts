@@ -129,6 +129,29 @@ mkdir -m 0700 "$D" && echo "dir $D"`;
     );
   }
 
+  /** The byte count of a staged file (`wc -c` in its container). */
+  async size(dir: StagingDir, file: string, options: { signal?: AbortSignal } = {}): Promise<number> {
+    const out = (
+      await runCommand(
+        dir.executor,
+        {
+          argv: ["sh", "-c", 'wc -c < "$F"'],
+          env: { F: file },
+          ...(dir.user ? { user: dir.user } : {}),
+          ...(options.signal ? { signal: options.signal } : {}),
+        },
+        { what: `measuring the staged ${file}` },
+      )
+    ).trim();
+    if (!/^\d+$/.test(out)) {
+      throw new BackupError(
+        "DATABASE_COMMAND_FAILED",
+        `wc -c of the staged ${file} printed ${JSON.stringify(out)}`,
+      );
+    }
+    return Number(out);
+  }
+
   /**
    * Proves a staged file is exactly what the archive holds: its SHA-256 computed in the container
    * (`sha256sum`; where the image has none, its byte count).
