@@ -555,7 +555,11 @@ describe("backup and restore through the API server", () => {
       console.log(`mid-restore failure: ${error.message}`);
       // The restore changed nothing (each database is kept until the new one is complete): the cause's code.
       expect(error.code).toBe("STORAGE_UNREACHABLE");
-      expect(error.message).toMatch(/PostgreSQL: unchanged\. Neo4j: unchanged\./);
+      // The loads run side by side: the Neo4j load may have set the store aside before the cut surfaced
+      // (seen on a busy machine), and putting it back leaves it unchanged too.
+      expect(error.message).toMatch(
+        /PostgreSQL: unchanged\. Neo4j: unchanged( \(the previous store was put back\))?\./,
+      );
       expect(whileStopped).toMatchObject({
         "Deployment/infrahub-infrahub-server": 0,
         "Deployment/infrahub-infrahub-task-worker": 0,
