@@ -61,19 +61,25 @@ describe("progress", () => {
     expect(progress[0]).not.toHaveProperty("total_bytes");
   });
 
-  it("a dump with an estimated total (create's size estimate) shows percent and ETA", () => {
-    const c = capture("json", 1000);
-    c.at(0);
-    c.output.onEvent({ type: "phase-started", phase: "dump-postgres", subject: { database: "prefect" } });
-    c.at(4000);
-    c.output.onEvent({
-      type: "progress",
-      entry: "prefect.dump",
-      bytes: 8 * MiB,
-      total: 32 * MiB,
-      estimated: true,
-    });
-    expect(c.json().filter((l) => l.type === "progress")).toEqual([
+  it("a dump with an estimated total (create's size estimate) shows percent and ETA, the total marked estimated", () => {
+    const dumpWithEstimate = (format: "json" | "text") => {
+      const c = capture(format, 1000);
+      c.output.onEvent({ type: "phase-started", phase: "dump-postgres", subject: { database: "prefect" } });
+      c.at(4000);
+      c.output.onEvent({
+        type: "progress",
+        entry: "prefect.dump",
+        bytes: 8 * MiB,
+        total: 32 * MiB,
+        estimated: true,
+      });
+      return c;
+    };
+    expect(
+      dumpWithEstimate("json")
+        .json()
+        .filter((l) => l.type === "progress"),
+    ).toEqual([
       expect.objectContaining({
         bytes: 8 * MiB,
         total_bytes: 32 * MiB,
@@ -82,20 +88,7 @@ describe("progress", () => {
         eta_s: 12,
       }),
     ]);
-  });
-
-  it("in text, an estimated total is marked with ~", () => {
-    const c = capture("text", 1000);
-    c.output.onEvent({ type: "phase-started", phase: "dump-postgres", subject: { database: "prefect" } });
-    c.at(4000);
-    c.output.onEvent({
-      type: "progress",
-      entry: "prefect.dump",
-      bytes: 8 * MiB,
-      total: 32 * MiB,
-      estimated: true,
-    });
-    expect(c.lines.filter((l) => l.includes("msg=progress"))).toEqual([
+    expect(dumpWithEstimate("text").lines.filter((l) => l.includes("msg=progress"))).toEqual([
       expect.stringMatching(
         /entry=prefect\.dump bytes=8388608 .* total_human="~32\.0 MiB" percent=25 .* eta_s=12 /,
       ),
