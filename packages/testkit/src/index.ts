@@ -1,3 +1,5 @@
+export type { RealComposeProject } from "./compose/real-compose-project.js";
+export { COMPOSE_FILE, startRealComposeProject } from "./compose/real-compose-project.js";
 export type {
   DockerShim,
   DockerShimOptions,
@@ -12,7 +14,7 @@ export type { InfrahubComposeProject } from "./docker-shim/infrahub-project.js";
 export { createInfrahubComposeProject } from "./docker-shim/infrahub-project.js";
 export type { FaultMode, FaultProxy } from "./fault-proxy.js";
 export { startFaultProxy } from "./fault-proxy.js";
-export type { InfrahubDataDigest } from "./infrahub-data.js";
+export type { GraphQueries, InfrahubDataDigest, SqlQueries } from "./infrahub-data.js";
 export { digestInfrahubData, seedBulkData, seedInfrahubData } from "./infrahub-data.js";
 export type { InfrahubLocalStack, StandInControl } from "./infrahub-stack.js";
 export { AppServiceStandIn, startInfrahubLocalStack } from "./infrahub-stack.js";

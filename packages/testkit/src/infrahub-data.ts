@@ -1,14 +1,21 @@
 import { createHash } from "node:crypto";
-import type { Neo4jServer } from "./neo4j.js";
-import type { PostgresCluster } from "./postgres.js";
+
+/** What the seed and the digest need of a graph database: a local Neo4jServer, or a container's cypher-shell. */
+export interface GraphQueries {
+  cypher(query: string): Promise<string>;
+}
+/** What the seed and the digest need of the task-manager database: a local PostgresCluster, or a container's psql. */
+export interface SqlQueries {
+  psql(sql: string): Promise<string>;
+}
 
 /**
  * Seeds an Infrahub-shaped graph (a :Root with the deployment uuid, nodes with attribute values and
  * relationships between them) and Prefect-shaped tables (flow runs, task runs, logs).
  */
 export async function seedInfrahubData(
-  neo4j: Neo4jServer,
-  postgres: PostgresCluster,
+  neo4j: GraphQueries,
+  postgres: SqlQueries,
   options: { nodes?: number; flowRuns?: number } = {},
 ): Promise<void> {
   const nodes = options.nodes ?? 500;
@@ -43,8 +50,8 @@ export async function seedInfrahubData(
  * megabytes of node text is slow in Cypher).
  */
 export async function seedBulkData(
-  neo4j: Neo4jServer,
-  postgres: PostgresCluster,
+  neo4j: GraphQueries,
+  postgres: SqlQueries,
   options: { postgresMiB?: number; neo4jNodes?: number } = {},
 ): Promise<void> {
   const rows = Math.ceil(((options.postgresMiB ?? 8) * 1024 * 1024) / 512);
@@ -68,8 +75,8 @@ export interface InfrahubDataDigest {
  * the graph; every row of every table in the public schema. Equal digests mean equal data.
  */
 export async function digestInfrahubData(
-  neo4j: Neo4jServer,
-  postgres: PostgresCluster,
+  neo4j: GraphQueries,
+  postgres: SqlQueries,
 ): Promise<InfrahubDataDigest> {
   const nodes = await neo4j.cypher(
     `MATCH (n) WHERE NOT n:Filler UNWIND (CASE WHEN size(keys(n)) = 0 THEN [null] ELSE keys(n) END) AS p
