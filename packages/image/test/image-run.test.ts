@@ -24,6 +24,7 @@ import {
   startLocalCluster,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { startProcess } from "../../cli/test/cli-process.js";
 
 const run = promisify(execFile);
 const NS = "infrahub";
@@ -61,17 +62,9 @@ describe.skipIf(!dockerAnswers && !required)(
         image,
         ...args,
       ];
-      return run("docker", argv, {
-        env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
-        maxBuffer: 64 * 1024 * 1024,
-      }).then(
-        (r) => ({ code: 0, stdout: r.stdout, stderr: r.stderr }),
-        (e: { code?: number; stdout?: string; stderr?: string }) => ({
-          code: typeof e.code === "number" ? e.code : -1,
-          stdout: e.stdout ?? "",
-          stderr: e.stderr ?? "",
-        }),
-      );
+      // Exit status and output of a failing run are what the assertions read: the CLI tests' process runner keeps them.
+      return startProcess("docker", argv, { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env } })
+        .result;
     }
 
     beforeAll(async () => {
