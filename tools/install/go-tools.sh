@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Go-built tools (helm v4, helm v3 as helm3, ct, yq, minio, mc), compiled from the Go module proxy.
+# Go-built tools (helm v4, helm v3 as helm3, ct, yq, minio, mc, pushgateway), compiled from the Go module proxy.
 # Module and build caches live under $IHB_CACHE/go, so nothing is written into the work tree.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -110,5 +110,7 @@ go_tool minio "MINIO_VERSION" github.com/minio/minio minio \
   "$(minio_ldflags github.com/minio/minio "$MINIO_VERSION")"
 go_tool mc "MC_VERSION" github.com/minio/mc mc \
   "$(minio_ldflags github.com/minio/mc "$MC_VERSION")"
+go_tool pushgateway "PUSHGATEWAY_VERSION" github.com/prometheus/pushgateway pushgateway \
+  "-X github.com/prometheus/common/version.Version=${PUSHGATEWAY_VERSION#v}"
 
 say "go tools: built [${built[*]:-}] cached [${cached[*]:-}]"
