@@ -48,6 +48,8 @@ export type { ProcessInfo } from "./proc.js";
 export { findProcesses, freezeOwnedProcesses } from "./proc.js";
 export type { ExitStatus, StartOptions } from "./process.js";
 export { ManagedProcess, TESTKIT_MARKER, waitUntil } from "./process.js";
+export type { PrometheusSample, PushgatewayOptions, PushgatewayServer } from "./pushgateway.js";
+export { parseExposition, startPushgateway } from "./pushgateway.js";
 export type { RunResult } from "./run.js";
 export { run } from "./run.js";
 export type {
