@@ -320,8 +320,45 @@ template is immutable). A new restore Job for a request already completed does n
 {{- else if eq .component "test" }}
 {{- include "infrahub-backup.s3Env" (include "infrahub-backup.testS3" $root | fromYaml) }}
 {{- end }}
+{{- if ne .component "test" }}
+{{- include "infrahub-backup.monitoringEnv" $root.Values }}
+{{- end }}
 {{- with $root.Values.extraEnv }}
 {{ toYaml . }}
+{{- end }}
+{{- end }}
+
+{{/*
+Metrics push and webhook env of the backup and restore pods (issue 24). Credentials and webhook URLs (they
+carry tokens) come only from Secret refs, never as plain values.
+*/}}
+{{- define "infrahub-backup.monitoringEnv" -}}
+{{- with .metrics.pushgateway }}
+{{- if .url }}
+- name: INFRAHUB_METRICS_PUSHGATEWAY
+  value: {{ .url | quote }}
+{{- $secret := .auth.secretName }}
+{{- range $name, $key := dict "INFRAHUB_METRICS_PUSHGATEWAY_USERNAME" .auth.usernameKey "INFRAHUB_METRICS_PUSHGATEWAY_PASSWORD" .auth.passwordKey "INFRAHUB_METRICS_PUSHGATEWAY_BEARER_TOKEN" .auth.bearerTokenKey }}
+{{- if and $secret $key }}
+- name: {{ $name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $secret | quote }}
+      key: {{ $key | quote }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- with .notifications }}
+{{- if .webhook.secretName }}
+- name: INFRAHUB_NOTIFY_WEBHOOK
+  valueFrom:
+    secretKeyRef:
+      name: {{ .webhook.secretName | quote }}
+      key: {{ .webhook.key | quote }}
+- name: INFRAHUB_NOTIFY_ON
+  value: {{ .notifyOn | quote }}
+{{- end }}
 {{- end }}
 {{- end }}
 

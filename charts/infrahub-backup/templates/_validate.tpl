@@ -94,6 +94,24 @@ restore.storage.s3.secretKey|removed: credentials come only from an existing Sec
 {{- $p = append $p (printf "%s is an encrypted archive: set restore.decryption.keySecret.name to the Secret holding its private key" $source) }}
 {{- end }}
 {{- end }}
+{{- $auth := $v.metrics.pushgateway.auth }}
+{{- if and $auth.secretName (not (or $auth.usernameKey $auth.passwordKey $auth.bearerTokenKey)) }}
+{{- $p = append $p "metrics.pushgateway.auth.secretName is set but names no key: set usernameKey and passwordKey (basic auth) or bearerTokenKey" }}
+{{- else if and (or $auth.usernameKey $auth.passwordKey $auth.bearerTokenKey) (not $auth.secretName) }}
+{{- $p = append $p "metrics.pushgateway.auth: keys are set but secretName is empty: name the Secret that holds them" }}
+{{- end }}
+{{- if or (and $auth.usernameKey (not $auth.passwordKey)) (and $auth.passwordKey (not $auth.usernameKey)) }}
+{{- $p = append $p "metrics.pushgateway.auth: basic auth needs both usernameKey and passwordKey" }}
+{{- else if and $auth.usernameKey $auth.bearerTokenKey }}
+{{- $p = append $p "metrics.pushgateway.auth: basic auth (usernameKey/passwordKey) and bearerTokenKey are both set: use one" }}
+{{- end }}
+{{- if and $auth.secretName (not $v.metrics.pushgateway.url) }}
+{{- $p = append $p "metrics.pushgateway.auth.secretName is set but metrics.pushgateway.url is empty: nothing would be pushed" }}
+{{- end }}
+{{- $rule := $v.metrics.prometheusRule }}
+{{- if and $rule.enabled $rule.noRecentBackup.enabled (kindIs "invalid" $rule.noRecentBackup.maxAgeSeconds) $v.backup.enabled (eq $v.backup.mode "cronjob") (not (include "infrahub-backup.scheduleIntervalSeconds" .)) }}
+{{- $p = append $p (printf "metrics.prometheusRule.noRecentBackup.maxAgeSeconds is null and the interval of backup.schedule %q cannot be derived (recognised: @macros, every N minutes or hours, hourly, daily, one weekday, one day of the month): set maxAgeSeconds" (toString $v.backup.schedule)) }}
+{{- end }}
 {{- range $p }}
   - {{ . }}
 {{- end }}
