@@ -17,6 +17,7 @@ export const EXIT_CODES = [
   { code: 9, category: "storage", meaning: "other storage failure (unreachable, quota, no space, …)" },
   { code: 10, category: "busy", meaning: "another backup or restore of this deployment is running" },
   { code: 11, category: "declined", meaning: "declined at the confirmation prompt; nothing was changed" },
+  { code: 12, category: "check-failed", meaning: "drill: the archive loads, but a check of its data failed" },
   { code: 130, category: "cancelled", meaning: "cancelled (SIGINT; 143 for SIGTERM)" },
 ] as const satisfies readonly { code: number; category: ErrorCategory | "success"; meaning: string }[];
 

@@ -49,6 +49,7 @@ export type ErrorCategory =
   | "cancelled"
   | "busy"
   | "declined"
+  | "check-failed"
   | "internal";
 
 /**
@@ -126,6 +127,13 @@ export const ERROR_CATEGORY = {
   DECLINED: "declined",
   TIMEOUT: "internal",
   INTERNAL: "internal",
+  // drill (a restore into throwaway databases)
+  /** The throwaway Neo4j or PostgreSQL of a drill could not be set up (installation, ports, disk). */
+  DRILL_SETUP_FAILED: "environment",
+  /** The archive's checksums are right, but a dump does not load into, or start as, a database. */
+  DRILL_LOAD_FAILED: "integrity",
+  /** The drilled databases load and serve, but a check of their data failed. */
+  DRILL_CHECK_FAILED: "check-failed",
 } as const satisfies Record<string, ErrorCategory>;
 
 /** Every stable error code: the keys of ERROR_CATEGORY. */
