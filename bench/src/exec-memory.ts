@@ -2,8 +2,17 @@ import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { tempDir } from "@infrahub-backup/testkit";
 import { Dataset } from "./dataset.js";
+import { measureProcess } from "./measure.js";
 import { formatBytes, parseSize } from "./report.js";
-import { clearBucket, type OursPath, oursCreate, oursRestore, type Sample } from "./scenarios.js";
+import {
+  CLI_BIN_ENV,
+  CLI_NODE_FLAGS,
+  clearBucket,
+  type OursPath,
+  oursCreate,
+  oursRestore,
+  type Sample,
+} from "./scenarios.js";
 import { benchContext, bundleCli, startBenchStack, startKubernetesPath, stoppedOnSignal } from "./setup.js";
 
 const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1]
@@ -11,7 +20,23 @@ const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--v
 Our create and restore only (random dataset), each variant's CLI environment in turn (default: one
 variant, "as shipped", with no extra environment). Prints per run: peak RSS (VmHWM) and the split at the
 highest sampled RSS: V8 heap, external, ArrayBuffers, the rest; and the resident anonymous memory by
-mapping (glibc's main arena, its other thread arenas, other anonymous mappings).`;
+mapping (glibc's main arena, its other thread arenas, other anonymous mappings). Before the runs, the
+floor of each variant: an idle \`node\` with the same flags and environment, and the CLI's \`--version\`
+(the bundle loaded, nothing streamed). A variant's IHB_BENCH_CLI names another CLI bundle (code variants
+compared in one stack start), IHB_BENCH_NODE_FLAGS adds Node flags.`;
+
+/** Peak RSS of an idle Node and of the CLI bundle loaded (`--version`): what no streaming bound can lower. */
+async function floorOf(cli: string, env: Record<string, string>): Promise<string> {
+  const flags = [...CLI_NODE_FLAGS, ...(env.IHB_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== "")];
+  const processEnv = { ...process.env, ...CLI_BIN_ENV, ...env };
+  const idle = await measureProcess(process.execPath, [...flags, "-e", "setTimeout(() => {}, 300)"], {
+    env: processEnv,
+  });
+  const loaded = await measureProcess(process.execPath, [...flags, env.IHB_BENCH_CLI ?? cli, "--version"], {
+    env: processEnv,
+  });
+  return `idle node ${mib(idle.peakRssBytes)} MiB, CLI --version ${mib(loaded.peakRssBytes)} MiB`;
+}
 
 const running = stoppedOnSignal();
 
@@ -95,6 +120,10 @@ async function main(): Promise<void> {
   const header =
     "size | variant | scenario | peak RSS MiB | V8 heap (used) | external | ArrayBuffers | rest | brk / arenas / anon | wall s | peak at";
   const lines: string[] = [];
+  for (const variant of variants) {
+    lines.push(`floor | ${variant.name} | ${await floorOf(cli, variant.env)}`);
+    log(lines.at(-1) ?? "");
+  }
   for (const size of sizes.sort((a, b) => a - b)) {
     log(`${formatBytes(size)}: generating data`);
     await dataset.grow(size);

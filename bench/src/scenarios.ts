@@ -1,4 +1,4 @@
-import { readFile, rm, stat } from "node:fs/promises";
+import { readFile, rm, stat, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { InfrahubLocalStack } from "@infrahub-backup/testkit";
@@ -69,13 +69,19 @@ async function runOurs(ctx: BenchContext, args: string[], env: NodeJS.ProcessEnv
       ...(env.IHB_BENCH_NODE_FLAGS ?? "").split(" ").filter((f) => f !== ""),
       "--import",
       MEMORY_PROBE,
-      ctx.cli,
+      // IHB_BENCH_CLI in a variant's environment: another bundle of our CLI (e.g. built from other code),
+      // so that code variants are compared in one stack start, interleaved.
+      env.IHB_BENCH_CLI ?? ctx.cli,
       ...args,
     ],
     {
       env: withoutUnset({ ...CLI_BIN_ENV, ...env, IHB_MEMORY_PROBE: file }),
     },
   );
+  // IHB_BENCH_STDOUT_DIR in a variant's environment: keeps each run's stdout there (e.g. with
+  // IHB_BENCH_NODE_FLAGS=--trace-gc, which V8 writes to stdout).
+  if (env.IHB_BENCH_STDOUT_DIR)
+    await writeFile(join(env.IHB_BENCH_STDOUT_DIR, `run-${probes}.out`), r.stdout);
   let memoryAtPeak: MemorySplit | undefined;
   for (const line of (await readFile(file, "utf8").catch(() => "")).split("\n")) {
     if (!line.startsWith("{")) continue;
