@@ -75,6 +75,23 @@ export function eventLines(event: OperationEvent): EventLine[] {
       return [info("restore plan", { steps: event.steps })];
     case "committed":
       return [info(`backup committed at ${event.location}`, { size: event.size })];
+    case "drill-check":
+      return [
+        {
+          level: event.check.status === "failed" ? "warn" : "info",
+          message: `check ${event.check.name}: ${event.check.status} (${event.check.message})`,
+          fields: { ...event.check },
+        },
+      ];
+    case "drill-skipped":
+      return [
+        info(
+          event.reason === "no-dump"
+            ? "PostgreSQL not drilled: the archive has no task-manager database"
+            : "PostgreSQL not drilled: left out (--exclude-taskmanager)",
+          { component: event.component, reason: event.reason },
+        ),
+      ];
     case "warning":
       return [
         {
@@ -119,6 +136,12 @@ function phaseStarted(event: PhaseStarted): EventLine {
       return info(`loading Neo4j database ${s.database}`);
     case "restore":
       return { level: "debug", message: "restoring" };
+    case "drill-load":
+      return info(`drill: reading ${s.location} (${s.size} bytes) into throwaway databases`);
+    case "drill-start":
+      return info(`drill: starting Neo4j on the loaded database ${s.database}`);
+    case "drill-checks":
+      return info("drill: checking the loaded data");
   }
 }
 
@@ -146,6 +169,10 @@ function phaseFinished(event: PhaseFinished): EventLine {
       return info(`Neo4j database ${s.database} loaded`);
     case "restore":
       return info("restore completed");
+    case "drill-load":
+      return info(`drill: archive verified and loaded in ${ms} ms`, { backupId: s.backupId });
+    case "drill-start":
+      return info(`drill: Neo4j serves database ${s.database} (started in ${ms} ms)`);
     default:
       return {
         level: "debug",

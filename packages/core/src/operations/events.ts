@@ -1,3 +1,4 @@
+import type { DrillCheckResult } from "../drill/drill-checks.js";
 import type { Neo4jServerInfo } from "../engines/neo4j/edition.js";
 
 /**
@@ -26,7 +27,13 @@ export type OperationPhase =
   /** Restore: the Neo4j database loaded. */
   | "load-neo4j"
   /** Restore: the whole destructive part, from stopping services to the last check. */
-  | "restore";
+  | "restore"
+  /** Drill: the archive read once, every checksum verified, its dumps loaded into throwaway databases. */
+  | "drill-load"
+  /** Drill: the throwaway Neo4j started on the loaded store, until its database is online. */
+  | "drill-start"
+  /** Drill: the checks of the loaded data. */
+  | "drill-checks";
 
 /** Facts a phase starts with; which ones are set depends on the phase. */
 export interface PhaseSubject {
@@ -129,6 +136,10 @@ export type OperationEvent =
   | { type: "restore-plan"; steps: readonly string[] }
   /** Create: the archive is complete and visible in the store. */
   | { type: "committed"; location: string; size: number }
+  /** Drill: one check's outcome. */
+  | { type: "drill-check"; check: DrillCheckResult }
+  /** Drill: a database not drilled, and why (`no-dump`: the archive has none; `excluded`: left out). */
+  | { type: "drill-skipped"; component: "postgres"; reason: "no-dump" | "excluded" }
   | { type: "warning"; code: WarningCode; message: string; fields?: Record<string, unknown> };
 
 /** How services were brought down or back: containers stop and start, Kubernetes workloads scale. */

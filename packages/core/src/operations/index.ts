@@ -1,6 +1,12 @@
 // The operations seam's public surface: create, restore, verify, list and prune, and the progress events
 // they emit (the events module is public as a whole).
 
+export type { DrillBackupOptions, DrillBackupResult } from "../drill/drill-backup.js";
+export { drillBackup } from "../drill/drill-backup.js";
+export type { DrillCheckResult, DrillCheckStatus, DrillUserCheck } from "../drill/drill-checks.js";
+export { validateUserCheck } from "../drill/drill-checks.js";
+export type { DrillNeo4jOptions } from "../drill/throwaway-neo4j.js";
+export type { DrillPostgresOptions } from "../drill/throwaway-postgres.js";
 export type { Neo4jServerInfo } from "../engines/neo4j/edition.js";
 export type { CreateBackupOptions, CreateBackupResult } from "./create-backup.js";
 export { createBackup } from "./create-backup.js";
