@@ -7,6 +7,7 @@ export type DrillCheckStatus = "passed" | "failed" | "unknown";
 export interface DrillCheckResult {
   /** Stable name of a built-in check (`neo4j-nodes`, `infrahub-root` …) or the user's name for theirs. */
   name: string;
+  /** The verdict. */
   status: DrillCheckStatus;
   /** What was found, in words. */
   message: string;
