@@ -3,6 +3,7 @@ import { abortActiveUploads, BackupError, isBackupError } from "@infrahub-backup
 import { Cancellation } from "./cancellation.js";
 import type { CommandContext } from "./commands/context.js";
 import { exitCodeFor } from "./exit-codes.js";
+import { runFailure, startMonitoredRun } from "./monitoring/monitored-run.js";
 import type { HostEnvironment } from "./options.js";
 import { Output } from "./output.js";
 import { type ParsedCommand, parseCommandLine } from "./parse.js";
@@ -97,11 +98,20 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
   const cancellation = new Cancellation();
   if (cmd.command === "create" || cmd.command === "restore" || cmd.command === "verify")
     output.startHeartbeat();
+  const monitored = startMonitoredRun(cmd, output);
   try {
-    const code = await dispatch(cmd, { output, env, cancellation, version, stdin: process.stdin });
+    const code = await dispatch(cmd, {
+      output,
+      env,
+      cancellation,
+      version,
+      stdin: process.stdin,
+      ...(monitored ? { run: monitored.record } : {}),
+    });
     const signal = cancellation.fired;
     // The work was done before the signal could stop it (e.g. the archive was committed): that is the truth.
     if (signal !== undefined) output.log("warn", `received ${signal} after the ${cmd.command} had completed`);
+    await monitored?.publish();
     return code;
   } catch (error) {
     const signal = cancellation.fired;
@@ -121,6 +131,7 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
             { cause: error },
           );
     reportError(output, reported, code);
+    await monitored?.publish(runFailure(reported, code));
     return code;
   } finally {
     output.close();

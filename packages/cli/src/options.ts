@@ -307,6 +307,37 @@ export const PRUNE_FLAGS = {
   "stale-upload-age": STALE_UPLOAD_AGE,
 } as const satisfies Record<string, FlagSpec>;
 
+/** Monitoring of create, restore, verify and prune: metrics and notifications after the run (issue 24). */
+export const MONITORING_FLAGS = {
+  "metrics-pushgateway": {
+    type: "string",
+    describe:
+      "After the run, push its metrics to this Prometheus Pushgateway (grouping key job=infrahub-backup, deployment, operation); basic auth from INFRAHUB_METRICS_PUSHGATEWAY_USERNAME and _PASSWORD, or a bearer token from INFRAHUB_METRICS_PUSHGATEWAY_BEARER_TOKEN",
+  },
+  "metrics-file": {
+    type: "string",
+    describe:
+      "After the run, write its metrics into this node-exporter textfile (*.prom), atomically, keeping the series of earlier runs",
+  },
+  "notify-webhook": {
+    type: "string",
+    describe:
+      "POST a JSON notification (with a Slack-compatible text field) to this URL; repeatable; the env var takes several URLs separated by spaces or commas. URLs are secrets: never printed",
+  },
+  "notify-on": {
+    type: "string",
+    describe: "When to call the webhooks: failure or always",
+    defaultText: "failure",
+    choices: ["failure", "always"],
+  },
+  "monitoring-timeout": {
+    type: "string",
+    describe:
+      "Deadline of each attempt to push metrics or call a webhook (3 attempts); a failure only warns, the exit code stays",
+    defaultText: "10s",
+  },
+} as const satisfies Record<string, FlagSpec>;
+
 export const KEYGEN_FLAGS = {
   output: {
     type: "string",

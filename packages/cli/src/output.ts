@@ -96,6 +96,7 @@ export class Output {
    * the heartbeat names it, and bytes reported after it are timed from it.
    */
   readonly onEvent = (event: OperationEvent): void => {
+    for (const observer of this.#observers) observer(event);
     if (event.type === "progress") {
       this.transfer({
         entry: event.entry,
@@ -155,6 +156,12 @@ export class Output {
     this.#progressLine(now);
   }
 
+  /** Also given every event, before it is rendered (the run's record for metrics and notifications). */
+  observe(observer: (event: OperationEvent) => void): void {
+    this.#observers.push(observer);
+  }
+
+  readonly #observers: ((event: OperationEvent) => void)[] = [];
   #now: () => number;
   #startedAt: number;
   /** The phase the run is in: the last step the library announced, and when. */

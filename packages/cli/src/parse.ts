@@ -11,6 +11,7 @@ import {
 } from "@infrahub-backup/core";
 import yargs, { type Argv } from "yargs";
 import { exitStatusHelp } from "./exit-codes.js";
+import { type MonitoringOptions, monitoringOptions } from "./monitoring/monitoring-options.js";
 import {
   bool,
   CREATE_FLAGS,
@@ -25,6 +26,7 @@ import {
   type HostEnvironment,
   KEYGEN_FLAGS,
   LIST_FLAGS,
+  MONITORING_FLAGS,
   PRUNE_FLAGS,
   RESTORE_FLAGS,
   resolveFlags,
@@ -97,6 +99,7 @@ export type ParsedCommand =
       staging: StagingMode;
       /** Mode of archives written to --backup-dir (before the umask). */
       archiveMode: number;
+      monitoring: MonitoringOptions;
     }
   | {
       command: "create-from-files";
@@ -127,6 +130,7 @@ export type ParsedCommand =
       waitReadyMs: number;
       /** Skip the restore when the deployment records this request as done; record it when done. */
       requestId: string | undefined;
+      monitoring: MonitoringOptions;
     }
   | {
       command: "verify";
@@ -134,6 +138,7 @@ export type ParsedCommand =
       source: ArchiveSource;
       decryptKey: string | undefined;
       excludeTaskManager: boolean;
+      monitoring: MonitoringOptions;
     }
   | { command: "list"; global: GlobalOptions; s3: boolean }
   | {
@@ -146,6 +151,7 @@ export type ParsedCommand =
       yes: boolean;
       /** Unfinished uploads older than this are aborted; 0: never. */
       staleUploadAgeMs: number;
+      monitoring: MonitoringOptions;
     }
   | { command: "keygen"; global: GlobalOptions; output: string }
   | { command: "environment-detect"; global: GlobalOptions }
@@ -378,7 +384,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       "create",
       "Create a backup (local directory, or S3 with --s3-upload)",
       (y) =>
-        cmd(y, CREATE_FLAGS).command(
+        cmd(y, { ...CREATE_FLAGS, ...MONITORING_FLAGS }).command(
           "from-files",
           false as unknown as string,
           (yy) => cmd(yy, FROM_FILES_FLAGS, GLOBAL_FLAGS_USED["create from-files"]),
@@ -433,6 +439,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           waitReadyMs: duration(f["wait-ready"], from("wait-ready")),
           staging: (str(f.staging) ?? "auto") as StagingMode,
           archiveMode: fileMode(f["archive-mode"], from("archive-mode")),
+          monitoring: monitoringOptions(raw, argv, ctx.env),
         };
       }),
     )
@@ -440,7 +447,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       "restore [archive]",
       "Restore a backup from a path, s3://bucket/key, or --latest [--s3]",
       (y) =>
-        cmd(y, RESTORE_FLAGS).positional("archive", {
+        cmd(y, { ...RESTORE_FLAGS, ...MONITORING_FLAGS }).positional("archive", {
           type: "string",
           describe: "Archive path or s3://bucket/key",
         }),
@@ -464,6 +471,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           yes: bool(f.yes),
           waitReadyMs: duration(f["wait-ready"], sourceOf(raw, "wait-ready", RESTORE_FLAGS["wait-ready"])),
           requestId: requestId(f["request-id"], sourceOf(raw, "request-id", RESTORE_FLAGS["request-id"])),
+          monitoring: monitoringOptions(raw, argv, ctx.env),
         };
       }),
     )
@@ -471,7 +479,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       "verify [archive]",
       "Read an archive end to end and check every checksum; changes nothing",
       (y) =>
-        cmd(y, VERIFY_FLAGS, GLOBAL_FLAGS_USED.storage).positional("archive", {
+        cmd(y, { ...VERIFY_FLAGS, ...MONITORING_FLAGS }, GLOBAL_FLAGS_USED.storage).positional("archive", {
           type: "string",
           describe: "Archive path or s3://bucket/key",
         }),
@@ -483,6 +491,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           source: archiveSource(raw, bool(f.latest), bool(f.s3), "verify"),
           decryptKey: str(f["decrypt-key"]),
           excludeTaskManager: bool(f["exclude-taskmanager"]),
+          monitoring: monitoringOptions(raw, argv, ctx.env),
         };
       }),
     )
@@ -498,7 +507,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
     .command(
       "prune",
       "Delete old archives by --retention-days and/or --retention-count (newest always kept)",
-      (y) => cmd(y, PRUNE_FLAGS, GLOBAL_FLAGS_USED.storage),
+      (y) => cmd(y, { ...PRUNE_FLAGS, ...MONITORING_FLAGS }, GLOBAL_FLAGS_USED.storage),
       capture((raw) => {
         const f = resolveFlags(raw, PRUNE_FLAGS, ctx.env);
         const from = (flag: keyof typeof PRUNE_FLAGS) => sourceOf(raw, flag, PRUNE_FLAGS[flag]);
@@ -516,6 +525,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           dryRun: bool(f["dry-run"]),
           yes: bool(f.yes) || bool(f.force),
           staleUploadAgeMs: staleUploadAge(raw, f["stale-upload-age"], PRUNE_FLAGS),
+          monitoring: monitoringOptions(raw, argv, ctx.env),
         };
       }),
     )

@@ -1,4 +1,5 @@
 import type { Cancellation } from "../cancellation.js";
+import type { RunRecord } from "../monitoring/run-record.js";
 import type { HostEnvironment } from "../options.js";
 import type { Output } from "../output.js";
 
@@ -9,6 +10,8 @@ export interface CommandContext {
   cancellation: Cancellation;
   version: string;
   stdin: NodeJS.ReadStream;
+  /** The record of a monitored run (create, restore, verify, prune) for its metrics and notifications. */
+  run?: RunRecord;
 }
 
 /** Host env passed to the library as `hostEnv` (INFRAHUB_DB_*, the Prefect URLs). */

@@ -24,7 +24,9 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   }
   const decryptKey = await loadDecryptKey(cmd.decryptKey);
   const info = await store.head(name);
+  ctx.run?.archive(info.location, info.size);
   const environment = await selectEnvironment(cmd.global);
+  ctx.run?.environment(environment);
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before restore");
   signal.throwIfAborted();
   const requestId = cmd.dryRun ? undefined : cmd.requestId;

@@ -29,6 +29,7 @@ export async function runVerify(cmd: Verify, ctx: CommandContext): Promise<numbe
     excludeTaskManager: cmd.excludeTaskManager,
     signal: ctx.cancellation.signal,
   });
+  ctx.run?.archive(report.location);
   const first = report.problems[0];
   if (!report.ok && first) {
     throw new BackupError(first.code, `${report.location}: ${first.message}`, {

@@ -82,7 +82,11 @@ export type WarningCode =
   /** Restore: the restored store did not start; the previous one is put back. */
   | "RESTORED_STORE_FAILED"
   /** Restore: finishing the store swap or the PostgreSQL switch left something behind. */
-  | "RESTORE_CLEANUP_FAILED";
+  | "RESTORE_CLEANUP_FAILED"
+  /** CLI: the run's metrics could not be pushed to the Pushgateway or written to the metrics file. */
+  | "METRICS_NOT_PUBLISHED"
+  /** CLI: a notification webhook did not accept the run's notification. */
+  | "NOTIFICATION_NOT_SENT";
 
 /**
  * What an operation reports while it runs. Every event carries what a program needs as fields; only
