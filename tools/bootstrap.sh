@@ -7,7 +7,7 @@ here="$(cd "$(dirname "$0")" && pwd)"
 . "$here/lib.sh"
 mkdir -p "$IHB_TOOLS"
 start=$(date +%s)
-steps=(node postgres neo4j go-tools python-tools freeze-helper kube)
+steps=(node postgres neo4j go-tools python-tools freeze-helper kube promtool)
 # The Docker engine and its CLI plugins (issue 19): installing the engine needs root; IHB_SKIP_DOCKER=1 leaves
 # them out on a machine where someone else runs Docker, or none may (the image tests then skip, except in CI).
 [ "${IHB_SKIP_DOCKER:-}" = 1 ] || steps+=(docker-engine docker-plugins)

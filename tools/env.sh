@@ -18,6 +18,7 @@ ihb_add "$IHB_TOOLS/pushgateway-$PUSHGATEWAY_VERSION/bin"
 ihb_add "$IHB_TOOLS/pytools-$YAMLLINT_VERSION-$YAMALE_VERSION-$KUBERNETES_VALIDATE_VERSION/bin"
 ihb_add "$IHB_TOOLS/neo4j-$NEO4J_VERSION/bin"
 ihb_add "$IHB_TOOLS/kubectl-$KUBERNETES_VERSION/bin"
+ihb_add "$IHB_TOOLS/promtool-$PROMETHEUS_VERSION/bin"
 ihb_add "/usr/lib/postgresql/$POSTGRES_MAJOR/bin"
 export PATH="$ihb_path:$PATH"
 export IHB_CACHE IHB_TOOLS

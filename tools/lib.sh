@@ -33,6 +33,21 @@ use_go() {
   export GOFLAGS="-trimpath -buildvcs=false"
 }
 
+# go_build_module_copy MODULE VERSION PACKAGE OUTPUT LDFLAGS: builds PACKAGE of MODULE@VERSION into OUTPUT from a
+# writable copy of the downloaded module, so that module's go.mod applies (its replace/exclude directives make
+# `go install module@version` refuse it). GOWORK=off: a module zip may carry a go.work naming nested modules that
+# the zip leaves out (github.com/prometheus/prometheus does). Needs use_go first.
+go_build_module_copy() {
+  local module=$1 version=$2 package=$3 output=$4 ldflags=$5 src copy
+  src=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] && [ -d "$src" ] || die "Go module proxy: could not download $module@$version"
+  copy=$(mktemp -d "${output%/*}/.src.XXXXXX")
+  cp -r "$src/." "$copy" && chmod -R u+w "$copy"
+  (cd "$copy" && GOWORK=off go build -ldflags="-s -w $ldflags" -o "$output" "$package") >&2 \
+    || { rm -rf "$copy"; die "could not build $package of $module@$version"; }
+  rm -rf "$copy"
+}
+
 # --- Containers (issue 19) ---
 # The Docker engine the project starts when none answers (tools/docker-daemon.sh) keeps its images, pid file
 # and log in the cache, so images built by one run are there for the next.

@@ -3,7 +3,8 @@
 #   docker compose (COMPOSE_VERSION)  — Compose v2; Debian does not package it
 #   docker buildx  (BUILDX_VERSION)   — BuildKit builds (`docker build`): the docker 23+ client has no other way
 # `go install module@version` refuses both (their go.mod has exclude/replace directives), so each is built with
-# `go mod download` of the module and `go build` inside a writable copy of it (its go.mod then applies).
+# `go mod download` of the module and `go build` inside a writable copy of it (its go.mod then applies):
+# go_build_module_copy of tools/lib.sh.
 # Binaries land in $IHB_TOOLS/docker-<plugin>-<version>/; ${DOCKER_CONFIG:-~/.docker}/cli-plugins/docker-<plugin>
 # is made a symlink to them, unless a plugin that is not ours is already there (then it is left alone).
 set -euo pipefail
@@ -19,15 +20,10 @@ build_plugin() {
   else
     use_go
     say "docker $name $version: building from $module@$version"
-    local start stage src
+    local start stage
     start=$(date +%s)
     stage=$(fresh_dir "$dir")
-    src=$(go mod download -json "$module@$version" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
-    [ -n "$src" ] && [ -d "$src" ] || die "Go module proxy: could not download $module@$version"
-    cp -r "$src" "$stage/src" && chmod -R u+w "$stage/src"
-    (cd "$stage/src" && go build -ldflags="-s -w $ldflags" -o "$stage/docker-$name" "$package") \
-      || die "could not build docker-$name $version"
-    rm -rf "$stage/src"
+    go_build_module_copy "$module" "$version" "$package" "$stage/docker-$name" "$ldflags"
     promote_dir "$dir"
     say "docker $name $version: built in $(( $(date +%s) - start ))s"
   fi

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# promtool (Prometheus's rule checker and rule unit-test runner), for the chart's PrometheusRule tests (issue 24):
+# `promtool check rules` and `promtool test rules` on the rendered alert rules.
+# github.com/prometheus/prometheus is versioned v0.3XX.Y for Prometheus 3.XX.Y (PROMETHEUS_VERSION in
+# tools/versions.env). It is built as the docker CLI plugins are (tools/install/docker-plugins.sh): `go mod download`
+# of the module and `go build` in a writable copy (go_build_module_copy of tools/lib.sh), so the module's own go.mod
+# and go.sum pin every dependency. v0.316.0's go.mod has no replace/exclude line (`go install` would work today), but
+# Prometheus releases have carried exclude lines before, and its module zip ships a go.work naming nested modules
+# the zip leaves out (hence GOWORK=off there).
+# The cold build is large (every service-discovery SDK is linked in, as in the release binary): 726 s on 2 shared
+# cores at load 12-18, 119 modules downloaded, an 88 MB binary (tools/go/README.md).
+set -euo pipefail
+. "$(dirname "$0")/../lib.sh"
+
+version=${PROMETHEUS_VERSION:-}
+[ -n "$version" ] || die "tools/versions.env: PROMETHEUS_VERSION is empty"
+dir="$IHB_TOOLS/promtool-$version"
+if installed "$dir"; then
+  say "promtool $version: cached"
+  exit 0
+fi
+use_go
+module=github.com/prometheus/prometheus
+say "promtool $version: building $module/cmd/promtool@$version (Go module proxy)"
+start=$(date +%s)
+stage=$(fresh_dir "$dir")
+mkdir -p "$stage/bin"
+# 0.316.0 -> 3.16.0: the release number promtool --version reports, as the release's .promu.yml stamps it.
+release=${version#v0.}
+release="${release:0:1}.$((10#${release:1:2})).${release#*.}"
+go_build_module_copy "$module" "$version" ./cmd/promtool "$stage/bin/promtool" \
+  "-X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=HEAD -X github.com/prometheus/common/version.BuildUser=infrahub-backup"
+"$stage/bin/promtool" --version >/dev/null || die "promtool $version: the built binary does not run"
+promote_dir "$dir"
+say "promtool $version: built in $(($(date +%s) - start))s"
