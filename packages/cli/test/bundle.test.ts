@@ -1,6 +1,6 @@
 // The single-file bundle for the image: built with esbuild, runs `version` and `--help` on its own.
 import { execFileSync } from "node:child_process";
-import { cpSync, mkdtempSync, rmSync } from "node:fs";
+import { cpSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -30,6 +30,12 @@ describe("bundled CLI", () => {
     const out = execFileSync(process.execPath, [bundle, "--help"], { encoding: "utf8", cwd: isolated });
     expect(out).toContain("infrahub-backup <command>");
     expect(out).toContain("EXIT STATUS");
+  });
+
+  it("is Latin-1 only, so V8 holds its source at one byte per character", () => {
+    const source = readFileSync(bundle, "utf8");
+    const wide = [...source].findIndex((c) => (c.codePointAt(0) ?? 0) > 0xff);
+    expect(wide === -1 ? "" : source.slice(Math.max(0, wide - 60), wide + 20)).toBe("");
   });
 
   it("runs as an executable (shebang)", () => {
