@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# promtool (Prometheus's rule checker and rule unit-test runner), for the chart's PrometheusRule tests (issue 24):
-# `promtool check rules` and `promtool test rules` on the rendered alert rules.
+# promtool (Prometheus's rule checker and rule unit-test runner) and the Prometheus Operator's PrometheusRule CRD, for the
+# chart's PrometheusRule tests (issue 24): `promtool check rules`, `promtool test rules`, a real install of the rule.
 # github.com/prometheus/prometheus is versioned v0.3XX.Y for Prometheus 3.XX.Y (PROMETHEUS_VERSION in
 # tools/versions.env). It is built as the docker CLI plugins are (tools/install/docker-plugins.sh): `go mod download`
 # of the module and `go build` in a writable copy (go_build_module_copy of tools/lib.sh), so the module's own go.mod
@@ -12,6 +12,26 @@
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
+use_go
+
+# The Prometheus Operator's PrometheusRule CRD (example/prometheus-operator-crd/ of its Go module), so the chart's
+# PrometheusRule is installed on the local API server and validated against the CRD's schema there.
+operator=${PROMETHEUS_OPERATOR_VERSION:-}
+[ -n "$operator" ] || die "tools/versions.env: PROMETHEUS_OPERATOR_VERSION is empty"
+crds="$IHB_TOOLS/prometheus-operator-crds-$operator"
+if installed "$crds"; then
+  say "PrometheusRule CRD $operator: cached"
+else
+  stage=$(fresh_dir "$crds")
+  src=$(go mod download -json "github.com/prometheus-operator/prometheus-operator@$operator" |
+    sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')
+  [ -n "$src" ] && [ -f "$src/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" ] ||
+    die "Go module proxy: no PrometheusRule CRD in github.com/prometheus-operator/prometheus-operator@$operator"
+  cp "$src/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" "$stage/"
+  promote_dir "$crds"
+  say "PrometheusRule CRD $operator: installed"
+fi
+
 version=${PROMETHEUS_VERSION:-}
 [ -n "$version" ] || die "tools/versions.env: PROMETHEUS_VERSION is empty"
 dir="$IHB_TOOLS/promtool-$version"
@@ -19,7 +39,6 @@ if installed "$dir"; then
   say "promtool $version: cached"
   exit 0
 fi
-use_go
 module=github.com/prometheus/prometheus
 say "promtool $version: building $module/cmd/promtool@$version (Go module proxy)"
 start=$(date +%s)
