@@ -1,8 +1,8 @@
 // The chart's PrometheusRule, rendered by the pinned Helm and run by the pinned promtool (`promtool check
 // rules`, `promtool test rules`): the alerts fire, and stay quiet, on series shaped as Prometheus stores what
 // the CLI pushes — the Pushgateway's grouping labels (job, deployment, operation), its `instance=""`, the
-// target labels of a ServiceMonitor scrape with honor_labels, and POST semantics (a push replaces only the
-// metrics it carries: a failed run leaves last_success in place).
+// target labels of a ServiceMonitor scrape with honor_labels, and the CLI's push semantics (a success replaces
+// its group, PUT; a failure replaces only the series it carries, POST, so last_success stays).
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type TempDir, tempDir } from "@infrahub-backup/testkit";
@@ -52,7 +52,7 @@ interface Run {
   failure?: { category: string; code: string };
 }
 
-/** What one run POSTs to its group: every series name it carries replaces that name's series in the group. */
+/** The series one run pushes to its group. */
 function pushed(run: Run): Sample[] {
   const s = (name: string, value: number, labels: Record<string, string> = {}): Sample => ({
     name,
@@ -102,7 +102,10 @@ function seriesOf(runs: Run[]): Array<{ series: string; values: string }> {
     const step = Math.ceil((run.at + RUN_SECONDS) / STEP);
     const byName = new Map<string, Sample[]>();
     for (const sample of pushed(run)) byName.set(sample.name, [...(byName.get(sample.name) ?? []), sample]);
-    for (const [name, samples] of byName) {
+    // A success PUTs (its group is replaced: the failure info goes); a failure POSTs (only its names).
+    const replaced = run.ok ? new Set([...group.keys(), ...byName.keys()]) : new Set(byName.keys());
+    for (const name of replaced) {
+      const samples = byName.get(name) ?? [];
       for (const old of group.get(name) ?? []) {
         const id = seriesSelector(
           old.name,
@@ -110,7 +113,8 @@ function seriesOf(runs: Run[]): Array<{ series: string; values: string }> {
         );
         timeline.get(id)?.changes.push([step, undefined]);
       }
-      group.set(name, samples);
+      if (samples.length > 0) group.set(name, samples);
+      else group.delete(name);
       for (const sample of samples) {
         const labels = storedLabels({ ...sample, labels: { ...sample.labels, ...grouping, instance: "" } });
         const id = seriesSelector(sample.name, labels);
