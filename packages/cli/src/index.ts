@@ -36,6 +36,8 @@ async function dispatch(cmd: ParsedCommand, ctx: CommandContext): Promise<number
       return (await import("./commands/restore.js")).runRestore(cmd, ctx);
     case "verify":
       return (await import("./commands/storage-commands.js")).runVerify(cmd, ctx);
+    case "drill":
+      return (await import("./commands/drill.js")).runDrill(cmd, ctx);
     case "list":
       return (await import("./commands/storage-commands.js")).runList(cmd, ctx);
     case "prune":
@@ -96,7 +98,12 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
     ...(interval > 0 ? { progressIntervalMs: interval * 1000 } : {}),
   });
   const cancellation = new Cancellation();
-  if (cmd.command === "create" || cmd.command === "restore" || cmd.command === "verify")
+  if (
+    cmd.command === "create" ||
+    cmd.command === "restore" ||
+    cmd.command === "verify" ||
+    cmd.command === "drill"
+  )
     output.startHeartbeat();
   const monitored = startMonitoredRun(cmd, output);
   try {

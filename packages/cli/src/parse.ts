@@ -10,6 +10,7 @@ import {
   type StagingMode,
 } from "@infrahub-backup/core";
 import yargs, { type Argv } from "yargs";
+import { DRILL_FLAGS, type DrillCommand, parseDrill } from "./drill-options.js";
 import { exitStatusHelp } from "./exit-codes.js";
 import { type MonitoringOptions, monitoringOptions } from "./monitoring/monitoring-options.js";
 import {
@@ -140,6 +141,7 @@ export type ParsedCommand =
       excludeTaskManager: boolean;
       monitoring: MonitoringOptions;
     }
+  | DrillCommand
   | { command: "list"; global: GlobalOptions; s3: boolean }
   | {
       command: "prune";
@@ -494,6 +496,21 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           monitoring: monitoringOptions(raw, argv, ctx.env),
         };
       }),
+    )
+    .command(
+      "drill [archive]",
+      "Restore an archive into throwaway Neo4j and PostgreSQL started for it, check the data, remove them",
+      (y) =>
+        cmd(y, DRILL_FLAGS, GLOBAL_FLAGS_USED.storage).positional("archive", {
+          type: "string",
+          describe: "Archive path or s3://bucket/key",
+        }),
+      capture((raw) =>
+        parseDrill(raw, ctx.env, {
+          global: globalOptions(raw, ctx),
+          source: (latest, s3) => archiveSource(raw, latest, s3, "drill"),
+        }),
+      ),
     )
     .command(
       "list",

@@ -1,0 +1,189 @@
+// `drill` as users run it: the bundled CLI against archives in MinIO and a directory, with real Neo4j and
+// PostgreSQL started and removed by the drill itself.
+import { randomBytes } from "node:crypto";
+import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { createBackupFromFiles, LocalStore, S3Store } from "@infrahub-backup/core";
+import {
+  findProcesses,
+  type MinioServer,
+  postgresBin,
+  run,
+  seedInfrahubData,
+  startMinio,
+  startNeo4j,
+  startPostgres,
+  type TempDir,
+  tempDir,
+  toolDir,
+} from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildCli, type CliResult, cleanEnv, removeCli, startCli } from "./cli-process.js";
+
+const BUCKET = "drills";
+let dir: TempDir;
+let minio: MinioServer;
+let env: NodeJS.ProcessEnv;
+let neo4jDump: string;
+let pgDump: string;
+let local: LocalStore;
+
+function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim().startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}
+
+beforeAll(async () => {
+  buildCli();
+  dir = await tempDir("ihb-cli-drill-");
+  minio = await startMinio();
+  await minio.createBucket(BUCKET);
+  {
+    await using neo4j = await startNeo4j();
+    await using postgres = await startPostgres();
+    await seedInfrahubData(neo4j, postgres, { nodes: 20, flowRuns: 30 });
+    await neo4j.stop();
+    await run(join(neo4j.binDir, "neo4j-admin"), ["database", "dump", `--to-path=${dir.path}`, "neo4j"], {
+      env: neo4j.env(),
+    });
+    await run(postgres.bin("pg_dump"), ["-Fc", "-f", join(dir.path, "prefect.dump")], {
+      env: postgres.env("app"),
+    });
+  }
+  neo4jDump = join(dir.path, "neo4j.dump");
+  pgDump = join(dir.path, "prefect.dump");
+  local = new LocalStore({ directory: join(dir.path, "backups") });
+  env = cleanEnv({
+    INFRAHUB_S3_ENDPOINT: minio.endpoint,
+    INFRAHUB_S3_BUCKET: BUCKET,
+    INFRAHUB_S3_PREFIX: "infrahub",
+    AWS_ACCESS_KEY_ID: minio.rootUser,
+    AWS_SECRET_ACCESS_KEY: minio.rootPassword,
+    INFRAHUB_DRILL_NEO4J_HOME: toolDir("neo4j", "NEO4J_VERSION"),
+    INFRAHUB_DRILL_PG_BIN: postgresBin("postgres").replace(/\/postgres$/, ""),
+    INFRAHUB_LOG_FORMAT: "json",
+  });
+}, 300_000);
+
+afterAll(async () => {
+  removeCli();
+  await minio?.[Symbol.asyncDispose]();
+  await dir?.[Symbol.asyncDispose]();
+});
+
+/** Runs `drill` with its own work directory; checks nothing of it is left afterwards (processes, files). */
+async function drill(
+  args: string[],
+  options: { onStderr?: (text: string, kill: (signal: NodeJS.Signals) => void) => void } = {},
+): Promise<CliResult & { lines: Record<string, unknown>[] }> {
+  await using work = await tempDir("ihb-cli-drill-work-");
+  // PostgreSQL runs unprivileged when the tests run as root: it must traverse the work directory.
+  await chmod(work.path, 0o711);
+  const { child, result } = startCli(["drill", ...args, "--drill-work-dir", work.path], { env });
+  if (options.onStderr) {
+    let seen = "";
+    child.stderr?.on("data", (chunk: Buffer) => {
+      seen += chunk.toString("utf8");
+      options.onStderr?.(seen, (signal) => child.kill(signal));
+    });
+  }
+  const r = await result;
+  const mine = findProcesses(
+    (p) =>
+      p.env.INFRAHUB_BACKUP_DRILL !== undefined &&
+      `${p.env.NEO4J_CONF ?? ""} ${p.argv.join(" ")}`.includes(work.path),
+  );
+  expect(mine).toEqual([]);
+  expect(await readdir(work.path)).toEqual([]);
+  return { ...r, lines: jsonLines(r.stderr) };
+}
+
+describe("infrahub-backup drill", () => {
+  it("--latest --s3: a Community archive with the task manager loads, serves and passes; checks are typed JSON lines", async () => {
+    const s3 = new S3Store({
+      bucket: BUCKET,
+      prefix: "infrahub",
+      endpoint: minio.endpoint,
+      region: "us-east-1",
+      credentials: { accessKeyId: minio.rootUser, secretAccessKey: minio.rootPassword },
+    });
+    await createBackupFromFiles({ store: s3, toolVersion: "t", neo4jPath: neo4jDump, postgresPath: pgDump });
+    const r = await drill([
+      "--latest",
+      "--s3",
+      "--check-cypher",
+      "MATCH (d:InfraDevice) WHERE d.uuid = 'node-1' RETURN count(d)==1",
+    ]);
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout) as {
+      ok: boolean;
+      postgres: string;
+      checks: { name: string; status: string }[];
+    };
+    expect(result).toMatchObject({ ok: true, postgres: "loaded" });
+    expect(result.checks.map((c) => c.name)).toEqual(
+      expect.arrayContaining(["neo4j-nodes", "infrahub-root", "prefect-flow-run-rows", "cypher-flag"]),
+    );
+    expect(result.checks.find((c) => c.name === "cypher-flag")?.status).toBe("passed");
+    const summary = r.lines.find((l) => l.type === "summary");
+    expect(summary).toMatchObject({ command: "drill", ok: true, failed: 0 });
+    expect(r.lines.filter((l) => l.status !== undefined && typeof l.name === "string").length).toBe(
+      result.checks.length,
+    );
+  });
+
+  it("a failing --check-sql: exit 12, DRILL_CHECK_FAILED naming the check", async () => {
+    const { name } = await createBackupFromFiles({
+      store: local,
+      toolVersion: "t",
+      neo4jPath: neo4jDump,
+      postgresPath: pgDump,
+    });
+    const r = await drill([join(local.directory, name), "--check-sql", "SELECT count(*) FROM flow_run==31"]);
+    expect(r.code, r.stderr).toBe(12);
+    const error = r.lines.find((l) => l.type === "error");
+    expect(error).toMatchObject({ code: "DRILL_CHECK_FAILED", exit_code: 12 });
+    expect(String(error?.message)).toMatch(/sql-flag \(returned "30", expected "31"\)/);
+  });
+
+  it("a Prefect dump that verifies but is not a pg_dump archive: exit 6, DRILL_LOAD_FAILED with a clear message", async () => {
+    await mkdir(join(dir.path, "bad"), { recursive: true });
+    const badPg = join(dir.path, "bad", "prefect.dump");
+    await writeFile(badPg, Buffer.concat([Buffer.from("PGDMP"), randomBytes(64_000)]));
+    const { name } = await createBackupFromFiles({
+      store: local,
+      toolVersion: "t",
+      neo4jPath: neo4jDump,
+      postgresPath: badPg,
+    });
+    const r = await drill([join(local.directory, name)]);
+    expect(r.code, r.stderr).toBe(6);
+    const error = r.lines.find((l) => l.type === "error");
+    expect(error).toMatchObject({ code: "DRILL_LOAD_FAILED" });
+    expect(String(error?.message)).toMatch(/^prefect\.dump does not load: pg_restore/);
+    expect(String(error?.hint)).toMatch(/cannot be restored/);
+  });
+
+  it("SIGTERM while Neo4j starts: exit 143, the throwaway databases and their files are gone", async () => {
+    const { name } = await createBackupFromFiles({
+      store: local,
+      toolVersion: "t",
+      neo4jPath: neo4jDump,
+      postgresPath: pgDump,
+    });
+    let sent = false;
+    const r = await drill([join(local.directory, name)], {
+      onStderr: (text, kill) => {
+        if (!sent && text.includes("drill: starting Neo4j")) {
+          sent = true;
+          kill("SIGTERM");
+        }
+      },
+    });
+    expect(sent).toBe(true);
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.lines.find((l) => l.type === "error")).toMatchObject({ code: "CANCELLED" });
+  });
+});
