@@ -11,6 +11,7 @@ const commands: [string, string[]][] = [
   ["create-from-files", ["create", "from-files", "--help"]],
   ["restore", ["restore", "--help"]],
   ["verify", ["verify", "--help"]],
+  ["drill", ["drill", "--help"]],
   ["list", ["list", "--help"]],
   ["prune", ["prune", "--help"]],
   ["keygen", ["keygen", "--help"]],
