@@ -85,3 +85,11 @@ export function runProcess(
 ): Promise<CliResult> {
   return startProcess(command, args, options).result;
 }
+
+/** The JSON lines of a `--log-format json` stream (other lines skipped). */
+export function jsonLines(text: string): Record<string, unknown>[] {
+  return text
+    .split("\n")
+    .filter((l) => l.trim().startsWith("{"))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
+}

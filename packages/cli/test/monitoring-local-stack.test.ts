@@ -17,7 +17,7 @@ import {
   tempDir,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli, cleanEnv, removeCli, runCli } from "./cli-process.js";
+import { buildCli, cleanEnv, jsonLines, removeCli, runCli } from "./cli-process.js";
 import { startWebhookReceiverDouble, type WebhookReceiverDouble } from "./webhook-receiver-double.js";
 
 const BUCKET = "backups";
@@ -29,13 +29,6 @@ let gateway: PushgatewayServer;
 let receiver: WebhookReceiverDouble;
 let env: NodeJS.ProcessEnv;
 let metricsFile: string;
-
-function jsonLines(text: string): Record<string, unknown>[] {
-  return text
-    .split("\n")
-    .filter((l) => l.trim().startsWith("{"))
-    .map((l) => JSON.parse(l) as Record<string, unknown>);
-}
 
 /** The one value of `name` in the group of `operation`. */
 function value(samples: PrometheusSample[], name: string, operation: string, labels: object = {}): number {
@@ -49,6 +42,14 @@ function value(samples: PrometheusSample[], name: string, operation: string, lab
 }
 
 const monitoringArgs = () => ["--metrics-pushgateway", gateway.url, "--metrics-file", metricsFile];
+/** `create --s3-upload` to the Pushgateway and the textfile, notifying each of `webhooks`. */
+const createArgs = (webhooks: string[], ...extra: string[]) => [
+  "create",
+  "--s3-upload",
+  ...monitoringArgs(),
+  ...webhooks.flatMap((url) => ["--notify-webhook", url]),
+  ...extra,
+];
 
 beforeAll(async () => {
   buildCli();
@@ -91,18 +92,7 @@ describe("monitoring of CLI runs on a local Infrahub stack", () => {
     "create: success series in the Pushgateway (basic auth) and the textfile, a webhook with --notify-on always",
     async () => {
       const before = Date.now() / 1000;
-      const r = await runCli(
-        [
-          "create",
-          "--s3-upload",
-          ...monitoringArgs(),
-          "--notify-webhook",
-          receiver.url,
-          "--notify-on",
-          "always",
-        ],
-        { env },
-      );
+      const r = await runCli(createArgs([receiver.url], "--notify-on", "always"), { env });
       expect(r.stderr).not.toMatch(/METRICS_NOT_PUBLISHED|NOTIFICATION_NOT_SENT|level=error/);
       expect(r.code).toBe(0);
       const location = r.stdout.trim();
@@ -150,21 +140,13 @@ describe("monitoring of CLI runs on a local Infrahub stack", () => {
       const refused = `http://127.0.0.1:${await freePort()}/hooks/T222-refused`;
       const started = Date.now();
       const r = await runCli(
-        [
-          "create",
-          "--s3-upload",
-          ...monitoringArgs(),
-          "--notify-webhook",
-          receiver.url,
-          "--notify-webhook",
-          refused,
-          "--notify-webhook",
-          hanging.url,
+        createArgs(
+          [receiver.url, refused, hanging.url],
           "--monitoring-timeout",
           "1s",
           "--log-format",
           "json",
-        ],
+        ),
         { env: { ...env, INFRAHUB_S3_BUCKET: "no-such-bucket" } },
       );
       const elapsed = Date.now() - started;
@@ -232,7 +214,7 @@ describe("monitoring of CLI runs on a local Infrahub stack", () => {
   it(
     "a second successful create clears the failure info; verify and prune report their groups; a Pushgateway that is down only warns",
     async () => {
-      const ok = await runCli(["create", "--s3-upload", ...monitoringArgs()], { env });
+      const ok = await runCli(createArgs([]), { env });
       expect(ok.code).toBe(0);
       const samples = await gateway.samples();
       expect(value(samples, "infrahub_backup_last_attempt_success", "create")).toBe(1);

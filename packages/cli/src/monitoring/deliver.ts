@@ -64,12 +64,14 @@ export async function deliver(url: string, delivery: Delivery, policy: DeliveryP
 }
 
 function describe(error: unknown, timeoutMs: number): string {
-  const e = error as { name?: string; cause?: { code?: string; name?: string } };
+  const e = error as { name?: string; cause?: { code?: string; name?: string; message?: string } };
   if (e.name === "TimeoutError" || e.cause?.name === "TimeoutError")
     return `no answer within ${timeoutMs / 1000} s`;
   const code = e.cause?.code;
   if (code === "ECONNREFUSED") return "connection refused";
   if (code === "ENOTFOUND" || code === "EAI_AGAIN") return "host not found";
-  // Only the error's code: fetch messages may quote the URL.
-  return code ? `request failed (${code})` : "request failed";
+  if (code) return `request failed (${code})`;
+  // A cause's own words only when they cannot quote the URL (its path may hold a token): "bad port".
+  const words = e.cause?.message;
+  return words && !/[/:@?]/.test(words) && words.length <= 80 ? `request failed: ${words}` : "request failed";
 }
