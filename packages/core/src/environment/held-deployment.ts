@@ -4,6 +4,7 @@ import {
   type FrozenNeo4j,
   freezeNeo4jRetrying,
   ownedBy,
+  removeFreezeWorkDir,
   resumeNeo4j,
 } from "../engines/neo4j/freeze.js";
 import { waitForNeo4j } from "../engines/neo4j/wait.js";
@@ -206,15 +207,17 @@ export class HeldDeployment implements AsyncDisposable {
     const executor = await this.#databaseExecutor();
     const frozen = this.#frozen;
     try {
+      let workDirLeft: string | undefined;
       if (frozen) {
         this.#frozen = undefined;
         await endOwnedCommands(executor, frozen);
-        await resumeNeo4j(executor, frozen);
+        workDirLeft = await resumeNeo4j(executor, frozen);
       }
       // Without a signal: a cancelled operation still brings Neo4j back.
       await waitForNeo4j(executor, this.#options.neo4jCredentials, {
         ...(this.#options.serveTimeoutMs !== undefined ? { timeoutMs: this.#options.serveTimeoutMs } : {}),
       });
+      if (workDirLeft !== undefined) await this.#removeFreezeWorkDir(executor, workDirLeft);
       this.neo4jDowntimeMs = Date.now() - (this.#neo4jStoppedAt ?? Date.now());
       this.#neo4jStoppedAt = undefined;
       this.#neo4jTouched = false;
@@ -227,6 +230,15 @@ export class HeldDeployment implements AsyncDisposable {
     } catch (error) {
       this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
       throw error;
+    }
+  }
+
+  /** Second try, once Neo4j serves (its container restarted): a directory still left is only warned about. */
+  async #removeFreezeWorkDir(executor: Executor, workDir: string): Promise<void> {
+    try {
+      await removeFreezeWorkDir(executor, workDir);
+    } catch (error) {
+      this.#options.onEvent(warning("FREEZE_WORK_DIR_LEFT", messageOf(error), { workDir }));
     }
   }
 

@@ -67,6 +67,8 @@ export type WarningCode =
   | "FREEZE_RETRY"
   /** Bringing the deployment back: a step failed; the others ran. */
   | "RELEASE_STEP_FAILED"
+  /** The Neo4j freeze helper's work directory could not be removed from the database container. */
+  | "FREEZE_WORK_DIR_LEFT"
   /** A failed upload could not be removed from storage. */
   | "UPLOAD_NOT_REMOVED"
   /** A staging directory could not be removed; the next operation removes it. */

@@ -210,7 +210,13 @@ async function abandonFreeze(executor: Executor, pid: number, workDir: string, l
     if ((await processState(executor, pid)) === "T")
       await executor.exec({ argv: ["kill", "-CONT", String(pid)] });
   } finally {
-    await removeWorkDir(executor, workDir);
+    try {
+      await removeFreezeWorkDir(executor, workDir);
+    } catch {
+      // The freeze's own failure is what the caller must see (it decides whether to retry). The removal
+      // fails when the JVM's exit is restarting the container; the directory left in its /tmp holds the
+      // helper and its lease files only, and the helper ends with the container.
+    }
   }
 }
 
@@ -264,10 +270,14 @@ export async function setExpiryScript(
   );
 }
 
-/** Lets the frozen JVM exit (its supervisor or the container restart brings Neo4j back) and cleans up. */
-export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<void> {
+/**
+ * Lets the frozen JVM exit (its supervisor or the container restart brings Neo4j back) and stops the
+ * lease. Returns the helper's work directory when it could not be removed yet — in a container whose
+ * main process is the JVM, the exit restarts the container and commands fail until it is up again:
+ * `removeFreezeWorkDir` once Neo4j serves. Throws only when the JVM is still stopped.
+ */
+export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<string | undefined> {
   const result = await executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] });
-  await removeWorkDir(executor, frozen.workDir);
   frozen.lease.stop();
   if (result.exitCode !== 0 && (await processState(executor, frozen.pid)) === "T") {
     throw new BackupError(
@@ -277,6 +287,13 @@ export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Prom
         hint: `run 'kill -CONT ${frozen.pid}' in the database container`,
       },
     );
+  }
+  try {
+    await removeFreezeWorkDir(executor, frozen.workDir);
+    return undefined;
+  } catch {
+    // Expected while the container restarts; the caller tries again once Neo4j serves and warns then.
+    return frozen.workDir;
   }
 }
 
@@ -290,13 +307,14 @@ async function processState(executor: Executor, pid: number): Promise<string | u
   return line?.replace(/^State:\s*/, "").charAt(0);
 }
 
-async function removeWorkDir(executor: Executor, workDir: string): Promise<void> {
-  const result = await executor.exec({ argv: ["rm", "-rf", workDir] });
+/** Removes the freeze helper's work directory (helper, lease, expiry script) from the container. */
+export async function removeFreezeWorkDir(executor: Executor, workDir: string): Promise<void> {
+  const result = await executor.exec({ argv: ["rm", "-rf", workDir], timeoutMs: 30_000 });
   if (result.exitCode !== 0) {
     throw new BackupError(
       "EXEC_FAILED",
-      `could not remove the freeze helper's work directory ${workDir} on ${executor.target}: ${result.stderrTail.trim()}`,
-      { hint: "the helper resumes Neo4j by itself once its lease expires; remove the directory by hand" },
+      `could not remove the freeze helper's work directory ${workDir} on ${executor.target} (exit ${result.exitCode}): ${result.stderrTail.trim() || "no error output"}`,
+      { hint: `Neo4j is not affected; remove the directory by hand: rm -rf ${workDir}` },
     );
   }
 }
