@@ -138,7 +138,7 @@ export async function main(argv: readonly string[], env: HostEnvironment = proce
             { cause: error },
           );
     reportError(output, reported, code);
-    await monitored?.publish(runFailure(reported, code));
+    await monitored?.publish(runFailure(reported, code), signal !== undefined);
     return code;
   } finally {
     output.close();

@@ -60,7 +60,8 @@ export async function deliver(url: string, delivery: Delivery, policy: DeliveryP
       reason = describe(error, policy.timeoutMs);
     }
   }
-  throw new DeliveryFailure(`${reason} (${policy.attempts} attempts)`, policy.attempts, status);
+  const tries = policy.attempts === 1 ? "1 attempt" : `${policy.attempts} attempts`;
+  throw new DeliveryFailure(`${reason} (${tries})`, policy.attempts, status);
 }
 
 function describe(error: unknown, timeoutMs: number): string {

@@ -7,8 +7,11 @@ import { type RunFailure, RunRecord } from "./run-record.js";
 /** A run whose result goes to metrics and webhooks once it ends. */
 export interface MonitoredRun {
   readonly record: RunRecord;
-  /** Publishes the result: a success without `failure`. Never throws; failures are warning events. */
-  publish(failure?: RunFailure): Promise<void>;
+  /**
+   * Publishes the result: a success without `failure`. Never throws; failures are warning events. `hurry`
+   * (a signal stopped the run): one attempt per receiver, as a pod's grace period may end soon.
+   */
+  publish(failure?: RunFailure, hurry?: boolean): Promise<void>;
 }
 
 /**
@@ -29,7 +32,12 @@ export function startMonitoredRun(cmd: ParsedCommand, output: Output): Monitored
   output.observe(record.observe);
   return {
     record,
-    publish: (failure) => publishRun(record.finish(failure), cmd.monitoring, output.onEvent),
+    publish: (failure, hurry = false) => {
+      const options = hurry
+        ? { ...cmd.monitoring, delivery: { ...cmd.monitoring.delivery, attempts: 1 } }
+        : cmd.monitoring;
+      return publishRun(record.finish(failure), options, output.onEvent);
+    },
   };
 }
 
