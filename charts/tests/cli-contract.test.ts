@@ -206,3 +206,68 @@ describe("the contract check is not vacuous", () => {
     expect(res.kind === "command" && res.command.command === "restore" && res.command.yes).toBe(false);
   });
 });
+
+describe("monitoring env (issue 24) is what the CLI reads", () => {
+  const secrets: Record<string, string> = {
+    "secret:pgw/user": "ops",
+    "secret:pgw/pass": "pgw-password",
+    "secret:pgw/token": "pgw-token",
+    "secret:hooks/urls": "https://hooks.example/T1/a, https://chat.example/hooks/b\nhttps://third.example/c",
+  };
+  const parsedMonitoring = (values: V) =>
+    render(values)
+      .filter((o) => o.kind === "Job" || o.kind === "CronJob")
+      .map((w) => {
+        const env = Object.fromEntries(Object.entries(resolveEnv(w)).map(([k, v]) => [k, secrets[v] ?? v]));
+        const res = parseCommandLine(container(w).args, { env, cwd: "/", version: "0.1.0" });
+        if (res.kind !== "command" || !("monitoring" in res.command))
+          throw new Error("no monitoring options");
+        return res.command.monitoring;
+      });
+
+  it("basic auth and webhooks from Secrets, notifyOn always: every backup and restore pod", () => {
+    const monitoring = {
+      metrics: {
+        pushgateway: {
+          url: "http://pgw.monitoring:9091",
+          auth: { secretName: "pgw", usernameKey: "user", passwordKey: "pass" },
+        },
+      },
+      notifications: { webhook: { secretName: "hooks" }, notifyOn: "always" },
+    };
+    const all = [
+      ...parsedMonitoring({
+        ...monitoring,
+        backup: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bkt" } } },
+      }),
+      ...parsedMonitoring({ ...monitoring, restore: { enabled: true, s3: { bucket: "bkt", latest: true } } }),
+    ];
+    expect(all).toHaveLength(2);
+    for (const m of all) {
+      expect(m.pushgateway).toEqual({
+        url: "http://pgw.monitoring:9091",
+        auth: { kind: "basic", username: "ops", password: "pgw-password" },
+      });
+      expect(m.webhooks).toEqual([
+        "https://hooks.example/T1/a",
+        "https://chat.example/hooks/b",
+        "https://third.example/c",
+      ]);
+      expect(m.notifyOn).toBe("always");
+    }
+  });
+
+  it("a bearer token; no monitoring values means no push and no webhook", () => {
+    const [bearer] = parsedMonitoring({
+      metrics: {
+        pushgateway: { url: "https://pgw.example", auth: { secretName: "pgw", bearerTokenKey: "token" } },
+      },
+      backup: { enabled: true, storage: { s3: { bucket: "bkt" } } },
+    });
+    expect(bearer?.pushgateway?.auth).toEqual({ kind: "bearer", token: "pgw-token" });
+    const [none] = parsedMonitoring({ backup: { enabled: true, storage: { s3: { bucket: "bkt" } } } });
+    expect(none?.pushgateway).toBeUndefined();
+    expect(none?.webhooks).toEqual([]);
+    expect(none?.notifyOn).toBe("failure");
+  });
+});
