@@ -93,3 +93,14 @@ export function jsonLines(text: string): Record<string, unknown>[] {
     .filter((l) => l.trim().startsWith("{"))
     .map((l) => JSON.parse(l) as Record<string, unknown>);
 }
+
+/** Resolves once `child` has written `text` to stderr (e.g. the line a signal test waits for). */
+export function stderrIncludes(child: ChildProcess, text: string): Promise<void> {
+  let stderr = "";
+  return new Promise<void>((resolve) => {
+    child.stderr?.on("data", (d: Buffer) => {
+      stderr += d.toString();
+      if (stderr.includes(text)) resolve();
+    });
+  });
+}

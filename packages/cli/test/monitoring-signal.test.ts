@@ -4,7 +4,7 @@ import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, expect, it } from "vitest";
-import { buildCli, jsonLines, removeCli, startCli } from "./cli-process.js";
+import { buildCli, jsonLines, removeCli, startCli, stderrIncludes } from "./cli-process.js";
 import { startWebhookReceiverDouble } from "./webhook-receiver-double.js";
 
 beforeAll(() => buildCli(), 120_000);
@@ -31,13 +31,7 @@ it("SIGTERM while restore sleeps: exit 143, one attempt at the hanging webhook, 
     "--log-format",
     "json",
   ]);
-  let stderr = "";
-  await new Promise<void>((resolve) => {
-    child.stderr?.on("data", (d: Buffer) => {
-      stderr += d.toString();
-      if (stderr.includes("Sleeping before restore")) resolve();
-    });
-  });
+  await stderrIncludes(child, "Sleeping before restore");
   const signalled = Date.now();
   child.kill("SIGTERM");
   const r = await result;
