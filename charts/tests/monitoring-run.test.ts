@@ -13,7 +13,6 @@ import {
   type JobPodRunner,
   type LocalCluster,
   type PushgatewayServer,
-  startJobPodRunner,
   startLocalCluster,
   startPushgateway,
   type TempDir,
@@ -22,11 +21,12 @@ import {
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
-import { buildCli, bin as cliBundle, removeCli } from "../../packages/cli/test/cli-process.ts";
+import { buildCli, removeCli } from "../../packages/cli/test/cli-process.ts";
 import {
   startWebhookReceiverDouble,
   type WebhookReceiverDouble,
 } from "../../packages/cli/test/webhook-receiver-double.ts";
+import { startCliPodRunner } from "./cli-pod-runner.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
 import { promtool, seriesSelector, stepValues, storedLabels, writeRuleFile } from "./promtool.ts";
 
@@ -46,16 +46,7 @@ beforeAll(async () => {
     startPushgateway({ basicAuth: true }),
     startWebhookReceiverDouble("ok"),
   ]);
-  runner = await startJobPodRunner({
-    server: cluster.server,
-    caFile: cluster.caFile,
-    adminToken: cluster.adminToken,
-    nodeName: cluster.nodeName,
-    entrypoint: [process.execPath, cliBundle],
-    workingDir: "/infrahub_backups",
-    imageEnv: { HOME: "/home/infrahub", NODE_ENV: "production" },
-    hostEnv: { PATH: process.env.PATH ?? "/usr/bin:/bin" },
-  });
+  runner = await startCliPodRunner(cluster);
   await cluster.createNamespace(NS);
   // The Prometheus Operator's CRD (pinned; tools/install/promtool.sh): the chart's PrometheusRule is installed for
   // real and validated against its schema by the API server.

@@ -19,14 +19,14 @@ import {
   seedInfrahubData,
   startFaultProxy,
   startInfrahubLocalStack,
-  startJobPodRunner,
   startLocalCluster,
   type TempDir,
   tempDir,
   toolDir,
 } from "@infrahub-backup/testkit";
+import { startCliPodRunner } from "../../charts/tests/cli-pod-runner.js";
 import { assembleUmbrella } from "../../charts/tests/umbrella.js";
-import { buildCli, bin as cliBundle, removeCli } from "../../packages/cli/test/cli-process.js";
+import { buildCli, removeCli } from "../../packages/cli/test/cli-process.js";
 import { adminWrites } from "./audit-writes.js";
 import type { AcceptanceDriver, AuditedRequest, FreshInstall, PodExit, Values } from "./driver.js";
 import { type HelmCli, helmCli } from "./helm-cli.js";
@@ -210,21 +210,7 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
         token: cluster.adminToken,
         userAgent: "ihb-acceptance-reader",
       });
-      const runner = await startJobPodRunner({
-        server: cluster.server,
-        caFile: cluster.caFile,
-        adminToken: cluster.adminToken,
-        nodeName: cluster.nodeName,
-        entrypoint: [process.execPath, cliBundle],
-        // As packages/image/Dockerfile: WORKDIR /infrahub_backups, HOME /home/infrahub.
-        workingDir: "/infrahub_backups",
-        imageEnv: { HOME: "/home/infrahub", NODE_ENV: "production" },
-        // The image carries the freeze helper next to the bundle; here it is in the toolchain cache.
-        hostEnv: {
-          PATH: process.env.PATH ?? "/usr/bin:/bin",
-          ...(process.env.IHB_CACHE ? { IHB_CACHE: process.env.IHB_CACHE } : {}),
-        },
-      });
+      const runner = await startCliPodRunner(cluster);
       disposables.push(runner);
       const proxy = await startFaultProxy({ host: "127.0.0.1", port: stack.minio.port });
       disposables.push(proxy);
