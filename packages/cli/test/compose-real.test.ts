@@ -1,4 +1,4 @@
-// ci-cost: 240 s (Compose project up with Neo4j in a container, two Neo4j freezes, a fault, the project stopped)
+// ci-cost: 480 s (Compose project up with Neo4j in a container, two Neo4j freezes, ~56 MB seeded and a container killed mid-dump, the project stopped)
 // The built CLI against a real Docker Compose project: docker/docker-compose.yml started by real `docker compose`
 // on this machine's engine, with local images in place of the official ones (testkit startRealComposeProject:
 // Neo4j 5.26 and PostgreSQL 15 with the official images' layout, MinIO, the Infrahub application services as a
@@ -24,14 +24,8 @@ const dockerAnswers =
 // CI has an engine on every machine of this kind (tools/run-tests.sh starts it): there, no daemon is a failure.
 const required = process.env.CI === "true" || process.env.IHB_REQUIRE_DOCKER === "1";
 
-// Opt-in until a defect this tier found is fixed: on a real container, the freeze helper's work directory is
-// removed while Compose restarts the Neo4j container, the removal fails with no stderr, and a backup that WAS
-// stored and verified ends with exit 8 (SERVICES_NOT_RESTORED, "Neo4j does NOT serve its database").
-// IHB_COMPOSE_REAL=1 runs it (measured 2026-12-05: detection, the stopped-project refusal and the restore pass).
-const optedIn = process.env.IHB_COMPOSE_REAL === "1";
-
-describe.skipIf(!optedIn || (!dockerAnswers && !required))(
-  `CLI on a real Docker Compose project (${optedIn ? (dockerAnswers ? "Docker engine and Compose answer" : "no Docker daemon or Compose plugin — tools/docker-daemon.sh start") : "SKIPPED: opt-in with IHB_COMPOSE_REAL=1 until the freeze work-dir removal on a restarting container is fixed"})`,
+describe.skipIf(!dockerAnswers && !required)(
+  `CLI on a real Docker Compose project (${dockerAnswers ? "Docker engine and Compose answer" : "SKIPPED: no Docker daemon or Compose plugin — tools/docker-daemon.sh start"})`,
   () => {
     let project: RealComposeProject;
     let env: NodeJS.ProcessEnv;
@@ -102,6 +96,15 @@ describe.skipIf(!optedIn || (!dockerAnswers && !required))(
         expect(await everyServiceRunning()).toBe(true);
         // The same container, restarted in place (Compose's restart policy), not replaced.
         expect(await project.containerId("database")).toBe(neo4jBefore);
+        // Neither the freeze helper's work directory nor a staged dump is left in the restarted container.
+        const leftovers = await run("docker", [
+          "exec",
+          neo4jBefore,
+          "sh",
+          "-c",
+          "ls -d /tmp/infrahub-backup-* 2>/dev/null || true",
+        ]);
+        expect(leftovers.stdout.trim()).toBe("");
         expect(await digestInfrahubData(project.neo4j, project.postgres)).toEqual(original);
         expect(r.stderr).not.toContain(project.s3.secretAccessKey);
         const verify = await runCli(["verify", result.locations[0] as string], { env });
@@ -130,17 +133,34 @@ describe.skipIf(!optedIn || (!dockerAnswers && !required))(
     it(
       "the Neo4j container killed mid-dump: a clear failure, no archive stored, every service back, data intact",
       async () => {
-        await seedBulkData(project.neo4j, project.postgres, { postgresMiB: 1, neo4jNodes: 16_000 });
+        // Four transactions of 16k filler nodes (~56 MB of store): one would pass Neo4j's 256 MiB transaction
+        // memory limit; together they make the dump last long enough to be killed in the middle.
+        for (let i = 0; i < 4; i++)
+          await seedBulkData(project.neo4j, project.postgres, {
+            postgresMiB: i === 0 ? 1 : 0,
+            neo4jNodes: 16_000,
+          });
         const before = await digestInfrahubData(project.neo4j, project.postgres);
         const stored = await archives();
         const database = await project.containerId("database");
         const cli = startCli(["create", "--project", project.name, "--s3-upload"], { env });
-        // The dump runs inside the database container (docker exec): kill exactly that container, once it does.
+        let stderr = "";
+        let exited = false;
+        cli.child.stderr?.on("data", (d: Buffer) => {
+          stderr += d.toString();
+        });
+        cli.child.on("close", () => {
+          exited = true;
+        });
+        // The CLI announces the offline dump, which runs inside the database container: kill exactly that
+        // container then.
         await waitUntil(
-          "neo4j-admin database dump running in the container",
-          async () =>
-            (await run("docker", ["top", database, "-eo", "args"])).stdout.includes("database dump"),
-          { timeoutMs: 240_000, intervalMs: 100 },
+          "the CLI announcing the offline Neo4j dump",
+          async () => {
+            if (exited) throw new Error(`the CLI ended before the Neo4j dump started:\n${stderr}`);
+            return stderr.includes("dumping Neo4j database");
+          },
+          { timeoutMs: 240_000, intervalMs: 50 },
         );
         await run("docker", ["kill", "--signal", "KILL", database]);
         const r = await cli.result;
