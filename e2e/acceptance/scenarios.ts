@@ -535,6 +535,49 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await uninstall("scale-fight");
     });
 
+    it("G2b. a GitOps controller scaling Infrahub back up mid-backup fails that attempt (exit 3, naming the field manager, nothing stored, everything back); the retry backs up", async (ctx) => {
+      const gitops = d.gitops;
+      if (!gitops) return ctx.skip("this driver has no GitOps controller double");
+      const workloadsBefore = await d.workloads();
+      const data = await d.data.digest();
+      // The chart's default backup retry policy: exit 3 (SCALE_CONFLICT) is not one of the codes that fail
+      // the Job at once, so the README's promise is that the backup is retried once the controller is done.
+      void install("backup-fight", plainBackup({ type: "s3", s3: s3("backup-fight") }));
+      const job = await d.waitForJob("backup-fight", 2 * MIN);
+      await waitFor(
+        "the backup holding infrahub-server at 0 for the Neo4j dump",
+        4 * MIN,
+        async () =>
+          (await d.workloads()).find((w) => w.name === "infrahub-infrahub-server")?.replicas === 0
+            ? true
+            : undefined,
+        jobFailed("backup-fight"),
+      );
+      const firstAttempt = d.podExit(job);
+      if (!firstAttempt) return ctx.skip("this driver cannot see a pod's process end");
+      await gitops.scale("infrahub-infrahub-server", 1);
+      const attempt = await firstAttempt;
+      console.log(`acceptance: backup scale-fight: first attempt exit ${attempt.exitCode}`);
+      expect(attempt.exitCode, attempt.logs).toBe(3);
+      expect(attempt.logs).toContain(
+        `Deployment infrahub-infrahub-server in namespace ${d.namespace} was scaled to 1 by the field manager "${gitops.manager}"`,
+      );
+      expect(attempt.logs).toMatch(/GitOps: keep controllers from scaling Infrahub back up/);
+      const outcome = await d.waitForJobEnd(job, 5 * MIN);
+      expect([outcome.condition, outcome.failedPods], await d.logs(job)).toEqual(["Complete", 1]);
+      // One archive (the retry's); the stopped attempt left no object and no open multipart upload.
+      const keys = await d.store.listKeys("backup-fight/");
+      expect(keys).toHaveLength(1);
+      expect(keys[0]?.slice("backup-fight/".length)).toMatch(ARCHIVE_NAME);
+      expect(await d.store.pendingUploads("backup-fight/")).toEqual([]);
+      await d.waitForInfrahubReady(3 * MIN);
+      expect(await d.data.digest()).toBe(data);
+      expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.replicas]),
+      );
+      await uninstall("backup-fight");
+    });
+
     it("G3. a restore Job deleted mid-restore (helm uninstall, Flux remediation) winds up within its grace period: nothing changed, services back", async (ctx) => {
       await d.data.change("before-sigterm");
       const before = await d.data.digest();
