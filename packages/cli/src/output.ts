@@ -271,6 +271,24 @@ export class Output {
     if (this.#heartbeat) clearInterval(this.#heartbeat);
     this.#heartbeat = undefined;
     this.#clearBar();
+    const held = this.#finalLines ?? [];
+    this.#finalLines = undefined;
+    for (const text of held) this.#stderr.write(text);
+  }
+
+  /**
+   * Holds the final summary or error until `close`, so that what runs after the command (metrics,
+   * notifications) can still log and the final line stays last, as scripts read it.
+   */
+  holdFinalLines(): void {
+    this.#finalLines ??= [];
+  }
+
+  #finalLines: string[] | undefined;
+
+  #writeFinal(text: string): void {
+    if (this.#finalLines) this.#finalLines.push(text);
+    else this.#stderr.write(text);
   }
 
   #clearBar(): void {
@@ -290,9 +308,7 @@ export class Output {
   /** The final line on stderr in JSON mode (`summary`); nothing extra in text mode. */
   summary(fields: Record<string, unknown>): void {
     if (this.format === "json") {
-      this.#stderr.write(
-        `${JSON.stringify({ type: "summary", time: new Date().toISOString(), ...fields })}\n`,
-      );
+      this.#writeFinal(`${JSON.stringify({ type: "summary", time: new Date().toISOString(), ...fields })}\n`);
     }
   }
 
@@ -307,11 +323,10 @@ export class Output {
   }): void {
     this.#clearBar();
     if (this.format === "json") {
-      this.#stderr.write(`${JSON.stringify({ type: "error", time: new Date().toISOString(), ...fields })}\n`);
+      this.#writeFinal(`${JSON.stringify({ type: "error", time: new Date().toISOString(), ...fields })}\n`);
       return;
     }
-    this.#stderr.write(`Error: ${fields.message}\n`);
-    if (fields.hint) this.#stderr.write(`Hint: ${fields.hint}\n`);
-    if (fields.stack) this.#stderr.write(`${fields.stack}\n`);
+    const hint = fields.hint ? `Hint: ${fields.hint}\n` : "";
+    this.#writeFinal(`Error: ${fields.message}\n${hint}${fields.stack ? `${fields.stack}\n` : ""}`);
   }
 }

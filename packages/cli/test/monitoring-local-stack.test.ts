@@ -164,6 +164,8 @@ describe("monitoring of CLI runs on a local Infrahub stack", () => {
         ]),
       );
       expect(warnings).toHaveLength(2);
+      // The error stays the last line (scripts read it), after the warnings of the notifications.
+      expect(lines.at(-1)).toMatchObject({ type: "error", code: "STORAGE_NO_BUCKET" });
       for (const secret of ["T000", "T111", "T222"]) expect(r.stderr + r.stdout).not.toContain(secret);
       expect(hanging.requests.length).toBeGreaterThanOrEqual(1);
       const body = JSON.parse(receiver.requests.at(-1)?.body ?? "{}") as Record<string, unknown>;
@@ -243,6 +245,7 @@ describe("monitoring of CLI runs on a local Infrahub stack", () => {
         { env: { ...env, INFRAHUB_MONITORING_TIMEOUT: "500ms", INFRAHUB_LOG_FORMAT: "json" } },
       );
       expect(prune.code).toBe(0);
+      expect(jsonLines(prune.stderr).at(-1)).toMatchObject({ type: "summary", command: "prune" });
       expect(jsonLines(prune.stderr).find((l) => l.code === "METRICS_NOT_PUBLISHED")).toMatchObject({
         level: "warn",
         msg: expect.stringMatching(/^metrics not pushed to the Pushgateway: connection refused/),

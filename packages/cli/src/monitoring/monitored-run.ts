@@ -30,6 +30,7 @@ export function startMonitoredRun(cmd: ParsedCommand, output: Output): Monitored
   const { k8sNamespace, project } = cmd.global;
   const record = new RunRecord(cmd.command, k8sNamespace ?? project ?? "local");
   output.observe(record.observe);
+  output.holdFinalLines();
   return {
     record,
     publish: (failure, hurry = false) => {
