@@ -100,7 +100,8 @@ async function drill(
   return { ...r, lines: jsonLines(r.stderr) };
 }
 
-describe("infrahub-backup drill", () => {
+// Each drill starts a Neo4j JVM and runs cypher-shell JVMs: minutes on a busy 2-core machine.
+describe("infrahub-backup drill", { timeout: 400_000 }, () => {
   it("--latest --s3: a Community archive with the task manager loads, serves and passes; checks are typed JSON lines", async () => {
     const s3 = new S3Store({
       bucket: BUCKET,

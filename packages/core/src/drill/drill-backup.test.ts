@@ -73,7 +73,8 @@ async function drill(name: string, extra: Partial<DrillBackupOptions> = {}) {
   return { ...outcome, events };
 }
 
-describe("drillBackup (throwaway Neo4j + PostgreSQL)", () => {
+// Each drill starts a Neo4j JVM and runs cypher-shell JVMs: minutes on a busy 2-core machine.
+describe("drillBackup (throwaway Neo4j + PostgreSQL)", { timeout: 400_000 }, () => {
   it("a Community archive with the task manager: both load and serve, Infrahub's root and Prefect's rows are counted", async () => {
     const { name } = await createBackupFromFiles({
       store,

@@ -7,7 +7,7 @@ import { type ArchiveFileEntry, readArchive } from "../archive/archive-reader.js
 import { NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
 import { PG_DUMP_MAGIC } from "../engines/postgres/postgres-engine.js";
 import { BackupError, isBackupError } from "../errors.js";
-import { checked, pipeline } from "../operations/dump-check.js";
+import { checked, fedFrom, pipeline } from "../operations/dump-check.js";
 import { type EventSink, ignoreEvents } from "../operations/events.js";
 import type { BackupStore } from "../storage/backup-store.js";
 import {
@@ -107,17 +107,8 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
           { hint: LOAD_HINT },
         );
       try {
-        await into(pipeline(entry.body, checked(entry.path, magics, onEvent, refuse)));
+        await fedFrom(entry, into(pipeline(entry.body, checked(entry.path, magics, onEvent, refuse))));
       } catch (error) {
-        // A broken read makes the load fail too: the read's error is the cause then.
-        const readError = await Promise.race([
-          entry.digest.then(
-            () => undefined,
-            (e: unknown) => e,
-          ),
-          new Promise<undefined>((resolveLater) => setTimeout(resolveLater, 2_000, undefined)),
-        ]);
-        if (readError !== undefined) throw readError;
         if (signal?.aborted || !isBackupError(error, "DATABASE_COMMAND_FAILED")) throw error;
         throw new BackupError("DRILL_LOAD_FAILED", `${entry.path} does not load: ${error.message}`, {
           cause: error,

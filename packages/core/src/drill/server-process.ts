@@ -91,16 +91,6 @@ export class ServerProcess {
   }
 }
 
-/** True while a process with this pid exists. */
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === "EPERM";
-  }
-}
-
 /** A TCP port on 127.0.0.1 that was free a moment ago (chosen by the kernel). */
 export async function freeLoopbackPort(): Promise<number> {
   return await new Promise((resolvePort, reject) => {

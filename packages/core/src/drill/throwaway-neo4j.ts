@@ -6,10 +6,11 @@ import type { Readable } from "node:stream";
 import type { Neo4jCredentials } from "../engines/neo4j/credentials.js";
 import { cypherShell, plainRows } from "../engines/neo4j/cypher-shell.js";
 import { loadNeo4j } from "../engines/neo4j/offline.js";
+import { localProcessAlive } from "../environment/operation-lock.js";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
 import { LocalExecutor } from "../exec/local-executor.js";
-import { freeLoopbackPort, isAlive, pollUntil, ServerProcess } from "./server-process.js";
+import { freeLoopbackPort, pollUntil, ServerProcess } from "./server-process.js";
 
 /** A Neo4j 5 installation to run throwaway instances of. */
 export interface DrillNeo4jOptions {
@@ -217,7 +218,7 @@ export class ThrowawayNeo4j {
     if (!server) return;
     const serverPid = readPid(join(this.#dir, "run", "neo4j.pid"));
     await server.stop("SIGTERM", STOP_GRACE_MS);
-    if (serverPid !== undefined && isAlive(serverPid)) {
+    if (serverPid !== undefined && localProcessAlive(serverPid)) {
       try {
         process.kill(serverPid, "SIGKILL");
       } catch {

@@ -1,4 +1,5 @@
 import { pipeline as pipe, type Readable, Transform } from "node:stream";
+import type { ArchiveFileEntry } from "../archive/archive-reader.js";
 import { BackupError } from "../errors.js";
 import type { EventSink } from "./events.js";
 
@@ -50,4 +51,23 @@ export function checked(
 export function pipeline(source: Readable, transform: Transform): Transform {
   // The error reaches the consumer through the returned stream; the callback has nothing to add.
   return pipe(source, transform, () => undefined);
+}
+
+/**
+ * A load command whose input broke fails too ("not a valid archive" on a short read), often before the
+ * broken read is reported: the read's error is the cause then, the command's failure only its effect.
+ */
+export async function fedFrom(entry: ArchiveFileEntry, load: Promise<void>): Promise<void> {
+  try {
+    await load;
+  } catch (error) {
+    const source = await Promise.race([
+      entry.digest.then(
+        () => undefined,
+        (readError: unknown) => readError,
+      ),
+      new Promise<undefined>((resolve) => setTimeout(resolve, 2_000, undefined)),
+    ]);
+    throw source ?? error;
+  }
 }

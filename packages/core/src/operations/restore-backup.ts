@@ -28,7 +28,7 @@ import { containerWorkDir } from "../exec/work-dir.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
 import { formatBytes } from "../storage/format-bytes.js";
 import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./deployment.js";
-import { checked, pipeline } from "./dump-check.js";
+import { checked, fedFrom, pipeline } from "./dump-check.js";
 import { applyEnterpriseRestore, assertSingleInstance, stageArtefact } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents, type WarningCode } from "./events.js";
 import { Staging, type StagingMode } from "./staging.js";
@@ -735,25 +735,6 @@ async function removeWorkDir(
   const result = await executor.exec({ argv: ["rm", "-rf", workDir] });
   if (result.exitCode !== 0)
     warn(`could not remove ${workDir} on ${executor.target}: ${result.stderrTail.trim()}`);
-}
-
-/**
- * A load command whose input broke fails too ("not a valid archive" on a short read), often before the
- * broken read is reported: the read's error is the cause then, the command's failure only its effect.
- */
-async function fedFrom(entry: ArchiveFileEntry, load: Promise<void>): Promise<void> {
-  try {
-    await load;
-  } catch (error) {
-    const source = await Promise.race([
-      entry.digest.then(
-        () => undefined,
-        (readError: unknown) => readError,
-      ),
-      new Promise<undefined>((resolve) => setTimeout(resolve, 2_000, undefined)),
-    ]);
-    throw source ?? error;
-  }
 }
 
 /** Sets a new uuid on the :Root node (upstream #126), once Neo4j serves again, before the app starts. */
