@@ -140,6 +140,14 @@ export interface ArchiveReport {
 /** The first `metadata_version` that always wrote checksums (v0.0.1). */
 const FIRST_CHECKSUMMED_VERSION = 2025092500;
 
+/**
+ * Bytes an entry's `body` reads ahead of its consumer (views of the decoded input, no copy). Small on
+ * purpose: the views keep the source's chunks alive, and chunks held across two scavenges are promoted
+ * and then freed only by a mark-compact; 1 MiB here (plus a 1 MiB gzip batch) left 25–40 MiB of dead
+ * S3 body chunks at a restore's peak (packages/core README, "Memory").
+ */
+const ENTRY_BODY_BUFFER_BYTES = 256 * 1024;
+
 const PROBLEM_ORDER: ErrorCode[] = [
   "ARCHIVE_CHECKSUM_MISMATCH",
   "ARCHIVE_MISSING_FILE",
@@ -474,7 +482,7 @@ async function readFileEntry(
   try {
     if (options.onEntry) {
       const body = new Readable({
-        highWaterMark: 1 << 20,
+        highWaterMark: ENTRY_BODY_BUFFER_BYTES,
         read() {
           next().then(
             (chunk) => this.push(chunk === undefined ? null : chunk),

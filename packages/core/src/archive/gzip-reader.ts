@@ -94,8 +94,14 @@ function checkTrailer(trailer: Buffer, check: Check): void {
   if (trailer.readUInt32LE(4) !== check.size % 2 ** 32) throw corrupt("incorrect length check");
 }
 
-/** Output decoded ahead before any of it is handed out (zlib's output buffer was 256 KiB). */
-const BATCH_BYTES = 1024 * 1024;
+/**
+ * Output decoded ahead before any of it is handed out: 256 KiB, zlib's own output buffer. Each batch holds
+ * views of the source's chunks (S3 body chunks of up to 64 KiB), so it also bounds how long they stay
+ * referenced: with 1 MiB, chunks in flight lived through two scavenges of the 1 MiB young generation,
+ * were promoted, and waited for a mark-compact as tens of MiB of dead ArrayBuffers (packages/core
+ * README, "Memory").
+ */
+const BATCH_BYTES = 256 * 1024;
 
 interface Batch {
   views: Buffer[];

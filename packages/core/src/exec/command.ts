@@ -3,6 +3,14 @@ import { BackupError, type ErrorCode } from "../errors.js";
 import type { ExecRequest, ExecResult, Executor } from "./executor.js";
 import { redact, secretValues } from "./redact.js";
 
+/**
+ * Bytes of a streamed command's stdout held for a slow consumer before the exec transport pauses (the
+ * Kubernetes socket, the local pipe). They are views of the transport's receive buffers, which the
+ * garbage collector frees late once they lived through two scavenges: kept small so they rarely do
+ * (packages/core README, "Memory").
+ */
+const STREAM_BUFFER_BYTES = 256 * 1024;
+
 export interface CommandOptions {
   /** What the command does, for messages: "pg_dump of database server". */
   what: string;
@@ -57,7 +65,7 @@ export function streamCommand(
   request: Omit<ExecRequest, "stdout">,
   options: CommandOptions,
 ): StreamingCommand {
-  const stdout = new PassThrough({ highWaterMark: 1024 * 1024 });
+  const stdout = new PassThrough({ highWaterMark: STREAM_BUFFER_BYTES });
   const controller = new AbortController();
   const signal = request.signal ? AbortSignal.any([request.signal, controller.signal]) : controller.signal;
   let settled = false;
