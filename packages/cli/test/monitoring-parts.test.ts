@@ -42,10 +42,15 @@ describe("monitoring options", () => {
       "--notify-webhook",
       "secret-token",
     ]);
-    expect(error.message).toBe("webhook 2 of 2 (--notify-webhook) is not an http(s) URL");
+    expect(error.message).toBe(
+      "webhook 2 of 2 (--notify-webhook) is not an http(s) URL without user:password@",
+    );
     expect(refused(["verify", "x"], { INFRAHUB_METRICS_PUSHGATEWAY: "pg:9091" }).message).not.toContain(
       "pg:9091",
     );
+    const withCredentials = refused(["verify", "x", "--metrics-pushgateway", "http://u:pa55@pg:9091"]);
+    expect(withCredentials.message).not.toContain("pa55");
+    expect((withCredentials as { hint?: string }).hint).toMatch(/INFRAHUB_METRICS_PUSHGATEWAY_USERNAME/);
     const pg = { INFRAHUB_METRICS_PUSHGATEWAY: "http://pg:9091" };
     expect(
       parse(["verify", "x"], { ...pg, INFRAHUB_METRICS_PUSHGATEWAY_BEARER_TOKEN: "t" }).pushgateway,

@@ -35,10 +35,13 @@ export function repeatedFlag(argv: readonly string[], flag: string): string[] | 
   return values.length > 0 ? values : undefined;
 }
 
+/** An http(s) URL without credentials in it (fetch refuses those; they belong in the env vars). */
 function httpUrl(value: string): boolean {
   try {
     const url = new URL(value);
-    return url.protocol === "http:" || url.protocol === "https:";
+    return (
+      (url.protocol === "http:" || url.protocol === "https:") && url.username === "" && url.password === ""
+    );
   } catch {
     return false;
   }
@@ -78,8 +81,8 @@ export function monitoringOptions(
   if (url !== undefined && !httpUrl(url)) {
     throw invalidValue(
       from("metrics-pushgateway"),
-      `${from("metrics-pushgateway")} is not an http(s) URL`,
-      "e.g. http://pushgateway.monitoring:9091",
+      `${from("metrics-pushgateway")} is not an http(s) URL without credentials`,
+      `e.g. http://pushgateway.monitoring:9091; credentials go in ${ENV.username} and ${ENV.password}, or ${ENV.token}`,
     );
   }
   const webhooks =
@@ -88,7 +91,7 @@ export function monitoringOptions(
     if (!httpUrl(webhook)) {
       throw invalidValue(
         from("notify-webhook"),
-        `webhook ${i + 1} of ${webhooks.length} (${from("notify-webhook")}) is not an http(s) URL`,
+        `webhook ${i + 1} of ${webhooks.length} (${from("notify-webhook")}) is not an http(s) URL without user:password@`,
         "give the full URL of the webhook, e.g. https://hooks.slack.com/services/…",
       );
     }
