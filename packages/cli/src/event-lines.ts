@@ -80,7 +80,12 @@ export function eventLines(event: OperationEvent): EventLine[] {
         {
           level: event.check.status === "failed" ? "warn" : "info",
           message: `check ${event.check.name}: ${event.check.status} (${event.check.message})`,
-          fields: { ...event.check },
+          fields: {
+            check: event.check.name,
+            status: event.check.status,
+            ...(event.check.value !== undefined ? { value: event.check.value } : {}),
+            ...(event.check.expected !== undefined ? { expected: event.check.expected } : {}),
+          },
         },
       ];
     case "drill-skipped":

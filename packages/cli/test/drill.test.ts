@@ -130,7 +130,7 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
     expect(result.checks.find((c) => c.name === "cypher-flag")?.status).toBe("passed");
     const summary = r.lines.find((l) => l.type === "summary");
     expect(summary).toMatchObject({ command: "drill", ok: true, failed: 0 });
-    expect(r.lines.filter((l) => l.status !== undefined && typeof l.name === "string").length).toBe(
+    expect(r.lines.filter((l) => typeof l.check === "string" && typeof l.status === "string").length).toBe(
       result.checks.length,
     );
   });

@@ -106,6 +106,22 @@ const cases: [OperationEvent, string][] = [
   ],
   // A phase end with no sentence of its own is for debugging only.
   [{ type: "phase-finished", phase: "preflight", durationMs: 12 }, ""],
+  [
+    {
+      type: "drill-check",
+      check: {
+        name: "infrahub-root",
+        status: "failed",
+        message: "no :Root node: not an Infrahub graph",
+        value: 0,
+      },
+    },
+    'level=warn msg="check infrahub-root: failed (no :Root node: not an Infrahub graph)" check=infrahub-root status=failed value=0',
+  ],
+  [
+    { type: "drill-skipped", component: "postgres", reason: "no-dump" },
+    'level=info msg="PostgreSQL not drilled: the archive has no task-manager database" component=postgres reason=no-dump',
+  ],
 ];
 
 describe("typed events as log lines", () => {
