@@ -171,3 +171,77 @@ describe("plain one-shot backup Job under helm upgrade", () => {
     expect(b.name).not.toBe(a.name);
   });
 });
+
+describe("a stuck scheduled run under concurrencyPolicy Forbid (issue 20 §1)", () => {
+  interface JobStatus {
+    name: string;
+    created: number;
+    failed: { reason: string } | undefined;
+  }
+  async function jobStatuses(release: string): Promise<JobStatus[]> {
+    const list = JSON.parse(
+      (
+        await cluster.kubectl([
+          "-n",
+          NS,
+          "get",
+          "jobs",
+          "-l",
+          `app.kubernetes.io/instance=${release}`,
+          "-o",
+          "json",
+        ])
+      ).stdout,
+    ) as { items: K8sObject[] };
+    return list.items
+      .map((j) => ({
+        name: j.metadata.name as string,
+        created: Date.parse(j.metadata.creationTimestamp),
+        failed: (j.status?.conditions ?? []).find(
+          (c: K8sObject) => c.type === "Failed" && c.status === "True",
+        ) as { reason: string } | undefined,
+      }))
+      .sort((a, b) => a.created - b.created);
+  }
+  async function until<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  // kwok keeps a Job's pod Running forever: the stuck run (ImagePullBackOff, a hung exec) of the issue. On
+  // chart 2.1.0 no run had a deadline, so with Forbid that first run stayed active and every later
+  // scheduled run was skipped. The deadline is shortened here; its 4 h default is checked in render.test.ts.
+  it("the run is failed at its deadline (DeadlineExceeded) and the next scheduled run starts", async () => {
+    const started = Date.now();
+    const res = upgrade("stuck", {
+      image: { repository: "registry.example/infrahub-backup", tag: "1.0.0" },
+      backup: {
+        enabled: true,
+        mode: "cronjob",
+        schedule: "* * * * *",
+        job: { activeDeadlineSeconds: 15 },
+        storage: { s3: { bucket: "backups" } },
+      },
+    });
+    expect(res.ok, res.output).toBe(true);
+    const first = await until("the first scheduled run", 90_000, async () => (await jobStatuses("stuck"))[0]);
+    const failed = await until("the first run to hit its deadline", 60_000, async () =>
+      (await jobStatuses("stuck")).find((j) => j.name === first.name && j.failed),
+    );
+    expect(failed.failed?.reason).toBe("DeadlineExceeded");
+    const second = await until("the next scheduled run", 90_000, async () =>
+      (await jobStatuses("stuck")).find((j) => j.name !== first.name),
+    );
+    expect(second.created).toBeGreaterThan(first.created);
+    console.log(
+      `stuck run failed at its deadline and the next run started ${Date.now() - started} ms after install`,
+    );
+    const removed = helm(["uninstall", "stuck", "-n", NS, "--kubeconfig", cluster.adminKubeconfig]);
+    expect(removed.status, removed.stderr).toBe(0);
+  }, 300_000);
+});
