@@ -72,7 +72,11 @@ describe("exit codes from real failures", () => {
   });
 
   it("environment not found: no local config, Kubernetes/Compose unavailable → 3", async () => {
-    const r = await runCli(["create", "--backup-dir", dir.path]);
+    // A Docker engine runs on CI machines, and other test files start real Compose projects on it at the same
+    // time: this client must not reach it, or the CLI finds their project (seen: exit 10, their lock).
+    const r = await runCli(["create", "--backup-dir", dir.path], {
+      env: cleanEnv({ DOCKER_HOST: "unix:///nonexistent/ihb-exit-codes/docker.sock" }),
+    });
     expect(r.code).toBe(exitCode("environment"));
     expect(r.stderr).toMatch(/no Infrahub environment detected/);
   });
