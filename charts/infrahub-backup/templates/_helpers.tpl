@@ -184,6 +184,19 @@ template is immutable). A new restore Job for a request already completed does n
 {{- printf "%s-restore" (include "infrahub-backup.fullname" . | trunc 44 | trimSuffix "-") }}
 {{- end }}
 
+{{- define "infrahub-backup.verifyCronJobName" -}}
+{{- printf "%s-verify" (include "infrahub-backup.fullname" . | trunc 45 | trimSuffix "-") }}
+{{- end }}
+
+{{/* The verify pods' identity: never the backup ServiceAccount (no Role is bound to it). */}}
+{{- define "infrahub-backup.verifyServiceAccountName" -}}
+{{- if .Values.verify.serviceAccount.create }}
+{{- printf "%s-verify" (include "infrahub-backup.fullname" . | trunc 56 | trimSuffix "-") }}
+{{- else }}
+{{- default "default" .Values.verify.serviceAccount.name }}
+{{- end }}
+{{- end }}
+
 {{- define "infrahub-backup.claimName" -}}
 {{- printf "%s-backups" (include "infrahub-backup.fullname" . | trunc 55 | trimSuffix "-") }}
 {{- end }}
@@ -250,6 +263,15 @@ template is immutable). A new restore Job for a request already completed does n
 {{- toJson $args }}
 {{- end }}
 
+{{/* Verify arguments: the newest archive under the backup's bucket/prefix; the restore's key when encrypted. */}}
+{{- define "infrahub-backup.verifyArgs" -}}
+{{- $args := list "verify" "--latest" "--s3" }}
+{{- with .Values.restore.decryption.keySecret }}
+{{- if .name }}{{ $args = append $args (printf "--decrypt-key=%s/%s" (include "infrahub-backup.keysDir" $) .key) }}{{ end }}
+{{- end }}
+{{- toJson $args }}
+{{- end }}
+
 {{/* S3 credentials, CA bundle and TLS env of an s3 settings dict. */}}
 {{- define "infrahub-backup.s3CommonEnv" -}}
 {{- if .secretName }}
@@ -291,7 +313,7 @@ template is immutable). A new restore Job for a request already completed does n
 {{- include "infrahub-backup.s3CommonEnv" . }}
 {{- end }}
 
-{{/* The container env of a pod; dict root, component (backup|restore|test). */}}
+{{/* The container env of a pod; dict root, component (backup|restore|verify|test). */}}
 {{- define "infrahub-backup.env" -}}
 {{- $root := .root }}
 - name: INFRAHUB_K8S_NAMESPACE
@@ -317,6 +339,8 @@ template is immutable). A new restore Job for a request already completed does n
 {{- include "infrahub-backup.s3CommonEnv" $s3 }}
 {{- end }}
 {{- end }}
+{{- else if eq .component "verify" }}
+{{- include "infrahub-backup.s3Env" $root.Values.backup.storage.s3 }}
 {{- else if eq .component "test" }}
 {{- include "infrahub-backup.s3Env" (include "infrahub-backup.testS3" $root | fromYaml) }}
 {{- end }}
@@ -372,7 +396,7 @@ carry tokens) come only from Secret refs, never as plain values.
 {{- end }}
 
 {{/*
-The pod template spec shared by every Job and CronJob; dict root, component (backup|restore|test), args (JSON list).
+The pod template spec shared by every Job and CronJob; dict root, component (backup|restore|verify|test), args (JSON list).
 Only selector labels go on pods, so a pod template changes only with what the pod does.
 */}}
 {{- define "infrahub-backup.podTemplate" -}}
@@ -380,11 +404,13 @@ Only selector labels go on pods, so a pod template changes only with what the po
 {{- $v := $root.Values }}
 {{- $storage := ternary $v.backup.storage $v.restore.storage (eq .component "backup") }}
 {{- $s3 := dict }}
-{{- if eq .component "backup" }}{{ $s3 = $v.backup.storage.s3 }}{{ else if eq .component "restore" }}{{ $s3 = include "infrahub-backup.restoreS3" $root | fromYaml }}{{ else }}{{ $s3 = include "infrahub-backup.testS3" $root | fromYaml }}{{ end }}
+{{- if has .component (list "backup" "verify") }}{{ $s3 = $v.backup.storage.s3 }}{{ else if eq .component "restore" }}{{ $s3 = include "infrahub-backup.restoreS3" $root | fromYaml }}{{ else }}{{ $s3 = include "infrahub-backup.testS3" $root | fromYaml }}{{ end }}
 {{- $ca := $s3.caBundle | default dict }}
-{{- $useCA := and (or (eq $storage.type "s3") (eq .component "test")) (or $ca.secretName $ca.configMapName) }}
+{{- /* test and verify only read S3: no storage volume, no backup dir. */}}
+{{- $s3Only := has .component (list "test" "verify") }}
+{{- $useCA := and (or (eq $storage.type "s3") $s3Only) (or $ca.secretName $ca.configMapName) }}
 {{- $keySecret := dict }}
-{{- if eq .component "backup" }}{{ $keySecret = $v.backup.encryption.keySecret }}{{ else if eq .component "restore" }}{{ $keySecret = $v.restore.decryption.keySecret }}{{ end }}
+{{- if eq .component "backup" }}{{ $keySecret = $v.backup.encryption.keySecret }}{{ else if has .component (list "restore" "verify") }}{{ $keySecret = $v.restore.decryption.keySecret }}{{ end }}
 {{- $isTest := eq .component "test" }}
 metadata:
   labels:
@@ -402,6 +428,10 @@ spec:
   {{- if $isTest }}
   # The test only talks to S3: no Kubernetes API token, and not the identity the Role is bound to.
   serviceAccountName: {{ include "infrahub-backup.testServiceAccountName" $root }}
+  automountServiceAccountToken: false
+  {{- else if eq .component "verify" }}
+  # verify only reads S3: no Kubernetes API token, and not the identity the exec Role is bound to.
+  serviceAccountName: {{ include "infrahub-backup.verifyServiceAccountName" $root }}
   automountServiceAccountToken: false
   {{- else }}
   serviceAccountName: {{ include "infrahub-backup.serviceAccountName" $root }}
@@ -430,7 +460,7 @@ spec:
         {{- end }}
       env:
         {{- include "infrahub-backup.env" (dict "root" $root "component" .component) | trim | nindent 8 }}
-        {{- if ne .component "test" }}
+        {{- if not $s3Only }}
         - name: INFRAHUB_BACKUP_DIR
           value: {{ $storage.path | quote }}
         {{- end }}
@@ -445,7 +475,7 @@ spec:
       volumeMounts:
         - name: tmp
           mountPath: /tmp
-        {{- if ne .component "test" }}
+        {{- if not $s3Only }}
         - name: backup-storage
           mountPath: {{ $storage.path | quote }}
         {{- end }}
@@ -470,7 +500,7 @@ spec:
       {{- else }}
       emptyDir: {}
       {{- end }}
-    {{- if ne .component "test" }}
+    {{- if not $s3Only }}
     - name: backup-storage
       {{- if and (eq $storage.type "local") $storage.local.persistence.enabled }}
       persistentVolumeClaim:
@@ -538,7 +568,7 @@ suspend: {{ .Values.cronJob.suspend }}
 
 {{/*
 The Job spec fields every backup or restore Job (one-shot or a CronJob's run) carries; dict root,
-component (backup|restore), ttl (bool: render job.ttlSecondsAfterFinished when set). backoffLimit always
+component (backup|restore|verify), ttl (bool: render job.ttlSecondsAfterFinished when set). backoffLimit always
 (upstream left the backup CronJob at Kubernetes' 6); a deadline, so a stuck run ends and never blocks the
 next one; a podFailurePolicy: exit codes that cannot heal by retrying fail the Job at once, pod
 disruptions are retried without counting, the rest count against backoffLimit.
@@ -622,7 +652,12 @@ One-shot RESTORE: Job {{ include "infrahub-backup.restoreJobName" . }}.
 {{- end }}
 {{- end }}
 {{- end }}
-{{- if and (not .Values.backup.enabled) (not .Values.restore.enabled) }}
+{{- if .Values.verify.enabled }}
+
+Scheduled verify: CronJob {{ include "infrahub-backup.verifyCronJobName" . }} at "{{ .Values.verify.schedule }}"{{ with .Values.verify.timeZone }} ({{ . }}){{ end }} reads the newest archive in s3://{{ .Values.backup.storage.s3.bucket }}/{{ .Values.backup.storage.s3.prefix }} and checks every checksum (exit 6: corrupt).
+  Run one now:   kubectl -n {{ $ns }} create job --from=cronjob/{{ include "infrahub-backup.verifyCronJobName" . }} {{ include "infrahub-backup.verifyCronJobName" . | trunc 45 }}-manual
+{{- end }}
+{{- if and (not .Values.backup.enabled) (not .Values.restore.enabled) (not .Values.verify.enabled) }}
 
 Nothing scheduled: set backup.enabled=true (or restore.enabled=true) — see the chart README.
 {{- end }}
