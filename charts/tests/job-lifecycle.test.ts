@@ -52,7 +52,8 @@ interface JobSeen {
   image: string;
 }
 
-async function jobs(release: string): Promise<JobSeen[]> {
+/** The release's Jobs as the API server has them. */
+async function jobObjects(release: string): Promise<K8sObject[]> {
   const list = JSON.parse(
     (
       await cluster.kubectl([
@@ -67,7 +68,11 @@ async function jobs(release: string): Promise<JobSeen[]> {
       ])
     ).stdout,
   ) as { items: K8sObject[] };
-  return list.items
+  return list.items;
+}
+
+async function jobs(release: string): Promise<JobSeen[]> {
+  return (await jobObjects(release))
     .filter((j) => !j.metadata.deletionTimestamp)
     .map((j) => ({
       name: j.metadata.name,
@@ -179,21 +184,7 @@ describe("a stuck scheduled run under concurrencyPolicy Forbid (issue 20 §1)", 
     failed: { reason: string } | undefined;
   }
   async function jobStatuses(release: string): Promise<JobStatus[]> {
-    const list = JSON.parse(
-      (
-        await cluster.kubectl([
-          "-n",
-          NS,
-          "get",
-          "jobs",
-          "-l",
-          `app.kubernetes.io/instance=${release}`,
-          "-o",
-          "json",
-        ])
-      ).stdout,
-    ) as { items: K8sObject[] };
-    return list.items
+    return (await jobObjects(release))
       .map((j) => ({
         name: j.metadata.name as string,
         created: Date.parse(j.metadata.creationTimestamp),
