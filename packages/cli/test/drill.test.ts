@@ -73,6 +73,17 @@ afterAll(async () => {
   await dir?.[Symbol.asyncDispose]();
 });
 
+/** A Community archive of the seeded dumps in the local store (another Prefect dump if given); its path. */
+async function localArchive(postgresPath = pgDump): Promise<string> {
+  const { name } = await createBackupFromFiles({
+    store: local,
+    toolVersion: "t",
+    neo4jPath: neo4jDump,
+    postgresPath,
+  });
+  return join(local.directory, name);
+}
+
 /** Runs `drill` with its own work directory; checks nothing of it is left afterwards (processes, files). */
 async function drill(
   args: string[],
@@ -136,13 +147,8 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
   });
 
   it("a failing --check-sql: exit 12, DRILL_CHECK_FAILED naming the check", async () => {
-    const { name } = await createBackupFromFiles({
-      store: local,
-      toolVersion: "t",
-      neo4jPath: neo4jDump,
-      postgresPath: pgDump,
-    });
-    const r = await drill([join(local.directory, name), "--check-sql", "SELECT count(*) FROM flow_run==31"]);
+    const archive = await localArchive();
+    const r = await drill([archive, "--check-sql", "SELECT count(*) FROM flow_run==31"]);
     expect(r.code, r.stderr).toBe(12);
     const error = r.lines.find((l) => l.type === "error");
     expect(error).toMatchObject({ code: "DRILL_CHECK_FAILED", exit_code: 12 });
@@ -153,13 +159,8 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
     await mkdir(join(dir.path, "bad"), { recursive: true });
     const badPg = join(dir.path, "bad", "prefect.dump");
     await writeFile(badPg, Buffer.concat([Buffer.from("PGDMP"), randomBytes(64_000)]));
-    const { name } = await createBackupFromFiles({
-      store: local,
-      toolVersion: "t",
-      neo4jPath: neo4jDump,
-      postgresPath: badPg,
-    });
-    const r = await drill([join(local.directory, name)]);
+    const archive = await localArchive(badPg);
+    const r = await drill([archive]);
     expect(r.code, r.stderr).toBe(6);
     const error = r.lines.find((l) => l.type === "error");
     expect(error).toMatchObject({ code: "DRILL_LOAD_FAILED" });
@@ -168,14 +169,9 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
   });
 
   it("SIGTERM while Neo4j starts: exit 143, the throwaway databases and their files are gone", async () => {
-    const { name } = await createBackupFromFiles({
-      store: local,
-      toolVersion: "t",
-      neo4jPath: neo4jDump,
-      postgresPath: pgDump,
-    });
+    const archive = await localArchive();
     let sent = false;
-    const r = await drill([join(local.directory, name)], {
+    const r = await drill([archive], {
       onStderr: (text, kill) => {
         if (!sent && text.includes("drill: starting Neo4j")) {
           sent = true;
