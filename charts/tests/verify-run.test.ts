@@ -1,11 +1,11 @@
-// ci-cost: 55 s (a scheduled run waits for the next minute)
+// ci-cost: 70 s (a scheduled run waits for the next minute)
 // The scheduled verify (issue 23 ยง1) on the local cluster, chart values only: a verify CronJob installed with
 // Helm 4 against a MinIO bucket succeeds on a good archive, and fails the Job at once with the integrity exit
 // code (6) when the newest archive is corrupt. Real: kube-apiserver with PodSecurity `restricted` enforced on
 // the namespace, the CronJob and Job controllers, Helm 4, MinIO with a read-only user, the CLI bundle the image
 // ships (run by testkit's job pod runner, a TEST DOUBLE of the kubelet). The good archive is made by the CLI
 // (`create from-files`), the corrupt one is that archive with bytes changed in the middle.
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { basename, join } from "node:path";
 import {
@@ -131,19 +131,12 @@ describe("the verify CronJob on the local cluster, chart values only (issue 23 ย
   it(
     "a scheduled run verifies the newest archive (exit 0); a corrupt newest archive fails the Job at once with exit 6",
     async () => {
-      const file = join(work.path, "values.yaml");
-      writeFileSync(file, stringify(values()));
-      const install = helm([
-        "install",
-        "weekly",
-        chartDir,
-        "-n",
-        NS,
-        "-f",
-        file,
-        "--kubeconfig",
-        cluster.adminKubeconfig,
-      ]);
+      const install = helm(
+        ["install", "weekly", chartDir, "-n", NS, "-f", "-", "--kubeconfig", cluster.adminKubeconfig],
+        {
+          input: stringify(values()),
+        },
+      );
       expect(install.status, `${install.stdout}\n${install.stderr}`).toBe(0);
 
       // The first scheduled run: the good archive.
