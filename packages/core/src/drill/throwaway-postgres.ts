@@ -23,7 +23,7 @@ export interface DrillPostgresOptions {
 }
 
 const SETUP_HINT =
-  "give PostgreSQL's bin directory (initdb, postgres, pg_restore, psql) with --drill-pg-bin (INFRAHUB_DRILL_PG_BIN)";
+  "give PostgreSQL's bin directory (initdb, postgres, pg_restore, psql) with --drill-pg-bin (INFRAHUB_DRILL_PG_BIN); run as root, PostgreSQL runs as --drill-pg-user, which must be able to enter every directory above --drill-work-dir";
 const STOP_GRACE_MS = 15_000;
 
 /** A PostgreSQL cluster of its own under `dir` (initdb), on a free loopback port, removed with `dir`. */
