@@ -456,6 +456,18 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
   });
 
   describe("issue 20: fresh installs, GitOps controllers, deleted Jobs", () => {
+    /** Waits until the release's run holds infrahub-server at 0 replicas (restore, or a backup's Neo4j dump). */
+    const serverHeldAtZero = (release: string) =>
+      waitFor(
+        `${release} holding infrahub-server at 0`,
+        4 * MIN,
+        async () =>
+          (await d.workloads()).find((w) => w.name === "infrahub-infrahub-server")?.replicas === 0
+            ? true
+            : undefined,
+        jobFailed(release),
+      );
+
     it("G1. one helm install of the umbrella brings up Infrahub and a restore: the restore waits until Infrahub is Ready, then restores", async (ctx) => {
       const fresh = d.fresh;
       if (!fresh) return ctx.skip("this driver cannot install a second Infrahub with the umbrella chart");
@@ -506,15 +518,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       const workloadsBefore = await d.workloads();
       const helm = install("scale-fight", restore(s3("oneshot/", { key: backupState.key })));
       const job = await d.waitForJob("scale-fight", 2 * MIN);
-      await waitFor(
-        "the restore holding infrahub-server at 0",
-        4 * MIN,
-        async () =>
-          (await d.workloads()).find((w) => w.name === "infrahub-infrahub-server")?.replicas === 0
-            ? true
-            : undefined,
-        jobFailed("scale-fight"),
-      );
+      await serverHeldAtZero("scale-fight");
       await gitops.scale("infrahub-infrahub-server", 1);
       const outcome = await d.waitForJobEnd(job, 5 * MIN);
       const logs = await d.logs(job);
@@ -544,15 +548,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       // the Job at once, so the README's promise is that the backup is retried once the controller is done.
       void install("backup-fight", plainBackup({ type: "s3", s3: s3("backup-fight") }));
       const job = await d.waitForJob("backup-fight", 2 * MIN);
-      await waitFor(
-        "the backup holding infrahub-server at 0 for the Neo4j dump",
-        4 * MIN,
-        async () =>
-          (await d.workloads()).find((w) => w.name === "infrahub-infrahub-server")?.replicas === 0
-            ? true
-            : undefined,
-        jobFailed("backup-fight"),
-      );
+      await serverHeldAtZero("backup-fight");
       const firstAttempt = d.podExit(job);
       if (!firstAttempt) return ctx.skip("this driver cannot see a pod's process end");
       await gitops.scale("infrahub-infrahub-server", 1);
