@@ -4,6 +4,9 @@
 // credentials of a real MinIO user, the namespace fieldRef resolved — against a real local Infrahub
 // stack (Neo4j Community, PostgreSQL, MinIO). The one addition to the pod's env is INFRAHUB_LOCAL_CONFIG,
 // which points the CLI at the local stack in place of a Kubernetes namespace (issue 6 brings that one).
+// Secret volumes (the encryption keys) are written where a kubelet would mount them, under a temporary
+// directory that the args and env naming their mountPath are pointed at.
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import {
   digestInfrahubData,
@@ -15,7 +18,7 @@ import {
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCli, cleanEnv, removeCli, runCli } from "../../packages/cli/test/cli-process.ts";
-import { container, type K8sObject, render } from "./helm.ts";
+import { container, type K8sObject, podSpec, render } from "./helm.ts";
 
 const NAMESPACE = "infrahub";
 const BUCKET = "infrahub-backups";
@@ -40,12 +43,43 @@ function podEnv(obj: K8sObject): Record<string, string> {
   return env;
 }
 
+/** The pod's Secret volumes as the kubelet mounts them (items, modes), each in a directory of its own. */
+function mountSecretVolumes(obj: K8sObject): Map<string, string> {
+  const mounts = new Map<string, string>();
+  const root = mkdtempSync(join(work.path, "mounts-"));
+  for (const volume of podSpec(obj).volumes ?? []) {
+    if (!volume.secret) continue;
+    const mount = (container(obj).volumeMounts ?? []).find((m: K8sObject) => m.name === volume.name);
+    if (!mount) continue;
+    const data = secrets[volume.secret.secretName];
+    if (!data) throw new Error(`pod mounts a Secret that does not exist: ${volume.secret.secretName}`);
+    const dir = join(root, volume.name);
+    mkdirSync(dir);
+    const items = volume.secret.items ?? Object.keys(data).map((key) => ({ key, path: key }));
+    for (const item of items as { key: string; path: string; mode?: number }[]) {
+      const value = data[item.key];
+      if (value === undefined) throw new Error(`pod mounts a Secret key that does not exist: ${item.key}`);
+      writeFileSync(join(dir, item.path), value, { mode: item.mode ?? volume.secret.defaultMode ?? 0o644 });
+    }
+    mounts.set(mount.mountPath, dir);
+  }
+  return mounts;
+}
+
 async function runPod(obj: K8sObject) {
-  const env = cleanEnv({ ...podEnv(obj), INFRAHUB_LOCAL_CONFIG: localConfig });
+  const mounts = mountSecretVolumes(obj);
+  const mounted = (value: string) =>
+    [...mounts].reduce((v, [mountPath, dir]) => v.replaceAll(`${mountPath}/`, `${dir}/`), value);
+  const env = cleanEnv({
+    ...Object.fromEntries(Object.entries(podEnv(obj)).map(([k, v]) => [k, mounted(v)])),
+    INFRAHUB_LOCAL_CONFIG: localConfig,
+  });
   // The image has no entrypoint args of its own: the container's args are the whole command line — but
   // the local config stands in for Kubernetes, and waiting for its pods (--wait-ready) and recording the
   // restore request (--request-id, a Lease) exist only there; the acceptance scenarios run those for real.
-  const args = (container(obj).args as string[]).filter((a) => !/^--(wait-ready|request-id)=/.test(a));
+  const args = (container(obj).args as string[])
+    .filter((a) => !/^--(wait-ready|request-id)=/.test(a))
+    .map(mounted);
   return await runCli(args, { env, cwd: work.path });
 }
 
@@ -118,6 +152,60 @@ describe("chart ↔ CLI contract, run against a real local stack", () => {
       expect(r.stderr).not.toMatch(/level=error/);
       expect(r.code).toBe(0);
       expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+    },
+    LONG,
+  );
+
+  it(
+    "an encrypted archive through values alone (issue 20 §6): the backup pod encrypts to the public key in its Secret, the restore pod decrypts with the private key from another",
+    async () => {
+      const key = join(work.path, "backup.key");
+      const kg = await runCli(["keygen", "-o", key], { env: cleanEnv({}), cwd: work.path });
+      expect(kg.code, kg.stderr).toBe(0);
+      secrets["backup-public-key"] = { "public.pem": readFileSync(`${key}.pub`, "utf8") };
+      secrets["restore-private-key"] = { "private.pem": readFileSync(key, "utf8") };
+      const storage = { type: "s3", s3: { ...s3(), prefix: "encrypted" } };
+      const backup = workload(
+        {
+          backup: {
+            enabled: true,
+            mode: "cronjob",
+            storage,
+            encryption: { keySecret: { name: "backup-public-key" } },
+          },
+        },
+        "CronJob",
+        "backup",
+      );
+      const b = await runPod(backup);
+      expect(b.code, b.stderr).toBe(0);
+      const keys = await stack.minio.listObjectKeys(BUCKET, "encrypted/");
+      expect(keys).toHaveLength(1);
+      expect(keys[0]).toMatch(/^encrypted\/infrahub_backup_\d{8}_\d{6}\.tar\.gz\.enc$/);
+      await stack.neo4j.cypher("MATCH (n:InfraDevice) WHERE n.uuid ENDS WITH '3' DETACH DELETE n");
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
+      const restore = workload(
+        {
+          restore: {
+            enabled: true,
+            storage: { type: "s3", s3: { ...storage.s3, latest: true } },
+            decryption: { keySecret: { name: "restore-private-key" } },
+          },
+        },
+        "Job",
+        "restore",
+      );
+      const r = await runPod(restore);
+      expect(r.code, r.stderr).toBe(0);
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      // Key material travels in files only: neither key appears in either pod's arguments or output.
+      for (const text of [
+        JSON.stringify(container(backup)),
+        JSON.stringify(container(restore)),
+        b.stderr,
+        r.stderr,
+      ])
+        expect(text).not.toContain("PRIVATE KEY");
     },
     LONG,
   );
