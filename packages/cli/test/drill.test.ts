@@ -168,6 +168,23 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
     expect(String(error?.hint)).toMatch(/cannot be restored/);
   });
 
+  it("a second SIGTERM exits at once: the last-resort exit hook still kills both databases and removes their files", async () => {
+    const archive = await localArchive();
+    let sent = 0;
+    const r = await drill([archive], {
+      onStderr: (text, kill) => {
+        if (sent === 0 && text.includes("drill: starting Neo4j")) {
+          sent = 1;
+          kill("SIGTERM");
+          setTimeout(() => kill("SIGTERM"), 200);
+        }
+      },
+    });
+    expect(sent).toBe(1);
+    expect(r.code, r.stderr).toBe(143);
+    expect(r.stderr).toMatch(/received SIGTERM again: exiting now/);
+  });
+
   it("SIGTERM while Neo4j starts: exit 143, the throwaway databases and their files are gone", async () => {
     const archive = await localArchive();
     let sent = false;

@@ -1,4 +1,5 @@
 import type { KeyObject } from "node:crypto";
+import { rmSync } from "node:fs";
 import { chmod, mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { basename, join } from "node:path";
@@ -17,6 +18,7 @@ import {
   taskManagerChecks,
   userCheck,
 } from "./drill-checks.js";
+import { untilExit } from "./server-process.js";
 import { type DrillNeo4jOptions, ThrowawayNeo4j } from "./throwaway-neo4j.js";
 import { type DrillPostgresOptions, ThrowawayPostgres } from "./throwaway-postgres.js";
 
@@ -87,6 +89,7 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
   // PostgreSQL runs unprivileged when this process is root: it must reach its own directory.
   if (process.getuid?.() === 0) await chmod(root, 0o711);
   const drillId = basename(root);
+  const withdrawRemoval = untilExit(() => rmSync(root, { recursive: true, force: true }));
   let neo4j: ThrowawayNeo4j | undefined;
   let postgres: ThrowawayPostgres | undefined;
   try {
@@ -247,5 +250,6 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
     // Both are stopped whatever the other does; a stop that failed has killed its process group anyway.
     await Promise.allSettled([graph?.stop(), cluster?.stop()]);
     await rm(root, { recursive: true, force: true, maxRetries: 3 });
+    withdrawRemoval();
   }
 }

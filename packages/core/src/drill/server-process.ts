@@ -6,6 +6,32 @@ import { BackupError } from "../errors.js";
 /** Names every server process a drill starts, so a leftover can be recognised (`/proc/<pid>/environ`). */
 export const DRILL_PROCESS_VARIABLE = "INFRAHUB_BACKUP_DRILL";
 
+const lastResort = new Set<() => void>();
+let exitHooked = false;
+
+/**
+ * Runs `undo` synchronously if this process exits before the returned function withdraws it: the CLI
+ * exits at once on a second SIGINT/SIGTERM, and no `finally` runs then. Undone in reverse order.
+ */
+export function untilExit(undo: () => void): () => void {
+  if (!exitHooked) {
+    exitHooked = true;
+    process.on("exit", () => {
+      for (const step of [...lastResort].reverse()) {
+        try {
+          step();
+        } catch {
+          // The process is exiting: the other steps still run.
+        }
+      }
+    });
+  }
+  lastResort.add(undo);
+  return () => {
+    lastResort.delete(undo);
+  };
+}
+
 export interface ServerStart {
   /** For messages: "neo4j", "postgres". */
   name: string;
@@ -27,6 +53,7 @@ export class ServerProcess {
   /** Settles when the server's leader process has exited. */
   readonly exited: Promise<void>;
   readonly #child: ChildProcess;
+  readonly #withdraw: () => void;
   #running = true;
 
   constructor(start: ServerStart) {
@@ -43,6 +70,7 @@ export class ServerProcess {
     } finally {
       closeSync(log);
     }
+    this.#withdraw = untilExit(() => this.#signalGroup("SIGKILL"));
     this.exited = new Promise((resolveExit) => {
       const done = () => {
         this.#running = false;
@@ -88,6 +116,7 @@ export class ServerProcess {
       clearTimeout(timer);
     }
     this.#signalGroup("SIGKILL");
+    this.#withdraw();
   }
 }
 
