@@ -1,5 +1,6 @@
 import type { DrillUserCheck } from "@infrahub-backup/core";
 import { BackupError } from "@infrahub-backup/core";
+import type { MonitoringOptions } from "./monitoring/monitoring-options.js";
 import {
   bool,
   duration,
@@ -94,6 +95,7 @@ export interface DrillCommand {
   /** From --check-cypher and --check-sql; --checks-file is read when the command runs. */
   checks: DrillUserCheck[];
   checksFile: string | undefined;
+  monitoring: MonitoringOptions;
 }
 
 const DEFAULT_START_TIMEOUT_MS = 180_000;
@@ -115,11 +117,15 @@ function flagCheck(value: string | undefined, kind: "cypher" | "sql"): DrillUser
   return [{ name: `${kind}-flag`, [kind]: query, expect: value.slice(at + 2).trim() }];
 }
 
-/** Builds the drill command from yargs' raw arguments (global options and source resolved by the caller). */
+/** Builds the drill command from yargs' raw arguments (global, source and monitoring options resolved by the caller). */
 export function parseDrill(
   raw: Record<string, unknown>,
   env: HostEnvironment,
-  resolve: { global: GlobalOptions; source: (latest: boolean, s3: boolean) => ArchiveSource },
+  resolve: {
+    global: GlobalOptions;
+    source: (latest: boolean, s3: boolean) => ArchiveSource;
+    monitoring: MonitoringOptions;
+  },
 ): DrillCommand {
   const f = resolveFlags(raw, DRILL_FLAGS, env);
   const from = (flag: keyof typeof DRILL_FLAGS) => sourceOf(raw, flag, DRILL_FLAGS[flag]);
@@ -138,5 +144,6 @@ export function parseDrill(
     startTimeoutMs: duration(f["drill-start-timeout"], from("drill-start-timeout"), DEFAULT_START_TIMEOUT_MS),
     checks: [...flagCheck(str(f["check-cypher"]), "cypher"), ...flagCheck(str(f["check-sql"]), "sql")],
     checksFile: str(f["checks-file"]),
+    monitoring: resolve.monitoring,
   };
 }

@@ -307,7 +307,7 @@ export const PRUNE_FLAGS = {
   "stale-upload-age": STALE_UPLOAD_AGE,
 } as const satisfies Record<string, FlagSpec>;
 
-/** Monitoring of create, restore, verify and prune: metrics and notifications after the run (issue 24). */
+/** Monitoring of create, restore, verify, drill and prune: metrics and notifications after the run (issue 24). */
 export const MONITORING_FLAGS = {
   "metrics-pushgateway": {
     type: "string",

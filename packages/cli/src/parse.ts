@@ -501,7 +501,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
       "drill [archive]",
       "Restore an archive into throwaway Neo4j and PostgreSQL started for it, check the data, remove them",
       (y) =>
-        cmd(y, DRILL_FLAGS, GLOBAL_FLAGS_USED.storage).positional("archive", {
+        cmd(y, { ...DRILL_FLAGS, ...MONITORING_FLAGS }, GLOBAL_FLAGS_USED.storage).positional("archive", {
           type: "string",
           describe: "Archive path or s3://bucket/key",
         }),
@@ -509,6 +509,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
         parseDrill(raw, ctx.env, {
           global: globalOptions(raw, ctx),
           source: (latest, s3) => archiveSource(raw, latest, s3, "drill"),
+          monitoring: monitoringOptions(raw, argv, ctx.env),
         }),
       ),
     )

@@ -10,7 +10,7 @@ export interface CommandContext {
   cancellation: Cancellation;
   version: string;
   stdin: NodeJS.ReadStream;
-  /** The record of a monitored run (create, restore, verify, prune) for its metrics and notifications. */
+  /** The record of a monitored run (create, restore, verify, drill, prune) for its metrics and notifications. */
   run?: RunRecord;
 }
 

@@ -15,7 +15,7 @@ export interface MonitoredRun {
 }
 
 /**
- * The monitored run of `cmd`: create, restore, verify and prune with a metrics or webhook target. Dry runs
+ * The monitored run of `cmd`: create, restore, verify, drill and prune with a metrics or webhook target. Dry runs
  * are not runs of the operation (they would count as its last success), so they are not reported.
  */
 export function startMonitoredRun(cmd: ParsedCommand, output: Output): MonitoredRun | undefined {
@@ -23,6 +23,7 @@ export function startMonitoredRun(cmd: ParsedCommand, output: Output): Monitored
     cmd.command !== "create" &&
     cmd.command !== "restore" &&
     cmd.command !== "verify" &&
+    cmd.command !== "drill" &&
     cmd.command !== "prune"
   )
     return undefined;

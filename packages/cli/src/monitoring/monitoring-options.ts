@@ -4,7 +4,7 @@ import { DEFAULT_DELIVERY, type DeliveryPolicy } from "./deliver.js";
 import type { PushgatewayAuth } from "./pushgateway.js";
 import type { NotifyOn } from "./webhook.js";
 
-/** Where a run's metrics and notifications go (create, restore, verify, prune). */
+/** Where a run's metrics and notifications go (create, restore, verify, drill, prune). */
 export interface MonitoringOptions {
   pushgateway: { url: string; auth: PushgatewayAuth } | undefined;
   metricsFile: string | undefined;

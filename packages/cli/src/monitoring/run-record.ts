@@ -1,7 +1,7 @@
 import type { ErrorCategory, OperationEvent } from "@infrahub-backup/core";
 
 /** The commands whose runs are reported to metrics and webhooks. */
-export type MonitoredOperation = "create" | "restore" | "verify" | "prune";
+export type MonitoredOperation = "create" | "restore" | "verify" | "drill" | "prune";
 
 /** The databases whose dumps are measured, as the `database` label names them. */
 export type DumpDatabase = "neo4j" | "prefect";
@@ -23,7 +23,7 @@ export interface RunResult {
   startedAt: number;
   finishedAt: number;
   succeeded: boolean;
-  /** The archive written, restored or verified, when the run got that far. */
+  /** The archive written, restored, verified or drilled, when the run got that far. */
   archive?: { location: string; size?: number | undefined };
   /** Create/restore with Neo4j offline (Community): from the stop until it served again. */
   neo4jOfflineMs?: number;
@@ -66,7 +66,7 @@ export class RunRecord {
       case "phase-started":
         if (event.phase === "preflight" && event.subject?.deployment)
           this.environment(event.subject.deployment);
-        if (event.phase === "verify" && event.subject?.location)
+        if ((event.phase === "verify" || event.phase === "drill-load") && event.subject?.location)
           this.archive(event.subject.location, event.subject.size);
         return;
       case "phase-finished":
