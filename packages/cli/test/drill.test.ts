@@ -1,12 +1,14 @@
 // `drill` as users run it: the bundled CLI against archives in MinIO and a directory, with real Neo4j and
 // PostgreSQL started and removed by the drill itself.
 import { randomBytes } from "node:crypto";
-import { chmod, mkdir, readdir, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createBackupFromFiles, LocalStore, S3Store } from "@infrahub-backup/core";
 import {
   findProcesses,
   type MinioServer,
+  type PrometheusSample,
+  parseExposition,
   postgresBin,
   run,
   seedInfrahubData,
@@ -84,6 +86,14 @@ async function localArchive(postgresPath = pgDump): Promise<string> {
   return join(local.directory, name);
 }
 
+/** The samples of the drill's group in the node-exporter textfile `file`, by metric name. */
+async function drillSeries(file: string): Promise<Map<string, PrometheusSample>> {
+  const samples = parseExposition(await readFile(file, "utf8"));
+  const group = { job: "infrahub-backup", deployment: "local", operation: "drill" };
+  expect(samples.every((s) => Object.entries(group).every(([k, v]) => s.labels[k] === v))).toBe(true);
+  return new Map(samples.map((s) => [s.name, s]));
+}
+
 /** Runs `drill` with its own work directory; checks nothing of it is left afterwards (processes, files). */
 async function drill(
   args: string[],
@@ -113,7 +123,7 @@ async function drill(
 
 // Each drill starts a Neo4j JVM and runs cypher-shell JVMs: minutes on a busy 2-core machine.
 describe("infrahub-backup drill", { timeout: 400_000 }, () => {
-  it("--latest --s3: a Community archive with the task manager loads, serves and passes; checks are typed JSON lines", async () => {
+  it("--latest --s3: a Community archive with the task manager loads, serves and passes; checks are typed JSON lines; --metrics-file has the drill's success", async () => {
     const s3 = new S3Store({
       bucket: BUCKET,
       prefix: "infrahub",
@@ -122,11 +132,15 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
       credentials: { accessKeyId: minio.rootUser, secretAccessKey: minio.rootPassword },
     });
     await createBackupFromFiles({ store: s3, toolVersion: "t", neo4jPath: neo4jDump, postgresPath: pgDump });
+    const metricsFile = join(dir.path, "drill-passed.prom");
+    const before = Date.now() / 1000;
     const r = await drill([
       "--latest",
       "--s3",
       "--check-cypher",
       "MATCH (d:InfraDevice) WHERE d.uuid = 'node-1' RETURN count(d)==1",
+      "--metrics-file",
+      metricsFile,
     ]);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout) as {
@@ -144,15 +158,37 @@ describe("infrahub-backup drill", { timeout: 400_000 }, () => {
     expect(r.lines.filter((l) => typeof l.check === "string" && typeof l.status === "string").length).toBe(
       result.checks.length,
     );
+    const series = await drillSeries(metricsFile);
+    expect(series.get("infrahub_backup_last_attempt_success")?.value).toBe(1);
+    expect(series.get("infrahub_backup_last_success_timestamp_seconds")?.value).toBeGreaterThanOrEqual(
+      before,
+    );
+    expect(series.get("infrahub_backup_duration_seconds")?.value).toBeGreaterThan(0);
+    expect(series.get("infrahub_backup_archive_size_bytes")?.value).toBeGreaterThan(0);
+    expect(series.has("infrahub_backup_last_failure_info")).toBe(false);
   });
 
-  it("a failing --check-sql: exit 12, DRILL_CHECK_FAILED naming the check", async () => {
+  it("a failing --check-sql: exit 12, DRILL_CHECK_FAILED naming the check, and in --metrics-file", async () => {
     const archive = await localArchive();
-    const r = await drill([archive, "--check-sql", "SELECT count(*) FROM flow_run==31"]);
+    const metricsFile = join(dir.path, "drill-failed.prom");
+    const r = await drill([
+      archive,
+      "--check-sql",
+      "SELECT count(*) FROM flow_run==31",
+      "--metrics-file",
+      metricsFile,
+    ]);
     expect(r.code, r.stderr).toBe(12);
     const error = r.lines.find((l) => l.type === "error");
     expect(error).toMatchObject({ code: "DRILL_CHECK_FAILED", exit_code: 12 });
     expect(String(error?.message)).toMatch(/sql-flag \(returned "30", expected "31"\)/);
+    const series = await drillSeries(metricsFile);
+    expect(series.get("infrahub_backup_last_attempt_success")?.value).toBe(0);
+    expect(series.get("infrahub_backup_last_failure_info")).toMatchObject({
+      labels: { code: "DRILL_CHECK_FAILED", category: "check-failed" },
+      value: 1,
+    });
+    expect(series.has("infrahub_backup_last_success_timestamp_seconds")).toBe(false);
   });
 
   it("a Prefect dump that verifies but is not a pg_dump archive: exit 6, DRILL_LOAD_FAILED with a clear message", async () => {
