@@ -118,6 +118,51 @@ describe("postgres engine (real PostgreSQL)", () => {
     expect(await databases(pg)).toEqual([pg.app.database]);
   });
 
+  it("a superuser's session on the live database: the switch refuses, naming it, instead of failing in pg_terminate_backend; the app role's own sessions are ended", async () => {
+    await using pg = await startPostgres();
+    const exec = containerOf(pg);
+    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+    await seed(pg);
+    const dump = dumpPostgres(exec, creds);
+    const bytes = await collect(dump.stdout);
+    await dump.done;
+    const live = await digest(pg);
+    const restore = new PostgresRestore(exec, creds, "recreate", { stamp: "su" });
+    await restore.load({ stream: Readable.from([bytes]), bytes: bytes.length });
+
+    // A superuser's session (an operator's psql) and one of the app role (a Prefect straggler) on the live database.
+    const superuserSession = pg
+      .psql("SET application_name = 'operator-psql'; SELECT pg_sleep(120);", {
+        as: "superuser",
+        database: pg.app.database,
+      })
+      .catch((error: unknown) => error);
+    const appSession = pg.psql("SELECT pg_sleep(120);").catch((error: unknown) => error);
+    const sessions = () =>
+      pg.psql(
+        `SELECT count(*) FROM pg_stat_activity WHERE datname = '${pg.app.database}' AND query LIKE '%pg_sleep(120)%' AND pid <> pg_backend_pid()`,
+        { as: "superuser", database: "postgres" },
+      );
+    for (let i = 0; (await sessions()).trim() !== "2"; i++) {
+      if (i > 100) throw new Error("the two sessions did not show in pg_stat_activity");
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    // Was: "must be a superuser to terminate superuser process" (also for autovacuum workers after a big load).
+    await expect(restore.switchOver()).rejects.toThrow(
+      /sessions that \w+ may not end keep .* open: pid \d+ \(user \w+, application operator-psql\)/,
+    );
+    // The app role's session was ended; the operator's is left to the operator.
+    expect(await appSession).toBeInstanceOf(Error);
+    await pg.psql(
+      "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = 'operator-psql'",
+      { as: "superuser", database: "postgres" },
+    );
+    await superuserSession;
+    await restore.undo();
+    expect(await digest(pg)).toBe(live);
+    expect(await databases(pg)).toEqual([pg.app.database]);
+  });
+
   it("restores in place for a role that may not create databases", async () => {
     await using pg = await startPostgres();
     await pg.psql(`ALTER ROLE "${pg.app.user}" NOCREATEDB;`, { as: "superuser", database: "postgres" });

@@ -1,4 +1,5 @@
 import type { Readable } from "node:stream";
+import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
 import type { Executor } from "../../exec/executor.js";
 import type { PostgresCredentials } from "./credentials.js";
@@ -76,12 +77,35 @@ export class PostgresRestore {
     });
   }
 
-  /** Closes every session on these databases (Prefect is stopped; this ends stragglers and stuck restores). */
+  /**
+   * Closes every session on these databases (Prefect is stopped; this ends stragglers and stuck restores)
+   * that this role may end: pg_terminate_backend fails the whole statement on a session it may not signal
+   * (a superuser's, another role's, or a roleless one such as an autovacuum worker, common right after a
+   * large load). DROP/ALTER DATABASE end autovacuum workers themselves; a session of a role we may not
+   * signal is named in a clear error instead. Without pg_read_all_stats, other roles' sessions show no
+   * backend_type: roles are told apart by usesysid (NULL for autovacuum and other background workers).
+   */
   async #terminate(names: string[]): Promise<void> {
-    await this.#sql(
-      `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname IN (${names.map(literal).join(", ")}) AND pid <> pg_backend_pid()`,
+    const sessions = `FROM pg_stat_activity a WHERE a.datname IN (${names.map(literal).join(", ")}) AND a.pid <> pg_backend_pid() AND a.usesysid IS NOT NULL`;
+    const mayEnd = `((SELECT rolsuper FROM pg_roles WHERE rolname = current_user)
+      OR (NOT COALESCE((SELECT rolsuper FROM pg_roles r WHERE r.oid = a.usesysid), true)
+          AND (pg_has_role(current_user, a.usesysid, 'MEMBER') OR pg_has_role(current_user, 'pg_signal_backend', 'MEMBER'))))`;
+    const out = await this.#sql(
+      `SELECT count(pg_terminate_backend(a.pid)) ${sessions} AND ${mayEnd};
+       SELECT 'blocking:' || coalesce(string_agg(format('pid %s (user %s, application %s)', a.pid, a.usename, coalesce(nullif(a.application_name, ''), '-')), ', '), '') ${sessions} AND NOT ${mayEnd};`,
       "closing sessions on the task-manager databases",
     );
+    // psql before 15 prints only the last result, 15 and later both: the second is recognised by its prefix.
+    const blocking = (out.split("\n").find((line) => line.startsWith("blocking:")) ?? "blocking:")
+      .slice("blocking:".length)
+      .trim();
+    if (blocking !== "") {
+      throw new BackupError(
+        "DATABASE_COMMAND_FAILED",
+        `sessions that ${this.#credentials.user} may not end keep ${names.join(", ")} open: ${blocking}`,
+        { hint: "close those sessions (a superuser can run pg_terminate_backend) and run the command again" },
+      );
+    }
   }
 
   async #drop(name: string): Promise<void> {
