@@ -27,6 +27,17 @@ async function seed(pg: PostgresCluster): Promise<void> {
   `);
 }
 
+/** The seeded database's `pg_dump -Fc` bytes, taken through the container executor as restores do. */
+async function seededDump(pg: PostgresCluster) {
+  const exec = containerOf(pg);
+  const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
+  await seed(pg);
+  const dump = dumpPostgres(exec, creds);
+  const bytes = await collect(dump.stdout);
+  await dump.done;
+  return { exec, creds, bytes };
+}
+
 /** The non-template databases other than `postgres`: leftovers of a restore would show here. */
 async function databases(pg: PostgresCluster): Promise<string[]> {
   const out = await pg.psql(
@@ -85,12 +96,7 @@ describe("postgres engine (real PostgreSQL)", () => {
 
   it("recreate: a cut stream, a failed load or an undo after the switch leave the live database as it was", async () => {
     await using pg = await startPostgres();
-    const exec = containerOf(pg);
-    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
-    await seed(pg);
-    const dump = dumpPostgres(exec, creds);
-    const bytes = await collect(dump.stdout);
-    await dump.done;
+    const { exec, creds, bytes } = await seededDump(pg);
     await pg.psql("DELETE FROM log WHERE id % 2 = 0;");
     const live = await digest(pg);
 
@@ -120,12 +126,7 @@ describe("postgres engine (real PostgreSQL)", () => {
 
   it("a superuser's session on the live database: the switch refuses, naming it, instead of failing in pg_terminate_backend; the app role's own sessions are ended", async () => {
     await using pg = await startPostgres();
-    const exec = containerOf(pg);
-    const creds = { user: pg.app.user, password: pg.app.password, database: pg.app.database };
-    await seed(pg);
-    const dump = dumpPostgres(exec, creds);
-    const bytes = await collect(dump.stdout);
-    await dump.done;
+    const { exec, creds, bytes } = await seededDump(pg);
     const live = await digest(pg);
     const restore = new PostgresRestore(exec, creds, "recreate", { stamp: "su" });
     await restore.load({ stream: Readable.from([bytes]), bytes: bytes.length });
