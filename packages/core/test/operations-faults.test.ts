@@ -40,6 +40,14 @@ const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
 
 /** Deadlines short enough for a test; the defaults' own bound is tested in storage/. */
 const STALL = { connectTimeoutMs: 4_000, requestTimeoutMs: 4_000, idleTimeoutMs: 4_000 };
+/**
+ * For a streamed restore: pass 2's read pauses while Neo4j is frozen (seconds on a loaded machine), its
+ * socket idles out and the read resumes — but only when another attempt still fits in the stall limit
+ * (attempts × the longest timeout). With one attempt and equal timeouts it never fits, and a slow freeze
+ * failed the restore as "silent" before the injected stall (CI, 2026-12-05). A longer connect timeout
+ * leaves room for one resume; the injected stall (idle 4 s, then 4 s more) still exceeds the limit.
+ */
+const RESTORE_STALL = { ...STALL, connectTimeoutMs: 6_000 };
 
 function store(
   endpoint: string,
@@ -343,7 +351,7 @@ describe("restore: a fault in the destructive phase leaves each database as it w
           (onEvent) =>
             restoreBackup({
               environment,
-              store: store(proxy.endpoint, "source", fault === "stall" ? STALL : {}),
+              store: store(proxy.endpoint, "source", fault === "stall" ? RESTORE_STALL : {}),
               name: archiveName,
               freezeHelper,
               // Streamed: pass 2 reads storage while the deployment is down.
