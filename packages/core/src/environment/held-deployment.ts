@@ -217,7 +217,6 @@ export class HeldDeployment implements AsyncDisposable {
       await waitForNeo4j(executor, this.#options.neo4jCredentials, {
         ...(this.#options.serveTimeoutMs !== undefined ? { timeoutMs: this.#options.serveTimeoutMs } : {}),
       });
-      if (workDirLeft !== undefined) await this.#removeFreezeWorkDir(executor, workDirLeft);
       this.neo4jDowntimeMs = Date.now() - (this.#neo4jStoppedAt ?? Date.now());
       this.#neo4jStoppedAt = undefined;
       this.#neo4jTouched = false;
@@ -227,6 +226,8 @@ export class HeldDeployment implements AsyncDisposable {
         database: this.#options.neo4jCredentials.database,
         downtimeMs: this.neo4jDowntimeMs,
       });
+      // After the downtime is measured: Neo4j already serves while the leftover directory goes.
+      if (workDirLeft !== undefined) await this.#removeFreezeWorkDir(executor, workDirLeft);
     } catch (error) {
       this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
       throw error;
