@@ -16,7 +16,7 @@ import {
   waitUntil,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { buildCli, cleanEnv, removeCli, runCli, startCli } from "./cli-process.js";
+import { buildCli, cleanEnv, removeCli, runCli, startCli, stderrIncludes } from "./cli-process.js";
 
 const LONG = 600_000;
 const dockerAnswers =
@@ -144,24 +144,18 @@ describe.skipIf(!dockerAnswers && !required)(
         const stored = await archives();
         const database = await project.containerId("database");
         const cli = startCli(["create", "--project", project.name, "--s3-upload"], { env });
-        let stderr = "";
-        let exited = false;
-        cli.child.stderr?.on("data", (d: Buffer) => {
-          stderr += d.toString();
-        });
-        cli.child.on("close", () => {
-          exited = true;
-        });
         // The CLI announces the offline dump, which runs inside the database container: kill exactly that
-        // container then.
-        await waitUntil(
-          "the CLI announcing the offline Neo4j dump",
-          async () => {
-            if (exited) throw new Error(`the CLI ended before the Neo4j dump started:\n${stderr}`);
-            return stderr.includes("dumping Neo4j database");
-          },
-          { timeoutMs: 240_000, intervalMs: 50 },
-        );
+        // container then. A CLI that ends first fails the test with its output instead of hanging it.
+        let announced = false;
+        await Promise.race([
+          stderrIncludes(cli.child, "dumping Neo4j database").then(() => {
+            announced = true;
+          }),
+          cli.result.then((r) => {
+            if (!announced)
+              throw new Error(`the CLI ended (exit ${r.code}) before the Neo4j dump started:\n${r.stderr}`);
+          }),
+        ]);
         await run("docker", ["kill", "--signal", "KILL", database]);
         const r = await cli.result;
         expect(r.code).not.toBe(0);
