@@ -97,6 +97,15 @@ export function eventLines(event: OperationEvent): EventLine[] {
           { component: event.component, reason: event.reason },
         ),
       ];
+    case "freshness-checked":
+      return [
+        info(
+          event.fresh
+            ? `the deployment holds nothing beyond a fresh Infrahub (${event.graphNodes} graph nodes)`
+            : `the deployment holds data: ${event.findings.join("; ")}`,
+          { fresh: event.fresh, graph_nodes: event.graphNodes },
+        ),
+      ];
     case "warning":
       return [
         {

@@ -274,6 +274,11 @@ export const RESTORE_FLAGS = {
   yes: { type: "boolean", alias: "y", describe: "Do not ask for confirmation on a terminal" },
   "wait-ready": WAIT_READY,
   staging: STAGING,
+  "only-if-fresh": {
+    type: "boolean",
+    describe:
+      "Restore only into a deployment that holds nothing beyond what Infrahub's first start creates; otherwise do nothing and exit 0 (and with --latest, exit 0 when there is no archive). Checked read-only, after --wait-ready",
+  },
   "request-id": {
     type: "string",
     env: "INFRAHUB_RESTORE_REQUEST_ID",

@@ -131,6 +131,8 @@ export type ParsedCommand =
       waitReadyMs: number;
       /** Skip the restore when the deployment records this request as done; record it when done. */
       requestId: string | undefined;
+      /** Restore only when the deployment holds nothing beyond a fresh Infrahub; nothing to restore is no error. */
+      onlyIfFresh: boolean;
       monitoring: MonitoringOptions;
     }
   | {
@@ -473,6 +475,7 @@ export function parseCommandLine(argv: readonly string[], ctx: ParseContext): Pa
           yes: bool(f.yes),
           waitReadyMs: duration(f["wait-ready"], sourceOf(raw, "wait-ready", RESTORE_FLAGS["wait-ready"])),
           requestId: requestId(f["request-id"], sourceOf(raw, "request-id", RESTORE_FLAGS["request-id"])),
+          onlyIfFresh: bool(f["only-if-fresh"]),
           monitoring: monitoringOptions(raw, argv, ctx.env),
         };
       }),

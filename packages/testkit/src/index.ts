@@ -15,7 +15,7 @@ export { createInfrahubComposeProject } from "./docker-shim/infrahub-project.js"
 export type { FaultMode, FaultProxy } from "./fault-proxy.js";
 export { startFaultProxy } from "./fault-proxy.js";
 export type { GraphQueries, InfrahubDataDigest, SqlQueries } from "./infrahub-data.js";
-export { digestInfrahubData, seedBulkData, seedInfrahubData } from "./infrahub-data.js";
+export { digestInfrahubData, seedBulkData, seedFreshInfrahub, seedInfrahubData } from "./infrahub-data.js";
 export type { InfrahubLocalStack, StandInControl } from "./infrahub-stack.js";
 export { AppServiceStandIn, startInfrahubLocalStack } from "./infrahub-stack.js";
 export type { ContainerRun, JobPodRunner, JobPodRunnerOptions } from "./job-pod-runner/job-pod-runner.js";

@@ -44,6 +44,37 @@ export async function seedInfrahubData(
 }
 
 /**
+ * A MODEL of what Infrahub's first start (`first_time_initialization`) writes to an empty graph: the Root,
+ * the default and global branches (with `created_at`), Infrahub's own schema (SchemaNode/SchemaGeneric with
+ * namespace and name attributes, a few SchemaAttribute), the admin account and its token, the built-in
+ * roles, groups and permissions, a default menu and the default IP namespace — what `--only-if-fresh`
+ * must take for a fresh deployment. Not Infrahub's real output (no Infrahub runs here): its shape.
+ */
+export async function seedFreshInfrahub(neo4j: GraphQueries): Promise<void> {
+  await neo4j.cypher(
+    `WITH toString(datetime()) AS now
+     CREATE (:Root {uuid: randomUUID(), default_branch: 'main', graph_version: 20})
+     CREATE (:Branch {name: 'main', is_default: true, created_at: now})
+     CREATE (:Branch {name: '-global-', is_global: true, created_at: now})
+     WITH 1 AS x
+     UNWIND [['Core', 'Account', 'SchemaNode'], ['Core', 'Node', 'SchemaGeneric'], ['Builtin', 'Tag', 'SchemaNode'],
+             ['Lineage', 'Owner', 'SchemaGeneric'], ['Ipam', 'Namespace', 'SchemaNode'], ['Core', 'MenuItem', 'SchemaNode']] AS s
+     CREATE (n:Node {uuid: randomUUID(), kind: s[2], namespace: 'Schema', branch_support: 'aware'})
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main', status: 'active'}]->(:Attribute {name: 'namespace'})-[:HAS_VALUE {branch: 'main'}]->(:AttributeValue:AttributeValueIndexed {value: s[0]})
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main', status: 'active'}]->(:Attribute {name: 'name'})-[:HAS_VALUE {branch: 'main'}]->(:AttributeValue:AttributeValueIndexed {value: s[1]})
+     CREATE (a:Node {uuid: randomUUID(), kind: 'SchemaAttribute'})-[:IS_RELATED {branch: 'main'}]->(:Relationship {name: 'schema__node__attributes'})<-[:IS_RELATED {branch: 'main'}]-(n)
+     WITH count(*) AS schema
+     UNWIND [['CoreAccount', 'admin'], ['InternalAccountToken', 'Created automatically'], ['CoreGlobalPermission', 'super_admin'],
+             ['CoreAccountRole', 'Super Administrator'], ['CoreAccountGroup', 'Super Administrators'],
+             ['CoreAccountRole', 'General Access'], ['CoreAccountGroup', 'Infrahub Users'], ['CoreObjectPermission', 'view'],
+             ['CoreMenuItem', 'Objects'], ['CoreMenuItem', 'IPAM'], ['IpamNamespace', 'default']] AS o
+     CREATE (n:Node {uuid: randomUUID(), kind: o[0], namespace: substring(o[0], 0, 4), branch_support: 'agnostic'})
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: '-global-', status: 'active'}]->(:Attribute {name: 'name'})-[:HAS_VALUE {branch: '-global-'}]->(:AttributeValue {value: o[1]})
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: '-global-', status: 'active'}]->(:Attribute {name: 'description'})-[:IS_VISIBLE]->(:Boolean {value: true})`,
+  );
+}
+
+/**
  * Bulk that makes dumps larger than an S3 part (5 MiB), so uploads happen while each dump streams:
  * a PostgreSQL table of random bytes (pg_dump cannot compress it) and Neo4j `:Filler` nodes of random
  * UUID text. `digestInfrahubData` covers the filler by count and total length (a full digest of

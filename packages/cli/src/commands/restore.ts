@@ -1,4 +1,13 @@
-import { BackupError, type Environment, type RestoreRecord, restoreBackup } from "@infrahub-backup/core";
+import {
+  BackupError,
+  type BackupStore,
+  type Environment,
+  isBackupError,
+  probeFreshness,
+  type RestoreRecord,
+  restoreBackup,
+  type ServiceName,
+} from "@infrahub-backup/core";
 import { selectEnvironment } from "../environment-select.js";
 import { freezeHelperResolver } from "../freeze-helper.js";
 import type { ParsedCommand } from "../parse.js";
@@ -16,7 +25,17 @@ type Restore = Extract<ParsedCommand, { command: "restore" }>;
 export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<number> {
   const { output } = ctx;
   const signal = ctx.cancellation.signal;
-  const { store, name } = await resolveSource(cmd.source, cmd.global, output);
+  const required: ServiceName[] = cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"];
+  let freshEnvironment: Environment | undefined;
+  if (cmd.onlyIfFresh) {
+    freshEnvironment = await selectEnvironment(cmd.global);
+    ctx.run?.environment(freshEnvironment);
+    await waitUntilReady(freshEnvironment, cmd.waitReadyMs, ctx, required);
+    if (!(await isFresh(freshEnvironment, cmd, ctx))) return 0;
+  }
+  const source = await resolveOrNothing(cmd, ctx);
+  if (!source) return 0;
+  const { store, name } = source;
   if (name.endsWith(".enc") && cmd.decryptKey === undefined) {
     throw new BackupError("ENCRYPTION_KEY_REQUIRED", `${name} is encrypted`, {
       hint: "give the private key with --decrypt-key or INFRAHUB_DECRYPT_KEY",
@@ -25,8 +44,8 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const decryptKey = await loadDecryptKey(cmd.decryptKey);
   const info = await store.head(name);
   ctx.run?.archive(info.location, info.size);
-  const environment = await selectEnvironment(cmd.global);
-  ctx.run?.environment(environment);
+  const environment = freshEnvironment ?? (await selectEnvironment(cmd.global));
+  if (!freshEnvironment) ctx.run?.environment(environment);
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before restore");
   signal.throwIfAborted();
   const requestId = cmd.dryRun ? undefined : cmd.requestId;
@@ -47,12 +66,8 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     );
     if (!ok) throw new BackupError("DECLINED", "restore declined at the prompt; nothing was changed");
   }
-  await waitUntilReady(
-    environment,
-    cmd.waitReadyMs,
-    ctx,
-    cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"],
-  );
+  // --only-if-fresh waited before its probe already.
+  if (!freshEnvironment) await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
   const result = await restoreBackup({
     environment,
     store,
@@ -97,6 +112,55 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     durations: result.durations,
   });
   return 0;
+}
+
+/**
+ * --only-if-fresh: true when the deployment holds nothing beyond a fresh Infrahub. Otherwise it says so
+ * loudly and records a skipped run: an install-time Job must not fail `helm install` because data is
+ * already there. A probe that fails throws (non-zero exit): nothing is restored when in doubt.
+ */
+async function isFresh(environment: Environment, cmd: Restore, ctx: CommandContext): Promise<boolean> {
+  const { output } = ctx;
+  const report = await probeFreshness({
+    environment,
+    hostEnv: hostEnv(ctx.env),
+    excludeTaskManager: cmd.excludeTaskManager,
+    signal: ctx.cancellation.signal,
+    onEvent: output.onEvent,
+  });
+  if (report.fresh) return true;
+  output.warn(
+    `skipped: the deployment holds data (${report.findings.join("; ")}); nothing was restored. --only-if-fresh restores only into a deployment holding nothing beyond what Infrahub's first start creates; to replace this data, run restore without it`,
+    { skipped: "deployment-holds-data", data_kinds: report.dataKinds },
+  );
+  output.result("", { command: "restore", dry_run: cmd.dryRun, skipped: "deployment-holds-data" });
+  output.summary({
+    command: "restore",
+    skipped: "deployment-holds-data",
+    findings: report.findings,
+    data_kinds: report.dataKinds,
+  });
+  return false;
+}
+
+/** The archive to restore; with --only-if-fresh and --latest, undefined (after saying so) when there is none. */
+async function resolveOrNothing(
+  cmd: Restore,
+  ctx: CommandContext,
+): Promise<{ store: BackupStore; name: string } | undefined> {
+  try {
+    return await resolveSource(cmd.source, cmd.global, ctx.output);
+  } catch (error) {
+    if (!(cmd.onlyIfFresh && cmd.source.kind === "latest" && isBackupError(error, "ARTIFACT_NOT_FOUND")))
+      throw error;
+    // A first install of a new deployment: there is no backup yet, which is not a failure.
+    ctx.output.info(`nothing to restore: ${error.message}; the fresh deployment is left as it is`, {
+      skipped: "no-archive",
+    });
+    ctx.output.result("", { command: "restore", dry_run: cmd.dryRun, skipped: "no-archive" });
+    ctx.output.summary({ command: "restore", skipped: "no-archive" });
+    return undefined;
+  }
 }
 
 /** The record of this request when the deployment says it was restored already. */

@@ -146,6 +146,8 @@ export type OperationEvent =
   | { type: "drill-check"; check: DrillCheckResult }
   /** Drill: a database not drilled, and why (`no-dump`: the archive has none; `excluded`: left out). */
   | { type: "drill-skipped"; component: "postgres"; reason: "no-dump" | "excluded" }
+  /** Restore `--only-if-fresh`: whether the deployment holds only what Infrahub's first start creates, and why not. */
+  | { type: "freshness-checked"; fresh: boolean; findings: readonly string[]; graphNodes: number }
   | { type: "warning"; code: WarningCode; message: string; fields?: Record<string, unknown> };
 
 /** How services were brought down or back: containers stop and start, Kubernetes workloads scale. */

@@ -14,6 +14,8 @@ export type { CreateFromFilesOptions } from "./create-from-files.js";
 export { createBackupFromFiles } from "./create-from-files.js";
 export type { HostEnv } from "./deployment.js";
 export * from "./events.js";
+export type { FreshnessReport, ProbeFreshnessOptions } from "./freshness.js";
+export { FRESH_INFRAHUB, probeFreshness } from "./freshness.js";
 export type { RestoreBackupOptions, RestoreBackupResult, RestorePlan } from "./restore-backup.js";
 export { restoreBackup } from "./restore-backup.js";
 export type { StagingMode } from "./staging.js";
