@@ -40,14 +40,6 @@ const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
 
 /** Deadlines short enough for a test; the defaults' own bound is tested in storage/. */
 const STALL = { connectTimeoutMs: 4_000, requestTimeoutMs: 4_000, idleTimeoutMs: 4_000 };
-/**
- * For a streamed restore: pass 2's read pauses while Neo4j is frozen (seconds on a loaded machine), its
- * socket idles out and the read resumes — but only when another attempt still fits in the stall limit
- * (attempts × the longest timeout). With one attempt and equal timeouts it never fits, and a slow freeze
- * failed the restore as "silent" before the injected stall (CI, 2026-12-05). A longer connect timeout
- * leaves room for one resume; the injected stall (idle 4 s, then 4 s more) still exceeds the limit.
- */
-const RESTORE_STALL = { ...STALL, connectTimeoutMs: 6_000 };
 
 function store(
   endpoint: string,
@@ -129,14 +121,14 @@ async function faultAt(
   const events: OperationEvent[] = [];
   // The fault starts with the next bytes in that direction. Then a blip, not a dead store: the store
   // answers again once the stalled request has timed out (2 s after a cut), so the unfinished upload
-  // can be aborted after the deployment is back (a store down for good is the warning's case).
+  // can be aborted after the deployment is back (a store down for good is the warning's case). A read
+  // whose socket timed out less than one attempt after the consumer's return resumes with a full attempt
+  // (S3Store): a read stall that must fail outlasts two attempts.
+  const stallMs = direction === "down" ? 2 * STALL.idleTimeoutMs + 1_500 : STALL.idleTimeoutMs + 1_500;
   const watch = setInterval(() => {
     if (armed && cutAtMs === undefined && (fault === "cut" ? proxy.cut : proxy.stalled)) {
       cutAtMs = Date.now();
-      setTimeout(
-        () => proxy.setMode({ kind: "pass" }),
-        fault === "cut" ? 2_000 : STALL.idleTimeoutMs + 1_500,
-      );
+      setTimeout(() => proxy.setMode({ kind: "pass" }), fault === "cut" ? 2_000 : stallMs);
     }
   }, 10);
   const error = (await operation((e) => {
@@ -351,7 +343,7 @@ describe("restore: a fault in the destructive phase leaves each database as it w
           (onEvent) =>
             restoreBackup({
               environment,
-              store: store(proxy.endpoint, "source", fault === "stall" ? RESTORE_STALL : {}),
+              store: store(proxy.endpoint, "source", fault === "stall" ? STALL : {}),
               name: archiveName,
               freezeHelper,
               // Streamed: pass 2 reads storage while the deployment is down.

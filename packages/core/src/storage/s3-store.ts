@@ -118,7 +118,8 @@ export interface S3StoreOptions {
   abortTimeoutMs?: number | undefined;
   /**
    * Times a read resumes (ranged GET, pinned) after a dropped connection. Default 5. A read that receives
-   * nothing for the stall limit (see `maxAttempts`) fails whatever this says.
+   * nothing for the stall limit (see `maxAttempts`) fails whatever this says, except that a resume less than
+   * one attempt after the last byte or the consumer's return always gets one full attempt.
    */
   readResumes?: number | undefined;
   /** Where retries and other warnings go. Default: nowhere. */
@@ -398,10 +399,15 @@ export class S3Store implements BackupStore, AsyncDisposable {
     let position = start;
     let resumes = 0;
     let lastProgress = Date.now();
+    // At least this long for the next GET: a resume granted a full attempt (below) gets one.
+    let attemptFloor = 1;
     while (position < info.size) {
       // Bounds the wait for an answer (all the SDK's attempts); once bytes flow, the idle timeout applies.
       const stall = new AbortController();
-      const timer = setTimeout(() => stall.abort(), Math.max(1, limit - (Date.now() - lastProgress)));
+      const timer = setTimeout(
+        () => stall.abort(),
+        Math.max(attemptFloor, limit - (Date.now() - lastProgress)),
+      );
       try {
         let out: GetObjectCommandOutput;
         try {
@@ -450,8 +456,13 @@ export class S3Store implements BackupStore, AsyncDisposable {
           throw changed(info, "it was deleted", error);
         }
         if (!isTransientS3Error(error) || resumes >= maxResumes) throw mapped;
-        // Another attempt could not end within the stall limit: report what timed out.
-        if (Date.now() - lastProgress + perAttempt > limit) throw mapped;
+        const silence = Date.now() - lastProgress;
+        // A failure less than one attempt after the last byte or the consumer's return (a connection dropped at
+        // once, or a socket that timed out while the consumer was away) is not the store's silence: the resume
+        // gets a full attempt, even when the stall limit is one attempt (maxAttempts 1). Otherwise another
+        // attempt that could not end within the stall limit is not made: report what timed out.
+        if (silence >= perAttempt && silence + perAttempt > limit) throw mapped;
+        attemptFloor = silence < perAttempt ? perAttempt : 1;
         resumes++;
         this.#options.logger?.debug?.("resuming read after a dropped connection", {
           location: info.location,
