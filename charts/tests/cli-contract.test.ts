@@ -184,6 +184,16 @@ describe("chart ↔ CLI contract: the CLI parses every rendered pod into the com
           expect(cmd.source).toEqual({ kind: "path", path: `${st.path}/${st.local.filename}` });
           expect(cmd.sleepMs).toBe(durationMs(v.restore.options.sleep));
         }
+      } else if (component === "restore-on-install") {
+        if (cmd.command !== "restore") throw new Error(`expected restore, got ${cmd.command}`);
+        const o = v.restoreOnInstall;
+        const s3 = v.restore.storage.s3.bucket ? v.restore.storage.s3 : v.backup.storage.s3;
+        expect(cmd.onlyIfFresh).toBe(true);
+        expect(cmd.source).toEqual({ kind: "latest", s3: true });
+        expect(cmd.global.s3).toMatchObject({ bucket: s3.bucket, prefix: s3.prefix || undefined });
+        expect(cmd.waitReadyMs).toBe(durationMs(o.waitReady));
+        expect(cmd.excludeTaskManager).toBe(Boolean(o.excludeTaskmanager));
+        expect([cmd.requestId, cmd.dryRun, cmd.yes]).toEqual([undefined, false, true]);
       } else if (component === "test") {
         if (cmd.command !== "list") throw new Error(`expected list, got ${cmd.command}`);
         expect(cmd.s3).toBe(true);

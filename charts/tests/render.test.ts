@@ -1,5 +1,15 @@
 import { describe, expect, it } from "vitest";
-import { container, envMap, find, type K8sObject, podSpec, render, renderError, renderRaw } from "./helm.ts";
+import {
+  container,
+  envMap,
+  find,
+  type K8sObject,
+  parseObjects,
+  podSpec,
+  render,
+  renderError,
+  renderRaw,
+} from "./helm.ts";
 
 const s3Backup = (extra: Record<string, unknown> = {}) => ({
   backup: { enabled: true, storage: { type: "s3", s3: { bucket: "bk", ...extra } } },
@@ -1078,5 +1088,117 @@ describe("least privilege (issue 20 §8)", () => {
       serviceAccountName: "infrahub-backup",
       automountServiceAccountToken: false,
     });
+  });
+});
+
+describe("restore on a fresh install (issue 23)", () => {
+  const backupCron = {
+    backup: {
+      enabled: true,
+      mode: "cronjob",
+      storage: { s3: { bucket: "bk", prefix: "prod", endpoint: "http://m:9000", secretName: "s3" } },
+    },
+  };
+
+  it("a post-install hook only (never on upgrade), kept when it ends; restores the newest archive from where the backups go, only into a fresh deployment", async () => {
+    const res = renderRaw({ ...backupCron, restoreOnInstall: { enabled: true } });
+    expect(res.status, res.stderr).toBe(0);
+    const job = find(parseObjects(res.stdout), "Job");
+    await expect(
+      res.stdout
+        .split(/^---$/m)
+        .find((doc) => doc.includes("job-restore-on-install.yaml"))
+        ?.trim(),
+    ).toMatchFileSnapshot("__snapshots__/restore-on-install.yaml");
+    expect(job.metadata.name).toBe("infrahub-backup-restore-on-install");
+    expect(job.metadata.annotations).toMatchObject({
+      "helm.sh/hook": "post-install",
+      "helm.sh/hook-delete-policy": "before-hook-creation",
+    });
+    expect(container(job).name).toBe("restore-on-install");
+    expect(container(job).args).toEqual([
+      "restore",
+      "--latest",
+      "--s3",
+      "--only-if-fresh",
+      "--wait-ready=15m",
+      "--yes",
+    ]);
+    expect(envMap(job)).toMatchObject({
+      INFRAHUB_S3_BUCKET: "bk",
+      INFRAHUB_S3_PREFIX: "prod",
+      INFRAHUB_S3_ENDPOINT: "http://m:9000",
+      AWS_ACCESS_KEY_ID: { secretKeyRef: { name: "s3", key: "AWS_ACCESS_KEY_ID" } },
+    });
+    // The exec Role's identity; a deadline and the pod failure policy as every restore.
+    expect(podSpec(job).serviceAccountName).toBe("infrahub-backup");
+    expect([job.spec.backoffLimit, job.spec.activeDeadlineSeconds]).toEqual([0, 14400]);
+    expect(job.spec.podFailurePolicy.rules[1].onExitCodes.containerName).toBe("restore-on-install");
+    // The scheduled backup is still there; nothing else restores.
+    expect(parseObjects(res.stdout).map((o) => o.kind)).toEqual(
+      expect.arrayContaining(["CronJob", "Job", "Role"]),
+    );
+  });
+
+  it("restore.storage.s3 wins when its bucket is set (key and latest are not used); decryption, task manager and extra args", () => {
+    const job = find(
+      render({
+        restore: {
+          storage: { s3: { bucket: "other", prefix: "dr/", key: "ignored.tar.gz", region: "eu-west-1" } },
+          decryption: { keySecret: { name: "dr-key" } },
+        },
+        restoreOnInstall: {
+          enabled: true,
+          waitReady: "30m",
+          excludeTaskmanager: true,
+          extraArgs: ["--staging=none"],
+          activeDeadlineSeconds: 3600,
+        },
+      }),
+      "Job",
+    );
+    expect(container(job).args).toEqual([
+      "restore",
+      "--latest",
+      "--s3",
+      "--only-if-fresh",
+      "--exclude-taskmanager",
+      "--wait-ready=30m",
+      "--decrypt-key=/etc/infrahub-backup/keys/private.pem",
+      "--staging=none",
+      "--yes",
+    ]);
+    expect(envMap(job)).toMatchObject({
+      INFRAHUB_S3_BUCKET: "other",
+      INFRAHUB_S3_PREFIX: "dr/",
+      INFRAHUB_S3_REGION: "eu-west-1",
+    });
+    expect(podSpec(job).volumes).toContainEqual(
+      expect.objectContaining({ name: "keys", secret: expect.objectContaining({ secretName: "dr-key" }) }),
+    );
+    expect(job.spec.activeDeadlineSeconds).toBe(3600);
+  });
+
+  it.each([
+    [
+      "with restore.enabled",
+      {
+        restore: { enabled: true, storage: { s3: { bucket: "bk", latest: true } } },
+        restoreOnInstall: { enabled: true },
+      },
+      /restoreOnInstall\.enabled and restore\.enabled are both true/,
+    ],
+    [
+      "with a one-shot backup",
+      { backup: { enabled: true, storage: { s3: { bucket: "bk" } } }, restoreOnInstall: { enabled: true } },
+      /restoreOnInstall\.enabled with a one-shot backup \(backup\.mode: job\)/,
+    ],
+    [
+      "without a bucket",
+      { restoreOnInstall: { enabled: true } },
+      /restoreOnInstall\.enabled: no bucket to restore from/,
+    ],
+  ])("refused %s, saying why", (_name, values, message) => {
+    expect(renderError(values)).toMatch(message);
   });
 });

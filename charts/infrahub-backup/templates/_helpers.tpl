@@ -263,6 +263,33 @@ template is immutable). A new restore Job for a request already completed does n
 {{- toJson $args }}
 {{- end }}
 
+{{/*
+The S3 settings restoreOnInstall reads: the restore's when its bucket is set, else the backup's (one values
+file that backs a deployment up also restores it into a rebuilt cluster). Returns YAML; use with fromYaml.
+*/}}
+{{- define "infrahub-backup.restoreOnInstallS3" -}}
+{{- $restore := include "infrahub-backup.restoreS3" . | fromYaml }}
+{{- if $restore.bucket }}
+{{- toYaml (omit $restore "key" "latest") }}
+{{- else }}
+{{- toYaml .Values.backup.storage.s3 }}
+{{- end }}
+{{- end }}
+
+{{/* The install-time restore: newest archive, only into a fresh deployment, after Infrahub is Ready. */}}
+{{- define "infrahub-backup.restoreOnInstallArgs" -}}
+{{- $o := .Values.restoreOnInstall }}
+{{- $args := list "restore" "--latest" "--s3" "--only-if-fresh" }}
+{{- if $o.excludeTaskmanager }}{{ $args = append $args "--exclude-taskmanager" }}{{ end }}
+{{- if $o.waitReady }}{{ $args = append $args (printf "--wait-ready=%s" (toString $o.waitReady)) }}{{ end }}
+{{- with .Values.restore.decryption.keySecret }}
+{{- if .name }}{{ $args = append $args (printf "--decrypt-key=%s/%s" (include "infrahub-backup.keysDir" $) .key) }}{{ end }}
+{{- end }}
+{{- range $o.extraArgs }}{{ $args = append $args (toString .) }}{{ end }}
+{{- $args = append $args "--yes" }}
+{{- toJson $args }}
+{{- end }}
+
 {{/* Verify arguments: the newest archive under the backup's bucket/prefix; the restore's key when encrypted. */}}
 {{- define "infrahub-backup.verifyArgs" -}}
 {{- $args := list "verify" "--latest" "--s3" }}
@@ -339,6 +366,8 @@ template is immutable). A new restore Job for a request already completed does n
 {{- include "infrahub-backup.s3CommonEnv" $s3 }}
 {{- end }}
 {{- end }}
+{{- else if eq .component "restore-on-install" }}
+{{- include "infrahub-backup.s3Env" (include "infrahub-backup.restoreOnInstallS3" $root | fromYaml) }}
 {{- else if eq .component "verify" }}
 {{- include "infrahub-backup.s3Env" $root.Values.backup.storage.s3 }}
 {{- else if eq .component "test" }}
@@ -403,14 +432,15 @@ Only selector labels go on pods, so a pod template changes only with what the po
 {{- $root := .root }}
 {{- $v := $root.Values }}
 {{- $storage := ternary $v.backup.storage $v.restore.storage (eq .component "backup") }}
+{{- if eq .component "restore-on-install" }}{{ $storage = dict "type" "s3" "path" $v.restore.storage.path }}{{ end }}
 {{- $s3 := dict }}
-{{- if has .component (list "backup" "verify") }}{{ $s3 = $v.backup.storage.s3 }}{{ else if eq .component "restore" }}{{ $s3 = include "infrahub-backup.restoreS3" $root | fromYaml }}{{ else }}{{ $s3 = include "infrahub-backup.testS3" $root | fromYaml }}{{ end }}
+{{- if has .component (list "backup" "verify") }}{{ $s3 = $v.backup.storage.s3 }}{{ else if eq .component "restore" }}{{ $s3 = include "infrahub-backup.restoreS3" $root | fromYaml }}{{ else if eq .component "restore-on-install" }}{{ $s3 = include "infrahub-backup.restoreOnInstallS3" $root | fromYaml }}{{ else }}{{ $s3 = include "infrahub-backup.testS3" $root | fromYaml }}{{ end }}
 {{- $ca := $s3.caBundle | default dict }}
 {{- /* test and verify only read S3: no storage volume, no backup dir. */}}
 {{- $s3Only := has .component (list "test" "verify") }}
 {{- $useCA := and (or (eq $storage.type "s3") $s3Only) (or $ca.secretName $ca.configMapName) }}
 {{- $keySecret := dict }}
-{{- if eq .component "backup" }}{{ $keySecret = $v.backup.encryption.keySecret }}{{ else if has .component (list "restore" "verify") }}{{ $keySecret = $v.restore.decryption.keySecret }}{{ end }}
+{{- if eq .component "backup" }}{{ $keySecret = $v.backup.encryption.keySecret }}{{ else if has .component (list "restore" "restore-on-install" "verify") }}{{ $keySecret = $v.restore.decryption.keySecret }}{{ end }}
 {{- $isTest := eq .component "test" }}
 metadata:
   labels:
@@ -568,14 +598,16 @@ suspend: {{ .Values.cronJob.suspend }}
 
 {{/*
 The Job spec fields every backup or restore Job (one-shot or a CronJob's run) carries; dict root,
-component (backup|restore|verify), ttl (bool: render job.ttlSecondsAfterFinished when set). backoffLimit always
+component (backup|restore|verify|restore-on-install), ttl (bool: render job.ttlSecondsAfterFinished when set), job (the
+component's backoffLimit/activeDeadlineSeconds when they are not under <component>.job). backoffLimit always
 (upstream left the backup CronJob at Kubernetes' 6); a deadline, so a stuck run ends and never blocks the
 next one; a podFailurePolicy: exit codes that cannot heal by retrying fail the Job at once, pod
 disruptions are retried without counting, the rest count against backoffLimit.
 */}}
 {{- define "infrahub-backup.jobSpec" -}}
 {{- $v := .root.Values }}
-{{- $own := get (get $v .component) "job" }}
+{{- $own := .job }}
+{{- if not $own }}{{ $own = get (get $v .component) "job" }}{{ end }}
 {{- $backoff := ternary $own.backoffLimit $v.job.backoffLimit (kindIs "invalid" $v.job.backoffLimit) }}
 {{- $deadline := ternary $own.activeDeadlineSeconds $v.job.activeDeadlineSeconds (kindIs "invalid" $v.job.activeDeadlineSeconds) }}
 backoffLimit: {{ $backoff }}

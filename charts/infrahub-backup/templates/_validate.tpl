@@ -55,6 +55,17 @@ restore.storage.s3.secretKey|removed: credentials come only from an existing Sec
 {{- $p = append $p "job.ttlSecondsAfterFinished with a one-shot backup Job that is not a Helm hook: once the TTL deletes it, the next upgrade or sync creates it again and runs another backup; unset the TTL or use backup.job.helmHook: true" }}
 {{- end }}
 {{- end }}
+{{- if $v.restoreOnInstall.enabled }}
+{{- if $v.restore.enabled }}
+{{- $p = append $p "restoreOnInstall.enabled and restore.enabled are both true: a release restores either on its first install into a fresh deployment (restoreOnInstall) or on request (restore), not both" }}
+{{- end }}
+{{- if and $v.backup.enabled (eq $v.backup.mode "job") }}
+{{- $p = append $p "restoreOnInstall.enabled with a one-shot backup (backup.mode: job): the backup of the still empty deployment could become the newest archive before the install-time restore reads it; use backup.mode: cronjob" }}
+{{- end }}
+{{- if not (include "infrahub-backup.restoreOnInstallS3" . | fromYaml).bucket }}
+{{- $p = append $p "restoreOnInstall.enabled: no bucket to restore from (set restore.storage.s3.bucket, or backup.storage.s3.bucket to restore from where the backups go)" }}
+{{- end }}
+{{- end }}
 {{- if $v.restore.enabled }}
 {{- $st := $v.restore.storage }}
 {{- if and (eq $v.restore.mode "cronjob") (ne $st.type "s3") }}
