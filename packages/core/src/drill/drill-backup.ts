@@ -18,6 +18,8 @@ import {
   taskManagerChecks,
   userCheck,
 } from "./drill-checks.js";
+import { agentDrillHost, type DrillHost, localDrillHost } from "./drill-host.js";
+import { DrillExchange, type DrillExchangeOptions, type ExchangeAgent } from "./exchange-agent.js";
 import { untilExit } from "./server-process.js";
 import { type DrillNeo4jOptions, ThrowawayNeo4j } from "./throwaway-neo4j.js";
 import { type DrillPostgresOptions, ThrowawayPostgres } from "./throwaway-postgres.js";
@@ -28,10 +30,22 @@ export interface DrillBackupOptions {
   store: BackupStore;
   /** The archive's name in the store. */
   name: string;
-  /** The Neo4j installation the throwaway graph database runs from. */
-  neo4j: DrillNeo4jOptions;
-  /** The PostgreSQL installation for the task-manager database; needed when the archive has its dump. */
+  /**
+   * The Neo4j installation the throwaway graph database runs from. With `exchange`, `home` defaults to
+   * the neo4j agent's $NEO4J_HOME.
+   */
+  neo4j: Omit<DrillNeo4jOptions, "home"> & { home?: string };
+  /**
+   * The PostgreSQL installation for the task-manager database; needed when the archive has its dump. With
+   * `exchange`, the postgres agent's (`binDir` defaults to where its `initdb` is).
+   */
   postgres?: DrillPostgresOptions;
+  /**
+   * Run the databases in other containers of the drill pod, through the agents there
+   * (charts/infrahub-backup/files/drill-agent.sh) and the directory shared with them, instead of as local
+   * processes. `workDir` is not used then.
+   */
+  exchange?: DrillExchangeOptions;
   /** Private key for `.tar.gz.enc` archives. */
   decryptKey?: string | KeyObject;
   /** Leave the task-manager dump out (it is still verified when present). */
@@ -83,13 +97,25 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
   const { store, name, signal } = options;
   const sig = signal ? { signal } : {};
   const info = await store.head(name);
-  const parent = options.workDir ?? tmpdir();
-  await mkdir(parent, { recursive: true });
-  const root = await mkdtemp(join(parent, "infrahub-backup-drill-"));
-  // PostgreSQL runs unprivileged when this process is root: it must reach its own directory.
-  if (process.getuid?.() === 0) await chmod(root, 0o711);
+  const exchange = options.exchange ? await DrillExchange.open(options.exchange) : undefined;
+  let root: string;
+  if (exchange) {
+    root = join(exchange.dir, `infrahub-backup-drill-${process.pid}`);
+    await mkdir(root, { recursive: true });
+  } else {
+    const parent = options.workDir ?? tmpdir();
+    await mkdir(parent, { recursive: true });
+    root = await mkdtemp(join(parent, "infrahub-backup-drill-"));
+    // PostgreSQL runs unprivileged when this process is root: it must reach its own directory.
+    if (process.getuid?.() === 0) await chmod(root, 0o711);
+  }
   const drillId = basename(root);
   const withdrawRemoval = untilExit(() => rmSync(root, { recursive: true, force: true }));
+  const agents = exchange
+    ? { neo4j: exchange.agent("neo4j"), postgres: exchange.agent("postgres") }
+    : undefined;
+  const neo4jHost: DrillHost = agents ? agentDrillHost(agents.neo4j) : localDrillHost;
+  const postgresHost: DrillHost = agents ? agentDrillHost(agents.postgres) : localDrillHost;
   let neo4j: ThrowawayNeo4j | undefined;
   let postgres: ThrowawayPostgres | undefined;
   try {
@@ -129,7 +155,10 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
       onEntry: async (entry) => {
         if (entry.path === "prefect.dump") {
           if (options.excludeTaskManager) return;
-          if (!options.postgres) {
+          const pgOptions = agents
+            ? { binDir: await agentCommandDir(agents.postgres, "initdb"), ...options.postgres }
+            : options.postgres;
+          if (!pgOptions) {
             throw new BackupError(
               "DRILL_SETUP_FAILED",
               "the archive has a task-manager dump, but no PostgreSQL installation was given",
@@ -138,9 +167,9 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
               },
             );
           }
-          const pgDir = join(root, "postgres");
-          await mkdir(pgDir);
-          const cluster = await ThrowawayPostgres.start(pgDir, options.postgres, drillId, signal);
+          const pgDir = agents ? agents.postgres.workDir : join(root, "postgres");
+          if (!agents) await mkdir(pgDir);
+          const cluster = await ThrowawayPostgres.start(pgDir, pgOptions, drillId, signal, postgresHost);
           postgres = cluster;
           const loadStarted = Date.now();
           onEvent({
@@ -170,9 +199,22 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
             },
           );
         }
-        const neo4jDir = join(root, "neo4j");
-        await mkdir(neo4jDir);
-        const instance = await ThrowawayNeo4j.prepare(neo4jDir, dump, options.neo4j, drillId, signal);
+        const neo4jDir = agents ? agents.neo4j.workDir : join(root, "neo4j");
+        if (!agents) await mkdir(neo4jDir);
+        const home = options.neo4j.home ?? (agents ? await agentHome(agents.neo4j) : undefined);
+        if (home === undefined) {
+          throw new BackupError("DRILL_SETUP_FAILED", "no Neo4j installation was given", {
+            hint: "give its NEO4J_HOME with --drill-neo4j-home (INFRAHUB_DRILL_NEO4J_HOME)",
+          });
+        }
+        const instance = await ThrowawayNeo4j.prepare(
+          neo4jDir,
+          dump,
+          { ...options.neo4j, home },
+          drillId,
+          signal,
+          neo4jHost,
+        );
         neo4j = instance;
         const loadStarted = Date.now();
         onEvent({ type: "phase-started", phase: "load-neo4j", subject: { database: dump } });
@@ -249,7 +291,29 @@ export async function drillBackup(options: DrillBackupOptions): Promise<DrillBac
     const cluster = postgres as ThrowawayPostgres | undefined;
     // Both are stopped whatever the other does; a stop that failed has killed its process group anyway.
     await Promise.allSettled([graph?.stop(), cluster?.stop()]);
+    await exchange?.close();
     await rm(root, { recursive: true, force: true, maxRetries: 3 });
     withdrawRemoval();
   }
+}
+
+/** The agent's $NEO4J_HOME (the official image's /var/lib/neo4j). */
+async function agentHome(agent: ExchangeAgent): Promise<string> {
+  return await agentAnswer(agent, 'printf %s "$NEO4J_HOME"', "NEO4J_HOME is not set");
+}
+
+/** The directory of `command` on the agent's PATH (the official PostgreSQL image has its bin dir there). */
+async function agentCommandDir(agent: ExchangeAgent, command: string): Promise<string> {
+  return await agentAnswer(agent, `dirname "$(command -v ${command})"`, `no ${command} on its PATH`);
+}
+
+async function agentAnswer(agent: ExchangeAgent, script: string, missing: string): Promise<string> {
+  const result = await agent.executor({}).exec({ argv: ["sh", "-c", script], timeoutMs: 60_000 });
+  const answer = result.stdout.toString("utf8").trim();
+  if (result.exitCode !== 0 || answer === "" || answer === ".") {
+    throw new BackupError("DRILL_SETUP_FAILED", `the drill's ${agent.name} container: ${missing}`, {
+      hint: "run the drill's database containers from the official neo4j and postgres images (or images with the same layout)",
+    });
+  }
+  return answer;
 }

@@ -37,7 +37,8 @@ export interface ServerStart {
   name: string;
   command: string;
   args: readonly string[];
-  env: NodeJS.ProcessEnv;
+  /** Added to this process's environment (an agent's server gets only these). */
+  env: Readonly<Record<string, string>>;
   /** stdout and stderr are appended here (never piped into this process). */
   logFile: string;
   /** The drill's id, set as DRILL_PROCESS_VARIABLE in the server's environment. */
@@ -62,7 +63,7 @@ export class ServerProcess {
     const log = openSync(start.logFile, "a");
     try {
       this.#child = spawn(start.command, [...start.args], {
-        env: { ...start.env, [DRILL_PROCESS_VARIABLE]: start.drillId },
+        env: { ...process.env, ...start.env, [DRILL_PROCESS_VARIABLE]: start.drillId },
         stdio: ["ignore", log, log],
         detached: true,
         ...(start.uid === undefined ? {} : { uid: start.uid, gid: start.gid ?? start.uid }),
@@ -145,7 +146,7 @@ export async function pollUntil<T>(
   options: {
     timeoutMs: number;
     intervalMs: number;
-    server: ServerProcess;
+    server: { readonly running: boolean };
     onTimeout: () => Error;
     onExit: () => Error;
     signal?: AbortSignal;

@@ -1,16 +1,14 @@
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
-import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { Neo4jCredentials } from "../engines/neo4j/credentials.js";
 import { cypherShell, plainRows } from "../engines/neo4j/cypher-shell.js";
 import { loadNeo4j } from "../engines/neo4j/offline.js";
-import { localProcessAlive } from "../environment/operation-lock.js";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
-import { LocalExecutor } from "../exec/local-executor.js";
-import { freeLoopbackPort, pollUntil, ServerProcess } from "./server-process.js";
+import type { Executor } from "../exec/executor.js";
+import { type DrillHost, type DrillServer, localDrillHost } from "./drill-host.js";
+import { freeLoopbackPort, pollUntil } from "./server-process.js";
 
 /** A Neo4j 5 installation to run throwaway instances of. */
 export interface DrillNeo4jOptions {
@@ -33,14 +31,15 @@ const STOP_GRACE_MS = 30_000;
  */
 export class ThrowawayNeo4j {
   readonly credentials: Neo4jCredentials;
-  readonly executor: LocalExecutor;
+  readonly executor: Executor;
   /** What its commands run with: NEO4J_HOME, NEO4J_CONF and the bolt address for cypher-shell. */
   readonly env: Readonly<Record<string, string>>;
   readonly boltPort: number;
   readonly #dir: string;
   readonly #options: DrillNeo4jOptions;
   readonly #drillId: string;
-  #server: ServerProcess | undefined;
+  readonly #host: DrillHost;
+  #server: DrillServer | undefined;
 
   private constructor(
     dir: string,
@@ -48,8 +47,10 @@ export class ThrowawayNeo4j {
     database: string,
     options: DrillNeo4jOptions,
     drillId: string,
+    host: DrillHost,
   ) {
     this.#dir = dir;
+    this.#host = host;
     this.#options = options;
     this.#drillId = drillId;
     this.boltPort = boltPort;
@@ -60,7 +61,7 @@ export class ThrowawayNeo4j {
       NEO4J_ADDRESS: `bolt://127.0.0.1:${boltPort}`,
       NEO4J_CYPHER_SHELL_HISTORY: "in-memory",
     };
-    this.executor = new LocalExecutor({
+    this.executor = host.executor({
       target: "drill neo4j",
       env: this.env,
       pathPrepend: [join(options.home, "bin")],
@@ -78,10 +79,11 @@ export class ThrowawayNeo4j {
     options: DrillNeo4jOptions,
     drillId: string,
     signal?: AbortSignal,
+    host: DrillHost = localDrillHost,
   ): Promise<ThrowawayNeo4j> {
     let base: string;
     try {
-      base = await readFile(join(options.home, "conf", "neo4j.conf"), "utf8");
+      base = await host.readFile(join(options.home, "conf", "neo4j.conf"));
     } catch (error) {
       throw new BackupError(
         "DRILL_SETUP_FAILED",
@@ -92,10 +94,10 @@ export class ThrowawayNeo4j {
         },
       );
     }
-    const instance = new ThrowawayNeo4j(dir, await freeLoopbackPort(), database, options, drillId);
-    for (const sub of ["conf", "data", "logs", "run", "import"])
-      await mkdir(join(dir, sub), { recursive: true });
-    await writeFile(join(dir, "conf", "neo4j.conf"), instance.#conf(base), { mode: 0o600 });
+    const port = await freeLoopbackPort();
+    const instance = new ThrowawayNeo4j(dir, port, database, options, drillId, host);
+    for (const sub of ["conf", "data", "logs", "run", "import"]) await host.mkdir(join(dir, sub));
+    await host.writeFile(join(dir, "conf", "neo4j.conf"), instance.#conf(base));
     await instance.#setInitialPassword(signal);
     return instance;
   }
@@ -130,7 +132,7 @@ export class ThrowawayNeo4j {
   async #setInitialPassword(signal?: AbortSignal): Promise<void> {
     // picocli's @file: the password stays off argv.
     const argFile = join(this.#dir, "initial-password.args");
-    await writeFile(argFile, `"${this.credentials.password}"\n`, { mode: 0o600 });
+    await this.#host.writeFile(argFile, `"${this.credentials.password}"\n`);
     try {
       await runCommand(
         this.executor,
@@ -145,7 +147,7 @@ export class ThrowawayNeo4j {
         },
       );
     } finally {
-      await rm(argFile, { force: true });
+      await this.#host.remove(argFile);
     }
   }
 
@@ -159,11 +161,11 @@ export class ThrowawayNeo4j {
    * exits, reports the database failed, or does not serve it in time.
    */
   async start(signal?: AbortSignal): Promise<void> {
-    const server = new ServerProcess({
+    const server = await this.#host.server({
       name: "neo4j",
       command: join(this.#options.home, "bin", "neo4j"),
       args: ["console"],
-      env: { ...process.env, ...this.env },
+      env: this.env,
       logFile: join(this.#dir, "logs", "console.log"),
       drillId: this.#drillId,
     });
@@ -216,23 +218,8 @@ export class ThrowawayNeo4j {
   async stop(): Promise<void> {
     const server = this.#server;
     if (!server) return;
-    const serverPid = readPid(join(this.#dir, "run", "neo4j.pid"));
+    const killLeftover = await this.#host.pidKiller(join(this.#dir, "run", "neo4j.pid"));
     await server.stop("SIGTERM", STOP_GRACE_MS);
-    if (serverPid !== undefined && localProcessAlive(serverPid)) {
-      try {
-        process.kill(serverPid, "SIGKILL");
-      } catch {
-        // It exited in the meantime.
-      }
-    }
-  }
-}
-
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number.parseInt(readFileSync(file, "utf8").trim(), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } catch {
-    return undefined;
+    await killLeftover();
   }
 }

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
-import { chmod, chown, mkdir, writeFile } from "node:fs/promises";
+import { chmod, chown } from "node:fs/promises";
 import { join } from "node:path";
 import type { Readable } from "node:stream";
 import type { PostgresCredentials } from "../engines/postgres/credentials.js";
@@ -8,8 +8,9 @@ import { psqlQuery } from "../engines/postgres/postgres-engine.js";
 import { PostgresRestore } from "../engines/postgres/postgres-restore.js";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
-import { LocalExecutor } from "../exec/local-executor.js";
-import { freeLoopbackPort, pollUntil, ServerProcess } from "./server-process.js";
+import type { Executor } from "../exec/executor.js";
+import { type DrillHost, type DrillServer, localDrillHost } from "./drill-host.js";
+import { freeLoopbackPort, pollUntil } from "./server-process.js";
 
 /** A PostgreSQL installation to run throwaway clusters of. */
 export interface DrillPostgresOptions {
@@ -29,10 +30,10 @@ const STOP_GRACE_MS = 15_000;
 /** A PostgreSQL cluster of its own under `dir` (initdb), on a free loopback port, removed with `dir`. */
 export class ThrowawayPostgres {
   readonly credentials: PostgresCredentials;
-  readonly executor: LocalExecutor;
-  readonly #server: ServerProcess;
+  readonly executor: Executor;
+  readonly #server: DrillServer;
 
-  private constructor(server: ServerProcess, executor: LocalExecutor, credentials: PostgresCredentials) {
+  private constructor(server: DrillServer, executor: Executor, credentials: PostgresCredentials) {
     this.#server = server;
     this.executor = executor;
     this.credentials = credentials;
@@ -44,20 +45,22 @@ export class ThrowawayPostgres {
     options: DrillPostgresOptions,
     drillId: string,
     signal?: AbortSignal,
+    host: DrillHost = localDrillHost,
   ): Promise<ThrowawayPostgres> {
-    const owner = process.getuid?.() === 0 ? serviceUser(options.osUser) : undefined;
+    // An agent never runs as root (its pod's securityContext); this process may, locally.
+    const owner = host.local && process.getuid?.() === 0 ? serviceUser(options.osUser) : undefined;
     const dataDir = join(dir, "data");
     const socketDir = join(dir, "socket");
-    await mkdir(socketDir, { recursive: true });
+    await host.mkdir(socketDir);
     const credentials = { user: "postgres", password: randomBytes(16).toString("hex"), database: "drill" };
     const pwFile = join(dir, "superuser.pw");
-    await writeFile(pwFile, `${credentials.password}\n`, { mode: 0o600 });
+    await host.writeFile(pwFile, `${credentials.password}\n`);
     if (owner) {
       for (const path of [dir, socketDir, pwFile]) await chown(path, owner.uid, owner.gid);
       await chmod(dir, 0o700);
     }
     const port = await freeLoopbackPort();
-    const executor = new LocalExecutor({
+    const executor = host.executor({
       target: "drill postgres",
       env: { PGPORT: String(port), PGSSLMODE: "disable" },
       pathPrepend: [options.binDir],
@@ -98,7 +101,7 @@ export class ThrowawayPostgres {
       if ((error as BackupError).code === "EXEC_FAILED") throw setupFailed("cannot run initdb", error);
       throw error;
     }
-    const server = new ServerProcess({
+    const server = await host.server({
       name: "postgres",
       command: join(options.binDir, "postgres"),
       args: [
@@ -118,7 +121,7 @@ export class ThrowawayPostgres {
         "-c",
         "full_page_writes=off",
       ],
-      env: process.env,
+      env: {},
       logFile: join(dir, "postgres.log"),
       drillId,
       ...(owner ? { uid: owner.uid, gid: owner.gid } : {}),
