@@ -37,8 +37,8 @@ export async function sleep(
   if (ms <= 0) return;
   ctx.output.info(why, { duration_ms: ms });
   const { setTimeout } = await import("node:timers/promises");
+  // A signal during the sleep ends it (the only way it rejects); the caller's error path reports 130/143.
   await setTimeout(ms, undefined, { signal }).catch(() => undefined);
-  // A signal during the sleep ends it; the caller's error path reports 130/143.
   signal.throwIfAborted();
 }
 

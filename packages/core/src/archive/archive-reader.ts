@@ -394,6 +394,7 @@ async function scanArchive(
   } catch (error) {
     throw zlibError(error);
   } finally {
+    // Every byte was read and checked by now, or the read's own error is being thrown: a close error adds nothing.
     await reader.close().catch(() => undefined);
   }
 
@@ -438,6 +439,8 @@ async function readFileEntry(
   const digest = new Promise<EntryDigest>((resolve, reject) => {
     settle = { resolve, reject };
   });
+  // The entry's consumer awaits `digest`; a consumer that never does must not turn its rejection (the read's
+  // error, also thrown to the consumer of the body) into an unhandled rejection.
   digest.catch(() => undefined);
   let sha256: string | undefined;
   const complete = (): void => {
@@ -468,6 +471,7 @@ async function readFileEntry(
         throw error;
       }
     });
+    // Serialises reads only: `result` itself (returned) carries the error to the caller.
     chain = result.catch(() => undefined);
     return result;
   };
@@ -494,6 +498,7 @@ async function readFileEntry(
       body.once("close", () => {
         if (left > 0 && backgroundDrain === undefined && !consumerDone) {
           backgroundDrain = drainRest();
+          // Its failure rejects `digest` (drainRest goes through next()), which is where it is reported.
           backgroundDrain.catch(() => undefined);
         }
       });

@@ -56,6 +56,8 @@ export class KubernetesDetector {
     }
     const own = this.#ownNamespace();
     if (own) {
+      // A refused or failed look at our own namespace only means "not found here": the namespace search
+      // below asks the API server again and reports what it says.
       const pods = await core
         .listNamespacedPod({ namespace: own, labelSelector: INFRAHUB_POD_SELECTOR, limit: 1 })
         .catch(() => undefined);

@@ -11,6 +11,7 @@ import { runCommand, streamCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
 import { containerWorkDir } from "../exec/work-dir.js";
 import type { EventSink } from "./events.js";
+import { warning } from "./warning.js";
 
 const FAILED = { failureCode: "DATABASE_COMMAND_FAILED" } as const;
 
@@ -63,7 +64,27 @@ export async function captureEnterprise(
       }
     }
   } finally {
-    await executor.exec({ argv: ["rm", "-rf", workDir] }).catch(() => undefined);
+    await removeBackupWorkDir(executor, workDir, options.onEvent);
+  }
+}
+
+/**
+ * The work directory holds a full copy of the database: one left behind costs the container that much disk,
+ * so it is warned about (never thrown: the archive's outcome is what the caller needs).
+ */
+async function removeBackupWorkDir(executor: Executor, workDir: string, onEvent: EventSink): Promise<void> {
+  const problem = await executor.exec({ argv: ["rm", "-rf", workDir], timeoutMs: 60_000 }).then(
+    (result) => (result.exitCode === 0 ? undefined : `exit ${result.exitCode}: ${result.stderrTail.trim()}`),
+    (error: unknown) => (error instanceof Error ? error.message : String(error)),
+  );
+  if (problem !== undefined) {
+    onEvent(
+      warning(
+        "BACKUP_WORK_DIR_LEFT",
+        `could not remove the backup's work directory ${workDir} on ${executor.target} (${problem}): remove it by hand`,
+        { workDir },
+      ),
+    );
   }
 }
 

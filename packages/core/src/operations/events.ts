@@ -69,6 +69,8 @@ export type WarningCode =
   | "RELEASE_STEP_FAILED"
   /** The Neo4j freeze helper's work directory could not be removed from the database container. */
   | "FREEZE_WORK_DIR_LEFT"
+  /** The Enterprise backup's work directory (a copy of the database) could not be removed from its container. */
+  | "BACKUP_WORK_DIR_LEFT"
   /** A failed upload could not be removed from storage. */
   | "UPLOAD_NOT_REMOVED"
   /** A staging directory could not be removed; the next operation removes it. */

@@ -128,6 +128,9 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
   async abort(_reason?: unknown): Promise<void> {
     if (this.#state !== "open") return;
     this.#state = "aborted";
+    // Aborting discards the temp file whatever happened to it: a failed write was already reported to the
+    // writer (or is superseded by the abort's reason), and a close or unlink error leaves only a
+    // `.partial` temp file, which is never taken for a backup (names are committed by rename only).
     await this.#inflight?.catch(() => undefined);
     await this.#handle.close().catch(() => undefined);
     await unlink(this.tempPath).catch(() => undefined);
@@ -154,6 +157,8 @@ export class FileSink implements ArchiveSink, AsyncDisposable {
     if (this.#buffered === 0) return;
     const full = this.#buffer.subarray(0, this.#buffered);
     const write = this.#pwrite(full, this.#flushed);
+    // Observed by #settle (the next flush or the commit awaits #inflight and throws its error); this only
+    // keeps the promise from counting as unhandled before then.
     write.catch(() => undefined);
     this.#inflight = write;
     this.#flushed += this.#buffered;
@@ -224,6 +229,7 @@ async function fsyncDir(dir: string): Promise<void> {
   } catch {
     // Some filesystems refuse fsync on directories; the data itself is already synced.
   } finally {
+    // A read-only descriptor used only for fsync: closing it cannot lose data.
     await handle?.close().catch(() => undefined);
   }
 }

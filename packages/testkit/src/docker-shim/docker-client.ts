@@ -95,6 +95,7 @@ async function main(): Promise<number> {
       resolve(code ?? 128 + (signal ? (constants.signals[signal] ?? 0) : 0)),
     );
   });
+  // The exit code is returned to the caller either way; the shim's record of it only serves its own logs.
   await post("/exited", { id: answer.id, exitCode }).catch(() => undefined);
   return exitCode;
 }

@@ -108,6 +108,7 @@ export async function createInfrahubComposeProject(
       },
     };
   } catch (error) {
+    // The start's error is the one to report; each disposal is still tried (check-leftovers catches a survivor).
     for (const d of owned.reverse()) await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
     throw error;
   }

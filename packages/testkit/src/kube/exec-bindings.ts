@@ -103,6 +103,7 @@ export class ExecBinder {
 
   async stop(): Promise<void> {
     this.#abort.abort();
+    // Stopping aborts both: their rejections are the abort itself.
     await this.#loop?.catch(() => undefined);
     await this.#queue.catch(() => undefined);
   }

@@ -44,6 +44,7 @@ describe("boltPortListening (real sockets, /proc/net/tcp of this host)", () => {
 
   it("follows NEO4J_ADDRESS, for IPv4 and IPv6 listeners", async () => {
     const v4 = await listen("127.0.0.1");
+    // A machine without IPv6 on loopback cannot listen on ::1: the IPv6 half is then skipped below.
     const v6 = await listen("::1").catch(() => undefined);
     try {
       expect(await boltPortListening(executor({ NEO4J_ADDRESS: `neo4j://localhost:${v4.port}` }))).toBe(true);
