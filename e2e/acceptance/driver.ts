@@ -122,6 +122,11 @@ export interface InfrahubData {
   bringDatabaseUp(): Promise<void>;
   /** How many times Neo4j was (re)started since the driver started: a backup that fails fast leaves it alone. */
   neo4jStarts(): Promise<number>;
+  /**
+   * Empties both databases and writes what Infrahub's first start writes (a model of it where no Infrahub
+   * runs): the deployment a `helm install` into a rebuilt cluster sees. Undefined when the driver cannot.
+   */
+  makeFresh(): Promise<void> | undefined;
 }
 
 export interface AcceptanceDriver {

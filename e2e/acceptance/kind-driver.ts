@@ -272,6 +272,8 @@ export class KindDriver extends HelmReleaseReader implements AcceptanceDriver, A
       bringDatabaseUp: async () => {
         await connectionLimit(-1);
       },
+      // A real Infrahub's graph: emptying it under the running server is not a fresh install.
+      makeFresh: () => undefined,
       neo4jStarts: async () =>
         Number(
           await kubectl([

@@ -16,6 +16,7 @@ import {
   type LocalCluster,
   RUNNER_USER_AGENT,
   repoRoot,
+  seedFreshInfrahub,
   seedInfrahubData,
   startFaultProxy,
   startInfrahubLocalStack,
@@ -305,6 +306,18 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
       takeDatabaseDown: () => postgres.stop(),
       bringDatabaseUp: () => postgres.start(),
       neo4jStarts: async () => neo4jSupervisor.restarts,
+      makeFresh: async () => {
+        await neo4j.cypher("MATCH (n) DETACH DELETE n");
+        await postgres.psql(
+          `DO $$ DECLARE t record; BEGIN
+             FOR t IN SELECT tablename FROM pg_tables WHERE schemaname = 'public' LOOP
+               EXECUTE format('DROP TABLE %I CASCADE', t.tablename);
+             END LOOP;
+           END $$;`,
+          { as: "superuser", database: postgres.app.database },
+        );
+        await seedFreshInfrahub(neo4j);
+      },
     };
   }
 

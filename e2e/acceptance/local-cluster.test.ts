@@ -1,4 +1,4 @@
-// ci-cost: 380 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
+// ci-cost: 450 s (380 s measured alone on an idle 2-core machine, plus issue 23's F1-F3: ~100 s at load 13-15; tools/vitest/cost-first-sequencer.ts runs costly files first)
 // Acceptance scenarios (issue 11) on the local cluster: one cluster, one Infrahub stack, one fixture for
 // the whole file; scenarios in sequence.
 import { afterAll, beforeAll } from "vitest";

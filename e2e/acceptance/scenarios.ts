@@ -6,7 +6,7 @@ import { createReadStream } from "node:fs";
 import { Readable } from "node:stream";
 import { verifyArchive } from "@infrahub-backup/core";
 import { afterAll, afterEach, beforeAll, describe, expect, it } from "vitest";
-import type { AcceptanceDriver, JobOutcome, Values } from "./driver.js";
+import type { AcceptanceDriver, FreshInstall, JobOutcome, Values } from "./driver.js";
 
 const MIN = 60_000;
 /** The chart's default terminationGracePeriodSeconds. */
@@ -605,6 +605,86 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
         workloadsBefore.map((w) => [w.name, w.replicas]),
       );
+    });
+  });
+
+  describe("issue 23: restore on a fresh install (restoreOnInstall)", () => {
+    // One `helm install` of the umbrella each, in the second namespace; `helm install` itself waits for
+    // the post-install hook Job, which is kept afterwards (its log is the record). Cost: ~2-3 min together.
+    const onInstall = (fresh: FreshInstall, prefix: string) => ({
+      "infrahub-backup": mergeValues(d.baseValues, {
+        enabled: true,
+        restoreOnInstall: { enabled: true },
+        restore: { storage: { type: "s3", s3: s3(prefix, { secretName: fresh.secrets.readwrite }) } },
+      }),
+    });
+    async function installWithRestoreOnInstall(fresh: FreshInstall, prefix: string, what: string) {
+      const started = Date.now();
+      const helm = await fresh.install("infrahub", onInstall(fresh, prefix));
+      const jobs = await fresh.jobs("infrahub");
+      const job = jobs.at(-1)?.name ?? "";
+      const outcome = await fresh.waitForJobEnd(job, 2 * MIN);
+      const logs = await fresh.logs(job);
+      console.log(
+        `acceptance: restore on install (${what}): Job ${outcome.condition} (exit ${outcome.exitCode}) in ${((Date.now() - started) / 1000).toFixed(1)} s`,
+      );
+      const workloads = await fresh.workloads();
+      const removed = await fresh.uninstall("infrahub");
+      expect(removed.ok, removed.output).toBe(true);
+      return { helm, jobs, outcome, logs, workloads };
+    }
+
+    it("F2. a deployment that holds data: the install-time Job skips, says why, succeeds; the data is untouched", async (ctx) => {
+      const fresh = d.fresh;
+      if (!fresh) return ctx.skip("this driver cannot install a second Infrahub with the umbrella chart");
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("before-restore-on-install");
+      const before = await d.data.digest();
+      const neo4jStarts = await d.data.neo4jStarts();
+      const r = await installWithRestoreOnInstall(fresh, "oneshot/", "data present");
+      expect(r.helm.ok, r.helm.output).toBe(true);
+      expect(r.jobs.map((j) => j.name)).toEqual(["infrahub-infrahub-backup-restore-on-install"]);
+      expect([r.outcome.condition, r.outcome.exitCode], r.logs).toEqual(["Complete", 0]);
+      expect(r.logs).toMatch(
+        /level=warn.*skipped: the deployment holds data \(\d+ nodes a first start does not create: .*InfraDevice \(\d+\)/,
+      );
+      expect(r.logs).not.toMatch(/Selected latest backup|stopping application services/);
+      expect(await d.data.digest()).toBe(before);
+      expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
+      // Nothing was scaled down (the umbrella's workloads all Ready when the Job ended).
+      for (const w of r.workloads) expect(w.readyReplicas, `${w.kind} ${w.name}`).toBe(w.replicas);
+    });
+
+    it("F3. a fresh deployment and no archive in the bucket: nothing to restore, exit 0 (the first install of a new deployment)", async (ctx) => {
+      const fresh = d.fresh;
+      const made = d.data.makeFresh();
+      if (!fresh || !made)
+        return ctx.skip("this driver cannot make a fresh deployment in a second namespace");
+      await made;
+      const before = await d.data.digest();
+      const r = await installWithRestoreOnInstall(fresh, "never-backed-up/", "empty bucket");
+      expect(r.helm.ok, r.helm.output).toBe(true);
+      expect([r.outcome.condition, r.outcome.exitCode], r.logs).toEqual(["Complete", 0]);
+      expect(r.logs).toMatch(/holds nothing beyond a fresh Infrahub/);
+      expect(r.logs).toMatch(/nothing to restore: no backup archive found in .*never-backed-up/);
+      expect(await d.data.digest()).toBe(before);
+    });
+
+    it("F1. a fresh deployment and a bucket holding a backup: helm install with restoreOnInstall ends with the data restored, no command typed", async (ctx) => {
+      const fresh = d.fresh;
+      const made = d.data.makeFresh();
+      if (!fresh || !made)
+        return ctx.skip("this driver cannot make a fresh deployment in a second namespace");
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await made;
+      expect(await d.data.digest()).not.toBe(backupState.digest);
+      const r = await installWithRestoreOnInstall(fresh, "oneshot/", "backup in the bucket");
+      expect(r.helm.ok, r.helm.output).toBe(true);
+      expect([r.outcome.condition, r.outcome.exitCode], r.logs).toEqual(["Complete", 0]);
+      expect(r.logs).toContain(`Selected latest backup`);
+      expect(r.logs).toMatch(/Restore completed successfully/);
+      expect(await d.data.digest()).toBe(backupState.digest);
+      for (const w of r.workloads) expect(w.readyReplicas, `${w.kind} ${w.name}`).toBe(w.replicas);
     });
   });
 
