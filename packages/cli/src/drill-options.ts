@@ -56,6 +56,16 @@ export const DRILL_FLAGS = {
     describe: "Where the drill's temp directory is made (room for both loaded databases; removed at the end)",
     defaultText: "the OS temp directory",
   },
+  "drill-exchange-dir": {
+    type: "string",
+    describe:
+      "Run the throwaway databases in the drill pod's neo4j and postgres containers (drill-agent.sh), through this directory shared with them, instead of from --drill-neo4j-home / --drill-pg-bin",
+  },
+  "drill-agent-timeout": {
+    type: "string",
+    describe: "With --drill-exchange-dir: how long the agents' containers may take to show up (Go duration)",
+    defaultText: "10m",
+  },
   "drill-start-timeout": {
     type: "string",
     describe: "How long the throwaway Neo4j may take to serve the loaded database (Go duration)",
@@ -91,6 +101,8 @@ export interface DrillCommand {
   pgBin: string | undefined;
   pgUser: string | undefined;
   workDir: string | undefined;
+  exchangeDir: string | undefined;
+  agentTimeoutMs: number;
   startTimeoutMs: number;
   /** From --check-cypher and --check-sql; --checks-file is read when the command runs. */
   checks: DrillUserCheck[];
@@ -99,6 +111,7 @@ export interface DrillCommand {
 }
 
 const DEFAULT_START_TIMEOUT_MS = 180_000;
+const DEFAULT_AGENT_TIMEOUT_MS = 600_000;
 
 /** `QUERY==EXPECTED`, split at the last `==` (neither Cypher nor SQL compares with `==`). */
 function flagCheck(value: string | undefined, kind: "cypher" | "sql"): DrillUserCheck[] {
@@ -141,6 +154,8 @@ export function parseDrill(
     pgBin: str(f["drill-pg-bin"]),
     pgUser: str(f["drill-pg-user"]),
     workDir: str(f["drill-work-dir"]),
+    exchangeDir: str(f["drill-exchange-dir"]),
+    agentTimeoutMs: duration(f["drill-agent-timeout"], from("drill-agent-timeout"), DEFAULT_AGENT_TIMEOUT_MS),
     startTimeoutMs: duration(f["drill-start-timeout"], from("drill-start-timeout"), DEFAULT_START_TIMEOUT_MS),
     checks: [...flagCheck(str(f["check-cypher"]), "cypher"), ...flagCheck(str(f["check-sql"]), "sql")],
     checksFile: str(f["checks-file"]),

@@ -16,12 +16,12 @@ import type { CommandContext } from "./context.js";
  */
 export async function runDrill(cmd: DrillCommand, ctx: CommandContext): Promise<number> {
   const { output } = ctx;
-  if (cmd.neo4jHome === undefined) {
+  if (cmd.neo4jHome === undefined && cmd.exchangeDir === undefined) {
     throw new BackupError(
       "INVALID_ARGUMENT",
       "drill needs a Neo4j 5.26 installation to load the graph into",
       {
-        hint: "give its NEO4J_HOME with --drill-neo4j-home or INFRAHUB_DRILL_NEO4J_HOME",
+        hint: "give its NEO4J_HOME with --drill-neo4j-home or INFRAHUB_DRILL_NEO4J_HOME (in the chart's drill pod: --drill-exchange-dir)",
       },
     );
   }
@@ -37,16 +37,19 @@ export async function runDrill(cmd: DrillCommand, ctx: CommandContext): Promise<
     store,
     name,
     neo4j: {
-      home: cmd.neo4jHome,
+      ...(cmd.neo4jHome !== undefined && cmd.exchangeDir === undefined ? { home: cmd.neo4jHome } : {}),
       startTimeoutMs: cmd.startTimeoutMs,
       ...(cmd.neo4jHeap ? { heap: cmd.neo4jHeap } : {}),
       ...(cmd.neo4jPageCache ? { pageCache: cmd.neo4jPageCache } : {}),
     },
-    ...(cmd.pgBin ? { postgres: { binDir: cmd.pgBin, ...(cmd.pgUser ? { osUser: cmd.pgUser } : {}) } } : {}),
+    ...(cmd.pgBin && cmd.exchangeDir === undefined
+      ? { postgres: { binDir: cmd.pgBin, ...(cmd.pgUser ? { osUser: cmd.pgUser } : {}) } }
+      : {}),
     ...(decryptKey ? { decryptKey } : {}),
     excludeTaskManager: cmd.excludeTaskManager,
     checks,
     ...(cmd.workDir ? { workDir: cmd.workDir } : {}),
+    ...(cmd.exchangeDir ? { exchange: { dir: cmd.exchangeDir, agentTimeoutMs: cmd.agentTimeoutMs } } : {}),
     signal: ctx.cancellation.signal,
     onEvent: output.onEvent,
   });
