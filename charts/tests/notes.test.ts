@@ -46,6 +46,18 @@ describe("NOTES.txt", () => {
     expect(text).toContain("kubectl -n infrahub cp <pod>:/infrahub_backups/<file> ./<file>");
   });
 
+  it("restore on install: the hook Job, where it reads, and how to see what it did", () => {
+    const { status, text } = notes({
+      backup: { enabled: true, mode: "cronjob", storage: { s3: { bucket: "bk", prefix: "prod/" } } },
+      restoreOnInstall: { enabled: true },
+    });
+    expect(status).toBe(0);
+    expect(text).toContain(
+      "Restore on install: Job ihb-infrahub-backup-restore-on-install (Helm hook post-install, never on upgrade) restores the newest archive in s3://bk/prod/ only if the deployment holds nothing beyond a fresh Infrahub.",
+    );
+    expect(text).toContain("kubectl -n infrahub logs job/ihb-infrahub-backup-restore-on-install");
+  });
+
   it("nothing enabled: says what to set", () => {
     expect(notes({}).text).toContain("Nothing scheduled: set backup.enabled=true (or restore.enabled=true)");
   });

@@ -184,6 +184,10 @@ template is immutable). A new restore Job for a request already completed does n
 {{- printf "%s-restore" (include "infrahub-backup.fullname" . | trunc 44 | trimSuffix "-") }}
 {{- end }}
 
+{{- define "infrahub-backup.restoreOnInstallJobName" -}}
+{{- printf "%s-restore-on-install" (include "infrahub-backup.fullname" . | trunc 44 | trimSuffix "-") }}
+{{- end }}
+
 {{- define "infrahub-backup.verifyCronJobName" -}}
 {{- printf "%s-verify" (include "infrahub-backup.fullname" . | trunc 45 | trimSuffix "-") }}
 {{- end }}
@@ -689,7 +693,13 @@ One-shot RESTORE: Job {{ include "infrahub-backup.restoreJobName" . }}.
 Scheduled verify: CronJob {{ include "infrahub-backup.verifyCronJobName" . }} at "{{ .Values.verify.schedule }}"{{ with .Values.verify.timeZone }} ({{ . }}){{ end }} reads the newest archive in s3://{{ .Values.backup.storage.s3.bucket }}/{{ .Values.backup.storage.s3.prefix }} and checks every checksum (exit 6: corrupt).
   Run one now:   kubectl -n {{ $ns }} create job --from=cronjob/{{ include "infrahub-backup.verifyCronJobName" . }} {{ include "infrahub-backup.verifyCronJobName" . | trunc 45 }}-manual
 {{- end }}
-{{- if and (not .Values.backup.enabled) (not .Values.restore.enabled) (not .Values.verify.enabled) }}
+{{- if .Values.restoreOnInstall.enabled }}
+{{- $s3 := include "infrahub-backup.restoreOnInstallS3" . | fromYaml }}
+
+Restore on install: Job {{ include "infrahub-backup.restoreOnInstallJobName" . }} (Helm hook post-install, never on upgrade) restores the newest archive in s3://{{ $s3.bucket }}/{{ $s3.prefix }} only if the deployment holds nothing beyond a fresh Infrahub.
+  What it did:   kubectl -n {{ $ns }} logs job/{{ include "infrahub-backup.restoreOnInstallJobName" . }}   (restored / skipped: the deployment holds data / nothing to restore)
+{{- end }}
+{{- if and (not .Values.backup.enabled) (not .Values.restore.enabled) (not .Values.verify.enabled) (not .Values.restoreOnInstall.enabled) }}
 
 Nothing scheduled: set backup.enabled=true (or restore.enabled=true) — see the chart README.
 {{- end }}
