@@ -1,3 +1,4 @@
+// ci-cost: 50 s (measured at load 13; a stuck scheduled run: its deadline, then the next minute's run)
 // What `helm upgrade` does to the one-shot Jobs, on a real kube-apiserver (testkit's local cluster): each
 // toggle sequence the README documents (on → off → on, key changed, image changed, nothing changed). No
 // pod runs here (kwok keeps Job pods Running): the Jobs' names, uids and request hashes are what count;
@@ -8,6 +9,7 @@ import { join } from "node:path";
 import { type LocalCluster, startLocalCluster, tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { stringify } from "yaml";
+import { runMissedSchedule } from "./cron.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
 
 const NS = "lifecycle";
@@ -220,6 +222,8 @@ describe("a stuck scheduled run under concurrencyPolicy Forbid (issue 20 §1)", 
       },
     });
     expect(res.ok, res.output).toBe(true);
+    // The first run now, not at the next minute boundary; the second one is the schedule's own.
+    await runMissedSchedule(cluster, NS, "stuck");
     const first = await until("the first scheduled run", 90_000, async () => (await jobStatuses("stuck"))[0]);
     const failed = await until("the first run to hit its deadline", 60_000, async () =>
       (await jobStatuses("stuck")).find((j) => j.name === first.name && j.failed),
