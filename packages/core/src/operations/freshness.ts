@@ -72,6 +72,13 @@ export const FRESH_INFRAHUB = {
    * graph's first start are not data. Runs older than this before it are.
    */
   flowRunSlackMs: 10 * 60_000,
+  /**
+   * A first start writes tens of thousands of vertices (the schema's attributes and values); a graph with
+   * more is not fresh, and is not scanned (the count comes from Neo4j's count store: no scan).
+   */
+  maxVertices: 2_000_000,
+  /** Flow runs counted at most (an index-free scan of a large Prefect history stays bounded). */
+  maxFlowRunsCounted: 1000,
 } as const;
 
 /** What the freshness probe found. `fresh` is true only when nothing but a first start's data is there. */
@@ -123,11 +130,13 @@ export async function probeFreshness(options: ProbeFreshnessOptions): Promise<Fr
         ? undefined
         : new Date(graph.firstStart.getTime() - FRESH_INFRAHUB.flowRunSlackMs).toISOString();
     oldFlowRuns = await countFlowRuns(await environment.executor("task-manager-db"), pg, before);
+    const max = FRESH_INFRAHUB.maxFlowRunsCounted;
+    const runs = oldFlowRuns > max ? `more than ${max}` : String(oldFlowRuns);
     if (oldFlowRuns > 0)
       findings.push(
         before === undefined
-          ? `${oldFlowRuns} Prefect flow runs, and the graph is empty`
-          : `${oldFlowRuns} Prefect flow runs older than the graph's first start (${graph.firstStart?.toISOString()})`,
+          ? `${runs} Prefect flow runs, and no first start of Infrahub in the graph`
+          : `${runs} Prefect flow runs older than the graph's first start (${graph.firstStart?.toISOString()})`,
       );
   }
   const report: FreshnessReport = {
@@ -162,24 +171,26 @@ const list = (values: readonly string[]) => `[${values.map(cypherString).join(",
  */
 function graphQuery(): string {
   const f = FRESH_INFRAHUB;
+  // Each scanning branch runs only on a graph small enough to be fresh.
+  const guard = `MATCH (g) WITH count(g) AS total WHERE total <= ${f.maxVertices}`;
   return `CALL () {
   MATCH (n) WITH count(n) AS c RETURN 'nodes' AS what, '' AS name, c
 UNION ALL
-  MATCH (n) WHERE NOT n:Node
+  ${guard} MATCH (n) WHERE NOT n:Node
   UNWIND (CASE WHEN size(labels(n)) = 0 THEN ['(no label)'] ELSE labels(n) END) AS label
   WITH label WHERE NOT label IN ${list(f.structuralLabels)}
   RETURN 'label' AS what, label AS name, count(*) AS c
 UNION ALL
-  MATCH (n:Node) WHERE NOT coalesce(n.kind, '') IN ${list(f.schemaKinds)}
+  ${guard} MATCH (n:Node) WHERE NOT coalesce(n.kind, '') IN ${list(f.schemaKinds)}
   RETURN 'kind' AS what, coalesce(n.kind, '(no kind)') AS name, count(*) AS c
 UNION ALL
-  MATCH (r:Root) RETURN 'root' AS what, coalesce(r.default_branch, '') AS name, count(*) AS c
+  ${guard} MATCH (r:Root) RETURN 'root' AS what, coalesce(r.default_branch, '') AS name, count(*) AS c
 UNION ALL
-  MATCH (b:Branch) RETURN 'branch' AS what, coalesce(b.name, '') AS name, count(*) AS c
+  ${guard} MATCH (b:Branch) RETURN 'branch' AS what, coalesce(b.name, '') AS name, count(*) AS c
 UNION ALL
-  MATCH (b:Branch) WHERE b.created_at IS NOT NULL RETURN 'created' AS what, coalesce(min(toString(b.created_at)), '') AS name, count(*) AS c
+  ${guard} MATCH (b:Branch) WHERE b.created_at IS NOT NULL RETURN 'created' AS what, coalesce(min(toString(b.created_at)), '') AS name, count(*) AS c
 UNION ALL
-  MATCH (s:Node) WHERE s.kind IN ['SchemaNode', 'SchemaGeneric']
+  ${guard} MATCH (s:Node) WHERE s.kind IN ['SchemaNode', 'SchemaGeneric']
   OPTIONAL MATCH (s)-[:HAS_ATTRIBUTE]->(:Attribute {name: 'namespace'})-[:HAS_VALUE]->(ns)
   OPTIONAL MATCH (s)-[:HAS_ATTRIBUTE]->(:Attribute {name: 'name'})-[:HAS_VALUE]->(nm)
   WITH s, collect(DISTINCT toString(ns.value)) AS namespaces, collect(DISTINCT toString(nm.value)) AS names
@@ -255,7 +266,9 @@ async function probeGraph(
       `${total} nodes a first start does not create: ${shown.join(", ")}${kinds.length > 8 ? `, and ${kinds.length - 8} more kinds` : ""}`,
     );
   }
-  if (nodes > 0 && rootCount === 0)
+  if (nodes > FRESH_INFRAHUB.maxVertices)
+    findings.push(`${nodes} nodes: more than a first start creates (the graph was not scanned)`);
+  else if (nodes > 0 && rootCount === 0)
     findings.push(`${nodes} nodes but no Root: not a graph Infrahub initialised`);
   return { nodes, findings, dataKinds, firstStart };
 }
@@ -267,8 +280,9 @@ async function countFlowRuns(
   before: string | undefined,
 ): Promise<number> {
   const where = before === undefined ? "" : ` WHERE created < ''${before}''::timestamptz`;
+  const limit = FRESH_INFRAHUB.maxFlowRunsCounted + 1;
   // query_to_xml runs the count only when the table exists (a plain reference fails to plan without it).
-  const sql = `SELECT CASE WHEN to_regclass('public.flow_run') IS NULL THEN 0 ELSE (xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM public.flow_run${where}', false, true, '')))[1]::text::bigint END`;
+  const sql = `SELECT CASE WHEN to_regclass('public.flow_run') IS NULL THEN 0 ELSE (xpath('/row/c/text()', query_to_xml('SELECT count(*) AS c FROM (SELECT 1 FROM public.flow_run${where} LIMIT ${limit}) r', false, true, '')))[1]::text::bigint END`;
   const out = await psqlQuery(executor, credentials, sql, credentials.database, {
     what: `counting Prefect flow runs in ${credentials.database}`,
     failureCode: "DATABASE_UNAVAILABLE",
