@@ -14,6 +14,11 @@ if [ "${IHB_SKIP_DOCKER:-}" != 1 ]; then
   packages/image/build-local.sh >/dev/null
 fi
 results="$(mktemp -d)/vitest.json"
+# One CLI bundle for every test file that runs the CLI (packages/cli/test/cli-process.ts) instead of an
+# esbuild run in each of them; in packages/cli/dist/ like theirs (the freeze-helper lookup is relative to it).
+IHB_TEST_CLI_BUNDLE="$PWD/packages/cli/dist/test-bundle-run/infrahub-backup.mjs"
+node packages/cli/scripts/bundle.mjs "$IHB_TEST_CLI_BUNDLE" >/dev/null
+export IHB_TEST_CLI_BUNDLE
 # One id per run, in the environment of every process the testkit starts (tools/check-leftovers.sh).
 IHB_TEST_RUN="run-$(date +%s)-$$"
 export IHB_TEST_RUN
@@ -24,4 +29,5 @@ status=0
 pnpm exec vitest run --maxWorkers=100% --reporter=default --reporter=json --outputFile.json="$results" || status=$?
 node tools/test-summary.mjs "$results" || status=1
 tools/check-leftovers.sh || status=1
+rm -rf "$(dirname "$IHB_TEST_CLI_BUNDLE")"
 exit "$status"

@@ -6,19 +6,27 @@ import { fileURLToPath } from "node:url";
 
 export const pkgDir = fileURLToPath(new URL("..", import.meta.url));
 /**
+ * A bundle built once before the test run (tools/run-tests.sh: the source does not change during a CI run),
+ * used by every test file instead of one esbuild run per file; it must lie in this package's dist/ too.
+ */
+const sharedBundle = process.env.IHB_TEST_CLI_BUNDLE || undefined;
+
+/**
  * The CLI under test: the single-file bundle built from the current source (as the image ships it), in
  * this package's dist/ so that the repository-relative freeze-helper lookup applies. One file per test
  * process: test files run in parallel.
  */
-export const bin = join(pkgDir, "dist", `test-bundle-${process.pid}`, "infrahub-backup.mjs");
+export const bin = sharedBundle ?? join(pkgDir, "dist", `test-bundle-${process.pid}`, "infrahub-backup.mjs");
 
 /** Bundles the CLI from source with esbuild (no type check: other packages may be mid-edit). */
 export function buildCli(): void {
+  if (sharedBundle) return;
   execFileSync(process.execPath, [join(pkgDir, "scripts/bundle.mjs"), bin], { cwd: pkgDir, stdio: "pipe" });
 }
 
-/** Removes this process's bundle. */
+/** Removes this process's bundle (a shared one is the test run's). */
 export function removeCli(): void {
+  if (sharedBundle) return;
   rmSync(dirname(bin), { recursive: true, force: true });
 }
 
