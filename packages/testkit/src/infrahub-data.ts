@@ -25,10 +25,9 @@ export async function seedInfrahubData(
      WITH 1 AS x UNWIND range(1, ${nodes}) AS i
      CREATE (n:Node:InfraDevice {uuid: 'node-' + i, kind: 'InfraDevice', branch: 'main'})
      CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'name'})-[:HAS_VALUE]->(:AttributeValue {value: 'device-' + i})
-     CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'role'})-[:HAS_VALUE]->(:AttributeValue {value: CASE i % 3 WHEN 0 THEN 'core' WHEN 1 THEN 'edge' ELSE 'spine' END})`,
-  );
-  await neo4j.cypher(
-    `MATCH (a:InfraDevice), (b:InfraDevice) WHERE toInteger(substring(b.uuid, 5)) = toInteger(substring(a.uuid, 5)) + 1
+     CREATE (n)-[:HAS_ATTRIBUTE {branch: 'main'}]->(:Attribute {name: 'role'})-[:HAS_VALUE]->(:AttributeValue {value: CASE i % 3 WHEN 0 THEN 'core' WHEN 1 THEN 'edge' ELSE 'spine' END})
+     WITH count(*) AS created
+     MATCH (a:InfraDevice), (b:InfraDevice) WHERE toInteger(substring(b.uuid, 5)) = toInteger(substring(a.uuid, 5)) + 1
      CREATE (a)-[:IS_RELATED {name: 'peer'}]->(b)`,
   );
   await postgres.psql(`
