@@ -1,11 +1,19 @@
 // The chart's Job pods on the local cluster, run as the product image would run them: testkit's job pod runner
 // (a TEST DOUBLE of the kubelet) with the CLI bundle as the image's entrypoint.
-import { type JobPodRunner, type LocalCluster, startJobPodRunner } from "@infrahub-backup/testkit";
+import {
+  type ImageStandIn,
+  type JobPodRunner,
+  type LocalCluster,
+  startJobPodRunner,
+} from "@infrahub-backup/testkit";
 // .js, not .ts: the e2e acceptance driver imports this file too (its tsconfig takes no .ts imports).
 import { bin as cliBundle } from "../../packages/cli/test/cli-process.js";
 
-/** Needs buildCli() first. */
-export function startCliPodRunner(cluster: LocalCluster): Promise<JobPodRunner> {
+/** Needs buildCli() first. `images`: other images a pod runs beside the CLI (the drill's databases). */
+export function startCliPodRunner(
+  cluster: LocalCluster,
+  images?: Record<string, ImageStandIn>,
+): Promise<JobPodRunner> {
   return startJobPodRunner({
     server: cluster.server,
     caFile: cluster.caFile,
@@ -20,5 +28,6 @@ export function startCliPodRunner(cluster: LocalCluster): Promise<JobPodRunner> 
       PATH: process.env.PATH ?? "/usr/bin:/bin",
       ...(process.env.IHB_CACHE ? { IHB_CACHE: process.env.IHB_CACHE } : {}),
     },
+    ...(images ? { images } : {}),
   });
 }

@@ -20,6 +20,17 @@ out="$x/$name.out"
 umask 022
 mkdir -p "$out" "$x/$name" || exit 1
 declare -A pids=() killed=()
+# A user without a passwd entry (the pod's runAsUser in an image that does not know it): initdb and
+# postgres need a name for it; the images' own nss_wrapper gives one, as their entrypoints do.
+if ! id -un >/dev/null 2>&1; then
+  for lib in /opt/bitnami/common/lib/libnss_wrapper.so /usr/lib/*/libnss_wrapper.so /usr/lib/libnss_wrapper.so; do
+    [ -e "$lib" ] || continue
+    printf 'drill:x:%s:%s:drill:%s:/bin/false\n' "$(id -u)" "$(id -g)" "$x/$name" >"$x/$name.passwd"
+    printf 'drill:x:%s:\n' "$(id -g)" >"$x/$name.group"
+    export LD_PRELOAD=$lib NSS_WRAPPER_PASSWD="$x/$name.passwd" NSS_WRAPPER_GROUP="$x/$name.group"
+    break
+  done
+fi
 
 say() { printf '%s drill-agent %s: %s\n' "$(date -u +%FT%TZ)" "$name" "$*" >&2; }
 stop_all() {

@@ -18,8 +18,18 @@ export type { GraphQueries, InfrahubDataDigest, SqlQueries } from "./infrahub-da
 export { digestInfrahubData, seedBulkData, seedFreshInfrahub, seedInfrahubData } from "./infrahub-data.js";
 export type { InfrahubLocalStack, StandInControl } from "./infrahub-stack.js";
 export { AppServiceStandIn, startInfrahubLocalStack } from "./infrahub-stack.js";
-export type { ContainerRun, JobPodRunner, JobPodRunnerOptions } from "./job-pod-runner/job-pod-runner.js";
-export { isJobOrTestPod, RUNNER_USER_AGENT, startJobPodRunner } from "./job-pod-runner/job-pod-runner.js";
+export type {
+  ContainerRun,
+  ImageStandIn,
+  JobPodRunner,
+  JobPodRunnerOptions,
+} from "./job-pod-runner/job-pod-runner.js";
+export {
+  imageRepository,
+  isJobOrTestPod,
+  RUNNER_USER_AGENT,
+  startJobPodRunner,
+} from "./job-pod-runner/job-pod-runner.js";
 export type { KubeCredentials, KubeObject } from "./job-pod-runner/kube-client.js";
 export { KubeApiError, KubeClient } from "./job-pod-runner/kube-client.js";
 export type { Mount } from "./job-pod-runner/pod-volumes.js";

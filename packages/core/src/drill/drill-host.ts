@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { Readable } from "node:stream";
 import { localProcessAlive } from "../environment/operation-lock.js";
+import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { LocalExecutor, type LocalExecutorOptions } from "../exec/local-executor.js";
 import type { ExchangeAgent } from "./exchange-agent.js";
@@ -77,7 +78,13 @@ export function agentDrillHost(agent: ExchangeAgent): DrillHost {
     });
     const status = await command.wait({ what, timeoutMs: 60_000 });
     if (status !== 0) {
-      throw new Error(`${agent.target}: ${what} failed (exit ${status}): ${command.logTail(1000)}`);
+      throw new BackupError(
+        "DRILL_SETUP_FAILED",
+        `${agent.target}: ${what} failed (exit ${status}): ${command.logTail(1000)}`,
+        {
+          hint: "the drill's database containers must be able to write in the directory shared with the CLI (the pod's emptyDir, one user for all containers)",
+        },
+      );
     }
     return command;
   };

@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from "node:child_process";
-import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { chmod, mkdir, readFile, writeFile } from "node:fs/promises";
 import { constants } from "node:os";
 import { join } from "node:path";
 import { TESTKIT_MARKER } from "../process.js";
@@ -39,6 +39,28 @@ export interface JobPodRunnerOptions {
   kwokLogs?: boolean;
   /** Seconds between retries of a pod whose container config cannot be resolved yet (default 5). */
   configRetrySeconds?: number;
+  /**
+   * Other images a pod may run beside the CLI's, by repository (the image without tag or digest), e.g. the
+   * drill pod's database containers. Their containers may set `command`; the other containers may not.
+   */
+  images?: Record<string, ImageStandIn>;
+}
+
+/** How a container of another image is run locally. */
+export interface ImageStandIn {
+  /** The image's ENTRYPOINT as a local command; a container's `command` replaces it, as in Kubernetes. */
+  entrypoint?: string[];
+  /** What stands in for the image's ENV and file system (PATH with a toolchain's bin dirs, NEO4J_HOME …). Not rewritten. */
+  env?: Record<string, string>;
+  /** Run as this local user (an image whose program refuses root, when the tests run as root). */
+  user?: { uid: number; gid: number };
+}
+
+/** The repository of an image reference: without `@digest` and `:tag`. */
+export function imageRepository(image: string): string {
+  const name = image.split("@")[0] as string;
+  const colon = name.lastIndexOf(":");
+  return colon > name.lastIndexOf("/") ? name.slice(0, colon) : name;
 }
 
 /** One finished (or running) container of a pod the runner ran. */
@@ -102,6 +124,8 @@ function killAllOnExit(): void {
  */
 export async function startJobPodRunner(options: JobPodRunnerOptions): Promise<JobPodRunner> {
   const root = await tempDir("ihb-job-pods-");
+  // A container run as another user must reach its pod's directories.
+  if (Object.values(options.images ?? {}).some((image) => image.user)) await chmod(root.path, 0o755);
   const runner = new Runner(options, root);
   try {
     await runner.start();
@@ -114,6 +138,7 @@ export async function startJobPodRunner(options: JobPodRunnerOptions): Promise<J
 
 interface PreparedContainer {
   container: KubeObject;
+  standIn: ImageStandIn | undefined;
   mounts: MountTable;
   env: Record<string, string>;
   args: string[];
@@ -256,12 +281,13 @@ class Runner implements JobPodRunner {
       }
       const prepared = [];
       for (const c of containers) {
-        if (c.command) {
+        const standIn = this.options.images?.[imageRepository(String(c.image ?? ""))];
+        if (c.command && !standIn) {
           throw new ContainerConfigError(
             `container ${c.name} sets command; the job pod runner only runs the image's entrypoint`,
           );
         }
-        prepared.push(await this.#prepare(pod, c, join(podDir, c.name)));
+        prepared.push(await this.#prepare(pod, c, join(podDir, c.name), podDir, standIn));
       }
       // As a kubelet: the pod object stays (Terminating) until its containers have stopped, so a process
       // winding up after SIGTERM still has its pod-bound ServiceAccount token and its status is reported.
@@ -371,32 +397,55 @@ class Runner implements JobPodRunner {
     return file;
   }
 
-  async #prepare(pod: KubeObject, container: KubeObject, dir: string): Promise<PreparedContainer> {
-    const mounts = await prepareMounts(this.#client, pod, container, dir);
+  async #prepare(
+    pod: KubeObject,
+    container: KubeObject,
+    dir: string,
+    podDir: string,
+    standIn: ImageStandIn | undefined,
+  ): Promise<PreparedContainer> {
+    const mounts = await prepareMounts(this.#client, pod, container, dir, podDir);
     const kubeconfig = await this.#kubeconfig(pod, mounts, dir);
     const base: Record<string, string> = { HOSTNAME: pod.metadata.name };
-    for (const [k, v] of Object.entries(this.options.imageEnv ?? {})) base[k] = v;
+    if (!standIn) for (const [k, v] of Object.entries(this.options.imageEnv ?? {})) base[k] = v;
     const env = await resolveContainerEnv(this.#client, pod, container, base);
     const rewritten: Record<string, string> = {};
     for (const [k, v] of Object.entries(env)) rewritten[k] = mounts.rewrite(v);
     // Node's os.tmpdir() is /tmp in the container: the same directory here.
     rewritten.TMPDIR ??= mounts.resolve("/tmp");
     if (kubeconfig) rewritten.KUBECONFIG = kubeconfig;
-    const args = ((container.args ?? []) as string[]).map((a) => expandVars(String(a), env));
-    const cwd = mounts.resolve(container.workingDir ?? this.options.workingDir ?? "/");
+    const command = ((container.command ?? []) as string[]).map((a) => expandVars(String(a), env));
+    const args = [...command, ...((container.args ?? []) as string[]).map((a) => expandVars(String(a), env))];
+    const cwd = mounts.resolve(container.workingDir ?? (standIn ? "/" : (this.options.workingDir ?? "/")));
     await mkdir(cwd, { recursive: true });
     await mkdir(rewritten.TMPDIR, { recursive: true });
     if (rewritten.HOME) await mkdir(rewritten.HOME, { recursive: true });
-    return { container, mounts, env: rewritten, args, argv: args.map((a) => mounts.rewrite(a)), cwd };
+    return {
+      container,
+      standIn,
+      mounts,
+      env: rewritten,
+      args,
+      argv: args.map((a) => mounts.rewrite(a)),
+      cwd,
+    };
   }
 
   #spawn(pod: KubeObject, p: PreparedContainer, log: CriLogWriter, state: PodState): ContainerRun {
-    const [command, ...entryArgs] = this.options.entrypoint as [string, ...string[]];
-    const child = spawn(command, [...entryArgs, ...p.argv], {
+    const entrypoint = p.container.command ? [] : (p.standIn?.entrypoint ?? this.options.entrypoint);
+    const [command, ...rest] = [...entrypoint, ...p.argv] as [string, ...string[]];
+    const user = p.standIn?.user;
+    const child = spawn(command, rest, {
       cwd: p.cwd,
-      env: { ...this.options.hostEnv, ...p.env, [TESTKIT_MARKER]: `job-pod ${pod.metadata.name}` },
+      env: {
+        ...this.options.hostEnv,
+        ...p.standIn?.env,
+        ...p.env,
+        [TESTKIT_MARKER]: `job-pod ${pod.metadata.name}`,
+      },
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
     });
     live.add(child);
     state.children.push(child);

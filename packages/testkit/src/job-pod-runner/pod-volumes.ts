@@ -150,14 +150,19 @@ export async function prepareMounts(
   pod: KubeObject,
   container: KubeObject,
   podDir: string,
+  /** Where the pod's emptyDirs are, shared by its containers; default `podDir`. */
+  sharedDir: string = podDir,
 ): Promise<MountTable> {
   const ns = pod.metadata.namespace as string;
   const volumes = new Map<string, string>();
   for (const v of (pod.spec.volumes ?? []) as KubeObject[]) {
     const dir = join(podDir, "volumes", v.name);
     if (v.emptyDir) {
-      await mkdir(dir, { recursive: true });
-      volumes.set(v.name, dir);
+      const shared = join(sharedDir, "volumes", v.name);
+      await mkdir(shared, { recursive: true });
+      // As a kubelet makes it: writable by every container's user.
+      await chmod(shared, 0o777);
+      volumes.set(v.name, shared);
     } else if (v.persistentVolumeClaim) {
       const claim = await client.get(
         `/api/v1/namespaces/${ns}/persistentvolumeclaims/${v.persistentVolumeClaim.claimName}`,
