@@ -194,6 +194,24 @@ describe("chart ↔ CLI contract: the CLI parses every rendered pod into the com
         expect(cmd.waitReadyMs).toBe(durationMs(o.waitReady));
         expect(cmd.excludeTaskManager).toBe(Boolean(o.excludeTaskmanager));
         expect([cmd.requestId, cmd.dryRun, cmd.yes]).toEqual([undefined, false, true]);
+      } else if (component === "drill") {
+        if (cmd.command !== "drill") throw new Error(`expected drill, got ${cmd.command}`);
+        const d = v.drill;
+        expect(cmd.source).toEqual({ kind: "latest", s3: true });
+        expect(cmd.global.s3).toMatchObject({
+          bucket: v.backup.storage.s3.bucket,
+          prefix: v.backup.storage.s3.prefix || undefined,
+        });
+        // The databases run in the pod's other containers: no local installation is named.
+        expect(cmd.exchangeDir).toBe("/drill");
+        expect([cmd.neo4jHome, cmd.pgBin]).toEqual([undefined, undefined]);
+        expect(cmd.agentTimeoutMs).toBe(durationMs(d.agentTimeout));
+        expect(cmd.startTimeoutMs).toBe(durationMs(d.startTimeout));
+        expect([cmd.neo4jHeap, cmd.neo4jPageCache]).toEqual([d.neo4j.heap, d.neo4j.pageCache]);
+        expect(cmd.excludeTaskManager).toBe(Boolean(d.excludeTaskManager));
+        const dec = v.restore.decryption.keySecret;
+        expect(cmd.decryptKey).toBe(dec.name ? `/etc/infrahub-backup/keys/${dec.key}` : undefined);
+        expect(cmd.checks).toHaveLength(d.extraArgs.filter((a: string) => a.startsWith("--check-")).length);
       } else if (component === "test") {
         if (cmd.command !== "list") throw new Error(`expected list, got ${cmd.command}`);
         expect(cmd.s3).toBe(true);

@@ -115,6 +115,16 @@ restore.storage.s3.secretKey|removed: credentials come only from an existing Sec
 {{- $p = append $p "verify.enabled with backup.encryption: the archives are encrypted, so verify needs their private key: set restore.decryption.keySecret.name" }}
 {{- end }}
 {{- end }}
+{{- if $v.drill.enabled }}
+{{- if ne $v.backup.storage.type "s3" }}
+{{- $p = append $p (printf "drill.enabled drills the newest archive in S3 (drill --latest --s3), but backup.storage.type is %q: set backup.storage.type: s3 and backup.storage.s3 (bucket, prefix, endpoint, secretName) to where the archives are" (toString $v.backup.storage.type)) }}
+{{- else if not $v.backup.storage.s3.bucket }}
+{{- $p = append $p "drill.enabled needs backup.storage.s3.bucket: the bucket (with prefix, endpoint and secretName) holding the archives to drill" }}
+{{- end }}
+{{- if and $v.backup.enabled (or $v.backup.encryption.enabled $v.backup.encryption.keySecret.name) (not $v.restore.decryption.keySecret.name) }}
+{{- $p = append $p "drill.enabled with backup.encryption: the archives are encrypted, so the drill needs their private key: set restore.decryption.keySecret.name" }}
+{{- end }}
+{{- end }}
 {{- $auth := $v.metrics.pushgateway.auth }}
 {{- if and $auth.secretName (not (or $auth.usernameKey $auth.passwordKey $auth.bearerTokenKey)) }}
 {{- $p = append $p "metrics.pushgateway.auth.secretName is set but names no key: set usernameKey and passwordKey (basic auth) or bearerTokenKey" }}
