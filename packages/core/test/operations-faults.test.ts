@@ -298,7 +298,7 @@ describe("create: other faults", () => {
       ),
     ]);
     await expectDeploymentBack(before);
-  });
+  }, 300_000); // two full creates: ~60 s each on a loaded 2-core machine (120 s timed out once in CI)
 });
 
 describe("restore: a fault in the destructive phase leaves each database as it was", () => {
