@@ -1,4 +1,4 @@
-// ci-cost: 220 s (measured 217 s beside a full CI: a seeded Neo4j + PostgreSQL, then two drill pods with a Neo4j JVM each)
+// ci-cost: 270 s (measured 217 s alone and 273 s beside verify-run, with a full CI running: a seeded Neo4j + PostgreSQL, then two drill pods with a Neo4j JVM each)
 // The restore drill as a Kubernetes Job (issue 23 §2) on the local cluster, chart values only: the drill
 // CronJob installed with Helm 4 against a MinIO bucket; a Job made from it loads a good archive (from a real
 // seeded Neo4j and PostgreSQL) into the pod's own neo4j and postgres containers and passes its checks; an
@@ -35,6 +35,7 @@ import { stringify } from "yaml";
 import { buildCli, removeCli, runCli } from "../../packages/cli/test/cli-process.ts";
 import { startCliPodRunner } from "./cli-pod-runner.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
+import { readOnlyS3Secret } from "./s3-reader.ts";
 
 const NS = "drill";
 const BUCKET = "backups";
@@ -77,28 +78,11 @@ beforeAll(async () => {
       ...(pgUser ? { user: { uid: pgUser.uid, gid: pgUser.gid } } : {}),
     },
   });
-  await cluster.createNamespace(NS, {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-  });
-  await minio.createBucket(BUCKET);
   // A drill only reads: list the prefix (the newest archive) and get it.
-  const reader = await minio.createUser({
-    name: "drill-reader",
-    document: {
-      Version: "2012-10-17",
-      Statement: [
-        { Effect: "Allow", Action: ["s3:ListBucket"], Resource: [`arn:aws:s3:::${BUCKET}`] },
-        { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`arn:aws:s3:::${BUCKET}/*`] },
-      ],
-    },
-  });
-  readerSecret = reader.secretAccessKey;
-  await cluster.apply({
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "s3-creds", namespace: NS },
-    stringData: { AWS_ACCESS_KEY_ID: reader.accessKeyId, AWS_SECRET_ACCESS_KEY: reader.secretAccessKey },
+  readerSecret = await readOnlyS3Secret(cluster, minio, {
+    namespace: NS,
+    bucket: BUCKET,
+    user: "drill-reader",
   });
 
   // The good archive: dumps of a seeded Neo4j and Prefect database.

@@ -23,6 +23,7 @@ import { buildCli, removeCli, runCli } from "../../packages/cli/test/cli-process
 import { startCliPodRunner } from "./cli-pod-runner.ts";
 import { runMissedSchedule } from "./cron.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
+import { readOnlyS3Secret } from "./s3-reader.ts";
 
 const NS = "verify";
 const BUCKET = "backups";
@@ -40,29 +41,12 @@ beforeAll(async () => {
   buildCli();
   [cluster, minio, work] = await Promise.all([startLocalCluster(), startMinio(), tempDir("ihb-verify-run-")]);
   runner = await startCliPodRunner(cluster);
-  await cluster.createNamespace(NS, {
-    "pod-security.kubernetes.io/enforce": "restricted",
-    "pod-security.kubernetes.io/enforce-version": "latest",
-  });
-  await minio.createBucket(BUCKET);
-  // verify only reads: list the prefix (to find the newest archive) and get objects. MinIO's canned `readonly`
-  // policy has no s3:ListBucket, and --latest needs it (seen: exit 4, "access denied: s3:ListBucket").
-  const reader = await minio.createUser({
-    name: "verify-reader",
-    document: {
-      Version: "2012-10-17",
-      Statement: [
-        { Effect: "Allow", Action: ["s3:ListBucket"], Resource: [`arn:aws:s3:::${BUCKET}`] },
-        { Effect: "Allow", Action: ["s3:GetObject"], Resource: [`arn:aws:s3:::${BUCKET}/*`] },
-      ],
-    },
-  });
-  readerSecret = reader.secretAccessKey;
-  await cluster.apply({
-    apiVersion: "v1",
-    kind: "Secret",
-    metadata: { name: "s3-creds", namespace: NS },
-    stringData: { AWS_ACCESS_KEY_ID: reader.accessKeyId, AWS_SECRET_ACCESS_KEY: reader.secretAccessKey },
+  // verify only reads: list the prefix (to find the newest archive) and get objects (seen without
+  // s3:ListBucket: exit 4, "access denied: s3:ListBucket").
+  readerSecret = await readOnlyS3Secret(cluster, minio, {
+    namespace: NS,
+    bucket: BUCKET,
+    user: "verify-reader",
   });
 
   // A good archive, made by the CLI from dump files (no database needed), uploaded under the prefix.

@@ -49,6 +49,15 @@ afterAll(async () => {
   await dir?.[Symbol.asyncDispose]();
 });
 
+/** User checks the seed answers: 50 devices, 5 failed flow runs. */
+const SEED_CHECKS = [
+  { name: "devices", cypher: "MATCH (n:InfraDevice) RETURN count(n)", expect: "50" },
+  { sql: "SELECT count(*) FROM flow_run WHERE state_type = 'FAILED'", expect: "5" },
+];
+
+const checksByName = (result: { checks: { name: string }[] } | undefined) =>
+  Object.fromEntries((result?.checks ?? []).map((c) => [c.name, c]));
+
 async function drill(name: string, extra: Partial<DrillBackupOptions> = {}) {
   const events: OperationEvent[] = [];
   await using work = await tempDir("ihb-drill-work-");
@@ -86,15 +95,12 @@ describe("drillBackup (throwaway Neo4j + PostgreSQL)", { timeout: 400_000 }, () 
       postgresPath: pgDump,
     });
     const { result, error, events } = await drill(name, {
-      checks: [
-        { name: "devices", cypher: "MATCH (n:InfraDevice) RETURN count(n)", expect: "50" },
-        { sql: "SELECT count(*) FROM flow_run WHERE state_type = 'FAILED'", expect: "5" },
-      ],
+      checks: SEED_CHECKS,
     });
     expect(error).toBeUndefined();
     expect(result?.ok).toBe(true);
     expect(result?.postgres).toBe("loaded");
-    const byName = Object.fromEntries((result?.checks ?? []).map((c) => [c.name, c]));
+    const byName = checksByName(result);
     expect(byName["neo4j-nodes"]).toMatchObject({ status: "passed", value: 1 + 50 * 5 });
     expect(byName["neo4j-relationships"]).toMatchObject({ status: "passed", value: 50 * 4 + 49 });
     expect(byName["infrahub-root"]).toMatchObject({ status: "passed", value: 1 });
@@ -211,15 +217,12 @@ describe("drillBackup through the drill agents (--drill-exchange-dir)", { timeou
       now: () => new Date("2021-01-01T00:00:01Z"),
     });
     const { result, error } = await agentDrill(name, {
-      checks: [
-        { name: "devices", cypher: "MATCH (n:InfraDevice) RETURN count(n)", expect: "50" },
-        { sql: "SELECT count(*) FROM flow_run WHERE state_type = 'FAILED'", expect: "5" },
-      ],
+      checks: SEED_CHECKS,
     });
     expect(error).toBeUndefined();
     expect(result?.ok).toBe(true);
     expect(result?.postgres).toBe("loaded");
-    const byName = Object.fromEntries((result?.checks ?? []).map((c) => [c.name, c]));
+    const byName = checksByName(result);
     expect(byName["neo4j-nodes"]).toMatchObject({ status: "passed", value: 1 + 50 * 5 });
     expect(byName["prefect-flow-run-rows"]).toMatchObject({ status: "passed", value: 40 });
     expect(byName.devices).toMatchObject({ status: "passed" });
