@@ -693,6 +693,12 @@ One-shot RESTORE: Job {{ include "infrahub-backup.restoreJobName" . }}.
 Scheduled verify: CronJob {{ include "infrahub-backup.verifyCronJobName" . }} at "{{ .Values.verify.schedule }}"{{ with .Values.verify.timeZone }} ({{ . }}){{ end }} reads the newest archive in s3://{{ .Values.backup.storage.s3.bucket }}/{{ .Values.backup.storage.s3.prefix }} and checks every checksum (exit 6: corrupt).
   Run one now:   kubectl -n {{ $ns }} create job --from=cronjob/{{ include "infrahub-backup.verifyCronJobName" . }} {{ include "infrahub-backup.verifyCronJobName" . | trunc 45 }}-manual
 {{- end }}
+{{- if .Values.drill.enabled }}
+
+Restore drill: CronJob {{ include "infrahub-backup.drillCronJobName" . }} at "{{ .Values.drill.schedule }}"{{ with .Values.drill.timeZone }} ({{ . }}){{ end }} loads the newest archive in s3://{{ .Values.backup.storage.s3.bucket }}/{{ .Values.backup.storage.s3.prefix }} into throwaway Neo4j and PostgreSQL containers of its own pod and checks the data (exit 6: does not load, 12: a check failed).
+  Run one now:   kubectl -n {{ $ns }} create job --from=cronjob/{{ include "infrahub-backup.drillCronJobName" . }} {{ include "infrahub-backup.drillCronJobName" . | trunc 45 }}-manual
+  Its result:    kubectl -n {{ $ns }} logs job/<name> -c drill
+{{- end }}
 {{- if .Values.restoreOnInstall.enabled }}
 {{- $s3 := include "infrahub-backup.restoreOnInstallS3" . | fromYaml }}
 
