@@ -105,6 +105,8 @@ beforeAll(async () => {
     workingDir: "/data",
     imageEnv: { HOME: "/home/app" },
     configRetrySeconds: 1,
+    // Another image a pod runs beside the main one (as the drill pod's databases).
+    images: { "registry.example/side": { env: { SIDE_VAR: "from the side image" } } },
   });
   await cluster.createNamespace(NS);
   await cluster.apply([
@@ -179,6 +181,46 @@ describe("job pod runner (TEST DOUBLE kubelet) on the local cluster", () => {
     expect(logs.stdout).toContain('"identity":"system:serviceaccount:runner:worker"');
     expect(logs.stdout).toContain("to stderr");
     expect(run.envNames).not.toContain("X_SECRET_VALUE");
+  });
+
+  it("a pod of several containers: another image's command runs beside the entrypoint, both see the same emptyDir", async () => {
+    await cluster.apply(
+      job(
+        "pair",
+        // The containers are the pod's own here.
+        {},
+        {
+          containers: [
+            {
+              name: "main",
+              image: "stand-in",
+              env: [{ name: "X_WRITE", value: "/data/main.txt" }],
+              volumeMounts: mounts,
+            },
+            {
+              name: "side",
+              image: "registry.example/side:1.0",
+              command: ["sh", "-c", 'echo "$SIDE_VAR" > "$1/side.txt"', "sh", "/data"],
+              volumeMounts: [{ name: "data", mountPath: "/data" }],
+            },
+          ],
+        },
+      ),
+    );
+    expect(await jobEnd("pair")).toBe("Complete");
+    const pod = await jobPod("pair");
+    expect(
+      pod.status.containerStatuses.map((c: KubeObject) => [c.name, c.state.terminated.exitCode]),
+    ).toEqual([
+      ["main", 0],
+      ["side", 0],
+    ]);
+    const main = await runner.waitForRun((r) => r.pod === pod.metadata.name && r.container === "main", 1000);
+    const side = await runner.waitForRun((r) => r.pod === pod.metadata.name && r.container === "side", 1000);
+    const data = main.mounts.resolve("/data");
+    expect(side.mounts.resolve("/data")).toBe(data);
+    expect(await readFile(join(data, "main.txt"), "utf8")).toBe("written by the pod");
+    expect(await readFile(join(data, "side.txt"), "utf8")).toBe("from the side image\n");
   });
 
   it("a non-zero exit fails the pod with that exit code and the Job with it (backoffLimit 0)", async () => {
