@@ -648,6 +648,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(r.logs).toMatch(
         /level=warn.*skipped: the deployment holds data \(\d+ nodes a first start does not create: .*InfraDevice \(\d+\)/,
       );
+      expect(r.logs).toMatch(/skip_reason="?deployment-holds-data/);
       expect(r.logs).not.toMatch(/Selected latest backup|stopping application services/);
       expect(await d.data.digest()).toBe(before);
       expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
@@ -667,6 +668,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect([r.outcome.condition, r.outcome.exitCode], r.logs).toEqual(["Complete", 0]);
       expect(r.logs).toMatch(/holds nothing beyond a fresh Infrahub/);
       expect(r.logs).toMatch(/nothing to restore: no backup archive found in .*never-backed-up/);
+      expect(r.logs).toMatch(/skip_reason="?no-archive/);
       expect(await d.data.digest()).toBe(before);
     });
 

@@ -131,12 +131,18 @@ async function isFresh(environment: Environment, cmd: Restore, ctx: CommandConte
   if (report.fresh) return true;
   output.warn(
     `skipped: the deployment holds data (${report.findings.join("; ")}); nothing was restored. --only-if-fresh restores only into a deployment holding nothing beyond what Infrahub's first start creates; to replace this data, run restore without it`,
-    { skipped: "deployment-holds-data", data_kinds: report.dataKinds },
+    { skip_reason: "deployment-holds-data", data_kinds: report.dataKinds },
   );
-  output.result("", { command: "restore", dry_run: cmd.dryRun, skipped: "deployment-holds-data" });
+  output.result("", {
+    command: "restore",
+    dry_run: cmd.dryRun,
+    skipped: true,
+    skip_reason: "deployment-holds-data",
+  });
   output.summary({
     command: "restore",
-    skipped: "deployment-holds-data",
+    skipped: true,
+    skip_reason: "deployment-holds-data",
     findings: report.findings,
     data_kinds: report.dataKinds,
   });
@@ -155,10 +161,15 @@ async function resolveOrNothing(
       throw error;
     // A first install of a new deployment: there is no backup yet, which is not a failure.
     ctx.output.info(`nothing to restore: ${error.message}; the fresh deployment is left as it is`, {
-      skipped: "no-archive",
+      skip_reason: "no-archive",
     });
-    ctx.output.result("", { command: "restore", dry_run: cmd.dryRun, skipped: "no-archive" });
-    ctx.output.summary({ command: "restore", skipped: "no-archive" });
+    ctx.output.result("", {
+      command: "restore",
+      dry_run: cmd.dryRun,
+      skipped: true,
+      skip_reason: "no-archive",
+    });
+    ctx.output.summary({ command: "restore", skipped: true, skip_reason: "no-archive" });
     return undefined;
   }
 }
