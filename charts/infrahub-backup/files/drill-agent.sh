@@ -9,12 +9,14 @@
 #                         to PATH) and stdin; <id>.ready says it is complete; <id>.kill holds a signal name
 # <dir>/<name>.out/<id>/  written here: stdout, stderr, then exit (the status; 128+n for a signal)
 # <dir>/<name>.out/alive  touched on every round: the CLI gives up on an agent that stopped
-# <dir>/heartbeat         touched by the CLI; older than DRILL_AGENT_STALE_SECONDS (default 300): stop
+# <dir>/heartbeat         touched by the CLI; older than DRILL_AGENT_STALE_SECONDS (default 300): stop;
+#                         none yet after DRILL_AGENT_FIRST_SECONDS (default 900, the CLI's image pull): stop
 # <dir>/done              written by the CLI at its end: stop every command and exit 0
 set -u -m
 x=${1:?exchange directory}
 name=${2:?agent name}
 stale=${DRILL_AGENT_STALE_SECONDS:-300}
+first=${DRILL_AGENT_FIRST_SECONDS:-900}
 req="$x/$name.req"
 out="$x/$name.out"
 umask 022
@@ -62,9 +64,13 @@ while :; do
     say "the drill is done"
     exit 0
   fi
-  beat=$(stat -c %Y "$x/heartbeat" 2>/dev/null || echo "$started")
-  if (($(date +%s) - beat > stale)); then
-    say "no heartbeat from infrahub-backup for ${stale} s: stopping"
+  if beat=$(stat -c %Y "$x/heartbeat" 2>/dev/null); then
+    limit=$stale
+  else
+    beat=$started limit=$first
+  fi
+  if (($(date +%s) - beat > limit)); then
+    say "no heartbeat from infrahub-backup for ${limit} s: stopping"
     stop_all
     exit 1
   fi

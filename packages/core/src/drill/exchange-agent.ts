@@ -47,6 +47,8 @@ export class DrillExchange {
 
   static async open(options: DrillExchangeOptions): Promise<DrillExchange> {
     await mkdir(options.dir, { recursive: true });
+    // A directory used before (locally): its `done` would stop the agents at once.
+    await rm(join(options.dir, "done"), { force: true });
     await writeFile(join(options.dir, "heartbeat"), "");
     return new DrillExchange(options);
   }
