@@ -92,6 +92,17 @@ describe("exit codes from real failures", () => {
     expect(r.stderr).toContain(`s3://backups/infrahub/${NAME}`);
   });
 
+  it("artifact not found: drill --latest --s3 in the chart's drill pod (an empty prefix) → 5, and the pod's agents are released", async () => {
+    const exchange = join(dir.path, "drill-exchange");
+    const r = await runCli(
+      ["drill", "--latest", "--s3", "--s3-prefix", "empty", `--drill-exchange-dir=${exchange}`],
+      { env: s3Env() },
+    );
+    expect(r.code, r.stderr).toBe(exitCode("not-found"));
+    // Without `done` the database containers would wait minutes for a heartbeat, and the pod with them.
+    expect(await readdir(exchange)).toContain("done");
+  });
+
   it("artifact not found: restore --latest --s3 in an empty prefix → 5", async () => {
     const r = await runCli(["restore", "--latest", "--s3", "--s3-prefix", "empty", "--yes"], {
       env: s3Env(),

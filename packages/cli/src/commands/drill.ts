@@ -4,6 +4,7 @@ import {
   type DrillBackupResult,
   type DrillUserCheck,
   drillBackup,
+  releaseDrillAgents,
   validateUserCheck,
 } from "@infrahub-backup/core";
 import type { DrillCommand } from "../drill-options.js";
@@ -15,6 +16,16 @@ import type { CommandContext } from "./context.js";
  * only when every check passed or could not tell (`unknown`); a failed check is DRILL_CHECK_FAILED.
  */
 export async function runDrill(cmd: DrillCommand, ctx: CommandContext): Promise<number> {
+  if (cmd.exchangeDir === undefined) return await drill(cmd, ctx);
+  try {
+    return await drill(cmd, ctx);
+  } finally {
+    // The drill pod's agents wait for the CLI: whatever happened, they are told to stop, so the pod ends.
+    await releaseDrillAgents(cmd.exchangeDir);
+  }
+}
+
+async function drill(cmd: DrillCommand, ctx: CommandContext): Promise<number> {
   const { output } = ctx;
   if (cmd.neo4jHome === undefined && cmd.exchangeDir === undefined) {
     throw new BackupError(

@@ -68,9 +68,18 @@ export class DrillExchange {
   /** Tells the agents to stop their commands and exit. */
   async close(): Promise<void> {
     clearInterval(this.#timer);
-    await writeFile(join(this.dir, "done"), "ok\n");
+    await releaseDrillAgents(this.dir);
     this.#withdraw();
   }
+}
+
+/**
+ * Tells the drill agents of `dir` to stop their commands and exit, so the drill pod ends: also when the drill
+ * failed before it reached them (no archive, storage refused), which would leave them waiting for a heartbeat.
+ */
+export async function releaseDrillAgents(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, "done"), "ok\n");
 }
 
 /** A command handed to an agent; `exited` resolves with its status. */

@@ -6,6 +6,7 @@ export { drillBackup } from "../drill/drill-backup.js";
 export type { DrillCheckResult, DrillCheckStatus, DrillUserCheck } from "../drill/drill-checks.js";
 export { validateUserCheck } from "../drill/drill-checks.js";
 export type { DrillExchangeOptions } from "../drill/exchange-agent.js";
+export { releaseDrillAgents } from "../drill/exchange-agent.js";
 export type { DrillNeo4jOptions } from "../drill/throwaway-neo4j.js";
 export type { DrillPostgresOptions } from "../drill/throwaway-postgres.js";
 export type { Neo4jServerInfo } from "../engines/neo4j/edition.js";
