@@ -1,4 +1,4 @@
-// ci-cost: 270 s (measured 217 s alone and 273 s beside verify-run, with a full CI running: a seeded Neo4j + PostgreSQL, then two drill pods with a Neo4j JVM each)
+// ci-cost: 200 s (measured 82 s on a quiet machine, 199-273 s beside a full CI: a seeded Neo4j + PostgreSQL, then two drill pods with a Neo4j JVM each)
 // The restore drill as a Kubernetes Job (issue 23 §2) on the local cluster, chart values only: the drill
 // CronJob installed with Helm 4 against a MinIO bucket; a Job made from it loads a good archive (from a real
 // seeded Neo4j and PostgreSQL) into the pod's own neo4j and postgres containers and passes its checks; an
