@@ -38,8 +38,11 @@ export interface Neo4jServer extends AsyncDisposable {
     options?: { database?: string; params?: Record<string, string | number> },
   ): Promise<string>;
   readonly running: boolean;
-  /** Starts the server process and waits until bolt answers a query. */
-  start(): Promise<void>;
+  /**
+   * Starts the server process and waits until bolt answers a query; with `waitForQueries: false` only until
+   * the Bolt port listens (Neo4j opens it once its databases have started), as a restart policy does.
+   */
+  start(options?: { waitForQueries?: boolean }): Promise<void>;
   /** Clean shutdown: SIGTERM to the server JVM, then waits for it and its bootloader to exit. */
   stop(): Promise<void>;
 }
@@ -305,7 +308,7 @@ class LocalNeo4j implements Neo4jServer {
     return stdout;
   }
 
-  async start(): Promise<void> {
+  async start(options: { waitForQueries?: boolean } = {}): Promise<void> {
     if (this.running) return;
     this.#starts += 1;
     const server = ManagedProcess.start({
@@ -323,7 +326,7 @@ class LocalNeo4j implements Neo4jServer {
         timeoutMs: STARTUP_TIMEOUT_MS,
         intervalMs: 100,
       });
-      await this.#waitForQueries(server);
+      if (options.waitForQueries !== false) await this.#waitForQueries(server);
       this.#serverPid = readPid(this.pidFile);
     } catch (error) {
       await this.#kill(server);
