@@ -365,10 +365,13 @@ class LocalNeo4j implements Neo4jServer {
     const serverPid = readPid(this.pidFile) ?? this.#serverPid;
     if (serverPid !== undefined && isAlive(serverPid)) process.kill(serverPid, "SIGTERM");
     else server.killGroup("SIGTERM");
+    let shutdownTimer: NodeJS.Timeout | undefined;
     const exited = await Promise.race([
       server.exited.then(() => true),
-      new Promise<false>((resolveTimeout) => setTimeout(() => resolveTimeout(false), SHUTDOWN_TIMEOUT_MS)),
-    ]);
+      new Promise<false>((resolveTimeout) => {
+        shutdownTimer = setTimeout(() => resolveTimeout(false), SHUTDOWN_TIMEOUT_MS);
+      }),
+    ]).finally(() => clearTimeout(shutdownTimer));
     if (!exited) {
       await this.#kill(server);
       throw new Error(`neo4j did not stop within ${SHUTDOWN_TIMEOUT_MS} ms; killed:\n${server.logTail()}`);
