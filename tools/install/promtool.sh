@@ -7,8 +7,11 @@
 # and go.sum pin every dependency. v0.316.0's go.mod has no replace/exclude line (`go install` would work today), but
 # Prometheus releases have carried exclude lines before, and its module zip ships a go.work naming nested modules
 # the zip leaves out (hence GOWORK=off there).
-# The cold build is large (every service-discovery SDK is linked in, as in the release binary): 726 s on 2 shared
-# cores at load 12-18, 119 modules downloaded, an 88 MB binary (tools/go/README.md).
+# Built with Prometheus's own `remove_all_sd` build tag (plugins/plugin_*.go): the tests use `promtool check rules`
+# and `promtool test rules` only, and the service-discovery SDKs (AWS, Azure, GCE, ...) are most of a cold build;
+# with the tag the file and HTTP discovery stay, and the Kubernetes one promtool imports itself
+# (tools/go/README.md has the figures). The directory records its build tags (build-tags): a cache holding the
+# full build of an earlier bootstrap is rebuilt once, not mistaken for this one.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
 
@@ -35,20 +38,25 @@ fi
 version=${PROMETHEUS_VERSION:-}
 [ -n "$version" ] || die "tools/versions.env: PROMETHEUS_VERSION is empty"
 dir="$IHB_TOOLS/promtool-$version"
-if installed "$dir"; then
+tags=remove_all_sd
+if installed "$dir" && [ "$(cat "$dir/build-tags" 2>/dev/null)" = "$tags" ]; then
   say "promtool $version: cached"
   exit 0
 fi
 module=github.com/prometheus/prometheus
-say "promtool $version: building $module/cmd/promtool@$version (Go module proxy)"
+say "promtool $version: building $module/cmd/promtool@$version -tags $tags (Go module proxy)"
 start=$(date +%s)
 stage=$(fresh_dir "$dir")
 mkdir -p "$stage/bin"
 # 0.316.0 -> 3.16.0: the release number promtool --version reports, as the release's .promu.yml stamps it.
 release=${version#v0.}
 release="${release:0:1}.$((10#${release:1:2})).${release#*.}"
+saved_goflags=$GOFLAGS
+export GOFLAGS="$GOFLAGS -tags=$tags"
 go_build_module_copy "$module" "$version" ./cmd/promtool "$stage/bin/promtool" \
   "-X github.com/prometheus/common/version.Version=$release -X github.com/prometheus/common/version.Branch=HEAD -X github.com/prometheus/common/version.BuildUser=infrahub-backup"
+export GOFLAGS=$saved_goflags
 "$stage/bin/promtool" --version >/dev/null || die "promtool $version: the built binary does not run"
+printf '%s' "$tags" > "$stage/build-tags"
 promote_dir "$dir"
 say "promtool $version: built in $(($(date +%s) - start))s"
