@@ -2,9 +2,10 @@ import type { KeyObject } from "node:crypto";
 import { type ArchiveWriteResult, ArchiveWriter, type WrittenEntry } from "../archive/archive-writer.js";
 import { type BackupMetadata, formatCreatedAt } from "../archive/backup-metadata.js";
 import { EncryptingSink } from "../archive/encryption.js";
-import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
+import type { Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { dumpNeo4j, dumpNeo4jToDirectory, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
-import { locateStore, type StoreLocation, storeSpace } from "../engines/neo4j/store-swap.js";
+import { neo4jServerFacts } from "../engines/neo4j/server-facts.js";
+import { type StoreLocation, storeSpace } from "../engines/neo4j/store-swap.js";
 import { choosePgDumpCompression } from "../engines/postgres/pg-dump-compression.js";
 import {
   dumpPostgres,
@@ -168,11 +169,13 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const includeTaskManager = !options.excludeTaskManager;
   // The probes are independent and each starts a client (cypher-shell is a JVM: seconds on a busy
   // node), so they run together; results and failures are reported in the order of the checks.
-  const detection = detectNeo4j(databaseExec, neo4jCredentials);
+  // Edition, the user database and the store's location: one cypher-shell run (server-facts.ts).
+  const serverFacts = neo4jServerFacts(databaseExec, neo4jCredentials, sig);
+  const detection = serverFacts.server();
   const stagingMode = options.staging ?? "auto";
   const probes = [
     detection,
-    assertNeo4jDatabaseExists(databaseExec, neo4jCredentials),
+    serverFacts.databaseExists(),
     includeTaskManager
       ? (async () => {
           const credentials = await findPostgresCredentials(environment, hostEnv, onEvent);
@@ -194,7 +197,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     // needs. Failing, it costs the estimate and the staging, not the backup (unless staging is insisted on).
     (async (): Promise<StoreFacts | { error: Error }> => {
       try {
-        const location = await locateStore(databaseExec, neo4jCredentials, sig);
+        const location = await serverFacts.location();
         const { adminUser } = await environment.neo4jRuntime();
         return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
       } catch (error) {

@@ -4,12 +4,12 @@ import { dirname } from "node:path";
 import { type ArchiveFileEntry, type ArchiveReport, readArchive } from "../archive/archive-reader.js";
 import type { BackupMetadata } from "../archive/backup-metadata.js";
 import { cypherShell } from "../engines/neo4j/cypher-shell.js";
-import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo } from "../engines/neo4j/edition.js";
+import type { Neo4jServerInfo } from "../engines/neo4j/edition.js";
 import { setExpiryScript } from "../engines/neo4j/freeze.js";
 import { loadNeo4j, loadNeo4jFromDirectory, NEO4J_DUMP_MAGICS } from "../engines/neo4j/offline.js";
+import { neo4jServerFacts } from "../engines/neo4j/server-facts.js";
 import {
   leftoverPreviousStores,
-  locateStore,
   removeStore,
   type StoreLocation,
   StoreSwap,
@@ -157,7 +157,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   // is a JVM that takes seconds to start), but a bad archive is still the error reported first.
   const info: ObjectInfo = await store.head(name);
   onEvent({ type: "phase-started", phase: "verify", subject: { location: info.location, size: info.size } });
-  const deploymentProbe = probeDeployment(environment, hostEnv, onEvent);
+  const deploymentProbe = probeDeployment(environment, hostEnv, onEvent, signal);
   // Awaited after pass 1; a bad archive is the error reported first, so this one must not surface alone.
   deploymentProbe.catch(() => undefined);
   // The Neo4j store's location and size: asked once, for staging and for the atomicity check.
@@ -166,8 +166,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     | undefined;
   const neo4jStore = async () => {
     storeFacts ??= (async () => {
-      const { neo4jCredentials, databaseExec } = await deploymentProbe;
-      const location = await locateStore(databaseExec, neo4jCredentials, sig);
+      const { databaseExec, serverFacts } = await deploymentProbe;
+      const location = await serverFacts.location();
       const { adminUser } = await environment.neo4jRuntime();
       return { location, space: await storeSpace(databaseExec, location, { user: adminUser, ...sig }) };
     })();
@@ -769,17 +769,21 @@ async function firstBytes(entry: ArchiveFileEntry, n: number): Promise<Buffer> {
 }
 
 /** Neo4j's credentials, executor and server info, with the user database checked to exist. */
-async function probeDeployment(environment: Environment, hostEnv: HostEnv, onEvent: EventSink) {
+async function probeDeployment(
+  environment: Environment,
+  hostEnv: HostEnv,
+  onEvent: EventSink,
+  signal: AbortSignal | undefined,
+) {
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
-  const checks = [
-    detectNeo4j(databaseExec, neo4jCredentials),
-    assertNeo4jDatabaseExists(databaseExec, neo4jCredentials),
-  ] as const;
-  // Both run at once; a failure of the first is the one reported, as when they ran in turn.
+  // Edition, the user database and (asked later, for staging) the store's location: one cypher-shell run.
+  const serverFacts = neo4jServerFacts(databaseExec, neo4jCredentials, signal ? { signal } : {});
+  const checks = [serverFacts.server(), serverFacts.databaseExists()] as const;
+  // Both at once; a failure of the first is the one reported, as when they ran in turn.
   for (const outcome of await Promise.allSettled(checks))
     if (outcome.status === "rejected") throw outcome.reason;
-  return { neo4jCredentials, databaseExec, running: await checks[0] };
+  return { neo4jCredentials, databaseExec, serverFacts, running: await checks[0] };
 }
 
 /** A shell word, expanded in the task-manager-db container: the database's volume, else its temp directory. */

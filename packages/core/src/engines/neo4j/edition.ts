@@ -61,15 +61,22 @@ export function parseComponents(output: string): Neo4jServerInfo {
   return { edition, version: match?.[1] || "unknown" };
 }
 
-/** Fails unless `credentials.database` exists on the server (a misnamed INFRAHUB_DB_DATABASE, say). */
+/**
+ * Fails unless `credentials.database` exists on the server (a misnamed INFRAHUB_DB_DATABASE, say). `known`:
+ * the server's database names when already asked (server-facts.ts).
+ */
 export async function assertNeo4jDatabaseExists(
   executor: Executor,
   credentials: Neo4jCredentials,
+  known?: readonly string[],
 ): Promise<void> {
-  const output = await cypherShell(executor, credentials, "SHOW DATABASES YIELD name RETURN name", {
-    database: "system",
-  });
-  const names = plainRows(output);
+  const names =
+    known ??
+    plainRows(
+      await cypherShell(executor, credentials, "SHOW DATABASES YIELD name RETURN name", {
+        database: "system",
+      }),
+    );
   if (!names.includes(credentials.database)) {
     throw new BackupError("DATABASE_UNAVAILABLE", `Neo4j has no database named ${credentials.database}`, {
       hint: `INFRAHUB_DB_DATABASE names the database to back up; the server has: ${names.join(", ")}`,

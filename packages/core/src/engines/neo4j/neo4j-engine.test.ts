@@ -3,11 +3,14 @@ import { Readable } from "node:stream";
 import { freezeHelperPath, type Neo4jServer, startNeo4j, supervise } from "@infrahub-backup/testkit";
 import { describe, expect, it } from "vitest";
 import { collect } from "../../../test/support/collect.js";
+import type { ExecRequest, Executor } from "../../exec/executor.js";
 import { LocalExecutor } from "../../exec/local-executor.js";
 import { cypherShell, plainRows } from "./cypher-shell.js";
 import { detectNeo4j } from "./edition.js";
 import { freezeNeo4j, resumeNeo4j } from "./freeze.js";
 import { dumpNeo4j, loadNeo4j, NEO4J_DUMP_MAGICS } from "./offline.js";
+import { neo4jServerFacts } from "./server-facts.js";
+import { locateStore } from "./store-swap.js";
 
 /** The database container, as a local sandbox: its PATH has neo4j-admin/cypher-shell bound to the instance. */
 function containerOf(neo4j: Neo4jServer): LocalExecutor {
@@ -96,7 +99,7 @@ describe("neo4j engine (real Neo4j Community)", () => {
     expect(await graphDigest(neo4j)).toBe(original);
   }, 480_000);
 
-  it("a wrong password makes edition detection fail as a refused login (DATABASE_AUTH), naming what to check", async () => {
+  it("a wrong password makes edition detection fail as a refused login (DATABASE_AUTH), naming what to check; the server facts come from one cypher-shell run", async () => {
     await using neo4j = await startNeo4j();
     const exec = containerOf(neo4j);
     const error = await detectNeo4j(exec, {
@@ -118,5 +121,45 @@ describe("neo4j engine (real Neo4j Community)", () => {
     ).toMatchObject({
       edition: "community",
     });
+
+    // What create and restore ask before they start: the same answers as the separate probes, from ONE
+    // cypher-shell run; a refused login is reported once, not asked again (Neo4j locks a user out).
+    const runs: string[][] = [];
+    const counted: Executor = {
+      target: exec.target,
+      exec: (request: ExecRequest) => {
+        runs.push([...request.argv]);
+        return exec.exec(request);
+      },
+    };
+    const credentials = { user: neo4j.user, password: neo4j.password, database: "neo4j" };
+    const facts = neo4jServerFacts(counted, credentials);
+    const [server, , location] = await Promise.all([
+      facts.server(),
+      facts.databaseExists(),
+      facts.location(),
+    ]);
+    expect(runs).toHaveLength(1);
+    expect(server).toEqual(await detectNeo4j(exec, credentials));
+    expect(location).toEqual(await locateStore(exec, credentials));
+    expect(location.dataDir).toBe(neo4j.dataDir);
+
+    const misnamed = neo4jServerFacts(counted, { ...credentials, database: "infrahub" });
+    await expect(misnamed.databaseExists()).rejects.toMatchObject({
+      code: "DATABASE_UNAVAILABLE",
+      message: "Neo4j has no database named infrahub",
+      hint: expect.stringContaining("the server has: neo4j, system"),
+    });
+    expect(await misnamed.server()).toEqual(server);
+    expect(runs).toHaveLength(2);
+
+    const refused = neo4jServerFacts(counted, { ...credentials, password: "wrong-password-x" });
+    const outcomes = await Promise.allSettled([
+      refused.server(),
+      refused.databaseExists(),
+      refused.location(),
+    ]);
+    for (const outcome of outcomes) expect(outcome).toMatchObject({ reason: { code: "DATABASE_AUTH" } });
+    expect(runs).toHaveLength(3);
   });
 });

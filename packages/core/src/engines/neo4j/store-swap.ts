@@ -25,12 +25,19 @@ export async function locateStore(
   credentials: Neo4jCredentials,
   options: { signal?: AbortSignal } = {},
 ): Promise<StoreLocation> {
-  const out = await cypherShell(
-    executor,
-    credentials,
-    "SHOW SETTINGS YIELD name, value WHERE name IN ['server.directories.data', 'server.directories.transaction.logs.root'] RETURN name, value ORDER BY name",
-    { database: "system", ...(options.signal ? { signal: options.signal } : {}) },
-  );
+  const out = await cypherShell(executor, credentials, STORE_SETTINGS_QUERY, {
+    database: "system",
+    ...(options.signal ? { signal: options.signal } : {}),
+  });
+  return parseStoreSettings(out, credentials);
+}
+
+/** The settings that say where a database's files are (asked of the system database). */
+export const STORE_SETTINGS_QUERY =
+  "SHOW SETTINGS YIELD name, value WHERE name IN ['server.directories.data', 'server.directories.transaction.logs.root'] RETURN name, value ORDER BY name";
+
+/** The store's location out of the plain-format answer to STORE_SETTINGS_QUERY. */
+export function parseStoreSettings(out: string, credentials: Neo4jCredentials): StoreLocation {
   const settings = new Map(
     plainRows(out).map((row) => {
       const [name = "", ...value] = row.split(", ");

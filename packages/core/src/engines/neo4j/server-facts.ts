@@ -1,0 +1,98 @@
+import { isBackupError } from "../../errors.js";
+import type { Executor } from "../../exec/executor.js";
+import type { Neo4jCredentials } from "./credentials.js";
+import { cypherShell } from "./cypher-shell.js";
+import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo, parseComponents } from "./edition.js";
+import { locateStore, parseStoreSettings, STORE_SETTINGS_QUERY, type StoreLocation } from "./store-swap.js";
+
+/** What an operation asks the running server before it starts: three questions to the system database. */
+export interface Neo4jServerFacts {
+  /** Edition and version (`dbms.components()`); EDITION_UNKNOWN when the server does not answer. */
+  server(): Promise<Neo4jServerInfo>;
+  /** Fails unless the credentials' database exists (DATABASE_UNAVAILABLE naming the ones that do). */
+  databaseExists(): Promise<void>;
+  /** Where the store's files are (SHOW SETTINGS). */
+  location(): Promise<StoreLocation>;
+}
+
+/*
+ * Each statement names its columns differently: cypher-shell prints nothing at all for an empty result, so
+ * a section is known by its header, not by its position.
+ */
+const COMBINED = [
+  "CALL dbms.components() YIELD name, versions, edition RETURN name AS component, versions, edition",
+  "SHOW DATABASES YIELD name RETURN name AS database",
+  STORE_SETTINGS_QUERY.replace("RETURN name, value", "RETURN name AS setting, value"),
+].join("; ");
+const HEADERS = {
+  components: "component, versions, edition",
+  databases: "database",
+  settings: "setting, value",
+};
+
+/**
+ * The three answers from ONE cypher-shell run (a JVM start: about a second of CPU, several on a busy node,
+ * instead of three). Asked once, on first use. When that run fails for any reason but a refused login or a
+ * cancellation, each question is asked on its own as before, so every failure keeps its own code and message
+ * (and a settings query the user may not run costs only the location, not the backup).
+ */
+export function neo4jServerFacts(
+  executor: Executor,
+  credentials: Neo4jCredentials,
+  options: { signal?: AbortSignal } = {},
+): Neo4jServerFacts {
+  const sig = options.signal ? { signal: options.signal } : {};
+  let combined: Promise<Map<string, string[]> | undefined> | undefined;
+  const sections = () => {
+    combined ??= cypherShell(executor, credentials, COMBINED, { database: "system", ...sig }).then(
+      splitSections,
+      (error: unknown) => {
+        // These end the operation whichever question asked: asking again would only repeat them (and a
+        // refused login counts towards Neo4j's lock-out).
+        if (isBackupError(error, "DATABASE_AUTH") || isBackupError(error, "CANCELLED")) throw error;
+        options.signal?.throwIfAborted();
+        // Any other failure: each question is asked on its own below, which reports it precisely.
+        return undefined;
+      },
+    );
+    return combined;
+  };
+  return {
+    async server() {
+      const rows = (await sections())?.get(HEADERS.components);
+      return rows
+        ? parseComponents([HEADERS.components, ...rows].join("\n"))
+        : detectNeo4j(executor, credentials);
+    },
+    async databaseExists() {
+      const found = await sections();
+      if (!found) return assertNeo4jDatabaseExists(executor, credentials);
+      const names = (found.get(HEADERS.databases) ?? []).map((row) => row.replace(/^"(.*)"$/, "$1"));
+      return assertNeo4jDatabaseExists(executor, credentials, names);
+    },
+    async location() {
+      const rows = (await sections())?.get(HEADERS.settings);
+      return rows
+        ? parseStoreSettings([HEADERS.settings, ...rows].join("\n"), credentials)
+        : locateStore(executor, credentials, sig);
+    },
+  };
+}
+
+/** Plain-format output of several statements, by header line: the rows under each known header. */
+function splitSections(output: string): Map<string, string[]> {
+  const known = new Set(Object.values(HEADERS));
+  const sections = new Map<string, string[]>();
+  let current: string[] | undefined;
+  for (const raw of output.split("\n")) {
+    const line = raw.trim();
+    if (line.length === 0) continue;
+    if (known.has(line)) {
+      current = [];
+      sections.set(line, current);
+    } else {
+      current?.push(line);
+    }
+  }
+  return sections;
+}
