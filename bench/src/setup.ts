@@ -137,9 +137,10 @@ export function benchContext(
  */
 export async function startBenchStack(
   running: Set<AsyncDisposable>,
+  lazyNeo4jStart = false,
 ): Promise<{ stack: InfrahubLocalStack; cycle: Neo4jCycle; bucket: string } & AsyncDisposable> {
   const stack = await startInfrahubLocalStack();
-  const cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor);
+  const cycle = new Neo4jCycle(stack.neo4j, stack.neo4jSupervisor, lazyNeo4jStart);
   const bench = {
     stack,
     cycle,
