@@ -33,8 +33,9 @@ const HEADERS = {
 /**
  * The three answers from ONE cypher-shell run (a JVM start: about a second of CPU, several on a busy node,
  * instead of three). Asked once, on first use. When that run fails for any reason but a refused login or a
- * cancellation, each question is asked on its own as before, so every failure keeps its own code and message
- * (and a settings query the user may not run costs only the location, not the backup).
+ * cancellation, or an answer's section is missing from its output, that question is asked on its own as
+ * before, so every failure keeps its own code and message (and a settings query the user may not run costs
+ * only the location, not the backup).
  */
 export function neo4jServerFacts(
   executor: Executor,
@@ -65,9 +66,11 @@ export function neo4jServerFacts(
         : detectNeo4j(executor, credentials);
     },
     async databaseExists() {
-      const found = await sections();
-      if (!found) return assertNeo4jDatabaseExists(executor, credentials);
-      const names = (found.get(HEADERS.databases) ?? []).map((row) => row.replace(/^"(.*)"$/, "$1"));
+      // A server always has its system database: no section at all means an answer not understood, not
+      // "no databases", so the question is asked on its own.
+      const rows = (await sections())?.get(HEADERS.databases);
+      if (!rows) return assertNeo4jDatabaseExists(executor, credentials);
+      const names = rows.map((row) => row.replace(/^"(.*)"$/, "$1"));
       return assertNeo4jDatabaseExists(executor, credentials, names);
     },
     async location() {
