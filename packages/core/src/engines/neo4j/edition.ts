@@ -14,6 +14,13 @@ export interface Neo4jServerInfo {
   version: string;
 }
 
+/** Edition and version, asked of the system database (it accepts only CALL … YIELD … RETURN: the row is picked out by parseComponents). */
+export const COMPONENTS_QUERY =
+  "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition";
+
+/** The server's database names, asked of the system database. */
+export const DATABASES_QUERY = "SHOW DATABASES YIELD name RETURN name";
+
 /**
  * Edition and version from `dbms.components()`. Unlike upstream v1.7.4, a failed detection is an error,
  * never a silent fall-back to the Community procedure (which would stop services for nothing).
@@ -24,13 +31,7 @@ export async function detectNeo4j(
 ): Promise<Neo4jServerInfo> {
   let output: string;
   try {
-    output = await cypherShell(
-      executor,
-      credentials,
-      // The system database accepts only CALL … YIELD … RETURN: the row is picked out below.
-      "CALL dbms.components() YIELD name, versions, edition RETURN name, versions, edition",
-      { database: "system" },
-    );
+    output = await cypherShell(executor, credentials, COMPONENTS_QUERY, { database: "system" });
   } catch (error) {
     // A refused login says so (DATABASE_AUTH, with the variables to check), not "did not answer".
     if (isBackupError(error, "DATABASE_AUTH") || isBackupError(error, "CANCELLED")) throw error;
@@ -71,12 +72,7 @@ export async function assertNeo4jDatabaseExists(
   known?: readonly string[],
 ): Promise<void> {
   const names =
-    known ??
-    plainRows(
-      await cypherShell(executor, credentials, "SHOW DATABASES YIELD name RETURN name", {
-        database: "system",
-      }),
-    );
+    known ?? plainRows(await cypherShell(executor, credentials, DATABASES_QUERY, { database: "system" }));
   if (!names.includes(credentials.database)) {
     throw new BackupError("DATABASE_UNAVAILABLE", `Neo4j has no database named ${credentials.database}`, {
       hint: `INFRAHUB_DB_DATABASE names the database to back up; the server has: ${names.join(", ")}`,

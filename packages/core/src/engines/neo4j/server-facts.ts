@@ -1,8 +1,15 @@
 import { isBackupError } from "../../errors.js";
 import type { Executor } from "../../exec/executor.js";
 import type { Neo4jCredentials } from "./credentials.js";
-import { cypherShell } from "./cypher-shell.js";
-import { assertNeo4jDatabaseExists, detectNeo4j, type Neo4jServerInfo, parseComponents } from "./edition.js";
+import { cypherShell, plainRows } from "./cypher-shell.js";
+import {
+  assertNeo4jDatabaseExists,
+  COMPONENTS_QUERY,
+  DATABASES_QUERY,
+  detectNeo4j,
+  type Neo4jServerInfo,
+  parseComponents,
+} from "./edition.js";
 import { locateStore, parseStoreSettings, STORE_SETTINGS_QUERY, type StoreLocation } from "./store-swap.js";
 
 /** What an operation asks the running server before it starts: three questions to the system database. */
@@ -16,18 +23,15 @@ export interface Neo4jServerFacts {
 }
 
 /*
- * Each statement names its columns differently: cypher-shell prints nothing at all for an empty result, so
- * a section is known by its header, not by its position.
+ * The separate probes' own statements: their headers differ ("name, versions, edition", "name", "name, value")
+ * and every value row is quoted, so a section is known by its header line. It must be, not by its position:
+ * cypher-shell prints nothing at all, not even the header, for an empty result.
  */
-const COMBINED = [
-  "CALL dbms.components() YIELD name, versions, edition RETURN name AS component, versions, edition",
-  "SHOW DATABASES YIELD name RETURN name AS database",
-  STORE_SETTINGS_QUERY.replace("RETURN name, value", "RETURN name AS setting, value"),
-].join("; ");
+const COMBINED = [COMPONENTS_QUERY, DATABASES_QUERY, STORE_SETTINGS_QUERY].join("; ");
 const HEADERS = {
-  components: "component, versions, edition",
-  databases: "database",
-  settings: "setting, value",
+  components: "name, versions, edition",
+  databases: "name",
+  settings: "name, value",
 };
 
 /**
@@ -43,7 +47,7 @@ export function neo4jServerFacts(
   options: { signal?: AbortSignal } = {},
 ): Neo4jServerFacts {
   const sig = options.signal ? { signal: options.signal } : {};
-  let combined: Promise<Map<string, string[]> | undefined> | undefined;
+  let combined: Promise<Map<string, string> | undefined> | undefined;
   const sections = () => {
     combined ??= cypherShell(executor, credentials, COMBINED, { database: "system", ...sig }).then(
       splitSections,
@@ -60,30 +64,27 @@ export function neo4jServerFacts(
   };
   return {
     async server() {
-      const rows = (await sections())?.get(HEADERS.components);
-      return rows
-        ? parseComponents([HEADERS.components, ...rows].join("\n"))
-        : detectNeo4j(executor, credentials);
+      const output = (await sections())?.get(HEADERS.components);
+      return output ? parseComponents(output) : detectNeo4j(executor, credentials);
     },
     async databaseExists() {
       // A server always has its system database: no section at all means an answer not understood, not
       // "no databases", so the question is asked on its own.
-      const rows = (await sections())?.get(HEADERS.databases);
-      if (!rows) return assertNeo4jDatabaseExists(executor, credentials);
-      const names = rows.map((row) => row.replace(/^"(.*)"$/, "$1"));
-      return assertNeo4jDatabaseExists(executor, credentials, names);
+      const output = (await sections())?.get(HEADERS.databases);
+      return assertNeo4jDatabaseExists(executor, credentials, output ? plainRows(output) : undefined);
     },
     async location() {
-      const rows = (await sections())?.get(HEADERS.settings);
-      return rows
-        ? parseStoreSettings([HEADERS.settings, ...rows].join("\n"), credentials)
-        : locateStore(executor, credentials, sig);
+      const output = (await sections())?.get(HEADERS.settings);
+      return output ? parseStoreSettings(output, credentials) : locateStore(executor, credentials, sig);
     },
   };
 }
 
-/** Plain-format output of several statements, by header line: the rows under each known header. */
-function splitSections(output: string): Map<string, string[]> {
+/**
+ * Plain-format output of several statements, cut at each known header line: header -> that statement's
+ * own plain-format output (header included), for the separate probes' parsers.
+ */
+function splitSections(output: string): Map<string, string> {
   const known = new Set(Object.values(HEADERS));
   const sections = new Map<string, string[]>();
   let current: string[] | undefined;
@@ -91,11 +92,11 @@ function splitSections(output: string): Map<string, string[]> {
     const line = raw.trim();
     if (line.length === 0) continue;
     if (known.has(line)) {
-      current = [];
+      current = [line];
       sections.set(line, current);
     } else {
       current?.push(line);
     }
   }
-  return sections;
+  return new Map([...sections].map(([header, lines]) => [header, lines.join("\n")]));
 }
