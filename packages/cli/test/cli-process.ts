@@ -37,14 +37,27 @@ export interface CliResult {
   stderr: string;
 }
 
-/** The env a clean CI job would have: PATH/HOME and the toolchain cache only, plus `extra`. */
-export function cleanEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+/**
+ * The env a clean CI job would have: PATH/HOME and the toolchain cache only, plus `extra`. The machine's
+ * Docker engine is out of reach (DOCKER_HOST names a socket that does not exist) unless `docker: "machine"`:
+ * Compose detection runs first, and a real Compose project another test file runs at the same time
+ * (compose-real) must not become a second Infrahub in this CLI's `environment list` or detection.
+ */
+export function cleanEnv(
+  extra: Record<string, string | undefined> = {},
+  options: { docker?: "none" | "machine" } = {},
+): NodeJS.ProcessEnv {
   const keep = ["PATH", "HOME", "IHB_CACHE", "XDG_CACHE_HOME", "TMPDIR", "LANG"];
+  if (options.docker === "machine") keep.push("DOCKER_HOST", "DOCKER_CONFIG");
   const env: NodeJS.ProcessEnv = {};
   for (const k of keep) if (process.env[k] !== undefined) env[k] = process.env[k];
+  if (options.docker !== "machine") env.DOCKER_HOST = NO_DOCKER_HOST;
   for (const [k, v] of Object.entries(extra)) if (v !== undefined) env[k] = v;
   return env;
 }
+
+/** A Docker endpoint nothing answers on: the CLI finds no Compose deployment there. */
+export const NO_DOCKER_HOST = "unix:///nonexistent/ihb-cli-tests/docker.sock";
 
 export function startCli(
   args: string[],

@@ -58,14 +58,16 @@ describe.skipIf(!dockerAnswers && !required)(
       buildCli();
       project = await startRealComposeProject();
       await seedInfrahubData(project.neo4j, project.postgres, { nodes: 200, flowRuns: 300 });
-      env = cleanEnv({
-        DOCKER_CONFIG: process.env.DOCKER_CONFIG,
-        INFRAHUB_S3_ENDPOINT: project.s3.endpoint,
-        INFRAHUB_S3_BUCKET: project.s3.bucket,
-        INFRAHUB_S3_PREFIX: "compose-real",
-        AWS_ACCESS_KEY_ID: project.s3.accessKeyId,
-        AWS_SECRET_ACCESS_KEY: project.s3.secretAccessKey,
-      });
+      env = cleanEnv(
+        {
+          INFRAHUB_S3_ENDPOINT: project.s3.endpoint,
+          INFRAHUB_S3_BUCKET: project.s3.bucket,
+          INFRAHUB_S3_PREFIX: "compose-real",
+          AWS_ACCESS_KEY_ID: project.s3.accessKeyId,
+          AWS_SECRET_ACCESS_KEY: project.s3.secretAccessKey,
+        },
+        { docker: "machine" },
+      );
     }, LONG);
 
     afterAll(async () => {

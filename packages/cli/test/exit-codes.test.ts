@@ -72,10 +72,10 @@ describe("exit codes from real failures", () => {
   });
 
   it("environment not found: no local config, Kubernetes/Compose unavailable → 3", async () => {
-    // A Docker engine runs on CI machines, and other test files start real Compose projects on it at the same
-    // time: this client must not reach it, or the CLI finds their project (seen: exit 10, their lock).
+    // cleanEnv keeps the machine's Docker engine out of reach: other test files run real Compose projects on it
+    // at the same time, and the CLI would find theirs (seen: exit 10, their lock).
     const r = await runCli(["create", "--backup-dir", dir.path], {
-      env: cleanEnv({ DOCKER_HOST: "unix:///nonexistent/ihb-exit-codes/docker.sock" }),
+      env: cleanEnv(),
     });
     expect(r.code).toBe(exitCode("environment"));
     expect(r.stderr).toMatch(/no Infrahub environment detected/);
