@@ -87,6 +87,15 @@ export async function waitForNeo4j(
   });
 }
 
+/** The error `waitForNeo4j` throws when the server runs but reports the user database as failed to start. */
+export function isFailedStart(error: unknown): boolean {
+  return (
+    error instanceof BackupError &&
+    error.code === "DATABASE_UNAVAILABLE" &&
+    typeof error.details?.currentStatus === "string"
+  );
+}
+
 interface DatabaseStatus {
   currentStatus: string;
   message: string;
@@ -104,13 +113,14 @@ async function databaseStatus(
     const out = await cypherShell(
       executor,
       credentials,
-      "SHOW DATABASES YIELD name, requestedStatus, currentStatus, statusMessage WHERE name = $name RETURN requestedStatus, currentStatus, statusMessage",
+      // One value per row: plain format quotes each value, and a message may hold ", ".
+      "SHOW DATABASES YIELD name, requestedStatus, currentStatus, statusMessage WHERE name = $name RETURN requestedStatus + '|' + currentStatus + '|' + statusMessage AS status",
       { database: "system", params: { name: credentials.database }, timeoutMs: 20_000, ...sig },
     );
     const row = plainRows(out)[0];
     if (!row) return undefined;
-    const [requested = "", current = "", ...rest] = row.split(", ").map((v) => v.replace(/^"(.*)"$/, "$1"));
-    const message = rest.join(", ");
+    const [requested = "", current = "", ...rest] = row.split("|");
+    const message = rest.join("|");
     return {
       currentStatus: current,
       message,
