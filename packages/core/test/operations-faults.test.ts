@@ -1,5 +1,5 @@
 // ci-cost: 355 s (measured alone on a 2-core machine with other work running; tools/vitest/cost-first-sequencer.ts runs costly files first)
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { mkdir, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import {
@@ -15,6 +15,7 @@ import {
   startFaultProxy,
   startInfrahubLocalStack,
   tempDir,
+  waitUntil,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { extractArchive } from "../src/archive/extract-archive.js";
@@ -147,6 +148,55 @@ async function faultAt(
   return { error, afterCutMs: Date.now() - (cutAtMs ?? 0), events };
 }
 
+/**
+ * Stops (SIGSTOP) the commands working on the frozen store until the supervisor has started Neo4j again
+ * and its user database has failed to start on the locked store; returns how many it held.
+ */
+async function holdDumpUntilRestarted(restartsBefore: number): Promise<number> {
+  // Held once neo4j-admin has the store lock (/proc/locks names the holder of the lock file's inode).
+  const lockInode = statSync(join(stack.neo4j.dataDir, "databases", "neo4j", "database_lock")).ino;
+  const holding = (pid: number) =>
+    readFileSync("/proc/locks", "utf8")
+      .split("\n")
+      .some((line) => {
+        const f = line.trim().split(/\s+/);
+        return Number(f[4]) === pid && Number((f[5] ?? "").split(":")[2]) === lockInode;
+      });
+  await waitUntil(
+    "neo4j-admin to lock the store",
+    async () => freezeOwnedProcesses(stack.neo4j.confDir).some((p) => holding(p.pid)),
+    { timeoutMs: 30_000, intervalMs: 50 },
+  );
+  const owned = freezeOwnedProcesses(stack.neo4j.confDir);
+  for (const p of owned) process.kill(p.pid, "SIGSTOP");
+  try {
+    await waitUntil(
+      "the supervisor to start Neo4j again",
+      async () => stack.neo4jSupervisor.restarts > restartsBefore,
+      {
+        timeoutMs: 30_000,
+      },
+    );
+    await stack.neo4jSupervisor.lastRestart;
+    await waitUntil(
+      "Neo4j's user database to fail on the locked store",
+      async () =>
+        (
+          await stack.neo4j.cypher(
+            "SHOW DATABASES YIELD name, currentStatus WHERE name = 'neo4j' RETURN currentStatus",
+            {
+              database: "system",
+            },
+          )
+        ).includes("offline"),
+      { timeoutMs: 60_000, intervalMs: 500 },
+    );
+  } finally {
+    for (const p of owned) process.kill(p.pid, "SIGCONT");
+  }
+  return owned.length;
+}
+
 const phase = (name: OperationPhase) => (e: OperationEvent) => e.type === "phase-started" && e.phase === name;
 
 describe("create: a storage cut or stall never leaves Infrahub down, and stores nothing", () => {
@@ -201,9 +251,14 @@ describe("create: a storage cut or stall never leaves Infrahub down, and stores 
 });
 
 describe("create: other faults", () => {
-  it("the Neo4j JVM killed while frozen: the dump (offline) completes, Neo4j is started again by its supervisor", async () => {
+  it("the Neo4j JVM killed while frozen and started again by its supervisor before the dump ends: the dump completes, Neo4j is restarted on the free store", async () => {
+    // As a systemd unit with Restart=always would: the new server starts while neo4j-admin holds the store
+    // lock, so its user database fails to start ("Lock file has been locked by another process"). The dump
+    // is held (SIGSTOP) until that has happened, so the race is the same on every run.
     const before = await digestInfrahubData(stack.neo4j, stack.postgres);
     let killed: number | undefined;
+    let held: Promise<number> | undefined;
+    const events: OperationEvent[] = [];
     const result = await createBackup({
       environment,
       store: store(stack.minio.endpoint, "jvm-killed"),
@@ -211,6 +266,7 @@ describe("create: other faults", () => {
       force: true,
       freezeHelper,
       onEvent: (e) => {
+        events.push(e);
         if (killed === undefined && phase("dump-neo4j")(e)) {
           const [jvm] = findProcesses(
             (p) =>
@@ -220,11 +276,17 @@ describe("create: other faults", () => {
           );
           expect(jvm, "the frozen Neo4j JVM of this stack").toBeDefined();
           killed = jvm?.pid;
-          if (killed) process.kill(killed, "SIGKILL");
+          if (killed) {
+            const restarts = stack.neo4jSupervisor.restarts;
+            process.kill(killed, "SIGKILL");
+            held = holdDumpUntilRestarted(restarts);
+          }
         }
       },
     });
     expect(killed).toBeDefined();
+    expect(await held, "dump processes held while Neo4j restarted").toBeGreaterThan(0);
+    expect(events).toContainEqual(expect.objectContaining({ type: "warning", code: "NEO4J_RESTARTED" }));
     expect(
       (await verifyBackup({ store: store(stack.minio.endpoint, "jvm-killed"), name: result.name })).ok,
     ).toBe(true);

@@ -5,9 +5,10 @@ import {
   freezeNeo4jRetrying,
   ownedBy,
   removeFreezeWorkDir,
+  restartNeo4jServer,
   resumeNeo4j,
 } from "../engines/neo4j/freeze.js";
-import { waitForNeo4j } from "../engines/neo4j/wait.js";
+import { isFailedStart, waitForNeo4j } from "../engines/neo4j/wait.js";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import type { EventSink } from "../operations/events.js";
@@ -201,6 +202,10 @@ export class HeldDeployment implements AsyncDisposable {
   /**
    * Ends the commands still working on the store, resumes Neo4j and waits until its user database
    * serves. Throws when it does not (the error says why); `outcome.neo4j` records the same.
+   *
+   * A frozen JVM killed while frozen is started again by its supervisor at once (systemd's
+   * Restart=always, a restart policy): while a `neo4j-admin` still held the store lock, the new server's
+   * user database failed to start and stays down. Then the server is restarted once, now on a free store.
    */
   async resumeNeo4j(): Promise<void> {
     if (!this.#neo4jTouched) return;
@@ -208,15 +213,25 @@ export class HeldDeployment implements AsyncDisposable {
     const frozen = this.#frozen;
     try {
       let workDirLeft: string | undefined;
+      let exitedWhileFrozen = false;
       if (frozen) {
         this.#frozen = undefined;
         await endOwnedCommands(executor, frozen);
-        workDirLeft = await resumeNeo4j(executor, frozen);
+        ({ workDirLeft, exitedWhileFrozen } = await resumeNeo4j(executor, frozen));
       }
-      // Without a signal: a cancelled operation still brings Neo4j back.
-      await waitForNeo4j(executor, this.#options.neo4jCredentials, {
-        ...(this.#options.serveTimeoutMs !== undefined ? { timeoutMs: this.#options.serveTimeoutMs } : {}),
-      });
+      try {
+        await this.#waitForNeo4j(executor);
+      } catch (error) {
+        if (!exitedWhileFrozen || !isFailedStart(error)) throw error;
+        this.#options.onEvent(
+          warning(
+            "NEO4J_RESTARTED",
+            `Neo4j was started again while its store was in use (${messageOf(error)}); restarting it on the free store`,
+          ),
+        );
+        await restartNeo4jServer(executor, this.#options.runtime.pidFile);
+        await this.#waitForNeo4j(executor);
+      }
       this.neo4jDowntimeMs = Date.now() - (this.#neo4jStoppedAt ?? Date.now());
       this.#neo4jStoppedAt = undefined;
       this.#neo4jTouched = false;
@@ -232,6 +247,13 @@ export class HeldDeployment implements AsyncDisposable {
       this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
       throw error;
     }
+  }
+
+  /** Without a signal: a cancelled operation still brings Neo4j back. */
+  #waitForNeo4j(executor: Executor): Promise<void> {
+    return waitForNeo4j(executor, this.#options.neo4jCredentials, {
+      ...(this.#options.serveTimeoutMs !== undefined ? { timeoutMs: this.#options.serveTimeoutMs } : {}),
+    });
   }
 
   /** Second try, once Neo4j serves (its container restarted): a directory still left is only warned about. */

@@ -65,6 +65,8 @@ export type WarningCode =
   | "SCALE_CONFLICT"
   /** Neo4j's process exited before it could be frozen; retried. */
   | "FREEZE_RETRY"
+  /** Neo4j, killed while frozen, was started again on a store still in use; the tool restarted it. */
+  | "NEO4J_RESTARTED"
   /** Bringing the deployment back: a step failed; the others ran. */
   | "RELEASE_STEP_FAILED"
   /** The Neo4j freeze helper's work directory could not be removed from the database container. */

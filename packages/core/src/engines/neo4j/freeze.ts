@@ -270,30 +270,84 @@ export async function setExpiryScript(
   );
 }
 
+/** What `resumeNeo4j` found. */
+export interface Resumed {
+  /** The helper's work directory when it could not be removed yet (see `resumeNeo4j`). */
+  workDirLeft?: string;
+  /**
+   * The frozen JVM was already gone: it was killed while frozen and the server running now (if any) was
+   * started by its supervisor while the store was in the tool's hands — its user database may have
+   * failed to start on the store locked by a `neo4j-admin` (see `restartNeo4jServer`).
+   */
+  exitedWhileFrozen: boolean;
+}
+
 /**
  * Lets the frozen JVM exit (its supervisor or the container restart brings Neo4j back) and stops the
- * lease. Returns the helper's work directory when it could not be removed yet — in a container whose
- * main process is the JVM, the exit restarts the container and commands fail until it is up again:
+ * lease. `workDirLeft` is the helper's work directory when it could not be removed yet — in a container
+ * whose main process is the JVM, the exit restarts the container and commands fail until it is up again:
  * `removeFreezeWorkDir` once Neo4j serves. Throws only when the JVM is still stopped.
  */
-export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<string | undefined> {
+export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<Resumed> {
   const result = await executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] });
   frozen.lease.stop();
-  if (result.exitCode !== 0 && (await processState(executor, frozen.pid)) === "T") {
-    throw new BackupError(
-      "SERVICES_NOT_RESTORED",
-      `could not resume the frozen Neo4j process ${frozen.pid}`,
-      {
-        hint: `run 'kill -CONT ${frozen.pid}' in the database container`,
-      },
-    );
+  let exitedWhileFrozen = false;
+  if (result.exitCode !== 0) {
+    const state = await processState(executor, frozen.pid);
+    if (state === "T") {
+      throw new BackupError(
+        "SERVICES_NOT_RESTORED",
+        `could not resume the frozen Neo4j process ${frozen.pid}`,
+        {
+          hint: `run 'kill -CONT ${frozen.pid}' in the database container`,
+        },
+      );
+    }
+    exitedWhileFrozen = state === undefined || state === "Z";
   }
   try {
     await removeFreezeWorkDir(executor, frozen.workDir);
-    return undefined;
+    return { exitedWhileFrozen };
   } catch {
     // Expected while the container restarts; the caller tries again once Neo4j serves and warns then.
-    return frozen.workDir;
+    return { workDirLeft: frozen.workDir, exitedWhileFrozen };
+  }
+}
+
+/**
+ * Stops the running Neo4j server cleanly (SIGTERM to the pid in its pid file, as `neo4j stop` does) and
+ * waits until that process is gone, so its supervisor or the container restart starts it again — on a
+ * store no `neo4j-admin` holds any more. Community cannot `START DATABASE` a user database that failed
+ * to start ("Unsupported administration command"); a server restart is the only way.
+ */
+export async function restartNeo4jServer(
+  executor: Executor,
+  pidFile: string,
+  timeoutMs = 180_000,
+): Promise<void> {
+  const read = await executor.exec({ argv: ["cat", pidFile] });
+  const pid = Number.parseInt(read.stdout.toString().trim(), 10);
+  if (read.exitCode !== 0 || !Number.isInteger(pid) || pid <= 1) {
+    // No pid file: the server is not running (or is starting over by itself); the wait that follows tells.
+    return;
+  }
+  await executor.exec({ argv: ["kill", "-TERM", String(pid)] });
+  const deadline = Date.now() + timeoutMs;
+  for (
+    let state = await processState(executor, pid);
+    state !== undefined && state !== "Z";
+    state = await processState(executor, pid)
+  ) {
+    if (Date.now() > deadline) {
+      throw new BackupError(
+        "DATABASE_UNAVAILABLE",
+        `Neo4j (pid ${pid}) did not stop within ${timeoutMs / 1000} s of SIGTERM`,
+        {
+          hint: "look at the Neo4j log (debug.log); restart Neo4j by hand",
+        },
+      );
+    }
+    await sleep(500);
   }
 }
 
