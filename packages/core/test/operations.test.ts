@@ -440,7 +440,8 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       onEvent: (e) => events.push(e),
     });
     expect(await stack.minio.listObjectKeys(BUCKET, "no-estimate/")).toEqual([`no-estimate/${result.name}`]);
-    const warnings = events.flatMap((e) => (e.type === "warning" ? [e] : []));
+    // A freeze retried because the JVM exited first (a busy machine) is its own case, proved above.
+    const warnings = events.flatMap((e) => (e.type === "warning" && e.code !== "FREEZE_RETRY" ? [e] : []));
     expect(warnings).toEqual([
       expect.objectContaining({
         code: "NO_SIZE_ESTIMATE",
