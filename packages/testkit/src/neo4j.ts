@@ -43,7 +43,7 @@ export interface Neo4jServer extends AsyncDisposable {
    * the Bolt port listens (Neo4j opens it once its databases have started), as a restart policy does.
    */
   start(options?: { waitForQueries?: boolean }): Promise<void>;
-  /** Clean shutdown: SIGTERM to the server JVM, then waits for it and its bootloader to exit. */
+  /** Clean shutdown: SIGTERM to the server JVM, then waits for it to exit. */
   stop(): Promise<void>;
 }
 
@@ -247,9 +247,11 @@ class LocalNeo4j implements Neo4jServer {
   readonly binDir: string;
   readonly boltUrl: string;
   #server: ManagedProcess | undefined;
-  /** The server JVM (child of the bootloader JVM that `neo4j console` starts). */
+  /** The server JVM's pid (from its pid file once it runs). */
   #serverPid: number | undefined;
   #starts = 0;
+  /** The server JVM's command line as `neo4j console --dry-run` printed it for this neo4j.conf. */
+  #serverCommand: { conf: string; argv: string[] } | undefined;
 
   constructor(
     readonly dir: TempDir,
@@ -311,10 +313,11 @@ class LocalNeo4j implements Neo4jServer {
   async start(options: { waitForQueries?: boolean } = {}): Promise<void> {
     if (this.running) return;
     this.#starts += 1;
+    const [command = "", ...args] = await this.#serverArgv();
     const server = ManagedProcess.start({
       name: "neo4j",
-      command: join(this.binDir, "neo4j"),
-      args: ["console"],
+      command,
+      args,
       env: this.env(),
       logFile: join(this.logsDir, `console-${this.#starts}.log`),
     });
@@ -332,6 +335,24 @@ class LocalNeo4j implements Neo4jServer {
       await this.#kill(server);
       throw error;
     }
+  }
+
+  /**
+   * The server JVM itself, as the official image's entrypoint runs it (`neo4j console --dry-run`, then exec):
+   * no bootloader JVM in front of it, which on 2 shared cores is ~1 s of CPU and of wall time per (re)start.
+   * Asked once per neo4j.conf content; a command line the shell would have to unquote falls back to
+   * `neo4j console` (bootloader and server).
+   */
+  async #serverArgv(): Promise<string[]> {
+    const conf = await readFile(join(this.confDir, "neo4j.conf"), "utf8");
+    if (this.#serverCommand?.conf !== conf) {
+      const { stdout } = await run(join(this.binDir, "neo4j"), ["console", "--dry-run"], { env: this.env() });
+      const line = stdout.trim().split("\n").at(-1) ?? "";
+      const argv = /["'\\$`]/.test(line) || !line.startsWith("/") ? [] : line.split(/\s+/);
+      this.#serverCommand = { conf, argv };
+    }
+    const argv = this.#serverCommand.argv;
+    return argv.length > 0 ? argv : [join(this.binDir, "neo4j"), "console"];
   }
 
   /** Bolt may listen a moment before the default database is online; keep the last error for the message. */
@@ -360,8 +381,7 @@ class LocalNeo4j implements Neo4jServer {
   async stop(): Promise<void> {
     const server = this.#server;
     if (!server?.running) return;
-    // The official image's way (and the freeze helper's): SIGTERM to the server JVM from the pid file;
-    // the bootloader exits when its child does.
+    // The official image's way (and the freeze helper's): SIGTERM to the server JVM from the pid file.
     const serverPid = readPid(this.pidFile) ?? this.#serverPid;
     if (serverPid !== undefined && isAlive(serverPid)) process.kill(serverPid, "SIGTERM");
     else server.killGroup("SIGTERM");
@@ -379,7 +399,7 @@ class LocalNeo4j implements Neo4jServer {
     await this.#reap(serverPid);
   }
 
-  /** Kills the bootloader's whole process group, the server JVM included (even when it is SIGSTOPped). */
+  /** Kills the server's whole process group (even when it is SIGSTOPped). */
   async #kill(server: ManagedProcess): Promise<void> {
     const serverPid = readPid(this.pidFile) ?? this.#serverPid;
     if (server.pid !== undefined) {
@@ -393,7 +413,7 @@ class LocalNeo4j implements Neo4jServer {
     await this.#reap(serverPid);
   }
 
-  /** The server JVM normally exits before its bootloader; make sure nothing outlives the instance. */
+  /** Make sure no server JVM outlives the instance (a bootloader, where one runs, exits after its child). */
   async #reap(serverPid: number | undefined): Promise<void> {
     if (serverPid === undefined) return;
     await waitUntil(`neo4j server JVM ${serverPid} to exit`, async () => !isAlive(serverPid), {
