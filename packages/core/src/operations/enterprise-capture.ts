@@ -9,7 +9,7 @@ import {
 import { BackupError } from "../errors.js";
 import { runCommand, streamCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
-import { containerWorkDir } from "../exec/work-dir.js";
+import { containerWorkDir, removeContainerDir } from "../exec/work-dir.js";
 import type { EventSink } from "./events.js";
 import { warning } from "./warning.js";
 
@@ -73,10 +73,7 @@ export async function captureEnterprise(
  * so it is warned about (never thrown: the archive's outcome is what the caller needs).
  */
 async function removeBackupWorkDir(executor: Executor, workDir: string, onEvent: EventSink): Promise<void> {
-  const problem = await executor.exec({ argv: ["rm", "-rf", workDir], timeoutMs: 60_000 }).then(
-    (result) => (result.exitCode === 0 ? undefined : `exit ${result.exitCode}: ${result.stderrTail.trim()}`),
-    (error: unknown) => (error instanceof Error ? error.message : String(error)),
-  );
+  const problem = await removeContainerDir(executor, workDir);
   if (problem !== undefined) {
     onEvent(
       warning(

@@ -24,7 +24,7 @@ import { APP_STOP_ORDER } from "../environment/services.js";
 import { BackupError, type ErrorCode, isBackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { shellQuote } from "../exec/shell-quote.js";
-import { containerWorkDir } from "../exec/work-dir.js";
+import { containerWorkDir, removeContainerDir } from "../exec/work-dir.js";
 import type { BackupStore, ObjectInfo } from "../storage/backup-store.js";
 import { formatBytes } from "../storage/format-bytes.js";
 import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./deployment.js";
@@ -732,9 +732,8 @@ async function removeWorkDir(
   workDir: string,
   warn: (message: string) => void,
 ): Promise<void> {
-  const result = await executor.exec({ argv: ["rm", "-rf", workDir] });
-  if (result.exitCode !== 0)
-    warn(`could not remove ${workDir} on ${executor.target}: ${result.stderrTail.trim()}`);
+  const problem = await removeContainerDir(executor, workDir);
+  if (problem !== undefined) warn(`could not remove ${workDir} on ${executor.target} (${problem})`);
 }
 
 /** Sets a new uuid on the :Root node (upstream #126), once Neo4j serves again, before the app starts. */

@@ -4,7 +4,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
 import type { Executor } from "../../exec/executor.js";
-import { containerWorkDir } from "../../exec/work-dir.js";
+import { containerWorkDir, removeContainerDir } from "../../exec/work-dir.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { waitForNeo4j } from "./wait.js";
 
@@ -363,11 +363,11 @@ async function processState(executor: Executor, pid: number): Promise<string | u
 
 /** Removes the freeze helper's work directory (helper, lease, expiry script) from the container. */
 export async function removeFreezeWorkDir(executor: Executor, workDir: string): Promise<void> {
-  const result = await executor.exec({ argv: ["rm", "-rf", workDir], timeoutMs: 30_000 });
-  if (result.exitCode !== 0) {
+  const problem = await removeContainerDir(executor, workDir, 30_000);
+  if (problem !== undefined) {
     throw new BackupError(
       "EXEC_FAILED",
-      `could not remove the freeze helper's work directory ${workDir} on ${executor.target} (exit ${result.exitCode}): ${result.stderrTail.trim() || "no error output"}`,
+      `could not remove the freeze helper's work directory ${workDir} on ${executor.target} (${problem})`,
       { hint: `Neo4j is not affected; remove the directory by hand: rm -rf ${workDir}` },
     );
   }
