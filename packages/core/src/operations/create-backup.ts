@@ -167,9 +167,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
   const includeTaskManager = !options.excludeTaskManager;
-  // The probes are independent and each starts a client (cypher-shell is a JVM: seconds on a busy
-  // node), so they run together; results and failures are reported in the order of the checks.
-  // Edition, the user database and the store's location: one cypher-shell run (server-facts.ts).
+  // The probes are independent and most start a client (psql, cypher-shell: a JVM, seconds on a busy
+  // node), so they run together; results and failures are reported in the order of the checks. The three
+  // Neo4j questions (edition, the user database, the store's location) share one cypher-shell run
+  // (server-facts.ts).
   const serverFacts = neo4jServerFacts(databaseExec, neo4jCredentials, sig);
   const detection = serverFacts.server();
   const stagingMode = options.staging ?? "auto";
