@@ -91,6 +91,8 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
   static async start(): Promise<LocalClusterDriver> {
     const disposables: AsyncDisposable[] = [];
     const dispose = async () => {
+      // Best effort after a failed start: the start's own error is what the caller must see, and each
+      // part stops its own processes; the leftovers check after the run names anything that survived.
       for (const d of disposables.reverse())
         await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
     };
@@ -420,6 +422,8 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
+    // One part failing to stop must not keep the others running; the leftovers check after the run
+    // names any process that survived.
     for (const d of this.#disposables.reverse())
       await Promise.resolve(d[Symbol.asyncDispose]()).catch(() => undefined);
   }

@@ -114,6 +114,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
   const jobFailed = (release: string) => async () => {
     const job = (await d.jobs(release)).at(-1);
     if (!job || job.active > 0) return undefined;
+    // Not ended within 5 s (or gone): not a failure to report yet; the caller's wait goes on.
     const outcome = await d.waitForJobEnd(job.name, 5_000).catch(() => undefined);
     if (outcome?.condition !== "Failed") return undefined;
     return `Job ${job.name} failed:\n${await d.logs(job.name).catch((e: Error) => e.message)}`;

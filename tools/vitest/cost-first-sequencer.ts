@@ -25,6 +25,7 @@ export default class CostFirstSequencer extends BaseSequencer {
 const COST_LINE = /^\/\/ ci-cost: (\d+) s\b/m;
 
 async function declaredCost(path: string): Promise<number> {
+  // A file that cannot be read has no declared cost: it is ordered last, and vitest reports the real error.
   const handle = await open(path, "r").catch(() => undefined);
   if (!handle) return 0;
   try {

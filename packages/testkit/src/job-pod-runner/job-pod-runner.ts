@@ -215,6 +215,7 @@ class Runner implements JobPodRunner {
 
   #track<T>(p: Promise<T>): void {
     this.#pending.add(p);
+    // Only bookkeeping: the tracked promise's own handler reports its failure.
     void p.finally(() => this.#pending.delete(p)).catch(() => undefined);
   }
 
@@ -311,6 +312,7 @@ class Runner implements JobPodRunner {
           state.retry = setTimeout(
             () => {
               state.started = false;
+              // A failed re-read only skips this retry; the pod watch delivers the pod's next change.
               void this.#client
                 .get(`/api/v1/namespaces/${ns}/pods/${name}`)
                 .then((p) => p && p.metadata.uid === uid && this.#onPod("MODIFIED", p))
@@ -323,9 +325,11 @@ class Runner implements JobPodRunner {
       }
       for (const l of logs.values()) {
         l.note(`job pod runner: ${(error as Error).message}`);
+        // The error is in the log's last line already; a log that cannot be closed has nothing more to say.
         await l.close().catch(() => undefined);
       }
       if (!(error instanceof KubeApiError && error.status === 404)) {
+        // Best effort: the pod may be gone meanwhile; the error is in its container log either way.
         await this.#reportFinished(
           pod,
           containers.map((c) => ({
