@@ -36,6 +36,7 @@ import { stringify } from "yaml";
 import { buildCli, removeCli, runCli } from "../../packages/cli/test/cli-process.ts";
 import { startCliPodRunner } from "./cli-pod-runner.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
+import { jobCondition, jobFinished, waitForJob } from "./jobs.ts";
 import { readOnlyS3Secret } from "./s3-reader.ts";
 
 const NS = "drill";
@@ -143,31 +144,16 @@ const values = (encrypted = false) => ({
   drill: { enabled: true, neo4j: { heap: "512m", pageCache: "64m" } },
 });
 
-async function finishedJob(name: string, deadline: number): Promise<K8sObject> {
-  for (;;) {
-    const job = (await cluster.client.json(
-      "GET",
-      `/apis/batch/v1/namespaces/${NS}/jobs/${name}`,
-    )) as K8sObject;
-    const done = (job.status?.conditions ?? []).some(
-      (c: K8sObject) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
-    );
-    if (done) return job;
-    if (Date.now() > deadline)
-      throw new Error(`drill Job ${name} did not finish: ${JSON.stringify(job.status)}`);
-    await new Promise((r) => setTimeout(r, 2000));
-  }
-}
-
-const condition = (job: K8sObject, type: string) =>
-  (job.status?.conditions ?? []).find((c: K8sObject) => c.type === type && c.status === "True");
-
 /** A run of the CronJob now: a Job made from it, as an operator does with kubectl. */
 async function drillNow(
   name: string,
 ): Promise<{ job: K8sObject; logs: Record<string, string>; exits: Record<string, number | undefined> }> {
   await cluster.kubectl(["-n", NS, "create", "job", `--from=cronjob/${CRONJOB}`, name]);
-  const job = await finishedJob(name, Date.now() + 420_000);
+  const job = await waitForJob(cluster.client, NS, {
+    match: (j) => j.metadata.name === name && jobFinished(j),
+    deadline: Date.now() + 420_000,
+    what: `finished drill Job ${name}`,
+  });
   const runs = runner.runs.filter((r) => r.pod.startsWith(name));
   // Every container has ended (the agents after the CLI's `done`).
   await Promise.all(runs.map((r) => r.done));
@@ -190,7 +176,7 @@ describe("the drill CronJob on the local cluster, chart values only (issue 23 §
 
       const good = await drillNow("drill-good");
       const goodLog = good.logs.drill ?? "";
-      expect(condition(good.job, "Complete"), JSON.stringify(good.logs)).toBeDefined();
+      expect(jobCondition(good.job, "Complete"), JSON.stringify(good.logs)).toBeDefined();
       expect(good.exits).toEqual({ drill: 0, neo4j: 0, postgres: 0 });
       expect(goodLog).toContain("infrahub_backup_20260101_000000.tar.gz: drill passed");
       expect(goodLog).toMatch(/passed\s+neo4j-nodes/);
@@ -222,7 +208,7 @@ describe("the drill CronJob on the local cluster, chart values only (issue 23 §
       const badLog = bad.logs.drill ?? "";
       expect(bad.exits.drill, badLog).toBe(6);
       // The podFailurePolicy fails the Job on exit 6 without a retry.
-      expect(condition(bad.job, "Failed")?.reason).toBe("PodFailurePolicy");
+      expect(jobCondition(bad.job, "Failed")?.reason).toBe("PodFailurePolicy");
       expect(badLog).toContain("database/neo4j.dump does not load");
       expect([bad.exits.neo4j, bad.exits.postgres]).toEqual([0, 0]);
       console.info(`garbage dump: drill exit 6\n${badLog.trim().split("\n").slice(-3).join("\n")}`);
@@ -240,7 +226,7 @@ describe("the drill CronJob on the local cluster, chart values only (issue 23 §
       ]);
       const enc = await drillNow("drill-encrypted");
       const encLog = enc.logs.drill ?? "";
-      expect(condition(enc.job, "Complete"), encLog).toBeDefined();
+      expect(jobCondition(enc.job, "Complete"), encLog).toBeDefined();
       expect(enc.exits).toEqual({ drill: 0, neo4j: 0, postgres: 0 });
       expect(encLog).toContain("infrahub_backup_20260301_000000.tar.gz.enc: drill passed");
       expect(encLog).toContain("skipped (the archive has no task-manager database)");

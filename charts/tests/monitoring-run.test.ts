@@ -29,6 +29,7 @@ import {
 import { startCliPodRunner } from "./cli-pod-runner.ts";
 import { runMissedSchedule } from "./cron.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
+import { jobCondition, waitForJob } from "./jobs.ts";
 import { promtool, seriesSelector, stepValues, storedLabels, writeRuleFile } from "./promtool.ts";
 
 const NS = "nightly";
@@ -111,22 +112,6 @@ const values = () => ({
   notifications: { webhook: { secretName: "backup-webhooks" }, notifyOn: "failure" },
 });
 
-async function failedJob(deadline: number): Promise<K8sObject> {
-  for (;;) {
-    const list = (await cluster.client.json(
-      "GET",
-      `/apis/batch/v1/namespaces/${NS}/jobs?labelSelector=app.kubernetes.io/component%3Dbackup`,
-    )) as { items: K8sObject[] };
-    const failed = list.items.find((j) =>
-      (j.status?.conditions ?? []).some((c: K8sObject) => c.type === "Failed" && c.status === "True"),
-    );
-    if (failed) return failed;
-    if (Date.now() > deadline)
-      throw new Error(`no failed backup Job: ${JSON.stringify(list.items.map((j) => j.status))}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
 describe("a failed scheduled backup on the local cluster, chart values only (issue 24, done when)", () => {
   it(
     "calls the webhook, pushes metrics to the Pushgateway, and those metrics fire InfrahubBackupFailed in promtool",
@@ -148,7 +133,12 @@ describe("a failed scheduled backup on the local cluster, chart values only (iss
       // The scheduled run now, not at the next minute boundary.
       await runMissedSchedule(cluster, NS, "backup");
 
-      const job = await failedJob(Date.now() + 180_000);
+      const job = await waitForJob(cluster.client, NS, {
+        selector: "app.kubernetes.io/component=backup",
+        match: (j) => jobCondition(j, "Failed") !== undefined,
+        deadline: Date.now() + 180_000,
+        what: "failed backup Job",
+      });
       expect(job.metadata.ownerReferences?.[0]?.kind).toBe("CronJob");
       const run = runner.runs.find((r) => r.namespace === NS && r.exitCode !== undefined);
       expect(run, "the runner ran the backup pod").toBeDefined();

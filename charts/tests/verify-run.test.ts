@@ -23,6 +23,7 @@ import { buildCli, removeCli, runCli } from "../../packages/cli/test/cli-process
 import { startCliPodRunner } from "./cli-pod-runner.ts";
 import { runMissedSchedule } from "./cron.ts";
 import { chartDir, helm, type K8sObject } from "./helm.ts";
+import { jobCondition, jobFinished, waitForJob } from "./jobs.ts";
 import { readOnlyS3Secret } from "./s3-reader.ts";
 
 const NS = "verify";
@@ -90,27 +91,7 @@ const values = () => ({
   verify: { enabled: true, schedule: "* * * * *" },
 });
 
-async function finishedJob(match: (job: K8sObject) => boolean, deadline: number): Promise<K8sObject> {
-  for (;;) {
-    const list = (await cluster.client.json(
-      "GET",
-      `/apis/batch/v1/namespaces/${NS}/jobs?labelSelector=app.kubernetes.io/component%3Dverify`,
-    )) as { items: K8sObject[] };
-    const done = list.items.find(
-      (j) =>
-        match(j) &&
-        (j.status?.conditions ?? []).some(
-          (c: K8sObject) => (c.type === "Complete" || c.type === "Failed") && c.status === "True",
-        ),
-    );
-    if (done) return done;
-    if (Date.now() > deadline) throw new Error(`no finished verify Job: ${JSON.stringify(list.items)}`);
-    await new Promise((r) => setTimeout(r, 1000));
-  }
-}
-
-const condition = (job: K8sObject, type: string) =>
-  (job.status?.conditions ?? []).find((c: K8sObject) => c.type === type && c.status === "True");
+const VERIFY_JOBS = "app.kubernetes.io/component=verify";
 
 describe("the verify CronJob on the local cluster, chart values only (issue 23 ยง1)", () => {
   it(
@@ -127,13 +108,18 @@ describe("the verify CronJob on the local cluster, chart values only (issue 23 ย
       await runMissedSchedule(cluster, NS, "weekly");
 
       // The first scheduled run: the good archive.
-      const good = await finishedJob(() => true, Date.now() + 180_000);
+      const good = await waitForJob(cluster.client, NS, {
+        selector: VERIFY_JOBS,
+        match: jobFinished,
+        deadline: Date.now() + 180_000,
+        what: "finished verify Job",
+      });
       expect(good.metadata.ownerReferences?.[0]).toMatchObject({ kind: "CronJob", name: CRONJOB });
       const goodRun = runner.runs.find(
         (r) => r.pod.startsWith(good.metadata.name) && r.exitCode !== undefined,
       );
       expect(goodRun, "the runner ran the verify pod").toBeDefined();
-      expect(condition(good, "Complete"), goodRun?.logs()).toBeDefined();
+      expect(jobCondition(good, "Complete"), goodRun?.logs()).toBeDefined();
       expect(goodRun?.exitCode).toBe(0);
       expect(goodRun?.args).toEqual(["verify", "--latest", "--s3"]);
       // No API token: the runner gives a pod with a token volume a KUBECONFIG, this one has none.
@@ -160,12 +146,17 @@ describe("the verify CronJob on the local cluster, chart values only (issue 23 ย
       await minio.putObject(BUCKET, `${PREFIX}infrahub_backup_20990101_000000.tar.gz`, corrupt);
       const manual = "verify-corrupt";
       await cluster.kubectl(["-n", NS, "create", "job", `--from=cronjob/${CRONJOB}`, manual]);
-      const bad = await finishedJob((j) => j.metadata.name === manual, Date.now() + 120_000);
+      const bad = await waitForJob(cluster.client, NS, {
+        selector: VERIFY_JOBS,
+        match: (j) => j.metadata.name === manual && jobFinished(j),
+        deadline: Date.now() + 120_000,
+        what: `finished verify Job ${manual}`,
+      });
       const badRun = runner.runs.find((r) => r.pod.startsWith(manual) && r.exitCode !== undefined);
       const badLog = badRun?.logs() ?? "";
       expect(badRun?.exitCode, badLog).toBe(6);
       // The podFailurePolicy fails the Job on exit 6 without a retry (backoffLimit is 2).
-      expect(condition(bad, "Failed")?.reason).toBe("PodFailurePolicy");
+      expect(jobCondition(bad, "Failed")?.reason).toBe("PodFailurePolicy");
       expect(runner.runs.filter((r) => r.pod.startsWith(manual))).toHaveLength(1);
       expect(badLog).toContain("infrahub_backup_20990101_000000.tar.gz");
       console.info(`corrupt archive: verify exit 6\n${badLog.trim().split("\n").slice(-2).join("\n")}`);
