@@ -61,3 +61,14 @@ ihb_runc_dir() {
   local src="$IHB_ROOT/tools/go/ihb-runc"
   printf '%s/ihb-runc-%s' "$IHB_TOOLS" "$(cat "$src/go.mod" "$src"/*.go | sha256sum | cut -c1-16)"
 }
+
+# kube_ldflags VERSION: the version a Kubernetes binary reports (/version, --version), stamped as the
+# Kubernetes release build does (tools/install/kube.sh, tools/install/kind.sh).
+kube_ldflags() {
+  local v=$1 minor pkg
+  minor=$(cut -d. -f2 <<<"$v")
+  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+    printf '%s ' "-X $pkg.gitVersion=$v" "-X $pkg.gitMajor=1" "-X $pkg.gitMinor=$minor" \
+      "-X $pkg.gitTreeState=clean" "-X $pkg.buildDate=1970-01-01T00:00:00Z"
+  done
+}

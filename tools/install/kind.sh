@@ -56,15 +56,6 @@ wrapper_requires() {
   [ "$got" = "$3" ] || die "tools/go/$1/go.mod resolves $2 $got, tools/versions.env says $3"
 }
 
-# The version stamps of a Kubernetes release build (as tools/install/kube.sh sets them).
-kube_ldflags() {
-  local v=$1 pkg
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    printf '%s ' "-X $pkg.gitVersion=$v" "-X $pkg.gitMajor=1" "-X $pkg.gitMinor=$(cut -d. -f2 <<<"$v")" \
-      "-X $pkg.gitTreeState=clean" "-X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-}
-
 # --- 1 + 2: binaries ---
 go_bins kind "$KIND_VERSION" "" "" "" "sigs.k8s.io/kind@$KIND_VERSION"
 wrapper_requires kind-node k8s.io/kubernetes "$KUBERNETES_VERSION"

@@ -64,17 +64,6 @@ kube_tool() {
   built+=("$name")
 }
 
-# The version the binaries report (/version, --version), as the Kubernetes release build stamps it.
-kube_ldflags() {
-  local v=$1 minor
-  minor=$(cut -d. -f2 <<<"$v")
-  local pkg
-  for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
-    printf '%s ' "-X $pkg.gitVersion=$v" "-X $pkg.gitMajor=1" "-X $pkg.gitMinor=$minor" \
-      "-X $pkg.gitTreeState=clean" "-X $pkg.buildDate=1970-01-01T00:00:00Z"
-  done
-}
-
 # kwok has no built-in stages (it exits with "no stages found"): ship the defaults that kwokctl
 # writes (node-initialize, node-heartbeat-with-lease, pod ready/complete/delete from kustomize/stage of
 # the pinned release) as <kwok dir>/etc/stages.yaml, for `kwok --config <that file>`.
