@@ -71,6 +71,9 @@ export interface MinioOptions {
 const REGION = "us-east-1";
 const START_ATTEMPTS = 3;
 
+/** MinIO's `globalMinioConsolePort` default (cmd/globals.go), still compared when the browser is off. */
+const MINIO_DEFAULT_CONSOLE_PORT = 13_333;
+
 /** A single-drive MinIO server on random loopback ports, with a fresh data dir. */
 export async function startMinio(options: MinioOptions = {}): Promise<MinioServer> {
   const dir = await tempDir("ihb-minio-");
@@ -86,7 +89,10 @@ export async function startMinio(options: MinioOptions = {}): Promise<MinioServe
     const mc = join(toolDir("mc", "MC_VERSION"), "bin", "mc");
     // freePort can race with another process grabbing the port before MinIO binds it: retry then.
     for (let attempt = 1; ; attempt++) {
-      const port = await freePort();
+      let port = await freePort();
+      // With the browser off, MinIO compares the address port with its default console port, 13333, and
+      // refuses to start when they are equal ("--console-address port cannot be same as --address port").
+      while (port === MINIO_DEFAULT_CONSOLE_PORT) port = await freePort();
       const consolePort = await freePort();
       const server = ManagedProcess.start({
         name: "minio",
