@@ -435,6 +435,9 @@ async function readFileEntry(
 ): Promise<FileRecord> {
   const hash = createHash("sha256");
   let left = size;
+  // The block padding after the data is read with the last chunk: an entry whose padding is cut off (the
+  // archive ends inside it) is not handed out as complete — as GNU tar, which reads whole blocks.
+  let padding = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
   let settle: { resolve: (d: EntryDigest) => void; reject: (e: unknown) => void } | undefined;
   const digest = new Promise<EntryDigest>((resolve, reject) => {
     settle = { resolve, reject };
@@ -464,7 +467,11 @@ async function readFileEntry(
         if (chunk === undefined) throw truncated(name);
         hash.update(chunk);
         left -= chunk.length;
-        if (left === 0) complete();
+        if (left === 0) {
+          if (padding > 0) await reader.skip(padding, name);
+          padding = 0;
+          complete();
+        }
         return chunk;
       } catch (error) {
         settle?.reject(error);
@@ -511,8 +518,6 @@ async function readFileEntry(
     }
     await backgroundDrain;
     await drainRest();
-    const padding = (TAR_BLOCK - (size % TAR_BLOCK)) % TAR_BLOCK;
-    if (padding > 0) await reader.skip(padding, name);
   } catch (error) {
     settle?.reject(error);
     throw error;
