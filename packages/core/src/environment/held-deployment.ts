@@ -220,7 +220,8 @@ export class HeldDeployment implements AsyncDisposable {
         ({ workDirLeft, exitedWhileFrozen } = await resumeNeo4j(executor, frozen));
       }
       try {
-        await this.#waitForNeo4j(executor);
+        // A server started while the store was ours: its database reported failed is no slow start.
+        await this.#waitForNeo4j(executor, exitedWhileFrozen ? { failedForMs: 0 } : {});
       } catch (error) {
         if (!exitedWhileFrozen || !isFailedStart(error)) throw error;
         this.#options.onEvent(
@@ -250,9 +251,10 @@ export class HeldDeployment implements AsyncDisposable {
   }
 
   /** Without a signal: a cancelled operation still brings Neo4j back. */
-  #waitForNeo4j(executor: Executor): Promise<void> {
+  #waitForNeo4j(executor: Executor, options: { failedForMs?: number } = {}): Promise<void> {
     return waitForNeo4j(executor, this.#options.neo4jCredentials, {
       ...(this.#options.serveTimeoutMs !== undefined ? { timeoutMs: this.#options.serveTimeoutMs } : {}),
+      ...options,
     });
   }
 

@@ -18,6 +18,11 @@ export interface WaitForNeo4jOptions {
   /** Default 5 min. */
   timeoutMs?: number;
   signal?: AbortSignal;
+  /**
+   * How long the database must be reported failed before this gives up (default 10 s: a slow start is not a
+   * failure). 0 when the caller knows the running server started on a store that was not free.
+   */
+  failedForMs?: number;
 }
 
 /**
@@ -56,7 +61,7 @@ export async function waitForNeo4j(
     const status = await databaseStatus(executor, credentials, sig);
     if (status?.failed) {
       failedSince ??= Date.now();
-      if (Date.now() - failedSince >= FAILED_FOR_MS) {
+      if (Date.now() - failedSince >= (options.failedForMs ?? FAILED_FOR_MS)) {
         throw new BackupError(
           "DATABASE_UNAVAILABLE",
           `Neo4j runs, but database ${credentials.database} is ${status.currentStatus}: ${status.message}`,
