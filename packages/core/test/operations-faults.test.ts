@@ -119,16 +119,20 @@ async function faultAt(
   let armed = false;
   let cutAtMs: number | undefined;
   const events: OperationEvent[] = [];
-  // The fault starts with the next bytes in that direction. Then a blip, not a dead store: the store
-  // answers again once the stalled request has timed out (2 s after a cut), so the unfinished upload
-  // can be aborted after the deployment is back (a store down for good is the warning's case). A read
-  // whose socket timed out less than one attempt after the consumer's return resumes with a full attempt
-  // (S3Store): a read stall that must fail outlasts two attempts.
-  const stallMs = direction === "down" ? 2 * STALL.idleTimeoutMs + 1_500 : STALL.idleTimeoutMs + 1_500;
+  // The fault starts with the next bytes in that direction. Uploads (up): then a blip, not a dead store —
+  // the store answers again once the stalled request has timed out (2 s after a cut), so the unfinished
+  // upload can be aborted after the deployment is back (a store down for good is the warning's case).
+  // Reads (down): the store stays away until the operation has ended. A read that the consumer paused
+  // (backpressure: a slow load on a busy machine) longer than the idle timeout resumes once (S3Store), and
+  // rightly succeeds if the store is back by then — CI39 saw a 2-s cut heal inside such a pause.
   const watch = setInterval(() => {
     if (armed && cutAtMs === undefined && (fault === "cut" ? proxy.cut : proxy.stalled)) {
       cutAtMs = Date.now();
-      setTimeout(() => proxy.setMode({ kind: "pass" }), fault === "cut" ? 2_000 : stallMs);
+      if (direction === "up")
+        setTimeout(
+          () => proxy.setMode({ kind: "pass" }),
+          fault === "cut" ? 2_000 : STALL.idleTimeoutMs + 1_500,
+        );
     }
   }, 10);
   const error = (await operation((e) => {
