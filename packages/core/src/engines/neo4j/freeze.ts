@@ -87,22 +87,7 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
   const leaseTtlMs = options.leaseTtlMs ?? FREEZE_LEASE_TTL_MS;
   const signal = options.signal;
   const sig = signal ? { signal } : {};
-  const pidText = await runCommand(
-    executor,
-    { argv: ["cat", pidFile], ...sig },
-    {
-      what: `reading the Neo4j pid file ${pidFile}`,
-      failureCode: "DATABASE_UNAVAILABLE",
-      hint: "is Neo4j running in this container?",
-    },
-  );
-  const pid = Number(pidText.trim());
-  if (!Number.isInteger(pid) || pid <= 1) {
-    throw new BackupError(
-      "DATABASE_UNAVAILABLE",
-      `${pidFile} does not hold a process id: ${JSON.stringify(pidText.trim())}`,
-    );
-  }
+  const pid = await readServerPid(executor, pidFile, sig);
 
   const machine = (
     await runCommand(executor, { argv: ["uname", "-m"], ...sig }, { what: "uname -m" })
@@ -198,6 +183,31 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
     await abandonFreeze(executor, pid, workDir, lease);
     throw error;
   }
+}
+
+/** The running Neo4j server's pid, from its pid file; DATABASE_UNAVAILABLE when there is none. */
+async function readServerPid(
+  executor: Executor,
+  pidFile: string,
+  sig: { signal?: AbortSignal } = {},
+): Promise<number> {
+  const pidText = await runCommand(
+    executor,
+    { argv: ["cat", pidFile], ...sig },
+    {
+      what: `reading the Neo4j pid file ${pidFile}`,
+      failureCode: "DATABASE_UNAVAILABLE",
+      hint: "is Neo4j running in this container?",
+    },
+  );
+  const pid = Number(pidText.trim());
+  if (!Number.isInteger(pid) || pid <= 1) {
+    throw new BackupError(
+      "DATABASE_UNAVAILABLE",
+      `${pidFile} does not hold a process id: ${JSON.stringify(pidText.trim())}`,
+    );
+  }
+  return pid;
 }
 
 /**
@@ -325,9 +335,10 @@ export async function restartNeo4jServer(
   pidFile: string,
   timeoutMs = 180_000,
 ): Promise<void> {
-  const read = await executor.exec({ argv: ["cat", pidFile] });
-  const pid = Number.parseInt(read.stdout.toString().trim(), 10);
-  if (read.exitCode !== 0 || !Number.isInteger(pid) || pid <= 1) {
+  let pid: number;
+  try {
+    pid = await readServerPid(executor, pidFile);
+  } catch {
     // No pid file: the server is not running (or is starting over by itself); the wait that follows tells.
     return;
   }
