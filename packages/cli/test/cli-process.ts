@@ -57,7 +57,7 @@ export function cleanEnv(
 }
 
 /** A Docker endpoint nothing answers on: the CLI finds no Compose deployment there. */
-export const NO_DOCKER_HOST = "unix:///nonexistent/ihb-cli-tests/docker.sock";
+const NO_DOCKER_HOST = "unix:///nonexistent/ihb-cli-tests/docker.sock";
 
 export function startCli(
   args: string[],
