@@ -18,12 +18,13 @@ import { benchContext, bundleCli, startBenchStack, startKubernetesPath, stoppedO
 const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1]
 
 Our create and restore only (random dataset), each variant's CLI environment in turn (default: one
-variant, "as shipped", with no extra environment). Prints per run: peak RSS (VmHWM) and the split at the
-highest sampled RSS: V8 heap, external, ArrayBuffers, the rest; and the resident anonymous memory by
-mapping (glibc's main arena, its other thread arenas, other anonymous mappings). Before the runs, the
-floor of each variant: an idle \`node\` with the same flags and environment, and the CLI's \`--version\`
-(the bundle loaded, nothing streamed). A variant's IHB_BENCH_CLI names another CLI bundle (code variants
-compared in one stack start), IHB_BENCH_NODE_FLAGS adds Node flags.`;
+variant, "as shipped", with no extra environment). Prints per run: peak RSS (VmHWM), the split at the
+highest sampled RSS: V8 heap, external, ArrayBuffers, the rest; the resident anonymous memory by mapping
+(glibc's main arena, its other thread arenas, other anonymous mappings); wall time and our process's CPU
+(user + system: what a GC setting costs). Before the runs, the floor of each variant: an idle \`node\`
+with the same flags and environment, and the CLI's \`--version\` (the bundle loaded, nothing streamed). A
+variant's IHB_BENCH_CLI names another CLI bundle (code variants compared in one stack start),
+IHB_BENCH_NODE_FLAGS adds Node flags.`;
 
 /** Peak RSS of an idle Node and of the CLI bundle loaded (`--version`): what no streaming bound can lower. */
 async function floorOf(cli: string, env: Record<string, string>): Promise<string> {
@@ -66,6 +67,7 @@ function line(size: number, variant: string, s: Sample): string {
       ? `${(maps.brk / 1024).toFixed(1)} / ${(maps.arenas / 1024).toFixed(1)} / ${(maps.anon / 1024).toFixed(1)}`
       : "",
     (s.wallMs / 1000).toFixed(1),
+    (s.cpuMs / 1000).toFixed(1),
     m?.atMs !== undefined ? stepAt(s, m.atMs) : "",
   ].join(" | ");
 }
@@ -118,7 +120,7 @@ async function main(): Promise<void> {
   const base = benchContext({ stack, cycle, cli, bucket, workDir: work.path, kubernetes }, config, {});
   const dataset = new Dataset(stack, "random", work.path, cycle);
   const header =
-    "size | variant | scenario | peak RSS MiB | V8 heap (used) | external | ArrayBuffers | rest | brk / arenas / anon | wall s | peak at";
+    "size | variant | scenario | peak RSS MiB | V8 heap (used) | external | ArrayBuffers | rest | brk / arenas / anon | wall s | CPU s | peak at";
   const lines: string[] = [];
   for (const variant of variants) {
     lines.push(`floor | ${variant.name} | ${await floorOf(cli, variant.env)}`);
