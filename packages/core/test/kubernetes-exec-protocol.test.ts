@@ -4,6 +4,7 @@ import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { containerNotRunning } from "../src/exec/executor.js";
 import {
   execPath,
   exitCodeFromStatus,
@@ -59,8 +60,30 @@ describe("exit status from the status frame", () => {
     expect(() => exitCodeFromStatus(notFound, "pod x")).toThrow(
       expect.objectContaining({ code: "EXEC_FAILED", message: expect.stringContaining("nope") }),
     );
+    expect(containerNotRunning(thrownBy(() => exitCodeFromStatus(notFound, "pod x")))).toBe(false);
+  });
+
+  it("says when the container was not running (recorded on kind: the Neo4j JVM, its main process, had exited)", () => {
+    const recorded = {
+      status: "Failure",
+      reason: "InternalError",
+      message:
+        "Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: failed to load task: no running task found: not found",
+    };
+    const error = thrownBy(() => exitCodeFromStatus(recorded, "pod infrahub/infrahub-database-0 (neo4j)"));
+    expect(error).toMatchObject({ code: "EXEC_FAILED" });
+    expect(containerNotRunning(error)).toBe(true);
   });
 });
+
+function thrownBy(f: () => unknown): unknown {
+  try {
+    f();
+  } catch (error) {
+    return error;
+  }
+  throw new Error("expected a throw");
+}
 
 describe("exec request plan", () => {
   it("sends argv unchanged when there is nothing to add", () => {

@@ -1,4 +1,5 @@
 import type { Readable, Writable } from "node:stream";
+import { BackupError } from "../errors.js";
 
 /**
  * One command to run inside a service's container (or its local stand-in). Secrets go in `env` or
@@ -44,4 +45,12 @@ export interface Executor {
    * command could not be run, timed out, or was cancelled.
    */
   exec(request: ExecRequest): Promise<ExecResult>;
+}
+
+/**
+ * The command could not run because its container is not running: its main process exited (a Neo4j JVM
+ * after its shutdown), or it is being restarted. Transports that can tell set `details.containerNotRunning`.
+ */
+export function containerNotRunning(error: unknown): boolean {
+  return error instanceof BackupError && error.details?.containerNotRunning === true;
 }

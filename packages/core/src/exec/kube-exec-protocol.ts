@@ -45,8 +45,27 @@ export function exitCodeFromStatus(status: ExecStatus, target: string): number {
   throw new BackupError(
     "EXEC_FAILED",
     `${target}: the command could not be run: ${status.reason ?? status.status ?? "unknown failure"}${status.message ? ` (${status.message})` : ""}`,
-    { details: { reason: status.reason, target } },
+    {
+      details: {
+        reason: status.reason,
+        target,
+        ...(saysContainerNotRunning(status.message) ? { containerNotRunning: true } : {}),
+      },
+    },
   );
+}
+
+/**
+ * What the kubelet and its runtime answer an exec into a container that is not running (its main process
+ * exited, it is being restarted or has not started): containerd's "no running task found" (seen on kind when
+ * the Neo4j JVM, the container's main process, had just exited), "cannot exec in a stopped state", the
+ * kubelet's "container not found" and "is waiting to start".
+ */
+const CONTAINER_NOT_RUNNING =
+  /no running task found|cannot exec in a stopped state|container not running|container not found|is waiting to start|is not running/i;
+
+export function saysContainerNotRunning(message: string | undefined): boolean {
+  return message !== undefined && CONTAINER_NOT_RUNNING.test(message);
 }
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;

@@ -13,6 +13,7 @@ import {
   exitCodeFromStatus,
   OFFERED_PROTOCOLS,
   planExec,
+  saysContainerNotRunning,
   takeTrailer,
 } from "./kube-exec-protocol.js";
 import { StdinFrames } from "./stdin-frames.js";
@@ -209,13 +210,14 @@ export class KubernetesExecutor implements Executor {
         details: { status },
       });
     }
+    const notRunning = saysContainerNotRunning(message) ? { containerNotRunning: true } : {};
     if (status === 404) {
       return new BackupError("SERVICE_NOT_FOUND", `${this.target}: not found: ${message}`, {
-        details: { status },
+        details: { status, ...notRunning },
       });
     }
     return new BackupError("EXEC_FAILED", `${this.target}: exec refused (HTTP ${status}): ${message}`, {
-      details: { status },
+      details: { status, ...notRunning },
     });
   }
 

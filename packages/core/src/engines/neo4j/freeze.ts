@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
-import type { Executor } from "../../exec/executor.js";
+import { containerNotRunning, type Executor } from "../../exec/executor.js";
 import { containerWorkDir, removeContainerDir } from "../../exec/work-dir.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { waitForNeo4j } from "./wait.js";
@@ -299,10 +299,19 @@ export interface Resumed {
  * `removeFreezeWorkDir` once Neo4j serves. Throws only when the JVM is still stopped.
  */
 export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<Resumed> {
-  const result = await executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] });
+  let exitCode: number;
+  try {
+    exitCode = (await executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] })).exitCode;
+  } catch (error) {
+    frozen.lease.stop();
+    // The container is not running: its main process, the frozen JVM, was killed and the container is
+    // being restarted. Its work directory went with it.
+    if (containerNotRunning(error)) return { exitedWhileFrozen: true };
+    throw error;
+  }
   frozen.lease.stop();
   let exitedWhileFrozen = false;
-  if (result.exitCode !== 0) {
+  if (exitCode !== 0) {
     const state = await processState(executor, frozen.pid);
     if (state === "T") {
       throw new BackupError(
@@ -362,8 +371,17 @@ export async function restartNeo4jServer(
   }
 }
 
+/** The process's state letter (`S`, `T`, `Z`, …), or undefined when it is gone. */
 async function processState(executor: Executor, pid: number): Promise<string | undefined> {
-  const result = await executor.exec({ argv: ["cat", `/proc/${pid}/status`] });
+  let result: Awaited<ReturnType<Executor["exec"]>>;
+  try {
+    result = await executor.exec({ argv: ["cat", `/proc/${pid}/status`] });
+  } catch (error) {
+    // Where the JVM is the container's main process, its exit ends the container: the exec then fails
+    // instead of finding no process (kind: containerd's "no running task found"). The process is gone.
+    if (containerNotRunning(error)) return undefined;
+    throw error;
+  }
   if (result.exitCode !== 0) return undefined;
   const line = result.stdout
     .toString()
