@@ -14,8 +14,13 @@ for environ in /proc/[0-9]*/environ; do
   if [ -n "$run" ] && ! printf '%s\n' "$vars" | grep -qxF "IHB_TEST_RUN=$run"; then continue; fi
   leftovers+="  pid $pid ($name): $( { tr '\0' ' ' < "/proc/$pid/cmdline"; } 2>/dev/null | cut -c1-120)"$'\n'
 done
+# A kind cluster of this run (e2e/kind) outlived its test: deleted now, and reported.
+if [ -n "$run" ] && docker info >/dev/null 2>&1; then
+  clusters=$("$(dirname "$0")/kind-cluster.sh" prune "ihb-$run-" 2>/dev/null | tr '\n' ' ')
+  [ -z "$clusters" ] || leftovers+="  kind cluster(s), deleted now: $clusters"$'\n'
+fi
 if [ -n "$leftovers" ]; then
   printf 'leftover test processes (not stopped by their tests):\n%s' "$leftovers" >&2
   exit 1
 fi
-echo "leftovers: none (no testkit process${run:+ of run $run} outlived the tests)"
+echo "leftovers: none (no testkit process or kind cluster${run:+ of run $run} outlived the tests)"

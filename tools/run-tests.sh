@@ -12,6 +12,8 @@ if [ "${IHB_SKIP_DOCKER:-}" != 1 ]; then
   # finds every layer cached.
   tools/docker-daemon.sh start
   packages/image/build-local.sh >/dev/null
+  # kind and its node image (e2e/kind): built here, before any test, when their inputs changed.
+  tools/install/kind.sh >/dev/null
 fi
 results="$(mktemp -d)/vitest.json"
 # One CLI bundle for every test file that runs the CLI (packages/cli/test/cli-process.ts) instead of an
@@ -22,6 +24,8 @@ export IHB_TEST_CLI_BUNDLE
 # One id per run, in the environment of every process the testkit starts (tools/check-leftovers.sh).
 IHB_TEST_RUN="run-$(date +%s)-$$"
 export IHB_TEST_RUN
+# A kind cluster of this run never outlives it, even when the run is interrupted.
+trap 'tools/kind-cluster.sh prune "ihb-$IHB_TEST_RUN-" >/dev/null 2>&1 || true' EXIT
 status=0
 # Vitest's run-mode default is one worker fewer than the cores (one, on the 2-core CI machine), and a
 # root-config maxWorkers does not reach the projects: the flag does. The heavy files mostly wait on JVM
