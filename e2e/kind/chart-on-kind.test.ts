@@ -1,5 +1,5 @@
-// ci-cost: 300 s (182 s wall alone on a quiet machine, 9 s CPU in the test process + the kind node's: a cluster up
-// ~30 s, ~1.8 GB of local images loaded ~50 s, Infrahub rolled out, a backup Job ~42 s and a restore Job ~53 s)
+// ci-cost: 330 s (182 s wall alone for setup + backup + restore, ~240 s with the cancelled backup; 551 s at load 17–30;
+// ~13 s CPU in the test process + the kind node's: cluster up ~30 s, ~1.8 GB of local images loaded ~50 s)
 // The chart on real pods with a real kubelet (issue 27): a kind cluster on the node image built here, the Infrahub
 // deployment from locally built images in a namespace enforcing the `restricted` Pod Security Standard
 // (e2e/kind/infrahub-on-kind.ts), MinIO in the cluster, the product image `kind load`ed and charts/infrahub-backup
@@ -8,7 +8,12 @@
 // Security enforced by a real runtime, and the Neo4j freeze inside a container the kubelet restarts when its JVM
 // exits — not during the dump (the container that ran the dump is the one that exits after it), once after it.
 import { join } from "node:path";
-import { CreateBucketCommand, ListObjectsV2Command, S3Client } from "@aws-sdk/client-s3";
+import {
+  CreateBucketCommand,
+  ListMultipartUploadsCommand,
+  ListObjectsV2Command,
+  S3Client,
+} from "@aws-sdk/client-s3";
 import {
   digestInfrahubData,
   type InfrahubDataDigest,
@@ -130,6 +135,28 @@ describe.skipIf(unavailable !== undefined && !required)(
     }
     const expectedApps = Object.fromEntries(Object.entries(APP_REPLICAS).map(([n, r]) => [n, [r, r]]));
 
+    /** `kubectl logs -f` of the Job's pod from the moment it runs until the pod is gone: the whole log. */
+    async function followLogs(job: string): Promise<string> {
+      await waitUntil(
+        `a running pod of Job ${job}`,
+        async () =>
+          (
+            await cluster.kubectl([
+              "get",
+              "pods",
+              "-n",
+              NS,
+              "-l",
+              `job-name=${job}`,
+              "-o",
+              "jsonpath={.items[*].status.phase}",
+            ])
+          ).includes("Running"),
+        { timeoutMs: 120_000, intervalMs: 500 },
+      );
+      return await cluster.kubectl(["logs", "-f", "-n", NS, `job/${job}`], { timeoutMs: 600_000 });
+    }
+
     /** The time of the first text-format log line containing `text` (`time="…"`), in epoch ms. */
     function logTime(log: string, text: string): number {
       const line = log.split("\n").find((l) => l.includes(text));
@@ -227,6 +254,76 @@ describe.skipIf(unavailable !== undefined && !required)(
       expect(log).toMatch(/Neo4j serving database neo4j again after \d+ ms offline/);
       expect(await appsBack()).toEqual(expectedApps);
       expect(await digest()).toEqual(original);
+    });
+
+    it("a backup Job deleted while Neo4j is frozen puts everything back and stores nothing", async () => {
+      // The operator's way to cancel: delete the Job. The kubelet sends the CLI SIGTERM (the chart gives it
+      // 600 s to wind up). The window is held open: the dump is paused (SIGSTOP, inside the Neo4j container)
+      // as soon as it starts, so the deletion lands while Neo4j is frozen and the dump holds its store.
+      const job = "backup-cancelled";
+      await cluster.kubectl(["create", "job", "-n", NS, "--from=cronjob/ihb-backup-infrahub-backup", job]);
+      const logs = followLogs(job);
+      const paused = await cluster.kubectl(
+        [
+          "exec",
+          "-n",
+          NS,
+          NEO4J_POD,
+          "-c",
+          "neo4j",
+          "--",
+          "sh",
+          "-c",
+          // Every process of the dump (neo4j-admin's bootloader JVM and the one it starts); the pattern's
+          // brackets keep this script's own command line from matching.
+          `for _ in $(seq 1 2400); do
+             found=""
+             for p in /proc/[0-9]*; do
+               if tr '\\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'database[ ]dump'; then
+                 kill -STOP "\${p#/proc/}" && found="$found \${p#/proc/}"
+               fi
+             done
+             [ -z "$found" ] || { echo $found; exit 0; }
+             sleep 0.05
+           done
+           exit 1`,
+        ],
+        { timeoutMs: 180_000 },
+      );
+      expect(paused.trim()).toMatch(/^\d+( \d+)*$/);
+      await cluster.kubectl(["delete", "job", "-n", NS, job, "--cascade=foreground", "--timeout=300s"], {
+        timeoutMs: 320_000,
+      });
+      const log = await logs;
+      expect(log).toContain("dumping Neo4j database neo4j (offline)");
+      expect(log).toMatch(
+        /backup cancelled: .*Nothing was stored\. Neo4j serves again; the application services were started again\./,
+      );
+      expect(log).toMatch(/Neo4j serving database neo4j again after \d+ ms offline/);
+      expect(log).not.toContain("backup committed");
+
+      await neo4jReady();
+      expect(await appsBack()).toEqual(expectedApps);
+      expect(await digest()).toEqual(original);
+      // The dump's staging directory went with the cancelled run.
+      const staged = await cluster.kubectl([
+        "exec",
+        "-n",
+        NS,
+        NEO4J_POD,
+        "-c",
+        "neo4j",
+        "--",
+        "sh",
+        "-c",
+        "ls -a /data /var/lib/neo4j/data 2>/dev/null | grep -F .infrahub-backup-staging || true",
+      ]);
+      expect(staged.trim()).toBe("");
+      // Nothing stored, and no unfinished upload left behind.
+      const all = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/` }));
+      expect((all.Contents ?? []).map((o) => o.Key)).toHaveLength(1);
+      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
+      expect(uploads.Uploads ?? []).toEqual([]);
     });
 
     it("a restore Job brings the backup's data back and every service with it", async () => {
