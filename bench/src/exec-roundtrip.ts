@@ -14,7 +14,7 @@ import { loadKubeConfig } from "../../packages/core/src/environment/kubernetes-c
 // The exec transport itself, not a public API of core: what every dump and load byte of the product uses.
 import { KubernetesExecutor } from "../../packages/core/src/exec/kube-executor.js";
 import { formatBytes, median, parseSize } from "./report.js";
-import { stoppedOnSignal } from "./setup.js";
+import { disposeAll, stoppedOnSignal } from "./setup.js";
 
 const HELP = `pnpm bench:exec-roundtrip [--size 1GiB] [--rounds 2] [--probe-timeout-s 20]
 
@@ -299,15 +299,7 @@ async function main(): Promise<void> {
       ].join("\n"),
     );
   } finally {
-    for (const d of [...running].reverse()) {
-      try {
-        await d[Symbol.asyncDispose]();
-      } catch (error) {
-        // the others must still be stopped (above all the kind cluster)
-        log(`stopping failed: ${(error as Error).message}`);
-      }
-      running.delete(d);
-    }
+    await disposeAll(running, log);
   }
 }
 

@@ -104,6 +104,21 @@ export function stoppedOnSignal(): Set<AsyncDisposable> {
   return running;
 }
 
+/**
+ * Disposes everything left in `running`, last added first; a failed disposal is reported and the others are
+ * still stopped (a kind cluster left behind costs the machine a core).
+ */
+export async function disposeAll(running: Set<AsyncDisposable>, log: (msg: string) => void): Promise<void> {
+  for (const d of [...running].reverse()) {
+    try {
+      await d[Symbol.asyncDispose]();
+    } catch (error) {
+      log(`stopping failed: ${(error as Error).message}`);
+    }
+    running.delete(d);
+  }
+}
+
 /** Our CLI bundled (as it ships) into `workDir`; returns its path. */
 export function bundleCli(workDir: string): string {
   const cli = join(workDir, "infrahub-backup.mjs");
