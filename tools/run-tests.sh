@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command: installs the pinned toolchain if missing, then build, typecheck, lint and
 # every test tier that this machine can run. Exit code 0 only when all of it passed.
+#   tools/run-tests.sh [FILTER...]   FILTERs (vitest file filters, e.g. e2e/kind) run only those test files,
+#                                    after the same bootstrap, build and images: what the e2e-kind workflow runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/bootstrap.sh
@@ -30,7 +32,7 @@ status=0
 # Vitest's run-mode default is one worker fewer than the cores (one, on the 2-core CI machine), and a
 # root-config maxWorkers does not reach the projects: the flag does. The heavy files mostly wait on JVM
 # starts and I/O, so two run side by side.
-pnpm exec vitest run --maxWorkers=100% --reporter=default --reporter=json --outputFile.json="$results" || status=$?
+pnpm exec vitest run "$@" --maxWorkers=100% --reporter=default --reporter=json --outputFile.json="$results" || status=$?
 node tools/test-summary.mjs "$results" || status=1
 tools/check-leftovers.sh || status=1
 rm -rf "$(dirname "$IHB_TEST_CLI_BUNDLE")"
