@@ -26,10 +26,12 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import {
   deployInfrahubOnKind,
+  execIn,
   graphQueries,
   LOCAL_IMAGES,
   MINIO_KEYS,
   MINIO_NODE_PORT,
+  NEO4J_CONTAINER,
   INFRAHUB_NAMESPACE as NS,
   sqlQueries,
 } from "./infrahub-on-kind.js";
@@ -42,7 +44,6 @@ const BUCKET = "infrahub-backups";
 const PREFIX = "kind";
 const S3_SECRET = "backup-s3";
 const IN_CLUSTER_S3 = "http://minio.minio.svc.cluster.local:9000";
-const NEO4J_POD = "infrahub-database-0";
 /** The application Deployments and their replicas: each must be back at its count after a backup and a restore. */
 const APP_REPLICAS: Record<string, number> = {
   "infrahub-infrahub-server": 1,
@@ -111,9 +112,9 @@ describe.skipIf(unavailable !== undefined && !required)(
     }
 
     async function neo4jContainer(): Promise<KubeObject> {
-      const pod = await cluster.json(["get", "pod", "-n", NS, NEO4J_POD]);
+      const pod = await cluster.json(["get", "pod", "-n", NS, NEO4J_CONTAINER.pod]);
       const status = (pod.status?.containerStatuses ?? []).find((c: KubeObject) => c.name === "neo4j");
-      if (!status) throw new Error(`${NEO4J_POD} has no neo4j container status`);
+      if (!status) throw new Error(`${NEO4J_CONTAINER.pod} has no neo4j container status`);
       return status;
     }
 
@@ -263,15 +264,10 @@ describe.skipIf(unavailable !== undefined && !required)(
       const job = "backup-cancelled";
       await cluster.kubectl(["create", "job", "-n", NS, "--from=cronjob/ihb-backup-infrahub-backup", job]);
       const logs = followLogs(job);
-      const paused = await cluster.kubectl(
+      const paused = await execIn(
+        cluster,
+        NEO4J_CONTAINER,
         [
-          "exec",
-          "-n",
-          NS,
-          NEO4J_POD,
-          "-c",
-          "neo4j",
-          "--",
           "sh",
           "-c",
           // Every process of the dump (neo4j-admin's bootloader JVM and the one it starts); the pattern's
@@ -306,14 +302,7 @@ describe.skipIf(unavailable !== undefined && !required)(
       expect(await appsBack()).toEqual(expectedApps);
       expect(await digest()).toEqual(original);
       // The dump's staging directory went with the cancelled run.
-      const staged = await cluster.kubectl([
-        "exec",
-        "-n",
-        NS,
-        NEO4J_POD,
-        "-c",
-        "neo4j",
-        "--",
+      const staged = await execIn(cluster, NEO4J_CONTAINER, [
         "sh",
         "-c",
         "ls -a /data /var/lib/neo4j/data 2>/dev/null | grep -F .infrahub-backup-staging || true",

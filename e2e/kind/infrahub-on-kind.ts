@@ -284,20 +284,30 @@ export function infrahubWorkloads(): string[] {
     .map((o) => `${o.kind.toLowerCase()}/${o.metadata.name}`);
 }
 
+/** Runs `argv` in a container of an Infrahub pod (stdin from `input`); rejects on a non-zero exit. */
+export async function execIn(
+  cluster: KindCluster,
+  target: { pod: string; container: string },
+  argv: readonly string[],
+  options: { input?: string; timeoutMs?: number } = {},
+): Promise<string> {
+  return await cluster.kubectl(
+    ["exec", "-i", "-n", INFRAHUB_NAMESPACE, target.pod, "-c", target.container, "--", ...argv],
+    options,
+  );
+}
+
+export const NEO4J_CONTAINER = { pod: `${RELEASE}-database-0`, container: "neo4j" } as const;
+const POSTGRES_CONTAINER = { pod: `${RELEASE}-postgresql-0`, container: "postgresql" } as const;
+
 /** cypher-shell inside the Neo4j container; the password comes from the container's own NEO4J_AUTH. */
 export function graphQueries(cluster: KindCluster): GraphQueries {
   return {
     cypher: async (query) =>
-      await cluster.kubectl(
+      await execIn(
+        cluster,
+        NEO4J_CONTAINER,
         [
-          "exec",
-          "-i",
-          "-n",
-          INFRAHUB_NAMESPACE,
-          `${RELEASE}-database-0`,
-          "-c",
-          "neo4j",
-          "--",
           "sh",
           "-c",
           // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion in the container
@@ -312,16 +322,10 @@ export function graphQueries(cluster: KindCluster): GraphQueries {
 export function sqlQueries(cluster: KindCluster): SqlQueries {
   return {
     psql: async (sql) =>
-      await cluster.kubectl(
+      await execIn(
+        cluster,
+        POSTGRES_CONTAINER,
         [
-          "exec",
-          "-i",
-          "-n",
-          INFRAHUB_NAMESPACE,
-          `${RELEASE}-postgresql-0`,
-          "-c",
-          "postgresql",
-          "--",
           "psql",
           "-X",
           "-q",
