@@ -67,7 +67,11 @@ export async function waitForNeo4j(
           `Neo4j runs, but database ${credentials.database} is ${status.currentStatus}: ${status.message}`,
           {
             hint: "look at the Neo4j log (debug.log); a store locked by another process or a damaged store keeps it from starting",
-            details: { database: credentials.database, currentStatus: status.currentStatus },
+            details: {
+              database: credentials.database,
+              currentStatus: status.currentStatus,
+              failedStart: true,
+            },
           },
         );
       }
@@ -94,11 +98,7 @@ export async function waitForNeo4j(
 
 /** The error `waitForNeo4j` throws when the server runs but reports the user database as failed to start. */
 export function isFailedStart(error: unknown): boolean {
-  return (
-    error instanceof BackupError &&
-    error.code === "DATABASE_UNAVAILABLE" &&
-    typeof error.details?.currentStatus === "string"
-  );
+  return error instanceof BackupError && error.details?.failedStart === true;
 }
 
 interface DatabaseStatus {
