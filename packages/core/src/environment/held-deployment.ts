@@ -232,6 +232,16 @@ export class HeldDeployment implements AsyncDisposable {
         );
         await restartNeo4jServer(executor, this.#options.runtime.pidFile);
         await this.#waitForNeo4j(executor);
+        exitedWhileFrozen = false;
+      }
+      if (exitedWhileFrozen) {
+        // It serves, but the operation must say why what it ran on the store may have failed.
+        this.#options.onEvent(
+          warning(
+            "NEO4J_RESTARTED",
+            "Neo4j's frozen process was gone when it was to be resumed (killed, or its container restarted): its supervisor started it again during the operation",
+          ),
+        );
       }
       this.neo4jDowntimeMs = Date.now() - (this.#neo4jStoppedAt ?? Date.now());
       this.#neo4jStoppedAt = undefined;
