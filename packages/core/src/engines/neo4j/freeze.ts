@@ -252,6 +252,16 @@ export function ownedBy(frozen: FrozenNeo4j): Record<string, string> {
  * its database. Closing an exec session does not reliably end the command it started.
  */
 export async function endOwnedCommands(executor: Executor, frozen: FrozenNeo4j): Promise<void> {
+  // Where the JVM is the container's main process, its death ends the container and every command run in it;
+  // the container that replaces it has a fresh file system, without the helper's work directory.
+  let present: number;
+  try {
+    present = (await executor.exec({ argv: ["test", "-d", frozen.workDir], timeoutMs: 30_000 })).exitCode;
+  } catch (error) {
+    if (containerNotRunning(error)) return;
+    throw error;
+  }
+  if (present !== 0) return;
   await runCommand(
     executor,
     { argv: [`${frozen.workDir}/neo4j-freeze`, "--kill-owned", frozen.workDir], timeoutMs: 30_000 },
