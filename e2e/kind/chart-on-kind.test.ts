@@ -1,5 +1,5 @@
-// ci-cost: 330 s (182 s wall alone for setup + backup + restore, ~240 s with the cancelled backup; 551 s at load 17–30;
-// ~13 s CPU in the test process + the kind node's: cluster up ~30 s, ~1.8 GB of local images loaded ~50 s)
+// ci-cost: 360 s (182 s wall alone for setup + backup + restore, ~280 s with the cancelled backup and the killed JVM;
+// 500 s at load ~15; ~13 s CPU in the test process + the kind node's: cluster up ~30 s, ~1.8 GB of images loaded ~50 s)
 // The chart on real pods with a real kubelet (issue 27): a kind cluster on the node image built here, the Infrahub
 // deployment from locally built images in a namespace enforcing the `restricted` Pod Security Standard
 // (e2e/kind/infrahub-on-kind.ts), MinIO in the cluster, the product image `kind load`ed and charts/infrahub-backup
@@ -158,6 +158,36 @@ describe.skipIf(unavailable !== undefined && !required)(
       return await cluster.kubectl(["logs", "-f", "-n", NS, `job/${job}`], { timeoutMs: 600_000 });
     }
 
+    /**
+     * Holds the offline window open: pauses (SIGSTOP, inside the Neo4j container) every process of the dump as
+     * soon as it starts, and returns once it did.
+     */
+    async function pauseTheDump(): Promise<void> {
+      const paused = await execIn(
+        cluster,
+        NEO4J_CONTAINER,
+        [
+          "sh",
+          "-c",
+          // Every process of the dump (neo4j-admin's bootloader JVM and the one it starts); the pattern's
+          // brackets keep this script's own command line from matching.
+          `for _ in $(seq 1 2400); do
+           found=""
+           for p in /proc/[0-9]*; do
+             if tr '\\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'database[ ]dump'; then
+               kill -STOP "\${p#/proc/}" && found="$found \${p#/proc/}"
+             fi
+           done
+           [ -z "$found" ] || { echo $found; exit 0; }
+           sleep 0.05
+         done
+         exit 1`,
+        ],
+        { timeoutMs: 180_000 },
+      );
+      expect(paused.trim()).toMatch(/^\d+( \d+)*$/);
+    }
+
     /** The time of the first text-format log line containing `text` (`time="…"`), in epoch ms. */
     function logTime(log: string, text: string): number {
       const line = log.split("\n").find((l) => l.includes(text));
@@ -264,29 +294,7 @@ describe.skipIf(unavailable !== undefined && !required)(
       const job = "backup-cancelled";
       await cluster.kubectl(["create", "job", "-n", NS, "--from=cronjob/ihb-backup-infrahub-backup", job]);
       const logs = followLogs(job);
-      const paused = await execIn(
-        cluster,
-        NEO4J_CONTAINER,
-        [
-          "sh",
-          "-c",
-          // Every process of the dump (neo4j-admin's bootloader JVM and the one it starts); the pattern's
-          // brackets keep this script's own command line from matching.
-          `for _ in $(seq 1 2400); do
-             found=""
-             for p in /proc/[0-9]*; do
-               if tr '\\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'database[ ]dump'; then
-                 kill -STOP "\${p#/proc/}" && found="$found \${p#/proc/}"
-               fi
-             done
-             [ -z "$found" ] || { echo $found; exit 0; }
-             sleep 0.05
-           done
-           exit 1`,
-        ],
-        { timeoutMs: 180_000 },
-      );
-      expect(paused.trim()).toMatch(/^\d+( \d+)*$/);
+      await pauseTheDump();
       await cluster.kubectl(["delete", "job", "-n", NS, job, "--cascade=foreground", "--timeout=300s"], {
         timeoutMs: 320_000,
       });
@@ -313,6 +321,44 @@ describe.skipIf(unavailable !== undefined && !required)(
       expect((all.Contents ?? []).map((o) => o.Key)).toHaveLength(1);
       const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
       expect(uploads.Uploads ?? []).toEqual([]);
+    });
+
+    it("the Neo4j JVM killed while frozen mid-dump: the Job fails clearly, the kubelet brings Neo4j back, nothing stored", async () => {
+      // The frozen JVM is the container's main process (under tini): its death ends the container and the dump
+      // in it, and the kubelet starts a new container on the same data volume.
+      const restarts = (await neo4jContainer()).restartCount;
+      const job = "backup-jvm-killed";
+      await cluster.kubectl(["create", "job", "-n", NS, "--from=cronjob/ihb-backup-infrahub-backup", job]);
+      const logs = followLogs(job);
+      await pauseTheDump();
+      await execIn(cluster, NEO4J_CONTAINER, ["sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)"]);
+      const log = await logs;
+      expect(log).toContain("dumping Neo4j database neo4j (offline)");
+      expect(log).toMatch(
+        /backup failed: .*Nothing was stored\. Neo4j serves again; the application services were started again\./,
+      );
+      expect(log).toContain("NEO4J_RESTARTED");
+      expect(log).not.toContain("SERVICES_NOT_RESTORED");
+      // The Job controller records the failed pod a moment after its log ends.
+      await waitUntil(
+        `Job ${job} failed`,
+        async () => (await cluster.json(["get", "job", "-n", NS, job])).status?.failed === 1,
+        { timeoutMs: 60_000, intervalMs: 1000 },
+      );
+
+      await neo4jReady();
+      expect((await neo4jContainer()).restartCount).toBeGreaterThan(restarts);
+      expect(await appsBack()).toEqual(expectedApps);
+      expect(await digest()).toEqual(original);
+      const staged = await execIn(cluster, NEO4J_CONTAINER, [
+        "sh",
+        "-c",
+        "ls -a /data /var/lib/neo4j/data 2>/dev/null | grep -F .infrahub-backup-staging || true",
+      ]);
+      expect(staged.trim()).toBe("");
+      const all = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/` }));
+      expect((all.Contents ?? []).map((o) => o.Key)).toHaveLength(1);
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
     });
 
     it("a restore Job brings the backup's data back and every service with it", async () => {
