@@ -254,14 +254,24 @@ export function ownedBy(frozen: FrozenNeo4j): Record<string, string> {
 export async function endOwnedCommands(executor: Executor, frozen: FrozenNeo4j): Promise<void> {
   // Where the JVM is the container's main process, its death ends the container and every command run in it;
   // the container that replaces it has a fresh file system, without the helper's work directory.
-  let present: number;
+  // Only a container that answers can say the directory is gone: a Compose service that is not running fails
+  // the exec itself, and the helper's run below then says so at once.
+  let answer: string;
   try {
-    present = (await executor.exec({ argv: ["test", "-d", frozen.workDir], timeoutMs: 30_000 })).exitCode;
+    answer = (
+      await executor.exec({
+        argv: ["sh", "-c", 'if [ -d "$D" ]; then echo present; else echo absent; fi'],
+        env: { D: frozen.workDir },
+        timeoutMs: 30_000,
+      })
+    ).stdout
+      .toString("utf8")
+      .trim();
   } catch (error) {
     if (containerNotRunning(error)) return;
     throw error;
   }
-  if (present !== 0) return;
+  if (answer === "absent") return;
   await runCommand(
     executor,
     { argv: [`${frozen.workDir}/neo4j-freeze`, "--kill-owned", frozen.workDir], timeoutMs: 30_000 },
