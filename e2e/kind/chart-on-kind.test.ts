@@ -188,6 +188,25 @@ describe.skipIf(unavailable !== undefined && !required)(
       expect(paused.trim()).toMatch(/^\d+( \d+)*$/);
     }
 
+    /**
+     * After a backup that failed or was cancelled: Neo4j Ready, the apps at their replicas, the data unchanged,
+     * the dump's staging directory gone, and in storage only the first test's archive — no unfinished upload.
+     */
+    async function everythingPutBack(): Promise<void> {
+      await neo4jReady();
+      expect(await appsBack()).toEqual(expectedApps);
+      expect(await digest()).toEqual(original);
+      const staged = await execIn(cluster, NEO4J_CONTAINER, [
+        "sh",
+        "-c",
+        "ls -a /data /var/lib/neo4j/data 2>/dev/null | grep -F .infrahub-backup-staging || true",
+      ]);
+      expect(staged.trim()).toBe("");
+      const all = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/` }));
+      expect((all.Contents ?? []).map((o) => o.Key)).toHaveLength(1);
+      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
+    }
+
     /** The time of the first text-format log line containing `text` (`time="…"`), in epoch ms. */
     function logTime(log: string, text: string): number {
       const line = log.split("\n").find((l) => l.includes(text));
@@ -306,21 +325,7 @@ describe.skipIf(unavailable !== undefined && !required)(
       expect(log).toMatch(/Neo4j serving database neo4j again after \d+ ms offline/);
       expect(log).not.toContain("backup committed");
 
-      await neo4jReady();
-      expect(await appsBack()).toEqual(expectedApps);
-      expect(await digest()).toEqual(original);
-      // The dump's staging directory went with the cancelled run.
-      const staged = await execIn(cluster, NEO4J_CONTAINER, [
-        "sh",
-        "-c",
-        "ls -a /data /var/lib/neo4j/data 2>/dev/null | grep -F .infrahub-backup-staging || true",
-      ]);
-      expect(staged.trim()).toBe("");
-      // Nothing stored, and no unfinished upload left behind.
-      const all = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/` }));
-      expect((all.Contents ?? []).map((o) => o.Key)).toHaveLength(1);
-      const uploads = await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }));
-      expect(uploads.Uploads ?? []).toEqual([]);
+      await everythingPutBack();
     });
 
     it("the Neo4j JVM killed while frozen mid-dump: the Job fails clearly, the kubelet brings Neo4j back, nothing stored", async () => {
@@ -346,19 +351,8 @@ describe.skipIf(unavailable !== undefined && !required)(
         { timeoutMs: 60_000, intervalMs: 1000 },
       );
 
-      await neo4jReady();
+      await everythingPutBack();
       expect((await neo4jContainer()).restartCount).toBeGreaterThan(restarts);
-      expect(await appsBack()).toEqual(expectedApps);
-      expect(await digest()).toEqual(original);
-      const staged = await execIn(cluster, NEO4J_CONTAINER, [
-        "sh",
-        "-c",
-        "ls -a /data /var/lib/neo4j/data 2>/dev/null | grep -F .infrahub-backup-staging || true",
-      ]);
-      expect(staged.trim()).toBe("");
-      const all = await s3.send(new ListObjectsV2Command({ Bucket: BUCKET, Prefix: `${PREFIX}/` }));
-      expect((all.Contents ?? []).map((o) => o.Key)).toHaveLength(1);
-      expect((await s3.send(new ListMultipartUploadsCommand({ Bucket: BUCKET }))).Uploads ?? []).toEqual([]);
     });
 
     it("a restore Job brings the backup's data back and every service with it", async () => {
