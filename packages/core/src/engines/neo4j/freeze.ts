@@ -253,30 +253,33 @@ export function ownedBy(frozen: FrozenNeo4j): Record<string, string> {
  */
 export async function endOwnedCommands(executor: Executor, frozen: FrozenNeo4j): Promise<void> {
   // Where the JVM is the container's main process, its death ends the container and every command run in it;
-  // the container that replaces it has a fresh file system, without the helper's work directory.
-  // Only a container that answers can say the directory is gone: a Compose service that is not running fails
-  // the exec itself, and the helper's run below then says so at once.
-  let answer: string;
-  try {
-    answer = (
-      await executor.exec({
-        argv: ["sh", "-c", 'if [ -d "$D" ]; then echo present; else echo absent; fi'],
+  // the container that replaces it has a fresh file system, without the helper's work directory. Only a
+  // container that answers can say the directory is gone: a Compose service that is not running fails the
+  // exec itself, at once. One exec: this runs while Neo4j is offline.
+  await execUnlessContainerGone(() =>
+    runCommand(
+      executor,
+      {
+        argv: ["sh", "-c", 'if [ -d "$D" ]; then exec "$D/neo4j-freeze" --kill-owned "$D"; fi'],
         env: { D: frozen.workDir },
         timeoutMs: 30_000,
-      })
-    ).stdout
-      .toString("utf8")
-      .trim();
+      },
+      { what: "ending the commands run on the frozen Neo4j store", failureCode: "SERVICES_NOT_RESTORED" },
+    ),
+  );
+}
+
+/**
+ * Runs an exec whose container may have ended with its main process (the JVM under the freeze): undefined
+ * then, instead of the transport's error. Any other failure is thrown.
+ */
+async function execUnlessContainerGone<T>(exec: () => Promise<T>): Promise<T | undefined> {
+  try {
+    return await exec();
   } catch (error) {
-    if (containerNotRunning(error)) return;
+    if (containerNotRunning(error)) return undefined;
     throw error;
   }
-  if (answer === "absent") return;
-  await runCommand(
-    executor,
-    { argv: [`${frozen.workDir}/neo4j-freeze`, "--kill-owned", frozen.workDir], timeoutMs: 30_000 },
-    { what: "ending the commands run on the frozen Neo4j store", failureCode: "SERVICES_NOT_RESTORED" },
-  );
 }
 
 /**
@@ -319,19 +322,15 @@ export interface Resumed {
  * `removeFreezeWorkDir` once Neo4j serves. Throws only when the JVM is still stopped.
  */
 export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<Resumed> {
-  let exitCode: number;
-  try {
-    exitCode = (await executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] })).exitCode;
-  } catch (error) {
-    frozen.lease.stop();
-    // The container is not running: its main process, the frozen JVM, was killed and the container is
-    // being restarted. Its work directory went with it.
-    if (containerNotRunning(error)) return { exitedWhileFrozen: true };
-    throw error;
-  }
+  const result = await execUnlessContainerGone(() =>
+    executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] }),
+  );
   frozen.lease.stop();
+  // The container is not running: its main process, the frozen JVM, was killed and the container is being
+  // restarted. Its work directory went with it.
+  if (result === undefined) return { exitedWhileFrozen: true };
   let exitedWhileFrozen = false;
-  if (exitCode !== 0) {
+  if (result.exitCode !== 0) {
     const state = await processState(executor, frozen.pid);
     if (state === "T") {
       throw new BackupError(
@@ -393,16 +392,10 @@ export async function restartNeo4jServer(
 
 /** The process's state letter (`S`, `T`, `Z`, …), or undefined when it is gone. */
 async function processState(executor: Executor, pid: number): Promise<string | undefined> {
-  let result: Awaited<ReturnType<Executor["exec"]>>;
-  try {
-    result = await executor.exec({ argv: ["cat", `/proc/${pid}/status`] });
-  } catch (error) {
-    // Where the JVM is the container's main process, its exit ends the container: the exec then fails
-    // instead of finding no process (kind: containerd's "no running task found"). The process is gone.
-    if (containerNotRunning(error)) return undefined;
-    throw error;
-  }
-  if (result.exitCode !== 0) return undefined;
+  // Where the JVM is the container's main process, its exit ends the container: the exec then fails instead
+  // of finding no process (kind: containerd's "no running task found"). The process is gone.
+  const result = await execUnlessContainerGone(() => executor.exec({ argv: ["cat", `/proc/${pid}/status`] }));
+  if (result === undefined || result.exitCode !== 0) return undefined;
   const line = result.stdout
     .toString()
     .split("\n")
