@@ -74,6 +74,16 @@ describe("exit status from the status frame", () => {
     expect(error).toMatchObject({ code: "EXEC_FAILED" });
     expect(containerNotRunning(error)).toBe(true);
   });
+
+  it.each([
+    'Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: failed to create exec "e373c73387cc84ba08a2e10834c2d3953c56efe5845128a7a8158d4740769351": ttrpc: closed',
+    "Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: container is in CONTAINER_EXITED state",
+  ])("says the container was not running for an exec racing its end (recorded on kind): %s", (message) => {
+    const error = thrownBy(() =>
+      exitCodeFromStatus({ status: "Failure", reason: "InternalError", message }, "pod x"),
+    );
+    expect(containerNotRunning(error)).toBe(true);
+  });
 });
 
 function thrownBy(f: () => unknown): unknown {
