@@ -20,10 +20,12 @@ import {
   repoRoot,
   run,
   seedInfrahubData,
-  toolDir,
   waitUntil,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { chartDir, helmBin } from "../../charts/tests/helm.js";
+import { jobCondition, jobFinished } from "../../charts/tests/jobs.js";
+import { helmCli } from "../acceptance/helm-cli.js";
 import {
   deployInfrahubOnKind,
   execIn,
@@ -61,33 +63,34 @@ describe.skipIf(unavailable !== undefined && !required)(
     let s3: S3Client;
     let original: InfrahubDataDigest;
 
-    const helm = async (args: string[], input?: string) =>
+    const helmEnv = () => ({
+      HELM_CACHE_HOME: join(cluster.work.path, "helm-cache"),
+      HELM_CONFIG_HOME: join(cluster.work.path, "helm-config"),
+    });
+    const helm = async (args: string[]) =>
       (
-        await run(
-          join(toolDir("helm", "HELM4_VERSION"), "bin/helm"),
-          [...args, "--kubeconfig", cluster.kubeconfig],
-          {
-            env: {
-              ...process.env,
-              HELM_CACHE_HOME: join(cluster.work.path, "helm-cache"),
-              HELM_CONFIG_HOME: join(cluster.work.path, "helm-config"),
-            },
-            timeoutMs: 300_000,
-            ...(input === undefined ? {} : { input }),
-          },
-        )
+        await run(helmBin(), [...args, "--kubeconfig", cluster.kubeconfig], {
+          env: { ...process.env, ...helmEnv() },
+          timeoutMs: 300_000,
+        })
       ).stdout;
 
-    /** Installs charts/infrahub-backup with values only (JSON on stdin), the local image never pulled. */
-    const installChart = async (release: string, values: KubeObject) =>
-      await helm(
-        ["install", release, join(repoRoot, "charts/infrahub-backup"), "-n", NS, "--values", "-"],
-        JSON.stringify({
-          image: { repository: image.split(":")[0], tag: image.split(":")[1], pullPolicy: "Never" },
-          logFormat: "text",
-          ...values,
-        }),
-      );
+    /** Installs charts/infrahub-backup with values only, the local image never pulled. */
+    const installChart = async (release: string, values: KubeObject) => {
+      const outcome = await helmCli({
+        helm: helmBin(),
+        chart: chartDir,
+        namespace: NS,
+        workDir: cluster.work.path,
+        globalArgs: ["--kubeconfig", cluster.kubeconfig],
+        env: helmEnv(),
+      }).install(release, {
+        image: { repository: image.split(":")[0], tag: image.split(":")[1], pullPolicy: "Never" },
+        logFormat: "text",
+        ...values,
+      });
+      if (!outcome.ok) throw new Error(`helm install ${release} failed:\n${outcome.output}`);
+    };
 
     const s3Values = (extra: KubeObject = {}) => ({
       type: "s3",
@@ -99,11 +102,9 @@ describe.skipIf(unavailable !== undefined && !required)(
       const deadline = Date.now() + timeoutMs;
       for (;;) {
         const job = await cluster.json(["get", "job", "-n", NS, name]);
-        const condition = (type: string) =>
-          (job.status?.conditions ?? []).some((c: KubeObject) => c.type === type && c.status === "True");
-        if (condition("Complete") || condition("Failed") || Date.now() > deadline) {
+        if (jobFinished(job) || Date.now() > deadline) {
           const log = await cluster.kubectl(["logs", "-n", NS, `job/${name}`, "--all-containers"]);
-          if (!condition("Complete"))
+          if (!jobCondition(job, "Complete"))
             throw new Error(`Job ${name} did not complete: ${JSON.stringify(job.status)}\n${log}`);
           return log;
         }
