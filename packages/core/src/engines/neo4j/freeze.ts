@@ -3,7 +3,7 @@ import { stat } from "node:fs/promises";
 import { setTimeout as sleep } from "node:timers/promises";
 import { BackupError } from "../../errors.js";
 import { runCommand } from "../../exec/command.js";
-import { containerNotRunning, type Executor } from "../../exec/executor.js";
+import { containerNotRunning, type ExecResult, type Executor } from "../../exec/executor.js";
 import { containerWorkDir, removeContainerDir } from "../../exec/work-dir.js";
 import type { Neo4jCredentials } from "./credentials.js";
 import { waitForNeo4j } from "./wait.js";
@@ -27,9 +27,18 @@ export interface FreezeOptions {
   signal?: AbortSignal;
 }
 
-/** A Neo4j JVM stopped (SIGSTOP) after its clean shutdown: store files closed and unlocked. */
-export interface FrozenNeo4j {
+/**
+ * A process in the database container, told apart from a later one under the same pid: a restarted
+ * container numbers its processes the same way, so the new JVM often gets the old one's pid.
+ */
+export interface ContainerProcess {
   pid: number;
+  /** When it started: clock ticks after boot, field 22 of `/proc/<pid>/stat`. */
+  startTicks: string;
+}
+
+/** A Neo4j JVM stopped (SIGSTOP) after its clean shutdown: store files closed and unlocked. */
+export interface FrozenNeo4j extends ContainerProcess {
   /** Private scratch directory in the container (helper, lease, expiry script), removed by `resume`. */
   workDir: string;
   frozenAt: number;
@@ -89,9 +98,23 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
   const sig = signal ? { signal } : {};
   const pid = await readServerPid(executor, pidFile, sig);
 
-  const machine = (
-    await runCommand(executor, { argv: ["uname", "-m"], ...sig }, { what: "uname -m" })
-  ).trim();
+  // One round trip for both: the architecture picks the helper, the start time names this JVM.
+  const [machine = "", statLine = ""] = (
+    await runCommand(
+      executor,
+      { argv: ["sh", "-c", 'uname -m && cat "/proc/$P/stat"'], env: { P: String(pid) }, ...sig },
+      { what: "reading the container's architecture and Neo4j's process" },
+    )
+  )
+    .trim()
+    .split("\n");
+  const server = { pid, startTicks: parseProcStat(statLine)?.startTicks ?? "" };
+  if (server.startTicks === "") {
+    throw new BackupError(
+      "EXEC_FAILED",
+      `unreadable /proc/${pid}/stat of Neo4j: ${JSON.stringify(statLine)}`,
+    );
+  }
   const arch =
     machine === "x86_64" || machine === "amd64"
       ? "amd64"
@@ -158,8 +181,8 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
     );
     const frozenBy = Date.now() + (options.shutdownTimeoutMs ?? 180_000);
     for (;;) {
-      const state = await processState(executor, pid);
-      if (state === "T") return { pid, workDir, frozenAt: Date.now(), lease };
+      const state = await processState(executor, server);
+      if (state === "T") return { ...server, workDir, frozenAt: Date.now(), lease };
       if (state === undefined) {
         throw new BackupError(
           "DATABASE_COMMAND_FAILED",
@@ -180,7 +203,7 @@ export async function freezeNeo4j(executor: Executor, options: FreezeOptions): P
       await sleep(250);
     }
   } catch (error) {
-    await abandonFreeze(executor, pid, workDir, lease);
+    await abandonFreeze(executor, server, workDir, lease);
     throw error;
   }
 }
@@ -214,11 +237,15 @@ async function readServerPid(
  * After a failed freeze: a JVM that did get paused is resumed at once (rather than after the helper's
  * TTL), and the work directory goes, which ends the helper.
  */
-async function abandonFreeze(executor: Executor, pid: number, workDir: string, lease: FreezeLease) {
+async function abandonFreeze(
+  executor: Executor,
+  server: ContainerProcess,
+  workDir: string,
+  lease: FreezeLease,
+) {
   lease.stop();
   try {
-    if ((await processState(executor, pid)) === "T")
-      await executor.exec({ argv: ["kill", "-CONT", String(pid)] });
+    if ((await processState(executor, server)) === "T") await signalProcess(executor, server, "CONT");
   } finally {
     try {
       await removeFreezeWorkDir(executor, workDir);
@@ -322,16 +349,15 @@ export interface Resumed {
  * `removeFreezeWorkDir` once Neo4j serves. Throws only when the JVM is still stopped.
  */
 export async function resumeNeo4j(executor: Executor, frozen: FrozenNeo4j): Promise<Resumed> {
-  const result = await execUnlessContainerGone(() =>
-    executor.exec({ argv: ["kill", "-CONT", String(frozen.pid)] }),
-  );
+  // SIGCONT only to the JVM that was frozen: in a restarted container its pid may be the new server's.
+  const result = await execUnlessContainerGone(() => signalProcess(executor, frozen, "CONT"));
   frozen.lease.stop();
   // The container is not running: its main process, the frozen JVM, was killed and the container is being
   // restarted. Its work directory went with it.
   if (result === undefined) return { exitedWhileFrozen: true };
   let exitedWhileFrozen = false;
   if (result.exitCode !== 0) {
-    const state = await processState(executor, frozen.pid);
+    const state = await processState(executor, frozen);
     if (state === "T") {
       throw new BackupError(
         "SERVICES_NOT_RESTORED",
@@ -370,12 +396,17 @@ export async function restartNeo4jServer(
     // No pid file: the server is not running (or is starting over by itself); the wait that follows tells.
     return;
   }
-  await executor.exec({ argv: ["kill", "-TERM", String(pid)] });
+  const stat = await execUnlessContainerGone(() => executor.exec({ argv: ["cat", `/proc/${pid}/stat`] }));
+  const startTicks = stat?.exitCode === 0 ? parseProcStat(stat.stdout.toString())?.startTicks : undefined;
+  // Gone already (a stale pid file): nothing to stop; the wait that follows tells whether a server comes up.
+  if (startTicks === undefined) return;
+  const server = { pid, startTicks };
+  await signalProcess(executor, server, "TERM");
   const deadline = Date.now() + timeoutMs;
   for (
-    let state = await processState(executor, pid);
+    let state = await processState(executor, server);
     state !== undefined && state !== "Z";
-    state = await processState(executor, pid)
+    state = await processState(executor, server)
   ) {
     if (Date.now() > deadline) {
       throw new BackupError(
@@ -390,17 +421,55 @@ export async function restartNeo4jServer(
   }
 }
 
-/** The process's state letter (`S`, `T`, `Z`, …), or undefined when it is gone. */
-async function processState(executor: Executor, pid: number): Promise<string | undefined> {
+/**
+ * The process's state letter (`S`, `T`, `Z`, …), or undefined when it is gone — also when a later
+ * process holds its pid (the container was restarted).
+ */
+async function processState(executor: Executor, target: ContainerProcess): Promise<string | undefined> {
   // Where the JVM is the container's main process, its exit ends the container: the exec then fails instead
   // of finding no process (kind: containerd's "no running task found"). The process is gone.
-  const result = await execUnlessContainerGone(() => executor.exec({ argv: ["cat", `/proc/${pid}/status`] }));
+  const result = await execUnlessContainerGone(() =>
+    executor.exec({ argv: ["cat", `/proc/${target.pid}/stat`] }),
+  );
   if (result === undefined || result.exitCode !== 0) return undefined;
-  const line = result.stdout
-    .toString()
-    .split("\n")
-    .find((l) => l.startsWith("State:"));
-  return line?.replace(/^State:\s*/, "").charAt(0);
+  const stat = parseProcStat(result.stdout.toString());
+  return stat?.startTicks === target.startTicks ? stat.state : undefined;
+}
+
+/**
+ * State letter and start time from a `/proc/<pid>/stat` line. The command name (field 2) is in
+ * parentheses and may itself hold spaces and parentheses, so fields are counted after the last `)`.
+ */
+export function parseProcStat(line: string): { state: string; startTicks: string } | undefined {
+  const close = line.lastIndexOf(")");
+  if (close < 0) return undefined;
+  const fields = line
+    .slice(close + 1)
+    .trim()
+    .split(/\s+/);
+  const [state, startTicks] = [fields[0], fields[19]];
+  return state && startTicks && /^\d+$/.test(startTicks) ? { state, startTicks } : undefined;
+}
+
+/**
+ * Sends the signal only while `target` is still the process that started then (one exec: the check and
+ * the signal cannot be told apart by a restart in between them). Exit status 1 when it is gone or its pid
+ * now belongs to another process.
+ */
+export function signalProcess(
+  executor: Executor,
+  target: ContainerProcess,
+  signal: "CONT" | "TERM",
+): Promise<ExecResult> {
+  return executor.exec({
+    argv: [
+      "sh",
+      "-c",
+      // biome-ignore lint/suspicious/noTemplateCurlyInString: shell parameter expansions, not a template
+      'read -r s < "/proc/$P/stat" || exit 1; set -f; set -- ${s##*)}; [ "${20}" = "$T" ] || exit 1; kill -"$S" "$P"',
+    ],
+    env: { P: String(target.pid), T: target.startTicks, S: signal },
+  });
 }
 
 /** Removes the freeze helper's work directory (helper, lease, expiry script) from the container. */
