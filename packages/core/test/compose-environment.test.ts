@@ -15,6 +15,7 @@ import { ComposeDetector } from "../src/environment/compose-detector.js";
 import { ComposeEnvironment } from "../src/environment/compose-environment.js";
 import { APP_START_ORDER, APP_STOP_ORDER, type ServiceName } from "../src/environment/services.js";
 import { runCommand } from "../src/exec/command.js";
+import { containerNotRunning } from "../src/exec/executor.js";
 
 /** A container whose commands see only its own environment; `whoami` answers `user` or `root`. */
 const container = (env: Record<string, string>): ShimContainer => ({
@@ -207,6 +208,24 @@ describe("ComposeEnvironment through docker compose", () => {
       "task-worker",
     ] as ServiceName[]);
     await apps.cache.start();
+  });
+
+  it("an exec into a stopped service fails as 'container not running'; startIfStopped starts only a stopped one", async () => {
+    const env = environment();
+    const executor = await env.executor("cache");
+    await apps.cache.stop();
+    const refused = await executor.exec({ argv: ["true"] }).then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    expect(containerNotRunning(refused)).toBe(true);
+    expect(String(refused)).toContain('service "cache" is not running');
+    expect(await env.startIfStopped("cache")).toBe(true);
+    expect(apps.cache.isRunning()).toBe(true);
+    expect(await env.startIfStopped("cache")).toBe(false);
+    // A command's own failure stays an exit status.
+    const failed = await executor.exec({ argv: ["sh", "-c", "echo 'it failed' >&2; exit 1"] });
+    expect(failed).toMatchObject({ exitCode: 1, stderrTail: "it failed\n" });
   });
 
   it("runs neo4j-admin as neo4j because Compose execs as root; pid file under the image's NEO4J_HOME", async () => {

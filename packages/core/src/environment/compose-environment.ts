@@ -117,6 +117,13 @@ export class ComposeEnvironment implements Environment {
     }
   }
 
+  /** {@inheritDoc Environment.startIfStopped} */
+  async startIfStopped(service: ServiceName): Promise<boolean> {
+    if ((await this.running([service])).length > 0) return false;
+    await this.#cli.start(this.name, service);
+    return true;
+  }
+
   /** Pid file and neo4j-admin user, by upstream's rule for containers (detected once). */
   neo4jRuntime(): Promise<Neo4jRuntime> {
     return this.#runtime();

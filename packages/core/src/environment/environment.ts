@@ -82,6 +82,13 @@ export interface Environment {
   stop(services: readonly ServiceName[]): Promise<StoppedServices>;
   /** Brings back exactly what `stop` stopped, in the given order, and waits until it is up. */
   start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void>;
+  /**
+   * Starts the service's container when it is not running and nothing else will: a Compose container
+   * killed or stopped from outside during the operation (Docker's restart policies do not restart a
+   * container stopped that way). Resolves true when it started it. Absent where a supervisor restarts
+   * what ends (the kubelet, systemd).
+   */
+  startIfStopped?(service: ServiceName): Promise<boolean>;
   /** Where Neo4j keeps its home, pid file and store in the database service (memoised). */
   neo4jRuntime(): Promise<Neo4jRuntime>;
   /**

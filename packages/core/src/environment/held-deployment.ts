@@ -219,6 +219,11 @@ export class HeldDeployment implements AsyncDisposable {
         await endOwnedCommands(executor, frozen);
         ({ workDirLeft, exitedWhileFrozen } = await resumeNeo4j(executor, frozen));
       }
+      if (frozen && exitedWhileFrozen && (await this.#startStoppedDatabase())) {
+        exitedWhileFrozen = false;
+        // The same container started again keeps its file system, the freeze's work dir included.
+        workDirLeft = frozen.workDir;
+      }
       try {
         // A server started while the store was ours: its database reported failed is no slow start.
         await this.#waitForNeo4j(executor, exitedWhileFrozen ? { failedForMs: 0 } : {});
@@ -258,6 +263,23 @@ export class HeldDeployment implements AsyncDisposable {
       this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
       throw error;
     }
+  }
+
+  /**
+   * The frozen process is gone with its container, and where nothing restarts a stopped container
+   * (Compose, after a `docker kill`/`docker stop` from outside) it is started here: the deployment had
+   * Neo4j running when the operation began. True when it was started (and said so).
+   */
+  async #startStoppedDatabase(): Promise<boolean> {
+    const environment = this.#options.environment;
+    if (!environment.startIfStopped || !(await environment.startIfStopped("database"))) return false;
+    this.#options.onEvent(
+      warning(
+        "NEO4J_RESTARTED",
+        `Neo4j's container stopped during the operation (killed or stopped from outside) and nothing started it again: started it (${environment.kind} ${environment.name}, service database)`,
+      ),
+    );
+    return true;
   }
 
   /** Without a signal: a cancelled operation still brings Neo4j back. */

@@ -64,6 +64,28 @@ export class ComposeExecutor implements Executor {
     const argv = composeExecArgv(this.#options, request);
     // `user` is the container's user (`-u` above), never the local docker client's.
     const { user: _containerUser, ...local } = request;
-    return this.#client.exec({ ...local, argv });
+    const result = await this.#client.exec({ ...local, argv });
+    const refusal = result.exitCode === 0 ? undefined : notRunningRefusal(result.stderrTail);
+    if (refusal !== undefined) {
+      throw new BackupError("EXEC_FAILED", `${this.target}: the container is not running (${refusal})`, {
+        hint: `\`docker compose -p ${this.#options.project} ps -a ${this.#options.service}\` shows its state`,
+        details: { target: this.target, containerNotRunning: true },
+      });
+    }
+    return result;
   }
 }
+
+/**
+ * What the docker client prints as its last stderr line (after any of Compose's own warnings) when it
+ * cannot exec because the service's container is not running: Compose's `service "database" is not
+ * running` (a stopped or killed container) and the daemon's answer to an exec racing the container's end
+ * or restart. Undefined for any other stderr: a command's own failure stays an exit status.
+ */
+export function notRunningRefusal(stderr: string): string | undefined {
+  const last = stderr.trim().split("\n").at(-1)?.trim() ?? "";
+  return COMPOSE_NOT_RUNNING.test(last) ? last : undefined;
+}
+
+const COMPOSE_NOT_RUNNING =
+  /^(service "[^"\n]+" is not running|Error response from daemon: (container [0-9a-f]+ is not running|Container [0-9a-f]+ is (restarting|not running)[^\n]*))$/;
