@@ -1,15 +1,21 @@
-// ci-cost: 75 s (a Neo4j, a PostgreSQL and a MinIO started; one cypher-shell JVM per probe; measured on the loaded 2-core machine)
+// ci-cost: 120 s (a Neo4j, a PostgreSQL and a MinIO started; one cypher-shell JVM per probe; a create and two restores; measured on the loaded 2-core machine)
 // restore --only-if-fresh's probe against real databases: what counts as a fresh Infrahub, what as data.
 import {
+  digestInfrahubData,
+  freezeHelperPath,
   type InfrahubLocalStack,
   seedFreshInfrahub,
   seedInfrahubData,
   startInfrahubLocalStack,
+  tempDir,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { LocalEnvironment } from "../src/environment/local-environment.js";
+import { createBackup } from "../src/operations/create-backup.js";
 import type { OperationEvent } from "../src/operations/events.js";
-import { probeFreshness } from "../src/operations/freshness.js";
+import { findFreshnessCredentials, probeFreshness } from "../src/operations/freshness.js";
+import { restoreBackup } from "../src/operations/restore-backup.js";
+import { LocalStore } from "../src/storage/local-store.js";
 
 let stack: InfrahubLocalStack;
 let environment: LocalEnvironment;
@@ -100,4 +106,55 @@ describe("probeFreshness (real Neo4j and PostgreSQL, read-only)", () => {
       await stack.postgres.start();
     }
   }, 120_000);
+});
+
+describe("restore's second look, once the application services are stopped", () => {
+  it("data written while pass 1 read the archive is found then: nothing is restored, the services are back", async () => {
+    await wipe();
+    await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 3, flowRuns: 1 });
+    await using dir = await tempDir("ihb-fresh-race-");
+    const store = new LocalStore({ directory: dir.path });
+    const freezeHelper = (arch: "amd64" | "arm64") => freezeHelperPath(arch);
+    const { name } = await createBackup({ environment, store, toolVersion: "test", freezeHelper });
+    // The deployment is fresh when the restore is asked for …
+    await wipe();
+    await seedFreshInfrahub(stack.neo4j);
+    const credentials = await findFreshnessCredentials({ environment });
+    expect((await probeFreshness({ environment, credentials })).fresh).toBe(true);
+    let appsRunningWhenAsked: string[] | undefined;
+    const result = await restoreBackup({
+      environment,
+      store,
+      name,
+      freezeHelper,
+      proceedOnceStopped: async () => {
+        appsRunningWhenAsked = Object.entries(stack.apps)
+          .filter(([, app]) => app.isRunning())
+          .map(([service]) => service);
+        // … and a user's first object arrived while pass 1 ran (the write landed before the services stopped).
+        await stack.neo4j.cypher("CREATE (:Node {uuid: 'first-user-object', kind: 'InfraDevice'})");
+        return (await probeFreshness({ environment, credentials })).fresh;
+      },
+    });
+    expect(appsRunningWhenAsked).toEqual([]);
+    expect(result).toMatchObject({ skipped: true, dryRun: false });
+    expect(Object.values(stack.apps).every((app) => app.isRunning())).toBe(true);
+    expect(await stack.neo4j.cypher("MATCH (n:Node {uuid: 'first-user-object'}) RETURN count(n)")).toContain(
+      "1",
+    );
+    const kept = await digestInfrahubData(stack.neo4j, stack.postgres);
+    // Proceeding restores the archive over the user's object.
+    const restored = await restoreBackup({
+      environment,
+      store,
+      name,
+      freezeHelper,
+      proceedOnceStopped: async () => true,
+    });
+    expect(restored.skipped).toBeUndefined();
+    expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(kept);
+    expect(await stack.neo4j.cypher("MATCH (n:Node {uuid: 'first-user-object'}) RETURN count(n)")).toContain(
+      "0",
+    );
+  }, 300_000);
 });

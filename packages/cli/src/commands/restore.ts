@@ -2,6 +2,8 @@ import {
   BackupError,
   type BackupStore,
   type Environment,
+  type FreshnessCredentials,
+  findFreshnessCredentials,
   isBackupError,
   probeFreshness,
   type RestoreRecord,
@@ -26,12 +28,22 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const { output } = ctx;
   const signal = ctx.cancellation.signal;
   const required: ServiceName[] = cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"];
-  let freshEnvironment: Environment | undefined;
+  let fresh: { environment: Environment; credentials: FreshnessCredentials } | undefined;
   if (cmd.onlyIfFresh) {
-    freshEnvironment = await selectEnvironment(cmd.global);
-    ctx.run?.environment(freshEnvironment);
-    await waitUntilReady(freshEnvironment, cmd.waitReadyMs, ctx, required);
-    if (!(await isFresh(freshEnvironment, cmd, ctx))) return 0;
+    const environment = await selectEnvironment(cmd.global);
+    ctx.run?.environment(environment);
+    await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
+    // Found while the application services run: the second probe runs while they are stopped.
+    fresh = {
+      environment,
+      credentials: await findFreshnessCredentials({
+        environment,
+        hostEnv: hostEnv(ctx.env),
+        excludeTaskManager: cmd.excludeTaskManager,
+        onEvent: ctx.output.onEvent,
+      }),
+    };
+    if (!(await isFresh(fresh, cmd, ctx, "first"))) return 0;
   }
   const source = await resolveOrNothing(cmd, ctx);
   if (!source) return 0;
@@ -44,8 +56,8 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const decryptKey = await loadDecryptKey(cmd.decryptKey);
   const info = await store.head(name);
   ctx.run?.archive(info.location, info.size);
-  const environment = freshEnvironment ?? (await selectEnvironment(cmd.global));
-  if (!freshEnvironment) ctx.run?.environment(environment);
+  const environment = fresh?.environment ?? (await selectEnvironment(cmd.global));
+  if (!fresh) ctx.run?.environment(environment);
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before restore");
   signal.throwIfAborted();
   const requestId = cmd.dryRun ? undefined : cmd.requestId;
@@ -67,7 +79,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     if (!ok) throw new BackupError("DECLINED", "restore declined at the prompt; nothing was changed");
   }
   // --only-if-fresh waited before its probe already.
-  if (!freshEnvironment) await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
+  if (!fresh) await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
   const result = await restoreBackup({
     environment,
     store,
@@ -81,9 +93,13 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     allowNonAtomic: cmd.allowNonAtomic,
     staging: cmd.staging,
     dryRun: cmd.dryRun,
+    // Asked again once nothing writes: data that arrived while pass 1 ran is not replaced either.
+    ...(fresh ? { proceedOnceStopped: () => isFresh(fresh, cmd, ctx, "once-stopped") } : {}),
     signal,
     onEvent: output.onEvent,
   });
+  // isFresh said why and reported the skipped run.
+  if (result.skipped) return 0;
   const plan = result.plan;
   if (result.dryRun) {
     const lines = [
@@ -117,21 +133,33 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
 /**
  * --only-if-fresh: true when the deployment holds nothing beyond a fresh Infrahub. Otherwise it says so
  * loudly and records a skipped run: an install-time Job must not fail `helm install` because data is
- * already there. A probe that fails throws (non-zero exit): nothing is restored when in doubt.
+ * already there. A probe that fails throws (non-zero exit): nothing is restored when in doubt. Probed
+ * `first`, before the archive is read, and again `once-stopped`, when the application services are
+ * stopped and nothing has been changed yet.
  */
-async function isFresh(environment: Environment, cmd: Restore, ctx: CommandContext): Promise<boolean> {
+async function isFresh(
+  { environment, credentials }: { environment: Environment; credentials: FreshnessCredentials },
+  cmd: Restore,
+  ctx: CommandContext,
+  probe: "first" | "once-stopped",
+): Promise<boolean> {
   const { output } = ctx;
   const report = await probeFreshness({
     environment,
-    hostEnv: hostEnv(ctx.env),
+    credentials,
     excludeTaskManager: cmd.excludeTaskManager,
     signal: ctx.cancellation.signal,
     onEvent: output.onEvent,
   });
   if (report.fresh) return true;
+  const holds =
+    probe === "first"
+      ? "the deployment holds data"
+      : "data was written to the deployment while the archive was being verified";
+  const after = probe === "first" ? "" : ", and the services were started again";
   output.warn(
-    `skipped: the deployment holds data (${report.findings.join("; ")}); nothing was restored. --only-if-fresh restores only into a deployment holding nothing beyond what Infrahub's first start creates; to replace this data, run restore without it`,
-    { skip_reason: "deployment-holds-data", data_kinds: report.dataKinds },
+    `skipped: ${holds} (${report.findings.join("; ")}); nothing was restored${after}. --only-if-fresh restores only into a deployment holding nothing beyond what Infrahub's first start creates; to replace this data, run restore without it`,
+    { skip_reason: "deployment-holds-data", data_kinds: report.dataKinds, probe },
   );
   output.result("", {
     command: "restore",

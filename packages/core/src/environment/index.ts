@@ -1,5 +1,7 @@
 // The environment seam's public surface: the Environment interface, its detectors (Compose, Kubernetes)
 // and the local environment. Everything else in this folder is internal.
+
+export type { Neo4jCredentials } from "../engines/neo4j/credentials.js";
 export type { PostgresCredentials } from "../engines/postgres/credentials.js";
 export { credentialsFromEnv } from "../engines/postgres/credentials.js";
 export type { ExecRequest, ExecResult, Executor } from "../exec/executor.js";

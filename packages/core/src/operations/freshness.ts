@@ -1,5 +1,6 @@
 import type { Neo4jCredentials } from "../engines/neo4j/credentials.js";
 import { cypherShell, cypherString, plainRows } from "../engines/neo4j/cypher-shell.js";
+import type { PostgresCredentials } from "../engines/postgres/credentials.js";
 import { CONNECTION_HINT, psqlQuery } from "../engines/postgres/postgres-engine.js";
 import type { Environment } from "../environment/environment.js";
 import { BackupError } from "../errors.js";
@@ -107,6 +108,34 @@ export interface ProbeFreshnessOptions {
   signal?: AbortSignal;
   /** Receives the `freshness-checked` event and warnings. */
   onEvent?: EventSink;
+  /**
+   * Log in with these instead of finding them: a probe while the application services are stopped
+   * cannot read their environment (`findFreshnessCredentials` while they run).
+   */
+  credentials?: FreshnessCredentials;
+}
+
+/** What a freshness probe logs in with; `postgres` when the task-manager database is probed. */
+export interface FreshnessCredentials {
+  /** For cypher-shell in the database container. */
+  neo4j: Neo4jCredentials;
+  /** For psql in the task-manager-db container; absent when that database is not probed. */
+  postgres?: PostgresCredentials;
+}
+
+/**
+ * The credentials `probeFreshness` uses, found as a restore finds them (host env, then the services'
+ * env, then the defaults) — so while the application services run.
+ */
+export async function findFreshnessCredentials(
+  options: Omit<ProbeFreshnessOptions, "credentials" | "signal">,
+): Promise<FreshnessCredentials> {
+  const { environment } = options;
+  const onEvent = options.onEvent ?? ignoreEvents;
+  const hostEnv = options.hostEnv ?? {};
+  const neo4j = await findNeo4jCredentials(environment, hostEnv, onEvent);
+  if (options.excludeTaskManager || !(await environment.has("task-manager-db"))) return { neo4j };
+  return { neo4j, postgres: await findPostgresCredentials(environment, hostEnv, onEvent) };
 }
 
 /**
@@ -117,14 +146,13 @@ export interface ProbeFreshnessOptions {
 export async function probeFreshness(options: ProbeFreshnessOptions): Promise<FreshnessReport> {
   const { environment, signal } = options;
   const onEvent = options.onEvent ?? ignoreEvents;
-  const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
-  const credentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
-  const graph = await probeGraph(await environment.executor("database"), credentials, sig);
+  const credentials = options.credentials ?? (await findFreshnessCredentials(options));
+  const graph = await probeGraph(await environment.executor("database"), credentials.neo4j, sig);
   const findings = [...graph.findings];
   let oldFlowRuns: number | undefined;
-  if (!options.excludeTaskManager && (await environment.has("task-manager-db"))) {
-    const pg = await findPostgresCredentials(environment, hostEnv, onEvent);
+  const pg = credentials.postgres;
+  if (pg) {
     const before =
       graph.firstStart === undefined
         ? undefined

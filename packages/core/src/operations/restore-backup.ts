@@ -72,6 +72,13 @@ export interface RestoreBackupOptions {
    * while the deployment is down.
    */
   staging?: StagingMode;
+  /**
+   * Asked once the application services are stopped (nothing writes any more) and before any database is
+   * changed; false ends the restore there, services started again, with `skipped` in the result. The
+   * CLI's `--only-if-fresh` probes the deployment again here, so data written while pass 1 read the
+   * archive is never replaced.
+   */
+  proceedOnceStopped?: () => Promise<boolean>;
   /** How long a frozen Neo4j may outlive this process if it is killed (the freeze helper's lease). Default 20 s. */
   freezeLeaseTtlMs?: number;
   /**
@@ -122,6 +129,8 @@ export interface RestoreBackupResult {
   plan: RestorePlan;
   /** True when it stopped after planning (nothing changed). */
   dryRun: boolean;
+  /** True when `proceedOnceStopped` declined: nothing changed, the services were started again. */
+  skipped?: boolean;
   /** Wall-clock durations in milliseconds (validation, Neo4j offline, total). */
   durations: { totalMs: number; validateMs: number; neo4jDowntimeMs?: number };
 }
@@ -399,6 +408,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     deploymentIdReset: false,
     deploymentIdResetAsked: options.resetDeploymentId === true,
   };
+  let skipped = false;
   const hold = new HeldDeployment({
     environment,
     neo4jCredentials,
@@ -474,119 +484,130 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     onEvent({ type: "phase-started", phase: "stop-services", subject: { reason: "restore" } });
     await held.stopApplications();
     onEvent({ type: "phase-finished", phase: "stop-services", durationMs: Date.now() - stopStarted });
-    if (method === "enterprise-restore")
-      held.undoBeforeServices(() => removeWorkDir(databaseExec, workDir, cleanupWarn));
-    // Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore; the application
-    // services are stopped by then, so nothing is served meanwhile.
-    if (dumpEntry) {
-      held.freezeNeo4j().catch(() => {
-        // Awaited again before the Neo4j load, or by the release: its failure is reported there.
-      });
-    }
-    const tasks: Promise<void>[] = [];
-    const start = (task: Promise<void>) => {
-      task.catch((error: unknown) => loads.abort(error));
-      tasks.push(task);
-    };
-    const pgFile = postgres ? staged.get(postgres.entry) : undefined;
-    const neo4jFile = dumpEntry ? staged.get(dumpEntry.path) : undefined;
-    if (pgFile) start(restorePostgresFrom({ file: pgFile }));
-    if (neo4jFile) start(loadNeo4jFrom({ file: neo4jFile }));
-    const streamed =
-      (postgres !== undefined && !pgFile) ||
-      (dumpEntry !== undefined && !neo4jFile) ||
-      enterpriseFiles.length > 0;
-    if (streamed) {
-      // What was not staged travels from storage again, pinned to the bytes pass 1 verified.
-      start(
-        (async () => {
-          await readArchive(await store.get(name, { pin: info, signal: loadSignal }), {
-            ...readOptions,
-            signal: loadSignal,
-            onEntry: async (entry: ArchiveFileEntry) => {
-              if (postgres && !pgFile && entry.path === postgres.entry) {
-                await restorePostgresFrom({ entry });
-              } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
-                // Staged first; applied only after the whole second pass verified.
-                await stageArtefact(
-                  databaseExec,
-                  workDir,
-                  entry.path.slice("database/".length),
-                  entry.body,
-                  entry.size,
-                  loadSignal,
-                );
-                await entry.digest;
-              } else if (dumpEntry && !neo4jFile && entry.path === dumpEntry.path) {
-                await loadNeo4jFrom({ entry });
-              }
-            },
-          });
-        })(),
-      );
-    }
-    // Every task has ended before anything else happens (none may touch a database behind the release).
-    await Promise.allSettled(tasks);
-    if (loads.signal.aborted) throw loads.signal.reason;
-    // Every dump is loaded and verified. PostgreSQL switches first, while Neo4j is still frozen: its
-    // failure then costs no second Neo4j restart.
-    if (pg) await pg.switchOver();
-    if (method === "enterprise-restore") {
-      truth.neo4j = "loading";
-      const withdraw = held.undoBeforeServices(async () => {
-        // Whatever the store holds now, a stopped database helps nobody: try to start it again.
-        await cypherShell(databaseExec, neo4jCredentials, `START DATABASE \`${neo4jCredentials.database}\``, {
-          database: "system",
+    if (options.proceedOnceStopped && !(await options.proceedOnceStopped())) {
+      // Declined with nothing changed: the services go back now, and the restore ends as skipped.
+      await held.startApplications();
+      skipped = true;
+    } else {
+      if (method === "enterprise-restore")
+        held.undoBeforeServices(() => removeWorkDir(databaseExec, workDir, cleanupWarn));
+      // Neo4j's clean shutdown (seconds of JVM work) overlaps the PostgreSQL restore; the application
+      // services are stopped by then, so nothing is served meanwhile.
+      if (dumpEntry) {
+        held.freezeNeo4j().catch(() => {
+          // Awaited again before the Neo4j load, or by the release: its failure is reported there.
         });
-      });
-      try {
-        await applyEnterpriseRestore(databaseExec, neo4jCredentials, workDir, {
-          ...(options.migrateFormat ? { migrateFormat: true } : {}),
-          ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
-          onEvent,
-          signal: held.commandSignal,
-        });
-      } finally {
-        await removeWorkDir(databaseExec, workDir, cleanupWarn);
       }
-      withdraw();
-      truth.neo4j = "loaded";
+      const tasks: Promise<void>[] = [];
+      const start = (task: Promise<void>) => {
+        task.catch((error: unknown) => loads.abort(error));
+        tasks.push(task);
+      };
+      const pgFile = postgres ? staged.get(postgres.entry) : undefined;
+      const neo4jFile = dumpEntry ? staged.get(dumpEntry.path) : undefined;
+      if (pgFile) start(restorePostgresFrom({ file: pgFile }));
+      if (neo4jFile) start(loadNeo4jFrom({ file: neo4jFile }));
+      const streamed =
+        (postgres !== undefined && !pgFile) ||
+        (dumpEntry !== undefined && !neo4jFile) ||
+        enterpriseFiles.length > 0;
+      if (streamed) {
+        // What was not staged travels from storage again, pinned to the bytes pass 1 verified.
+        start(
+          (async () => {
+            await readArchive(await store.get(name, { pin: info, signal: loadSignal }), {
+              ...readOptions,
+              signal: loadSignal,
+              onEntry: async (entry: ArchiveFileEntry) => {
+                if (postgres && !pgFile && entry.path === postgres.entry) {
+                  await restorePostgresFrom({ entry });
+                } else if (enterpriseFiles.some((f) => f.path === entry.path)) {
+                  // Staged first; applied only after the whole second pass verified.
+                  await stageArtefact(
+                    databaseExec,
+                    workDir,
+                    entry.path.slice("database/".length),
+                    entry.body,
+                    entry.size,
+                    loadSignal,
+                  );
+                  await entry.digest;
+                } else if (dumpEntry && !neo4jFile && entry.path === dumpEntry.path) {
+                  await loadNeo4jFrom({ entry });
+                }
+              },
+            });
+          })(),
+        );
+      }
+      // Every task has ended before anything else happens (none may touch a database behind the release).
+      await Promise.allSettled(tasks);
+      if (loads.signal.aborted) throw loads.signal.reason;
+      // Every dump is loaded and verified. PostgreSQL switches first, while Neo4j is still frozen: its
+      // failure then costs no second Neo4j restart.
+      if (pg) await pg.switchOver();
+      if (method === "enterprise-restore") {
+        truth.neo4j = "loading";
+        const withdraw = held.undoBeforeServices(async () => {
+          // Whatever the store holds now, a stopped database helps nobody: try to start it again.
+          await cypherShell(
+            databaseExec,
+            neo4jCredentials,
+            `START DATABASE \`${neo4jCredentials.database}\``,
+            {
+              database: "system",
+            },
+          );
+        });
+        try {
+          await applyEnterpriseRestore(databaseExec, neo4jCredentials, workDir, {
+            ...(options.migrateFormat ? { migrateFormat: true } : {}),
+            ...(runtime.adminUser ? { adminUser: runtime.adminUser } : {}),
+            onEvent,
+            signal: held.commandSignal,
+          });
+        } finally {
+          await removeWorkDir(databaseExec, workDir, cleanupWarn);
+        }
+        withdraw();
+        truth.neo4j = "loaded";
+      }
+      try {
+        await held.resumeNeo4j();
+      } catch (error) {
+        if (!swap || truth.neo4j !== "loaded") throw error;
+        // The restored store does not serve: put the previous one back while everything can still be undone.
+        warn(
+          "RESTORED_STORE_FAILED",
+          `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
+        );
+        await held.freezeNeo4j();
+        await swap.rollBack();
+        truth.neo4j = "rolled-back";
+        await held.resumeNeo4j();
+        throw new BackupError(
+          "DATABASE_COMMAND_FAILED",
+          `the restored Neo4j store did not start: ${(error as Error).message}`,
+          {
+            cause: error,
+            hint: "the archive's checksums are right, but its Neo4j dump does not make a store that starts here (version?)",
+          },
+        );
+      }
+      // The point of no return: both databases serve the backup's data.
+      truth.neo4j = "restored";
+      await swap?.commit().catch((error: unknown) => cleanupWarn((error as Error).message));
+      await pg
+        ?.finish()
+        .catch((error: unknown) =>
+          cleanupWarn(`the previous task-manager database was kept: ${(error as Error).message}`),
+        );
+      if (options.resetDeploymentId) {
+        await resetDeploymentId(databaseExec, neo4jCredentials);
+        truth.deploymentIdReset = true;
+      }
+      await held.startApplications();
     }
-    try {
-      await held.resumeNeo4j();
-    } catch (error) {
-      if (!swap || truth.neo4j !== "loaded") throw error;
-      // The restored store does not serve: put the previous one back while everything can still be undone.
-      warn(
-        "RESTORED_STORE_FAILED",
-        `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
-      );
-      await held.freezeNeo4j();
-      await swap.rollBack();
-      truth.neo4j = "rolled-back";
-      await held.resumeNeo4j();
-      throw new BackupError(
-        "DATABASE_COMMAND_FAILED",
-        `the restored Neo4j store did not start: ${(error as Error).message}`,
-        {
-          cause: error,
-          hint: "the archive's checksums are right, but its Neo4j dump does not make a store that starts here (version?)",
-        },
-      );
-    }
-    // The point of no return: both databases serve the backup's data.
-    truth.neo4j = "restored";
-    await swap?.commit().catch((error: unknown) => cleanupWarn((error as Error).message));
-    await pg
-      ?.finish()
-      .catch((error: unknown) =>
-        cleanupWarn(`the previous task-manager database was kept: ${(error as Error).message}`),
-      );
-    if (options.resetDeploymentId) {
-      await resetDeploymentId(databaseExec, neo4jCredentials);
-      truth.deploymentIdReset = true;
-    }
-    await held.startApplications();
   } catch (error) {
     // Someone scaling back what the hold stopped is the cause; the commands it aborted only its effect.
     throw restoreFailure(hold.interference ?? error, {
@@ -602,6 +623,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   return {
     plan,
     dryRun: false,
+    ...(skipped ? { skipped: true } : {}),
     durations: {
       totalMs: Date.now() - started,
       validateMs,

@@ -1,7 +1,10 @@
 /** Credentials Infrahub uses for its Neo4j database. */
 export interface Neo4jCredentials {
+  /** The Neo4j user (INFRAHUB_DB_USERNAME). */
   user: string;
+  /** Its password (INFRAHUB_DB_PASSWORD); never logged. */
   password: string;
+  /** Infrahub's user database (INFRAHUB_DB_DATABASE). */
   database: string;
 }
 
