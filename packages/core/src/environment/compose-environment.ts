@@ -14,6 +14,9 @@ export interface ComposeEnvironmentOptions extends ComposeCliOptions {
   project: string;
 }
 
+/** Container states nothing brings back by itself. */
+const STOPPED_STATES = new Set(["exited", "created", "dead"]);
+
 /** The official neo4j image's NEO4J_HOME; the server writes its pid file to `$NEO4J_HOME/run/neo4j.pid`. */
 export const COMPOSE_NEO4J_HOME = IMAGE_NEO4J_HOME;
 
@@ -119,7 +122,12 @@ export class ComposeEnvironment implements Environment {
 
   /** {@inheritDoc Environment.startIfStopped} */
   async startIfStopped(service: ServiceName): Promise<boolean> {
-    if ((await this.running([service])).length > 0) return false;
+    // `restarting` is Docker's restart policy at work (a JVM that exited by itself): left to it. `exited`
+    // is what the policy does not restart: a container stopped or killed from outside.
+    const states = (await this.#cli.containers(this.name))
+      .filter((c) => c.service === service)
+      .map((c) => c.state);
+    if (!states.some((state) => STOPPED_STATES.has(state))) return false;
     await this.#cli.start(this.name, service);
     return true;
   }

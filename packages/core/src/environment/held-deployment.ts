@@ -173,7 +173,11 @@ export class HeldDeployment implements AsyncDisposable {
       pidFile: this.#options.runtime.pidFile,
       helperPath: this.#options.freezeHelper,
       ...(this.#options.leaseTtlMs !== undefined ? { leaseTtlMs: this.#options.leaseTtlMs } : {}),
-      onRetry: (message) => this.#options.onEvent(warning("FREEZE_RETRY", message)),
+      onRetry: async (message) => {
+        this.#options.onEvent(warning("FREEZE_RETRY", message));
+        // Its exit may have stopped a container nothing restarts: then the wait would be for nothing.
+        await this.#startStoppedDatabase();
+      },
       signal: this.#commands.signal,
     });
     this.#options.onEvent({ type: "neo4j-stopped", how: "frozen" });
@@ -219,10 +223,11 @@ export class HeldDeployment implements AsyncDisposable {
         await endOwnedCommands(executor, frozen);
         ({ workDirLeft, exitedWhileFrozen } = await resumeNeo4j(executor, frozen));
       }
-      if (frozen && exitedWhileFrozen && (await this.#startStoppedDatabase())) {
+      // Not frozen here: the freeze failed, the JVM gone with its container (killed during its shutdown).
+      if ((!frozen || exitedWhileFrozen) && (await this.#startStoppedDatabase())) {
         exitedWhileFrozen = false;
         // The same container started again keeps its file system, the freeze's work dir included.
-        workDirLeft = frozen.workDir;
+        if (frozen) workDirLeft = frozen.workDir;
       }
       try {
         // A server started while the store was ours: its database reported failed is no slow start.
@@ -272,7 +277,16 @@ export class HeldDeployment implements AsyncDisposable {
    */
   async #startStoppedDatabase(): Promise<boolean> {
     const environment = this.#options.environment;
-    if (!environment.startIfStopped || !(await environment.startIfStopped("database"))) return false;
+    if (!environment.startIfStopped) return false;
+    try {
+      if (!(await environment.startIfStopped("database"))) return false;
+    } catch (error) {
+      // The wait for Neo4j that follows says whether it serves; this says why it may not.
+      this.#options.onEvent(
+        warning("RELEASE_STEP_FAILED", `could not start the stopped Neo4j container: ${messageOf(error)}`),
+      );
+      return false;
+    }
     this.#options.onEvent(
       warning(
         "NEO4J_RESTARTED",

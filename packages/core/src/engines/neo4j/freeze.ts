@@ -494,7 +494,7 @@ const FREEZE_ATTEMPTS = 3;
 export async function freezeNeo4jRetrying(
   executor: Executor,
   credentials: Neo4jCredentials,
-  options: FreezeOptions & { onRetry: (message: string) => void },
+  options: FreezeOptions & { onRetry: (message: string) => void | Promise<void> },
 ): Promise<FrozenNeo4j> {
   const { onRetry, ...freezeOptions } = options;
   for (let attempt = 1; ; attempt++) {
@@ -502,7 +502,7 @@ export async function freezeNeo4jRetrying(
       return await freezeNeo4j(executor, freezeOptions);
     } catch (error) {
       if (!exitedBeforePause(error) || attempt >= FREEZE_ATTEMPTS) throw error;
-      onRetry(
+      await onRetry(
         `Neo4j exited before it could be paused (attempt ${attempt} of ${FREEZE_ATTEMPTS}); trying again once it serves again`,
       );
       await waitForNeo4j(executor, credentials, options.signal ? { signal: options.signal } : {});
