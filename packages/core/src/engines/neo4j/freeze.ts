@@ -396,11 +396,10 @@ export async function restartNeo4jServer(
     // No pid file: the server is not running (or is starting over by itself); the wait that follows tells.
     return;
   }
-  const stat = await execUnlessContainerGone(() => executor.exec({ argv: ["cat", `/proc/${pid}/stat`] }));
-  const startTicks = stat?.exitCode === 0 ? parseProcStat(stat.stdout.toString())?.startTicks : undefined;
+  const stat = await readProcStat(executor, pid);
   // Gone already (a stale pid file): nothing to stop; the wait that follows tells whether a server comes up.
-  if (startTicks === undefined) return;
-  const server = { pid, startTicks };
+  if (stat === undefined) return;
+  const server = { pid, startTicks: stat.startTicks };
   await signalProcess(executor, server, "TERM");
   const deadline = Date.now() + timeoutMs;
   for (
@@ -426,14 +425,20 @@ export async function restartNeo4jServer(
  * process holds its pid (the container was restarted).
  */
 async function processState(executor: Executor, target: ContainerProcess): Promise<string | undefined> {
+  const stat = await readProcStat(executor, target.pid);
+  return stat?.startTicks === target.startTicks ? stat.state : undefined;
+}
+
+/** State and start time of the process with this pid in the container; undefined when there is none. */
+async function readProcStat(
+  executor: Executor,
+  pid: number,
+): Promise<{ state: string; startTicks: string } | undefined> {
   // Where the JVM is the container's main process, its exit ends the container: the exec then fails instead
   // of finding no process (kind: containerd's "no running task found"). The process is gone.
-  const result = await execUnlessContainerGone(() =>
-    executor.exec({ argv: ["cat", `/proc/${target.pid}/stat`] }),
-  );
+  const result = await execUnlessContainerGone(() => executor.exec({ argv: ["cat", `/proc/${pid}/stat`] }));
   if (result === undefined || result.exitCode !== 0) return undefined;
-  const stat = parseProcStat(result.stdout.toString());
-  return stat?.startTicks === target.startTicks ? stat.state : undefined;
+  return parseProcStat(result.stdout.toString());
 }
 
 /**

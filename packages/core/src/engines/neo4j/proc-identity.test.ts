@@ -34,10 +34,10 @@ describe("process identity in the database container", () => {
     expect(parseProcStat("7 (java) S 1 2")).toBeUndefined();
   });
 
-  it("signals the sleeping only while it is the one that started then", async () => {
+  it("signals the process only while it is the one that started then", async () => {
     const sleeping = await sleeper();
     expect((await signalProcess(executor, sleeping, "CONT")).exitCode).toBe(0);
-    // The same pid with another start time: a later sleeping under a reused pid. Left alone.
+    // The same pid with another start time: a later process under a reused pid. Left alone.
     const reused = { ...sleeping, startTicks: String(Number(sleeping.startTicks) + 1) };
     expect((await signalProcess(executor, reused, "TERM")).exitCode).toBe(1);
     expect(await state(sleeping.pid)).toMatch(/^[SR]$/);
