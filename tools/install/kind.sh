@@ -1,17 +1,20 @@
 #!/usr/bin/env bash
-# kind for the e2e-kind tier (issue 27, step 1 — a prototype: NOT a tools/bootstrap.sh step, not run by .ci/run).
+# kind for the e2e-kind tier (issue 27). tools/run-tests.sh runs it before the tests (it builds only what changed);
+# its binaries come earlier, from `tools/bootstrap.sh --with-kind` (a lane beside the other Go builds).
 # Builds, with nothing pulled from an image registry (none is reachable here):
 #   1. the kind CLI from the Go module proxy (KIND_VERSION);
 #   2. the node's binaries with the pinned Go toolchain: kubelet/kubeadm/kube-proxy (wrapper tools/go/kind-node),
 #      containerd + shim + ctr, crictl, CNI plugins, CoreDNS (wrapper tools/go/kind-coredns, kubeadm's plugins
-#      only), pause (tools/go/kind-pause), local-path-provisioner;
+#      only), pause (tools/go/kind-pause);
 #   3. the kind base image (test-images/kind-base: kind's images/base recipe on the local Debian root fs);
 #   4. the node image with `kind build node-image --type file` from a kubernetes-server tarball assembled here:
 #      its kube-apiserver.tar also carries every other image the node needs (pause, etcd, CoreDNS, the kindnetd
-#      stand-in, local-path provisioner + helper), so kind's builder finds them all "built" and fetches nothing.
+#      stand-in, the local-path provisioner stand-in + helper), so kind's builder finds them all "built" and fetches
+#      nothing.
 # Everything is cached: binaries under $IHB_TOOLS, images by a hash of their inputs in their tags.
 # Every build runs under `nice -n 19` (and ionice -c3): the machine's CI runs beside it. Figures: docs/kind-node-image.md.
 #   tools/install/kind.sh            build what is missing; prints KIND=<binary> NODE_IMAGE=<ref>
+#   tools/install/kind.sh --binaries only steps 1 and 2 (no Docker needed)
 # Timings (wall and CPU seconds per step) are appended to $IHB_CACHE/kind/timings.log.
 set -euo pipefail
 . "$(dirname "$0")/../lib.sh"
@@ -80,8 +83,7 @@ mv -f "$IHB_TOOLS/kind-coredns-$KIND_COREDNS_VERSION/bin/kind-coredns" "$IHB_TOO
 pause_version=$(cat "$IHB_ROOT"/tools/go/kind-pause/* | sha256sum | cut -c1-16)
 go_bins kind-pause "$pause_version" kind-pause "" "" infrahub-backup.local/tools/kind-pause
 mv -f "$IHB_TOOLS/kind-pause-$pause_version/bin/kind-pause" "$IHB_TOOLS/kind-pause-$pause_version/bin/pause" 2>/dev/null || true
-go_bins local-path-provisioner "$KIND_LOCAL_PATH_PROVISIONER_VERSION" "" "" "" \
-  "github.com/rancher/local-path-provisioner@$KIND_LOCAL_PATH_PROVISIONER_VERSION"
+if [ "${1:-}" = --binaries ]; then say "kind: binaries ready"; exit 0; fi
 
 KIND="$IHB_TOOLS/kind-$KIND_VERSION/bin/kind"
 NODE_BIN="$IHB_TOOLS/kind-node-$KUBERNETES_VERSION/bin"
@@ -129,7 +131,7 @@ HELPER_IMAGE=$(kind_const storageHelperImage const_storage.go)
 
 node_hash=$( { echo "$base_hash" "$kubeadm_images" "$sandbox_image" "$KINDNETD_IMAGE" "$PROVISIONER_IMAGE" "$HELPER_IMAGE";
   sha256sum "$NODE_BIN"/* "$KUBE_BIN"/* "$KUBECTL" "$ETCD" "$IHB_TOOLS/kind-coredns-$KIND_COREDNS_VERSION/bin/coredns" \
-    "$IHB_TOOLS/kind-pause-$pause_version/bin/pause" "$IHB_TOOLS/local-path-provisioner-$KIND_LOCAL_PATH_PROVISIONER_VERSION/bin/local-path-provisioner" \
+    "$IHB_TOOLS/kind-pause-$pause_version/bin/pause" \
     "$IHB_ROOT/tools/install/kind.sh" "$IHB_ROOT"/test-images/kind-base/kindnetd/* | cut -d' ' -f1;
   docker image inspect --format '{{.Id}}' "$debian_ref"; } | sha256sum | cut -c1-32)
 NODE_REF="ihb-kind-node:$KUBERNETES_VERSION-${node_hash:0:12}"
@@ -176,8 +178,14 @@ build_images() {
   scratch_image "$(image_named coredns)" "$IHB_TOOLS/kind-coredns-$KIND_COREDNS_VERSION/bin/coredns" coredns
   scratch_image "$sandbox_image" "$IHB_TOOLS/kind-pause-$pause_version/bin/pause" pause
   docker tag "$sandbox_image" "$(image_named pause)"
-  scratch_image "$PROVISIONER_IMAGE" "$IHB_TOOLS/local-path-provisioner-$KIND_LOCAL_PATH_PROVISIONER_VERSION/bin/local-path-provisioner" local-path-provisioner
-  # kube-proxy needs iptables/nft and conntrack; the helper pod of local-path needs a shell (sh -c setup/teardown).
+  # kind's builder insists on its local-path provisioner image, and kind deploys it as the default StorageClass
+  # `standard`. No test provisions a volume on this tier, so a STAND-IN (TEST DOUBLE) takes its name: the pause
+  # binary, which ignores the provisioner's arguments and runs until stopped. A PVC of `standard` stays Pending.
+  # Building the real one (github.com/rancher/local-path-provisioner) cost ~90 s of a cold CI run.
+  cp "$IHB_TOOLS/kind-pause-$pause_version/bin/pause" "$work/local-path-provisioner"
+  scratch_image "$PROVISIONER_IMAGE" "$work/local-path-provisioner" local-path-provisioner
+  # kube-proxy needs iptables/nft and conntrack. The provisioner's helper image (named by kind's manifest, never run
+  # by the stand-in) is the local Debian image.
   debian_image "registry.k8s.io/kube-proxy:$v" \
     'RUN DEBIAN_FRONTEND=noninteractive apt-get update && apt-get install -y --no-install-recommends iptables nftables conntrack kmod && rm -rf /var/lib/apt/lists/*
 COPY --chmod=0755 kube-proxy /usr/local/bin/kube-proxy' "$NODE_BIN/kube-proxy"
@@ -206,7 +214,7 @@ ENTRYPOINT ["/bin/kindnetd"]' "$IHB_ROOT/test-images/kind-base/kindnetd/kindnetd
     "$sandbox_image" "$(image_named pause)" "$KINDNETD_IMAGE" "$PROVISIONER_IMAGE" "$HELPER_IMAGE" >/dev/null
 }
 export -f say die scratch_image debian_image image_named build_images
-export IHB_ROOT IHB_TOOLS KUBERNETES_VERSION KIND_COREDNS_VERSION KIND_LOCAL_PATH_PROVISIONER_VERSION work bindir KIND_DIR KUBE_BIN KUBECTL ETCD pause_version sandbox_image PROVISIONER_IMAGE HELPER_IMAGE KINDNETD_IMAGE NODE_BIN \
+export IHB_ROOT IHB_TOOLS KUBERNETES_VERSION KIND_COREDNS_VERSION work bindir KIND_DIR KUBE_BIN KUBECTL ETCD pause_version sandbox_image PROVISIONER_IMAGE HELPER_IMAGE KINDNETD_IMAGE NODE_BIN \
   debian_ref kubeadm_images
 step "images + kubernetes-server tarball" bash -euo pipefail -c build_images
 
