@@ -5,7 +5,7 @@
 #                                    after the same bootstrap, build and images: what the e2e-kind workflow runs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-tools/bootstrap.sh
+tools/bootstrap.sh --with-kind
 . tools/env.sh
 pnpm install --frozen-lockfile --reporter=append-only
 pnpm exec turbo run build typecheck lint --output-logs=errors-only
