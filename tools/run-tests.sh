@@ -14,8 +14,14 @@ if [ "${IHB_SKIP_DOCKER:-}" != 1 ]; then
   # finds every layer cached.
   tools/docker-daemon.sh start
   packages/image/build-local.sh >/dev/null
+  # The test images (Neo4j, PostgreSQL, MinIO, the Infrahub test doubles) beside kind's images: both mostly wait
+  # on package downloads and the daemon, so on a cold machine they overlap instead of the first tests that
+  # need the images building them. Warm, both only compare input hashes.
+  test-images/build.sh >/dev/null &
+  test_images=$!
   # kind and its node image (e2e/kind): built here, before any test, when their inputs changed.
   tools/install/kind.sh >/dev/null
+  wait "$test_images" || { echo "test-images/build.sh failed (its output is above)" >&2; exit 1; }
 fi
 results="$(mktemp -d)/vitest.json"
 # One CLI bundle for every test file that runs the CLI (packages/cli/test/cli-process.ts) instead of an
