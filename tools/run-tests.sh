@@ -38,7 +38,9 @@ status=0
 # Vitest's run-mode default is one worker fewer than the cores (one, on the 2-core CI machine), and a
 # root-config maxWorkers does not reach the projects: the flag does. The heavy files mostly wait on JVM
 # starts and I/O, so two run side by side.
-pnpm exec vitest run "$@" --maxWorkers=100% --reporter=default --reporter=json --outputFile.json="$results" || status=$?
+# IHB_TEST_WORKERS overrides it (a count or a percentage of the cores) for a run that measures another split.
+pnpm exec vitest run "$@" --maxWorkers="${IHB_TEST_WORKERS:-100%}" --reporter=default \
+  --reporter=./tools/vitest/file-wall-reporter.ts --reporter=json --outputFile.json="$results" || status=$?
 node tools/test-summary.mjs "$results" || status=1
 tools/check-leftovers.sh || status=1
 rm -rf "$(dirname "$IHB_TEST_CLI_BUNDLE")"
