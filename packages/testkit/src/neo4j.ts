@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { boltQuery } from "./bolt-query.js";
 import { isListening } from "./net.js";
 import { freePort } from "./ports.js";
 import { ManagedProcess, waitUntil } from "./process.js";
@@ -32,7 +33,10 @@ export interface Neo4jServer extends AsyncDisposable {
   readonly binDir: string;
   /** Environment for commands bound to this instance: PATH with binDir first, NEO4J_HOME, NEO4J_CONF. */
   env(): NodeJS.ProcessEnv;
-  /** Runs a query through cypher-shell (`--format plain`, password in NEO4J_PASSWORD) and returns stdout. */
+  /**
+   * Runs one statement over Bolt and returns what `cypher-shell --format plain` would print (bolt-query.ts):
+   * the tests' view of the server, without a cypher-shell JVM per query. binDir's cypher-shell is the tool's.
+   */
   cypher(
     query: string,
     options?: { database?: string; params?: Record<string, string | number> },
@@ -298,16 +302,15 @@ class LocalNeo4j implements Neo4jServer {
     query: string,
     options: { database?: string; params?: Record<string, string | number> } = {},
   ): Promise<string> {
-    const args = ["-u", this.user, "-d", options.database ?? this.database, "--format", "plain"];
-    for (const [name, value] of Object.entries(options.params ?? {})) {
-      args.push("--param", `{\`${name.replaceAll("`", "``")}\`: ${cypherLiteral(value)}}`);
-    }
-    args.push(query);
-    const { stdout } = await run(join(this.binDir, "cypher-shell"), args, {
-      env: { ...this.env(), NEO4J_PASSWORD: this.password },
+    return await boltQuery({
+      url: this.boltUrl,
+      user: this.user,
+      password: this.password,
+      database: options.database ?? this.database,
+      query,
+      params: options.params,
       timeoutMs: 120_000,
     });
-    return stdout;
   }
 
   async start(options: { waitForQueries?: boolean } = {}): Promise<void> {
@@ -437,12 +440,4 @@ class LocalNeo4j implements Neo4jServer {
       await this.dir[Symbol.asyncDispose]();
     }
   }
-}
-
-function cypherLiteral(value: string | number): string {
-  if (typeof value === "number") {
-    if (!Number.isFinite(value)) throw new Error(`cypher parameter must be finite, got ${value}`);
-    return String(value);
-  }
-  return `'${value.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
 }

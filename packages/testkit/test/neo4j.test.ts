@@ -62,7 +62,7 @@ async function timed<T>(what: string, action: () => Promise<T>): Promise<T> {
 const countThings = "MATCH (t:Thing) RETURN count(t) AS n, sum(t.i) AS total";
 
 describe("testkit Neo4j", () => {
-  it("answers cypher-shell queries with auth on, refuses a wrong password and a dump while running; dump --to-stdout / load --from-stdin move the graph to a fresh instance; dispose leaves nothing", async () => {
+  it("answers queries over Bolt as cypher-shell prints them, with auth on; refuses a wrong password and a dump while running; dump --to-stdout / load --from-stdin move the graph to a fresh instance; dispose leaves nothing", async () => {
     let confDirs: string[];
     {
       await using instances = new AsyncDisposableStack();
@@ -76,6 +76,17 @@ describe("testkit Neo4j", () => {
       });
       expect(await source.cypher(countThings)).toBe("n, total\n1000, 500500\n");
       expect(await source.cypher("MATCH (t:Thing {i: 7}) RETURN t.name AS name")).toBe('name\n"o\'brien"\n');
+
+      // cypher() renders what the tool's cypher-shell prints, for every kind of value the tests read.
+      const kinds = `MATCH (t:Thing) WHERE t.i <= 2 RETURN t.i AS i, t.name + '"' AS s, 1.0 AS f, null AS n,
+                     t.i = 1 AS b, [t.i, 'x'] AS l, {a: t.i} AS m ORDER BY i`;
+      const shell = (query: string) =>
+        run("cypher-shell", ["-u", "neo4j", "-d", "neo4j", "--format", "plain", query], {
+          env: { ...source.env(), NEO4J_PASSWORD: source.password },
+        });
+      for (const query of [kinds, countThings, "MATCH (t:Thing) WHERE t.i < 0 RETURN t.i AS none"]) {
+        expect(await source.cypher(query)).toBe((await shell(query)).stdout);
+      }
 
       // The wrappers in binDir act like the commands inside the database container.
       const env = { ...source.env(), NEO4J_PASSWORD: "wrong" };
