@@ -17,10 +17,16 @@ if [ "${IHB_SKIP_DOCKER:-}" != 1 ]; then
   # The test images (Neo4j, PostgreSQL, MinIO, the Infrahub test doubles) beside kind's images: both mostly wait
   # on package downloads and the daemon, so on a cold machine they overlap instead of the first tests that
   # need the images building them. Warm, both only compare input hashes.
-  test-images/build.sh >/dev/null &
+  # In a process group of its own, so a failure of kind's build below stops it with its docker builds.
+  setsid test-images/build.sh >/dev/null &
   test_images=$!
   # kind and its node image (e2e/kind): built here, before any test, when their inputs changed.
-  tools/install/kind.sh >/dev/null
+  if ! tools/install/kind.sh >/dev/null; then
+    kill -- "-$test_images" 2>/dev/null || true # already ended: nothing left to stop
+    wait "$test_images" 2>/dev/null || true # its status no longer matters: the run fails on kind's
+    echo "tools/install/kind.sh failed (its output is above)" >&2
+    exit 1
+  fi
   wait "$test_images" || { echo "test-images/build.sh failed (its output is above)" >&2; exit 1; }
 fi
 results="$(mktemp -d)/vitest.json"
