@@ -417,6 +417,7 @@ describe("restore: a fault in the destructive phase leaves each database as it w
         console.log(`restore, S3 ${fault} ${where}: ${afterCutMs} ms to fail: ${error.message}`);
         expect(error.code).toMatch(/^STORAGE_/);
         expect(error.message).toMatch(/PostgreSQL: unchanged\. Neo4j: unchanged/);
+        expect(error.message).toMatch(/Neo4j serves again; the application services were started again\./);
         expect(error.message).toMatch(/Nothing was changed: fix the cause and run the restore again\.$/);
         await expectDeploymentBack(current);
       });
