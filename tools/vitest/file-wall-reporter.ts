@@ -8,7 +8,7 @@ import type { Reporter, TestModule } from "vitest/node";
  */
 export default class FileWallReporter implements Reporter {
   private readonly started = new Map<string, number>();
-  private readonly rows: { file: string; wall: number; tests: number; worker: number }[] = [];
+  private readonly rows: { file: string; wall: number; tests: number }[] = [];
   private runStart = 0;
 
   onTestRunStart(): void {
@@ -23,12 +23,7 @@ export default class FileWallReporter implements Reporter {
     const start = this.started.get(module.moduleId) ?? this.runStart;
     let tests = 0;
     for (const test of module.children.allTests()) tests += test.diagnostic()?.duration ?? 0;
-    this.rows.push({
-      file: module.relativeModuleId,
-      wall: Date.now() - start,
-      tests,
-      worker: module.diagnostic().concurrencyId,
-    });
+    this.rows.push({ file: module.relativeModuleId, wall: Date.now() - start, tests });
   }
 
   onTestRunEnd(): void {

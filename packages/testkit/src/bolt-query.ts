@@ -26,7 +26,7 @@ export interface BoltQuery {
  * `cypher-shell --format plain` does: a header of column names, then one line per row; strings in double
  * quotes, NULL, TRUE/FALSE, lists in brackets; no output at all for no rows. The tests' own queries (seeds,
  * digests, "does it serve" probes) used to start a cypher-shell JVM each: ~0.6 s of CPU and 1–3 s of wall on
- * the loaded CI machine, ~450 times a run. The tool under test still runs cypher-shell inside the database
+ * the loaded CI machine, about a quarter of the cypher-shell JVMs sampled during CI. The tool under test still runs cypher-shell inside the database
  * container; only the tests' view of the server changes. A driver per call, closed after it: no pooled
  * connection outlives a restart of the server, so a query right after one behaves as a fresh cypher-shell.
  */

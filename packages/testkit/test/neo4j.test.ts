@@ -80,19 +80,16 @@ describe("testkit Neo4j", () => {
       // cypher() renders what the tool's cypher-shell prints, for every kind of value the tests read.
       const kinds = `MATCH (t:Thing) WHERE t.i <= 2 RETURN t.i AS i, t.name + '"' AS s, 1.0 AS f, null AS n,
                      t.i = 1 AS b, [t.i, 'x'] AS l, {a: t.i} AS m ORDER BY i`;
-      const shell = (query: string) =>
+      const shell = (query: string, password = source.password) =>
         run("cypher-shell", ["-u", "neo4j", "-d", "neo4j", "--format", "plain", query], {
-          env: { ...source.env(), NEO4J_PASSWORD: source.password },
+          env: { ...source.env(), NEO4J_PASSWORD: password },
         });
       for (const query of [kinds, countThings, "MATCH (t:Thing) WHERE t.i < 0 RETURN t.i AS none"]) {
         expect(await source.cypher(query)).toBe((await shell(query)).stdout);
       }
 
       // The wrappers in binDir act like the commands inside the database container.
-      const env = { ...source.env(), NEO4J_PASSWORD: "wrong" };
-      await expect(
-        run("cypher-shell", ["-u", "neo4j", "-d", "neo4j", "--format", "plain", "RETURN 1"], { env }),
-      ).rejects.toThrow(/unauthorized due to authentication failure/);
+      await expect(shell("RETURN 1", "wrong")).rejects.toThrow(/unauthorized due to authentication failure/);
       await expect(
         run("neo4j-admin", ["database", "dump", "--to-stdout", "neo4j"], { env: source.env() }),
       ).rejects.toThrow(/The database is in use\. Stop database 'neo4j' and try again\./);
