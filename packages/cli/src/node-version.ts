@@ -1,8 +1,8 @@
 /**
- * The Node.js version check that runs before anything else is imported. Its dependencies (the AWS SDK's
- * undici, @kubernetes/client-node) fail while loading on older Node with errors that say nothing about the
- * version (`Cannot read properties of undefined (reading 'bind')`), so the entry points import this module
- * alone, call {@link guardNodeVersion}, and import the CLI only when it passes.
+ * The Node.js version check that runs before anything else is imported. Dependencies (the AWS SDK among
+ * them) fail while loading on older Node with errors that say nothing about the version (`Cannot read
+ * properties of undefined (reading 'bind')`), so the entry points import this module alone, call
+ * {@link guardNodeVersion}, and import the CLI only when it passes.
  *
  * This module imports nothing and uses no syntax newer than ES2017, so that it loads on any Node.js that
  * can load an ES module at all.

@@ -257,23 +257,17 @@ describe("discovery", () => {
     await copyFile(cluster.caFile, join(saDir, "ca.crt"));
     await writeFile(join(saDir, "namespace"), NS);
     const server = new URL(cluster.server);
-    // The client library reads the in-cluster address from process.env, as in a pod.
-    const saved = [process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT];
-    process.env.KUBERNETES_SERVICE_HOST = server.hostname;
-    process.env.KUBERNETES_SERVICE_PORT = server.port;
-    try {
-      const detector = new KubernetesDetector({
-        inClusterRoot: root.path,
-        env: { KUBERNETES_SERVICE_HOST: server.hostname, HOME: root.path },
-      });
-      const found = await detector.detect({});
-      expect(found.name).toBe(NS);
-      expect(await found.locate("database")).toMatchObject({ pod: "infrahub-database-0" });
-    } finally {
-      [process.env.KUBERNETES_SERVICE_HOST, process.env.KUBERNETES_SERVICE_PORT] = saved;
-      if (saved[0] === undefined) delete process.env.KUBERNETES_SERVICE_HOST;
-      if (saved[1] === undefined) delete process.env.KUBERNETES_SERVICE_PORT;
-    }
+    const detector = new KubernetesDetector({
+      inClusterRoot: root.path,
+      env: {
+        KUBERNETES_SERVICE_HOST: server.hostname,
+        KUBERNETES_SERVICE_PORT: server.port,
+        HOME: root.path,
+      },
+    });
+    const found = await detector.detect({});
+    expect(found.name).toBe(NS);
+    expect(await found.locate("database")).toMatchObject({ pod: "infrahub-database-0" });
   });
 });
 

@@ -16,7 +16,7 @@ export type {
   RestoreRecord,
   StoppedServices,
 } from "./environment.js";
-export type { KubernetesConnectionOptions } from "./kubernetes-config.js";
+export type { KubeConfig, KubeRequestOptions, KubernetesConnectionOptions } from "./kubernetes-config.js";
 export type { KubernetesDetectorOptions, KubernetesSelection } from "./kubernetes-detector.js";
 export { KubernetesDetector } from "./kubernetes-detector.js";
 export type { PodChoice } from "./kubernetes-discovery.js";

@@ -1,8 +1,9 @@
 import { readFileSync } from "node:fs";
-import { CoreV1Api, type KubeConfig } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
+import { KubeApi } from "./kubernetes-api.js";
 import {
   inCluster,
+  type KubeConfig,
   type KubernetesConnectionOptions,
   loadKubeConfig,
   SERVICE_ACCOUNT_DIR,
@@ -44,7 +45,7 @@ export class KubernetesDetector {
    */
   async detect(selection: KubernetesSelection = {}): Promise<KubernetesEnvironment> {
     const kubeConfig = loadKubeConfig(this.#options);
-    const core = kubeConfig.makeApiClient(CoreV1Api);
+    const core = new KubeApi(kubeConfig);
     const make = (namespace: string) => this.#environment(kubeConfig, namespace);
     if (selection.k8sNamespace) {
       const namespace = selection.k8sNamespace;
@@ -92,7 +93,7 @@ export class KubernetesDetector {
       throw error;
     }
     try {
-      return await this.#infrahubNamespaces(kubeConfig.makeApiClient(CoreV1Api));
+      return await this.#infrahubNamespaces(new KubeApi(kubeConfig));
     } catch (error) {
       // As for Compose: a backend that cannot be searched lists nothing.
       if (error instanceof BackupError && error.code === "ENVIRONMENT_NOT_FOUND") return [];
@@ -100,7 +101,7 @@ export class KubernetesDetector {
     }
   }
 
-  async #infrahubNamespaces(core: CoreV1Api): Promise<string[]> {
+  async #infrahubNamespaces(core: KubeApi): Promise<string[]> {
     try {
       const pods = await core.listPodForAllNamespaces({ labelSelector: INFRAHUB_POD_SELECTOR });
       return [...new Set(pods.items.map((p) => p.metadata?.namespace ?? ""))].filter(Boolean).sort();

@@ -1,4 +1,4 @@
-import { AppsV1Api, CoreV1Api, type KubeConfig, type V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { KubernetesExecutor } from "../exec/kube-executor.js";
@@ -11,6 +11,8 @@ import type {
   RestoreRecord,
   StoppedServices,
 } from "./environment.js";
+import { KubeApi } from "./kubernetes-api.js";
+import type { KubeConfig } from "./kubernetes-config.js";
 import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
 import { acquireLease } from "./kubernetes-lease.js";
 import { waitForDeploymentReady } from "./kubernetes-readiness.js";
@@ -58,8 +60,8 @@ export class KubernetesEnvironment implements Environment {
   /** {@inheritDoc Environment.name} */
   readonly name: string;
   readonly #options: KubernetesEnvironmentOptions;
-  readonly #core: CoreV1Api;
-  readonly #apps: AppsV1Api;
+  readonly #core: KubeApi;
+  readonly #apps: KubeApi;
   readonly #scaler: WorkloadScaler;
   /** Pod choices, kept until the service is scaled (a frozen Neo4j is not Ready, yet still ours). */
   readonly #choices = new Map<ServiceName, PodChoice>();
@@ -70,8 +72,8 @@ export class KubernetesEnvironment implements Environment {
   constructor(options: KubernetesEnvironmentOptions) {
     this.#options = options;
     this.name = options.namespace;
-    this.#core = options.kubeConfig.makeApiClient(CoreV1Api);
-    this.#apps = options.kubeConfig.makeApiClient(AppsV1Api);
+    this.#core = new KubeApi(options.kubeConfig);
+    this.#apps = this.#core;
     this.#scaler = new WorkloadScaler(this.#apps, this.#core, options.namespace, options);
   }
 

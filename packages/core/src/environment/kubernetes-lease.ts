@@ -1,5 +1,7 @@
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
+import { KubeApi } from "./kubernetes-api.js";
+import type { KubeConfig } from "./kubernetes-config.js";
 import {
   LOCK_TTL_MS,
   type LockHolder,
@@ -76,7 +78,7 @@ export async function acquireLease(
   namespace: string,
   request: LockRequest,
 ): Promise<OperationLock> {
-  const api = kubeConfig.makeApiClient(CoordinationV1Api);
+  const api = new KubeApi(kubeConfig);
   const holder = newHolder(request.operation);
   const where = `namespace ${namespace}`;
   for (let attempt = 0; attempt < 3; attempt++) {
@@ -142,7 +144,7 @@ function leaseError(what: string, namespace: string, error: unknown): BackupErro
 
 class LeaseLock implements OperationLock {
   readonly holder: LockHolder;
-  readonly #api: CoordinationV1Api;
+  readonly #api: KubeApi;
   readonly #namespace: string;
   readonly #request: LockRequest;
   readonly #timer: NodeJS.Timeout;
@@ -150,13 +152,7 @@ class LeaseLock implements OperationLock {
   #lost = false;
   #renewing: Promise<void> | undefined;
 
-  constructor(
-    api: CoordinationV1Api,
-    namespace: string,
-    holder: LockHolder,
-    lease: V1Lease,
-    request: LockRequest,
-  ) {
+  constructor(api: KubeApi, namespace: string, holder: LockHolder, lease: V1Lease, request: LockRequest) {
     this.holder = holder;
     this.#api = api;
     this.#namespace = namespace;

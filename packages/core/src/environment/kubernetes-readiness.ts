@@ -1,6 +1,7 @@
-import type { AppsV1Api, CoreV1Api, V1Pod } from "@kubernetes/client-node";
+import type { V1Pod } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
 import type { ReadinessWait } from "./environment.js";
+import type { KubeApi } from "./kubernetes-api.js";
 import { candidatePods, isReady } from "./kubernetes-discovery.js";
 import { matchWorkloads } from "./kubernetes-workloads.js";
 import { SERVICE_NAMES, type ServiceName } from "./services.js";
@@ -30,8 +31,8 @@ export function podProblem(pod: V1Pod): string {
  * current generation); a service with neither a workload nor a pod is not part of this deployment.
  */
 async function look(
-  core: CoreV1Api,
-  apps: AppsV1Api,
+  core: KubeApi,
+  apps: KubeApi,
   namespace: string,
   required: ReadonlySet<ServiceName>,
 ): Promise<ServiceState[]> {
@@ -74,8 +75,8 @@ async function look(
  * problems changes, and every `progressMs`. DEPLOYMENT_NOT_READY names what was still not ready.
  */
 export async function waitForDeploymentReady(
-  core: CoreV1Api,
-  apps: AppsV1Api,
+  core: KubeApi,
+  apps: KubeApi,
   namespace: string,
   wait: ReadinessWait,
 ): Promise<{ waitedMs: number }> {

@@ -1,6 +1,8 @@
-import { CoordinationV1Api, type KubeConfig, type V1Lease } from "@kubernetes/client-node";
+import type { V1Lease } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
 import type { RestoreRecord } from "./environment.js";
+import { KubeApi } from "./kubernetes-api.js";
+import type { KubeConfig } from "./kubernetes-config.js";
 
 /**
  * The Lease that records the last completed restore of a namespace. A Lease (not a ConfigMap) because the
@@ -35,7 +37,7 @@ export async function readRestoreRecord(
   kc: KubeConfig,
   namespace: string,
 ): Promise<RestoreRecord | undefined> {
-  const api = kc.makeApiClient(CoordinationV1Api);
+  const api = new KubeApi(kc);
   let lease: V1Lease;
   try {
     lease = await api.readNamespacedLease({ name: RESTORE_RECORD_NAME, namespace });
@@ -66,7 +68,7 @@ export async function writeRestoreRecord(
   namespace: string,
   record: RestoreRecord,
 ): Promise<void> {
-  const api = kc.makeApiClient(CoordinationV1Api);
+  const api = new KubeApi(kc);
   const body = (resourceVersion?: string): V1Lease => ({
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",

@@ -1,5 +1,6 @@
-import type { AppsV1Api, V1ManagedFieldsEntry } from "@kubernetes/client-node";
+import type { V1ManagedFieldsEntry } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
+import type { KubeApi } from "./kubernetes-api.js";
 import type { WorkloadKind } from "./kubernetes-workloads.js";
 
 /**
@@ -97,7 +98,7 @@ export interface ScaleWatchOptions {
  * an unreachable API server.
  */
 export class ScaleWatch implements Disposable {
-  readonly #apps: AppsV1Api;
+  readonly #apps: KubeApi;
   readonly #namespace: string;
   readonly #pollMs: number;
   readonly #workloads: { kind: WorkloadKind; name: string }[] = [];
@@ -106,7 +107,7 @@ export class ScaleWatch implements Disposable {
   #polling = false;
   #stopped = false;
 
-  constructor(apps: AppsV1Api, namespace: string, options: ScaleWatchOptions = {}) {
+  constructor(apps: KubeApi, namespace: string, options: ScaleWatchOptions = {}) {
     this.#apps = apps;
     this.#namespace = namespace;
     this.#pollMs = options.pollMs ?? 1000;

@@ -1,12 +1,7 @@
 import { setTimeout as sleep } from "node:timers/promises";
-import type {
-  AppsV1Api,
-  CoreV1Api,
-  V1Deployment,
-  V1PodTemplateSpec,
-  V1StatefulSet,
-} from "@kubernetes/client-node";
+import type { V1Deployment, V1PodTemplateSpec, V1StatefulSet } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
+import type { KubeApi } from "./kubernetes-api.js";
 import {
   formatSelector,
   matchesSelector,
@@ -62,7 +57,7 @@ function toWorkload(kind: WorkloadKind, item: V1Deployment | V1StatefulSet): Wor
  * service last. All matches are returned: every one of them runs the service.
  */
 export async function findWorkloads(
-  apps: AppsV1Api,
+  apps: KubeApi,
   namespace: string,
   service: ServiceName,
 ): Promise<Workload[]> {
@@ -141,12 +136,12 @@ export interface ScaleTimeouts {
 
 /** Scaling through the scale subresource (RBAC: get/patch on deployments/scale, statefulsets/scale). */
 export class WorkloadScaler {
-  readonly #apps: AppsV1Api;
-  readonly #core: CoreV1Api;
+  readonly #apps: KubeApi;
+  readonly #core: KubeApi;
   readonly #namespace: string;
   readonly #timeouts: Required<ScaleTimeouts>;
 
-  constructor(apps: AppsV1Api, core: CoreV1Api, namespace: string, timeouts: ScaleTimeouts = {}) {
+  constructor(apps: KubeApi, core: KubeApi, namespace: string, timeouts: ScaleTimeouts = {}) {
     this.#apps = apps;
     this.#core = core;
     this.#namespace = namespace;

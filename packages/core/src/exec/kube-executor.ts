@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
-import type { KubeConfig } from "@kubernetes/client-node";
 import WebSocket from "ws";
+import type { KubeConfig } from "../environment/kubernetes-config.js";
 import { BackupError } from "../errors.js";
 import type { ExecRequest, ExecResult, Executor } from "./executor.js";
 import {
@@ -105,9 +105,8 @@ export class KubernetesExecutor implements Executor {
     signal: AbortSignal | undefined,
   ): Promise<{ socket: WebSocket; backlog: Backlog }> {
     const { kubeConfig, namespace, pod, container } = this.#options;
-    const cluster = kubeConfig.getCurrentCluster();
-    if (!cluster) throw new BackupError("ENVIRONMENT_NOT_FOUND", "the kubeconfig has no current cluster");
-    const url = new URL(execPath(namespace, pod, container, argv), cluster.server);
+    // Appended, not resolved: a server URL may carry a path (an API proxy such as Rancher's).
+    const url = new URL(`${kubeConfig.server}${execPath(namespace, pod, container, argv)}`);
     url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
     const options: WebSocket.ClientOptions = {
       perMessageDeflate: false,
@@ -115,8 +114,9 @@ export class KubernetesExecutor implements Executor {
       generateMask: zeroMask,
     };
     try {
-      await kubeConfig.applyToHTTPSOptions(options);
+      Object.assign(options, await kubeConfig.requestOptions());
     } catch (error) {
+      if (error instanceof BackupError) throw error;
       throw new BackupError(
         "INVALID_CONFIG",
         `Kubernetes credentials cannot be used: ${(error as Error).message}`,
@@ -146,10 +146,10 @@ export class KubernetesExecutor implements Executor {
           fail(
             new BackupError(
               "EXEC_FAILED",
-              `${this.target}: the API server at ${cluster.server} did not establish the exec session for ${argv[0]} within ${handshakeMs / 1000} s`,
+              `${this.target}: the API server at ${kubeConfig.server} did not establish the exec session for ${argv[0]} within ${handshakeMs / 1000} s`,
               {
                 hint: "check that the API server is reachable and healthy (a proxy or firewall may accept connections and drop them); the exec handshake also waits for the API server to reach the kubelet",
-                details: { server: cluster.server, phase: "exec handshake", timeoutMs: handshakeMs },
+                details: { server: kubeConfig.server, phase: "exec handshake", timeoutMs: handshakeMs },
               },
             ),
           ),

@@ -54,6 +54,8 @@ export interface LocalCluster extends AsyncDisposable {
   readonly adminToken: string;
   /** Kubeconfig of `admin` (CA + token). */
   readonly adminKubeconfig: string;
+  /** PEM files of a client certificate in group system:masters (what kind's and kubeadm's kubeconfigs use). */
+  readonly adminClientCert: { cert: string; key: string };
   /** The first fake Node (`kwok-node-0`). */
   readonly nodeName: string;
   readonly nodeNames: readonly string[];
@@ -396,6 +398,10 @@ class RunningCluster implements LocalCluster {
 
   get caFile(): string {
     return this.pki.caCert;
+  }
+
+  get adminClientCert(): { cert: string; key: string } {
+    return { cert: this.pki.adminClientCert, key: this.pki.adminClientKey };
   }
 
   get nodeName(): string {

@@ -18,6 +18,9 @@ export interface ClusterPki {
   /** Service-account token signing pair. */
   serviceAccountKey: string;
   serviceAccountPub: string;
+  /** A client certificate of group system:masters (the apiserver trusts the CA for client certificates). */
+  adminClientCert: string;
+  adminClientKey: string;
 }
 
 const ECDSA = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes"];
@@ -99,6 +102,13 @@ export async function createClusterPki(dir: string): Promise<ClusterPki> {
     "/CN=kwok-node",
     `subjectAltName=IP:127.0.0.1,DNS:localhost\n${serverAuth}`,
   );
+  const [adminClientCert, adminClientKey] = await signedCert(
+    dir,
+    ca,
+    "admin-client",
+    "/O=system:masters/CN=ihb-admin-cert",
+    "extendedKeyUsage=clientAuth\n",
+  );
   const serviceAccountKey = join(dir, "sa.key");
   const serviceAccountPub = join(dir, "sa.pub");
   await openssl(["ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", serviceAccountKey]);
@@ -114,5 +124,7 @@ export async function createClusterPki(dir: string): Promise<ClusterPki> {
     kwokServingKey,
     serviceAccountKey,
     serviceAccountPub,
+    adminClientCert,
+    adminClientKey,
   };
 }

@@ -1,0 +1,196 @@
+import { request as httpRequest } from "node:http";
+import { request as httpsRequest } from "node:https";
+import type {
+  V1Deployment,
+  V1DeploymentList,
+  V1Lease,
+  V1PodList,
+  V1Scale,
+  V1StatefulSet,
+  V1StatefulSetList,
+} from "@kubernetes/client-node";
+import type { KubeConfig } from "./kubernetes-config.js";
+
+/** One API call is given this long (a cluster-wide pod list on a large cluster included). */
+const REQUEST_TIMEOUT_MS = 60_000;
+/** Bytes of a refusal kept: a Status object is small. */
+const ERROR_BODY_LIMIT = 64 * 1024;
+
+/** The API server answered with a status other than 2xx. `code` is the HTTP status; `body` its text. */
+export class KubeApiError extends Error {
+  readonly code: number;
+  readonly body: string;
+  constructor(method: string, path: string, code: number, body: string) {
+    let reason = "";
+    try {
+      reason = (JSON.parse(body) as { message?: string }).message ?? "";
+    } catch {
+      // Not a Status object (a proxy's HTML page): the HTTP status says enough.
+    }
+    super(reason || `${method} ${path}: HTTP ${code}`);
+    this.name = "KubeApiError";
+    this.code = code;
+    this.body = body;
+  }
+}
+
+interface Query {
+  [name: string]: string | number | undefined;
+}
+
+/**
+ * The few Kubernetes API calls this tool makes, as plain JSON over node:https — instead of the generated
+ * client, whose models, serializers and transport cost every run ~16 MiB of memory (bench/README.md,
+ * "Memory"). Method names and parameters follow @kubernetes/client-node's, whose model types describe
+ * the JSON (timestamps stay ISO strings).
+ */
+export class KubeApi {
+  readonly #config: KubeConfig;
+
+  constructor(config: KubeConfig) {
+    this.#config = config;
+  }
+
+  listNamespacedPod(p: { namespace: string; labelSelector?: string; limit?: number }): Promise<V1PodList> {
+    const { namespace, ...query } = p;
+    return this.#call("GET", `/api/v1/namespaces/${seg(namespace)}/pods`, { query });
+  }
+
+  listPodForAllNamespaces(p: { labelSelector?: string } = {}): Promise<V1PodList> {
+    return this.#call("GET", "/api/v1/pods", { query: p });
+  }
+
+  listNamespacedDeployment(p: { namespace: string }): Promise<V1DeploymentList> {
+    return this.#call("GET", `${apps(p.namespace)}/deployments`);
+  }
+
+  listNamespacedStatefulSet(p: { namespace: string }): Promise<V1StatefulSetList> {
+    return this.#call("GET", `${apps(p.namespace)}/statefulsets`);
+  }
+
+  readNamespacedDeployment(p: { name: string; namespace: string }): Promise<V1Deployment> {
+    return this.#call("GET", `${apps(p.namespace)}/deployments/${seg(p.name)}`);
+  }
+
+  readNamespacedStatefulSet(p: { name: string; namespace: string }): Promise<V1StatefulSet> {
+    return this.#call("GET", `${apps(p.namespace)}/statefulsets/${seg(p.name)}`);
+  }
+
+  readNamespacedDeploymentScale(p: { name: string; namespace: string }): Promise<V1Scale> {
+    return this.#call("GET", `${apps(p.namespace)}/deployments/${seg(p.name)}/scale`);
+  }
+
+  readNamespacedStatefulSetScale(p: { name: string; namespace: string }): Promise<V1Scale> {
+    return this.#call("GET", `${apps(p.namespace)}/statefulsets/${seg(p.name)}/scale`);
+  }
+
+  /** A JSON patch (RFC 6902) of the scale subresource. */
+  patchNamespacedDeploymentScale(p: ScalePatch): Promise<V1Scale> {
+    return this.#patchScale("deployments", p);
+  }
+
+  patchNamespacedStatefulSetScale(p: ScalePatch): Promise<V1Scale> {
+    return this.#patchScale("statefulsets", p);
+  }
+
+  readNamespacedLease(p: { name: string; namespace: string }): Promise<V1Lease> {
+    return this.#call("GET", `${leases(p.namespace)}/${seg(p.name)}`);
+  }
+
+  createNamespacedLease(p: { namespace: string; body: V1Lease }): Promise<V1Lease> {
+    return this.#call("POST", leases(p.namespace), { body: p.body });
+  }
+
+  replaceNamespacedLease(p: { name: string; namespace: string; body: V1Lease }): Promise<V1Lease> {
+    return this.#call("PUT", `${leases(p.namespace)}/${seg(p.name)}`, { body: p.body });
+  }
+
+  /** `body`: DeleteOptions, e.g. a resourceVersion precondition. */
+  async deleteNamespacedLease(p: { name: string; namespace: string; body?: object }): Promise<void> {
+    await this.#call("DELETE", `${leases(p.namespace)}/${seg(p.name)}`, p.body ? { body: p.body } : {});
+  }
+
+  #patchScale(resource: string, p: ScalePatch): Promise<V1Scale> {
+    return this.#call("PATCH", `${apps(p.namespace)}/${resource}/${seg(p.name)}/scale`, {
+      query: { fieldManager: p.fieldManager },
+      body: p.body,
+      contentType: "application/json-patch+json",
+    });
+  }
+
+  async #call<T>(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown; contentType?: string } = {},
+  ): Promise<T> {
+    const url = new URL(`${this.#config.server}${path}`);
+    for (const [name, value] of Object.entries(options.query ?? {})) {
+      if (value !== undefined) url.searchParams.set(name, String(value));
+    }
+    const tls = await this.#config.requestOptions();
+    const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
+    const headers: Record<string, string> = { ...tls.headers, Accept: "application/json" };
+    if (payload) {
+      headers["Content-Type"] = options.contentType ?? "application/json";
+      headers["Content-Length"] = String(payload.length);
+    }
+    const send = url.protocol === "https:" ? httpsRequest : httpRequest;
+    return new Promise<T>((resolve, reject) => {
+      const req = send(url, { ...tls, method, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        const chunks: Buffer[] = [];
+        let size = 0;
+        res.on("data", (chunk: Buffer) => {
+          size += chunk.length;
+          const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
+          if (ok || size <= ERROR_BODY_LIMIT) chunks.push(chunk);
+        });
+        res.on("error", reject);
+        res.on("end", () => {
+          const text = Buffer.concat(chunks).toString("utf8");
+          const status = res.statusCode ?? 0;
+          if (status < 200 || status >= 300) {
+            reject(new KubeApiError(method, url.pathname, status, text));
+            return;
+          }
+          try {
+            resolve((text === "" ? undefined : JSON.parse(text)) as T);
+          } catch (error) {
+            reject(
+              new Error(
+                `${method} ${url.pathname}: the API server's answer is not JSON (${(error as Error).message})`,
+              ),
+            );
+          }
+        });
+      });
+      req.on("timeout", () => {
+        req.destroy(
+          new Error(
+            `${method} ${url.pathname}: no answer from ${url.host} within ${REQUEST_TIMEOUT_MS / 1000} s`,
+          ),
+        );
+      });
+      req.on("error", reject);
+      req.end(payload);
+    });
+  }
+}
+
+export interface ScalePatch {
+  name: string;
+  namespace: string;
+  body: object[];
+  fieldManager?: string;
+}
+
+function seg(value: string): string {
+  return encodeURIComponent(value);
+}
+
+function apps(namespace: string): string {
+  return `/apis/apps/v1/namespaces/${seg(namespace)}`;
+}
+
+function leases(namespace: string): string {
+  return `/apis/coordination.k8s.io/v1/namespaces/${seg(namespace)}/leases`;
+}

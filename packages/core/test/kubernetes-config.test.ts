@@ -1,0 +1,370 @@
+// Kubeconfig loading and the API client, against a real kube-apiserver (testkit's local cluster): each way
+// kubectl authenticates (token, token file, client certificate, exec plugin, service account in a pod) must
+// reach the API server as the identity it names, and each configuration the tool cannot use must say so.
+import { chmod, copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
+import { type LocalCluster, startLocalCluster, tempDir } from "@infrahub-backup/testkit";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { KubeApi, KubeApiError } from "../src/environment/kubernetes-api.js";
+import { loadKubeConfig, SERVICE_ACCOUNT_DIR } from "../src/environment/kubernetes-config.js";
+
+const NS = "kubeconfig-test";
+let cluster: LocalCluster;
+let work: AsyncDisposable & { path: string };
+let saToken: string;
+
+/** A kubeconfig with one context `test` whose cluster and user entries are given as YAML lines. */
+function kubeconfig(user: string[], options: { cluster?: string[]; current?: string } = {}): string {
+  return [
+    "apiVersion: v1",
+    "kind: Config",
+    `current-context: ${options.current ?? "test"}`,
+    "clusters:",
+    "- name: local",
+    "  cluster:",
+    `    server: ${cluster.server}`,
+    ...(options.cluster ?? [`    certificate-authority: ${cluster.caFile}`]),
+    "users:",
+    "- name: tester",
+    "  user:",
+    ...user,
+    "contexts:",
+    "- name: test",
+    "  context: {cluster: local, user: tester}",
+    "",
+  ].join("\n");
+}
+
+async function file(name: string, text: string): Promise<string> {
+  const path = join(work.path, name);
+  await writeFile(path, text, { mode: 0o600 });
+  return path;
+}
+
+/** Lists pods through the tool's own client (the identity may read them) and says which credential it sent. */
+async function credentialSent(kubeconfigPath: string): Promise<string> {
+  const config = loadKubeConfig({ kubeconfig: kubeconfigPath, env: {} });
+  await new KubeApi(config).listNamespacedPod({ namespace: NS, limit: 1 });
+  const options = await config.requestOptions();
+  return options.headers.Authorization ? "bearer" : options.cert ? "certificate" : "anonymous";
+}
+
+beforeAll(async () => {
+  cluster = await startLocalCluster();
+  work = await tempDir("ihb-kubeconfig-");
+  await cluster.kubectl(["create", "namespace", NS]);
+  await cluster.kubectl(["-n", NS, "create", "serviceaccount", "reader"]);
+  await cluster.kubectl(["-n", NS, "create", "role", "reader", "--verb=list,get", "--resource=pods"]);
+  await cluster.kubectl([
+    "-n",
+    NS,
+    "create",
+    "rolebinding",
+    "reader",
+    "--role=reader",
+    `--serviceaccount=${NS}:reader`,
+  ]);
+  saToken = await cluster.serviceAccountToken(NS, "reader");
+}, 180_000);
+
+afterAll(async () => {
+  await work?.[Symbol.asyncDispose]();
+  await cluster?.[Symbol.asyncDispose]();
+}, 60_000);
+
+describe("kubeconfig credentials reach the API server", () => {
+  it("a token, a token file read at each request, and a client certificate given by relative paths", async () => {
+    expect(await credentialSent(await file("token.yaml", kubeconfig([`    token: ${saToken}`])))).toBe(
+      "bearer",
+    );
+
+    const tokenPath = await file("sa-token", "not-a-token");
+    const viaFile = loadKubeConfig({
+      kubeconfig: await file("tokenfile.yaml", kubeconfig(["    tokenFile: sa-token"])),
+      env: {},
+    });
+    await expect(new KubeApi(viaFile).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
+      code: 401,
+    });
+    await writeFile(tokenPath, `${saToken}\n`);
+    expect((await new KubeApi(viaFile).listNamespacedPod({ namespace: NS })).items).toEqual([]);
+
+    await copyFile(cluster.adminClientCert.cert, join(work.path, "admin.crt"));
+    await copyFile(cluster.adminClientCert.key, join(work.path, "admin.key"));
+    const certConfig = await file(
+      "cert.yaml",
+      kubeconfig(["    client-certificate: admin.crt", "    client-key: admin.key"]),
+    );
+    expect(await credentialSent(certConfig)).toBe("certificate");
+    // The same certificate inline (*-data), as kind writes it; admin may list every namespace's pods.
+    const inline = loadKubeConfig({
+      kubeconfig: await file(
+        "cert-data.yaml",
+        kubeconfig(
+          [
+            `    client-certificate-data: ${(await readFile(cluster.adminClientCert.cert)).toString("base64")}`,
+            `    client-key-data: ${(await readFile(cluster.adminClientCert.key)).toString("base64")}`,
+          ],
+          {
+            cluster: [
+              `    certificate-authority-data: ${(await readFile(cluster.caFile)).toString("base64")}`,
+            ],
+          },
+        ),
+      ),
+      env: {},
+    });
+    expect((await new KubeApi(inline).listPodForAllNamespaces()).kind).toBe("PodList");
+  });
+
+  it("an exec plugin: run as kubectl runs it (env, cluster info, not interactive), its credential kept until it expires", async () => {
+    const calls = join(work.path, "plugin-calls");
+    await writeFile(calls, "");
+    // A real plugin program (relative command path, resolved against the kubeconfig's directory).
+    await mkdir(join(work.path, "bin"), { recursive: true });
+    const plugin = join(work.path, "bin", "issue-token");
+    await writeFile(
+      plugin,
+      [
+        "#!/bin/sh",
+        `printf '%s\\n' "$KUBERNETES_EXEC_INFO" >> "${calls}"`,
+        '[ "$PLUGIN_GREETING" = hello ] || { echo "PLUGIN_GREETING missing" >&2; exit 3; }',
+        `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"%s}}' "$(cat "${join(work.path, "plugin-token")}")" "$EXPIRY"`,
+        "",
+      ].join("\n"),
+    );
+    await chmod(plugin, 0o755);
+    await writeFile(join(work.path, "plugin-token"), saToken);
+    const execUser = (expiry: string) => [
+      "    exec:",
+      "      apiVersion: client.authentication.k8s.io/v1",
+      "      command: ./bin/issue-token",
+      "      provideClusterInfo: true",
+      "      interactiveMode: Never",
+      "      env:",
+      "      - {name: PLUGIN_GREETING, value: hello}",
+      `      - {name: EXPIRY, value: '${expiry}'}`,
+    ];
+    const config = loadKubeConfig({ kubeconfig: await file("exec.yaml", kubeconfig(execUser(""))), env: {} });
+    const api = new KubeApi(config);
+    await api.listNamespacedPod({ namespace: NS });
+    await api.listNamespacedPod({ namespace: NS });
+    const infos = (await readFile(calls, "utf8"))
+      .trim()
+      .split("\n")
+      .map((l) => JSON.parse(l));
+    expect(infos).toHaveLength(1); // no expiry: issued once for the process
+    expect(infos[0]).toMatchObject({
+      apiVersion: "client.authentication.k8s.io/v1",
+      kind: "ExecCredential",
+      spec: { interactive: false, cluster: { server: cluster.server } },
+    });
+
+    // Already expired: run again for each request.
+    await writeFile(calls, "");
+    const expiring = loadKubeConfig({
+      kubeconfig: await file(
+        "exec-expiring.yaml",
+        kubeconfig(execUser(',"expirationTimestamp":"2020-01-01T00:00:00Z"')),
+      ),
+      env: {},
+    });
+    await new KubeApi(expiring).listNamespacedPod({ namespace: NS });
+    await new KubeApi(expiring).listNamespacedPod({ namespace: NS });
+    expect((await readFile(calls, "utf8")).trim().split("\n")).toHaveLength(2);
+  });
+
+  it("a failing exec plugin: INVALID_CONFIG with the plugin's last line and its install hint", async () => {
+    const config = loadKubeConfig({
+      kubeconfig: await file(
+        "exec-fails.yaml",
+        kubeconfig([
+          "    exec:",
+          "      apiVersion: client.authentication.k8s.io/v1",
+          "      command: sh",
+          "      args: ['-c', 'echo step one >&2; echo token expired, log in again >&2; exit 1']",
+          "      installHint: install the login helper",
+        ]),
+      ),
+      env: {},
+    });
+    await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
+      code: "INVALID_CONFIG",
+      message: expect.stringMatching(
+        /credential plugin "sh" of user "tester" failed \(exit status 1\): token expired, log in again$/,
+      ),
+      hint: "install the login helper",
+    });
+    const missing = loadKubeConfig({
+      kubeconfig: await file(
+        "exec-missing.yaml",
+        kubeconfig(["    exec:", "      command: no-such-plugin-ihb"]),
+      ),
+      env: {},
+    });
+    await expect(new KubeApi(missing).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
+      code: "INVALID_CONFIG",
+      message: expect.stringContaining("could not run"),
+    });
+  });
+
+  it("in a pod: the service account's token, CA and the address in KUBERNETES_SERVICE_HOST/PORT", async () => {
+    await using root = await tempDir("ihb-incluster-");
+    const saDir = join(root.path, SERVICE_ACCOUNT_DIR);
+    await mkdir(saDir, { recursive: true });
+    await writeFile(join(saDir, "token"), saToken);
+    await copyFile(cluster.caFile, join(saDir, "ca.crt"));
+    const server = new URL(cluster.server);
+    const config = loadKubeConfig({
+      inClusterRoot: root.path,
+      env: {
+        KUBERNETES_SERVICE_HOST: server.hostname,
+        KUBERNETES_SERVICE_PORT: server.port,
+        HOME: root.path,
+      },
+    });
+    expect(config.server).toBe(cluster.server);
+    expect((await new KubeApi(config).listNamespacedPod({ namespace: NS })).items).toEqual([]);
+    // Rotated by the kubelet: the next request reads the new token.
+    await writeFile(join(saDir, "token"), "rotated-but-wrong");
+    await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toBeInstanceOf(
+      KubeApiError,
+    );
+  });
+});
+
+describe("kubeconfig files", () => {
+  it("KUBECONFIG's files merge as kubectl merges them: the first to name an entry or a current context wins", async () => {
+    const first = await file(
+      "merge-1.yaml",
+      [
+        "apiVersion: v1",
+        "kind: Config",
+        "current-context: second",
+        "users:",
+        "- name: tester",
+        "  user:",
+        `    token: ${saToken}`,
+        "",
+      ].join("\n"),
+    );
+    const second = await file(
+      "merge-2.yaml",
+      kubeconfig(["    token: overridden-by-the-first-file"], { current: "test" }).replace(
+        "- name: test\n",
+        "- name: second\n",
+      ),
+    );
+    const merged = loadKubeConfig({
+      kubeconfig: `${first}:${join(work.path, "absent.yaml")}:${second}`,
+      env: {},
+    });
+    expect(merged.contextName).toBe("second");
+    expect((await new KubeApi(merged).listNamespacedPod({ namespace: NS })).items).toEqual([]);
+  });
+
+  it("what cannot be used is INVALID_CONFIG or ENVIRONMENT_NOT_FOUND with a hint, never a secret", async () => {
+    const token = `    token: ${saToken}`;
+    const cases: [string, string, RegExp][] = [
+      ["no-context.yaml", kubeconfig([token], { current: "elsewhere" }), /no context "elsewhere"/],
+      [
+        "proxy.yaml",
+        kubeconfig([token], { cluster: ["    proxy-url: http://127.0.0.1:3128"] }),
+        /sets proxy-url, which infrahub-backup does not support/,
+      ],
+      [
+        "gcp.yaml",
+        kubeconfig([
+          "    auth-provider:",
+          "      name: gcp",
+          "      config: {access-token: secret-gcp-token}",
+        ]),
+        /auth-provider "gcp", which infrahub-backup does not support/,
+      ],
+      [
+        "oidc.yaml",
+        kubeconfig([
+          "    auth-provider:",
+          "      name: oidc",
+          `      config: {id-token: ${jwt({ exp: 1_600_000_000 })}, refresh-token: secret-refresh}`,
+        ]),
+        /OIDC id-token has expired/,
+      ],
+      ["not-yaml.yaml", "clusters: [unclosed", /cannot load the Kubernetes configuration/],
+    ];
+    for (const [name, text, message] of cases) {
+      let caught: unknown;
+      try {
+        loadKubeConfig({ kubeconfig: await file(name, text), env: {} });
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught, name).toMatchObject({ code: "INVALID_CONFIG", message: expect.stringMatching(message) });
+      const said = JSON.stringify({ ...(caught as object), message: (caught as Error).message });
+      for (const secret of [saToken, "secret-gcp-token", "secret-refresh"])
+        expect(said, name).not.toContain(secret);
+    }
+    expect(() => loadKubeConfig({ kubeconfig: join(work.path, "absent.yaml"), env: {} })).toThrow(
+      expect.objectContaining({ code: "ENVIRONMENT_NOT_FOUND", hint: "check KUBECONFIG" }),
+    );
+    expect(() => loadKubeConfig({ env: { HOME: work.path } })).toThrow(
+      expect.objectContaining({ code: "ENVIRONMENT_NOT_FOUND" }),
+    );
+  });
+
+  it("an oidc id-token still in date is sent as the bearer token (the API server decides: 401 here, no OIDC issuer)", async () => {
+    const config = loadKubeConfig({
+      kubeconfig: await file(
+        "oidc-valid.yaml",
+        kubeconfig([
+          "    auth-provider:",
+          "      name: oidc",
+          `      config: {id-token: ${jwt({ exp: 4_000_000_000 })}}`,
+        ]),
+      ),
+      env: {},
+    });
+    await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
+      code: 401,
+    });
+  });
+
+  it("refusals carry the HTTP status and the API server's own message", async () => {
+    const api = new KubeApi(loadKubeConfig({ kubeconfig: cluster.adminKubeconfig, env: {} }));
+    const missing = await api
+      .readNamespacedLease({ name: "no-such-lease", namespace: NS })
+      .catch((e: unknown) => e);
+    expect(missing).toBeInstanceOf(KubeApiError);
+    expect(missing).toMatchObject({
+      code: 404,
+      message: 'leases.coordination.k8s.io "no-such-lease" not found',
+    });
+    // A write with a precondition that fails: 409 from the server, as the lease code expects.
+    const lease = await api.createNamespacedLease({
+      namespace: NS,
+      body: { metadata: { name: "probe" }, spec: { holderIdentity: "test" } },
+    });
+    const conflict = await api
+      .replaceNamespacedLease({
+        name: "probe",
+        namespace: NS,
+        body: { ...lease, metadata: { ...lease.metadata, resourceVersion: "1" } },
+      })
+      .catch((e: unknown) => e);
+    expect(conflict).toMatchObject({ code: 409 });
+    await api.deleteNamespacedLease({
+      name: "probe",
+      namespace: NS,
+      body: { preconditions: { resourceVersion: lease.metadata?.resourceVersion ?? "" } },
+    });
+    await expect(api.readNamespacedLease({ name: "probe", namespace: NS })).rejects.toMatchObject({
+      code: 404,
+    });
+  });
+});
+
+/** An unsigned JWT with the given payload (only its `exp` is read client-side). */
+function jwt(payload: object): string {
+  const part = (o: object) => Buffer.from(JSON.stringify(o)).toString("base64url");
+  return `${part({ alg: "none", typ: "JWT" })}.${part(payload)}.`;
+}
