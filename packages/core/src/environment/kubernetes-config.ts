@@ -255,7 +255,7 @@ function fromKubeconfig(
       "INVALID_CONFIG",
       `the Kubernetes configuration has no context ${JSON.stringify(name)}`,
       {
-        hint: `kubectl config get-contexts lists them; choose one with --context or kubectl config use-context`,
+        hint: "kubectl config get-contexts lists them; kubectl config use-context <name> chooses one",
       },
     );
   }
