@@ -7,6 +7,7 @@ import { type LocalCluster, startLocalCluster, tempDir } from "@infrahub-backup/
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeApi, KubeApiError } from "../src/environment/kubernetes-api.js";
 import { loadKubeConfig, SERVICE_ACCOUNT_DIR } from "../src/environment/kubernetes-config.js";
+import { KubernetesDetector } from "../src/environment/kubernetes-detector.js";
 
 const NS = "kubeconfig-test";
 let cluster: LocalCluster;
@@ -129,6 +130,8 @@ describe("kubeconfig credentials reach the API server", () => {
         "#!/bin/sh",
         `printf '%s\\n' "$KUBERNETES_EXEC_INFO" >> "${calls}"`,
         '[ "$PLUGIN_GREETING" = hello ] || { echo "PLUGIN_GREETING missing" >&2; exit 3; }',
+        // kubectl's own environment reaches the plugin (cloud plugins need HOME and PATH).
+        '[ -n "$HOME" ] && [ -n "$PATH" ] || { echo "HOME or PATH missing" >&2; exit 4; }',
         `printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"%s}}' "$(cat "${join(work.path, "plugin-token")}")" "$EXPIRY"`,
         "",
       ].join("\n"),
@@ -157,7 +160,14 @@ describe("kubeconfig credentials reach the API server", () => {
     expect(infos[0]).toMatchObject({
       apiVersion: "client.authentication.k8s.io/v1",
       kind: "ExecCredential",
-      spec: { interactive: false, cluster: { server: cluster.server } },
+      spec: {
+        interactive: false,
+        // The CA given as a file is sent as data, as client-go does.
+        cluster: {
+          server: cluster.server,
+          "certificate-authority-data": (await readFile(cluster.caFile)).toString("base64"),
+        },
+      },
     });
 
     // Already expired: run again for each request.
@@ -195,6 +205,10 @@ describe("kubeconfig credentials reach the API server", () => {
       ),
       hint: "install the login helper",
     });
+    // Environment detection says the same, instead of "no Infrahub here" (which would try the next kind).
+    await expect(
+      new KubernetesDetector({ kubeconfig: join(work.path, "exec-fails.yaml"), env: {} }).detect({}),
+    ).rejects.toMatchObject({ code: "INVALID_CONFIG", hint: "install the login helper" });
     const missing = loadKubeConfig({
       kubeconfig: await file(
         "exec-missing.yaml",
@@ -205,6 +219,69 @@ describe("kubeconfig credentials reach the API server", () => {
     await expect(new KubeApi(missing).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
       code: "INVALID_CONFIG",
       message: expect.stringContaining("could not run"),
+    });
+    // Output that is not an ExecCredential is not repeated: it may be a bare token.
+    const raw = loadKubeConfig({
+      kubeconfig: await file(
+        "exec-raw.yaml",
+        kubeconfig(["    exec:", "      command: sh", `      args: ['-c', 'echo ${saToken}']`]),
+      ),
+      env: {},
+    });
+    const refused = await new KubeApi(raw).listNamespacedPod({ namespace: NS }).catch((e: unknown) => e);
+    expect(refused).toMatchObject({
+      code: "INVALID_CONFIG",
+      message: expect.stringContaining("printed no ExecCredential"),
+    });
+    expect(JSON.stringify({ ...(refused as object), message: (refused as Error).message })).not.toContain(
+      saToken.slice(0, 12),
+    );
+  });
+
+  it("kubectl's impersonation (as, as-groups): the API server acts as that user", async () => {
+    await copyFile(cluster.adminClientCert.cert, join(work.path, "imp.crt"));
+    await copyFile(cluster.adminClientCert.key, join(work.path, "imp.key"));
+    const config = loadKubeConfig({
+      kubeconfig: await file(
+        "impersonate.yaml",
+        kubeconfig([
+          "    client-certificate: imp.crt",
+          "    client-key: imp.key",
+          `    as: system:serviceaccount:${NS}:reader`,
+          "    as-groups: [system:serviceaccounts, system:authenticated]",
+        ]),
+      ),
+      env: {},
+    });
+    const api = new KubeApi(config);
+    expect((await api.listNamespacedPod({ namespace: NS })).items).toEqual([]);
+    // The reader may not list pods cluster-wide; the certificate's own identity (system:masters) could.
+    await expect(api.listPodForAllNamespaces()).rejects.toMatchObject({
+      code: 403,
+      message: expect.stringContaining(`system:serviceaccount:${NS}:reader`),
+    });
+  });
+
+  it("an oidc id-token is checked at each request: one that expires during a run is refused from then on", async () => {
+    const config = loadKubeConfig({
+      kubeconfig: await file(
+        "oidc-soon.yaml",
+        kubeconfig([
+          "    auth-provider:",
+          "      name: oidc",
+          `      config: {id-token: ${jwt({ exp: Math.ceil(Date.now() / 1000) + 2 })}}`,
+        ]),
+      ),
+      env: {},
+    });
+    // In date: sent, and refused by this API server (no OIDC issuer configured).
+    await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
+      code: 401,
+    });
+    await new Promise((r) => setTimeout(r, 3_000));
+    await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
+      code: "INVALID_CONFIG",
+      message: expect.stringContaining("OIDC id-token has expired"),
     });
   });
 
@@ -290,7 +367,12 @@ describe("kubeconfig files", () => {
         ]),
         /OIDC id-token has expired/,
       ],
-      ["not-yaml.yaml", "clusters: [unclosed", /cannot load the Kubernetes configuration/],
+      [
+        // js-yaml quotes the lines around a fault: the token two lines above must not come along.
+        "not-yaml.yaml",
+        `users:\n- name: a\n  user:\n    token: ${saToken}\n    bad: [unclosed\n`,
+        /cannot load the Kubernetes configuration: .*not-yaml.yaml is not valid YAML: .*\(line \d+, column \d+\)/,
+      ],
     ];
     for (const [name, text, message] of cases) {
       let caught: unknown;

@@ -129,7 +129,7 @@ export class KubeApi {
     }
     const tls = await this.#config.requestOptions();
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
-    const headers: Record<string, string> = { ...tls.headers, Accept: "application/json" };
+    const headers: Record<string, string | string[]> = { ...tls.headers, Accept: "application/json" };
     if (payload) {
       headers["Content-Type"] = options.contentType ?? "application/json";
       headers["Content-Length"] = String(payload.length);

@@ -37,8 +37,8 @@ export interface KubeRequestOptions {
   rejectUnauthorized: boolean;
   /** `tls-server-name`. */
   servername?: string;
-  /** `Authorization` when the user has a token or a password. */
-  headers: Record<string, string>;
+  /** `Authorization` when the user has a token or a password; kubectl's impersonation (`as`, `as-groups`…). */
+  headers: Record<string, string | string[]>;
 }
 
 /** The API server and credentials of one kubeconfig context, or of the pod's service account (see `loadKubeConfig`). */
@@ -55,6 +55,7 @@ export interface KubeConfig {
 type Credential =
   | { kind: "none" }
   | { kind: "token"; token: string }
+  | { kind: "oidc"; user: string; token: string; expiresAt: number | undefined }
   | { kind: "tokenFile"; path: string }
   | { kind: "basic"; username: string; password: string }
   | { kind: "exec"; plugin: ExecPluginCredentials };
@@ -72,6 +73,7 @@ class KubeContext implements KubeConfig {
   readonly #insecure: boolean;
   readonly #servername: string | undefined;
   readonly #credential: Credential;
+  readonly #impersonation: Record<string, string | string[]>;
 
   constructor(init: {
     server: string;
@@ -82,6 +84,7 @@ class KubeContext implements KubeConfig {
     insecure?: boolean;
     servername?: string | undefined;
     credential: Credential;
+    impersonation?: Record<string, string | string[]>;
   }) {
     this.server = init.server.replace(/\/+$/, "");
     this.contextName = init.contextName;
@@ -91,10 +94,13 @@ class KubeContext implements KubeConfig {
     this.#insecure = init.insecure ?? false;
     this.#servername = init.servername;
     this.#credential = init.credential;
+    this.#impersonation = init.impersonation ?? {};
   }
 
   async requestOptions(): Promise<KubeRequestOptions> {
     const options: KubeRequestOptions = { rejectUnauthorized: !this.#insecure, headers: {} };
+    // Several groups: one header each, which node:https and ws send for an array value.
+    Object.assign(options.headers, this.#impersonation);
     if (this.#ca) options.ca = this.#ca;
     if (this.#servername) options.servername = this.#servername;
     if (this.#cert && this.#key) {
@@ -104,6 +110,13 @@ class KubeContext implements KubeConfig {
     const credential = this.#credential;
     switch (credential.kind) {
       case "token":
+        options.headers.Authorization = `Bearer ${credential.token}`;
+        break;
+      case "oidc":
+        // Checked per request: a token in date when the run started may expire during it.
+        if (credential.expiresAt !== undefined && credential.expiresAt <= Date.now()) {
+          throw oidcExpired(credential.user);
+        }
         options.headers.Authorization = `Bearer ${credential.token}`;
         break;
       case "tokenFile":
@@ -153,10 +166,10 @@ export function loadKubeConfig(options: KubernetesConnectionOptions = {}): KubeC
           hint: "check KUBECONFIG",
         });
       }
-      return fromKubeconfig(mergeKubeconfigs(present.map(readKubeconfig)), options.context, env);
+      return fromKubeconfig(mergeKubeconfigs(present.map(readKubeconfig)), options.context);
     }
     if (existsSync(homeConfig)) {
-      return fromKubeconfig(mergeKubeconfigs([readKubeconfig(homeConfig)]), options.context, env);
+      return fromKubeconfig(mergeKubeconfigs([readKubeconfig(homeConfig)]), options.context);
     }
     if (inCluster(options)) return fromServiceAccount(options.inClusterRoot ?? "", env);
   } catch (error) {
@@ -196,7 +209,16 @@ interface KubeconfigFile {
 }
 
 function readKubeconfig(path: string): KubeconfigFile {
-  const doc = parseYaml(readFileSync(path, "utf8")) ?? {};
+  let doc: unknown;
+  try {
+    doc = parseYaml(readFileSync(path, "utf8")) ?? {};
+  } catch (error) {
+    // js-yaml's message quotes the lines around the fault, which may hold a token or a key: only where.
+    const { reason, mark } = error as { reason?: string; mark?: { line: number; column: number } };
+    if (reason === undefined) throw error;
+    const where = mark ? ` (line ${mark.line + 1}, column ${mark.column + 1})` : "";
+    throw new Error(`${path} is not valid YAML: ${reason}${where}`);
+  }
   if (typeof doc !== "object" || Array.isArray(doc))
     throw new Error(`${path} is not a kubeconfig (not a mapping)`);
   const root = doc as Record<string, unknown>;
@@ -238,11 +260,7 @@ function mergeKubeconfigs(files: KubeconfigFile[]): KubeconfigFile {
   return merged;
 }
 
-function fromKubeconfig(
-  config: KubeconfigFile,
-  contextName: string | undefined,
-  env: Readonly<Record<string, string | undefined>>,
-): KubeConfig {
+function fromKubeconfig(config: KubeconfigFile, contextName: string | undefined): KubeConfig {
   const name = contextName ?? config.currentContext;
   if (!name) {
     throw new BackupError("INVALID_CONFIG", "the Kubernetes configuration has no current context", {
@@ -275,13 +293,6 @@ function fromKubeconfig(
     );
   }
   const user = config.users.get(String(context.user ?? "")) ?? {};
-  const fileOrData = (entry: Record<string, unknown>, key: string): Buffer | undefined => {
-    const data = entry[`${key}-data`];
-    if (typeof data === "string" && data !== "") return Buffer.from(data, "base64");
-    const file = entry[key];
-    if (typeof file === "string" && file !== "") return readFileSync(absolute(entry, file));
-    return undefined;
-  };
   return new KubeContext({
     server: cluster.server,
     contextName: name,
@@ -290,7 +301,8 @@ function fromKubeconfig(
     key: fileOrData(user, "client-key"),
     insecure: cluster["insecure-skip-tls-verify"] === true,
     servername: typeof cluster["tls-server-name"] === "string" ? cluster["tls-server-name"] : undefined,
-    credential: credentialOf(String(context.user ?? ""), user, cluster, env),
+    credential: credentialOf(String(context.user ?? ""), user, cluster),
+    impersonation: impersonationOf(user),
   });
 }
 
@@ -298,7 +310,6 @@ function credentialOf(
   userName: string,
   user: Record<string, unknown>,
   cluster: Record<string, unknown>,
-  env: Readonly<Record<string, string | undefined>>,
 ): Credential {
   if (typeof user.token === "string" && user.token !== "") return { kind: "token", token: user.token };
   if (typeof user.tokenFile === "string" && user.tokenFile !== "") {
@@ -316,7 +327,7 @@ function credentialOf(
       exec.command.includes("/") && !isAbsolute(exec.command) ? absolute(user, exec.command) : exec.command;
     return {
       kind: "exec",
-      plugin: new ExecPluginCredentials({ ...exec, command }, userName, cluster, env),
+      plugin: new ExecPluginCredentials({ ...exec, command }, userName, clusterInfo(cluster)),
     };
   }
   if (user["auth-provider"] && typeof user["auth-provider"] === "object") {
@@ -334,14 +345,8 @@ function authProviderToken(userName: string, provider: Record<string, unknown>):
   const idToken = config["id-token"];
   if (provider.name === "oidc" && typeof idToken === "string" && idToken !== "") {
     const expiresAt = jwtExpiry(idToken);
-    if (expiresAt === undefined || expiresAt > Date.now()) return { kind: "token", token: idToken };
-    throw new BackupError(
-      "INVALID_CONFIG",
-      `user ${JSON.stringify(userName)}: its OIDC id-token has expired`,
-      {
-        hint: "refresh it (any kubectl command does), or use an exec credential plugin such as kubelogin",
-      },
-    );
+    if (expiresAt !== undefined && expiresAt <= Date.now()) throw oidcExpired(userName);
+    return { kind: "oidc", user: userName, token: idToken, expiresAt };
   }
   throw new BackupError(
     "INVALID_CONFIG",
@@ -350,6 +355,35 @@ function authProviderToken(userName: string, provider: Record<string, unknown>):
       hint: "use an exec credential plugin (as current kubectl versions do), a token or a client certificate",
     },
   );
+}
+
+function oidcExpired(userName: string): BackupError {
+  return new BackupError(
+    "INVALID_CONFIG",
+    `user ${JSON.stringify(userName)}: its OIDC id-token has expired`,
+    {
+      hint: "refresh it (any kubectl command does), or use an exec credential plugin such as kubelogin",
+    },
+  );
+}
+
+/** kubectl's `as`, `as-groups`, `as-uid`, `as-user-extra`: headers that make the API server act as that user. */
+function impersonationOf(user: Record<string, unknown>): Record<string, string | string[]> {
+  const headers: Record<string, string | string[]> = {};
+  if (typeof user.as === "string" && user.as !== "") headers["Impersonate-User"] = user.as;
+  const groups = user["as-groups"];
+  if (Array.isArray(groups) && groups.length > 0) headers["Impersonate-Group"] = groups.map(String);
+  if (typeof user["as-uid"] === "string" && user["as-uid"] !== "")
+    headers["Impersonate-Uid"] = user["as-uid"];
+  const extra = user["as-user-extra"];
+  if (extra && typeof extra === "object") {
+    for (const [key, values] of Object.entries(extra as Record<string, unknown>)) {
+      headers[`Impersonate-Extra-${encodeURIComponent(key)}`] = (
+        Array.isArray(values) ? values : [values]
+      ).map(String);
+    }
+  }
+  return headers;
 }
 
 /** The `exp` of a JWT in ms, if it has one; the signature is the API server's to check. */
@@ -363,6 +397,32 @@ function jwtExpiry(token: string): number | undefined {
     // Not a JWT: the API server decides whether it is a valid token.
     return undefined;
   }
+}
+
+/** What `provideClusterInfo` gives an exec plugin (client-go's ExecCredential spec.cluster). */
+function clusterInfo(cluster: Record<string, unknown>): Record<string, unknown> {
+  const ca = fileOrData(cluster, "certificate-authority");
+  const extensions = Array.isArray(cluster.extensions)
+    ? (cluster.extensions as Record<string, unknown>[])
+    : [];
+  const execExtension = extensions.find((e) => e?.name === "client.authentication.k8s.io/exec");
+  return {
+    server: cluster.server,
+    ...(typeof cluster["tls-server-name"] === "string"
+      ? { "tls-server-name": cluster["tls-server-name"] }
+      : {}),
+    ...(cluster["insecure-skip-tls-verify"] === true ? { "insecure-skip-tls-verify": true } : {}),
+    ...(ca ? { "certificate-authority-data": ca.toString("base64") } : {}),
+    ...(execExtension?.extension !== undefined ? { config: execExtension.extension } : {}),
+  };
+}
+
+function fileOrData(entry: Record<string, unknown>, key: string): Buffer | undefined {
+  const data = entry[`${key}-data`];
+  if (typeof data === "string" && data !== "") return Buffer.from(data, "base64");
+  const file = entry[key];
+  if (typeof file === "string" && file !== "") return readFileSync(absolute(entry, file));
+  return undefined;
 }
 
 function absolute(entry: Record<string, unknown>, path: string): string {

@@ -106,6 +106,8 @@ export class KubernetesDetector {
       const pods = await core.listPodForAllNamespaces({ labelSelector: INFRAHUB_POD_SELECTOR });
       return [...new Set(pods.items.map((p) => p.metadata?.namespace ?? ""))].filter(Boolean).sort();
     } catch (error) {
+      // Unusable credentials (an exec plugin that failed) are not "no Infrahub here".
+      if (error instanceof BackupError) throw error;
       const status = (error as { code?: number }).code;
       if (status === 401 || status === 403) {
         throw new BackupError(

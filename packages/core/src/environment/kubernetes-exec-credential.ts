@@ -24,83 +24,73 @@ export interface IssuedCredential {
 const PLUGIN_TIMEOUT_MS = 60_000;
 /** A credential this close to its expiry is fetched again. */
 const EXPIRY_MARGIN_MS = 30_000;
-/** Plugin output kept for an error message. */
-const STDERR_TAIL = 2_000;
+/** The plugin's last stderr line, as far as it goes into an error message. */
+const STDERR_LINE_LIMIT = 300;
 
 /**
- * Runs a kubeconfig exec plugin as kubectl does (KUBERNETES_EXEC_INFO, not interactive) and keeps its
- * credential until it expires. The plugin's stderr is kept for the error message, never printed.
+ * Runs a kubeconfig exec plugin as kubectl does (this process's environment plus the plugin's `env`,
+ * KUBERNETES_EXEC_INFO, not interactive) and keeps its credential until it expires; concurrent requests
+ * share one run. Only the last line of the plugin's stderr reaches the error; its stdout never does.
  */
 export class ExecPluginCredentials {
   readonly #plugin: ExecPlugin;
   readonly #user: string;
+  /** ExecCredential spec.cluster, sent when the plugin asks for it (`provideClusterInfo`). */
   readonly #cluster: Record<string, unknown>;
-  readonly #env: Readonly<Record<string, string | undefined>>;
-  #current: Promise<IssuedCredential> | undefined;
+  #issued: IssuedCredential | undefined;
+  #running: Promise<IssuedCredential> | undefined;
 
-  constructor(
-    plugin: ExecPlugin,
-    user: string,
-    cluster: Record<string, unknown>,
-    env: Readonly<Record<string, string | undefined>>,
-  ) {
+  constructor(plugin: ExecPlugin, user: string, cluster: Record<string, unknown>) {
     this.#plugin = plugin;
     this.#user = user;
     this.#cluster = cluster;
-    this.#env = env;
   }
 
   async get(): Promise<IssuedCredential> {
-    // A run that failed is not kept: it threw to its own caller, and this request runs the plugin again.
-    const current = this.#current ? await this.#current.catch(() => undefined) : undefined;
-    if (current && (current.expiresAt === undefined || current.expiresAt - EXPIRY_MARGIN_MS > Date.now())) {
-      return current;
+    const issued = this.#issued;
+    if (issued && (issued.expiresAt === undefined || issued.expiresAt - EXPIRY_MARGIN_MS > Date.now())) {
+      return issued;
     }
-    this.#current = this.#run();
-    return this.#current;
+    this.#running ??= this.#run().finally(() => {
+      this.#running = undefined;
+    });
+    this.#issued = await this.#running;
+    return this.#issued;
   }
 
   async #run(): Promise<IssuedCredential> {
     const plugin = this.#plugin;
     const apiVersion = plugin.apiVersion ?? "client.authentication.k8s.io/v1";
     const spec: Record<string, unknown> = { interactive: false };
-    if (plugin.provideClusterInfo) {
-      const { __base: _b, ...cluster } = this.#cluster;
-      spec.cluster = {
-        server: cluster.server,
-        ...(typeof cluster["certificate-authority-data"] === "string"
-          ? { "certificate-authority-data": cluster["certificate-authority-data"] }
-          : {}),
-        ...(cluster["insecure-skip-tls-verify"] === true ? { "insecure-skip-tls-verify": true } : {}),
-        ...(typeof cluster["tls-server-name"] === "string"
-          ? { "tls-server-name": cluster["tls-server-name"] }
-          : {}),
-      };
-    }
+    if (plugin.provideClusterInfo) spec.cluster = this.#cluster;
     const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(this.#env)) if (v !== undefined) env[k] = v;
+    for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     for (const { name, value } of plugin.env ?? []) env[name] = value;
     env.KUBERNETES_EXEC_INFO = JSON.stringify({ apiVersion, kind: "ExecCredential", spec });
-    const { stdout, stderr, code, error } = await runPlugin(plugin.command, plugin.args ?? [], env);
+    const { stdout, stderr, code, timedOut, error } = await runPlugin(plugin.command, plugin.args ?? [], env);
     const fail = (why: string) =>
       new BackupError(
         "INVALID_CONFIG",
         `the credential plugin ${JSON.stringify(plugin.command)} of user ${JSON.stringify(this.#user)} ${why}`,
         {
           hint: plugin.installHint?.trim() || "run the same kubectl command to see the plugin's own message",
-          details: { stderr: stderr.slice(-STDERR_TAIL) },
         },
       );
     if (error) throw fail(`could not run: ${error.message}`);
-    if (code !== 0) throw fail(`failed (exit status ${code}): ${stderr.trim().split("\n").pop() ?? ""}`);
-    let status: Record<string, unknown>;
+    if (timedOut)
+      throw fail(
+        `gave no credential within ${PLUGIN_TIMEOUT_MS / 1000} s (it may wait for an interactive login)`,
+      );
+    const lastLine = (stderr.trim().split("\n").pop() ?? "").slice(0, STDERR_LINE_LIMIT);
+    if (code !== 0) throw fail(`failed (exit status ${code})${lastLine ? `: ${lastLine}` : ""}`);
+    let status: Record<string, unknown> | undefined;
     try {
       const parsed = JSON.parse(stdout) as { kind?: string; status?: Record<string, unknown> };
-      if (parsed.kind !== "ExecCredential" || !parsed.status) throw new Error("not an ExecCredential");
-      status = parsed.status;
-    } catch (parseError) {
-      throw fail(`printed no ExecCredential (${(parseError as Error).message})`);
+      if (parsed.kind === "ExecCredential") status = parsed.status;
+    } catch {
+      // Not JSON: said below without the output, which may hold a credential.
     }
+    if (!status) throw fail("printed no ExecCredential on its standard output");
     const issued: IssuedCredential = {};
     if (typeof status.token === "string" && status.token !== "") issued.token = status.token;
     if (typeof status.clientCertificateData === "string" && typeof status.clientKeyData === "string") {
@@ -120,7 +110,7 @@ function runPlugin(
   command: string,
   args: string[],
   env: Record<string, string>,
-): Promise<{ stdout: string; stderr: string; code: number | null; error?: Error }> {
+): Promise<{ stdout: string; stderr: string; code: number | null; timedOut: boolean; error?: Error }> {
   return new Promise((resolve) => {
     const child = spawn(command, args, {
       env,
@@ -139,7 +129,8 @@ function runPlugin(
       resolve({
         stdout: Buffer.concat(out).toString("utf8"),
         stderr: Buffer.concat(err).toString("utf8"),
-        code: code ?? (signal ? 128 : null),
+        code,
+        timedOut: code === null && signal === "SIGTERM",
         ...(spawnError ? { error: spawnError } : {}),
       });
     });

@@ -126,6 +126,8 @@ export async function acquireLease(
 }
 
 function leaseError(what: string, namespace: string, error: unknown): BackupError {
+  // Unusable credentials (an exec plugin that failed) already say what to fix.
+  if (error instanceof BackupError) return error;
   const status = statusOf(error);
   return new BackupError(
     "EXEC_FAILED",

@@ -92,6 +92,8 @@ export async function waitForDeploymentReady(
     try {
       last = await look(core, apps, namespace, required);
     } catch (error) {
+      // Unusable credentials do not heal by waiting either, and already say what to fix.
+      if (error instanceof BackupError) throw error;
       const status = (error as { code?: number }).code;
       // Forbidden and unauthorised do not heal by waiting; anything else (a restarting API server) may.
       if (status === 401 || status === 403) {

@@ -16,6 +16,8 @@ function statusOf(error: unknown): number | undefined {
 }
 
 function recordError(what: string, namespace: string, error: unknown): BackupError {
+  // Unusable credentials (an exec plugin that failed) already say what to fix.
+  if (error instanceof BackupError) return error;
   const status = statusOf(error);
   return new BackupError(
     "EXEC_FAILED",
