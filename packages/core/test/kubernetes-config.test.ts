@@ -6,7 +6,11 @@ import { join } from "node:path";
 import { type LocalCluster, startLocalCluster, tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { KubeApi, KubeApiError } from "../src/environment/kubernetes-api.js";
-import { loadKubeConfig, SERVICE_ACCOUNT_DIR } from "../src/environment/kubernetes-config.js";
+import {
+  type KubeConfig,
+  loadKubeConfig,
+  SERVICE_ACCOUNT_DIR,
+} from "../src/environment/kubernetes-config.js";
 import { KubernetesDetector } from "../src/environment/kubernetes-detector.js";
 
 const NS = "kubeconfig-test";
@@ -40,6 +44,11 @@ async function file(name: string, text: string): Promise<string> {
   const path = join(work.path, name);
   await writeFile(path, text, { mode: 0o600 });
   return path;
+}
+
+/** Loads a kubeconfig written to the work dir, with no environment (no KUBECONFIG, no HOME). */
+async function configFrom(name: string, text: string): Promise<KubeConfig> {
+  return loadKubeConfig({ kubeconfig: await file(name, text), env: {} });
 }
 
 /** Lists pods through the tool's own client (the identity may read them) and says which credential it sent. */
@@ -80,10 +89,7 @@ describe("kubeconfig credentials reach the API server", () => {
     );
 
     const tokenPath = await file("sa-token", "not-a-token");
-    const viaFile = loadKubeConfig({
-      kubeconfig: await file("tokenfile.yaml", kubeconfig(["    tokenFile: sa-token"])),
-      env: {},
-    });
+    const viaFile = await configFrom("tokenfile.yaml", kubeconfig(["    tokenFile: sa-token"]));
     await expect(new KubeApi(viaFile).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
       code: 401,
     });
@@ -98,23 +104,18 @@ describe("kubeconfig credentials reach the API server", () => {
     );
     expect(await credentialSent(certConfig)).toBe("certificate");
     // The same certificate inline (*-data), as kind writes it; admin may list every namespace's pods.
-    const inline = loadKubeConfig({
-      kubeconfig: await file(
-        "cert-data.yaml",
-        kubeconfig(
-          [
-            `    client-certificate-data: ${(await readFile(cluster.adminClientCert.cert)).toString("base64")}`,
-            `    client-key-data: ${(await readFile(cluster.adminClientCert.key)).toString("base64")}`,
-          ],
-          {
-            cluster: [
-              `    certificate-authority-data: ${(await readFile(cluster.caFile)).toString("base64")}`,
-            ],
-          },
-        ),
+    const inline = await configFrom(
+      "cert-data.yaml",
+      kubeconfig(
+        [
+          `    client-certificate-data: ${(await readFile(cluster.adminClientCert.cert)).toString("base64")}`,
+          `    client-key-data: ${(await readFile(cluster.adminClientCert.key)).toString("base64")}`,
+        ],
+        {
+          cluster: [`    certificate-authority-data: ${(await readFile(cluster.caFile)).toString("base64")}`],
+        },
       ),
-      env: {},
-    });
+    );
     expect((await new KubeApi(inline).listPodForAllNamespaces()).kind).toBe("PodList");
   });
 
@@ -148,7 +149,7 @@ describe("kubeconfig credentials reach the API server", () => {
       "      - {name: PLUGIN_GREETING, value: hello}",
       `      - {name: EXPIRY, value: '${expiry}'}`,
     ];
-    const config = loadKubeConfig({ kubeconfig: await file("exec.yaml", kubeconfig(execUser(""))), env: {} });
+    const config = await configFrom("exec.yaml", kubeconfig(execUser("")));
     const api = new KubeApi(config);
     await api.listNamespacedPod({ namespace: NS });
     await api.listNamespacedPod({ namespace: NS });
@@ -172,32 +173,26 @@ describe("kubeconfig credentials reach the API server", () => {
 
     // Already expired: run again for each request.
     await writeFile(calls, "");
-    const expiring = loadKubeConfig({
-      kubeconfig: await file(
-        "exec-expiring.yaml",
-        kubeconfig(execUser(',"expirationTimestamp":"2020-01-01T00:00:00Z"')),
-      ),
-      env: {},
-    });
+    const expiring = await configFrom(
+      "exec-expiring.yaml",
+      kubeconfig(execUser(',"expirationTimestamp":"2020-01-01T00:00:00Z"')),
+    );
     await new KubeApi(expiring).listNamespacedPod({ namespace: NS });
     await new KubeApi(expiring).listNamespacedPod({ namespace: NS });
     expect((await readFile(calls, "utf8")).trim().split("\n")).toHaveLength(2);
   });
 
   it("a failing exec plugin: INVALID_CONFIG with the plugin's last line and its install hint", async () => {
-    const config = loadKubeConfig({
-      kubeconfig: await file(
-        "exec-fails.yaml",
-        kubeconfig([
-          "    exec:",
-          "      apiVersion: client.authentication.k8s.io/v1",
-          "      command: sh",
-          "      args: ['-c', 'echo step one >&2; echo token expired, log in again >&2; exit 1']",
-          "      installHint: install the login helper",
-        ]),
-      ),
-      env: {},
-    });
+    const config = await configFrom(
+      "exec-fails.yaml",
+      kubeconfig([
+        "    exec:",
+        "      apiVersion: client.authentication.k8s.io/v1",
+        "      command: sh",
+        "      args: ['-c', 'echo step one >&2; echo token expired, log in again >&2; exit 1']",
+        "      installHint: install the login helper",
+      ]),
+    );
     await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
       code: "INVALID_CONFIG",
       message: expect.stringMatching(
@@ -209,25 +204,19 @@ describe("kubeconfig credentials reach the API server", () => {
     await expect(
       new KubernetesDetector({ kubeconfig: join(work.path, "exec-fails.yaml"), env: {} }).detect({}),
     ).rejects.toMatchObject({ code: "INVALID_CONFIG", hint: "install the login helper" });
-    const missing = loadKubeConfig({
-      kubeconfig: await file(
-        "exec-missing.yaml",
-        kubeconfig(["    exec:", "      command: no-such-plugin-ihb"]),
-      ),
-      env: {},
-    });
+    const missing = await configFrom(
+      "exec-missing.yaml",
+      kubeconfig(["    exec:", "      command: no-such-plugin-ihb"]),
+    );
     await expect(new KubeApi(missing).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
       code: "INVALID_CONFIG",
       message: expect.stringContaining("could not run"),
     });
     // Output that is not an ExecCredential is not repeated: it may be a bare token.
-    const raw = loadKubeConfig({
-      kubeconfig: await file(
-        "exec-raw.yaml",
-        kubeconfig(["    exec:", "      command: sh", `      args: ['-c', 'echo ${saToken}']`]),
-      ),
-      env: {},
-    });
+    const raw = await configFrom(
+      "exec-raw.yaml",
+      kubeconfig(["    exec:", "      command: sh", `      args: ['-c', 'echo ${saToken}']`]),
+    );
     const refused = await new KubeApi(raw).listNamespacedPod({ namespace: NS }).catch((e: unknown) => e);
     expect(refused).toMatchObject({
       code: "INVALID_CONFIG",
@@ -241,18 +230,15 @@ describe("kubeconfig credentials reach the API server", () => {
   it("kubectl's impersonation (as, as-groups): the API server acts as that user", async () => {
     await copyFile(cluster.adminClientCert.cert, join(work.path, "imp.crt"));
     await copyFile(cluster.adminClientCert.key, join(work.path, "imp.key"));
-    const config = loadKubeConfig({
-      kubeconfig: await file(
-        "impersonate.yaml",
-        kubeconfig([
-          "    client-certificate: imp.crt",
-          "    client-key: imp.key",
-          `    as: system:serviceaccount:${NS}:reader`,
-          "    as-groups: [system:serviceaccounts, system:authenticated]",
-        ]),
-      ),
-      env: {},
-    });
+    const config = await configFrom(
+      "impersonate.yaml",
+      kubeconfig([
+        "    client-certificate: imp.crt",
+        "    client-key: imp.key",
+        `    as: system:serviceaccount:${NS}:reader`,
+        "    as-groups: [system:serviceaccounts, system:authenticated]",
+      ]),
+    );
     const api = new KubeApi(config);
     expect((await api.listNamespacedPod({ namespace: NS })).items).toEqual([]);
     // The reader may not list pods cluster-wide; the certificate's own identity (system:masters) could.
@@ -263,17 +249,14 @@ describe("kubeconfig credentials reach the API server", () => {
   });
 
   it("an oidc id-token is checked at each request: one that expires during a run is refused from then on", async () => {
-    const config = loadKubeConfig({
-      kubeconfig: await file(
-        "oidc-soon.yaml",
-        kubeconfig([
-          "    auth-provider:",
-          "      name: oidc",
-          `      config: {id-token: ${jwt({ exp: Math.ceil(Date.now() / 1000) + 2 })}}`,
-        ]),
-      ),
-      env: {},
-    });
+    const config = await configFrom(
+      "oidc-soon.yaml",
+      kubeconfig([
+        "    auth-provider:",
+        "      name: oidc",
+        `      config: {id-token: ${jwt({ exp: Math.ceil(Date.now() / 1000) + 2 })}}`,
+      ]),
+    );
     // In date: sent, and refused by this API server (no OIDC issuer configured).
     await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
       code: 401,
@@ -377,7 +360,7 @@ describe("kubeconfig files", () => {
     for (const [name, text, message] of cases) {
       let caught: unknown;
       try {
-        loadKubeConfig({ kubeconfig: await file(name, text), env: {} });
+        await configFrom(name, text);
       } catch (error) {
         caught = error;
       }
@@ -395,17 +378,14 @@ describe("kubeconfig files", () => {
   });
 
   it("an oidc id-token still in date is sent as the bearer token (the API server decides: 401 here, no OIDC issuer)", async () => {
-    const config = loadKubeConfig({
-      kubeconfig: await file(
-        "oidc-valid.yaml",
-        kubeconfig([
-          "    auth-provider:",
-          "      name: oidc",
-          `      config: {id-token: ${jwt({ exp: 4_000_000_000 })}}`,
-        ]),
-      ),
-      env: {},
-    });
+    const config = await configFrom(
+      "oidc-valid.yaml",
+      kubeconfig([
+        "    auth-provider:",
+        "      name: oidc",
+        `      config: {id-token: ${jwt({ exp: 4_000_000_000 })}}`,
+      ]),
+    );
     await expect(new KubeApi(config).listNamespacedPod({ namespace: NS })).rejects.toMatchObject({
       code: 401,
     });

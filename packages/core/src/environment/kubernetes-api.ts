@@ -137,18 +137,18 @@ export class KubeApi {
     const send = url.protocol === "https:" ? httpsRequest : httpRequest;
     return new Promise<T>((resolve, reject) => {
       const req = send(url, { ...tls, method, headers, timeout: REQUEST_TIMEOUT_MS }, (res) => {
+        const status = res.statusCode ?? 0;
+        const ok = status >= 200 && status < 300;
         const chunks: Buffer[] = [];
         let size = 0;
         res.on("data", (chunk: Buffer) => {
           size += chunk.length;
-          const ok = (res.statusCode ?? 0) >= 200 && (res.statusCode ?? 0) < 300;
           if (ok || size <= ERROR_BODY_LIMIT) chunks.push(chunk);
         });
         res.on("error", reject);
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
-          const status = res.statusCode ?? 0;
-          if (status < 200 || status >= 300) {
+          if (!ok) {
             reject(new KubeApiError(method, url.pathname, status, text));
             return;
           }

@@ -293,19 +293,21 @@ function fromKubeconfig(config: KubeconfigFile, contextName: string | undefined)
     );
   }
   const user = config.users.get(String(context.user ?? "")) ?? {};
+  const ca = fileOrData(cluster, "certificate-authority");
   return new KubeContext({
     server: cluster.server,
     contextName: name,
-    ca: fileOrData(cluster, "certificate-authority"),
+    ca,
     cert: fileOrData(user, "client-certificate"),
     key: fileOrData(user, "client-key"),
     insecure: cluster["insecure-skip-tls-verify"] === true,
     servername: typeof cluster["tls-server-name"] === "string" ? cluster["tls-server-name"] : undefined,
-    credential: credentialOf(String(context.user ?? ""), user, cluster),
+    credential: credentialOf(String(context.user ?? ""), user, clusterInfo(cluster, ca)),
     impersonation: impersonationOf(user),
   });
 }
 
+/** `cluster`: what an exec plugin is told of the cluster when it asks (`provideClusterInfo`). */
 function credentialOf(
   userName: string,
   user: Record<string, unknown>,
@@ -327,7 +329,7 @@ function credentialOf(
       exec.command.includes("/") && !isAbsolute(exec.command) ? absolute(user, exec.command) : exec.command;
     return {
       kind: "exec",
-      plugin: new ExecPluginCredentials({ ...exec, command }, userName, clusterInfo(cluster)),
+      plugin: new ExecPluginCredentials({ ...exec, command }, userName, cluster),
     };
   }
   if (user["auth-provider"] && typeof user["auth-provider"] === "object") {
@@ -400,8 +402,7 @@ function jwtExpiry(token: string): number | undefined {
 }
 
 /** What `provideClusterInfo` gives an exec plugin (client-go's ExecCredential spec.cluster). */
-function clusterInfo(cluster: Record<string, unknown>): Record<string, unknown> {
-  const ca = fileOrData(cluster, "certificate-authority");
+function clusterInfo(cluster: Record<string, unknown>, ca: Buffer | undefined): Record<string, unknown> {
   const extensions = Array.isArray(cluster.extensions)
     ? (cluster.extensions as Record<string, unknown>[])
     : [];

@@ -60,8 +60,7 @@ export class KubernetesEnvironment implements Environment {
   /** {@inheritDoc Environment.name} */
   readonly name: string;
   readonly #options: KubernetesEnvironmentOptions;
-  readonly #core: KubeApi;
-  readonly #apps: KubeApi;
+  readonly #api: KubeApi;
   readonly #scaler: WorkloadScaler;
   /** Pod choices, kept until the service is scaled (a frozen Neo4j is not Ready, yet still ours). */
   readonly #choices = new Map<ServiceName, PodChoice>();
@@ -72,9 +71,8 @@ export class KubernetesEnvironment implements Environment {
   constructor(options: KubernetesEnvironmentOptions) {
     this.#options = options;
     this.name = options.namespace;
-    this.#core = new KubeApi(options.kubeConfig);
-    this.#apps = this.#core;
-    this.#scaler = new WorkloadScaler(this.#apps, this.#core, options.namespace, options);
+    this.#api = new KubeApi(options.kubeConfig);
+    this.#scaler = new WorkloadScaler(this.#api, options.namespace, options);
   }
 
   /** Infrahub's namespace. */
@@ -85,7 +83,7 @@ export class KubernetesEnvironment implements Environment {
   async #pods(): Promise<V1Pod[]> {
     return (
       await api(`list pods in namespace ${this.name}`, () =>
-        this.#core.listNamespacedPod({ namespace: this.name }),
+        this.#api.listNamespacedPod({ namespace: this.name }),
       )
     ).items;
   }
@@ -155,7 +153,7 @@ export class KubernetesEnvironment implements Environment {
     const plan: { service: ServiceName; workloads: Workload[] }[] = [];
     for (const service of toStop) {
       const workloads = await api(`list workloads in namespace ${this.name}`, () =>
-        findWorkloads(this.#apps, this.name, service),
+        findWorkloads(this.#api, this.name, service),
       );
       if (workloads.length === 0) {
         throw new BackupError(
@@ -167,7 +165,7 @@ export class KubernetesEnvironment implements Environment {
       plan.push({ service, workloads });
     }
     const scaled: ScaledWorkload[] = [];
-    const watch = new ScaleWatch(this.#apps, this.name, {
+    const watch = new ScaleWatch(this.#api, this.name, {
       ...(this.#options.scaleWatchPollMs !== undefined ? { pollMs: this.#options.scaleWatchPollMs } : {}),
     });
     this.#watches.set(scaled, watch);
@@ -268,7 +266,7 @@ export class KubernetesEnvironment implements Environment {
 
   /** Pods Running and Ready, workloads at their desired replicas (see `waitForDeploymentReady`). */
   waitUntilReady(wait: ReadinessWait): Promise<{ waitedMs: number }> {
-    return waitForDeploymentReady(this.#core, this.#apps, this.name, wait);
+    return waitForDeploymentReady(this.#api, this.name, wait);
   }
 
   /** The Lease `infrahub-backup-last-restore` (see `readRestoreRecord`). */
@@ -289,17 +287,8 @@ export async function api<T>(what: string, call: () => Promise<T>): Promise<T> {
   } catch (error) {
     if (error instanceof BackupError) throw error;
     const status = (error as { code?: number }).code;
-    const body = (error as { body?: unknown }).body;
-    let reason = (error as Error).message;
-    if (typeof body === "string") {
-      try {
-        reason = (JSON.parse(body) as { message?: string }).message ?? reason;
-      } catch {
-        // not a Status
-      }
-    } else if (body && typeof body === "object" && "message" in body) {
-      reason = String((body as { message: unknown }).message);
-    }
+    // A KubeApiError's message is already the API server's own (its Status message).
+    const reason = (error as Error).message;
     throw new BackupError("EXEC_FAILED", `Kubernetes API: cannot ${what}: ${reason}`, {
       cause: error,
       ...(status === 403

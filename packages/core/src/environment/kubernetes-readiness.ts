@@ -31,15 +31,14 @@ export function podProblem(pod: V1Pod): string {
  * current generation); a service with neither a workload nor a pod is not part of this deployment.
  */
 async function look(
-  core: KubeApi,
-  apps: KubeApi,
+  api: KubeApi,
   namespace: string,
   required: ReadonlySet<ServiceName>,
 ): Promise<ServiceState[]> {
   const [pods, deployments, statefulSets] = await Promise.all([
-    core.listNamespacedPod({ namespace }),
-    apps.listNamespacedDeployment({ namespace }),
-    apps.listNamespacedStatefulSet({ namespace }),
+    api.listNamespacedPod({ namespace }),
+    api.listNamespacedDeployment({ namespace }),
+    api.listNamespacedStatefulSet({ namespace }),
   ]);
   const states: ServiceState[] = [];
   for (const service of SERVICE_NAMES) {
@@ -75,8 +74,7 @@ async function look(
  * problems changes, and every `progressMs`. DEPLOYMENT_NOT_READY names what was still not ready.
  */
 export async function waitForDeploymentReady(
-  core: KubeApi,
-  apps: KubeApi,
+  api: KubeApi,
   namespace: string,
   wait: ReadinessWait,
 ): Promise<{ waitedMs: number }> {
@@ -90,7 +88,7 @@ export async function waitForDeploymentReady(
   for (;;) {
     wait.signal?.throwIfAborted();
     try {
-      last = await look(core, apps, namespace, required);
+      last = await look(api, namespace, required);
     } catch (error) {
       // Unusable credentials do not heal by waiting either, and already say what to fix.
       if (error instanceof BackupError) throw error;

@@ -98,7 +98,7 @@ export interface ScaleWatchOptions {
  * an unreachable API server.
  */
 export class ScaleWatch implements Disposable {
-  readonly #apps: KubeApi;
+  readonly #api: KubeApi;
   readonly #namespace: string;
   readonly #pollMs: number;
   readonly #workloads: { kind: WorkloadKind; name: string }[] = [];
@@ -107,8 +107,8 @@ export class ScaleWatch implements Disposable {
   #polling = false;
   #stopped = false;
 
-  constructor(apps: KubeApi, namespace: string, options: ScaleWatchOptions = {}) {
-    this.#apps = apps;
+  constructor(api: KubeApi, namespace: string, options: ScaleWatchOptions = {}) {
+    this.#api = api;
     this.#namespace = namespace;
     this.#pollMs = options.pollMs ?? 1000;
   }
@@ -168,8 +168,8 @@ export class ScaleWatch implements Disposable {
     try {
       const item =
         workload.kind === "Deployment"
-          ? await this.#apps.readNamespacedDeployment(request)
-          : await this.#apps.readNamespacedStatefulSet(request);
+          ? await this.#api.readNamespacedDeployment(request)
+          : await this.#api.readNamespacedStatefulSet(request);
       const replicas = item.spec?.replicas ?? 1;
       return { replicas, owner: replicas > 0 ? replicasOwner(item.metadata?.managedFields) : undefined };
     } catch (error) {

@@ -57,13 +57,13 @@ function toWorkload(kind: WorkloadKind, item: V1Deployment | V1StatefulSet): Wor
  * service last. All matches are returned: every one of them runs the service.
  */
 export async function findWorkloads(
-  apps: KubeApi,
+  api: KubeApi,
   namespace: string,
   service: ServiceName,
 ): Promise<Workload[]> {
   const [deployments, statefulSets] = await Promise.all([
-    apps.listNamespacedDeployment({ namespace }),
-    apps.listNamespacedStatefulSet({ namespace }),
+    api.listNamespacedDeployment({ namespace }),
+    api.listNamespacedStatefulSet({ namespace }),
   ]);
   return matchWorkloads(deployments.items, statefulSets.items, service).map((m) => m.workload);
 }
@@ -136,14 +136,12 @@ export interface ScaleTimeouts {
 
 /** Scaling through the scale subresource (RBAC: get/patch on deployments/scale, statefulsets/scale). */
 export class WorkloadScaler {
-  readonly #apps: KubeApi;
-  readonly #core: KubeApi;
+  readonly #api: KubeApi;
   readonly #namespace: string;
   readonly #timeouts: Required<ScaleTimeouts>;
 
-  constructor(apps: KubeApi, core: KubeApi, namespace: string, timeouts: ScaleTimeouts = {}) {
-    this.#apps = apps;
-    this.#core = core;
+  constructor(api: KubeApi, namespace: string, timeouts: ScaleTimeouts = {}) {
+    this.#api = api;
     this.#namespace = namespace;
     this.#timeouts = {
       scaleDownMs: timeouts.scaleDownMs ?? 300_000,
@@ -156,8 +154,8 @@ export class WorkloadScaler {
     const namespace = this.#namespace;
     const scale =
       kind === "Deployment"
-        ? await this.#apps.readNamespacedDeploymentScale({ name, namespace })
-        : await this.#apps.readNamespacedStatefulSetScale({ name, namespace });
+        ? await this.#api.readNamespacedDeploymentScale({ name, namespace })
+        : await this.#api.readNamespacedStatefulSetScale({ name, namespace });
     return scale.spec?.replicas ?? 0;
   }
 
@@ -167,8 +165,8 @@ export class WorkloadScaler {
     // Named as ours (see FIELD_MANAGER for why managedFields do not show it today).
     const body = [{ op: "replace", path: "/spec/replicas", value: replicas }];
     const request = { name, namespace, body, fieldManager: FIELD_MANAGER };
-    if (kind === "Deployment") await this.#apps.patchNamespacedDeploymentScale(request);
-    else await this.#apps.patchNamespacedStatefulSetScale(request);
+    if (kind === "Deployment") await this.#api.patchNamespacedDeploymentScale(request);
+    else await this.#api.patchNamespacedStatefulSetScale(request);
   }
 
   /** Waits until no pod of the workload is left (terminating ones included). */
@@ -182,7 +180,7 @@ export class WorkloadScaler {
       signal,
       this.#timeouts.scaleDownMs,
       async () => {
-        const pods = await this.#core.listNamespacedPod({ namespace: this.#namespace, labelSelector });
+        const pods = await this.#api.listNamespacedPod({ namespace: this.#namespace, labelSelector });
         return pods.items.length === 0 ? true : pods.items.map((p) => p.metadata?.name).join(", ");
       },
       (left) => `${workload.kind} ${workload.name} still has pods after scaling to zero: ${left}`,
@@ -198,8 +196,8 @@ export class WorkloadScaler {
       async () => {
         const item =
           kind === "Deployment"
-            ? await this.#apps.readNamespacedDeployment({ name, namespace })
-            : await this.#apps.readNamespacedStatefulSet({ name, namespace });
+            ? await this.#api.readNamespacedDeployment({ name, namespace })
+            : await this.#api.readNamespacedStatefulSet({ name, namespace });
         const current = (item.status?.observedGeneration ?? 0) >= (item.metadata?.generation ?? 0);
         const ready = item.status?.readyReplicas ?? 0;
         return current && ready >= replicas ? true : `${ready}/${replicas} ready`;
