@@ -3,7 +3,7 @@
 // shows commands (`$ infrahub-backup …`) is run through bash, in order, with the built CLI on the PATH
 // as `infrahub-backup`, against the local test bed — real Neo4j, PostgreSQL and MinIO (testkit), the local
 // Kubernetes cluster with its Infrahub-shaped fixture (reached with its admin kubeconfig, as a user's own
-// context; the chart Role's rights are proven by kubernetes-cli.test.ts), and for Compose the `docker` TEST DOUBLE (testkit
+// context; the chart Role's rights are proven by the image in packages/image/test/image-run.test.ts), and for Compose the `docker` TEST DOUBLE (testkit
 // docker-shim, a boundary we do not own) whose containers are bound to the same real databases. Each
 // command must exit 0 and print on stdout what the README shows, by shape: `…` stands for any text in a
 // line (a line of only `…` for any number of lines), digits for any digits, blanks for any blanks. The

@@ -3,7 +3,9 @@
 // bases of test-images/: no registry is reachable here) and run as production runs it: uid 1000, read-only
 // root, a tmpfs /tmp, every capability dropped, no-new-privileges. It backs up through a real API server
 // (the chart's ServiceAccount token, as the chart's Job has) to S3 and restores from there; the data digest
-// of the real Neo4j and PostgreSQL behind the cluster's pods is compared.
+// of the real Neo4j and PostgreSQL behind the cluster's pods is compared, and every workload it scaled is back
+// at its replica count. (The bundle alone runs the same path in readme-quickstarts.test.ts, with an admin
+// kubeconfig; the detector's cluster-wide search and its refusal in core's kubernetes-environment.test.ts.)
 //
 // Networking: the container joins the host's network namespace (`--network host`) because the local
 // control plane and the stack listen on 127.0.0.1 only; nothing it is given reaches beyond this machine.
@@ -103,6 +105,14 @@ describe.skipIf(!dockerAnswers && !required)(
       };
     }, LONG);
 
+    /** The replica count of every Deployment and StatefulSet of the namespace, by `Kind/name`. */
+    async function replicaCounts(): Promise<Record<string, number>> {
+      const out = JSON.parse(
+        (await cluster.kubectl(["-n", NS, "get", "deployments,statefulsets", "-o", "json"])).stdout,
+      ) as { items: { kind: string; metadata: { name: string }; spec: { replicas: number } }[] };
+      return Object.fromEntries(out.items.map((i) => [`${i.kind}/${i.metadata.name}`, i.spec.replicas]));
+    }
+
     afterAll(async () => {
       if (kubeDir) rmSync(kubeDir, { recursive: true, force: true });
       await fixture?.[Symbol.asyncDispose]();
@@ -175,6 +185,7 @@ describe.skipIf(!dockerAnswers && !required)(
       "create --k8s-namespace to S3, then restore --latest --s3: the data digest equals the original; no secret in the output",
       async () => {
         const original = await digestInfrahubData(stack.neo4j, stack.postgres);
+        const replicasBefore = await replicaCounts();
         const created = await runImage([
           "create",
           "--k8s-namespace",
@@ -187,6 +198,9 @@ describe.skipIf(!dockerAnswers && !required)(
         expect(created.code, created.stderr).toBe(0);
         const result = JSON.parse(created.stdout) as { name: string; locations: string[] };
         expect(result.locations).toEqual([`s3://${BUCKET}/image/${result.name}`]);
+        expect(created.stderr).toContain(`kubernetes deployment ${NS}`);
+        // Every Deployment and StatefulSet the backup scaled is back at its replica count.
+        expect(await replicaCounts()).toEqual(replicasBefore);
 
         await stack.neo4j.cypher("CREATE (:Node {uuid: 'created-after-image-backup'})");
         await stack.postgres.psql("DELETE FROM log;");
@@ -204,5 +218,12 @@ describe.skipIf(!dockerAnswers && !required)(
       },
       LONG,
     );
+
+    it("without a namespace, the chart's ServiceAccount cannot search the cluster: exit 3 and a hint to name it", async () => {
+      const r = await runImage(["create", "--s3-upload"]);
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/no Infrahub environment detected/);
+      expect(r.stderr).toContain("--k8s-namespace");
+    });
   },
 );
