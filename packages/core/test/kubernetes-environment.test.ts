@@ -539,6 +539,8 @@ describe("backup and restore through the API server", () => {
         store: store(proxy.endpoint),
         name: archiveName,
         freezeHelper,
+        // Streamed, not staged: only then does the destructive phase read storage again.
+        staging: "none",
         onEvent: (e) => {
           // Validation has read the whole archive; the second read is cut early in PostgreSQL's entry.
           if (e.type === "phase-started" && e.phase === "stop-services") {

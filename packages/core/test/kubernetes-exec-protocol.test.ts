@@ -193,10 +193,14 @@ describe("exec request plan", () => {
     expect(takeTrailer("plain error\n")).toEqual({ stderr: "plain error\n", trailer: undefined });
   });
 
-  it("falls back to a byte count where the container has no sha256sum", () => {
-    // A PATH with the tools of a minimal image but no sha256sum.
-    const bin = mkdtempSync(join(tmpdir(), "no-sha-"));
-    for (const tool of ["tee", "wc", "printf", "echo", "head", "cat", "mktemp", "mkfifo", "rm"]) {
+  it.each([
+    ["openssl alone", ["openssl", "cut"]],
+    ["sha256sum where openssl is missing", ["sha256sum"]],
+    ["a byte count where the container has neither", []],
+  ])("hashes with %s", (_what, hashers) => {
+    // A PATH with the tools of a minimal image and only the given hashers.
+    const bin = mkdtempSync(join(tmpdir(), "hashers-"));
+    for (const tool of ["tee", "wc", "printf", "echo", "head", "cat", "mktemp", "mkfifo", "rm", ...hashers]) {
       const found = spawnSync("sh", ["-c", `command -v ${tool}`])
         .stdout.toString()
         .trim();
@@ -206,6 +210,10 @@ describe("exec request plan", () => {
     const r = spawnSync("/bin/sh", plan.argv.slice(1), { env: { PATH: bin } });
     rmSync(bin, { recursive: true });
     expect(r.stdout.length).toBe(12345);
-    expect(takeTrailer(r.stderr.toString("utf8")).trailer).toEqual({ exitCode: 0, bytes: 12345 });
+    expect(takeTrailer(r.stderr.toString("utf8")).trailer).toEqual(
+      hashers.length > 0
+        ? { exitCode: 0, sha256: createHash("sha256").update(Buffer.alloc(12345)).digest("hex") }
+        : { exitCode: 0, bytes: 12345 },
+    );
   });
 });

@@ -106,8 +106,8 @@ const READ_ENV =
 export const TRAILER_MARK = ":ihb-exec-trailer:";
 
 /**
- * Runs the command with stdout through `tee` into `sha256sum` (or `wc -c` when the container has no
- * sha256sum) and on to the real stdout; the digest/count and the command's status go to stderr as a
+ * Runs the command with stdout through `tee` into a SHA-256 (`openssl dgst`, else `sha256sum`; `wc -c` when
+ * the container has neither) and on to the real stdout; the digest/count and the command's status go to stderr as a
  * last line, and the script exits with the command's status. tee's second output is /dev/fd/5, a pipe
  * this shell creates (relayed to the real stdout by `cat`): the real stdout is a pipe owned by the
  * runtime's user, which a non-root container cannot reopen through /dev/fd (EACCES). fds 3–5 are
@@ -115,9 +115,11 @@ export const TRAILER_MARK = ":ihb-exec-trailer:";
  */
 function countedScript(command: string): string {
   return [
-    "if command -v sha256sum >/dev/null 2>&1; then h=sha256sum; else h='wc -c'; fi",
+    // openssl where it works (SHA-NI: ~6× less CPU in the pod than coreutils' sha256sum), then sha256sum.
+    "if command -v cut >/dev/null && printf '' | openssl dgst -sha256 -r >/dev/null 2>&1; then h() { openssl dgst -sha256 -r | cut -c1-64; }",
+    "elif command -v sha256sum >/dev/null 2>&1; then h() { sha256sum; }; else h() { wc -c; }; fi",
     "exec 3>&1",
-    `t=$( { { { ${command} 3>&- 4>&- 5>&-; echo "rc=$?" >&4; } | tee /dev/fd/5 | $h >&4; } 5>&1 | cat >&3; } 4>&1 )`,
+    `t=$( { { { ${command} 3>&- 4>&- 5>&-; echo "rc=$?" >&4; } | tee /dev/fd/5 | h >&4; } 5>&1 | cat >&3; } 4>&1 )`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion
     "rc=1; for w in $t; do case $w in rc=*) rc=${w#rc=};; esac; done",
     `printf '\\n${TRAILER_MARK} %s\\n' "$(echo $t)" >&2`,
@@ -160,7 +162,7 @@ export function planExec(request: {
 }
 
 export interface Trailer {
-  /** sha256 hex of what the command wrote, when the container has sha256sum. */
+  /** sha256 hex of what the command wrote, when the container has openssl or sha256sum. */
   sha256?: string;
   /** Byte count, when it had to use `wc -c`. */
   bytes?: number;

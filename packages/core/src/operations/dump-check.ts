@@ -57,9 +57,9 @@ export function pipeline(source: Readable, transform: Transform): Transform {
  * A load command whose input broke fails too ("not a valid archive" on a short read), often before the
  * broken read is reported: the read's error is the cause then, the command's failure only its effect.
  */
-export async function fedFrom(entry: ArchiveFileEntry, load: Promise<void>): Promise<void> {
+export async function fedFrom<T>(entry: ArchiveFileEntry, load: Promise<T>): Promise<T> {
   try {
-    await load;
+    return await load;
   } catch (error) {
     const source = await Promise.race([
       entry.digest.then(

@@ -232,7 +232,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       }
       const stagedAt = Date.now();
       const file = `${dir.path}/${isPg ? "prefect.dump" : entry.path.slice("database/".length)}`;
-      await fedFrom(
+      const written = await fedFrom(
         entry,
         staging.write(
           dir,
@@ -242,7 +242,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           signal,
         ),
       );
-      await staging.verify(dir, file, { sha256: (await entry.digest).sha256, bytes: entry.size });
+      staging.verify(dir, written, { sha256: (await entry.digest).sha256, bytes: entry.size });
       staged.set(entry.path, file);
       onEvent({
         type: "entry-staged",

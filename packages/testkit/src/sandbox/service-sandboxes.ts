@@ -146,7 +146,9 @@ export async function createPostgresSandbox(
           BITNAMI_DEBUG: "false",
           POSTGRESQL_PORT_NUMBER: String(postgres.port),
           POSTGRESQL_VOLUME_DIR: "/bitnami/postgresql",
-          PGDATA: "/bitnami/postgresql/data",
+          // The image's /bitnami/postgresql/data is its volume; here that is the real cluster's data directory
+          // (what a restore stages a dump under, so that staging has the volume's real free space).
+          PGDATA: postgres.dataDir,
           POSTGRES_USER: postgres.app.user,
           POSTGRES_PASSWORD: postgres.app.password,
           POSTGRES_DATABASE: postgres.app.database,
@@ -158,7 +160,7 @@ export async function createPostgresSandbox(
           POSTGRES_USER: postgres.superuser.user,
           POSTGRES_PASSWORD: postgres.superuser.password,
           POSTGRES_DB: postgres.app.database,
-          PGDATA: "/var/lib/postgresql/18/docker",
+          PGDATA: postgres.dataDir, // the image's /var/lib/postgresql/18/docker: see above
           PG_MAJOR: "18",
           HOME: "/root",
         };
