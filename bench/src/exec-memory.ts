@@ -15,7 +15,7 @@ import {
 } from "./scenarios.js";
 import { benchContext, bundleCli, startBenchStack, startKubernetesPath, stoppedOnSignal } from "./setup.js";
 
-const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1]
+const HELP = `pnpm bench:memory [--sizes 64MiB,512MiB] [--paths kubernetes] [--variant NAME:ENV=V,ENV=V]… [--runs 1] [--timeline]
 
 Our create and restore only (random dataset), each variant's CLI environment in turn (default: one
 variant, "as shipped", with no extra environment). Prints per run: peak RSS (VmHWM), the split at the
@@ -24,7 +24,8 @@ highest sampled RSS: V8 heap, external, ArrayBuffers, the rest; the resident ano
 (user + system: what a GC setting costs). Before the runs, the floor of each variant: an idle \`node\`
 with the same flags and environment, and the CLI's \`--version\` (the bundle loaded, nothing streamed). A
 variant's IHB_BENCH_CLI names another CLI bundle (code variants compared in one stack start),
-IHB_BENCH_NODE_FLAGS adds Node flags.`;
+IHB_BENCH_NODE_FLAGS adds Node flags. --timeline also prints each run's phases and its log lines with the
+second each was written at (where the time went).`;
 
 /** Peak RSS of an idle Node and of the CLI bundle loaded (`--version`): what no streaming bound can lower. */
 async function floorOf(cli: string, env: Record<string, string>): Promise<string> {
@@ -72,6 +73,12 @@ function line(size: number, variant: string, s: Sample): string {
   ].join(" | ");
 }
 
+/** A run's phases and its log lines with the second each was written at (`--timeline`). */
+function timelineOf(s: Sample): string {
+  const steps = (s.timeline ?? []).map((l) => `  ${(l.atMs / 1000).toFixed(1).padStart(7)} s  ${l.msg}`);
+  return [`${s.scenario} phases ${JSON.stringify(s.phases ?? {})}`, ...steps].join("\n");
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -79,6 +86,7 @@ async function main(): Promise<void> {
       paths: { type: "string", default: "kubernetes" },
       variant: { type: "string", multiple: true, default: [] },
       runs: { type: "string", default: "1" },
+      timeline: { type: "boolean", default: false },
       help: { type: "boolean", default: false },
     },
   });
@@ -136,9 +144,11 @@ async function main(): Promise<void> {
           const created = await oursCreate(ctx, path);
           lines.push(line(size, variant.name, created.sample));
           log(lines.at(-1) ?? "");
+          if (values.timeline) log(timelineOf(created.sample));
           const restored = await oursRestore(ctx, created.name, path);
           lines.push(line(size, variant.name, restored));
           log(lines.at(-1) ?? "");
+          if (values.timeline) log(timelineOf(restored));
           await clearBucket(ctx);
         }
       }
