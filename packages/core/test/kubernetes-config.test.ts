@@ -182,6 +182,75 @@ describe("kubeconfig credentials reach the API server", () => {
     expect((await readFile(calls, "utf8")).trim().split("\n")).toHaveLength(2);
   });
 
+  it("an exec credential without an expiry that the API server refuses (revoked) is dropped and the plugin run again, once per refusal", async () => {
+    const calls = join(work.path, "rotating-calls");
+    const tokenFile = join(work.path, "rotating-token");
+    await writeFile(calls, "");
+    let current: string | undefined;
+    const recreate = async () => {
+      // A ServiceAccount deleted and made again: its earlier tokens are refused (401); the RoleBinding,
+      // by name, binds the new one.
+      await cluster.kubectl(["-n", NS, "delete", "serviceaccount", "rotating", "--ignore-not-found"]);
+      await cluster.kubectl(["-n", NS, "create", "serviceaccount", "rotating"]);
+      const revoked = current;
+      current = await cluster.serviceAccountToken(NS, "rotating");
+      if (revoked) {
+        // The API server keeps a token it accepted for up to 10 s: until the revoked one is refused.
+        const old = new KubeApi(await configFrom("revoked.yaml", kubeconfig([`    token: ${revoked}`])));
+        const deadline = Date.now() + 30_000;
+        while (
+          await old.listNamespacedPod({ namespace: NS }).then(
+            () => true,
+            () => false,
+          )
+        ) {
+          if (Date.now() > deadline) throw new Error("the revoked token is still accepted after 30 s");
+          await new Promise((r) => setTimeout(r, 500));
+        }
+      }
+      return current;
+    };
+    await cluster.kubectl([
+      "-n",
+      NS,
+      "create",
+      "rolebinding",
+      "rotating",
+      "--role=reader",
+      `--serviceaccount=${NS}:rotating`,
+    ]);
+    await writeFile(tokenFile, await recreate());
+    const config = await configFrom(
+      "exec-rotating.yaml",
+      kubeconfig([
+        "    exec:",
+        "      apiVersion: client.authentication.k8s.io/v1",
+        "      command: sh",
+        "      args:",
+        "      - -c",
+        `      - echo run >> '${calls}'; printf '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}' "$(cat '${tokenFile}')"`,
+      ]),
+    );
+    const api = new KubeApi(config);
+    const runs = async () => (await readFile(calls, "utf8")).trim().split("\n").length;
+    await api.listNamespacedPod({ namespace: NS });
+    await api.listNamespacedPod({ namespace: NS });
+    expect(await runs()).toBe(1);
+
+    // Revoked mid-run, the plugin now issuing the new token: the refused call is made again with it.
+    await writeFile(tokenFile, await recreate());
+    await api.listNamespacedPod({ namespace: NS });
+    expect(await runs()).toBe(2);
+
+    // Revoked again, and the plugin only issues what the API server refuses: one more run, then the 401.
+    await recreate();
+    await writeFile(tokenFile, "not-a-token");
+    const refused = await api.listNamespacedPod({ namespace: NS }).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(KubeApiError);
+    expect((refused as KubeApiError).code).toBe(401);
+    expect(await runs()).toBe(3);
+  });
+
   it("a failing exec plugin: INVALID_CONFIG with the plugin's last line and its install hint", async () => {
     const config = await configFrom(
       "exec-fails.yaml",

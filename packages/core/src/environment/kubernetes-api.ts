@@ -9,7 +9,7 @@ import type {
   V1StatefulSet,
   V1StatefulSetList,
 } from "@kubernetes/client-node";
-import type { KubeConfig } from "./kubernetes-config.js";
+import type { KubeConfig, KubeRequestOptions } from "./kubernetes-config.js";
 
 /** One API call is given this long (a cluster-wide pod list on a large cluster included). */
 const REQUEST_TIMEOUT_MS = 60_000;
@@ -123,11 +123,28 @@ export class KubeApi {
     path: string,
     options: { query?: Query; body?: unknown; contentType?: string } = {},
   ): Promise<T> {
+    const tls = await this.#config.requestOptions();
+    try {
+      return await this.#send<T>(method, path, options, tls);
+    } catch (error) {
+      // A refused exec-plugin credential is dropped and the plugin asked once more (a 401 changed nothing).
+      if (!(error instanceof KubeApiError && error.code === 401 && this.#config.credentialRefused?.(tls))) {
+        throw error;
+      }
+      return await this.#send<T>(method, path, options, await this.#config.requestOptions());
+    }
+  }
+
+  #send<T>(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown; contentType?: string },
+    tls: KubeRequestOptions,
+  ): Promise<T> {
     const url = new URL(`${this.#config.server}${path}`);
     for (const [name, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(name, String(value));
     }
-    const tls = await this.#config.requestOptions();
     const payload = options.body === undefined ? undefined : Buffer.from(JSON.stringify(options.body));
     const headers: Record<string, string | string[]> = { ...tls.headers, Accept: "application/json" };
     if (payload) {

@@ -3,7 +3,11 @@ import { homedir } from "node:os";
 import { dirname, isAbsolute, join, resolve } from "node:path";
 import { load as parseYaml } from "js-yaml";
 import { BackupError } from "../errors.js";
-import { type ExecPlugin, ExecPluginCredentials } from "./kubernetes-exec-credential.js";
+import {
+  type ExecPlugin,
+  ExecPluginCredentials,
+  type IssuedCredential,
+} from "./kubernetes-exec-credential.js";
 
 export const SERVICE_ACCOUNT_DIR = "/var/run/secrets/kubernetes.io/serviceaccount";
 
@@ -49,6 +53,11 @@ export interface KubeConfig {
   readonly contextName: string;
   /** TLS options and the Authorization header for the next request (a rotated token file is read again). */
   requestOptions(): Promise<KubeRequestOptions>;
+  /**
+   * The API server answered 401 to a request made with `sent`: a credential kept from an exec plugin is
+   * dropped. True when the next `requestOptions()` may carry another credential (worth one more try).
+   */
+  credentialRefused?(sent: KubeRequestOptions): boolean;
 }
 
 /** The user entry's way of proving who it is. */
@@ -97,6 +106,14 @@ class KubeContext implements KubeConfig {
     this.#impersonation = init.impersonation ?? {};
   }
 
+  /** The exec plugin's credential behind each options object handed out (for `credentialRefused`). */
+  readonly #issuedFor = new WeakMap<KubeRequestOptions, IssuedCredential>();
+
+  credentialRefused(sent: KubeRequestOptions): boolean {
+    const issued = this.#issuedFor.get(sent);
+    return issued !== undefined && this.#credential.kind === "exec" && this.#credential.plugin.forget(issued);
+  }
+
   async requestOptions(): Promise<KubeRequestOptions> {
     const options: KubeRequestOptions = { rejectUnauthorized: !this.#insecure, headers: {} };
     // Several groups: one header each, which node:https and ws send for an array value.
@@ -127,6 +144,7 @@ class KubeContext implements KubeConfig {
         break;
       case "exec": {
         const issued = await credential.plugin.get();
+        this.#issuedFor.set(options, issued);
         if (issued.token) options.headers.Authorization = `Bearer ${issued.token}`;
         if (issued.cert && issued.key) {
           options.cert = issued.cert;

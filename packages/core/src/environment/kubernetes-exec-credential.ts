@@ -58,6 +58,17 @@ export class ExecPluginCredentials {
     return this.#issued;
   }
 
+  /**
+   * The API server refused `issued` (401): it is not kept any longer, so the next request runs the plugin
+   * again (a credential without an expiry can still be revoked; client-go does the same). False when
+   * `issued` is no longer the kept one (another request already got a new one).
+   */
+  forget(issued: IssuedCredential): boolean {
+    if (this.#issued !== issued) return false;
+    this.#issued = undefined;
+    return true;
+  }
+
   async #run(): Promise<IssuedCredential> {
     const plugin = this.#plugin;
     const apiVersion = plugin.apiVersion ?? "client.authentication.k8s.io/v1";
