@@ -1,4 +1,5 @@
 import { BackupError } from "../errors.js";
+import { SHA256_FILTER } from "./sha256-shell.js";
 import { shellQuote } from "./shell-quote.js";
 
 /** The only exec subprotocol we speak: the first with a stdin half-close frame (Kubernetes ≥ 1.30). */
@@ -115,9 +116,7 @@ export const TRAILER_MARK = ":ihb-exec-trailer:";
  */
 function countedScript(command: string): string {
   return [
-    // openssl where it works (SHA-NI: ~6× less CPU in the pod than coreutils' sha256sum), then sha256sum.
-    "if command -v cut >/dev/null && printf '' | openssl dgst -sha256 -r >/dev/null 2>&1; then h() { openssl dgst -sha256 -r | cut -c1-64; }",
-    "elif command -v sha256sum >/dev/null 2>&1; then h() { sha256sum; }; else h() { wc -c; }; fi",
+    SHA256_FILTER,
     "exec 3>&1",
     `t=$( { { { ${command} 3>&- 4>&- 5>&-; echo "rc=$?" >&4; } | tee /dev/fd/5 | h >&4; } 5>&1 | cat >&3; } 4>&1 )`,
     // biome-ignore lint/suspicious/noTemplateCurlyInString: a shell parameter expansion

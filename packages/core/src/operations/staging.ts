@@ -2,6 +2,7 @@ import type { Readable } from "node:stream";
 import { BackupError } from "../errors.js";
 import { runCommand } from "../exec/command.js";
 import type { Executor } from "../exec/executor.js";
+import { SHA256_FILTER } from "../exec/sha256-shell.js";
 import { formatBytes } from "../storage/format-bytes.js";
 import type { EventSink } from "./events.js";
 import { warning } from "./warning.js";
@@ -139,10 +140,8 @@ mkdir -m 0700 "$D" && echo "dir $D"`;
         argv: [
           "sh",
           "-c",
-          // openssl where it works (SHA-NI: ~6× less CPU than coreutils' sha256sum, the fallback).
-          `if printf '' | openssl dgst -sha256 -r >/dev/null 2>&1; then H="openssl dgst -sha256 -r"
-elif command -v sha256sum >/dev/null 2>&1; then H=sha256sum; else H=""; fi
-if [ -n "$H" ]; then head -c "$N" | tee "$F" | $H | cut -d" " -f1; else head -c "$N" > "$F"; echo none; fi
+          `${SHA256_FILTER}
+head -c "$N" | tee "$F" | h
 wc -c < "$F"`,
         ],
         env: { N: String(bytes), F: file },
@@ -152,14 +151,16 @@ wc -c < "$F"`,
       },
       { what: `staging ${file} on ${dir.executor.target}` },
     );
-    const [hash, size] = out.trim().split("\n");
-    if (!/^([0-9a-f]{64}|none)$/.test(hash ?? "") || !/^\d+$/.test(size?.trim() ?? "")) {
+    // The filter's first word: the SHA-256, or (no hasher in the image) the count of bytes it saw.
+    const [seen, size] = out.trim().split("\n");
+    const hash = seen?.trim().split(/\s+/)[0] ?? "";
+    if (!/^([0-9a-f]{64}|\d+)$/.test(hash) || !/^\d+$/.test(size?.trim() ?? "")) {
       throw new BackupError(
         "DATABASE_COMMAND_FAILED",
         `staging ${file} on ${dir.executor.target} printed ${JSON.stringify(out.slice(0, 200))}`,
       );
     }
-    return { file, sha256: hash === "none" ? undefined : hash, bytes: Number(size) };
+    return { file, sha256: hash.length === 64 ? hash : undefined, bytes: Number(size) };
   }
 
   /** The byte count of a staged file (`wc -c` in its container). */
