@@ -13,6 +13,12 @@ const e2eDir = join(repo, ".github/e2e");
 const workflows = readdirSync(workflowsDir)
   .filter((f) => /\.ya?ml$/.test(f))
   .map((f) => ({ name: f, text: readFileSync(join(workflowsDir, f), "utf8") }));
+/** The repository's own composite actions (.github/actions/NAME/action.yml). */
+const actionsDir = join(repo, ".github/actions");
+const localActions = readdirSync(actionsDir).map((d) => ({
+  name: `actions/${d}`,
+  text: readFileSync(join(actionsDir, d, "action.yml"), "utf8"),
+}));
 
 function onPath(binary: string): string | undefined {
   return (process.env.PATH ?? "")
@@ -28,11 +34,36 @@ describe(".github/workflows", () => {
     );
   });
 
-  it("pins every action to a major version or a commit, never a branch", () => {
-    for (const w of workflows) {
+  it("pins every action to a major version or a commit, never a branch (or uses one of this repository)", () => {
+    for (const w of [...workflows, ...localActions]) {
       for (const m of w.text.matchAll(/^\s*(?:-\s+)?uses:\s*(\S+)/gm)) {
+        if (m[1]?.startsWith("./")) {
+          expect(existsSync(join(repo, m[1], "action.yml")), `${w.name}: ${m[1]}`).toBe(true);
+          continue;
+        }
         expect(m[1], `${w.name}: ${m[1]}`).toMatch(/^[\w.-]+\/[\w./-]+@(v\d+(\.\d+){0,2}|[0-9a-f]{40})$/);
       }
+    }
+  });
+
+  it("runs the project's own test scripts on GitHub, in the machine .ci/run expects (issue 27)", () => {
+    const job = (file: string, name: string) => {
+      const text = workflows.find((w) => w.name === file)?.text ?? "";
+      const start = text.indexOf(`\n  ${name}:\n`);
+      expect(start, `${file} has a job ${name}`).toBeGreaterThan(0);
+      const rest = text.slice(start + 1);
+      const next = rest.slice(1).search(/\n  [\w-]+:\n/);
+      return next < 0 ? rest : rest.slice(0, next + 1);
+    };
+    for (const [file, name, command] of [
+      ["ci.yml", "test", "run: bash .ci/run"],
+      ["e2e-kind.yml", "kind", "run: bash tools/run-tests.sh e2e/kind"],
+    ] as const) {
+      const text = job(file, name);
+      expect(text.split("\n").map((l) => l.trim()), `${file} ${name}`).toContain(command);
+      // A privileged Debian 12 container: the run's own dockerd starts in it, as on the project's machines.
+      expect(text, `${file} ${name}`).toMatch(/image: debian:bookworm\n\s+options: --privileged --cgroupns=host/);
+      expect(text, `${file} ${name}`).toContain("uses: ./.github/actions/project-machine");
     }
   });
 
