@@ -4,7 +4,8 @@
 // charts/infrahub-backup` renders; the "someone else" who scales Infrahub back up is the admin with kubectl
 // and an explicit field manager, as Argo CD's application controller would.
 import { execFileSync } from "node:child_process";
-import { type LocalCluster, repoRoot, startLocalCluster } from "@infrahub-backup/testkit";
+import { readFile, writeFile } from "node:fs/promises";
+import { type LocalCluster, repoRoot, startFaultProxy, startLocalCluster } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { Neo4jCredentials } from "../src/engines/neo4j/credentials.js";
 import { HeldDeployment } from "../src/environment/held-deployment.js";
@@ -218,6 +219,36 @@ describe("scale-fight detection", () => {
     await environment.start(stopped);
     await new Promise((r) => setTimeout(r, 1_000));
     expect(stopped.interference?.aborted).toBe(false);
+    expect(await replicas("infrahub-infrahub-server")).toBe(1);
+  });
+
+  it("Infrahub is scaled back up through an API server whose connections reset for a moment (a restart, a dropped pooled connection)", async () => {
+    const port = Number(new URL(cluster.server).port);
+    await using proxy = await startFaultProxy({ host: "127.0.0.1", port });
+    // The ServiceAccount's kubeconfig, its server the proxy (the same address, so the certificate still matches).
+    const direct = await cluster.serviceAccountKubeconfig(NS, "infrahub-backup");
+    const viaProxy = `${direct}.via-fault-proxy`;
+    await writeFile(
+      viaProxy,
+      (await readFile(direct, "utf8")).replace(cluster.server, `https://127.0.0.1:${proxy.port}`),
+    );
+    const flaky = new KubernetesEnvironment({
+      kubeConfig: loadKubeConfig({ kubeconfig: viaProxy }),
+      namespace: NS,
+      pollMs: 250,
+      scaleWatchPollMs: 250,
+    });
+    const stopped = await flaky.stop(["infrahub-server", "task-worker"]);
+    expect(await replicas("infrahub-infrahub-task-worker")).toBe(0);
+    const downAt = proxy.bytesUp;
+    proxy.setMode({ kind: "reset" });
+    setTimeout(() => proxy.setMode({ kind: "pass" }), 1_500);
+    const started = Date.now();
+    await flaky.start(stopped);
+    console.log(`start() through 1.5 s of reset connections took ${Date.now() - started} ms`);
+    expect(Date.now() - started, "start() never met the reset window").toBeGreaterThanOrEqual(1_000);
+    expect(proxy.bytesUp).toBeGreaterThan(downAt);
+    expect(await replicas("infrahub-infrahub-task-worker")).toBe(2);
     expect(await replicas("infrahub-infrahub-server")).toBe(1);
   });
 

@@ -52,7 +52,7 @@ describe(".github/workflows", () => {
       const start = text.indexOf(`\n  ${name}:\n`);
       expect(start, `${file} has a job ${name}`).toBeGreaterThan(0);
       const rest = text.slice(start + 1);
-      const next = rest.slice(1).search(/\n  [\w-]+:\n/);
+      const next = rest.slice(1).search(/\n {2}[\w-]+:\n/);
       return next < 0 ? rest : rest.slice(0, next + 1);
     };
     for (const [file, name, command] of [
@@ -60,9 +60,14 @@ describe(".github/workflows", () => {
       ["e2e-kind.yml", "kind", "run: bash tools/run-tests.sh e2e/kind"],
     ] as const) {
       const text = job(file, name);
-      expect(text.split("\n").map((l) => l.trim()), `${file} ${name}`).toContain(command);
+      expect(
+        text.split("\n").map((l) => l.trim()),
+        `${file} ${name}`,
+      ).toContain(command);
       // A privileged Debian 12 container: the run's own dockerd starts in it, as on the project's machines.
-      expect(text, `${file} ${name}`).toMatch(/image: debian:bookworm\n\s+options: --privileged --cgroupns=host/);
+      expect(text, `${file} ${name}`).toMatch(
+        /image: debian:bookworm\n\s+options: --privileged --cgroupns=host/,
+      );
       expect(text, `${file} ${name}`).toContain("uses: ./.github/actions/project-machine");
     }
   });

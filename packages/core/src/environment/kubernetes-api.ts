@@ -15,12 +15,33 @@ import type { KubeConfig, KubeRequestOptions } from "./kubernetes-config.js";
 const REQUEST_TIMEOUT_MS = 60_000;
 /** Bytes of a refusal kept: a Status object is small. */
 const ERROR_BODY_LIMIT = 64 * 1024;
+/**
+ * Tries of one call that meets a transient failure (an API server restarting, a load balancer dropping a
+ * pooled connection, priority-and-fairness throttling), as client-go retries them: waits of 0.25, 0.5, 1 and
+ * 2 s between them, or the server's Retry-After (at most 10 s). A blip while Infrahub is scaled back up must
+ * not leave it down, nor fail a restore that succeeded.
+ */
+const TRANSIENT_TRIES = 5;
+const RETRY_FIRST_WAIT_MS = 250;
+const RETRY_AFTER_CAP_MS = 10_000;
+/** Socket errors after which the request may or may not have reached the API server. */
+const NETWORK_ERRORS = new Set([
+  "ECONNRESET",
+  "EPIPE",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "ECONNABORTED",
+]);
 
 /** The API server answered with a status other than 2xx. `code` is the HTTP status; `body` its text. */
 export class KubeApiError extends Error {
   readonly code: number;
   readonly body: string;
-  constructor(method: string, path: string, code: number, body: string) {
+  /** The answer's Retry-After, in milliseconds (429 and 503 may carry one). */
+  readonly retryAfterMs: number | undefined;
+  constructor(method: string, path: string, code: number, body: string, retryAfterMs?: number) {
     let reason = "";
     try {
       reason = (JSON.parse(body) as { message?: string }).message ?? "";
@@ -31,6 +52,7 @@ export class KubeApiError extends Error {
     this.name = "KubeApiError";
     this.code = code;
     this.body = body;
+    this.retryAfterMs = retryAfterMs;
   }
 }
 
@@ -123,6 +145,22 @@ export class KubeApi {
     path: string,
     options: { query?: Query; body?: unknown; contentType?: string } = {},
   ): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.#authenticatedCall<T>(method, path, options);
+      } catch (error) {
+        const wait = attempt < TRANSIENT_TRIES ? retryWait(error, method, attempt) : undefined;
+        if (wait === undefined) throw error;
+        await new Promise((resolve) => setTimeout(resolve, wait));
+      }
+    }
+  }
+
+  async #authenticatedCall<T>(
+    method: string,
+    path: string,
+    options: { query?: Query; body?: unknown; contentType?: string },
+  ): Promise<T> {
     const tls = await this.#config.requestOptions();
     try {
       return await this.#send<T>(method, path, options, tls);
@@ -166,7 +204,9 @@ export class KubeApi {
         res.on("end", () => {
           const text = Buffer.concat(chunks).toString("utf8");
           if (!ok) {
-            reject(new KubeApiError(method, url.pathname, status, text));
+            reject(
+              new KubeApiError(method, url.pathname, status, text, retryAfter(res.headers["retry-after"])),
+            );
             return;
           }
           try {
@@ -191,6 +231,34 @@ export class KubeApi {
       req.end(payload);
     });
   }
+}
+
+/**
+ * How long to wait before trying `method` again after `error`, or undefined when it must not be tried again.
+ * Any call is tried again when the server cannot have acted on it: the connection was refused, or priority
+ * and fairness turned it away (429). The rest of the transient failures (a reset or dropped connection, 500,
+ * 502, 503, 504) only for calls that change nothing when repeated: reads, and the scale patches (a JSON
+ * patch that sets spec.replicas). A Lease create, replace or delete is not repeated: its first try may have
+ * taken effect, and the lock's own logic decides what a conflict means.
+ */
+function retryWait(error: unknown, method: string, attempt: number): number | undefined {
+  const repeatable = method === "GET" || method === "PATCH";
+  const backoff = RETRY_FIRST_WAIT_MS * 2 ** (attempt - 1);
+  if (error instanceof KubeApiError) {
+    if (error.code === 429 || (repeatable && [500, 502, 503, 504].includes(error.code))) {
+      return Math.min(error.retryAfterMs ?? backoff, RETRY_AFTER_CAP_MS);
+    }
+    return undefined;
+  }
+  const code = (error as { code?: unknown }).code;
+  if (code === "ECONNREFUSED") return backoff;
+  return repeatable && typeof code === "string" && NETWORK_ERRORS.has(code) ? backoff : undefined;
+}
+
+/** Retry-After in seconds (an HTTP date is not sent by the API server), as milliseconds. */
+function retryAfter(header: string | string[] | undefined): number | undefined {
+  const seconds = Number(Array.isArray(header) ? header[0] : header);
+  return header !== undefined && Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : undefined;
 }
 
 export interface ScalePatch {
