@@ -2,13 +2,13 @@
 // an older server without v5, a stream cut short between pod and client, a connection that closes
 // before the status frame. Working transfers are tested against the real API server in
 // kubernetes-environment.test.ts.
-import { writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import type { AddressInfo } from "node:net";
 import { PassThrough } from "node:stream";
 import { tempDir } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { type WebSocket as ServerSocket, WebSocketServer } from "ws";
-import { loadKubeConfig } from "../src/environment/kubernetes-config.js";
+import { type KubeConfig, loadKubeConfig } from "../src/environment/kubernetes-config.js";
 import { Channel, TRAILER_MARK } from "../src/exec/kube-exec-protocol.js";
 import { KubernetesExecutor } from "../src/exec/kube-executor.js";
 
@@ -162,6 +162,128 @@ describe("exec transport failure handling", () => {
         message: expect.stringContaining("exec is forbidden"),
         hint: expect.stringContaining("pods/exec"),
       });
+    } finally {
+      server.options.verifyClient = original;
+    }
+  });
+
+  it("503 and 429 answered to the upgrade are tried again (nothing ran), and the command runs once", async () => {
+    answer = "v5.channel.k8s.io";
+    const original = server.options.verifyClient;
+    let upgrades = 0;
+    let runs = 0;
+    server.options.verifyClient = (_info, done) => {
+      upgrades += 1;
+      if (upgrades === 1) done(false, 503, "the API server is shutting down");
+      else if (upgrades === 2) done(false, 429, "too many requests");
+      else done(true);
+    };
+    behaviour = (socket) => {
+      runs += 1;
+      socket.send(frame(Channel.stdout, "ran"));
+      socket.send(frame(Channel.status, SUCCESS));
+      socket.close();
+    };
+    try {
+      const result = await executor().exec({ argv: ["echo"] });
+      expect(result.stdout.toString()).toBe("ran");
+      expect([upgrades, runs]).toEqual([3, 1]);
+    } finally {
+      server.options.verifyClient = original;
+    }
+  });
+
+  it("a 500 answered to the upgrade is reported at once (the kubelet may have started the command)", async () => {
+    const original = server.options.verifyClient;
+    let upgrades = 0;
+    server.options.verifyClient = (_info, done) => {
+      upgrades += 1;
+      done(false, 500, "error dialing backend");
+    };
+    try {
+      await expect(executor().exec({ argv: ["true"] })).rejects.toMatchObject({
+        code: "EXEC_FAILED",
+        message: expect.stringContaining("exec refused (HTTP 500)"),
+      });
+      expect(upgrades).toBe(1);
+    } finally {
+      server.options.verifyClient = original;
+    }
+  });
+
+  it("an API server that refuses connections for a moment (restarting) is tried again", async () => {
+    // A port nothing listens on yet; the server double starts listening there 0.6 s after the exec began.
+    const probe = new WebSocketServer({ port: 0, host: "127.0.0.1" });
+    await new Promise((resolve) => probe.once("listening", resolve));
+    const port = (probe.address() as AddressInfo).port;
+    await new Promise((resolve) => probe.close(resolve));
+    const config = `${dir.path}/restarting`;
+    writeFileSync(config, readFileSync(kubeconfig, "utf8").replace(/127\.0\.0\.1:\d+/, `127.0.0.1:${port}`));
+    let late: WebSocketServer | undefined;
+    const starting = setTimeout(() => {
+      late = new WebSocketServer({ port, host: "127.0.0.1", handleProtocols: () => "v5.channel.k8s.io" });
+      late.on("connection", (socket) => {
+        socket.send(frame(Channel.stdout, "back"));
+        socket.send(frame(Channel.status, SUCCESS));
+        socket.close();
+      });
+    }, 600);
+    try {
+      const started = Date.now();
+      const result = await new KubernetesExecutor({
+        kubeConfig: loadKubeConfig({ kubeconfig: config }),
+        namespace: "infrahub",
+        pod: "infrahub-database-0",
+        container: "neo4j",
+      }).exec({ argv: ["echo"] });
+      expect(result.stdout.toString()).toBe("back");
+      expect(Date.now() - started).toBeGreaterThanOrEqual(600);
+    } finally {
+      clearTimeout(starting);
+      const closing = late;
+      if (closing) await new Promise((resolve) => closing.close(resolve));
+    }
+  });
+
+  it("a credential refused at the upgrade (401) is dropped and the exec made once more with the next one", async () => {
+    const original = server.options.verifyClient;
+    const seen: string[] = [];
+    server.options.verifyClient = (info, done) => {
+      const auth = String(info.req.headers.authorization);
+      seen.push(auth);
+      if (auth === "Bearer revoked") done(false, 401, "Unauthorized");
+      else done(true);
+    };
+    behaviour = (socket) => {
+      socket.send(frame(Channel.status, SUCCESS));
+      socket.close();
+    };
+    const port = (server.address() as AddressInfo).port;
+    let issued = 0;
+    let dropped = 0;
+    // An exec plugin's credentials as loadKubeConfig keeps them: the first was revoked meanwhile.
+    const kubeConfig: KubeConfig = {
+      server: `http://127.0.0.1:${port}`,
+      contextName: "exec-plugin",
+      requestOptions: async () => ({
+        rejectUnauthorized: true,
+        headers: { Authorization: `Bearer ${issued++ === 0 ? "revoked" : "fresh"}` },
+      }),
+      credentialRefused: () => {
+        dropped += 1;
+        return true;
+      },
+    };
+    try {
+      const result = await new KubernetesExecutor({
+        kubeConfig,
+        namespace: "infrahub",
+        pod: "infrahub-database-0",
+        container: "neo4j",
+      }).exec({ argv: ["true"] });
+      expect(result.exitCode).toBe(0);
+      expect(seen).toEqual(["Bearer revoked", "Bearer fresh"]);
+      expect(dropped).toBe(1);
     } finally {
       server.options.verifyClient = original;
     }

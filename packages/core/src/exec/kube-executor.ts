@@ -1,8 +1,9 @@
 import { createHash } from "node:crypto";
 import type { ClientRequest, IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
+import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
-import type { KubeConfig } from "../environment/kubernetes-config.js";
+import type { KubeConfig, KubeRequestOptions } from "../environment/kubernetes-config.js";
 import { BackupError } from "../errors.js";
 import type { ExecRequest, ExecResult, Executor } from "./executor.js";
 import {
@@ -49,6 +50,15 @@ function zeroMask(mask: Uint8Array): void {
 const CLOSE_GRACE_MS = 10_000;
 /** Default of `handshakeTimeoutMs`. */
 export const EXEC_HANDSHAKE_TIMEOUT_MS = 30_000;
+/**
+ * Tries of an exec session that was not established for a reason that ran nothing in the pod: the API server
+ * refused the connection (restarting), or answered the upgrade with 429/502/503/504 instead of switching
+ * protocols. Waits of 0.25, 0.5, 1 and 2 s between them. A connection reset or a timeout is not tried again:
+ * the API server may have started the command before the client saw the upgrade.
+ */
+const EXEC_CONNECT_TRIES = 5;
+const EXEC_RETRY_FIRST_WAIT_MS = 250;
+const EXEC_TRANSIENT_STATUSES = [429, 502, 503, 504];
 
 export interface KubernetesExecutorOptions {
   /** Auth and server (kubeconfig or in-cluster). */
@@ -96,25 +106,46 @@ export class KubernetesExecutor implements Executor {
       user: request.user,
       countStdout: request.stdout !== undefined,
     });
-    const { socket, backlog } = await this.#connect(plan.argv, request.signal);
+    const { socket, backlog } = await this.#connectTrying(plan.argv, request.signal);
     return this.#run(socket, backlog, request, plan, command);
   }
 
-  async #connect(
+  /** `#connect`, tried again while the failure ran nothing (see EXEC_CONNECT_TRIES). */
+  async #connectTrying(
     argv: readonly string[],
     signal: AbortSignal | undefined,
   ): Promise<{ socket: WebSocket; backlog: Backlog }> {
-    const { kubeConfig, namespace, pod, container } = this.#options;
-    // Appended, not resolved: a server URL may carry a path (an API proxy such as Rancher's).
-    const url = new URL(`${kubeConfig.server}${execPath(namespace, pod, container, argv)}`);
-    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-    const options: WebSocket.ClientOptions = {
-      perMessageDeflate: false,
-      maxPayload: MAX_MESSAGE_BYTES,
-      generateMask: zeroMask,
-    };
+    const { kubeConfig } = this.#options;
+    let credentialRetried = false;
+    for (let attempt = 1; ; attempt++) {
+      const tls = await this.#requestOptions();
+      try {
+        return await this.#connect(argv, signal, tls);
+      } catch (error) {
+        const status = (error as BackupError).details?.status;
+        // A refused exec-plugin credential is dropped and the plugin asked once more, at once.
+        if (status === 401 && !credentialRetried && kubeConfig.credentialRefused?.(tls)) {
+          credentialRetried = true;
+          continue;
+        }
+        const refusedConnection = ((error as BackupError).cause as { code?: unknown } | undefined)?.code;
+        const transient =
+          refusedConnection === "ECONNREFUSED" ||
+          (typeof status === "number" && EXEC_TRANSIENT_STATUSES.includes(status));
+        if (!transient || attempt >= EXEC_CONNECT_TRIES) throw error;
+        await sleep(EXEC_RETRY_FIRST_WAIT_MS * 2 ** (attempt - 1), undefined, signal ? { signal } : {}).catch(
+          () => {
+            // Cancelled while waiting to try again: the cancellation is what the caller is told.
+            throw new BackupError("CANCELLED", `${this.target}: ${argv[0]} was cancelled`);
+          },
+        );
+      }
+    }
+  }
+
+  async #requestOptions(): Promise<KubeRequestOptions> {
     try {
-      Object.assign(options, await kubeConfig.requestOptions());
+      return await this.#options.kubeConfig.requestOptions();
     } catch (error) {
       if (error instanceof BackupError) throw error;
       throw new BackupError(
@@ -125,6 +156,24 @@ export class KubernetesExecutor implements Executor {
         },
       );
     }
+  }
+
+  async #connect(
+    argv: readonly string[],
+    signal: AbortSignal | undefined,
+    tls: KubeRequestOptions,
+  ): Promise<{ socket: WebSocket; backlog: Backlog }> {
+    const { kubeConfig, namespace, pod, container } = this.#options;
+    // Appended, not resolved: a server URL may carry a path (an API proxy such as Rancher's).
+    const url = new URL(`${kubeConfig.server}${execPath(namespace, pod, container, argv)}`);
+    url.protocol = url.protocol === "https:" ? "wss:" : "ws:";
+    const options: WebSocket.ClientOptions = {
+      perMessageDeflate: false,
+      maxPayload: MAX_MESSAGE_BYTES,
+      generateMask: zeroMask,
+    };
+    // Impersonation headers may be lists (`Impersonate-Group`), which node's HTTP client sends as repeated lines.
+    Object.assign(options, tls);
 
     const handshakeMs = this.#options.handshakeTimeoutMs ?? EXEC_HANDSHAKE_TIMEOUT_MS;
     return new Promise((resolve, reject) => {
