@@ -1,4 +1,4 @@
-// ci-cost: 360 s (182 s wall alone for setup + backup + restore, ~280 s with the cancelled backup and the killed JVM;
+// ci-cost: 360 s (333 s wall alone, 418 s before the kind node capped the kubelet's restart back-off at 1 s;
 // 500 s at load ~15; ~13 s CPU in the test process + the kind node's: cluster up ~30 s, ~1.8 GB of images loaded ~50 s)
 // The chart on real pods with a real kubelet (issue 27): a kind cluster on the node image built here, the Infrahub
 // deployment from locally built images in a namespace enforcing the `restricted` Pod Security Standard
