@@ -145,12 +145,19 @@ export class KubeApi {
     path: string,
     options: { query?: Query; body?: unknown; contentType?: string } = {},
   ): Promise<T> {
+    const started = Date.now();
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.#authenticatedCall<T>(method, path, options);
       } catch (error) {
         const wait = attempt < TRANSIENT_TRIES ? retryWait(error, method, attempt) : undefined;
-        if (wait === undefined) throw error;
+        if (wait === undefined) {
+          // The reader of the error should know it was not a single blip.
+          if (attempt > 1 && error instanceof Error) {
+            error.message += ` (tried ${attempt} times over ${((Date.now() - started) / 1000).toFixed(1)} s)`;
+          }
+          throw error;
+        }
         await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }
