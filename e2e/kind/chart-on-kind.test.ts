@@ -161,18 +161,23 @@ describe.skipIf(unavailable !== undefined && !required)(
 
     /**
      * Holds the offline window open: pauses (SIGSTOP, inside the Neo4j container) every process of the dump as
-     * soon as it starts, and returns once it did.
+     * soon as it starts, and returns once it did. A freeze whose JVM exits before the helper can pause it ends
+     * the container, and this script with it (exit 137, or the container not found while the kubelet starts
+     * it again): the CLI tries the freeze again once Neo4j serves (3 attempts), so this looks again too.
      */
     async function pauseTheDump(): Promise<void> {
-      const paused = await execIn(
-        cluster,
-        NEO4J_CONTAINER,
-        [
-          "sh",
-          "-c",
-          // Every process of the dump (neo4j-admin's bootloader JVM and the one it starts); the pattern's
-          // brackets keep this script's own command line from matching.
-          `for _ in $(seq 1 2400); do
+      const deadline = Date.now() + 240_000;
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const paused = await execIn(
+            cluster,
+            NEO4J_CONTAINER,
+            [
+              "sh",
+              "-c",
+              // Every process of the dump (neo4j-admin's bootloader JVM and the one it starts); the pattern's
+              // brackets keep this script's own command line from matching.
+              `for _ in $(seq 1 2400); do
            found=""
            for p in /proc/[0-9]*; do
              if tr '\\0' ' ' < "$p/cmdline" 2>/dev/null | grep -q 'database[ ]dump'; then
@@ -183,10 +188,20 @@ describe.skipIf(unavailable !== undefined && !required)(
            sleep 0.05
          done
          exit 1`,
-        ],
-        { timeoutMs: 180_000 },
-      );
-      expect(paused.trim()).toMatch(/^\d+( \d+)*$/);
+            ],
+            { timeoutMs: 180_000 },
+          );
+          expect(paused.trim()).toMatch(/^\d+( \d+)*$/);
+          return;
+        } catch (error) {
+          const containerEnded = /exited with 137|container not found|not running|unexpected EOF/.test(
+            String((error as Error).message),
+          );
+          if (!containerEnded || attempt >= 4 || Date.now() > deadline) throw error;
+          console.log(`pauseTheDump: the Neo4j container ended under it (attempt ${attempt}); looking again`);
+          await new Promise((r) => setTimeout(r, 1000));
+        }
+      }
     }
 
     /**
@@ -314,6 +329,8 @@ describe.skipIf(unavailable !== undefined && !required)(
       const job = "backup-cancelled";
       await cluster.kubectl(["create", "job", "-n", NS, "--from=cronjob/ihb-backup-infrahub-backup", job]);
       const logs = followLogs(job);
+      // Awaited below; if the test fails before that, its rejection is not what the failure is about.
+      logs.catch(() => undefined);
       await pauseTheDump();
       await cluster.kubectl(["delete", "job", "-n", NS, job, "--cascade=foreground", "--timeout=300s"], {
         timeoutMs: 320_000,
@@ -336,6 +353,8 @@ describe.skipIf(unavailable !== undefined && !required)(
       const job = "backup-jvm-killed";
       await cluster.kubectl(["create", "job", "-n", NS, "--from=cronjob/ihb-backup-infrahub-backup", job]);
       const logs = followLogs(job);
+      // Awaited below; if the test fails before that, its rejection is not what the failure is about.
+      logs.catch(() => undefined);
       await pauseTheDump();
       await execIn(cluster, NEO4J_CONTAINER, ["sh", "-c", "kill -KILL $(cat /proc/1/task/1/children)"]);
       const log = await logs;
