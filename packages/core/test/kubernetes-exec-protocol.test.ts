@@ -78,6 +78,8 @@ describe("exit status from the status frame", () => {
   it.each([
     'Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: failed to create exec "e373c73387cc84ba08a2e10834c2d3953c56efe5845128a7a8158d4740769351": ttrpc: closed',
     "Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: container is in CONTAINER_EXITED state",
+    // The kubelet restarting the container at once (back-off capped at 1 s): the new one not created yet.
+    'Internal error occurred: Internal error occurred: error executing command in container: failed to exec in container: failed to create exec "d327a9b7096c292d4839fc19acbed3856a16f42bac95d210f78541b845414f11": container not created: not found',
   ])("says the container was not running for an exec racing its end (recorded on kind): %s", (message) => {
     const error = thrownBy(() =>
       exitCodeFromStatus({ status: "Failure", reason: "InternalError", message }, "pod x"),

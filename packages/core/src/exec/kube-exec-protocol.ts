@@ -61,10 +61,12 @@ export function exitCodeFromStatus(status: ExecStatus, target: string): number {
  * exited, it is being restarted or has not started): containerd's "no running task found" (seen on kind when
  * the Neo4j JVM, the container's main process, had just exited), "cannot exec in a stopped state", the
  * kubelet's "container not found" and "is waiting to start", and — also seen on kind, an exec racing the
- * container's end — CRI's "container is in CONTAINER_EXITED state" and a shim gone mid-create ("ttrpc: closed").
+ * container's end — CRI's "container is in CONTAINER_EXITED state", a shim gone mid-create ("ttrpc: closed") and,
+ * when the kubelet restarts the container at once (no back-off), containerd's "container not created: not found"
+ * for the new one.
  */
 const CONTAINER_NOT_RUNNING =
-  /no running task found|cannot exec in a stopped state|container not running|container not found|is waiting to start|is not running|container is in CONTAINER_EXITED state|failed to create exec .*ttrpc: closed/i;
+  /no running task found|cannot exec in a stopped state|container not running|container not found|is waiting to start|is not running|container is in CONTAINER_EXITED state|failed to create exec .*(ttrpc: closed|container not created)/i;
 
 export function saysContainerNotRunning(message: string | undefined): boolean {
   return message !== undefined && CONTAINER_NOT_RUNNING.test(message);
