@@ -163,8 +163,10 @@ export function infrahubObjects(): KubeObject[] {
           { name: "bolt", containerPort: 7687 },
         ],
         readinessProbe: { tcpSocket: { port: 7687 }, periodSeconds: 2, failureThreshold: 1 },
-        // As the Neo4j chart's: a frozen JVM still accepts connections in the kernel, so the freeze never
-        // trips it; the test checks that nothing restarted the container anyway.
+        // As the Neo4j chart's. A frozen Neo4j REFUSES Bolt connections (its connector closed during the clean
+        // shutdown that precedes the freeze; measured 2026-12-07 on the host: ECONNREFUSED while SIGSTOPped), so
+        // this probe fails for the whole frozen window: a freeze longer than 40 × 5 s gets the container killed.
+        // The tier's dumps last seconds; the test checks that nothing restarted the container during them.
         livenessProbe: {
           tcpSocket: { port: 7687 },
           initialDelaySeconds: 30,
