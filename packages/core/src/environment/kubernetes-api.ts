@@ -21,9 +21,13 @@ const ERROR_BODY_LIMIT = 64 * 1024;
  * 2 s between them, or the server's Retry-After (at most 10 s). A blip while Infrahub is scaled back up must
  * not leave it down, nor fail a restore that succeeded.
  */
-const TRANSIENT_TRIES = 5;
-const RETRY_FIRST_WAIT_MS = 250;
+export const TRANSIENT_TRIES = 5;
 const RETRY_AFTER_CAP_MS = 10_000;
+
+/** The wait after failed try `attempt` (1-based) before the next: 0.25, 0.5, 1, 2 s. Exec handshakes use it too. */
+export function transientBackoffMs(attempt: number): number {
+  return 250 * 2 ** (attempt - 1);
+}
 /** Socket errors after which the request may or may not have reached the API server. */
 const NETWORK_ERRORS = new Set([
   "ECONNRESET",
@@ -250,7 +254,7 @@ export class KubeApi {
  */
 function retryWait(error: unknown, method: string, attempt: number): number | undefined {
   const repeatable = method === "GET" || method === "PATCH";
-  const backoff = RETRY_FIRST_WAIT_MS * 2 ** (attempt - 1);
+  const backoff = transientBackoffMs(attempt);
   if (error instanceof KubeApiError) {
     if (error.code === 429 || (repeatable && [500, 502, 503, 504].includes(error.code))) {
       return Math.min(error.retryAfterMs ?? backoff, RETRY_AFTER_CAP_MS);

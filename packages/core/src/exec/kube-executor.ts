@@ -3,6 +3,7 @@ import type { ClientRequest, IncomingMessage } from "node:http";
 import { Readable } from "node:stream";
 import { setTimeout as sleep } from "node:timers/promises";
 import WebSocket from "ws";
+import { TRANSIENT_TRIES, transientBackoffMs } from "../environment/kubernetes-api.js";
 import type { KubeConfig, KubeRequestOptions } from "../environment/kubernetes-config.js";
 import { BackupError } from "../errors.js";
 import type { ExecRequest, ExecResult, Executor } from "./executor.js";
@@ -51,13 +52,10 @@ const CLOSE_GRACE_MS = 10_000;
 /** Default of `handshakeTimeoutMs`. */
 export const EXEC_HANDSHAKE_TIMEOUT_MS = 30_000;
 /**
- * Tries of an exec session that was not established for a reason that ran nothing in the pod: the API server
- * refused the connection (restarting), or answered the upgrade with 429/502/503/504 instead of switching
- * protocols. Waits of 0.25, 0.5, 1 and 2 s between them. A connection reset or a timeout is not tried again:
- * the API server may have started the command before the client saw the upgrade.
+ * Answers to the upgrade after which an exec session is tried again (the API calls' schedule: TRANSIENT_TRIES,
+ * transientBackoffMs), as after a refused connection: the API server ran nothing. A connection reset or a
+ * timeout is not tried again: the API server may have started the command before the client saw the upgrade.
  */
-const EXEC_CONNECT_TRIES = 5;
-const EXEC_RETRY_FIRST_WAIT_MS = 250;
 const EXEC_TRANSIENT_STATUSES = [429, 502, 503, 504];
 
 export interface KubernetesExecutorOptions {
@@ -110,7 +108,7 @@ export class KubernetesExecutor implements Executor {
     return this.#run(socket, backlog, request, plan, command);
   }
 
-  /** `#connect`, tried again while the failure ran nothing (see EXEC_CONNECT_TRIES). */
+  /** `#connect`, tried again while the failure ran nothing (see EXEC_TRANSIENT_STATUSES). */
   async #connectTrying(
     argv: readonly string[],
     signal: AbortSignal | undefined,
@@ -132,13 +130,11 @@ export class KubernetesExecutor implements Executor {
         const transient =
           refusedConnection === "ECONNREFUSED" ||
           (typeof status === "number" && EXEC_TRANSIENT_STATUSES.includes(status));
-        if (!transient || attempt >= EXEC_CONNECT_TRIES) throw error;
-        await sleep(EXEC_RETRY_FIRST_WAIT_MS * 2 ** (attempt - 1), undefined, signal ? { signal } : {}).catch(
-          () => {
-            // Cancelled while waiting to try again: the cancellation is what the caller is told.
-            throw new BackupError("CANCELLED", `${this.target}: ${argv[0]} was cancelled`);
-          },
-        );
+        if (!transient || attempt >= TRANSIENT_TRIES) throw error;
+        await sleep(transientBackoffMs(attempt), undefined, signal ? { signal } : {}).catch(() => {
+          // Cancelled while waiting to try again: the cancellation is what the caller is told.
+          throw new BackupError("CANCELLED", `${this.target}: ${argv[0]} was cancelled`);
+        });
       }
     }
   }
