@@ -165,7 +165,8 @@ export function infrahubObjects(): KubeObject[] {
         readinessProbe: { tcpSocket: { port: 7687 }, periodSeconds: 2, failureThreshold: 1 },
         // As the Neo4j chart's. A frozen Neo4j REFUSES Bolt connections (its connector closed during the clean
         // shutdown that precedes the freeze; measured 2026-12-07 on the host: ECONNREFUSED while SIGSTOPped), so
-        // this probe fails for the whole frozen window: a freeze longer than 40 × 5 s gets the container killed.
+        // this probe fails for the whole frozen window: 40 failures (195 s) then the pod's grace period (30 s
+        // here, 3600 s in the chart: the frozen JVM holds the SIGTERM) and the container is killed.
         // The tier's dumps last seconds; the test checks that nothing restarted the container during them.
         livenessProbe: {
           tcpSocket: { port: 7687 },

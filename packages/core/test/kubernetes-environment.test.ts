@@ -87,7 +87,15 @@ beforeAll(async () => {
   [stack, cluster] = await Promise.all([startInfrahubLocalStack(), startLocalCluster()]);
   await stack.minio.createBucket(BUCKET);
   await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 200, flowRuns: 300 });
-  fixture = await deployInfrahubFixture(cluster, stack, { namespace: NS });
+  fixture = await deployInfrahubFixture(cluster, stack, {
+    namespace: NS,
+    // Shorter than any offline step (the chart's default, 40 × 5 s and 3600 s, is far wider): kwok runs no
+    // probe, so the tool's preflight reads it and warns, and nothing restarts Neo4j.
+    neo4jLiveness: {
+      probe: { tcpSocket: { port: 7687 }, periodSeconds: 1, failureThreshold: 3 },
+      terminationGracePeriodSeconds: 5,
+    },
+  });
   // The chart's RBAC, rendered by the real helm, into Infrahub's namespace.
   const rendered = execFileSync(
     "helm",
@@ -170,6 +178,14 @@ describe("discovery", () => {
     expect(await environment.running(APP_STOP_ORDER)).toEqual(
       APP_STOP_ORDER.filter((s) => s !== "task-manager-background-svc"),
     );
+    // Neo4j's liveness probe, as the kubelet would apply it: 2 failed probes after the first, then the grace.
+    expect(await environment.neo4jLiveness()).toEqual({
+      seconds: 7,
+      probe: "tcpSocket :7687 every 1 s, 3 failures",
+      periodSeconds: 1,
+      failureThreshold: 3,
+      graceSeconds: 5,
+    });
   });
 
   it("reads credentials with env in the right container", async () => {
@@ -465,6 +481,15 @@ describe("backup and restore through the API server", () => {
       ]);
       expect(await replicaCounts()).toEqual(before);
       expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      // Warned in the preflight, before anything stopped: the probe may restart Neo4j mid-dump.
+      const liveness = events.findIndex((e) => e.type === "warning" && e.code === "LIVENESS_PROBE");
+      expect(events[liveness]).toMatchObject({
+        message: expect.stringMatching(
+          /while Neo4j dumps its store: its liveness probe \(tcpSocket :7687 every 1 s, 3 failures\) and grace period \(5 s\) let Neo4j be silent for 7 s.*failureThreshold ≥ \d+ at periodSeconds 1/,
+        ),
+        fields: { windowSeconds: 7 },
+      });
+      expect(liveness).toBeLessThan(events.findIndex((e) => e.type === "services-stopped"));
     },
     LONG,
   );
@@ -501,11 +526,21 @@ describe("backup and restore through the API server", () => {
       await stack.postgres.psql("DELETE FROM log; CREATE TABLE added_later (x int);");
       expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
       const before = await replicaCounts();
-      const result = await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
+      const warnings: string[] = [];
+      const result = await restoreBackup({
+        environment,
+        store: store(),
+        name: archiveName,
+        freezeHelper,
+        onEvent: (e) => {
+          if (e.type === "warning") warnings.push(e.message);
+        },
+      });
       console.log(
         `k8s restore: ${result.durations.totalMs} ms; Neo4j offline ${result.durations.neo4jDowntimeMs} ms`,
       );
       expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
+      expect(warnings).toContainEqual(expect.stringMatching(/may be restarted while Neo4j loads the dump/));
       expect(await replicaCounts()).toEqual(before);
     },
     LONG,

@@ -56,6 +56,25 @@ export interface Neo4jRuntime {
 }
 
 /**
+ * How long Neo4j's container survives Neo4j not answering: its liveness probe fails while Neo4j is offline
+ * (the freeze follows a clean shutdown, which closes Neo4j's ports), and once it has failed
+ * `failureThreshold` times in a row the kubelet stops the container — after its termination grace period,
+ * since the frozen JVM holds the SIGTERM until it is resumed (measured, 2026-12-07).
+ */
+export interface LivenessWindow {
+  /** Seconds from Neo4j's last answer until its container may be killed, at the earliest. */
+  seconds: number;
+  /** The probe as a person reads it: `tcpSocket :7687 every 5 s, 40 failures`. */
+  probe: string;
+  /** Seconds between two probes. */
+  periodSeconds: number;
+  /** Failed probes in a row after which the kubelet stops the container. */
+  failureThreshold: number;
+  /** The grace period the kubelet gives the container once the probe has failed. */
+  graceSeconds: number;
+}
+
+/**
  * An Infrahub deployment the tool acts on: where each service's commands run, how services are stopped
  * and started. Local processes, Kubernetes and Docker Compose implement it; operations and engines
  * only ever talk to this interface.
@@ -91,6 +110,11 @@ export interface Environment {
   startIfStopped?(service: ServiceName): Promise<boolean>;
   /** Where Neo4j keeps its home, pid file and store in the database service (memoised). */
   neo4jRuntime(): Promise<Neo4jRuntime>;
+  /**
+   * The liveness probe of Neo4j's container, as a window (see LivenessWindow); undefined when it has none.
+   * Absent where nothing restarts a container whose probe fails (Compose's healthchecks only report).
+   */
+  neo4jLiveness?(): Promise<LivenessWindow | undefined>;
   /**
    * Takes the deployment's operation lock (one create or restore at a time); OPERATION_IN_PROGRESS
    * when another operation holds it. Released by disposing it.

@@ -13,7 +13,7 @@ import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import type { EventSink } from "../operations/events.js";
 import { warning } from "../operations/warning.js";
-import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import type { Environment, LivenessWindow, Neo4jRuntime, StoppedServices } from "./environment.js";
 import { APP_START_ORDER, APP_STOP_ORDER } from "./services.js";
 
 export interface HeldDeploymentOptions {
@@ -29,6 +29,8 @@ export interface HeldDeploymentOptions {
   leaseTtlMs?: number;
   /** How long releasing waits for Neo4j's user database to serve again (default 5 min). */
   serveTimeoutMs?: number;
+  /** The liveness probe of Neo4j's container, to say when it is what restarted a frozen Neo4j. */
+  liveness?: LivenessWindow;
 }
 
 /** The truth about one part of the deployment once the hold is released. */
@@ -249,7 +251,7 @@ export class HeldDeployment implements AsyncDisposable {
         this.#options.onEvent(
           warning(
             "NEO4J_RESTARTED",
-            "Neo4j's frozen process was gone when it was to be resumed (killed, or its container restarted): its supervisor started it again during the operation",
+            `Neo4j's frozen process was gone when it was to be resumed (killed, or its container restarted): its supervisor started it again during the operation${this.#livenessExplanation()}`,
           ),
         );
       }
@@ -268,6 +270,17 @@ export class HeldDeployment implements AsyncDisposable {
       this.#outcome = { ...this.#outcome, neo4j: { state: "not-back", problem: messageOf(error) } };
       throw error;
     }
+  }
+
+  /**
+   * Why the kubelet may have restarted a frozen Neo4j: offline at least as long as its container's liveness
+   * probe and grace period allow. Empty when that is not the explanation.
+   */
+  #livenessExplanation(): string {
+    const window = this.#options.liveness;
+    const offlineSeconds = Math.round((Date.now() - (this.#neo4jStoppedAt ?? Date.now())) / 1000);
+    if (!window || offlineSeconds < window.seconds) return "";
+    return `; Neo4j had been offline ${offlineSeconds} s, longer than its container's liveness probe (${window.probe}) and grace period (${window.graceSeconds} s) allow, so the kubelet restarted it: give that probe room (a larger failureThreshold)`;
   }
 
   /**

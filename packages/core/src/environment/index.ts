@@ -11,6 +11,7 @@ export { ComposeDetector } from "./compose-detector.js";
 export type { ComposeEnvironment, ComposeEnvironmentOptions } from "./compose-environment.js";
 export type {
   Environment,
+  LivenessWindow,
   Neo4jRuntime,
   ReadinessWait,
   RestoreRecord,

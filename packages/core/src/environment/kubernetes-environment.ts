@@ -6,6 +6,7 @@ import { parseEnvOutput } from "./compose-environment.js";
 import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
 import type {
   Environment,
+  LivenessWindow,
   Neo4jRuntime,
   ReadinessWait,
   RestoreRecord,
@@ -15,6 +16,7 @@ import { KubeApi } from "./kubernetes-api.js";
 import type { KubeConfig } from "./kubernetes-config.js";
 import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
 import { acquireLease } from "./kubernetes-lease.js";
+import { livenessWindowOf } from "./kubernetes-liveness.js";
 import { waitForDeploymentReady } from "./kubernetes-readiness.js";
 import { readRestoreRecord, writeRestoreRecord } from "./kubernetes-restore-record.js";
 import { ScaleWatch } from "./kubernetes-scale-watch.js";
@@ -257,6 +259,13 @@ export class KubernetesEnvironment implements Environment {
   /** Pid file and neo4j-admin user, by upstream's rule for containers (detected once). */
   neo4jRuntime(): Promise<Neo4jRuntime> {
     return this.#runtime();
+  }
+
+  /** The liveness probe of the container that runs Neo4j's commands (see `livenessWindowOf`). */
+  async neo4jLiveness(): Promise<LivenessWindow | undefined> {
+    const { pod, container } = await this.locate("database");
+    const spec = (await this.#pods()).find((p) => p.metadata?.name === pod);
+    return spec ? livenessWindowOf(spec, container) : undefined;
   }
 
   /** The Lease `infrahub-backup` in the namespace (a pod's files do not survive its container's restart). */

@@ -35,6 +35,7 @@ import {
 import { checked, pipeline } from "./dump-check.js";
 import { captureEnterprise } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents } from "./events.js";
+import { livenessWarning } from "./liveness-check.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
 import { measure, sizeEstimate } from "./size-estimate.js";
@@ -194,6 +195,9 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     probeInfrahubVersion(environment),
     store.check({ write: true, ...sig }),
     environment.neo4jRuntime(),
+    // Advisory: a window it cannot read costs the warning, not the backup (the API's trouble, if lasting,
+    // fails the steps that need it and is reported there).
+    environment.neo4jLiveness?.().catch(() => undefined),
     // Where the store lives and how big it is: the size estimate, and (Community) the room a staged dump
     // needs. Failing, it costs the estimate and the staging, not the backup (unless staging is insisted on).
     (async (): Promise<StoreFacts | { error: Error }> => {
@@ -209,7 +213,8 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   ] as const;
   const settled = await Promise.allSettled(probes);
   for (const outcome of settled) if (outcome.status === "rejected") throw outcome.reason;
-  const [neo4j, , postgresProbe, infrahubVersion, , runtime, storeProbe] = await Promise.all(probes);
+  const [neo4j, , postgresProbe, infrahubVersion, , runtime, liveness, storeProbe] =
+    await Promise.all(probes);
   onEvent({ type: "neo4j-detected", server: neo4j });
   const postgresCredentials = postgresProbe?.credentials;
   const postgresExec = postgresProbe?.exec;
@@ -230,6 +235,10 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
       what: "the Neo4j dump",
       reason: `cannot tell where the store is (${storeProblem.message})`,
     });
+  }
+  if (neo4j.edition === "community" && liveness && neo4jStore) {
+    const risk = livenessWarning(liveness, { kind: "dump", bytes: neo4jStore.space.storeBytes });
+    if (risk) onEvent(risk);
   }
   const estimated = sizeEstimate(
     neo4jStore ? { bytes: neo4jStore.space.storeBytes } : { problem: storeProblem?.message ?? "" },
@@ -278,6 +287,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     runtime,
     freezeHelper: options.freezeHelper,
     onEvent,
+    ...(liveness ? { liveness } : {}),
     ...sig,
     ...(options.freezeLeaseTtlMs !== undefined ? { leaseTtlMs: options.freezeLeaseTtlMs } : {}),
   });

@@ -65,6 +65,8 @@ export type WarningCode =
   | "SCALE_CONFLICT"
   /** Neo4j's process exited before it could be frozen; retried. */
   | "FREEZE_RETRY"
+  /** Neo4j's container has a liveness probe that may restart it before the offline dump or load ends. */
+  | "LIVENESS_PROBE"
   /** Neo4j, killed while frozen, was started again on a store still in use; the tool restarted it. */
   | "NEO4J_RESTARTED"
   /** Bringing the deployment back: a step failed; the others ran. */

@@ -31,6 +31,7 @@ import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./d
 import { checked, fedFrom, pipeline } from "./dump-check.js";
 import { applyEnterpriseRestore, assertSingleInstance, stageArtefact } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents, type WarningCode } from "./events.js";
+import { livenessWarning } from "./liveness-check.js";
 import { Staging, type StagingMode } from "./staging.js";
 import { warning } from "./warning.js";
 
@@ -352,6 +353,13 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     }
   }
 
+  // Advisory, as in create: a window it cannot read costs the warning, not the restore.
+  const liveness = dumpEntry ? await environment.neo4jLiveness?.().catch(() => undefined) : undefined;
+  if (liveness && dumpEntry) {
+    const risk = livenessWarning(liveness, { kind: "load", bytes: dumpEntry.size });
+    if (risk) onEvent(risk);
+  }
+
   const toStop = await (environment.stoppable?.(APP_STOP_ORDER) ?? environment.running(APP_STOP_ORDER));
   const fromStaged = (path: string) => (staged.has(path) ? ` (staged at ${staged.get(path)})` : "");
   const steps = [
@@ -415,6 +423,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     runtime,
     freezeHelper: options.freezeHelper,
     onEvent,
+    ...(liveness ? { liveness } : {}),
     ...sig,
     ...(options.freezeLeaseTtlMs !== undefined ? { leaseTtlMs: options.freezeLeaseTtlMs } : {}),
   });

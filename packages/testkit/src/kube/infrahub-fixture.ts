@@ -38,6 +38,11 @@ export interface InfrahubFixtureOptions {
    * (a WebSocket exec against kube-apiserver ≥ 1.35 is also authorized as `get`). Default false.
    */
   backupRbac?: boolean | { podExecVerbs: string[] };
+  /**
+   * Neo4j's liveness probe and its pod's termination grace period. Default the neo4j chart's: tcpSocket 7687
+   * every 5 s, 40 failures (timeout 10 s), grace 3600 s. Nothing runs probes here (kwok): they are read only.
+   */
+  neo4jLiveness?: { probe: Record<string, unknown>; terminationGracePeriodSeconds: number };
   /** Wait for everything to be Ready (default true). */
   wait?: boolean;
 }
@@ -438,6 +443,10 @@ export async function deployInfrahubFixture(
       pvNames.push(pv);
       objects.push(localPv(pv, neo4j.dataDir, { namespace: ns, name: claim }, "10Gi"));
     }
+    const neo4jLiveness = options.neo4jLiveness ?? {
+      probe: { tcpSocket: { port: 7687 }, failureThreshold: 40, timeoutSeconds: 10, periodSeconds: 5 },
+      terminationGracePeriodSeconds: 3600,
+    };
     const neo4jAuthEnv =
       (options.neo4jAuth ?? "file") === "file"
         ? env({ NEO4J_AUTH_PATH: "/config/neo4j-auth/NEO4J_AUTH" })
@@ -473,12 +482,14 @@ export async function deployInfrahubFixture(
             { name: "bolt", containerPort: 7687 },
           ],
           securityContext: { runAsUser: 7474, runAsGroup: 7474, runAsNonRoot: true },
+          livenessProbe: neo4jLiveness.probe,
           volumeMounts: [
             { name: "data", mountPath: "/data" },
             { name: "neo4j-auth", mountPath: "/config/neo4j-auth" },
           ],
         },
         podSpec: {
+          terminationGracePeriodSeconds: neo4jLiveness.terminationGracePeriodSeconds,
           securityContext: { fsGroup: 7474, runAsUser: 7474, runAsGroup: 7474 },
           volumes: [
             ...(neo4jPvc ? [] : [{ name: "data", emptyDir: {} }]),
