@@ -59,7 +59,7 @@ export interface Neo4jRuntime {
  * How long Neo4j's container survives Neo4j not answering: its liveness probe fails while Neo4j is offline
  * (the freeze follows a clean shutdown, which closes Neo4j's ports), and once it has failed
  * `failureThreshold` times in a row the kubelet stops the container — after its termination grace period,
- * since the frozen JVM holds the SIGTERM until it is resumed (measured, 2026-12-07).
+ * since the frozen JVM holds the SIGTERM until it is resumed (measured on kind, docs/kind-node-image.md).
  */
 export interface LivenessWindow {
   /** Seconds from Neo4j's last answer until its container may be killed, at the earliest. */
