@@ -307,6 +307,7 @@ class Runner implements JobPodRunner {
       if (error instanceof ContainerConfigError) {
         // As the kubelet: the container waits with CreateContainerConfigError and is retried.
         for (const l of logs.values()) await l.close();
+        // A status the API server refuses now is written again by the retry below.
         await this.#reportWaiting(pod, containers, error.message).catch(() => undefined);
         if (!this.#abort.signal.aborted) {
           state.retry = setTimeout(
