@@ -1,7 +1,11 @@
 // The monitoring parts without a stack: option parsing (URLs never quoted), the series of a run and how
 // a run merges into earlier ones, the webhook body. The end-to-end runs are in monitoring-local-stack.test.ts.
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { formatExposition, mergeRun, parseSamples, runSamples } from "../src/monitoring/metrics.js";
+import { writeMetricsFile } from "../src/monitoring/metrics-file.js";
 import { groupingPath } from "../src/monitoring/pushgateway.js";
 import type { RunResult } from "../src/monitoring/run-record.js";
 import { notificationBody } from "../src/monitoring/webhook.js";
@@ -120,6 +124,28 @@ describe("series", () => {
     const recovered = mergeRun(afterFailure, run({ finishedAt: 1_700_000_200_000 }));
     expect(recovered.some((s) => s.name === "infrahub_backup_last_failure_info")).toBe(false);
     expect(pick(recovered, "infrahub_backup_last_attempt_success", "verify")).toEqual([1]);
+  });
+
+  it("runs that end together (one textfile, several deployments) take turns: none drops another's series", async () => {
+    const dir = await mkdtemp(join(tmpdir(), "ihb-metrics-"));
+    try {
+      const path = join(dir, "infrahub_backup.prom");
+      // Left by a run killed mid-write a minute ago: taken over, not waited on.
+      await writeFile(join(dir, ".infrahub_backup.prom.lock"), "");
+      const aMinuteAgo = new Date(Date.now() - 60_000);
+      await utimes(join(dir, ".infrahub_backup.prom.lock"), aMinuteAgo, aMinuteAgo);
+      const deployments = Array.from({ length: 8 }, (_, i) => `infrahub-${i}`);
+      await Promise.all(deployments.map((deployment) => writeMetricsFile(path, run({ deployment }))));
+      const samples = parseSamples(await readFile(path, "utf8"));
+      const written = samples
+        .filter((s) => s.name === "infrahub_backup_last_attempt_success")
+        .map((s) => s.labels.deployment);
+      expect(written.sort()).toEqual(deployments);
+      // No lock or temp file left beside it.
+      expect(await readdir(dir)).toEqual(["infrahub_backup.prom"]);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 
   it("a deployment a URL path cannot carry is sent base64url-encoded", () => {
