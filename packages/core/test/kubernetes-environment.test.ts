@@ -6,6 +6,7 @@
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { Readable, Writable } from "node:stream";
 import {
@@ -460,13 +461,32 @@ describe("backup and restore through the API server", () => {
       expect(before["Deployment/infrahub-infrahub-task-worker"]).toBe(2);
       original = await digestInfrahubData(stack.neo4j, stack.postgres);
       const events: OperationEvent[] = [];
+      let leaseWhileStopped: Promise<string> | undefined;
       const result = await createBackup({
         environment,
         store: store(),
         toolVersion: "test",
         freezeHelper,
-        onEvent: (e) => events.push(e),
+        onEvent: (e) => {
+          events.push(e);
+          if (e.type === "services-stopped")
+            leaseWhileStopped = kubectl(["-n", NS, "get", "lease", "infrahub-backup", "-o", "json"]);
+        },
       });
+      // While they were down, the Lease said what to bring back had the run been killed.
+      const lease = JSON.parse((await leaseWhileStopped) ?? "{}") as {
+        metadata: { annotations: Record<string, string> };
+      };
+      const heldDown = JSON.parse(lease.metadata.annotations["infrahub-backup.opsmill.io/held-down"] ?? "{}");
+      expect(heldDown.by).toMatchObject({ operation: "create", pid: process.pid });
+      expect(heldDown.workloads).toEqual(
+        expect.arrayContaining([
+          { kind: "Deployment", name: "infrahub-infrahub-server", replicas: 1 },
+          { kind: "Deployment", name: "infrahub-infrahub-task-worker", replicas: 2 },
+        ]),
+      );
+      // Released with everything back: the Lease is gone.
+      expect(await kubectl(["-n", NS, "get", "lease", "--no-headers", "--ignore-not-found"])).toBe("");
       archiveName = result.name;
       console.log(
         `k8s create: ${result.size} bytes in ${result.durations.totalMs} ms; Neo4j downtime ${result.durations.neo4jDowntimeMs} ms; services down ${result.durations.servicesDownMs} ms`,
@@ -493,6 +513,124 @@ describe("backup and restore through the API server", () => {
     },
     LONG,
   );
+
+  it("a run killed while it held the services down: the next operation brings them back before anything else", async () => {
+    const before = await replicaCounts();
+    // What a create killed after its scale-down leaves: the workloads at zero, its Lease with the record,
+    // its holder a process of this host that is gone.
+    await kubectl([
+      "-n",
+      NS,
+      "scale",
+      "deployment/infrahub-infrahub-server",
+      "deployment/infrahub-infrahub-task-worker",
+      "--replicas=0",
+    ]);
+    const gone = {
+      id: "gone",
+      operation: "create",
+      host: hostname(),
+      pid: 2 ** 22 + 7,
+      startedAt: "2026-01-01T00:00:00Z",
+    };
+    const now = new Date().toISOString().replace("Z", "000Z");
+    await cluster.apply({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: {
+        name: "infrahub-backup",
+        namespace: NS,
+        annotations: {
+          "infrahub-backup.opsmill.io/holder": JSON.stringify(gone),
+          "infrahub-backup.opsmill.io/held-down": JSON.stringify({
+            by: gone,
+            workloads: [
+              {
+                kind: "Deployment",
+                name: "infrahub-infrahub-server",
+                replicas: before["Deployment/infrahub-infrahub-server"],
+              },
+              {
+                kind: "Deployment",
+                name: "infrahub-infrahub-task-worker",
+                replicas: before["Deployment/infrahub-infrahub-task-worker"],
+              },
+            ],
+          }),
+        },
+      },
+      spec: { holderIdentity: "gone", leaseDurationSeconds: 60, acquireTime: now, renewTime: now },
+    });
+    expect(await replicaCounts()).not.toEqual(before);
+    const warnings: string[] = [];
+    {
+      await using _lock = await environment.lock({
+        operation: "restore",
+        onWarning: (m) => warnings.push(m),
+      });
+      expect(await replicaCounts()).toEqual(before);
+      const lease = JSON.parse(await kubectl(["-n", NS, "get", "lease", "infrahub-backup", "-o", "json"]));
+      expect(lease.metadata.annotations["infrahub-backup.opsmill.io/held-down"]).toBeUndefined();
+    }
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^taking over a stale operation lock \(Lease infrahub-backup: create by .* that process is gone\)$/,
+      ),
+      "a previous operation ended without starting again what it had stopped (killed, or its start failed): scaled Deployment infrahub-infrahub-server to 1, Deployment infrahub-infrahub-task-worker to 2",
+    ]);
+    expect(await kubectl(["-n", NS, "get", "lease", "--no-headers", "--ignore-not-found"])).toBe("");
+  });
+
+  it("a held Lease: refused once its holder renews it; a silent holder is waited for until stale, then taken over", async () => {
+    // A live holder with a 4 s Lease renews it every second: the second operation sees that and is refused.
+    const live = new KubernetesEnvironment({
+      kubeConfig: loadKubeConfig({ kubeconfig: saKubeconfig }),
+      namespace: NS,
+      lockTtlMs: 4000,
+    });
+    {
+      await using _held = await live.lock({ operation: "create" });
+      const refusal = await environment.lock({ operation: "restore" }).catch((error: unknown) => error);
+      expect(refusal).toMatchObject({ code: "OPERATION_IN_PROGRESS" });
+      expect((refusal as Error).message).toMatch(
+        /^a create is already running on namespace infrahub since .* by /,
+      );
+    }
+    // A holder elsewhere that stopped renewing (its pod OOM-killed, its node lost): waited for, taken over.
+    const silent = {
+      id: "silent",
+      operation: "create",
+      host: "a-node-that-is-gone",
+      pid: 1,
+      startedAt: "2026-01-01T00:00:00Z",
+    };
+    const now = new Date().toISOString().replace("Z", "000Z");
+    await cluster.apply({
+      apiVersion: "coordination.k8s.io/v1",
+      kind: "Lease",
+      metadata: {
+        name: "infrahub-backup",
+        namespace: NS,
+        annotations: { "infrahub-backup.opsmill.io/holder": JSON.stringify(silent) },
+      },
+      spec: { holderIdentity: "silent", leaseDurationSeconds: 6, acquireTime: now, renewTime: now },
+    });
+    const warnings: string[] = [];
+    {
+      await using _lock = await environment.lock({
+        operation: "restore",
+        onWarning: (m) => warnings.push(m),
+      });
+    }
+    expect(warnings).toEqual([
+      expect.stringMatching(
+        /^the operation lock \(Lease infrahub-backup: create by a-node-that-is-gone since 2026-01-01T00:00:00Z\) has not been renewed for [3-6] s: waiting until it is stale \(6 s\) to take it over$/,
+      ),
+      expect.stringMatching(
+        /^taking over a stale operation lock \(Lease infrahub-backup: create by a-node-that-is-gone .* not renewed for [67] s\)$/,
+      ),
+    ]);
+  });
 
   it("the running-task gate asks infrahubctl in a task-worker pod and stops nothing while tasks run", async () => {
     await fixture.setRunningTasks([{ id: "4f1e", name: "git-repository-sync", state: "RUNNING" }]);

@@ -15,7 +15,7 @@ import type {
 import { KubeApi } from "./kubernetes-api.js";
 import type { KubeConfig } from "./kubernetes-config.js";
 import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery.js";
-import { acquireLease } from "./kubernetes-lease.js";
+import { acquireLease, type HeldDownWorkload, type LeaseOperationLock } from "./kubernetes-lease.js";
 import { livenessWindowOf } from "./kubernetes-liveness.js";
 import { waitForDeploymentReady } from "./kubernetes-readiness.js";
 import { readRestoreRecord, writeRestoreRecord } from "./kubernetes-restore-record.js";
@@ -44,6 +44,8 @@ export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
   keepAliveMs?: number;
   /** How often workloads held at zero are checked for someone scaling them back up. Default 1 s. */
   scaleWatchPollMs?: number;
+  /** The operation lock's duration: renewed every quarter of it, taken over once not renewed for it. Default 60 s. */
+  lockTtlMs?: number;
 }
 
 /** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, pid file in `$NEO4J_HOME/run`. */
@@ -69,6 +71,10 @@ export class KubernetesEnvironment implements Environment {
   readonly #runtime = memoisedRuntime(() => detectContainerNeo4jRuntime(this));
   /** The watch over what each `stop` scaled down, by its recorded state, until `start` brings it back. */
   readonly #watches = new WeakMap<object, ScaleWatch>();
+  /** The operation lock while held: `stop` records on it what it scales down, before it does. */
+  #lock: LeaseOperationLock | undefined;
+  /** What is scaled down and not brought back yet, as recorded on the lock. */
+  #heldDown: HeldDownWorkload[] = [];
 
   constructor(options: KubernetesEnvironmentOptions) {
     this.#options = options;
@@ -182,6 +188,11 @@ export class KubernetesEnvironment implements Environment {
             this.#scaler.replicas(workload.kind, workload.name),
           );
           if (replicas === 0) continue;
+          // Recorded first: a run killed from here on leaves the record, and the next one brings it back.
+          await this.#recordHeldDown([
+            ...this.#heldDown,
+            { kind: workload.kind, name: workload.name, replicas },
+          ]);
           await api(`scale ${workload.kind} ${workload.name} to 0`, () =>
             this.#scaler.scale(workload.kind, workload.name, 0),
           );
@@ -228,6 +239,7 @@ export class KubernetesEnvironment implements Environment {
     }
     const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
     const failures: string[] = [];
+    const failed = new Set<ServiceName>();
     for (const service of sequence) {
       const workloads = state.filter((w) => w.service === service);
       this.#choices.delete(service);
@@ -240,8 +252,18 @@ export class KubernetesEnvironment implements Environment {
         // Dependencies first: the next service starts once this one is Ready.
         for (const w of workloads) await this.#scaler.waitForReady(w.kind, w.name, w.replicas);
       } catch (error) {
+        failed.add(service);
         failures.push(`${service}: ${(error as Error).message}`);
       }
+    }
+    // What came back leaves the record; what did not stays on it for the next operation.
+    const stillDown = this.#heldDown.filter(
+      (w) => !state.some((s) => s.kind === w.kind && s.name === w.name && !failed.has(s.service)),
+    );
+    if (stillDown.length !== this.#heldDown.length) {
+      await this.#recordHeldDown(stillDown).catch(() => {
+        // Harmless when stale: the next operation scales back only workloads still at zero.
+      });
     }
     if (failures.length > 0) {
       const commands = state
@@ -250,7 +272,7 @@ export class KubernetesEnvironment implements Environment {
           (w) => `kubectl -n ${this.name} scale ${w.kind.toLowerCase()}/${w.name} --replicas=${w.replicas}`,
         );
       throw new BackupError("SERVICES_NOT_RESTORED", `could not start again: ${failures.join("; ")}`, {
-        hint: `bring them back with: ${commands.join(" && ")}`,
+        hint: `bring them back with: ${commands.join(" && ")} (the next backup or restore in this namespace also scales them back first: the operation lock keeps the record)`,
         details: { workloads: state.map(({ selector: _s, ...w }) => w) },
       });
     }
@@ -268,9 +290,58 @@ export class KubernetesEnvironment implements Environment {
     return spec ? livenessWindowOf(spec, container) : undefined;
   }
 
-  /** The Lease `infrahub-backup` in the namespace (a pod's files do not survive its container's restart). */
-  lock(request: LockRequest): Promise<OperationLock> {
-    return acquireLease(this.#options.kubeConfig, this.name, request);
+  /**
+   * The Lease `infrahub-backup` in the namespace (a pod's files do not survive its container's restart).
+   * Workloads a previous operation scaled down and never brought back (killed, node lost, its start failed)
+   * are brought back first, with a warning; failing that, the lock is released and the error says how.
+   */
+  async lock(request: LockRequest): Promise<OperationLock> {
+    const lock = await acquireLease(this.#options.kubeConfig, this.name, request, this.#options.lockTtlMs);
+    try {
+      if (lock.leftHeldDown) {
+        await this.#bringBackLeftovers(lock.leftHeldDown.workloads, request);
+        await lock.recordHeldDown([]);
+      }
+    } catch (error) {
+      await lock[Symbol.asyncDispose]();
+      throw error;
+    }
+    this.#lock = lock;
+    this.#heldDown = [];
+    return {
+      holder: lock.holder,
+      [Symbol.asyncDispose]: async () => {
+        this.#lock = undefined;
+        await lock[Symbol.asyncDispose]();
+      },
+    };
+  }
+
+  async #recordHeldDown(workloads: HeldDownWorkload[]): Promise<void> {
+    this.#heldDown = workloads;
+    await this.#lock?.recordHeldDown(workloads);
+  }
+
+  /** Scales back what the record says was held down, where it is still at zero; waits until Ready. */
+  async #bringBackLeftovers(workloads: readonly HeldDownWorkload[], request: LockRequest): Promise<void> {
+    const scaled: string[] = [];
+    for (const w of workloads) {
+      const now = await api(`read the scale of ${w.kind} ${w.name}`, () =>
+        this.#scaler.replicas(w.kind, w.name),
+      );
+      // Brought back meanwhile (by hand, by a GitOps controller): theirs to keep.
+      if (now !== 0) continue;
+      await api(`scale ${w.kind} ${w.name} to ${w.replicas}`, () =>
+        this.#scaler.scale(w.kind, w.name, w.replicas),
+      );
+      scaled.push(`${w.kind} ${w.name} to ${w.replicas}`);
+    }
+    for (const w of workloads) await this.#scaler.waitForReady(w.kind, w.name, w.replicas);
+    if (scaled.length > 0) {
+      request.onWarning?.(
+        `a previous operation ended without starting again what it had stopped (killed, or its start failed): scaled ${scaled.join(", ")}`,
+      );
+    }
   }
 
   /** Pods Running and Ready, workloads at their desired replicas (see `waitForDeploymentReady`). */
