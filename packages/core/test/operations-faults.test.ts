@@ -94,6 +94,8 @@ async function expectDeploymentBack(expected: InfrahubDataDigest): Promise<void>
   );
   expect(helpers).toEqual([]);
   expect(existsSync(lockDir())).toBe(false);
+  // Nothing recorded as held down: every stopped service was started and taken off the record.
+  expect(existsSync(`${lockDir()}.held-down`)).toBe(false);
   // The digest's query runs on the user database: it also proves that one serves (not only the system database).
   expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(expected);
 }
@@ -330,7 +332,10 @@ describe("create: other faults", () => {
     expect(await stack.minio.listObjectKeys(BUCKET, "lock/")).toEqual([`lock/${result.name}`]);
     await expectDeploymentBack(before);
 
-    // A lock left by a process that died (this host, a pid that no longer runs) is taken over.
+    // A lock left by a process that died (this host, a pid that no longer runs) is taken over, and what
+    // it had stopped (its record beside the lock) is started first.
+    await stack.apps["task-worker"].stop();
+    await writeFile(`${lockDir()}.held-down`, "task-worker\n");
     await mkdir(lockDir());
     await writeFile(
       join(lockDir(), "info"),
@@ -358,7 +363,9 @@ describe("create: other faults", () => {
       expect.stringMatching(
         /^LOCK: taking over a stale operation lock \(restore by .* since 2026-01-01T00:00:00Z, that process is gone\)$/,
       ),
+      "LOCK: a previous operation ended without starting again what it had stopped (killed, or its start failed): started task-worker",
     ]);
+    expect(existsSync(`${lockDir()}.held-down`)).toBe(false);
     await expectDeploymentBack(before);
   }, 300_000); // two full creates: ~60 s each on a loaded 2-core machine (120 s timed out once in CI)
 });

@@ -4,6 +4,7 @@ import type { Executor } from "../exec/executor.js";
 import { ComposeCli, type ComposeCliOptions } from "./compose-cli.js";
 import { detectContainerNeo4jRuntime, IMAGE_NEO4J_HOME, memoisedRuntime } from "./container-neo4j-runtime.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import { HeldDownServices } from "./held-down-services.js";
 import { acquireDirectoryLock, type LockRequest, type OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
 import { stopInOrderOrUndo } from "./stop-in-order.js";
@@ -30,6 +31,8 @@ export class ComposeEnvironment implements Environment {
   /** {@inheritDoc Environment.name} */
   readonly name: string;
   readonly #cli: ComposeCli;
+  /** What this operation has stopped, recorded beside its lock. */
+  readonly #heldDown = new HeldDownServices();
   readonly #options: ComposeEnvironmentOptions;
   #services: Promise<Set<string>> | undefined;
   readonly #runtime = memoisedRuntime(() => detectContainerNeo4jRuntime(this));
@@ -95,7 +98,10 @@ export class ComposeEnvironment implements Environment {
   async stop(services: readonly ServiceName[]): Promise<StoppedServices> {
     const stopped = await stopInOrderOrUndo(
       await this.running(services),
-      (service) => this.#cli.stop(this.name, service),
+      async (service) => {
+        await this.#heldDown.beforeStop(service);
+        await this.#cli.stop(this.name, service);
+      },
       (back) => this.start({ services: back, state: undefined }),
       `Compose project ${this.name}`,
     );
@@ -106,13 +112,16 @@ export class ComposeEnvironment implements Environment {
   async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
     const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
     const failures: string[] = [];
+    const started: ServiceName[] = [];
     for (const service of sequence) {
       try {
         await this.#cli.start(this.name, service);
+        started.push(service);
       } catch (error) {
         failures.push(`${service}: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    await this.#heldDown.started(started);
     if (failures.length > 0) {
       throw new BackupError("SERVICES_NOT_RESTORED", `could not start again: ${failures.join("; ")}`, {
         hint: `start them with \`docker compose -p ${this.name} start <service>\``,
@@ -143,11 +152,13 @@ export class ComposeEnvironment implements Environment {
    */
   async lock(request: LockRequest): Promise<OperationLock> {
     const { pidFile } = await this.neo4jRuntime();
-    return acquireDirectoryLock(
+    const lock = await acquireDirectoryLock(
       await this.executor("database"),
       `${pidFile.replace(/\/[^/]*$/, "")}/infrahub-backup.lock`,
       request,
     );
+    // What a killed run left stopped: `docker compose start` for containers still exited.
+    return this.#heldDown.hold(lock, request, (service) => this.startIfStopped(service));
   }
 }
 

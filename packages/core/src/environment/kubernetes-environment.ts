@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from "node:timers/promises";
 import type { V1Pod } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
@@ -47,6 +48,9 @@ export interface KubernetesEnvironmentOptions extends ScaleTimeouts {
   /** The operation lock's duration: renewed every quarter of it, taken over once not renewed for it. Default 60 s. */
   lockTtlMs?: number;
 }
+
+/** How long an operation that took over a dead holder's lock waits for a Ready database pod. */
+const DATABASE_POD_WAIT_MS = 5 * 60_000;
 
 /** The official neo4j image: NEO4J_HOME=/var/lib/neo4j, pid file in `$NEO4J_HOME/run`. */
 export const KUBERNETES_NEO4J_HOME = IMAGE_NEO4J_HOME;
@@ -302,6 +306,9 @@ export class KubernetesEnvironment implements Environment {
         await this.#bringBackLeftovers(lock.leftHeldDown.workloads, request);
         await lock.recordHeldDown([]);
       }
+      // Its Neo4j may still be paused (not Ready) until its freeze helper's lease runs out and the kubelet
+      // restarts the container: the database's commands need a Ready pod.
+      if (lock.tookOverFrom) await this.#waitForDatabasePod(request);
     } catch (error) {
       await lock[Symbol.asyncDispose]();
       throw error;
@@ -310,11 +317,27 @@ export class KubernetesEnvironment implements Environment {
     this.#heldDown = [];
     return {
       holder: lock.holder,
+      ...(lock.tookOverFrom ? { tookOverFrom: lock.tookOverFrom } : {}),
       [Symbol.asyncDispose]: async () => {
         this.#lock = undefined;
         await lock[Symbol.asyncDispose]();
       },
     };
+  }
+
+  async #waitForDatabasePod(request: LockRequest): Promise<void> {
+    const deadline = Date.now() + DATABASE_POD_WAIT_MS;
+    for (;;) {
+      request.signal?.throwIfAborted();
+      this.#choices.delete("database");
+      try {
+        await this.locate("database");
+        return;
+      } catch (error) {
+        if (Date.now() > deadline) throw error;
+      }
+      await sleep(1000, undefined, request.signal ? { signal: request.signal } : {});
+    }
   }
 
   async #recordHeldDown(workloads: HeldDownWorkload[]): Promise<void> {

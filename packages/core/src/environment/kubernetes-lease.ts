@@ -196,7 +196,10 @@ export async function acquireLease(
         namespace,
         body: leaseBody(namespace, holder, ttlMs, current),
       });
-      return new LeaseLock(api, namespace, holder, taken, request, ttlMs, heldDownOf(current));
+      return new LeaseLock(api, namespace, holder, taken, request, ttlMs, {
+        leftHeldDown: heldDownOf(current),
+        ...(free ? {} : { tookOverFrom: other }),
+      });
     } catch (error) {
       // 409: another client created or changed the Lease between our read and our write; read again.
       if (statusOf(error) === 409) {
@@ -235,6 +238,7 @@ function leaseError(what: string, namespace: string, error: unknown): BackupErro
 class LeaseLock implements LeaseOperationLock {
   readonly holder: LockHolder;
   readonly leftHeldDown: HeldDown | undefined;
+  readonly tookOverFrom: Partial<LockHolder> | undefined;
   readonly #api: KubeApi;
   readonly #namespace: string;
   readonly #request: LockRequest;
@@ -251,10 +255,11 @@ class LeaseLock implements LeaseOperationLock {
     lease: V1Lease,
     request: LockRequest,
     ttlMs: number,
-    leftHeldDown?: HeldDown,
+    previous: { leftHeldDown?: HeldDown | undefined; tookOverFrom?: Partial<LockHolder> } = {},
   ) {
     this.holder = holder;
-    this.leftHeldDown = leftHeldDown;
+    this.leftHeldDown = previous.leftHeldDown;
+    this.tookOverFrom = previous.tookOverFrom;
     this.#api = api;
     this.#namespace = namespace;
     this.#lease = lease;

@@ -3,6 +3,7 @@ import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
 import { LocalExecutor } from "../exec/local-executor.js";
 import type { Environment, Neo4jRuntime, StoppedServices } from "./environment.js";
+import { HeldDownServices } from "./held-down-services.js";
 import { acquireDirectoryLock, type LockRequest, type OperationLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
 import { stopInOrderOrUndo } from "./stop-in-order.js";
@@ -48,6 +49,8 @@ export class LocalEnvironment implements Environment {
   /** {@inheritDoc Environment.name} */
   readonly name = "local";
   readonly #options: LocalEnvironmentOptions;
+  /** What this operation has stopped, recorded beside its lock. */
+  readonly #heldDown = new HeldDownServices();
 
   constructor(options: LocalEnvironmentOptions) {
     this.#options = options;
@@ -107,7 +110,10 @@ export class LocalEnvironment implements Environment {
     const running = await this.stoppable(services);
     const stopped = await stopInOrderOrUndo(
       running,
-      async (service) => this.#options.services[service]?.control?.stop(),
+      async (service) => {
+        await this.#heldDown.beforeStop(service);
+        await this.#options.services[service]?.control?.stop();
+      },
       (back) => this.start({ services: back, state: undefined }),
       "the local deployment",
     );
@@ -118,15 +124,18 @@ export class LocalEnvironment implements Environment {
   async start(stopped: StoppedServices, order?: readonly ServiceName[]): Promise<void> {
     const sequence = order ? order.filter((s) => stopped.services.includes(s)) : stopped.services;
     const failures: string[] = [];
+    const started: ServiceName[] = [];
     for (const service of sequence) {
       const control = this.#options.services[service]?.control;
       if (!control) continue;
       try {
         if (!(await control.isRunning())) await control.start();
+        started.push(service);
       } catch (error) {
         failures.push(`${service}: ${error instanceof Error ? error.message : String(error)}`);
       }
     }
+    await this.#heldDown.started(started);
     if (failures.length > 0) {
       throw new BackupError("SERVICES_NOT_RESTORED", `could not start again: ${failures.join("; ")}`);
     }
@@ -139,10 +148,16 @@ export class LocalEnvironment implements Environment {
 
   /** A lock directory beside Neo4j's pid file: one per local deployment. */
   async lock(request: LockRequest): Promise<OperationLock> {
-    return acquireDirectoryLock(
+    const lock = await acquireDirectoryLock(
       await this.executor("database"),
       `${dirname(this.#options.neo4j.pidFile)}/infrahub-backup.lock`,
       request,
     );
+    return this.#heldDown.hold(lock, request, async (service) => {
+      const control = this.#options.services[service]?.control;
+      if (!control || (await control.isRunning())) return false;
+      await control.start();
+      return true;
+    });
   }
 }

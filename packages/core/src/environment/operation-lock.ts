@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
+import type { ServiceName } from "./services.js";
 
 /** Who holds a deployment's lock, and for what. */
 export interface LockHolder {
@@ -31,6 +32,22 @@ export interface LockRequest {
 export interface OperationLock extends AsyncDisposable {
   /** Who holds it: this operation. */
   readonly holder: LockHolder;
+  /**
+   * The holder whose stale lock this one took over (killed, its node lost): what it held down may still
+   * be down, Neo4j paused until its freeze helper's lease runs out. Absent when the lock was free.
+   */
+  readonly tookOverFrom?: Partial<LockHolder>;
+}
+
+/**
+ * A lock that also records which services its holder has stopped and not started again, so the next
+ * holder can bring back what a killed run (or a failed start) left down.
+ */
+export interface ServiceRecordingLock extends OperationLock {
+  /** Services a previous holder stopped and never started again. */
+  readonly leftHeldDown: readonly ServiceName[];
+  /** Replaces the record of what this holder holds down (empty: nothing); written before each stop. */
+  recordHeldDown(services: readonly ServiceName[]): Promise<void>;
 }
 
 /** A holder that stops renewing is stale after this long; renewals come every quarter of it. */
@@ -87,16 +104,18 @@ exit 0
  * A lock directory inside the database container (`mkdir` is atomic), visible to every client of the
  * deployment since all of them exec into that container: for the local and Docker Compose environments.
  * The holder renews `renewed` every quarter of the TTL; a lock not renewed for the TTL, or held by a dead
- * process of this host, is taken over with a warning.
+ * process of this host, is taken over with a warning. What the holder stops is recorded in `<dir>.held-down`
+ * beside it (it outlives the lock: a run killed or whose start failed leaves it for the next holder).
  */
 export async function acquireDirectoryLock(
   executor: Executor,
   directory: string,
   request: LockRequest,
-): Promise<OperationLock> {
+): Promise<ServiceRecordingLock> {
   const holder = newHolder(request.operation);
   const sig = request.signal ? { signal: request.signal } : {};
   const env = { L: directory, INFO: JSON.stringify(holder) };
+  let tookOverFrom: Partial<LockHolder> | undefined;
   for (let attempt = 0; attempt < 3; attempt++) {
     const result = await executor.exec({
       argv: ["sh", "-c", ACQUIRE_SCRIPT],
@@ -111,7 +130,11 @@ export async function acquireDirectoryLock(
         `cannot take the operation lock ${directory} on ${executor.target} (exit status ${result.exitCode}): ${result.stderrTail.trim()}`,
       );
     }
-    if (out.startsWith("acquired")) return new DirectoryLock(executor, directory, holder, request);
+    if (out.startsWith("acquired")) {
+      const lock = new DirectoryLock(executor, directory, holder, request, tookOverFrom);
+      await lock.readLeftHeldDown();
+      return lock;
+    }
     const [first = "", ...rest] = out.split("\n");
     const age = Number(first.replace(/^held /, "")) * 1000;
     const other = parseHolder(rest.join("\n"));
@@ -120,6 +143,7 @@ export async function acquireDirectoryLock(
     request.onWarning?.(
       `taking over a stale operation lock (${other.operation ?? "unknown operation"} by ${other.host ?? "?"} pid ${other.pid ?? "?"} since ${other.startedAt ?? "?"}, ${deadHere ? "that process is gone" : `not renewed for ${Math.round(age / 1000)} s`})`,
     );
+    tookOverFrom = other;
     // Renamed away first, so two clients taking over at once cannot both win.
     await executor.exec({
       argv: ["sh", "-c", 'mv "$L" "$L.stale.$$" 2>/dev/null && rm -rf "$L.stale.$$"; exit 0'],
@@ -142,21 +166,62 @@ function parseHolder(text: string): Partial<LockHolder> {
   }
 }
 
-class DirectoryLock implements OperationLock {
+class DirectoryLock implements ServiceRecordingLock {
   readonly holder: LockHolder;
+  readonly tookOverFrom: Partial<LockHolder> | undefined;
+  leftHeldDown: readonly ServiceName[] = [];
   readonly #executor: Executor;
   readonly #directory: string;
   readonly #timer: NodeJS.Timeout;
   readonly #request: LockRequest;
   #lost = false;
 
-  constructor(executor: Executor, directory: string, holder: LockHolder, request: LockRequest) {
+  constructor(
+    executor: Executor,
+    directory: string,
+    holder: LockHolder,
+    request: LockRequest,
+    tookOverFrom?: Partial<LockHolder>,
+  ) {
     this.holder = holder;
+    this.tookOverFrom = tookOverFrom;
     this.#executor = executor;
     this.#directory = directory;
     this.#request = request;
     this.#timer = setInterval(() => void this.#renew(), LOCK_TTL_MS / 4);
     this.#timer.unref();
+  }
+
+  /** Reads `<dir>.held-down` (services, one per line) as the previous holder left it. */
+  async readLeftHeldDown(): Promise<void> {
+    const result = await this.#executor.exec({
+      argv: ["sh", "-c", 'cat "$L.held-down" 2>/dev/null; exit 0'],
+      env: { L: this.#directory },
+      timeoutMs: 30_000,
+    });
+    this.leftHeldDown = result.stdout
+      .toString("utf8")
+      .split("\n")
+      .map((line) => line.trim())
+      .filter((line): line is ServiceName => line !== "");
+  }
+
+  async recordHeldDown(services: readonly ServiceName[]): Promise<void> {
+    const result = await this.#executor.exec({
+      argv: [
+        "sh",
+        "-c",
+        'if [ -n "$R" ]; then printf "%s\\n" "$R" > "$L.held-down.tmp" && mv -f "$L.held-down.tmp" "$L.held-down"; else rm -f "$L.held-down"; fi',
+      ],
+      env: { L: this.#directory, R: services.join("\n") },
+      timeoutMs: 30_000,
+    });
+    if (result.exitCode !== 0) {
+      throw new BackupError(
+        "EXEC_FAILED",
+        `cannot record what is stopped beside the operation lock ${this.#directory} (exit status ${result.exitCode}): ${result.stderrTail.trim()}`,
+      );
+    }
   }
 
   async #renew(): Promise<void> {

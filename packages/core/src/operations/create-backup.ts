@@ -35,6 +35,7 @@ import {
 import { checked, pipeline } from "./dump-check.js";
 import { captureEnterprise } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents } from "./events.js";
+import { waitForLeftFrozenNeo4j } from "./left-frozen.js";
 import { livenessWarning } from "./liveness-check.js";
 import { redactAttributeValues } from "./redact.js";
 import { waitForIdleTasks } from "./running-tasks.js";
@@ -152,7 +153,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
     );
   }
   // One operation at a time, taken before anything is looked at or stopped; released last.
-  await using _lock = await environment.lock({
+  await using lock = await environment.lock({
     operation: "create",
     onWarning: (message) => onEvent(warning("LOCK", message)),
     ...sig,
@@ -167,6 +168,7 @@ export async function createBackup(options: CreateBackupOptions): Promise<Create
   });
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
+  if (lock.tookOverFrom) await waitForLeftFrozenNeo4j(databaseExec, neo4jCredentials, onEvent, signal);
   const includeTaskManager = !options.excludeTaskManager;
   // The probes are independent and most start a client (psql, cypher-shell: a JVM, seconds on a busy
   // node), so they run together; results and failures are reported in the order of the checks. The three

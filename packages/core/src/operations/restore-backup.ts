@@ -31,6 +31,7 @@ import { findNeo4jCredentials, findPostgresCredentials, type HostEnv } from "./d
 import { checked, fedFrom, pipeline } from "./dump-check.js";
 import { applyEnterpriseRestore, assertSingleInstance, stageArtefact } from "./enterprise-capture.js";
 import { type EventSink, ignoreEvents, type WarningCode } from "./events.js";
+import { waitForLeftFrozenNeo4j } from "./left-frozen.js";
 import { livenessWarning } from "./liveness-check.js";
 import { Staging, type StagingMode } from "./staging.js";
 import { warning } from "./warning.js";
@@ -154,7 +155,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const warn = (code: WarningCode, message: string) => onEvent(warning(code, message));
   const cleanupWarn = (message: string) => warn("RESTORE_CLEANUP_FAILED", message);
   // One operation at a time (a dry run changes nothing and needs no lock); released last.
-  await using _lock = options.dryRun
+  await using lock = options.dryRun
     ? undefined
     : await environment.lock({ operation: "restore", onWarning: (message) => warn("LOCK", message), ...sig });
   const readOptions = {
@@ -167,7 +168,13 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   // is a JVM that takes seconds to start), but a bad archive is still the error reported first.
   const info: ObjectInfo = await store.head(name);
   onEvent({ type: "phase-started", phase: "verify", subject: { location: info.location, size: info.size } });
-  const deploymentProbe = probeDeployment(environment, hostEnv, onEvent, signal);
+  const deploymentProbe = probeDeployment(
+    environment,
+    hostEnv,
+    onEvent,
+    signal,
+    lock?.tookOverFrom !== undefined,
+  );
   // Awaited after pass 1; a bad archive is the error reported first, so this one must not surface alone.
   deploymentProbe.catch(() => undefined);
   // The Neo4j store's location and size: asked once, for staging and for the atomicity check.
@@ -804,9 +811,11 @@ async function probeDeployment(
   hostEnv: HostEnv,
   onEvent: EventSink,
   signal: AbortSignal | undefined,
+  tookOverLock: boolean,
 ) {
   const neo4jCredentials = await findNeo4jCredentials(environment, hostEnv, onEvent);
   const databaseExec = await environment.executor("database");
+  if (tookOverLock) await waitForLeftFrozenNeo4j(databaseExec, neo4jCredentials, onEvent, signal);
   // Edition, the user database and (asked later, for staging) the store's location: one cypher-shell run.
   const serverFacts = neo4jServerFacts(databaseExec, neo4jCredentials, signal ? { signal } : {});
   const checks = [serverFacts.server(), serverFacts.databaseExists()] as const;
