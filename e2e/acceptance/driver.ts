@@ -189,4 +189,9 @@ export interface AcceptanceDriver {
     | undefined;
   /** Resolves when the process of the Job's current pod ends. Undefined when the driver cannot see it. */
   podExit(job: string): Promise<PodExit> | undefined;
+  /**
+   * Kills the processes of the Job's current pod with SIGKILL, as the kernel's OOM killer would (nothing
+   * of the CLI runs afterwards). Undefined when the driver cannot.
+   */
+  oomKill(job: string): Promise<void> | undefined;
 }

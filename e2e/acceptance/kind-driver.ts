@@ -382,6 +382,10 @@ export class KindDriver extends HelmReleaseReader implements AcceptanceDriver, A
     return undefined;
   }
 
+  oomKill(): undefined {
+    return undefined;
+  }
+
   podExit(): undefined {
     return undefined;
   }

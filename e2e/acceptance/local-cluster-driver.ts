@@ -393,6 +393,17 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
     })();
   }
 
+  /** SIGKILL to the process group the job pod runner started for the Job's current pod. */
+  oomKill(job: string): Promise<void> {
+    return (async () => {
+      const pod = await this.reader.pod(job);
+      if (!pod) throw new Error(`Job ${job} has no pod`);
+      const run = await this.runner.waitForRun((r) => r.uid === pod.metadata.uid, 120_000);
+      run.kill("SIGKILL");
+      await run.done;
+    })();
+  }
+
   /** Requests of the backup pods' ServiceAccounts (`<release>-infrahub-backup`) since startRecording. */
   async backupIdentityRequests(): Promise<AuditedRequest[]> {
     const out: AuditedRequest[] = [];

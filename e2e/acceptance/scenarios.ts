@@ -612,6 +612,48 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
     });
   });
 
+  describe("runs killed outright", () => {
+    it("G4. a backup Job's pod OOM-killed while Infrahub is held down: its retry brings Infrahub back first, then backs up", async (ctx) => {
+      const workloadsBefore = await d.workloads();
+      const before = await d.data.digest();
+      void install("oom", plainBackup({ type: "s3", s3: s3("oom") }));
+      const job = await d.waitForJob("oom", 2 * MIN);
+      // Services stopped, Neo4j paused: the window an OOM kill of a streaming dump would hit.
+      await waitFor(
+        "the offline Neo4j dump",
+        4 * MIN,
+        async () => (/dumping Neo4j database/.test(await d.logs(job).catch(() => "")) ? true : undefined),
+        jobFailed("oom"),
+      );
+      const killed = d.oomKill(job);
+      if (!killed) return ctx.skip("this driver cannot kill a pod's processes");
+      await killed;
+      const killedAt = Date.now();
+      const outcome = await d.waitForJobEnd(job, 5 * MIN);
+      const logs = await d.logs(job);
+      console.log(
+        `acceptance: OOM-killed backup: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (${outcome.failedPods} failed pod); the retry said:\n${logs
+          .split("\n")
+          .filter((line) => /LOCK|taking over|previous operation|Bolt port/.test(line))
+          .join("\n")}`,
+      );
+      expect(outcome.condition, logs).toBe("Complete");
+      expect(outcome.failedPods).toBe(1);
+      // The retry took the dead run's lock over and scaled back what it had stopped before anything else.
+      expect(logs).toMatch(/taking over a stale operation lock .*create by .*that process is gone/);
+      expect(logs).toMatch(
+        /a previous operation ended without starting again what it had stopped .*: scaled Deployment infrahub-infrahub-server to 1, Deployment infrahub-infrahub-task-worker to 2/,
+      );
+      expect(logs).toMatch(/Backup created successfully/);
+      expect(await d.store.listKeys("oom/")).toHaveLength(1);
+      await d.waitForInfrahubReady(3 * MIN);
+      expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.replicas]),
+      );
+      expect(await d.data.digest()).toBe(before);
+    });
+  });
+
   describe("issue 23: restore on a fresh install (restoreOnInstall)", () => {
     // One `helm install` of the umbrella each, in the second namespace; `helm install` itself waits for
     // the post-install hook Job, which is kept afterwards (its log is the record). Cost: ~2-3 min together.

@@ -79,6 +79,11 @@ export interface ContainerRun {
   exitCode?: number;
   /** stdout and stderr, as written to the CRI log. */
   logs(): string;
+  /**
+   * Sends a signal to the container's processes (its process group), as a kernel OOM kill (SIGKILL) would;
+   * the pod then fails like a killed container (exit 128 + signal).
+   */
+  kill(signal: NodeJS.Signals): void;
   readonly done: Promise<ContainerRun>;
 }
 
@@ -466,6 +471,10 @@ class Runner implements JobPodRunner {
       mounts: p.mounts,
       startedAt: new Date(),
       logs: () => log.text,
+      kill: (signal) => {
+        if (child.pid && child.exitCode === null && child.signalCode === null)
+          process.kill(-child.pid, signal);
+      },
       done: new Promise<ContainerRun>((resolve) => {
         child.once("error", (error) => {
           log.note(`job pod runner: cannot start ${command}: ${error.message}`);
