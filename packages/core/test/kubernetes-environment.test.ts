@@ -72,6 +72,34 @@ async function replicaCounts(namespace = NS): Promise<Record<string, number>> {
   return Object.fromEntries(out.items.map((i) => [`${i.kind}/${i.metadata.name}`, i.spec.replicas]));
 }
 
+/**
+ * Writes the operation Lease as a holder that is gone left it (renewed just now, never again), with the
+ * record of what it held down when given.
+ */
+async function applyLeftLease(
+  holder: { id: string; operation: string; host: string; pid: number },
+  leaseDurationSeconds: number,
+  heldDown?: { kind: string; name: string; replicas: number | undefined }[],
+): Promise<void> {
+  const by = { ...holder, startedAt: "2026-01-01T00:00:00Z" };
+  const now = new Date().toISOString().replace("Z", "000Z");
+  await cluster.apply({
+    apiVersion: "coordination.k8s.io/v1",
+    kind: "Lease",
+    metadata: {
+      name: "infrahub-backup",
+      namespace: NS,
+      annotations: {
+        "infrahub-backup.opsmill.io/holder": JSON.stringify(by),
+        ...(heldDown
+          ? { "infrahub-backup.opsmill.io/held-down": JSON.stringify({ by, workloads: heldDown }) }
+          : {}),
+      },
+    },
+    spec: { holderIdentity: holder.id, leaseDurationSeconds, acquireTime: now, renewTime: now },
+  });
+}
+
 /** Waits until the named pods are Ready (bare pods: the fixture's waitForReady covers workloads). */
 async function waitForPodsReady(namespace: string, pods: string[]): Promise<void> {
   await kubectl([
@@ -526,41 +554,18 @@ describe("backup and restore through the API server", () => {
       "deployment/infrahub-infrahub-task-worker",
       "--replicas=0",
     ]);
-    const gone = {
-      id: "gone",
-      operation: "create",
-      host: hostname(),
-      pid: 2 ** 22 + 7,
-      startedAt: "2026-01-01T00:00:00Z",
-    };
-    const now = new Date().toISOString().replace("Z", "000Z");
-    await cluster.apply({
-      apiVersion: "coordination.k8s.io/v1",
-      kind: "Lease",
-      metadata: {
-        name: "infrahub-backup",
-        namespace: NS,
-        annotations: {
-          "infrahub-backup.opsmill.io/holder": JSON.stringify(gone),
-          "infrahub-backup.opsmill.io/held-down": JSON.stringify({
-            by: gone,
-            workloads: [
-              {
-                kind: "Deployment",
-                name: "infrahub-infrahub-server",
-                replicas: before["Deployment/infrahub-infrahub-server"],
-              },
-              {
-                kind: "Deployment",
-                name: "infrahub-infrahub-task-worker",
-                replicas: before["Deployment/infrahub-infrahub-task-worker"],
-              },
-            ],
-          }),
-        },
+    await applyLeftLease({ id: "gone", operation: "create", host: hostname(), pid: 2 ** 22 + 7 }, 60, [
+      {
+        kind: "Deployment",
+        name: "infrahub-infrahub-server",
+        replicas: before["Deployment/infrahub-infrahub-server"],
       },
-      spec: { holderIdentity: "gone", leaseDurationSeconds: 60, acquireTime: now, renewTime: now },
-    });
+      {
+        kind: "Deployment",
+        name: "infrahub-infrahub-task-worker",
+        replicas: before["Deployment/infrahub-infrahub-task-worker"],
+      },
+    ]);
     expect(await replicaCounts()).not.toEqual(before);
     const warnings: string[] = [];
     {
@@ -597,24 +602,7 @@ describe("backup and restore through the API server", () => {
       );
     }
     // A holder elsewhere that stopped renewing (its pod OOM-killed, its node lost): waited for, taken over.
-    const silent = {
-      id: "silent",
-      operation: "create",
-      host: "a-node-that-is-gone",
-      pid: 1,
-      startedAt: "2026-01-01T00:00:00Z",
-    };
-    const now = new Date().toISOString().replace("Z", "000Z");
-    await cluster.apply({
-      apiVersion: "coordination.k8s.io/v1",
-      kind: "Lease",
-      metadata: {
-        name: "infrahub-backup",
-        namespace: NS,
-        annotations: { "infrahub-backup.opsmill.io/holder": JSON.stringify(silent) },
-      },
-      spec: { holderIdentity: "silent", leaseDurationSeconds: 6, acquireTime: now, renewTime: now },
-    });
+    await applyLeftLease({ id: "silent", operation: "create", host: "a-node-that-is-gone", pid: 1 }, 6);
     const warnings: string[] = [];
     {
       await using _lock = await environment.lock({

@@ -1,4 +1,9 @@
-import type { LockRequest, OperationLock, ServiceRecordingLock } from "./operation-lock.js";
+import {
+  type LockRequest,
+  type OperationLock,
+  readyLock,
+  type ServiceRecordingLock,
+} from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
 
 /**
@@ -19,8 +24,10 @@ export class HeldDownServices {
     request: LockRequest,
     startIfStopped: (service: ServiceName) => Promise<boolean>,
   ): Promise<OperationLock> {
-    try {
-      if (lock.leftHeldDown.length > 0) {
+    const held = await readyLock(
+      lock,
+      async () => {
+        if (lock.leftHeldDown.length === 0) return;
         const started: ServiceName[] = [];
         for (const service of lock.leftHeldDown) if (await startIfStopped(service)) started.push(service);
         if (started.length > 0) {
@@ -29,21 +36,14 @@ export class HeldDownServices {
           );
         }
         await lock.recordHeldDown([]);
-      }
-    } catch (error) {
-      await lock[Symbol.asyncDispose]();
-      throw error;
-    }
+      },
+      () => {
+        this.#lock = undefined;
+      },
+    );
     this.#lock = lock;
     this.#down = [];
-    return {
-      holder: lock.holder,
-      ...(lock.tookOverFrom ? { tookOverFrom: lock.tookOverFrom } : {}),
-      [Symbol.asyncDispose]: async () => {
-        this.#lock = undefined;
-        await lock[Symbol.asyncDispose]();
-      },
-    };
+    return held;
   }
 
   /** Records the service as held down before it is stopped (a stop that fails is undone and started). */

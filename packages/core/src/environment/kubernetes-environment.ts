@@ -29,7 +29,7 @@ import {
   type Workload,
   WorkloadScaler,
 } from "./kubernetes-workloads.js";
-import type { LockRequest, OperationLock } from "./operation-lock.js";
+import { type LockRequest, type OperationLock, readyLock } from "./operation-lock.js";
 import type { ServiceName } from "./services.js";
 import { stopInOrderOrUndo } from "./stop-in-order.js";
 
@@ -301,28 +301,24 @@ export class KubernetesEnvironment implements Environment {
    */
   async lock(request: LockRequest): Promise<OperationLock> {
     const lock = await acquireLease(this.#options.kubeConfig, this.name, request, this.#options.lockTtlMs);
-    try {
-      if (lock.leftHeldDown) {
-        await this.#bringBackLeftovers(lock.leftHeldDown.workloads, request);
-        await lock.recordHeldDown([]);
-      }
-      // Its Neo4j may still be paused (not Ready) until its freeze helper's lease runs out and the kubelet
-      // restarts the container: the database's commands need a Ready pod.
-      if (lock.tookOverFrom) await this.#waitForDatabasePod(request);
-    } catch (error) {
-      await lock[Symbol.asyncDispose]();
-      throw error;
-    }
+    const held = await readyLock(
+      lock,
+      async () => {
+        if (lock.leftHeldDown) {
+          await this.#bringBackLeftovers(lock.leftHeldDown.workloads, request);
+          await lock.recordHeldDown([]);
+        }
+        // Its Neo4j may still be paused (not Ready) until its freeze helper's lease runs out and the kubelet
+        // restarts the container: the database's commands need a Ready pod.
+        if (lock.tookOverFrom) await this.#waitForDatabasePod(request);
+      },
+      () => {
+        this.#lock = undefined;
+      },
+    );
     this.#lock = lock;
     this.#heldDown = [];
-    return {
-      holder: lock.holder,
-      ...(lock.tookOverFrom ? { tookOverFrom: lock.tookOverFrom } : {}),
-      [Symbol.asyncDispose]: async () => {
-        this.#lock = undefined;
-        await lock[Symbol.asyncDispose]();
-      },
-    };
+    return held;
   }
 
   async #waitForDatabasePod(request: LockRequest): Promise<void> {

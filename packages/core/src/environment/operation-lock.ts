@@ -50,6 +50,32 @@ export interface ServiceRecordingLock extends OperationLock {
   recordHeldDown(services: readonly ServiceName[]): Promise<void>;
 }
 
+/**
+ * A freshly taken lock made ready: `prepare` runs first (bringing back what a previous holder left down);
+ * if it fails, the lock is released and its error thrown. Returns the lock as the operation holds it;
+ * `forget` runs when it is released.
+ */
+export async function readyLock(
+  lock: OperationLock,
+  prepare: () => Promise<void>,
+  forget: () => void,
+): Promise<OperationLock> {
+  try {
+    await prepare();
+  } catch (error) {
+    await lock[Symbol.asyncDispose]();
+    throw error;
+  }
+  return {
+    holder: lock.holder,
+    ...(lock.tookOverFrom ? { tookOverFrom: lock.tookOverFrom } : {}),
+    [Symbol.asyncDispose]: async () => {
+      forget();
+      await lock[Symbol.asyncDispose]();
+    },
+  };
+}
+
 /** A holder that stops renewing is stale after this long; renewals come every quarter of it. */
 export const LOCK_TTL_MS = 60_000;
 
