@@ -4,7 +4,7 @@ import {
   readyLock,
   type ServiceRecordingLock,
 } from "./operation-lock.js";
-import type { ServiceName } from "./services.js";
+import { type ServiceName, startRank } from "./services.js";
 
 /**
  * What a Compose or local environment has stopped, recorded on its operation lock before each stop and
@@ -29,7 +29,10 @@ export class HeldDownServices {
       async () => {
         if (lock.leftHeldDown.length === 0) return;
         const started: ServiceName[] = [];
-        for (const service of lock.leftHeldDown) if (await startIfStopped(service)) started.push(service);
+        // Dependencies first, as after an operation.
+        for (const service of [...lock.leftHeldDown].sort((a, b) => startRank(a) - startRank(b))) {
+          if (await startIfStopped(service)) started.push(service);
+        }
         if (started.length > 0) {
           request.onWarning?.(
             `a previous operation ended without starting again what it had stopped (killed, or its start failed): started ${started.join(", ")}`,

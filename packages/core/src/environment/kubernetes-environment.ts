@@ -30,7 +30,7 @@ import {
   WorkloadScaler,
 } from "./kubernetes-workloads.js";
 import { type LockRequest, type OperationLock, readyLock } from "./operation-lock.js";
-import type { ServiceName } from "./services.js";
+import { type ServiceName, startRank } from "./services.js";
 import { stopInOrderOrUndo } from "./stop-in-order.js";
 
 /**
@@ -195,7 +195,7 @@ export class KubernetesEnvironment implements Environment {
           // Recorded first: a run killed from here on leaves the record, and the next one brings it back.
           await this.#recordHeldDown([
             ...this.#heldDown,
-            { kind: workload.kind, name: workload.name, replicas },
+            { service, kind: workload.kind, name: workload.name, replicas },
           ]);
           await api(`scale ${workload.kind} ${workload.name} to 0`, () =>
             this.#scaler.scale(workload.kind, workload.name, 0),
@@ -344,7 +344,9 @@ export class KubernetesEnvironment implements Environment {
   /** Scales back what the record says was held down, where it is still at zero; waits until Ready. */
   async #bringBackLeftovers(workloads: readonly HeldDownWorkload[], request: LockRequest): Promise<void> {
     const scaled: string[] = [];
-    for (const w of workloads) {
+    // Dependencies first, as after an operation.
+    const ordered = [...workloads].sort((a, b) => startRank(a.service) - startRank(b.service));
+    for (const w of ordered) {
       const now = await api(`read the scale of ${w.kind} ${w.name}`, () =>
         this.#scaler.replicas(w.kind, w.name),
       );
@@ -354,8 +356,8 @@ export class KubernetesEnvironment implements Environment {
         this.#scaler.scale(w.kind, w.name, w.replicas),
       );
       scaled.push(`${w.kind} ${w.name} to ${w.replicas}`);
+      await this.#scaler.waitForReady(w.kind, w.name, w.replicas);
     }
-    for (const w of workloads) await this.#scaler.waitForReady(w.kind, w.name, w.replicas);
     if (scaled.length > 0) {
       request.onWarning?.(
         `a previous operation ended without starting again what it had stopped (killed, or its start failed): scaled ${scaled.join(", ")}`,

@@ -12,6 +12,7 @@ import {
   newHolder,
   type OperationLock,
 } from "./operation-lock.js";
+import type { ServiceName } from "./services.js";
 
 /** The Lease every infrahub-backup operation in a namespace takes before it changes anything. */
 export const LEASE_NAME = "infrahub-backup";
@@ -23,6 +24,8 @@ const LEASE_POLL_MS = 1000;
 
 /** A workload an operation scaled to zero, with the replicas to bring it back to. */
 export interface HeldDownWorkload {
+  /** The service it runs (absent in records of older versions). */
+  service?: ServiceName;
   kind: "Deployment" | "StatefulSet";
   name: string;
   replicas: number;

@@ -32,3 +32,9 @@ export const APP_START_ORDER: readonly ServiceName[] = [
   "infrahub-server",
   "task-worker",
 ];
+
+/** A service's place in APP_START_ORDER (services not in it, or unknown, last). */
+export function startRank(service: ServiceName | undefined): number {
+  const i = service ? APP_START_ORDER.indexOf(service) : -1;
+  return i === -1 ? APP_START_ORDER.length : i;
+}
