@@ -133,42 +133,6 @@ describe.skipIf(!dockerAnswers && !required)(
     );
 
     it(
-      "the CLI killed outright (SIGKILL) while the app services are stopped: the next create starts them first, then backs up",
-      async () => {
-        // Before the bulk data of the next case: both creates stay small.
-        const before = await digestInfrahubData(project.neo4j, project.postgres);
-        const stored = await archives();
-        const killed = startCli(["create", "--project", project.name, "--s3-upload"], { env });
-        let announced = false;
-        await Promise.race([
-          stderrIncludes(killed.child, "dumping Neo4j database").then(() => {
-            announced = true;
-          }),
-          killed.result.then((r) => {
-            if (!announced)
-              throw new Error(`the CLI ended (exit ${r.code}) before the Neo4j dump started:\n${r.stderr}`);
-          }),
-        ]);
-        // As the kernel's OOM killer would: exactly the process this test started, nothing of it runs after.
-        killed.child.kill("SIGKILL");
-        await killed.result;
-        expect(await everyServiceRunning()).toBe(false);
-        const r = await runCli(["create", "--project", project.name, "--s3-upload"], { env });
-        expect(r.code, r.stderr).toBe(0);
-        expect(r.stderr).toMatch(/taking over a stale operation lock \(create by .* that process is gone\)/);
-        expect(r.stderr).toMatch(
-          /a previous operation ended without starting again what it had stopped \(killed, or its start failed\): started [^\n]*infrahub-server/,
-        );
-        await waitUntil("every service running after the second create", everyServiceRunning, {
-          timeoutMs: 120_000,
-        });
-        expect(await digestInfrahubData(project.neo4j, project.postgres)).toEqual(before);
-        expect((await archives()).length).toBe(stored.length + 1);
-      },
-      LONG,
-    );
-
-    it(
       "the Neo4j container killed mid-dump: a clear failure, no archive stored, every service back, data intact",
       async () => {
         // Four transactions of 16k filler nodes (~56 MB of store): one would pass Neo4j's 256 MiB transaction

@@ -509,8 +509,8 @@ describe("backup and restore through the API server", () => {
       expect(heldDown.by).toMatchObject({ operation: "create", pid: process.pid });
       expect(heldDown.workloads).toEqual(
         expect.arrayContaining([
-          { kind: "Deployment", name: "infrahub-infrahub-server", replicas: 1 },
-          { kind: "Deployment", name: "infrahub-infrahub-task-worker", replicas: 2 },
+          { service: "infrahub-server", kind: "Deployment", name: "infrahub-infrahub-server", replicas: 1 },
+          { service: "task-worker", kind: "Deployment", name: "infrahub-infrahub-task-worker", replicas: 2 },
         ]),
       );
       // Released with everything back: the Lease is gone.
