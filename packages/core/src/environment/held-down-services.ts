@@ -4,7 +4,7 @@ import {
   readyLock,
   type ServiceRecordingLock,
 } from "./operation-lock.js";
-import { type ServiceName, startRank } from "./services.js";
+import type { ServiceName } from "./services.js";
 
 /**
  * What a Compose or local environment has stopped, recorded on its operation lock before each stop and
@@ -29,8 +29,8 @@ export class HeldDownServices {
       async () => {
         if (lock.leftHeldDown.length === 0) return;
         const started: ServiceName[] = [];
-        // Dependencies first, as after an operation.
-        for (const service of [...lock.leftHeldDown].sort((a, b) => startRank(a) - startRank(b))) {
+        // In start order (the lock gives them so): dependencies first, as after an operation.
+        for (const service of lock.leftHeldDown) {
           if (await startIfStopped(service)) started.push(service);
         }
         if (started.length > 0) {

@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import { hostname } from "node:os";
 import { BackupError } from "../errors.js";
 import type { Executor } from "../exec/executor.js";
-import type { ServiceName } from "./services.js";
+import { APP_START_ORDER, type ServiceName } from "./services.js";
 
 /** Who holds a deployment's lock, and for what. */
 export interface LockHolder {
@@ -44,7 +44,7 @@ export interface OperationLock extends AsyncDisposable {
  * holder can bring back what a killed run (or a failed start) left down.
  */
 export interface ServiceRecordingLock extends OperationLock {
-  /** Services a previous holder stopped and never started again. */
+  /** Services a previous holder stopped and never started again, in upstream's start order. */
   readonly leftHeldDown: readonly ServiceName[];
   /** Replaces the record of what this holder holds down (empty: nothing); written before each stop. */
   recordHeldDown(services: readonly ServiceName[]): Promise<void>;
@@ -116,7 +116,7 @@ export function localProcessAlive(pid: number): boolean {
 
 const ACQUIRE_SCRIPT = `
 if mkdir "$L" 2>/dev/null; then
-  printf '%s' "$INFO" > "$L/info" && touch "$L/renewed" && echo acquired && exit 0
+  printf '%s' "$INFO" > "$L/info" && touch "$L/renewed" && echo acquired && { cat "$L.held-down" 2>/dev/null; exit 0; }
   rm -rf "$L"; exit 2
 fi
 now=$(date +%s)
@@ -157,9 +157,10 @@ export async function acquireDirectoryLock(
       );
     }
     if (out.startsWith("acquired")) {
-      const lock = new DirectoryLock(executor, directory, holder, request, tookOverFrom);
-      await lock.readLeftHeldDown();
-      return lock;
+      // After the marker: `<dir>.held-down` as the previous holder left it, one service per line.
+      const left = out.split("\n").slice(1);
+      const leftHeldDown = APP_START_ORDER.filter((service) => left.includes(service));
+      return new DirectoryLock(executor, directory, holder, request, { leftHeldDown, tookOverFrom });
     }
     const [first = "", ...rest] = out.split("\n");
     const age = Number(first.replace(/^held /, "")) * 1000;
@@ -195,7 +196,7 @@ function parseHolder(text: string): Partial<LockHolder> {
 class DirectoryLock implements ServiceRecordingLock {
   readonly holder: LockHolder;
   readonly tookOverFrom: Partial<LockHolder> | undefined;
-  leftHeldDown: readonly ServiceName[] = [];
+  readonly leftHeldDown: readonly ServiceName[];
   readonly #executor: Executor;
   readonly #directory: string;
   readonly #timer: NodeJS.Timeout;
@@ -207,29 +208,16 @@ class DirectoryLock implements ServiceRecordingLock {
     directory: string,
     holder: LockHolder,
     request: LockRequest,
-    tookOverFrom?: Partial<LockHolder>,
+    previous: { leftHeldDown: readonly ServiceName[]; tookOverFrom: Partial<LockHolder> | undefined },
   ) {
     this.holder = holder;
-    this.tookOverFrom = tookOverFrom;
+    this.leftHeldDown = previous.leftHeldDown;
+    this.tookOverFrom = previous.tookOverFrom;
     this.#executor = executor;
     this.#directory = directory;
     this.#request = request;
     this.#timer = setInterval(() => void this.#renew(), LOCK_TTL_MS / 4);
     this.#timer.unref();
-  }
-
-  /** Reads `<dir>.held-down` (services, one per line) as the previous holder left it. */
-  async readLeftHeldDown(): Promise<void> {
-    const result = await this.#executor.exec({
-      argv: ["sh", "-c", 'cat "$L.held-down" 2>/dev/null; exit 0'],
-      env: { L: this.#directory },
-      timeoutMs: 30_000,
-    });
-    this.leftHeldDown = result.stdout
-      .toString("utf8")
-      .split("\n")
-      .map((line) => line.trim())
-      .filter((line): line is ServiceName => line !== "");
   }
 
   async recordHeldDown(services: readonly ServiceName[]): Promise<void> {

@@ -22,10 +22,13 @@ export interface OfflineStep {
   bytes: number;
 }
 
+function rateOf(step: OfflineStep): number {
+  return step.kind === "dump" ? DUMP_STORE_BYTES_PER_SECOND : LOAD_DUMP_BYTES_PER_SECOND;
+}
+
 /** Seconds Neo4j is expected to be offline for the step, at the benches' rates. */
 export function offlineSeconds(step: OfflineStep): number {
-  const rate = step.kind === "dump" ? DUMP_STORE_BYTES_PER_SECOND : LOAD_DUMP_BYTES_PER_SECOND;
-  return Math.ceil(SHUTDOWN_SECONDS + step.bytes / rate);
+  return Math.ceil(SHUTDOWN_SECONDS + step.bytes / rateOf(step));
 }
 
 /**
@@ -39,7 +42,7 @@ export function livenessWarning(window: LivenessWindow, step: OfflineStep): Oper
   const neededThreshold =
     Math.ceil(Math.max(estimate * MARGIN - window.graceSeconds, 0) / window.periodSeconds) + 1;
   const what = step.kind === "dump" ? "dumps its store" : "loads the dump";
-  const rate = step.kind === "dump" ? DUMP_STORE_BYTES_PER_SECOND : LOAD_DUMP_BYTES_PER_SECOND;
+  const rate = rateOf(step);
   return warning(
     "LIVENESS_PROBE",
     `Neo4j's container may be restarted while Neo4j ${what}: its liveness probe (${window.probe}) and grace period (${window.graceSeconds} s) let Neo4j be silent for ${window.seconds} s, and the step (${formatBytes(step.bytes)}) is estimated at ${estimate} s at ${rate / 1e6} MB/s, as fast as on the benches' 2 cores; a restart fails the operation after the outage (nothing is lost, Neo4j comes back). Give it room: failureThreshold ≥ ${neededThreshold} at periodSeconds ${window.periodSeconds}, or a longer terminationGracePeriodSeconds, on Neo4j's container`,
