@@ -130,9 +130,17 @@ export interface ScaleTimeouts {
   scaleDownMs?: number;
   /** How long to wait for a workload to be Ready again after scaling back. Default 10 min. */
   scaleUpMs?: number;
-  /** Poll interval. Default 1 s. */
+  /** Longest poll interval (the first looks come sooner, see FIRST_POLL_MS). Default 1 s. */
   pollMs?: number;
 }
+
+/**
+ * The first look after a scale, doubled up to `pollMs` after each miss. Services stop and start one after the
+ * other, each waited for, so a fixed 1 s poll rounded every step up to whole seconds: ~1 s of Infrahub's
+ * outage per service and direction where a pod with nothing to wind up is gone (or Ready) in a fraction of a
+ * second. A pod that takes seconds costs about four extra reads.
+ */
+const FIRST_POLL_MS = 100;
 
 /** Scaling through the scale subresource (RBAC: get/patch on deployments/scale, statefulsets/scale). */
 export class WorkloadScaler {
@@ -214,6 +222,7 @@ export class WorkloadScaler {
   ): Promise<void> {
     const deadline = Date.now() + timeoutMs;
     let state = "";
+    let intervalMs = Math.min(FIRST_POLL_MS, this.#timeouts.pollMs);
     for (;;) {
       signal?.throwIfAborted();
       const result = await check();
@@ -224,7 +233,8 @@ export class WorkloadScaler {
           hint: `kubectl -n ${this.#namespace} get pods; a GitOps controller (Argo CD self-heal) may be reverting the scale`,
         });
       }
-      await sleep(this.#timeouts.pollMs);
+      await sleep(intervalMs);
+      intervalMs = Math.min(intervalMs * 2, this.#timeouts.pollMs);
     }
   }
 }
