@@ -3,9 +3,9 @@
 // TEST DOUBLE (testkit docker-shim) whose containers are sandboxes bound to a real local stack (Neo4j
 // Community, PostgreSQL, MinIO). Detection by project (flag, env var, auto) and the detection errors. The
 // create → restore cycle through Compose is proved elsewhere, once per tier: with real `docker compose` in
-// compose-real.test.ts, through this test double by the README's Compose quickstart (readme-quickstarts.test.ts:
-// environment list, create --s3-upload, restore --latest --s3 --project) and by the library's
-// compose-operations.test.ts (which also checks that no credential reaches docker's argv).
+// compose-real.test.ts, and through this test double by the README's Compose quickstart (readme-quickstarts.test.ts:
+// environment list, create --s3-upload, restore --latest --s3 --project, with docker's argv checked: upstream's
+// stop/start order, exec users, no credential).
 import {
   createInfrahubComposeProject,
   type DockerShim,

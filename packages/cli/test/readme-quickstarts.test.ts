@@ -20,6 +20,7 @@ import {
   type InfrahubLocalStack,
   type LocalCluster,
   repoRoot,
+  type ShimInvocation,
   seedInfrahubData,
   startDockerShim,
   startInfrahubLocalStack,
@@ -258,9 +259,64 @@ describe("README quickstarts, executed", () => {
       await project?.[Symbol.asyncDispose]();
     }, 120_000);
 
+    /** `stop X` / `start X` in the order docker was asked. */
+    const lifecycle = (log: ShimInvocation[]) =>
+      log
+        .filter((i) => i.argv[3] === "stop" || i.argv[3] === "start")
+        .map((i) => `${i.argv[3]} ${i.argv.slice(4).join(" ")}`);
+
     it(
-      "environment list, create --s3-upload, restore --latest --s3 --project",
-      () => runS3Quickstart("compose", { PATH: `${pathDir}:${shim.env().PATH}` }),
+      "environment list, create --s3-upload, restore --latest --s3 --project: upstream's stop/start order, exec users, no credential on docker's argv",
+      async () => {
+        const from = shim.invocations().length;
+        await runS3Quickstart("compose", { PATH: `${pathDir}:${shim.env().PATH}` });
+        const log = shim.invocations().slice(from);
+        // What docker was asked, as upstream's tool asks it (the shim logs every invocation; the real engine's
+        // tier, compose-real.test.ts, proves the same commands work in real containers).
+        const steps = lifecycle(log);
+        const stops = ["infrahub-server", "task-worker", "task-manager", "cache", "message-queue"].map(
+          (s) => `stop ${s}`,
+        );
+        const starts = ["cache", "message-queue", "task-manager", "infrahub-server", "task-worker"].map(
+          (s) => `start ${s}`,
+        );
+        // The create, then the restore: each in upstream's stop order and start order.
+        expect(steps).toEqual([...stops, ...starts, ...stops, ...starts]);
+        expect(Object.values({ ...stack.apps, ...project.extraApps }).every((app) => app.isRunning())).toBe(
+          true,
+        );
+        // Upstream's exec-user rule: the dump runs as neo4j, since Compose execs as root; it carries the
+        // freeze's owner marker (-e IHB_OWNER), so the freeze helper can end it.
+        const dump = log.find((i) => i.argv.includes("dump"));
+        expect(dump?.argv.slice(0, 10)).toEqual([
+          "compose",
+          "-p",
+          "infrahub",
+          "exec",
+          "-T",
+          "-u",
+          "neo4j",
+          "-e",
+          "IHB_OWNER",
+          "database",
+        ]);
+        expect(dump?.exitCode).toBe(0);
+        // Staged in the container by the restore's pass 1, so the load reads a local file (as the neo4j user).
+        const load = log.find((i) => i.argv.includes("neo4j-admin") && i.argv.includes("load"));
+        expect(load?.argv).toEqual(expect.arrayContaining(["-u", "neo4j", "neo4j"]));
+        expect(load?.argv.some((a) => a.startsWith("--from-path="))).toBe(true);
+        // No credential on docker's argv: the secrets travel by name (-e NAME), and nothing was refused.
+        const argv = JSON.stringify(log.map((i) => i.argv));
+        for (const secret of [
+          stack.neo4j.password,
+          stack.postgres.superuser.password,
+          stack.postgres.app.password,
+        ]) {
+          expect(argv).not.toContain(secret);
+        }
+        expect(argv).toMatch(/"-e","(NEO4J_PASSWORD|PGPASSWORD)"/);
+        expect(log.filter((i) => i.refused)).toEqual([]);
+      },
       LONG,
     );
   });

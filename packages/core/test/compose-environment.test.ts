@@ -1,6 +1,6 @@
 // ComposeEnvironment and ComposeDetector against the docker test double (TEST DOUBLE: no Docker engine
 // here). The "containers" are plain local processes with their own environment; the databases are not
-// involved (compose-operations.test.ts runs create/restore through the same shim on the real stack).
+// involved (the CLI's readme-quickstarts.test.ts runs create/restore through the same shim on a real stack).
 import {
   AppServiceStandIn,
   type DockerShim,
