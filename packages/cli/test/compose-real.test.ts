@@ -2,7 +2,7 @@
 // The built CLI against a real Docker Compose project: docker/docker-compose.yml started by real `docker compose`
 // on this machine's engine, with local images in place of the official ones (testkit startRealComposeProject:
 // Neo4j 5.26 and PostgreSQL 15 with the official images' layout, MinIO, the Infrahub application services as a
-// TEST DOUBLE). What the docker-shim tier (compose-cli.test.ts) cannot prove is proved here: detection through
+// TEST DOUBLE). What the docker-shim tier (readme-quickstarts.test.ts' Compose cases) cannot prove is proved here: detection through
 // the real `docker compose`, `exec -T` with users and `-e NAME` secrets, the Neo4j freeze inside a real
 // container with the real restart policy, app services stopped and started, a container killed mid-dump.
 import { spawnSync } from "node:child_process";

@@ -29,7 +29,7 @@ import {
   tempDir,
 } from "@infrahub-backup/testkit";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { bin, buildCli, cleanEnv, removeCli, runProcess } from "./cli-process.js";
+import { bin, buildCli, cleanEnv, removeCli, runCli, runProcess } from "./cli-process.js";
 
 const LONG = 600_000;
 
@@ -307,6 +307,44 @@ describe("README quickstarts, executed", () => {
         }
         expect(argv).toMatch(/"-e","(NEO4J_PASSWORD|PGPASSWORD)"/);
         expect(log.filter((i) => i.refused)).toEqual([]);
+      },
+      LONG,
+    );
+
+    it(
+      "detection by project: several Infrahub projects exit 3 with the list, --project and INFRAHUB_PROJECT pick one; none running exits 3 and stops nothing",
+      async () => {
+        const env = cleanEnv({ PATH: shim.env().PATH });
+        const detect = (extra: string[], over: NodeJS.ProcessEnv = {}) =>
+          runCli(["environment", "detect", ...extra], { env: { ...env, ...over } });
+        shim.setProject("infrahub-staging", project.services);
+        try {
+          const several = await detect([]);
+          expect(several.code).toBe(3);
+          expect(several.stderr).toContain("infrahub, infrahub-staging");
+          expect(several.stderr).toContain("--project");
+          const picked = await detect(["--project", "infrahub-staging", "--log-format", "json"]);
+          expect(picked.code, picked.stderr).toBe(0);
+          expect(JSON.parse(picked.stdout)).toMatchObject({ kind: "compose", name: "infrahub-staging" });
+          // INFRAHUB_PROJECT is --project for every command (create and restore detect the same way).
+          const fromEnv = await detect(["--log-format", "json"], { INFRAHUB_PROJECT: "infrahub-staging" });
+          expect(fromEnv.code, fromEnv.stderr).toBe(0);
+          expect(JSON.parse(fromEnv.stdout)).toMatchObject({ kind: "compose", name: "infrahub-staging" });
+        } finally {
+          shim.removeProject("infrahub-staging");
+        }
+        shim.removeProject("infrahub");
+        try {
+          const none = await runCli(["create", "--s3-upload"], { env });
+          expect(none.code).toBe(3);
+          expect(none.stderr).toMatch(/no Infrahub environment detected|no running Docker Compose project/);
+          const named = await runCli(["create", "--s3-upload", "--project", "infrahub"], { env });
+          expect(named.code).toBe(3);
+          expect(named.stderr).toContain("infrahub");
+          expect(stack.apps["infrahub-server"].isRunning()).toBe(true);
+        } finally {
+          shim.setProject("infrahub", project.services);
+        }
       },
       LONG,
     );
