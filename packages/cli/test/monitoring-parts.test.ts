@@ -1,5 +1,5 @@
 // The monitoring parts without a stack: option parsing (URLs never quoted), the series of a run and how
-// a run merges into earlier ones, the webhook body. The end-to-end runs are in monitoring-local-stack.test.ts.
+// a run merges into earlier ones, the webhook body. The end-to-end runs are in e2e-local-stack.test.ts.
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
