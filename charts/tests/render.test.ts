@@ -471,7 +471,7 @@ describe("restore", () => {
     );
     expect(cj.metadata.name).toBe("infrahub-backup-restore");
     expect(cj.spec.schedule).toBe("0 4 * * *");
-    expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(0);
+    expect(cj.spec.jobTemplate.spec.backoffLimit).toBe(1);
     // Scheduled: every run restores, so no request id.
     expect(container(cj).args).toEqual(["restore", "--latest", "--s3", "--wait-ready=15m", "--yes"]);
   });
@@ -836,13 +836,17 @@ describe("defaults that cannot wedge (issue 20 §1, §5)", () => {
       const spec = jobSpec(w);
       const component = w.metadata.labels["app.kubernetes.io/component"];
       expect(spec.activeDeadlineSeconds, `${w.kind}/${w.metadata.name}`).toBe(14400);
-      expect(spec.backoffLimit).toBe(component === "backup" ? 2 : 0);
+      expect(spec.backoffLimit).toBe(component === "backup" ? 2 : 1);
       expect(spec.podFailurePolicy).toEqual({
         rules: [
           { action: "Ignore", onPodConditions: [{ type: "DisruptionTarget", status: "True" }] },
           {
             action: "FailJob",
-            onExitCodes: { containerName: component, operator: "In", values: [2, 4, 5, 6, 8] },
+            // A restore is retried only when killed outright (137): it left Infrahub scaled down.
+            onExitCodes:
+              component === "restore"
+                ? { containerName: component, operator: "NotIn", values: [137] }
+                : { containerName: component, operator: "In", values: [2, 4, 5, 6, 8] },
           },
         ],
       });

@@ -654,6 +654,48 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       );
       expect(await d.data.digest()).toBe(before);
     });
+
+    it("G5. a restore Job's pod OOM-killed while it loads: its retry (exit 137 only) brings Infrahub back first, then restores from the start", async (ctx) => {
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("before-oom-restore");
+      expect(await d.data.digest()).not.toBe(backupState.digest);
+      const workloadsBefore = await d.workloads();
+      // The chart's defaults: restore.job.backoffLimit 1, and every exit but 137 fails the Job at once.
+      void install("oomrestore", restore(s3("oneshot/", { key: backupState.key })));
+      const job = await d.waitForJob("oomrestore", 2 * MIN);
+      // Services stopped, the previous Neo4j store set aside: the window an OOM kill of a load would hit.
+      await waitFor(
+        "the Neo4j load",
+        4 * MIN,
+        async () => (/loading Neo4j database/.test(await d.logs(job).catch(() => "")) ? true : undefined),
+        jobFailed("oomrestore"),
+      );
+      const killed = d.oomKill(job);
+      if (!killed) return ctx.skip("this driver cannot kill a pod's processes");
+      await killed;
+      const killedAt = Date.now();
+      const outcome = await d.waitForJobEnd(job, 5 * MIN);
+      const logs = await d.logs(job);
+      console.log(
+        `acceptance: OOM-killed restore: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (${outcome.failedPods} failed pod); the retry said:\n${logs
+          .split("\n")
+          .filter((line) => /LOCK|taking over|previous operation|Bolt port/.test(line))
+          .join("\n")}`,
+      );
+      expect(outcome.condition, logs).toBe("Complete");
+      expect(outcome.failedPods).toBe(1);
+      expect(logs).toMatch(/taking over a stale operation lock .*restore by .*that process is gone/);
+      const broughtBack = logs
+        .split("\n")
+        .find((l) => /a previous operation ended without starting again/.test(l));
+      expect(broughtBack, logs).toMatch(/scaled .*Deployment infrahub-infrahub-server to 1/);
+      expect(logs).toMatch(/Restore completed successfully/);
+      await d.waitForInfrahubReady(3 * MIN);
+      expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
+        workloadsBefore.map((w) => [w.name, w.replicas]),
+      );
+      expect(await d.data.digest()).toBe(backupState.digest);
+    });
   });
 
   describe("issue 23: restore on a fresh install (restoreOnInstall)", () => {

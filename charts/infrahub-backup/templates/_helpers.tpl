@@ -628,6 +628,17 @@ podFailurePolicy:
       onPodConditions:
         - type: DisruptionTarget
           status: "True"
+{{- if eq .component "restore" }}
+    # A restore that failed has put everything back and says why: a person looks before it runs again.
+    # Only a pod killed outright (137: an OOM kill, SIGKILL) is retried (backoffLimit): killed, it left
+    # Infrahub scaled down, and its retry takes the dead run's lock over, brings Infrahub back, and
+    # restores from the start.
+    - action: FailJob
+      onExitCodes:
+        containerName: {{ .component }}
+        operator: NotIn
+        values: [137]
+{{- else }}
     # The CLI's exit codes that a retry cannot heal: 2 usage, 4 storage credentials or permission,
     # 5 archive not found, 6 archive corrupt or incompatible, 8 partial (a person must look first).
     - action: FailJob
@@ -635,6 +646,7 @@ podFailurePolicy:
         containerName: {{ .component }}
         operator: In
         values: [2, 4, 5, 6, 8]
+{{- end }}
 {{- end }}
 
 {{/* The Job spec of a CronJob's runs. */}}
