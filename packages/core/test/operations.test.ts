@@ -195,12 +195,45 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       "DELETE FROM log; UPDATE flow_run SET state_type = 'CRASHED'; CREATE TABLE added_later (x int);",
     );
     expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(original);
-    const result = await restoreBackup({ environment, store: store(), name: archiveName, freezeHelper });
+    // What two restores killed outright left (nothing ran their undo or finish): a partial load, and the
+    // database from before one that had switched.
+    const { database, user } = stack.postgres.app;
+    const partial = `${database}__ihb_new_20250101T000000Z`;
+    const previous = `${database}__ihb_prev_20250101T000000Z`;
+    const databases = async () =>
+      (
+        await stack.postgres.psql(
+          `SELECT string_agg(datname, ',' ORDER BY datname) FROM pg_database WHERE datname LIKE '${database}%'`,
+          { database: "postgres", as: "superuser" },
+        )
+      ).trim();
+    for (const name of [partial, previous])
+      await stack.postgres.psql(`CREATE DATABASE "${name}" OWNER "${user}"`, {
+        database: "postgres",
+        as: "superuser",
+      });
+    const events: OperationEvent[] = [];
+    const result = await restoreBackup({
+      environment,
+      store: store(),
+      name: archiveName,
+      freezeHelper,
+      onEvent: (e) => events.push(e),
+    });
     console.log(
       `restore: ${result.durations.totalMs} ms (validation pass ${result.durations.validateMs} ms); Neo4j offline ${result.durations.neo4jDowntimeMs} ms`,
     );
     expect(await digestInfrahubData(stack.neo4j, stack.postgres)).toEqual(original);
     expect(appsRunning()).toBe(true);
+    expect(
+      events.flatMap((e) => (e.type === "warning" && e.code === "LEFTOVER_DATABASE" ? [e.fields] : [])),
+    ).toEqual([
+      { database: partial, kind: "partial" },
+      { database: previous, kind: "previous" },
+    ]);
+    // The partial one is gone; the previous data stays until a person drops it.
+    expect(await databases()).toBe([database, previous].sort().join(","));
+    await stack.postgres.psql(`DROP DATABASE "${previous}"`, { database: "postgres", as: "superuser" });
   });
 
   it("fails before stopping anything when the Neo4j database name is wrong", async () => {

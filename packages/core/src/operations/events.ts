@@ -87,6 +87,8 @@ export type WarningCode =
   | "NON_ATOMIC_RESTORE"
   /** Restore: a store set aside by an interrupted restore is still on disk. */
   | "PREVIOUS_STORE_LEFT"
+  /** Restore: a PostgreSQL database left by an interrupted restore (a partial one is dropped, a previous one kept). */
+  | "LEFTOVER_DATABASE"
   /** Restore: the restored store did not start; the previous one is put back. */
   | "RESTORED_STORE_FAILED"
   /** Restore: finishing the store swap or the PostgreSQL switch left something behind. */

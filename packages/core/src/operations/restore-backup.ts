@@ -17,7 +17,7 @@ import {
   storeSpace,
 } from "../engines/neo4j/store-swap.js";
 import { PG_DUMP_MAGIC, postgresRestoreMode } from "../engines/postgres/postgres-engine.js";
-import { PostgresRestore } from "../engines/postgres/postgres-restore.js";
+import { leftoverDatabases, PostgresRestore } from "../engines/postgres/postgres-restore.js";
 import type { Environment } from "../environment/environment.js";
 import { describeOutcome, HeldDeployment, type HoldOutcome } from "../environment/held-deployment.js";
 import { APP_STOP_ORDER } from "../environment/services.js";
@@ -152,7 +152,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const { environment, store, signal, name } = options;
   const hostEnv = options.hostEnv ?? {};
   const sig = signal ? { signal } : {};
-  const warn = (code: WarningCode, message: string) => onEvent(warning(code, message));
+  const warn = (code: WarningCode, message: string, fields?: Record<string, unknown>) =>
+    onEvent(warning(code, message, fields));
   const cleanupWarn = (message: string) => warn("RESTORE_CLEANUP_FAILED", message);
   // One operation at a time (a dry run changes nothing and needs no lock); released last.
   await using lock = options.dryRun
@@ -321,9 +322,28 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     ? await findPostgresCredentials(environment, hostEnv, onEvent)
     : undefined;
   const postgresExec = pgEntry ? await environment.executor("task-manager-db") : undefined;
+  let partialLeftovers: string[] = [];
   if (pgEntry && postgresCredentials && postgresExec) {
     const mode = await postgresRestoreMode(postgresExec, postgresCredentials);
     postgres = { entry: pgEntry.path, bytes: pgEntry.size, database: postgresCredentials.database, mode };
+    if (mode === "recreate") {
+      const leftovers = await leftoverDatabases(postgresExec, postgresCredentials);
+      partialLeftovers = leftovers.partial;
+      for (const database of leftovers.partial) {
+        warn(
+          "LEFTOVER_DATABASE",
+          `a partial PostgreSQL database left by an interrupted restore: ${database} (never in use; this restore drops it)`,
+          { database, kind: "partial" },
+        );
+      }
+      for (const database of leftovers.previous) {
+        warn(
+          "LEFTOVER_DATABASE",
+          `a PostgreSQL database left by an interrupted restore holds the data from before it: ${database} (drop it once you no longer need it)`,
+          { database, kind: "previous" },
+        );
+      }
+    }
   }
   const runtime = await environment.neo4jRuntime();
   const adminUser = runtime.adminUser ? { user: runtime.adminUser } : {};
@@ -412,7 +432,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
   const stamp = stampOf(new Date());
   const pg =
     postgres && postgresExec && postgresCredentials
-      ? new PostgresRestore(postgresExec, postgresCredentials, postgres.mode, { stamp })
+      ? new PostgresRestore(postgresExec, postgresCredentials, postgres.mode, { stamp, partialLeftovers })
       : undefined;
   const swap =
     storeLocation && atomicity === "atomic"

@@ -23,6 +23,41 @@ export type PostgresRestoreState =
 
 const ident = (name: string) => `"${name.replaceAll('"', '""')}"`;
 const literal = (value: string) => `'${value.replaceAll("'", "''")}'`;
+/** The first part of every database name a restore of `database` creates (names are at most 63 bytes). */
+const restorePrefix = (database: string) => `${database.slice(0, 30)}__ihb_`;
+
+/** Databases that restores killed outright left behind: nothing of theirs ran an undo or a finish. */
+export interface LeftoverDatabases {
+  /** `<db>__ihb_new_*`: a load that never went live; the next recreate restore drops it. */
+  partial: string[];
+  /** `<db>__ihb_prev_*`: the data from before a restore that had switched; kept for a person to drop. */
+  previous: string[];
+}
+
+/** The leftovers of earlier restores of the credentials' database (a role that may create databases). */
+export async function leftoverDatabases(
+  executor: Executor,
+  credentials: PostgresCredentials,
+): Promise<LeftoverDatabases> {
+  const prefix = restorePrefix(credentials.database);
+  // Not LIKE: `_` is its wildcard.
+  const out = await psqlQuery(
+    executor,
+    credentials,
+    `SELECT datname FROM pg_database WHERE left(datname, ${prefix.length}) = ${literal(prefix)} ORDER BY datname`,
+    "postgres",
+    {
+      what: "listing databases left by interrupted restores",
+      failureCode: "DATABASE_COMMAND_FAILED",
+      hint: CONNECTION_HINT,
+    },
+  );
+  const names = out.split("\n").filter((name) => name !== "");
+  return {
+    partial: names.filter((name) => name.startsWith(`${prefix}new_`)),
+    previous: names.filter((name) => name.startsWith(`${prefix}prev_`)),
+  };
+}
 
 /**
  * A restore of the task-manager database that leaves it as it was, or complete.
@@ -43,22 +78,24 @@ export class PostgresRestore {
   readonly #credentials: PostgresCredentials;
   readonly newName: string;
   readonly previousName: string;
+  readonly #partialLeftovers: readonly string[];
   #state: PostgresRestoreState = "untouched";
   #hadLiveDatabase = true;
 
+  /** `partialLeftovers`: `leftoverDatabases().partial`, dropped before the load (recreate). */
   constructor(
     executor: Executor,
     credentials: PostgresCredentials,
     mode: PostgresRestoreMode,
-    options: { stamp: string },
+    options: { stamp: string; partialLeftovers?: readonly string[] },
   ) {
     this.#executor = executor;
     this.#credentials = credentials;
     this.mode = mode;
-    // PostgreSQL names are at most 63 bytes.
-    const base = credentials.database.slice(0, 30);
-    this.newName = `${base}__ihb_new_${options.stamp}`;
-    this.previousName = `${base}__ihb_prev_${options.stamp}`;
+    const prefix = restorePrefix(credentials.database);
+    this.newName = `${prefix}new_${options.stamp}`;
+    this.previousName = `${prefix}prev_${options.stamp}`;
+    this.#partialLeftovers = options.partialLeftovers ?? [];
   }
 
   get state(): PostgresRestoreState {
@@ -160,7 +197,8 @@ export class PostgresRestore {
 
   /** The new database, with the live one's encoding and locale when there is a live one. */
   async #createNewDatabase(): Promise<void> {
-    await this.#drop(this.newName);
+    // Only a restore creates these names, and this one holds the operation lock: no other restore uses them.
+    for (const name of new Set([...this.#partialLeftovers, this.newName])) await this.#drop(name);
     const live = await this.#sql(
       `SELECT pg_encoding_to_char(encoding) || '|' || datcollate || '|' || datctype FROM pg_database WHERE datname = ${literal(this.#credentials.database)}`,
       "reading the task-manager database's encoding",
