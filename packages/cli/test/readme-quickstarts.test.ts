@@ -314,7 +314,14 @@ describe("README quickstarts, executed", () => {
     it(
       "detection by project: several Infrahub projects exit 3 with the list, --project and INFRAHUB_PROJECT pick one; none running exits 3 and stops nothing",
       async () => {
-        const env = cleanEnv({ PATH: shim.env().PATH });
+        await stack.minio.createBucket("detection");
+        const env = cleanEnv({
+          PATH: shim.env().PATH,
+          INFRAHUB_S3_ENDPOINT: stack.minio.endpoint,
+          INFRAHUB_S3_BUCKET: "detection",
+          AWS_ACCESS_KEY_ID: stack.minio.rootUser,
+          AWS_SECRET_ACCESS_KEY: stack.minio.rootPassword,
+        });
         const detect = (extra: string[], over: NodeJS.ProcessEnv = {}) =>
           runCli(["environment", "detect", ...extra], { env: { ...env, ...over } });
         shim.setProject("infrahub-staging", project.services);
