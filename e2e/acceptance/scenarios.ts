@@ -613,26 +613,35 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
   });
 
   describe("runs killed outright", () => {
-    it("G4. a backup Job's pod OOM-killed while Infrahub is held down: its retry brings Infrahub back first, then backs up", async (ctx) => {
+    /**
+     * Installs `release`, SIGKILLs its Job's pod (as an OOM kill would) once its log shows `marker`, and
+     * waits for the Job to end: its retry must take the dead run's lock over and bring Infrahub back first.
+     * Undefined when the driver cannot kill a pod's processes.
+     */
+    async function killedOnce(
+      release: string,
+      v: Values,
+      operation: "create" | "restore",
+      what: string,
+      marker: RegExp,
+    ) {
       const workloadsBefore = await d.workloads();
-      const before = await d.data.digest();
-      void install("oom", plainBackup({ type: "s3", s3: s3("oom") }));
-      const job = await d.waitForJob("oom", 2 * MIN);
-      // Services stopped, Neo4j paused: the window an OOM kill of a streaming dump would hit.
+      void install(release, v);
+      const job = await d.waitForJob(release, 2 * MIN);
       await waitFor(
-        "the offline Neo4j dump",
+        what,
         4 * MIN,
-        async () => (/dumping Neo4j database/.test(await d.logs(job).catch(() => "")) ? true : undefined),
-        jobFailed("oom"),
+        async () => (marker.test(await d.logs(job).catch(() => "")) ? true : undefined),
+        jobFailed(release),
       );
       const killed = d.oomKill(job);
-      if (!killed) return ctx.skip("this driver cannot kill a pod's processes");
+      if (!killed) return undefined;
       await killed;
       const killedAt = Date.now();
       const outcome = await d.waitForJobEnd(job, 5 * MIN);
       const logs = await d.logs(job);
       console.log(
-        `acceptance: OOM-killed backup: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (${outcome.failedPods} failed pod); the retry said:\n${logs
+        `acceptance: OOM-killed during ${what}: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (${outcome.failedPods} failed pod); the retry said:\n${logs
           .split("\n")
           .filter((line) => /LOCK|taking over|previous operation|Bolt port/.test(line))
           .join("\n")}`,
@@ -640,18 +649,29 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(outcome.condition, logs).toBe("Complete");
       expect(outcome.failedPods).toBe(1);
       // The retry took the dead run's lock over and scaled back what it had stopped before anything else.
-      expect(logs).toMatch(/taking over a stale operation lock .*create by .*that process is gone/);
+      expect(logs).toMatch(
+        new RegExp(`taking over a stale operation lock .*${operation} by .*that process is gone`),
+      );
       const broughtBack = logs
         .split("\n")
         .find((l) => /a previous operation ended without starting again/.test(l));
       expect(broughtBack, logs).toMatch(/scaled .*Deployment infrahub-infrahub-server to 1/);
       expect(broughtBack).toMatch(/Deployment infrahub-infrahub-task-worker to 2/);
-      expect(logs).toMatch(/Backup created successfully/);
-      expect(await d.store.listKeys("oom/")).toHaveLength(1);
       await d.waitForInfrahubReady(3 * MIN);
       expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
         workloadsBefore.map((w) => [w.name, w.replicas]),
       );
+      return logs;
+    }
+
+    it("G4. a backup Job's pod OOM-killed while Infrahub is held down: its retry brings Infrahub back first, then backs up", async (ctx) => {
+      const before = await d.data.digest();
+      // Services stopped, Neo4j paused: the window an OOM kill of a streaming dump would hit.
+      const v = plainBackup({ type: "s3", s3: s3("oom") });
+      const logs = await killedOnce("oom", v, "create", "the offline Neo4j dump", /dumping Neo4j database/);
+      if (logs === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+      expect(logs).toMatch(/Backup created successfully/);
+      expect(await d.store.listKeys("oom/")).toHaveLength(1);
       expect(await d.data.digest()).toBe(before);
     });
 
@@ -659,41 +679,12 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(backupState.key, "scenario 5 left no archive").toBeDefined();
       await d.data.change("before-oom-restore");
       expect(await d.data.digest()).not.toBe(backupState.digest);
-      const workloadsBefore = await d.workloads();
       // The chart's defaults: restore.job.backoffLimit 1, and every exit but 137 fails the Job at once.
-      void install("oomrestore", restore(s3("oneshot/", { key: backupState.key })));
-      const job = await d.waitForJob("oomrestore", 2 * MIN);
       // Services stopped, the previous Neo4j store set aside: the window an OOM kill of a load would hit.
-      await waitFor(
-        "the Neo4j load",
-        4 * MIN,
-        async () => (/loading Neo4j database/.test(await d.logs(job).catch(() => "")) ? true : undefined),
-        jobFailed("oomrestore"),
-      );
-      const killed = d.oomKill(job);
-      if (!killed) return ctx.skip("this driver cannot kill a pod's processes");
-      await killed;
-      const killedAt = Date.now();
-      const outcome = await d.waitForJobEnd(job, 5 * MIN);
-      const logs = await d.logs(job);
-      console.log(
-        `acceptance: OOM-killed restore: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (${outcome.failedPods} failed pod); the retry said:\n${logs
-          .split("\n")
-          .filter((line) => /LOCK|taking over|previous operation|Bolt port/.test(line))
-          .join("\n")}`,
-      );
-      expect(outcome.condition, logs).toBe("Complete");
-      expect(outcome.failedPods).toBe(1);
-      expect(logs).toMatch(/taking over a stale operation lock .*restore by .*that process is gone/);
-      const broughtBack = logs
-        .split("\n")
-        .find((l) => /a previous operation ended without starting again/.test(l));
-      expect(broughtBack, logs).toMatch(/scaled .*Deployment infrahub-infrahub-server to 1/);
+      const v = restore(s3("oneshot/", { key: backupState.key }));
+      const logs = await killedOnce("oomrestore", v, "restore", "the Neo4j load", /loading Neo4j database/);
+      if (logs === undefined) return ctx.skip("this driver cannot kill a pod's processes");
       expect(logs).toMatch(/Restore completed successfully/);
-      await d.waitForInfrahubReady(3 * MIN);
-      expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
-        workloadsBefore.map((w) => [w.name, w.replicas]),
-      );
       expect(await d.data.digest()).toBe(backupState.digest);
     });
   });
