@@ -643,7 +643,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       console.log(
         `acceptance: OOM-killed during ${what}: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill (${outcome.failedPods} failed pod); the retry said:\n${logs
           .split("\n")
-          .filter((line) => /LOCK|taking over|previous operation|Bolt port/.test(line))
+          .filter((line) => /LOCK|LEFTOVER|taking over|previous operation|Bolt port/.test(line))
           .join("\n")}`,
       );
       expect(outcome.condition, logs).toBe("Complete");
