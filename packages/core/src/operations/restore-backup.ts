@@ -332,7 +332,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       for (const database of leftovers.partial) {
         warn(
           "LEFTOVER_DATABASE",
-          `a partial PostgreSQL database left by an interrupted restore: ${database} (never in use; this restore drops it)`,
+          `a partial PostgreSQL database left by an interrupted restore: ${database} (never in use; the restore drops it before its load)`,
           { database, kind: "partial" },
         );
       }
