@@ -514,6 +514,63 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       }
       truth.neo4j = "loaded";
       onEvent({ type: "phase-finished", phase: "load-neo4j", durationMs: Date.now() - loadStarted, subject });
+      // From a staged file, Neo4j starts on the restored store while PostgreSQL still loads: its JVM start no
+      // longer adds to the outage. The previous store stays set aside, so a later failure can still put it
+      // back. Not while streaming: the archive's read would wait idle on Neo4j's start.
+      if (swap && "file" in source) {
+        // PostgreSQL's load failed meanwhile: the release puts the previous store back, still frozen.
+        loadSignal.throwIfAborted();
+        await serveRestoredNeo4j();
+      }
+    };
+
+    /**
+     * Resumes Neo4j on the loaded store and waits until it serves. When the restored store does not start,
+     * the previous one is put back (and serves) and this throws.
+     */
+    const serveRestoredNeo4j = async () => {
+      try {
+        await held.resumeNeo4j();
+      } catch (error) {
+        if (!swap || truth.neo4j !== "loaded") throw error;
+        // The restored store does not serve: put the previous one back while everything can still be undone.
+        warn(
+          "RESTORED_STORE_FAILED",
+          `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
+        );
+        await held.freezeNeo4j();
+        await swap.rollBack();
+        truth.neo4j = "rolled-back";
+        await held.resumeNeo4j();
+        throw new BackupError(
+          "DATABASE_COMMAND_FAILED",
+          `the restored Neo4j store did not start: ${(error as Error).message}`,
+          {
+            cause: error,
+            hint: "the archive's checksums are right, but its Neo4j dump does not make a store that starts here (version?)",
+          },
+        );
+      }
+      if (truth.neo4j === "loaded") truth.neo4j = "serving";
+    };
+
+    /**
+     * After a failure elsewhere (PostgreSQL's load or switch), a Neo4j already serving the restored store is
+     * frozen again, so that the release puts the previous store back (its undo step runs while frozen).
+     * When that freeze fails, the failure says what Neo4j holds (`truth.neo4j` stays "serving").
+     */
+    const refreezeForRollback = async () => {
+      if (truth.neo4j !== "serving" || !swap) return;
+      try {
+        const frozen = await held.freezeNeo4j();
+        await setExpiryScript(databaseExec, frozen, swap.rollbackScript());
+        truth.neo4j = "loaded";
+      } catch (error) {
+        warn(
+          "RESTORE_CLEANUP_FAILED",
+          `could not stop Neo4j again to put its previous store back: ${(error as Error).message}`,
+        );
+      }
     };
 
     const stopStarted = Date.now();
@@ -578,10 +635,14 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       }
       // Every task has ended before anything else happens (none may touch a database behind the release).
       await Promise.allSettled(tasks);
-      if (loads.signal.aborted) throw loads.signal.reason;
-      // Every dump is loaded and verified. PostgreSQL switches first, while Neo4j is still frozen: its
-      // failure then costs no second Neo4j restart.
-      if (pg) await pg.switchOver();
+      try {
+        if (loads.signal.aborted) throw loads.signal.reason;
+        // Every dump is loaded and verified (and Neo4j, atomically restored, serves already).
+        if (pg) await pg.switchOver();
+      } catch (error) {
+        await refreezeForRollback();
+        throw error;
+      }
       if (method === "enterprise-restore") {
         truth.neo4j = "loading";
         const withdraw = held.undoBeforeServices(async () => {
@@ -608,28 +669,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
         withdraw();
         truth.neo4j = "loaded";
       }
-      try {
-        await held.resumeNeo4j();
-      } catch (error) {
-        if (!swap || truth.neo4j !== "loaded") throw error;
-        // The restored store does not serve: put the previous one back while everything can still be undone.
-        warn(
-          "RESTORED_STORE_FAILED",
-          `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
-        );
-        await held.freezeNeo4j();
-        await swap.rollBack();
-        truth.neo4j = "rolled-back";
-        await held.resumeNeo4j();
-        throw new BackupError(
-          "DATABASE_COMMAND_FAILED",
-          `the restored Neo4j store did not start: ${(error as Error).message}`,
-          {
-            cause: error,
-            hint: "the archive's checksums are right, but its Neo4j dump does not make a store that starts here (version?)",
-          },
-        );
-      }
+      // A no-op when Neo4j serves already; the Enterprise restore and the non-atomic load resume here.
+      await serveRestoredNeo4j();
       // The point of no return: both databases serve the backup's data.
       truth.neo4j = "restored";
       await swap?.commit().catch((error: unknown) => cleanupWarn((error as Error).message));
@@ -670,7 +711,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
 
 /** How far the Neo4j half of a restore got. */
 interface Truth {
-  neo4j: "untouched" | "loading" | "loaded" | "rolled-back" | "restored";
+  /** "serving": loaded and serving, before PostgreSQL switched (the previous store still set aside). */
+  neo4j: "untouched" | "loading" | "loaded" | "serving" | "rolled-back" | "restored";
   deploymentIdReset: boolean;
   deploymentIdResetAsked: boolean;
 }
@@ -710,6 +752,11 @@ function databaseStates(
       break;
     case "rolled-back":
       neo4j = "unchanged (the previous store was put back)";
+      break;
+    case "serving":
+      neo4j = `restored and serving, though the restore failed; the previous store is kept at ${swap?.previousStoreDir ?? "its set-aside directory"}: pause Neo4j and move it back, or run the restore again`;
+      neoChanged = true;
+      neoUnchanged = false;
       break;
     case "restored":
       neo4j =
