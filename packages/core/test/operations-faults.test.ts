@@ -475,53 +475,59 @@ describe("restore: a fault in the destructive phase leaves each database as it w
     await expectDeploymentBack(current);
   });
 
-  it("staged: PostgreSQL's switch fails after Neo4j already serves the restored store: both are put back", async () => {
-    const current = await digestInfrahubData(stack.neo4j, stack.postgres);
-    const events: OperationEvent[] = [];
-    let collision: string | undefined;
-    let blocked: Promise<unknown> | undefined;
-    const error = (await restoreBackup({
-      environment,
-      store: store(stack.minio.endpoint, "source"),
-      name: archiveName,
-      freezeHelper,
-      onEvent: (e) => {
-        events.push(e);
-        // A real fault, placed by name: a database already holding the name the switch renames the live one
-        // to (the set-aside store's stamp is the restore's). The switch comes after both loads.
-        const stamp = e.type === "store-set-aside" ? /\.previous-(\w+)$/.exec(e.path)?.[1] : undefined;
-        if (stamp) {
-          collision = `${stack.postgres.app.database}__ihb_prev_${stamp}`;
-          blocked = stack.postgres.psql(`CREATE DATABASE "${collision}"`, {
+  for (const cancelled of [false, true])
+    it(`staged: PostgreSQL's switch fails after Neo4j already serves the restored store${cancelled ? ", the restore cancelled meanwhile" : ""}: both are put back`, async () => {
+      const current = await digestInfrahubData(stack.neo4j, stack.postgres);
+      const events: OperationEvent[] = [];
+      let collision: string | undefined;
+      let blocked: Promise<unknown> | undefined;
+      // Cancelled once Neo4j serves the restored store: the freeze that puts its previous store back must
+      // still run, as the release does after a signal.
+      const cancel = new AbortController();
+      const error = (await restoreBackup({
+        environment,
+        store: store(stack.minio.endpoint, "source"),
+        name: archiveName,
+        freezeHelper,
+        signal: cancel.signal,
+        onEvent: (e) => {
+          events.push(e);
+          if (cancelled && e.type === "neo4j-serving") cancel.abort(new Error("test: cancelled"));
+          // A real fault, placed by name: a database already holding the name the switch renames the live one
+          // to (the set-aside store's stamp is the restore's). The switch comes after both loads.
+          const stamp = e.type === "store-set-aside" ? /\.previous-(\w+)$/.exec(e.path)?.[1] : undefined;
+          if (stamp) {
+            collision = `${stack.postgres.app.database}__ihb_prev_${stamp}`;
+            blocked = stack.postgres.psql(`CREATE DATABASE "${collision}"`, {
+              database: "postgres",
+              as: "superuser",
+            });
+          }
+        },
+      }).catch((e: unknown) => e)) as Error & { code?: string };
+      await blocked;
+      try {
+        console.log(`restore whose switch fails after Neo4j serves the restored store: ${error.message}`);
+        expect(collision).toBeDefined();
+        const order = events
+          .filter((e) => e.type === "neo4j-serving" || e.type === "neo4j-stopped" || e.type === "warning")
+          .map((e) => (e.type === "warning" ? `warning ${e.code}` : e.type));
+        // Served early (before the switch), frozen again for the rollback, served again on the previous store.
+        expect(order).toEqual(["neo4j-stopped", "neo4j-serving", "neo4j-stopped", "neo4j-serving"]);
+        expect(error.message).toMatch(
+          /PostgreSQL: unchanged\. Neo4j: unchanged \(the previous store was put back\)/,
+        );
+        expect(error.message).toMatch(/Neo4j serves again; the application services were started again\./);
+        await expectDeploymentBack(current);
+        expect(stagingLeftovers()).toEqual([]);
+      } finally {
+        if (collision)
+          await stack.postgres.psql(`DROP DATABASE IF EXISTS "${collision}"`, {
             database: "postgres",
             as: "superuser",
           });
-        }
-      },
-    }).catch((e: unknown) => e)) as Error & { code?: string };
-    await blocked;
-    try {
-      console.log(`restore whose switch fails after Neo4j serves the restored store: ${error.message}`);
-      expect(collision).toBeDefined();
-      const order = events
-        .filter((e) => e.type === "neo4j-serving" || e.type === "neo4j-stopped" || e.type === "warning")
-        .map((e) => (e.type === "warning" ? `warning ${e.code}` : e.type));
-      // Served early (before the switch), frozen again for the rollback, served again on the previous store.
-      expect(order).toEqual(["neo4j-stopped", "neo4j-serving", "neo4j-stopped", "neo4j-serving"]);
-      expect(error.message).toMatch(
-        /PostgreSQL: unchanged\. Neo4j: unchanged \(the previous store was put back\)/,
-      );
-      expect(error.message).toMatch(/Neo4j serves again; the application services were started again\./);
-      await expectDeploymentBack(current);
-      expect(stagingLeftovers()).toEqual([]);
-    } finally {
-      if (collision)
-        await stack.postgres.psql(`DROP DATABASE IF EXISTS "${collision}"`, {
-          database: "postgres",
-          as: "superuser",
-        });
-    }
-  });
+      }
+    });
 
   it("after the faults, the same restore without one brings the backup's data", async () => {
     await restoreBackup({

@@ -61,6 +61,8 @@ export type UndoStep = () => Promise<void>;
 export class HeldDeployment implements AsyncDisposable {
   readonly #options: HeldDeploymentOptions;
   readonly #commands = new AbortController();
+  /** Aborted when the release begins (not by the operation's cancellation). */
+  readonly #released = new AbortController();
   readonly #whileFrozen: UndoStep[] = [];
   readonly #beforeServices: UndoStep[] = [];
   #database: Executor | undefined;
@@ -158,14 +160,18 @@ export class HeldDeployment implements AsyncDisposable {
    * Shuts Neo4j down cleanly and freezes its JVM (Community offline dump/load). The freeze lives only
    * while this process renews its lease. Commands on the store must run with `ownerEnv()`.
    */
-  freezeNeo4j(): Promise<FrozenNeo4j> {
-    this.#freezing ??= this.#freeze().finally(() => {
+  freezeNeo4j(options: { evenIfCancelled?: boolean } = {}): Promise<FrozenNeo4j> {
+    this.#freezing ??= this.#freeze(options.evenIfCancelled === true).finally(() => {
       this.#freezing = undefined;
     });
     return this.#freezing;
   }
 
-  async #freeze(): Promise<FrozenNeo4j> {
+  /**
+   * `evenIfCancelled`: a freeze that undoes part of the operation (putting a previous store back) must
+   * run after a signal too, like the release; it is ended only by the release itself.
+   */
+  async #freeze(evenIfCancelled: boolean): Promise<FrozenNeo4j> {
     if (this.#frozen) return this.#frozen;
     const executor = await this.#databaseExecutor();
     this.#neo4jTouched = true;
@@ -180,7 +186,7 @@ export class HeldDeployment implements AsyncDisposable {
         // Its exit may have stopped a container nothing restarts: then the wait would be for nothing.
         await this.#startStoppedDatabase();
       },
-      signal: this.#commands.signal,
+      signal: evenIfCancelled ? this.#released.signal : this.#commands.signal,
     });
     this.#options.onEvent({ type: "neo4j-stopped", how: "frozen" });
     return this.#frozen;
@@ -359,7 +365,9 @@ export class HeldDeployment implements AsyncDisposable {
   }
 
   async #release(): Promise<HoldOutcome> {
-    this.#commands.abort(new BackupError("CANCELLED", "the operation is being wound up"));
+    const windingUp = new BackupError("CANCELLED", "the operation is being wound up");
+    this.#commands.abort(windingUp);
+    this.#released.abort(windingUp);
     const warn = (message: string) => this.#options.onEvent(warning("RELEASE_STEP_FAILED", message));
     try {
       await this.#freezing;
