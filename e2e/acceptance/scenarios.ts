@@ -624,6 +624,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       operation: "create" | "restore",
       what: string,
       marker: RegExp,
+      afterKill?: () => Promise<void>,
     ) {
       const workloadsBefore = await d.workloads();
       void install(release, v);
@@ -638,6 +639,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       if (!killed) return undefined;
       await killed;
       const killedAt = Date.now();
+      await afterKill?.();
       const outcome = await d.waitForJobEnd(job, 5 * MIN);
       const logs = await d.logs(job);
       console.log(
@@ -675,15 +677,38 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(await d.data.digest()).toBe(before);
     });
 
-    it("G5. a restore Job's pod OOM-killed while it loads: its retry (exit 137 only) brings Infrahub back first, then restores from the start", async (ctx) => {
+    it("G5. a restore Job's pod OOM-killed while it loads: its retry (exit 137 only) brings Infrahub back first, then restores the same archive from the start", async (ctx) => {
       expect(backupState.key, "scenario 5 left no archive").toBeDefined();
       await d.data.change("before-oom-restore");
       expect(await d.data.digest()).not.toBe(backupState.digest);
+      // `--latest` in a prefix of its own, holding scenario 5's archive.
+      const key = backupState.key ?? "";
+      const archive = await d.store.get(key);
+      const name = key.slice("oneshot/".length);
+      await d.store.put(`pinned/${name}`, archive);
       // The chart's defaults: restore.job.backoffLimit 1, and every exit but 137 fails the Job at once.
       // Services stopped, the previous Neo4j store set aside: the window an OOM kill of a load would hit.
-      const v = restore(s3("oneshot/", { key: backupState.key }));
-      const logs = await killedOnce("oomrestore", v, "restore", "the Neo4j load", /loading Neo4j database/);
+      const v = restore(s3("pinned/", { latest: true }));
+      const logs = await killedOnce(
+        "oomrestore",
+        v,
+        "restore",
+        "the Neo4j load",
+        /loading Neo4j database/,
+        // A newer archive arrives before the retry (another release's backup, the next scheduled one): the
+        // retry must restore what its request started with. This one is damaged: restoring it would fail.
+        async () => {
+          const damaged = Buffer.from(archive);
+          damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0xff;
+          await d.store.put("pinned/infrahub_backup_29991231_235959.tar.gz", damaged);
+        },
+      );
       if (logs === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+      expect(logs).toMatch(
+        new RegExp(
+          `Selected ${name.replaceAll(".", "\\.")}: the latest backup when this restore request was started`,
+        ),
+      );
       expect(logs).toMatch(/Restore completed successfully/);
       expect(await d.data.digest()).toBe(backupState.digest);
     });

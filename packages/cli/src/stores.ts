@@ -56,8 +56,9 @@ export async function resolveSource(
   source: ArchiveSource,
   global: GlobalOptions,
   output: Output,
+  pinned?: { name: string; startedAt: string },
 ): Promise<{ store: BackupStore; name: string }> {
-  const { store, name } = await findSource(source, global, output);
+  const { store, name } = await findSource(source, global, output, pinned);
   return { store: reportingReads(store, output), name };
 }
 
@@ -70,6 +71,7 @@ async function findSource(
   source: ArchiveSource,
   global: GlobalOptions,
   output: Output,
+  pinned?: { name: string; startedAt: string },
 ): Promise<{ store: BackupStore; name: string }> {
   if (source.kind === "path") {
     const path = resolve(source.path);
@@ -82,6 +84,13 @@ async function findSource(
     return { store: s3Store(global, output, { bucket, prefix }), name };
   }
   const store = source.s3 ? s3Store(global, output) : localStore(global.backupDir);
+  if (pinned) {
+    output.info(
+      `Selected ${pinned.name}: the latest backup when this restore request was started (${pinned.startedAt}); that run did not end, and this one restores the same archive`,
+      { filename: pinned.name, started_at: pinned.startedAt },
+    );
+    return { store, name: pinned.name };
+  }
   const latest = await store.latest();
   if (!latest) {
     throw new BackupError("ARTIFACT_NOT_FOUND", `no backup archive found in ${store.root}`, {

@@ -401,6 +401,33 @@ describe("restore record (Lease infrahub-backup-last-restore) with the chart's R
     expect(await environment.lastRestore()).toEqual(second);
   });
 
+  it("keeps the archive a started request resolved beside the last record, until it is cleared or completed", async () => {
+    const last = await environment.lastRestore();
+    expect(await environment.startedRestore()).toBeUndefined();
+    const started = {
+      requestId: "0123456789",
+      name: "infrahub_backup_20260104_010203.tar.gz",
+      startedAt: "2026-01-04T01:02:10Z",
+    };
+    await environment.recordStartedRestore(started);
+    expect(await environment.startedRestore()).toEqual(started);
+    // The last completed restore is kept beside it: a completed request is still skipped.
+    expect(await environment.lastRestore()).toEqual(last);
+    await environment.recordStartedRestore(undefined);
+    expect(await environment.startedRestore()).toBeUndefined();
+    expect(await environment.lastRestore()).toEqual(last);
+    // Completing a request clears what was started.
+    await environment.recordStartedRestore(started);
+    const completed = {
+      requestId: started.requestId,
+      completedAt: "2026-01-04T01:05:00Z",
+      location: `s3://b/${started.name}`,
+    };
+    await environment.recordRestore(completed);
+    expect(await environment.startedRestore()).toBeUndefined();
+    expect(await environment.lastRestore()).toEqual(completed);
+  });
+
   it("the Role allows get/update/delete on these two Leases only", async () => {
     const sa = await cluster.serviceAccountKubeconfig(NS, "infrahub-backup");
     const canI = async (...args: string[]) =>

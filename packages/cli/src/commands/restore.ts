@@ -9,6 +9,7 @@ import {
   type RestoreRecord,
   restoreBackup,
   type ServiceName,
+  type StartedRestore,
 } from "@infrahub-backup/core";
 import { selectEnvironment } from "../environment-select.js";
 import { freezeHelperResolver } from "../freeze-helper.js";
@@ -45,7 +46,17 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     };
     if (!(await isFresh(fresh, cmd, ctx, "first"))) return 0;
   }
-  const source = await resolveOrNothing(cmd, ctx);
+  // A run of this request that was killed recorded the archive it resolved: its retry restores that one,
+  // not a backup taken since (another release's, or the next scheduled one).
+  let selected = fresh?.environment;
+  let pinned: StartedRestore | undefined;
+  const pinsLatest = cmd.source.kind === "latest" && !cmd.dryRun && cmd.requestId !== undefined;
+  if (pinsLatest) {
+    selected ??= await selectEnvironment(cmd.global);
+    const started = await selected.startedRestore?.();
+    if (started?.requestId === cmd.requestId) pinned = started;
+  }
+  const source = await resolveOrNothing(cmd, ctx, pinned);
   if (!source) return 0;
   const { store, name } = source;
   if (name.endsWith(".enc") && cmd.decryptKey === undefined) {
@@ -56,7 +67,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const decryptKey = await loadDecryptKey(cmd.decryptKey);
   const info = await store.head(name);
   ctx.run?.archive(info.location, info.size);
-  const environment = fresh?.environment ?? (await selectEnvironment(cmd.global));
+  const environment = selected ?? (await selectEnvironment(cmd.global));
   if (!fresh) ctx.run?.environment(environment);
   await sleep(cmd.sleepMs, signal, ctx, "Sleeping before restore");
   signal.throwIfAborted();
@@ -80,6 +91,15 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   }
   // --only-if-fresh waited before its probe already.
   if (!fresh) await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
+  const started: StartedRestore | undefined =
+    pinsLatest && requestId !== undefined
+      ? {
+          requestId,
+          name,
+          startedAt: pinned?.startedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+        }
+      : undefined;
+  if (started) await noteStartedRestore(environment, started, ctx);
   const result = await restoreBackup({
     environment,
     store,
@@ -97,9 +117,16 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     ...(fresh ? { proceedOnceStopped: () => isFresh(fresh, cmd, ctx, "once-stopped") } : {}),
     signal,
     onEvent: output.onEvent,
+  }).catch(async (error: unknown) => {
+    // Ended, not killed: a run of this request again resolves the latest archive anew.
+    if (started) await noteStartedRestore(environment, undefined, ctx);
+    throw error;
   });
   // isFresh said why and reported the skipped run.
-  if (result.skipped) return 0;
+  if (result.skipped) {
+    if (started) await noteStartedRestore(environment, undefined, ctx);
+    return 0;
+  }
   const plan = result.plan;
   if (result.dryRun) {
     const lines = [
@@ -177,13 +204,34 @@ async function isFresh(
   return false;
 }
 
+/**
+ * Records the restore under way for its request (or clears it). Only a retry's choice of archive depends on
+ * it, so a failure is a warning that says so, not the restore's failure.
+ */
+async function noteStartedRestore(
+  environment: Environment,
+  started: StartedRestore | undefined,
+  ctx: CommandContext,
+): Promise<void> {
+  try {
+    await environment.recordStartedRestore?.(started);
+  } catch (error) {
+    ctx.output.warn(
+      started
+        ? `could not record the archive this restore request started with (${(error as Error).message}): if this run is killed, its retry restores the latest archive at that time`
+        : `could not clear the record of this restore request's archive (${(error as Error).message}): a new run of the same request restores that archive, not the latest`,
+    );
+  }
+}
+
 /** The archive to restore; with --only-if-fresh and --latest, undefined (after saying so) when there is none. */
 async function resolveOrNothing(
   cmd: Restore,
   ctx: CommandContext,
+  pinned?: StartedRestore,
 ): Promise<{ store: BackupStore; name: string } | undefined> {
   try {
-    return await resolveSource(cmd.source, cmd.global, ctx.output);
+    return await resolveSource(cmd.source, cmd.global, ctx.output, pinned);
   } catch (error) {
     if (!(cmd.onlyIfFresh && cmd.source.kind === "latest" && isBackupError(error, "ARTIFACT_NOT_FOUND")))
       throw error;

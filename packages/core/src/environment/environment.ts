@@ -47,6 +47,19 @@ export interface RestoreRecord {
   backupId?: string;
 }
 
+/**
+ * A restore request under way: the archive its run resolved. A run killed outright leaves it, so the retry
+ * of the same request restores that archive, not whatever is the latest by then.
+ */
+export interface StartedRestore {
+  /** The request (`RestoreRecord.requestId`). */
+  requestId: string;
+  /** The archive's name in its store. */
+  name: string;
+  /** ISO 8601, UTC. */
+  startedAt: string;
+}
+
 /** Facts about how Neo4j runs in this deployment. */
 export interface Neo4jRuntime {
   /** The server's pid file inside the database container. */
@@ -128,6 +141,10 @@ export interface Environment {
   waitUntilReady?(wait: ReadinessWait): Promise<{ waitedMs: number }>;
   /** The record of the last completed restore; undefined when none. Absent where nothing is recorded. */
   lastRestore?(): Promise<RestoreRecord | undefined>;
-  /** Records a completed restore (replacing the previous record). */
+  /** Records a completed restore (replacing the previous record); the started one is cleared. */
   recordRestore?(record: RestoreRecord): Promise<void>;
+  /** The restore started and not ended (its run was killed); undefined when none. */
+  startedRestore?(): Promise<StartedRestore | undefined>;
+  /** Records the restore under way, or with undefined clears it (a run that ended without completing). */
+  recordStartedRestore?(started: StartedRestore | undefined): Promise<void>;
 }

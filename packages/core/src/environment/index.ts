@@ -15,6 +15,7 @@ export type {
   Neo4jRuntime,
   ReadinessWait,
   RestoreRecord,
+  StartedRestore,
   StoppedServices,
 } from "./environment.js";
 export type { KubeConfig, KubeRequestOptions, KubernetesConnectionOptions } from "./kubernetes-config.js";

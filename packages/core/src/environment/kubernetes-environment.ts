@@ -11,6 +11,7 @@ import type {
   Neo4jRuntime,
   ReadinessWait,
   RestoreRecord,
+  StartedRestore,
   StoppedServices,
 } from "./environment.js";
 import { KubeApi } from "./kubernetes-api.js";
@@ -19,7 +20,12 @@ import { candidatePods, choosePod, type PodChoice } from "./kubernetes-discovery
 import { acquireLease, type HeldDownWorkload, type LeaseOperationLock } from "./kubernetes-lease.js";
 import { livenessWindowOf } from "./kubernetes-liveness.js";
 import { waitForDeploymentReady } from "./kubernetes-readiness.js";
-import { readRestoreRecord, writeRestoreRecord } from "./kubernetes-restore-record.js";
+import {
+  readRestoreRecord,
+  readStartedRestore,
+  writeRestoreRecord,
+  writeStartedRestore,
+} from "./kubernetes-restore-record.js";
 import { ScaleWatch } from "./kubernetes-scale-watch.js";
 import {
   assertSafeToScaleDown,
@@ -378,6 +384,16 @@ export class KubernetesEnvironment implements Environment {
   /** {@inheritDoc Environment.recordRestore} */
   recordRestore(record: RestoreRecord): Promise<void> {
     return writeRestoreRecord(this.#options.kubeConfig, this.name, record);
+  }
+
+  /** {@inheritDoc Environment.startedRestore} */
+  startedRestore(): Promise<StartedRestore | undefined> {
+    return readStartedRestore(this.#options.kubeConfig, this.name);
+  }
+
+  /** {@inheritDoc Environment.recordStartedRestore} */
+  recordStartedRestore(started: StartedRestore | undefined): Promise<void> {
+    return writeStartedRestore(this.#options.kubeConfig, this.name, started);
   }
 }
 

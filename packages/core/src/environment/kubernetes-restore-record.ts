@@ -1,6 +1,6 @@
 import type { V1Lease } from "@kubernetes/client-node";
 import { BackupError } from "../errors.js";
-import type { RestoreRecord } from "./environment.js";
+import type { RestoreRecord, StartedRestore } from "./environment.js";
 import { KubeApi } from "./kubernetes-api.js";
 import type { KubeConfig } from "./kubernetes-config.js";
 
@@ -10,6 +10,8 @@ import type { KubeConfig } from "./kubernetes-config.js";
  */
 export const RESTORE_RECORD_NAME = "infrahub-backup-last-restore";
 const ANNOTATION = "infrahub-backup.opsmill.io/last-restore";
+/** The restore under way (`StartedRestore`), beside the last completed one. */
+const STARTED_ANNOTATION = "infrahub-backup.opsmill.io/started-restore";
 
 function statusOf(error: unknown): number | undefined {
   return (error as { code?: number }).code;
@@ -34,20 +36,26 @@ function recordError(what: string, namespace: string, error: unknown): BackupErr
   );
 }
 
+/** The record Lease's annotations; undefined when there is no such Lease. */
+async function readAnnotations(
+  kc: KubeConfig,
+  namespace: string,
+): Promise<Record<string, string> | undefined> {
+  try {
+    const lease = await new KubeApi(kc).readNamespacedLease({ name: RESTORE_RECORD_NAME, namespace });
+    return lease.metadata?.annotations ?? {};
+  } catch (error) {
+    if (statusOf(error) === 404) return undefined;
+    throw recordError("read", namespace, error);
+  }
+}
+
 /** The record, or undefined when there is none (or it cannot be read as one: then nothing is skipped). */
 export async function readRestoreRecord(
   kc: KubeConfig,
   namespace: string,
 ): Promise<RestoreRecord | undefined> {
-  const api = new KubeApi(kc);
-  let lease: V1Lease;
-  try {
-    lease = await api.readNamespacedLease({ name: RESTORE_RECORD_NAME, namespace });
-  } catch (error) {
-    if (statusOf(error) === 404) return undefined;
-    throw recordError("read", namespace, error);
-  }
-  const raw = lease.metadata?.annotations?.[ANNOTATION];
+  const raw = (await readAnnotations(kc, namespace))?.[ANNOTATION];
   if (!raw) return undefined;
   try {
     const value = JSON.parse(raw) as Partial<RestoreRecord>;
@@ -64,14 +72,56 @@ export async function readRestoreRecord(
   }
 }
 
-/** Creates or replaces the record. */
-export async function writeRestoreRecord(
+/** The restore under way, or undefined (none, or unreadable: then "latest" is resolved again). */
+export async function readStartedRestore(
   kc: KubeConfig,
   namespace: string,
-  record: RestoreRecord,
+): Promise<StartedRestore | undefined> {
+  const raw = (await readAnnotations(kc, namespace))?.[STARTED_ANNOTATION];
+  if (!raw) return undefined;
+  try {
+    const value = JSON.parse(raw) as Partial<StartedRestore>;
+    if (
+      typeof value.requestId !== "string" ||
+      typeof value.name !== "string" ||
+      typeof value.startedAt !== "string"
+    )
+      return undefined;
+    return { requestId: value.requestId, name: value.name, startedAt: value.startedAt };
+  } catch {
+    // Edited by hand into something else: no pin, the archive is resolved as asked.
+    return undefined;
+  }
+}
+
+/** Creates or replaces the record of the last completed restore, and clears the started one. */
+export function writeRestoreRecord(kc: KubeConfig, namespace: string, record: RestoreRecord): Promise<void> {
+  return updateAnnotations(kc, namespace, (annotations) => {
+    annotations[ANNOTATION] = JSON.stringify(record);
+    delete annotations[STARTED_ANNOTATION];
+  });
+}
+
+/** Records the restore under way, or (undefined) clears it; the last completed one is kept. */
+export function writeStartedRestore(
+  kc: KubeConfig,
+  namespace: string,
+  started: StartedRestore | undefined,
+): Promise<void> {
+  return updateAnnotations(kc, namespace, (annotations) => {
+    if (started) annotations[STARTED_ANNOTATION] = JSON.stringify(started);
+    else delete annotations[STARTED_ANNOTATION];
+  });
+}
+
+/** Read, change the annotations, write: created when missing, read again when someone wrote meanwhile. */
+async function updateAnnotations(
+  kc: KubeConfig,
+  namespace: string,
+  change: (annotations: Record<string, string>) => void,
 ): Promise<void> {
   const api = new KubeApi(kc);
-  const body = (resourceVersion?: string): V1Lease => ({
+  const body = (annotations: Record<string, string>, resourceVersion?: string): V1Lease => ({
     apiVersion: "coordination.k8s.io/v1",
     kind: "Lease",
     metadata: {
@@ -79,7 +129,7 @@ export async function writeRestoreRecord(
       namespace,
       ...(resourceVersion ? { resourceVersion } : {}),
       labels: { "app.kubernetes.io/managed-by": "infrahub-backup" },
-      annotations: { [ANNOTATION]: JSON.stringify(record) },
+      annotations,
     },
     // No holder: a record, not a lock.
     spec: {},
@@ -91,15 +141,17 @@ export async function writeRestoreRecord(
     } catch (error) {
       if (statusOf(error) !== 404) throw recordError("read", namespace, error);
     }
+    const annotations = { ...(current?.metadata?.annotations ?? {}) };
+    change(annotations);
     try {
       if (current) {
         await api.replaceNamespacedLease({
           name: RESTORE_RECORD_NAME,
           namespace,
-          body: body(current.metadata?.resourceVersion),
+          body: body(annotations, current.metadata?.resourceVersion),
         });
       } else {
-        await api.createNamespacedLease({ namespace, body: body() });
+        await api.createNamespacedLease({ namespace, body: body(annotations) });
       }
       return;
     } catch (error) {
