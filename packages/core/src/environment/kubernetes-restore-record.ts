@@ -50,26 +50,39 @@ async function readAnnotations(
   }
 }
 
+/**
+ * One annotation's JSON object; undefined when absent or not JSON. Edited by hand into something else, a
+ * record counts as none: a restore then runs (never skipped wrongly), "latest" is resolved again.
+ */
+async function readJsonAnnotation<T>(
+  kc: KubeConfig,
+  namespace: string,
+  annotation: string,
+): Promise<Partial<T> | undefined> {
+  const raw = (await readAnnotations(kc, namespace))?.[annotation];
+  if (!raw) return undefined;
+  try {
+    const value: unknown = JSON.parse(raw);
+    return typeof value === "object" && value !== null ? (value as Partial<T>) : undefined;
+  } catch {
+    // Not JSON: no record (see above).
+    return undefined;
+  }
+}
+
 /** The record, or undefined when there is none (or it cannot be read as one: then nothing is skipped). */
 export async function readRestoreRecord(
   kc: KubeConfig,
   namespace: string,
 ): Promise<RestoreRecord | undefined> {
-  const raw = (await readAnnotations(kc, namespace))?.[ANNOTATION];
-  if (!raw) return undefined;
-  try {
-    const value = JSON.parse(raw) as Partial<RestoreRecord>;
-    if (typeof value.requestId !== "string" || typeof value.completedAt !== "string") return undefined;
-    return {
-      requestId: value.requestId,
-      completedAt: value.completedAt,
-      location: typeof value.location === "string" ? value.location : "",
-      ...(typeof value.backupId === "string" ? { backupId: value.backupId } : {}),
-    };
-  } catch {
-    // Edited by hand into something else: treated as no record, so the restore runs (never skipped wrongly).
-    return undefined;
-  }
+  const value = await readJsonAnnotation<RestoreRecord>(kc, namespace, ANNOTATION);
+  if (typeof value?.requestId !== "string" || typeof value.completedAt !== "string") return undefined;
+  return {
+    requestId: value.requestId,
+    completedAt: value.completedAt,
+    location: typeof value.location === "string" ? value.location : "",
+    ...(typeof value.backupId === "string" ? { backupId: value.backupId } : {}),
+  };
 }
 
 /** The restore under way, or undefined (none, or unreadable: then "latest" is resolved again). */
@@ -77,21 +90,11 @@ export async function readStartedRestore(
   kc: KubeConfig,
   namespace: string,
 ): Promise<StartedRestore | undefined> {
-  const raw = (await readAnnotations(kc, namespace))?.[STARTED_ANNOTATION];
-  if (!raw) return undefined;
-  try {
-    const value = JSON.parse(raw) as Partial<StartedRestore>;
-    if (
-      typeof value.requestId !== "string" ||
-      typeof value.name !== "string" ||
-      typeof value.startedAt !== "string"
-    )
-      return undefined;
-    return { requestId: value.requestId, name: value.name, startedAt: value.startedAt };
-  } catch {
-    // Edited by hand into something else: no pin, the archive is resolved as asked.
+  const value = await readJsonAnnotation<StartedRestore>(kc, namespace, STARTED_ANNOTATION);
+  const { requestId, name, startedAt } = value ?? {};
+  if (typeof requestId !== "string" || typeof name !== "string" || typeof startedAt !== "string")
     return undefined;
-  }
+  return { requestId, name, startedAt };
 }
 
 /** Creates or replaces the record of the last completed restore, and clears the started one. */
