@@ -508,6 +508,7 @@ describe("restore: a fault in the destructive phase leaves each database as it w
       await blocked;
       try {
         console.log(`restore whose switch fails after Neo4j serves the restored store: ${error.message}`);
+        for (const e of events) if (e.type === "warning") console.log(`  warning ${e.code}: ${e.message}`);
         expect(collision).toBeDefined();
         const order = events
           .filter((e) => e.type === "neo4j-serving" || e.type === "neo4j-stopped" || e.type === "warning")

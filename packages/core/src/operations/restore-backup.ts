@@ -538,7 +538,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
           "RESTORED_STORE_FAILED",
           `the restored Neo4j store did not start (${(error as Error).message}); putting the previous store back`,
         );
-        await held.freezeNeo4j();
+        await held.freezeNeo4j({ evenIfCancelled: true });
         await swap.rollBack();
         truth.neo4j = "rolled-back";
         await held.resumeNeo4j();
@@ -562,7 +562,8 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
     const refreezeForRollback = async () => {
       if (truth.neo4j !== "serving" || !swap) return;
       try {
-        const frozen = await held.freezeNeo4j();
+        // Also after SIGINT/SIGTERM: a cancelled restore puts the previous store back.
+        const frozen = await held.freezeNeo4j({ evenIfCancelled: true });
         await setExpiryScript(databaseExec, frozen, swap.rollbackScript());
         truth.neo4j = "loaded";
       } catch (error) {
