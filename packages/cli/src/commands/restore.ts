@@ -96,7 +96,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
       ? {
           requestId,
           name,
-          startedAt: pinned?.startedAt ?? new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+          startedAt: pinned?.startedAt ?? utcNowSeconds(),
         }
       : undefined;
   if (started) await noteStartedRestore(environment, started, ctx);
@@ -204,6 +204,11 @@ async function isFresh(
   return false;
 }
 
+/** Now, RFC 3339 UTC with whole seconds, as the restore record holds its times. */
+function utcNowSeconds(): string {
+  return new Date().toISOString().replace(/\.\d{3}Z$/, "Z");
+}
+
 /**
  * Records the restore under way for its request (or clears it). Only a retry's choice of archive depends on
  * it, so a failure is a warning that says so, not the restore's failure.
@@ -279,7 +284,7 @@ async function recordRestore(
   try {
     await environment.recordRestore?.({
       requestId,
-      completedAt: new Date().toISOString().replace(/\.\d{3}Z$/, "Z"),
+      completedAt: utcNowSeconds(),
       location: plan.location,
       backupId: plan.metadata.backupId,
     });

@@ -638,7 +638,7 @@ export async function restoreBackup(options: RestoreBackupOptions): Promise<Rest
       await Promise.allSettled(tasks);
       try {
         if (loads.signal.aborted) throw loads.signal.reason;
-        // Every dump is loaded and verified (and Neo4j, atomically restored, serves already).
+        // Every dump is loaded and verified (a staged Neo4j, atomically restored, serves already).
         if (pg) await pg.switchOver();
       } catch (error) {
         await refreezeForRollback();
