@@ -7,6 +7,7 @@ import {
   isBackupError,
   probeFreshness,
   type RestoreRecord,
+  recoverLeftovers,
   restoreBackup,
   type ServiceName,
   type StartedRestore,
@@ -65,7 +66,11 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     });
   }
   const decryptKey = await loadDecryptKey(cmd.decryptKey);
-  const info = await store.head(name);
+  const info = await store.head(name).catch(async (error: unknown) => {
+    if (pinned && selected && isBackupError(error, "ARTIFACT_NOT_FOUND"))
+      throw await pinnedArchiveGone(selected, pinned, store, error, ctx);
+    throw error;
+  });
   ctx.run?.archive(info.location, info.size);
   const environment = selected ?? (await selectEnvironment(cmd.global));
   if (!fresh) ctx.run?.environment(environment);
@@ -227,6 +232,45 @@ async function noteStartedRestore(
         : `could not clear the record of this restore request's archive (${(error as Error).message}): a new run of the same request restores that archive, not the latest`,
     );
   }
+}
+
+/**
+ * The archive a killed run of this request started with is gone since (a retention prune, deleted by hand).
+ * No other archive is restored in its place: the request resolved that one, and a newer archive may be a
+ * backup of what the killed run left. What that run left stopped is brought back (taking the operation lock
+ * does it; Neo4j's freeze helper puts its previous store back on its own once the dead run's lease runs
+ * out; `recoverLeftovers` waits for that); the record is cleared, as for any run that ended; the error
+ * names the archive.
+ */
+async function pinnedArchiveGone(
+  environment: Environment,
+  pinned: StartedRestore,
+  store: BackupStore,
+  cause: BackupError,
+  ctx: CommandContext,
+): Promise<BackupError> {
+  try {
+    await recoverLeftovers({
+      environment,
+      hostEnv: hostEnv(ctx.env),
+      signal: ctx.cancellation.signal,
+      onEvent: ctx.output.onEvent,
+    });
+  } catch (error) {
+    if (ctx.cancellation.signal.aborted) throw error;
+    ctx.output.warn(
+      `could not bring back what the killed run of this request stopped (${(error as Error).message}): the next operation does it`,
+    );
+  }
+  await noteStartedRestore(environment, undefined, ctx);
+  return new BackupError(
+    "ARTIFACT_NOT_FOUND",
+    `${pinned.name}, the archive a killed run of restore request ${pinned.requestId} started with (${pinned.startedAt}), is no longer in ${store.root}; nothing was restored`,
+    {
+      hint: "it was deleted since (a retention prune, by hand). To restore the latest archive now, run the restore again (chart: change restore.requestId); to restore that backup, restore a copy of it by name",
+      cause,
+    },
+  );
 }
 
 /** The archive to restore; with --only-if-fresh and --latest, undefined (after saying so) when there is none. */

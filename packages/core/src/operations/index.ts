@@ -18,6 +18,8 @@ export type { HostEnv } from "./deployment.js";
 export * from "./events.js";
 export type { FreshnessCredentials, FreshnessReport, ProbeFreshnessOptions } from "./freshness.js";
 export { FRESH_INFRAHUB, findFreshnessCredentials, probeFreshness } from "./freshness.js";
+export type { RecoverLeftoversOptions } from "./recover-leftovers.js";
+export { recoverLeftovers } from "./recover-leftovers.js";
 export type { RestoreBackupOptions, RestoreBackupResult, RestorePlan } from "./restore-backup.js";
 export { restoreBackup } from "./restore-backup.js";
 export type { StagingMode } from "./staging.js";
