@@ -95,6 +95,7 @@ export interface ObjectStore {
   pendingUploads(prefix: string, bucket?: string): Promise<string[]>;
   get(key: string, bucket?: string): Promise<Buffer>;
   put(key: string, body: Buffer, bucket?: string): Promise<void>;
+  delete(key: string, bucket?: string): Promise<void>;
   createBucket(name: string): Promise<void>;
   /** A hard quota in bytes on a bucket. */
   setQuota(bucket: string, bytes: number): Promise<void>;

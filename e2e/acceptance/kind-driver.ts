@@ -10,6 +10,7 @@ import { join } from "node:path";
 import { promisify } from "node:util";
 import {
   CreateBucketCommand,
+  DeleteObjectCommand,
   GetObjectCommand,
   ListMultipartUploadsCommand,
   ListObjectsV2Command,
@@ -191,6 +192,9 @@ export class KindDriver extends HelmReleaseReader implements AcceptanceDriver, A
       },
       put: async (key, body, bucket = BUCKET) => {
         await s3.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      },
+      delete: async (key, bucket = BUCKET) => {
+        await s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
       },
       createBucket: async (name) => {
         await s3.send(new CreateBucketCommand({ Bucket: name }));

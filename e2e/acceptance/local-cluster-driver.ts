@@ -4,7 +4,7 @@
 // pods run by the job pod runner (TEST DOUBLE of the kubelet) executing the CLI bundle the image ships.
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
-import { GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
+import { DeleteObjectCommand, GetObjectCommand, PutObjectCommand } from "@aws-sdk/client-s3";
 import {
   deployInfrahubFixture,
   digestInfrahubData,
@@ -276,6 +276,9 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
       },
       put: async (key, body, bucket = BUCKET) => {
         await client.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+      },
+      delete: async (key, bucket = BUCKET) => {
+        await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
       },
       createBucket: (name) => minio.createBucket(name),
       setQuota: (bucket, bytes) => minio.setBucketQuota(bucket, bytes),

@@ -615,8 +615,8 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
   describe("runs killed outright", () => {
     /**
      * Installs `release`, SIGKILLs its Job's pod (as an OOM kill would) once its log shows `marker`, and
-     * waits for the Job to end: its retry must take the dead run's lock over and bring Infrahub back first.
-     * Undefined when the driver cannot kill a pod's processes.
+     * waits for the Job to end (`Complete` unless `ends` says otherwise): its retry must take the dead run's
+     * lock over and bring Infrahub back first. Undefined when the driver cannot kill a pod's processes.
      */
     async function killedOnce(
       release: string,
@@ -625,6 +625,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       what: string,
       marker: RegExp,
       afterKill?: () => Promise<void>,
+      ends: "Complete" | "Failed" = "Complete",
     ) {
       const workloadsBefore = await d.workloads();
       void install(release, v);
@@ -648,8 +649,8 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
           .filter((line) => /LOCK|LEFTOVER|taking over|previous operation|Bolt port/.test(line))
           .join("\n")}`,
       );
-      expect(outcome.condition, logs).toBe("Complete");
-      expect(outcome.failedPods).toBe(1);
+      expect(outcome.condition, logs).toBe(ends);
+      expect(outcome.failedPods).toBe(ends === "Complete" ? 1 : 2);
       // The retry took the dead run's lock over and scaled back what it had stopped before anything else.
       expect(logs).toMatch(
         new RegExp(`taking over a stale operation lock .*${operation} by .*that process is gone`),
@@ -663,16 +664,16 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect((await d.workloads()).map((w) => [w.name, w.replicas])).toEqual(
         workloadsBefore.map((w) => [w.name, w.replicas]),
       );
-      return logs;
+      return { logs, exitCode: outcome.exitCode };
     }
 
     it("G4. a backup Job's pod OOM-killed while Infrahub is held down: its retry brings Infrahub back first, then backs up", async (ctx) => {
       const before = await d.data.digest();
       // Services stopped, Neo4j paused: the window an OOM kill of a streaming dump would hit.
       const v = plainBackup({ type: "s3", s3: s3("oom") });
-      const logs = await killedOnce("oom", v, "create", "the offline Neo4j dump", /dumping Neo4j database/);
-      if (logs === undefined) return ctx.skip("this driver cannot kill a pod's processes");
-      expect(logs).toMatch(/Backup created successfully/);
+      const killed = await killedOnce("oom", v, "create", "the offline Neo4j dump", /dumping Neo4j database/);
+      if (killed === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+      expect(killed.logs).toMatch(/Backup created successfully/);
       expect(await d.store.listKeys("oom/")).toHaveLength(1);
       expect(await d.data.digest()).toBe(before);
     });
@@ -689,7 +690,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       // The chart's defaults: restore.job.backoffLimit 1, and every exit but 137 fails the Job at once.
       // Services stopped, the previous Neo4j store set aside: the window an OOM kill of a load would hit.
       const v = restore(s3("pinned/", { latest: true }));
-      const logs = await killedOnce(
+      const killed = await killedOnce(
         "oomrestore",
         v,
         "restore",
@@ -703,7 +704,8 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
           await d.store.put("pinned/infrahub_backup_29991231_235959.tar.gz", damaged);
         },
       );
-      if (logs === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+      if (killed === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+      const { logs } = killed;
       expect(logs).toMatch(
         new RegExp(
           `Selected ${name.replaceAll(".", "\\.")}: the latest backup when this restore request was started`,
@@ -711,6 +713,42 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       );
       expect(logs).toMatch(/Restore completed successfully/);
       expect(await d.data.digest()).toBe(backupState.digest);
+    });
+
+    it("G5b. the archive a killed restore started with is deleted before its retry: the retry brings Infrahub back, restores nothing else, fails naming it", async (ctx) => {
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("before-pruned-restore");
+      const before = await d.data.digest();
+      const key = backupState.key ?? "";
+      const name = key.slice("oneshot/".length);
+      await d.store.put(`pruned/${name}`, await d.store.get(key));
+      const v = restore(s3("pruned/", { latest: true }));
+      const killed = await killedOnce(
+        "prunedrestore",
+        v,
+        "restore",
+        "the Neo4j load",
+        /loading Neo4j database/,
+        // A retention prune: the archive goes, a newer one (of whatever the deployment held then) is there.
+        async () => {
+          await d.store.delete(`pruned/${name}`);
+          await d.store.put(`pruned/infrahub_backup_29991231_235959.tar.gz`, await d.store.get(key));
+        },
+        "Failed",
+      );
+      if (killed === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+      const { logs, exitCode } = killed;
+      // Exit 5: not found (ARTIFACT_NOT_FOUND).
+      expect(exitCode, logs).toBe(5);
+      expect(logs).toMatch(
+        new RegExp(
+          `${name.replaceAll(".", "\\.")}, the archive a killed run of restore request \\w+ started with .*is no longer in .*pruned/; nothing was restored`,
+        ),
+      );
+      expect(logs).not.toMatch(/infrahub_backup_29991231_235959|Restore completed/);
+      expect(logs).not.toMatch(/could not clear the record/);
+      // The dead run's Neo4j freeze ends with its lease, putting the previous store back: nothing was lost.
+      expect(await d.data.digest()).toBe(before);
     });
   });
 
