@@ -413,6 +413,9 @@ describe("restore record (Lease infrahub-backup-last-restore) with the chart's R
     expect(await environment.startedRestore()).toEqual(started);
     // The last completed restore is kept beside it: a completed request is still skipped.
     expect(await environment.lastRestore()).toEqual(last);
+    // Past its last check (--only-if-fresh's second probe): kept, so a retry does not probe its data.
+    await environment.recordStartedRestore({ ...started, changing: true });
+    expect(await environment.startedRestore()).toEqual({ ...started, changing: true });
     await environment.recordStartedRestore(undefined);
     expect(await environment.startedRestore()).toBeUndefined();
     expect(await environment.lastRestore()).toEqual(last);

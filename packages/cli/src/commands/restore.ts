@@ -30,9 +30,26 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const { output } = ctx;
   const signal = ctx.cancellation.signal;
   const required: ServiceName[] = cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"];
+  // A run of this request that was killed recorded the archive it resolved: its retry restores that one,
+  // not a backup taken since (another release's, or the next scheduled one).
+  let selected: Environment | undefined;
+  let pinned: StartedRestore | undefined;
+  const pinsLatest = cmd.source.kind === "latest" && !cmd.dryRun && cmd.requestId !== undefined;
+  if (pinsLatest) {
+    selected = await selectEnvironment(cmd.global);
+    const started = await selected.startedRestore?.();
+    if (started?.requestId === cmd.requestId) pinned = started;
+  }
   let fresh: { environment: Environment; credentials: FreshnessCredentials } | undefined;
-  if (cmd.onlyIfFresh) {
-    const environment = await selectEnvironment(cmd.global);
+  if (cmd.onlyIfFresh && pinned?.changing) {
+    // Its data may be partly restored by now: a probe would take it for data to keep, and skip.
+    output.info(
+      `a run of this restore request (started ${pinned.startedAt}) was killed after its last freshness check, while it restored ${pinned.name}: the deployment may hold part of that archive's data, so it is restored again without probing`,
+      { request_id: pinned.requestId, filename: pinned.name },
+    );
+  } else if (cmd.onlyIfFresh) {
+    const environment = selected ?? (await selectEnvironment(cmd.global));
+    selected = environment;
     ctx.run?.environment(environment);
     await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
     // Found while the application services run: the second probe runs while they are stopped.
@@ -45,17 +62,11 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
         onEvent: ctx.output.onEvent,
       }),
     };
-    if (!(await isFresh(fresh, cmd, ctx, "first"))) return 0;
-  }
-  // A run of this request that was killed recorded the archive it resolved: its retry restores that one,
-  // not a backup taken since (another release's, or the next scheduled one).
-  let selected = fresh?.environment;
-  let pinned: StartedRestore | undefined;
-  const pinsLatest = cmd.source.kind === "latest" && !cmd.dryRun && cmd.requestId !== undefined;
-  if (pinsLatest) {
-    selected ??= await selectEnvironment(cmd.global);
-    const started = await selected.startedRestore?.();
-    if (started?.requestId === cmd.requestId) pinned = started;
+    if (!(await isFresh(fresh, cmd, ctx, "first"))) {
+      // Ended: a new run of this request resolves the latest archive anew.
+      if (pinned) await noteStartedRestore(environment, undefined, ctx);
+      return 0;
+    }
   }
   const source = await resolveOrNothing(cmd, ctx, pinned);
   if (!source) return 0;
@@ -102,6 +113,8 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
           requestId,
           name,
           startedAt: pinned?.startedAt ?? utcNowSeconds(),
+          // Still true for this run: it restores without probing.
+          ...(pinned?.changing ? { changing: true } : {}),
         }
       : undefined;
   if (started) await noteStartedRestore(environment, started, ctx);
@@ -119,7 +132,16 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     staging: cmd.staging,
     dryRun: cmd.dryRun,
     // Asked again once nothing writes: data that arrived while pass 1 ran is not replaced either.
-    ...(fresh ? { proceedOnceStopped: () => isFresh(fresh, cmd, ctx, "once-stopped") } : {}),
+    ...(fresh
+      ? {
+          proceedOnceStopped: async () => {
+            if (!(await isFresh(fresh, cmd, ctx, "once-stopped"))) return false;
+            // From here on the data may become this archive's: a killed run's retry must not probe it.
+            if (started) await noteStartedRestore(environment, { ...started, changing: true }, ctx);
+            return true;
+          },
+        }
+      : {}),
     signal,
     onEvent: output.onEvent,
   }).catch(async (error: unknown) => {
@@ -226,10 +248,13 @@ async function noteStartedRestore(
   try {
     await environment.recordStartedRestore?.(started);
   } catch (error) {
+    const why = (error as Error).message;
     ctx.output.warn(
-      started
-        ? `could not record the archive this restore request started with (${(error as Error).message}): if this run is killed, its retry restores the latest archive at that time`
-        : `could not clear the record of this restore request's archive (${(error as Error).message}): a new run of the same request restores that archive, not the latest`,
+      started?.changing
+        ? `could not record that this restore request now changes data (${why}): if this run is killed, a retry with --only-if-fresh may take the data for data to keep, and skip`
+        : started
+          ? `could not record the archive this restore request started with (${why}): if this run is killed, its retry restores the latest archive at that time`
+          : `could not clear the record of this restore request's archive (${why}): a new run of the same request restores that archive, not the latest`,
     );
   }
 }

@@ -58,6 +58,11 @@ export interface StartedRestore {
   name: string;
   /** ISO 8601, UTC. */
   startedAt: string;
+  /**
+   * True once the run passed its last check before changing data (`--only-if-fresh`'s second probe): the
+   * deployment may hold part of this archive's data since, which a retry must not take for data to keep.
+   */
+  changing?: boolean;
 }
 
 /** Facts about how Neo4j runs in this deployment. */

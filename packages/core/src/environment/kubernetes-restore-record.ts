@@ -91,10 +91,10 @@ export async function readStartedRestore(
   namespace: string,
 ): Promise<StartedRestore | undefined> {
   const value = await readJsonAnnotation<StartedRestore>(kc, namespace, STARTED_ANNOTATION);
-  const { requestId, name, startedAt } = value ?? {};
+  const { requestId, name, startedAt, changing } = value ?? {};
   if (typeof requestId !== "string" || typeof name !== "string" || typeof startedAt !== "string")
     return undefined;
-  return { requestId, name, startedAt };
+  return { requestId, name, startedAt, ...(changing === true ? { changing } : {}) };
 }
 
 /** Creates or replaces the record of the last completed restore, and clears the started one. */
