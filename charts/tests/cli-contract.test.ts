@@ -10,12 +10,16 @@ import { type ParsedCommand, parseCommandLine } from "../../packages/cli/src/par
 import { ciValuesFiles, container, type K8sObject, render } from "./helm.ts";
 
 const NAMESPACE = "infrahub";
+const JOB_UID = "0b5c3f7e-2d1a-4c8e-9f60-7a1d2e3b4c5d";
 
 function resolveEnv(obj: K8sObject): Record<string, string> {
   const env: Record<string, string> = {};
   for (const e of container(obj).env ?? []) {
     if (e.value !== undefined) env[e.name] = String(e.value);
     else if (e.valueFrom?.fieldRef?.fieldPath === "metadata.namespace") env[e.name] = NAMESPACE;
+    // The Job controller's label on its pods (a UUID), as the kubelet resolves it.
+    else if (e.valueFrom?.fieldRef?.fieldPath === "metadata.labels['batch.kubernetes.io/controller-uid']")
+      env[e.name] = JOB_UID;
     else if (e.valueFrom?.secretKeyRef)
       env[e.name] = `secret:${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`;
     else if (e.valueFrom?.configMapKeyRef) env[e.name] = `configmap:${e.valueFrom.configMapKeyRef.name}`;
@@ -193,7 +197,8 @@ describe("chart ↔ CLI contract: the CLI parses every rendered pod into the com
         expect(cmd.global.s3).toMatchObject({ bucket: s3.bucket, prefix: s3.prefix || undefined });
         expect(cmd.waitReadyMs).toBe(durationMs(o.waitReady));
         expect(cmd.excludeTaskManager).toBe(Boolean(o.excludeTaskmanager));
-        expect([cmd.requestId, cmd.dryRun, cmd.yes]).toEqual([undefined, false, true]);
+        // Its Job's uid: the same request for the Job's retry, a new one for each install.
+        expect([cmd.requestId, cmd.dryRun, cmd.yes]).toEqual([JOB_UID, false, true]);
       } else if (component === "drill") {
         if (cmd.command !== "drill") throw new Error(`expected drill, got ${cmd.command}`);
         const d = v.drill;

@@ -1133,11 +1133,19 @@ describe("restore on a fresh install (issue 23)", () => {
       INFRAHUB_S3_PREFIX: "prod",
       INFRAHUB_S3_ENDPOINT: "http://m:9000",
       AWS_ACCESS_KEY_ID: { secretKeyRef: { name: "s3", key: "AWS_ACCESS_KEY_ID" } },
+      // The Job's own uid: one request per install, the same for a retry of a run killed outright.
+      INFRAHUB_RESTORE_REQUEST_ID: {
+        fieldRef: { fieldPath: "metadata.labels['batch.kubernetes.io/controller-uid']" },
+      },
     });
-    // The exec Role's identity; a deadline and the pod failure policy as every restore.
+    // The exec Role's identity; a deadline and the pod failure policy as every restore: only a pod killed
+    // outright (137) is retried, once.
     expect(podSpec(job).serviceAccountName).toBe("infrahub-backup");
-    expect([job.spec.backoffLimit, job.spec.activeDeadlineSeconds]).toEqual([0, 14400]);
-    expect(job.spec.podFailurePolicy.rules[1].onExitCodes.containerName).toBe("restore-on-install");
+    expect([job.spec.backoffLimit, job.spec.activeDeadlineSeconds]).toEqual([1, 14400]);
+    expect(job.spec.podFailurePolicy.rules[1]).toEqual({
+      action: "FailJob",
+      onExitCodes: { containerName: "restore-on-install", operator: "NotIn", values: [137] },
+    });
     // The scheduled backup is still there; nothing else restores.
     expect(parseObjects(res.stdout).map((o) => o.kind)).toEqual(
       expect.arrayContaining(["CronJob", "Job", "Role"]),

@@ -494,6 +494,14 @@ spec:
         {{- end }}
       env:
         {{- include "infrahub-backup.env" (dict "root" $root "component" .component) | trim | nindent 8 }}
+        {{- if eq .component "restore-on-install" }}
+        # One request per install-time Job, the same for its retry: a retry of a run killed outright
+        # restores the archive that run resolved, also when part of its data is already there.
+        - name: INFRAHUB_RESTORE_REQUEST_ID
+          valueFrom:
+            fieldRef:
+              fieldPath: metadata.labels['batch.kubernetes.io/controller-uid']
+        {{- end }}
         {{- if not $s3Only }}
         - name: INFRAHUB_BACKUP_DIR
           value: {{ $storage.path | quote }}
@@ -628,11 +636,11 @@ podFailurePolicy:
       onPodConditions:
         - type: DisruptionTarget
           status: "True"
-{{- if eq .component "restore" }}
+{{- if has .component (list "restore" "restore-on-install") }}
     # A restore that failed has put everything back and says why: a person looks before it runs again.
     # Only a pod killed outright (137: an OOM kill, SIGKILL) is retried (backoffLimit): killed, it left
     # Infrahub scaled down, and its retry takes the dead run's lock over, brings Infrahub back, and
-    # restores from the start.
+    # restores the archive the killed run had resolved from the start.
     - action: FailJob
       onExitCodes:
         containerName: {{ .component }}
