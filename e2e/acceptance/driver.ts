@@ -66,6 +66,11 @@ export interface FreshInstall {
   waitForJobEnd(job: string, timeoutMs: number): Promise<JobOutcome>;
   logs(job: string): Promise<string>;
   workloads(): Promise<Workload[]>;
+  /**
+   * As `AcceptanceDriver.oomKill`, for a Job in this namespace; with `once`, as soon as the pod's output
+   * matches it (a window of a second). Undefined when the driver cannot.
+   */
+  oomKill(job: string, once?: RegExp): Promise<void> | undefined;
 }
 
 export interface ClusterEvent {

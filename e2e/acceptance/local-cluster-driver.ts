@@ -235,9 +235,15 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
       const reader = new KubeReader(client, NAMESPACE);
       await reader.waitForReady(120_000);
       const freshHelm = helmFor(umbrella.dir, FRESH_NAMESPACE);
-      const fresh = new FreshUmbrella(freshHelm, new KubeReader(client, FRESH_NAMESPACE), freshObjects, {
-        readwrite: secretNames.readwrite,
-      });
+      const fresh = new FreshUmbrella(
+        freshHelm,
+        new KubeReader(client, FRESH_NAMESPACE),
+        runner,
+        freshObjects,
+        {
+          readwrite: secretNames.readwrite,
+        },
+      );
       return new LocalClusterDriver(
         cluster,
         stack,
@@ -397,14 +403,8 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
   }
 
   /** SIGKILL to the process group the job pod runner started for the Job's current pod. */
-  oomKill(job: string): Promise<void> {
-    return (async () => {
-      const pod = await this.reader.pod(job);
-      if (!pod) throw new Error(`Job ${job} has no pod`);
-      const run = await this.runner.waitForRun((r) => r.uid === pod.metadata.uid, 120_000);
-      run.kill("SIGKILL");
-      await run.done;
-    })();
+  oomKill(job: string, once?: RegExp): Promise<void> {
+    return killJobPod(this.runner, this.reader, job, once);
   }
 
   /** Requests of the backup pods' ServiceAccounts (`<release>-infrahub-backup`) since startRecording. */
@@ -443,16 +443,47 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
   }
 }
 
+/**
+ * SIGKILL to the process group the job pod runner started for the Job's current pod — with `once`, as soon
+ * as its output matches (read from the runner every 20 ms, not through the API server, so that a window of
+ * a second is hit); resolves when the process ended.
+ */
+async function killJobPod(
+  runner: JobPodRunner,
+  reader: KubeReader,
+  job: string,
+  once?: RegExp,
+): Promise<void> {
+  const pod = await reader.pod(job);
+  if (!pod) throw new Error(`Job ${job} has no pod`);
+  const run = await runner.waitForRun((r) => r.uid === pod.metadata.uid, 120_000);
+  let ended = false;
+  void run.done.then(() => {
+    ended = true;
+  });
+  while (once && !once.test(run.logs())) {
+    if (ended) throw new Error(`Job ${job}'s pod ended before its output matched ${once}:\n${run.logs()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  run.kill("SIGKILL");
+  await run.done;
+}
+
 /** The fresh-install namespace: releases of the umbrella chart, read through the API server. */
 class FreshUmbrella extends HelmReleaseReader implements FreshInstall {
   readonly namespace = FRESH_NAMESPACE;
   constructor(
     helm: HelmCli,
     reader: KubeReader,
+    private readonly runner: JobPodRunner,
     readonly infrahubObjects: KubeObject[],
     readonly secrets: { readwrite: string },
   ) {
     super(helm, reader);
+  }
+
+  oomKill(job: string, once?: RegExp): Promise<void> {
+    return killJobPod(this.runner, this.reader, job, once);
   }
 
   override install(release: string, values: Values, options: { databaseMinReadySeconds?: number } = {}) {

@@ -832,6 +832,54 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(await d.data.digest()).toBe(backupState.digest);
       for (const w of r.workloads) expect(w.readyReplicas, `${w.kind} ${w.name}`).toBe(w.replicas);
     });
+
+    it("F4. the install-time restore's pod killed outright once the restored graph serves: its retry brings Infrahub back and restores the same archive again, not taking that data for data to keep", async (ctx) => {
+      const fresh = d.fresh;
+      const made = d.data.makeFresh();
+      if (!fresh || !made)
+        return ctx.skip("this driver cannot make a fresh deployment in a second namespace");
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await made;
+      const key = backupState.key ?? "";
+      const name = key.slice("oneshot/".length);
+      await d.store.put(`oninstall-killed/${name}`, await d.store.get(key));
+      // `helm install` waits for the hook Job: it resolves once the retry has ended.
+      const helm = fresh.install("infrahub", onInstall(fresh, "oninstall-killed/"));
+      const job = await fresh.waitForJob("infrahub", 2 * MIN);
+      // The restored graph serves; PostgreSQL is switched in right after, the services not started yet (a
+      // window of ~1 s): a probe of the deployment now finds data, this archive's.
+      const killed = fresh.oomKill(job, /Neo4j serving database \w+ again/);
+      if (!killed) return ctx.skip("this driver cannot kill a pod's processes");
+      await killed;
+      const killedAt = Date.now();
+      // A newer archive meanwhile (the next scheduled backup of another deployment): not the one restored.
+      const damaged = Buffer.from(await d.store.get(key));
+      damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0xff;
+      await d.store.put("oninstall-killed/infrahub_backup_29991231_235959.tar.gz", damaged);
+      const outcome = await fresh.waitForJobEnd(job, 5 * MIN);
+      const logs = await fresh.logs(job);
+      const installed = await helm;
+      console.log(
+        `acceptance: restore on install killed once the restored graph serves: Job ${outcome.condition} ${((Date.now() - killedAt) / 1000).toFixed(1)} s after the kill`,
+      );
+      const workloads = await fresh.workloads();
+      const removed = await fresh.uninstall("infrahub");
+      expect(removed.ok, removed.output).toBe(true);
+      expect(installed.ok, installed.output).toBe(true);
+      expect([outcome.condition, outcome.failedPods], logs).toEqual(["Complete", 1]);
+      // Its data partly restored, the retry does not take it for data to keep.
+      expect(logs).toMatch(/was killed after its last freshness check, while it restored/);
+      expect(logs).not.toMatch(/skipped: /);
+      expect(logs).toMatch(/taking over a stale operation lock .*restore by .*that process is gone/);
+      expect(logs).toMatch(
+        new RegExp(
+          `Selected ${name.replaceAll(".", "\\.")}: the latest backup when this restore request was started`,
+        ),
+      );
+      expect(logs).toMatch(/Restore completed successfully/);
+      expect(await d.data.digest()).toBe(backupState.digest);
+      for (const w of workloads) expect(w.readyReplicas, `${w.kind} ${w.name}`).toBe(w.replicas);
+    });
   });
 
   describe("local storage", () => {
