@@ -454,8 +454,8 @@ async function killJobPod(
   job: string,
   once?: RegExp,
 ): Promise<void> {
-  const pod = await reader.pod(job);
-  if (!pod) throw new Error(`Job ${job} has no pod`);
+  // The newest pod still running: one of an earlier Job of the same name may not be collected yet.
+  const pod = await waitForLivePod(reader, job, 120_000);
   const run = await runner.waitForRun((r) => r.uid === pod.metadata.uid, 120_000);
   let ended = false;
   void run.done.then(() => {
@@ -467,6 +467,16 @@ async function killJobPod(
   }
   run.kill("SIGKILL");
   await run.done;
+}
+
+async function waitForLivePod(reader: KubeReader, job: string, timeoutMs: number): Promise<KubeObject> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const pod = await reader.pod(job);
+    if (pod && !["Succeeded", "Failed"].includes(String(pod.status?.phase))) return pod;
+    if (Date.now() > deadline) throw new Error(`Job ${job} has no running pod after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
 }
 
 /** The fresh-install namespace: releases of the umbrella chart, read through the API server. */

@@ -138,6 +138,20 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
 
   const backupState: { digest?: string; key?: string; archive?: Buffer } = {};
   let restoreWorkloadsBefore: Awaited<ReturnType<AcceptanceDriver["workloads"]>> = [];
+  /** Scenario 5's archive copied under `prefix` (a `latest` of its own); its name there and its bytes. */
+  async function copyBackupTo(prefix: string): Promise<{ name: string; archive: Buffer }> {
+    const key = backupState.key ?? "";
+    const archive = await d.store.get(key);
+    const name = key.slice("oneshot/".length);
+    await d.store.put(`${prefix}${name}`, archive);
+    return { name, archive };
+  }
+  /** A damaged copy of `archive`, newer than any backup, under `prefix`: restoring it would fail. */
+  async function putNewerDamaged(prefix: string, archive: Buffer): Promise<void> {
+    const damaged = Buffer.from(archive);
+    damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0xff;
+    await d.store.put(`${prefix}infrahub_backup_29991231_235959.tar.gz`, damaged);
+  }
   /** Scenario 8's restore Job: scenario 18 is about the same run (it restored onto changed data). */
   let restoreRun: { outcome: JobOutcome; logs: string } | undefined;
 
@@ -683,10 +697,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await d.data.change("before-oom-restore");
       expect(await d.data.digest()).not.toBe(backupState.digest);
       // `--latest` in a prefix of its own, holding scenario 5's archive.
-      const key = backupState.key ?? "";
-      const archive = await d.store.get(key);
-      const name = key.slice("oneshot/".length);
-      await d.store.put(`pinned/${name}`, archive);
+      const { name, archive } = await copyBackupTo("pinned/");
       // The chart's defaults: restore.job.backoffLimit 1, and every exit but 137 fails the Job at once.
       // Services stopped, the previous Neo4j store set aside: the window an OOM kill of a load would hit.
       const v = restore(s3("pinned/", { latest: true }));
@@ -698,11 +709,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         /loading Neo4j database/,
         // A newer archive arrives before the retry (another release's backup, the next scheduled one): the
         // retry must restore what its request started with. This one is damaged: restoring it would fail.
-        async () => {
-          const damaged = Buffer.from(archive);
-          damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0xff;
-          await d.store.put("pinned/infrahub_backup_29991231_235959.tar.gz", damaged);
-        },
+        () => putNewerDamaged("pinned/", archive),
       );
       if (killed === undefined) return ctx.skip("this driver cannot kill a pod's processes");
       const { logs } = killed;
@@ -719,9 +726,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(backupState.key, "scenario 5 left no archive").toBeDefined();
       await d.data.change("before-pruned-restore");
       const before = await d.data.digest();
-      const key = backupState.key ?? "";
-      const name = key.slice("oneshot/".length);
-      await d.store.put(`pruned/${name}`, await d.store.get(key));
+      const { name, archive } = await copyBackupTo("pruned/");
       const v = restore(s3("pruned/", { latest: true }));
       const killed = await killedOnce(
         "prunedrestore",
@@ -732,7 +737,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         // A retention prune: the archive goes, a newer one (of whatever the deployment held then) is there.
         async () => {
           await d.store.delete(`pruned/${name}`);
-          await d.store.put(`pruned/infrahub_backup_29991231_235959.tar.gz`, await d.store.get(key));
+          await d.store.put("pruned/infrahub_backup_29991231_235959.tar.gz", archive);
         },
         "Failed",
       );
@@ -840,12 +845,16 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
         return ctx.skip("this driver cannot make a fresh deployment in a second namespace");
       expect(backupState.key, "scenario 5 left no archive").toBeDefined();
       await made;
-      const key = backupState.key ?? "";
-      const name = key.slice("oneshot/".length);
-      await d.store.put(`oninstall-killed/${name}`, await d.store.get(key));
+      const { name, archive } = await copyBackupTo("oninstall-killed/");
+      // An earlier install's hook Job of the same name stays until this install's hook replaces it.
+      const earlier = new Set((await fresh.jobs("infrahub")).map((j) => j.uid));
       // `helm install` waits for the hook Job: it resolves once the retry has ended.
       const helm = fresh.install("infrahub", onInstall(fresh, "oninstall-killed/"));
-      const job = await fresh.waitForJob("infrahub", 2 * MIN);
+      const job = await waitFor(
+        "this install's hook Job",
+        2 * MIN,
+        async () => (await fresh.jobs("infrahub")).find((j) => !earlier.has(j.uid))?.name,
+      );
       // The restored graph serves; PostgreSQL is switched in right after, the services not started yet (a
       // window of ~1 s): a probe of the deployment now finds data, this archive's.
       const killed = fresh.oomKill(job, /Neo4j serving database \w+ again/);
@@ -853,9 +862,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       await killed;
       const killedAt = Date.now();
       // A newer archive meanwhile (the next scheduled backup of another deployment): not the one restored.
-      const damaged = Buffer.from(await d.store.get(key));
-      damaged[damaged.length >> 1] = (damaged[damaged.length >> 1] ?? 0) ^ 0xff;
-      await d.store.put("oninstall-killed/infrahub_backup_29991231_235959.tar.gz", damaged);
+      await putNewerDamaged("oninstall-killed/", archive);
       const outcome = await fresh.waitForJobEnd(job, 5 * MIN);
       const logs = await fresh.logs(job);
       const installed = await helm;
