@@ -21,9 +21,9 @@ export interface RecoverLeftoversOptions {
  * must fail before its own operation starts (a restore whose archive is gone), so that it does not leave
  * Infrahub stopped. Taking the operation lock scales back the services the dead run stopped; when the lock
  * was taken over from it, this waits until Neo4j serves again (the dead run's freeze ends with its lease,
- * putting back a store it had set aside). Resolves true when a dead run's lock was taken over.
+ * putting back a store it had set aside).
  */
-export async function recoverLeftovers(options: RecoverLeftoversOptions): Promise<boolean> {
+export async function recoverLeftovers(options: RecoverLeftoversOptions): Promise<void> {
   const { environment, signal } = options;
   const onEvent = options.onEvent ?? ignoreEvents;
   await using lock = await environment.lock({
@@ -31,8 +31,7 @@ export async function recoverLeftovers(options: RecoverLeftoversOptions): Promis
     onWarning: (message) => onEvent(warning("LOCK", message)),
     ...(signal ? { signal } : {}),
   });
-  if (lock.tookOverFrom === undefined) return false;
+  if (lock.tookOverFrom === undefined) return;
   const credentials = await findNeo4jCredentials(environment, options.hostEnv ?? {}, onEvent);
   await waitForLeftFrozenNeo4j(await environment.executor("database"), credentials, onEvent, signal);
-  return true;
 }
