@@ -24,6 +24,7 @@ import {
   type TempDir,
   tempDir,
   toolDir,
+  waitUntil,
 } from "@infrahub-backup/testkit";
 import { startCliPodRunner } from "../../charts/tests/cli-pod-runner.js";
 import { assembleUmbrella } from "../../charts/tests/umbrella.js";
@@ -470,13 +471,17 @@ async function killJobPod(
 }
 
 async function waitForLivePod(reader: KubeReader, job: string, timeoutMs: number): Promise<KubeObject> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const pod = await reader.pod(job);
-    if (pod && !["Succeeded", "Failed"].includes(String(pod.status?.phase))) return pod;
-    if (Date.now() > deadline) throw new Error(`Job ${job} has no running pod after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  let live: KubeObject | undefined;
+  await waitUntil(
+    `a running pod of Job ${job}`,
+    async () => {
+      const pod = await reader.pod(job);
+      live = pod && !["Succeeded", "Failed"].includes(String(pod.status?.phase)) ? pod : undefined;
+      return live !== undefined;
+    },
+    { timeoutMs, intervalMs: 100 },
+  );
+  return live as KubeObject;
 }
 
 /** The fresh-install namespace: releases of the umbrella chart, read through the API server. */
