@@ -176,6 +176,26 @@ describe("S3 error mapping", () => {
     });
     expect(mapS3Error(creds, ctx).code).toBe("STORAGE_CREDENTIALS");
   });
+  it("says a connection was cut when it was reset, though the SDK's handler names that TimeoutError", () => {
+    // The shape @smithy/node-http-handler rejects with when a store (or a proxy) resets the connection.
+    const reset = Object.assign(new Error("connect ECONNRESET 127.0.0.1:9000"), {
+      name: "TimeoutError",
+      code: "ECONNRESET",
+      $metadata: { attempts: 3 },
+    });
+    const mapped = mapS3Error(reset, ctx);
+    expect(mapped.code).toBe("STORAGE_UNREACHABLE");
+    expect(mapped.message).toBe(
+      "the connection to S3 at http://s3:9000 was cut (ECONNRESET) during UploadPart on s3://backups/infrahub/x.tar.gz",
+    );
+    expect(mapped.hint).toMatch(/resets the connection/);
+    // A socket that timed out is still a timeout.
+    const timedOut = Object.assign(new Error("connect ETIMEDOUT 10.0.0.1:9000"), {
+      name: "TimeoutError",
+      code: "ETIMEDOUT",
+    });
+    expect(mapS3Error(timedOut, ctx).message).toMatch(/stopped answering .*: the request timed out$/);
+  });
   it("names the endpoint, the phase and the deadline that ran out when a request times out", () => {
     const idle = Object.assign(
       new Error(

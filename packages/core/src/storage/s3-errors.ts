@@ -122,6 +122,9 @@ const TLS_CODES = new Set([
   "EPROTO",
 ]);
 
+/** Network codes of a connection that was made, then cut (by the store, a proxy, a firewall). */
+const CUT_CODES = new Set(["ECONNRESET", "EPIPE", "ECONNABORTED", "UND_ERR_SOCKET"]);
+
 const NETWORK_CODES = new Set([
   "ECONNREFUSED",
   "ECONNRESET",
@@ -280,7 +283,11 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
       "another writer replaced or removed the object; retry",
     );
   }
-  if (timeoutKind(error) !== undefined || has("TimeoutError")) {
+  // The SDK's HTTP handler names a reset or broken connection (ECONNRESET, EPIPE) "TimeoutError" too, to
+  // retry it alike: reported as what it is (a store, proxy or firewall that cut the connection), not as
+  // silence.
+  const connectionFailed = codes.some((c) => NETWORK_CODES.has(c) && c !== "ETIMEDOUT");
+  if (timeoutKind(error) !== undefined || (has("TimeoutError") && !connectionFailed)) {
     return s3StallError(ctx, {
       cause: error,
       attempts: (error as SdkLikeError | undefined)?.$metadata?.attempts,
@@ -294,9 +301,12 @@ export function mapS3Error(error: unknown, ctx: S3ErrorContext): BackupError {
     );
   }
   if (codes.some((c) => NETWORK_CODES.has(c)) || has("RequestTimeout")) {
+    const code = codes.find((c) => NETWORK_CODES.has(c)) ?? codes[0];
     return make(
       "STORAGE_UNREACHABLE",
-      `cannot reach ${endpointName(ctx)} (${codes.find((c) => NETWORK_CODES.has(c)) ?? codes[0]}) ${during(ctx)}`,
+      code !== undefined && CUT_CODES.has(code)
+        ? `the connection to ${endpointName(ctx)} was cut (${code}) ${during(ctx)}`
+        : `cannot reach ${endpointName(ctx)} (${code}) ${during(ctx)}`,
       (ctx.operation === "UploadPart" || ctx.operation === "PutObject") && has("ECONNRESET", "EPIPE")
         ? "check the endpoint URL, proxies and network policies; a store that refuses an upload early (quota, permissions) also resets the connection"
         : "check the endpoint URL, DNS, proxies and network policies",
