@@ -114,6 +114,8 @@ export interface S3Faults {
   cutUploadsAfter(bytes: number): void;
   /** True once a cut happened since the last `cutUploadsAfter`. */
   wasCut(): boolean;
+  /** Resets every connection, open and new: the object store is unreachable until `pass`. */
+  refuse(): void;
   pass(): void;
 }
 

@@ -298,6 +298,7 @@ export class LocalClusterDriver extends HelmReleaseReader implements AcceptanceD
       endpoint: proxy.endpoint,
       cutUploadsAfter: (bytes) => proxy.setMode({ kind: "cutAfter", bytes, direction: "up" }),
       wasCut: () => proxy.cut,
+      refuse: () => proxy.setMode({ kind: "reset" }),
       pass: () => proxy.setMode({ kind: "pass" }),
     };
   }

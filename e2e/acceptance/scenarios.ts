@@ -755,6 +755,42 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       // The dead run's Neo4j freeze ends with its lease, putting the previous store back: nothing was lost.
       expect(await d.data.digest()).toBe(before);
     });
+
+    it("G5c. the object store is unreachable when a killed restore's retry starts: the retry brings Infrahub back, then fails naming the store", async (ctx) => {
+      const faults = d.faults;
+      if (!faults) return ctx.skip("this driver has no fault proxy in front of the object store");
+      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
+      await d.data.change("before-unreachable-restore");
+      const before = await d.data.digest();
+      // A named archive (`key`): the retry of any restore request, not only `latest`'s, brings Infrahub back.
+      const { name } = await copyBackupTo("unreachable/");
+      const v = restore(s3("unreachable/", { key: `unreachable/${name}`, endpoint: faults.endpoint }));
+      try {
+        const killed = await killedOnce(
+          "unreachablerestore",
+          v,
+          "restore",
+          "the Neo4j load",
+          /loading Neo4j database/,
+          async () => faults.refuse(),
+          "Failed",
+        );
+        if (killed === undefined) return ctx.skip("this driver cannot kill a pod's processes");
+        const { logs, exitCode } = killed;
+        // Exit 9: other storage failure (STORAGE_UNREACHABLE), naming the store and the archive.
+        expect(exitCode, logs).toBe(9);
+        expect(logs).toMatch(
+          new RegExp(
+            `level=error msg=".*the connection to S3 at .* was cut \\(ECONNRESET\\) .*unreachable/${name.replaceAll(".", "\\.")}`,
+          ),
+        );
+        expect(logs).not.toMatch(/Restore completed|could not bring back/);
+      } finally {
+        faults.pass();
+      }
+      // The dead run's Neo4j freeze ended with its lease, putting the previous store back: nothing was lost.
+      expect(await d.data.digest()).toBe(before);
+    });
   });
 
   describe("issue 23: restore on a fresh install (restoreOnInstall)", () => {

@@ -30,22 +30,28 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   const { output } = ctx;
   const signal = ctx.cancellation.signal;
   const required: ServiceName[] = cmd.excludeTaskManager ? ["database"] : ["database", "task-manager-db"];
-  // A run of this request that was killed recorded the archive it resolved: its retry restores that one,
-  // not a backup taken since (another release's, or the next scheduled one).
+  // A run of a restore request records the archive it restores until it ends (where the deployment records
+  // restores: Kubernetes). A record of this request found here is a run that was killed.
   let selected: Environment | undefined;
-  let pinned: StartedRestore | undefined;
-  const pinsLatest = cmd.source.kind === "latest" && !cmd.dryRun && cmd.requestId !== undefined;
-  if (pinsLatest) {
+  let killed: StartedRestore | undefined;
+  const recordsRequest = !cmd.dryRun && cmd.requestId !== undefined;
+  if (recordsRequest) {
     selected = await selectEnvironment(cmd.global);
     const started = await selected.startedRestore?.();
-    if (started?.requestId === cmd.requestId) pinned = started;
+    if (started?.requestId === cmd.requestId) killed = started;
+    // Whatever this run does next — probe and skip, fail before it restores (storage unreachable, a key
+    // missing, the archive gone) — Infrahub is not left as the killed run left it.
+    if (killed) await bringBackAfterKilledRun(selected, ctx);
   }
+  // With --latest, the killed run's archive is the one restored, not a backup taken since (another
+  // release's, or the next scheduled one).
+  const pinned = cmd.source.kind === "latest" ? killed : undefined;
   let fresh: { environment: Environment; credentials: FreshnessCredentials } | undefined;
-  if (cmd.onlyIfFresh && pinned?.changing) {
+  if (cmd.onlyIfFresh && killed?.changing) {
     // Its data may be partly restored by now: a probe would take it for data to keep, and skip.
     output.info(
-      `a run of this restore request (started ${pinned.startedAt}) was killed after its last freshness check, while it restored ${pinned.name}: the deployment may hold part of that archive's data, so it is restored again without probing`,
-      { request_id: pinned.requestId, filename: pinned.name },
+      `a run of this restore request (started ${killed.startedAt}) was killed after its last freshness check, while it restored ${killed.name}: the deployment may hold part of that archive's data, so it is restored again without probing`,
+      { request_id: killed.requestId, filename: killed.name },
     );
   } else if (cmd.onlyIfFresh) {
     const environment = selected ?? (await selectEnvironment(cmd.global));
@@ -64,7 +70,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
     };
     if (!(await isFresh(fresh, cmd, ctx, "first"))) {
       // Ended: a new run of this request resolves the latest archive anew.
-      if (pinned) await noteStartedRestore(environment, undefined, ctx);
+      if (killed) await noteStartedRestore(environment, undefined, ctx);
       return 0;
     }
   }
@@ -108,13 +114,13 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   // --only-if-fresh waited before its probe already.
   if (!fresh) await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
   const started: StartedRestore | undefined =
-    pinsLatest && requestId !== undefined
+    recordsRequest && requestId !== undefined
       ? {
           requestId,
           name,
-          startedAt: pinned?.startedAt ?? utcNowSeconds(),
+          startedAt: killed?.startedAt ?? utcNowSeconds(),
           // Still true for this run: it restores without probing.
-          ...(pinned?.changing ? { changing: true } : {}),
+          ...(killed?.changing ? { changing: true } : {}),
         }
       : undefined;
   if (started) await noteStartedRestore(environment, started, ctx);
@@ -260,20 +266,14 @@ async function noteStartedRestore(
 }
 
 /**
- * The archive a killed run of this request started with is gone since (a retention prune, deleted by hand).
- * No other archive is restored in its place: the request resolved that one, and a newer archive may be a
- * backup of what the killed run left. What that run left stopped is brought back (taking the operation lock
- * does it; Neo4j's freeze helper puts its previous store back on its own once the dead run's lease runs
- * out; `recoverLeftovers` waits for that); the record is cleared, as for any run that ended; the error
- * names the archive.
+ * A run of this request was killed (it left its started-restore record): what it stopped is brought back
+ * before anything else — taking the operation lock scales back the services it stopped; when the lock was
+ * taken over, `recoverLeftovers` waits until Neo4j serves again (the dead run's freeze ends with its lease,
+ * putting back a store it had set aside). A retry that goes on to restore stops them again; one that
+ * skips or fails first leaves Infrahub running, not down until the next operation. A failure here is a
+ * warning: the restore's own lock tries again.
  */
-async function pinnedArchiveGone(
-  environment: Environment,
-  pinned: StartedRestore,
-  store: BackupStore,
-  cause: BackupError,
-  ctx: CommandContext,
-): Promise<BackupError> {
+async function bringBackAfterKilledRun(environment: Environment, ctx: CommandContext): Promise<void> {
   try {
     await recoverLeftovers({
       environment,
@@ -284,9 +284,24 @@ async function pinnedArchiveGone(
   } catch (error) {
     if (ctx.cancellation.signal.aborted) throw error;
     ctx.output.warn(
-      `could not bring back what the killed run of this request stopped (${(error as Error).message}): the next operation does it`,
+      `could not bring back what a killed run of this restore request stopped (${(error as Error).message}): the next operation does it`,
     );
   }
+}
+
+/**
+ * The archive a killed run of this request started with is gone since (a retention prune, deleted by hand).
+ * No other archive is restored in its place: the request resolved that one, and a newer archive may be a
+ * backup of what the killed run left (brought back by `bringBackAfterKilledRun`). The record is cleared, as
+ * for any run that ended; the error names the archive.
+ */
+async function pinnedArchiveGone(
+  environment: Environment,
+  pinned: StartedRestore,
+  store: BackupStore,
+  cause: BackupError,
+  ctx: CommandContext,
+): Promise<BackupError> {
   await noteStartedRestore(environment, undefined, ctx);
   return new BackupError(
     "ARTIFACT_NOT_FOUND",
