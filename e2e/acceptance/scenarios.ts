@@ -857,23 +857,8 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       expect(await d.data.digest()).toBe(before);
     });
 
-    it("F1. a fresh deployment and a bucket holding a backup: helm install with restoreOnInstall ends with the data restored, no command typed", async (ctx) => {
-      const fresh = d.fresh;
-      const made = d.data.makeFresh();
-      if (!fresh || !made)
-        return ctx.skip("this driver cannot make a fresh deployment in a second namespace");
-      expect(backupState.key, "scenario 5 left no archive").toBeDefined();
-      await made;
-      expect(await d.data.digest()).not.toBe(backupState.digest);
-      const r = await installWithRestoreOnInstall(fresh, "oneshot/", "backup in the bucket");
-      expect(r.helm.ok, r.helm.output).toBe(true);
-      expect([r.outcome.condition, r.outcome.exitCode], r.logs).toEqual(["Complete", 0]);
-      expect(r.logs).toContain(`Selected latest backup`);
-      expect(r.logs).toMatch(/Restore completed successfully/);
-      expect(await d.data.digest()).toBe(backupState.digest);
-      for (const w of r.workloads) expect(w.readyReplicas, `${w.kind} ${w.name}`).toBe(w.replicas);
-    });
-
+    // F1 (a fresh deployment, a backup in the bucket: `helm install` ends with the data restored) is F4's run
+    // up to its kill: its first pod resolves the latest archive, the retry ends the install with its data.
     it("F4. the install-time restore's pod killed outright once the restored graph serves: its retry brings Infrahub back and restores the same archive again, not taking that data for data to keep", async (ctx) => {
       const fresh = d.fresh;
       const made = d.data.makeFresh();
@@ -1037,7 +1022,7 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
 
     it("18. a restore onto an instance with existing data overwrites it (documented as destructive)", () => {
       // Scenario 8 restored onto data changed after the backup, and its data equals the backup's; the
-      // seed plan's `latest` shape of the same Job runs in F1 and in charts/tests/cli-contract-run.test.ts.
+      // seed plan's `latest` shape of the same Job runs in F4 and in charts/tests/cli-contract-run.test.ts.
       expect(restoreRun?.outcome.condition, "scenario 8 did not restore").toBe("Complete");
       // The plan the Job printed before it changed anything says the graph is overwritten.
       expect(restoreRun?.logs).toMatch(/overwrit/i);
