@@ -1,4 +1,4 @@
-// ci-cost: 125 s (measured alone on an idle 2-core machine; tools/vitest/cost-first-sequencer.ts runs costly files first)
+// ci-cost: 150 s (125 s measured alone on an idle 2-core machine, plus the freshness probes moved here; tools/vitest/cost-first-sequencer.ts runs costly files first)
 import { execFileSync } from "node:child_process";
 import { createHash } from "node:crypto";
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
@@ -9,17 +9,19 @@ import {
   freezeHelperPath,
   freezeOwnedProcesses,
   type InfrahubLocalStack,
+  seedFreshInfrahub,
   seedInfrahubData,
   startInfrahubLocalStack,
   tempDir,
 } from "@infrahub-backup/testkit";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from "vitest";
 import { extractArchive } from "../src/archive/extract-archive.js";
 import { LocalEnvironment } from "../src/environment/local-environment.js";
 import type { ServiceName } from "../src/environment/services.js";
 import type { Executor } from "../src/exec/executor.js";
 import { createBackup } from "../src/operations/create-backup.js";
 import type { OperationEvent } from "../src/operations/events.js";
+import { findFreshnessCredentials, probeFreshness } from "../src/operations/freshness.js";
 import { restoreBackup } from "../src/operations/restore-backup.js";
 import { listBackups, verifyBackup } from "../src/operations/verify-backup.js";
 import type { PutOptions } from "../src/storage/backup-store.js";
@@ -364,7 +366,7 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     await stack.neo4j.cypher("RETURN 1");
   });
 
-  it("a freeze whose helper loses the race with the exiting JVM is tried again once Neo4j serves again", async () => {
+  it("a freeze whose helper loses the race with the exiting JVM is tried again once Neo4j serves again; a size probe that fails costs the estimate, not the backup", async () => {
     // Fault injection at our own helper's seat: the first "helper" arms and never pauses the JVM, as
     // when a busy node delays the real one past the JVM's exit. The second attempt gets the real one.
     await using dir = await tempDir("ihb-lost-race-");
@@ -374,34 +376,9 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
       '#!/bin/sh\nwhile [ $# -gt 0 ]; do [ "$1" = --ready-file ] && echo ready > "$2"; shift; done\n',
       { mode: 0o755 },
     );
-    let calls = 0;
-    const events: OperationEvent[] = [];
-    const restartsBefore = stack.neo4jSupervisor.restarts;
-    const result = await createBackup({
-      environment,
-      store: store(stack.minio.endpoint, "lost-race"),
-      toolVersion: "test",
-      freezeHelper: (arch) => (++calls === 1 ? losingHelper : freezeHelper(arch)),
-      onEvent: (e) => events.push(e),
-    });
-    expect(calls).toBe(2);
-    expect(stack.neo4jSupervisor.restarts).toBe(restartsBefore + 2);
-    expect(
-      events.filter(
-        (e) => e.type === "warning" && e.code === "FREEZE_RETRY" && /\(attempt 1 of 3\)/.test(e.message),
-      ),
-    ).toHaveLength(1);
-    expect(await stack.minio.listObjectKeys(BUCKET, "lost-race/")).toEqual([`lost-race/${result.name}`]);
-    expect(
-      (await verifyBackup({ store: store(stack.minio.endpoint, "lost-race"), name: result.name })).ok,
-    ).toBe(true);
-    expect(appsRunning()).toBe(true);
-    await stack.neo4j.cypher("RETURN 1");
-  });
-
-  it("a size probe that fails costs the estimate, not the backup: a warning says why", async () => {
-    // The fault at the executor seam: the real task-manager database answers every command but the size
-    // query, which fails as it would for a role denied it.
+    // In the same create (the two faults are independent; each create costs ~20 s), a fault at the executor
+    // seam: the real task-manager database answers every command but the size query, which fails as it
+    // would for a role denied it.
     class SizeProbeDenied extends LocalEnvironment {
       override async executor(service: ServiceName): Promise<Executor> {
         const real = await super.executor(service);
@@ -420,20 +397,33 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
         };
       }
     }
+    let calls = 0;
     const events: OperationEvent[] = [];
     const puts: PutOptions[] = [];
+    const restartsBefore = stack.neo4jSupervisor.restarts;
     const result = await createBackup({
       environment: new SizeProbeDenied(
         stack.environmentOptions as ConstructorParameters<typeof LocalEnvironment>[0],
       ),
-      store: recordingPuts(store(stack.minio.endpoint, "no-estimate"), puts),
+      store: recordingPuts(store(stack.minio.endpoint, "lost-race"), puts),
       toolVersion: "test",
-      freezeHelper,
+      // No look at running tasks (its own test below): its warning would be one more.
       force: true,
+      freezeHelper: (arch) => (++calls === 1 ? losingHelper : freezeHelper(arch)),
       onEvent: (e) => events.push(e),
     });
-    expect(await stack.minio.listObjectKeys(BUCKET, "no-estimate/")).toEqual([`no-estimate/${result.name}`]);
-    // A freeze retried because the JVM exited first (a busy machine) is its own case, proved above.
+    expect(calls).toBe(2);
+    expect(stack.neo4jSupervisor.restarts).toBe(restartsBefore + 2);
+    expect(
+      events.filter(
+        (e) => e.type === "warning" && e.code === "FREEZE_RETRY" && /\(attempt 1 of 3\)/.test(e.message),
+      ),
+    ).toHaveLength(1);
+    expect(await stack.minio.listObjectKeys(BUCKET, "lost-race/")).toEqual([`lost-race/${result.name}`]);
+    expect(
+      (await verifyBackup({ store: store(stack.minio.endpoint, "lost-race"), name: result.name })).ok,
+    ).toBe(true);
+    // The size probe's failure: one warning that says why, no estimate, no size hint for the upload.
     const warnings = events.flatMap((e) => (e.type === "warning" && e.code !== "FREEZE_RETRY" ? [e] : []));
     expect(warnings).toEqual([
       expect.objectContaining({
@@ -443,11 +433,11 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     ]);
     expect(events.some((e) => e.type === "size-estimated")).toBe(false);
     expect(puts).toEqual([expect.objectContaining({ sizeHint: undefined })]);
-    // The store's measurement still gives the Neo4j dump's progress its total.
     expect(
       events.some((e) => e.type === "progress" && e.entry === "prefect.dump" && e.total !== undefined),
     ).toBe(false);
     expect(appsRunning()).toBe(true);
+    await stack.neo4j.cypher("RETURN 1");
   });
 
   it("PostgreSQL going away during the dump fails the backup with nothing stored", async () => {
@@ -542,5 +532,132 @@ describe("operations on a local Infrahub deployment (real Neo4j, PostgreSQL, Min
     // 500 distinct names + 3 distinct roles before; each distinct value became one UUID.
     expect(values.length).toBe(503);
     for (const value of values) expect(value).toMatch(/^"[0-9a-f-]{36}"$/);
+  });
+
+  // restore --only-if-fresh's probe against real databases: what counts as a fresh Infrahub, what as data.
+  // Last in this file: these tests empty the databases.
+
+  /** Empties both databases, as a deployment that Infrahub never started on. */
+  async function wipe(): Promise<void> {
+    await stack.neo4j.cypher("MATCH (n) DETACH DELETE n");
+    await stack.postgres.psql("DROP TABLE IF EXISTS log, task_run, flow_run, bulk CASCADE;");
+  }
+
+  describe("probeFreshness (real Neo4j and PostgreSQL, read-only)", () => {
+    beforeEach(wipe, 60_000);
+
+    it("an empty deployment and one holding only a first start's data are fresh; the event says so", async () => {
+      const events: OperationEvent[] = [];
+      const empty = await probeFreshness({ environment, onEvent: (e) => events.push(e) });
+      expect(empty).toMatchObject({ fresh: true, findings: [], graphNodes: 0, oldFlowRuns: 0 });
+      expect(events.filter((e) => e.type === "freshness-checked")).toEqual([
+        { type: "freshness-checked", fresh: true, findings: [], graphNodes: 0 },
+      ]);
+      await seedFreshInfrahub(stack.neo4j);
+      // Prefect's own scheduled flows ran since the first start: not data.
+      await stack.postgres.psql(
+        "CREATE TABLE flow_run (id serial PRIMARY KEY, name text, created timestamptz DEFAULT now()); INSERT INTO flow_run (name) VALUES ('git-repositories-sync');",
+      );
+      const initialised = await probeFreshness({ environment });
+      expect(initialised.findings).toEqual([]);
+      expect(initialised.fresh).toBe(true);
+      expect(initialised.graphNodes).toBeGreaterThan(40);
+    }, 120_000);
+
+    it("user objects, a user schema, a second branch, extra accounts and old task history are data, each named", async () => {
+      await seedFreshInfrahub(stack.neo4j);
+      await stack.neo4j.cypher(
+        `CREATE (:Node {uuid: 'd1', kind: 'InfraDevice'}), (:Node {uuid: 'd2', kind: 'InfraDevice'})
+         CREATE (:Branch {name: 'feature-1', created_at: toString(datetime())})
+         CREATE (s:Node {uuid: 's1', kind: 'SchemaNode'})-[:HAS_ATTRIBUTE]->(:Attribute {name: 'namespace'})-[:HAS_VALUE]->(:AttributeValue {value: 'Ipam'})
+         CREATE (s)-[:HAS_ATTRIBUTE]->(:Attribute {name: 'name'})-[:HAS_VALUE]->(:AttributeValue {value: 'IPPrefix'})
+         CREATE (:Node {kind: 'CoreAccount'}), (:Node {kind: 'CoreAccount'})
+         CREATE (:Filler {i: 1})`,
+      );
+      await stack.postgres.psql(
+        "CREATE TABLE flow_run (id serial PRIMARY KEY, name text, created timestamptz DEFAULT now()); INSERT INTO flow_run (name, created) VALUES ('old', now() - interval '2 days');",
+      );
+      const report = await probeFreshness({ environment });
+      expect(report.fresh).toBe(false);
+      expect(report.dataKinds).toEqual({
+        InfraDevice: 2,
+        CoreAccount: 3,
+        ":Filler": 1,
+        "branch feature-1": 1,
+        "schema IpamIPPrefix": 1,
+      });
+      expect(report.findings[0]).toMatch(/^8 nodes a first start does not create: /);
+      expect(report.findings).toContain("3 nodes of kind CoreAccount (a first start creates at most 2)");
+      expect(report.findings.at(-1)).toMatch(/^1 Prefect flow runs older than the graph's first start/);
+      expect(report.oldFlowRuns).toBe(1);
+    }, 120_000);
+
+    it("seeded Infrahub data (no first start, task history) is data; --exclude-taskmanager leaves Prefect out", async () => {
+      await seedInfrahubData(stack.neo4j, stack.postgres, { nodes: 5, flowRuns: 3 });
+      const report = await probeFreshness({ environment });
+      expect(report.fresh).toBe(false);
+      expect(report.dataKinds).toMatchObject({ InfraDevice: 5 });
+      // The seed's Root has no branch: no first start known, so every flow run is old.
+      expect(report.oldFlowRuns).toBe(3);
+      const graphOnly = await probeFreshness({ environment, excludeTaskManager: true });
+      expect(graphOnly.oldFlowRuns).toBeUndefined();
+      expect(graphOnly.findings.some((f) => /Prefect/.test(f))).toBe(false);
+    }, 120_000);
+
+    it("a probe that cannot run throws: never fresh when in doubt", async () => {
+      await stack.postgres.stop();
+      try {
+        await expect(probeFreshness({ environment })).rejects.toMatchObject({ code: "DATABASE_UNAVAILABLE" });
+      } finally {
+        await stack.postgres.start();
+      }
+    }, 120_000);
+  });
+
+  describe("restore's second look, once the application services are stopped", () => {
+    it("data written while pass 1 read the archive is found then: nothing is restored, the services are back", async () => {
+      // The archive: the first test's backup of the seeded deployment. The deployment is fresh when the
+      // restore is asked for …
+      const name = archiveName;
+      await wipe();
+      await seedFreshInfrahub(stack.neo4j);
+      const credentials = await findFreshnessCredentials({ environment });
+      expect((await probeFreshness({ environment, credentials })).fresh).toBe(true);
+      let appsRunningWhenAsked: string[] | undefined;
+      const result = await restoreBackup({
+        environment,
+        store: store(),
+        name,
+        freezeHelper,
+        proceedOnceStopped: async () => {
+          appsRunningWhenAsked = Object.entries(stack.apps)
+            .filter(([, app]) => app.isRunning())
+            .map(([service]) => service);
+          // … and a user's first object arrived while pass 1 ran (the write landed before the services stopped).
+          await stack.neo4j.cypher("CREATE (:Node {uuid: 'first-user-object', kind: 'InfraDevice'})");
+          return (await probeFreshness({ environment, credentials })).fresh;
+        },
+      });
+      expect(appsRunningWhenAsked).toEqual([]);
+      expect(result).toMatchObject({ skipped: true, dryRun: false });
+      expect(Object.values(stack.apps).every((app) => app.isRunning())).toBe(true);
+      expect(
+        await stack.neo4j.cypher("MATCH (n:Node {uuid: 'first-user-object'}) RETURN count(n)"),
+      ).toContain("1");
+      const kept = await digestInfrahubData(stack.neo4j, stack.postgres);
+      // Proceeding restores the archive over the user's object.
+      const restored = await restoreBackup({
+        environment,
+        store: store(),
+        name,
+        freezeHelper,
+        proceedOnceStopped: async () => true,
+      });
+      expect(restored.skipped).toBeUndefined();
+      expect(await digestInfrahubData(stack.neo4j, stack.postgres)).not.toEqual(kept);
+      expect(
+        await stack.neo4j.cypher("MATCH (n:Node {uuid: 'first-user-object'}) RETURN count(n)"),
+      ).toContain("0");
+    }, 300_000);
   });
 });
