@@ -791,6 +791,19 @@ export function defineAcceptanceScenarios(getDriver: () => AcceptanceDriver): vo
       // The dead run's Neo4j freeze ended with its lease, putting the previous store back: nothing was lost.
       expect(await d.data.digest()).toBe(before);
     });
+
+    it("G6. values reverted to scenario 8's after other restore requests completed (a GitOps rollback): the re-created restore Job finds that request among the completed ones and changes nothing", async () => {
+      expect(restoreRun?.outcome.condition, "scenario 8 did not restore").toBe("Complete");
+      // G5's request completed since: scenario 8's is no longer the last one recorded.
+      await d.data.change("before-reverted-restore");
+      const before = await d.data.digest();
+      const neo4jStarts = await d.data.neo4jStarts();
+      const r = await runJob("restore", restore(s3("oneshot/", { key: backupState.key })));
+      expect([r.outcome.condition, r.outcome.exitCode], r.logs).toEqual(["Complete", 0]);
+      expect(r.logs).toMatch(/Restore request [0-9a-f]{10} was already completed at .*nothing was changed/);
+      expect(await d.data.digest()).toBe(before);
+      expect(await d.data.neo4jStarts()).toBe(neo4jStarts);
+    });
   });
 
   describe("issue 23: restore on a fresh install (restoreOnInstall)", () => {

@@ -28,6 +28,10 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadKubeConfig, SERVICE_ACCOUNT_DIR } from "../src/environment/kubernetes-config.js";
 import { KubernetesDetector } from "../src/environment/kubernetes-detector.js";
 import { KubernetesEnvironment } from "../src/environment/kubernetes-environment.js";
+import {
+  COMPLETED_RESTORES_KEPT,
+  RESTORE_RECORD_NAME,
+} from "../src/environment/kubernetes-restore-record.js";
 import { APP_STOP_ORDER } from "../src/environment/services.js";
 import { KubernetesExecutor } from "../src/exec/kube-executor.js";
 import { createBackup } from "../src/operations/create-backup.js";
@@ -313,6 +317,54 @@ describe("discovery", () => {
     const found = await detector.detect({});
     expect(found.name).toBe(NS);
     expect(await found.locate("database")).toMatchObject({ pod: "infrahub-database-0" });
+  });
+});
+
+describe("restore records (the Lease infrahub-backup-last-restore)", () => {
+  it("a request is found among the last completed ones, not only as the last; an older version's single record counts; the oldest beyond the bound are dropped", async () => {
+    const record = (requestId: string) => ({
+      requestId,
+      completedAt: "2026-12-08T00:00:00Z",
+      location: `s3://backups/infrahub/${requestId}.tar.gz`,
+      backupId: `id-${requestId}`,
+    });
+    // As a version before the list left it: the last completed request only.
+    await cluster.apply(
+      JSON.stringify({
+        apiVersion: "coordination.k8s.io/v1",
+        kind: "Lease",
+        metadata: {
+          name: RESTORE_RECORD_NAME,
+          namespace: NS,
+          annotations: { "infrahub-backup.opsmill.io/last-restore": JSON.stringify(record("old")) },
+        },
+        spec: {},
+      }),
+    );
+    try {
+      // The chart's ServiceAccount reads and writes it.
+      expect(await environment.completedRestore("old")).toEqual(record("old"));
+      await environment.recordRestore(record("a"));
+      await environment.recordRestore(record("b"));
+      expect(await environment.lastRestore()).toEqual(record("b"));
+      // Values reverted to request a's (a GitOps rollback): a is still known as completed.
+      expect(await environment.completedRestore("a")).toEqual(record("a"));
+      expect(await environment.completedRestore("old")).toEqual(record("old"));
+      expect(await environment.completedRestore("never")).toBeUndefined();
+      for (let i = 0; i < COMPLETED_RESTORES_KEPT - 1; i++) await environment.recordRestore(record(`r${i}`));
+      // "old" and "a" are the oldest two of 52: the list keeps 50.
+      expect(await environment.completedRestore("old")).toBeUndefined();
+      expect(await environment.completedRestore("a")).toBeUndefined();
+      expect(await environment.completedRestore("b")).toEqual(record("b"));
+      expect(await environment.completedRestore("r0")).toEqual(record("r0"));
+      // A request completed again moves to the newest place instead of taking two.
+      await environment.recordRestore(record("b"));
+      await environment.recordRestore(record("r99"));
+      expect(await environment.completedRestore("b")).toEqual(record("b"));
+      expect(await environment.completedRestore("r0")).toBeUndefined();
+    } finally {
+      await kubectl(["-n", NS, "delete", "lease", RESTORE_RECORD_NAME, "--ignore-not-found"]);
+    }
   });
 });
 

@@ -344,6 +344,7 @@ async function alreadyRestored(
   environment: Environment,
   requestId: string,
 ): Promise<RestoreRecord | undefined> {
+  if (environment.completedRestore) return environment.completedRestore(requestId);
   if (!environment.lastRestore) {
     throw new BackupError(
       "INVALID_ARGUMENT",

@@ -146,7 +146,12 @@ export interface Environment {
   waitUntilReady?(wait: ReadinessWait): Promise<{ waitedMs: number }>;
   /** The record of the last completed restore; undefined when none. Absent where nothing is recorded. */
   lastRestore?(): Promise<RestoreRecord | undefined>;
-  /** Records a completed restore (replacing the previous record); the started one is cleared. */
+  /**
+   * The record of that request when it is among the last completed ones (not only the last: a request
+   * whose values come back must not run again); undefined otherwise. Absent where nothing is recorded.
+   */
+  completedRestore?(requestId: string): Promise<RestoreRecord | undefined>;
+  /** Records a completed restore (the last one, and among the completed requests); the started one is cleared. */
   recordRestore?(record: RestoreRecord): Promise<void>;
   /** The restore started and not ended (its run was killed); undefined when none. */
   startedRestore?(): Promise<StartedRestore | undefined>;

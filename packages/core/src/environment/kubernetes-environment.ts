@@ -21,6 +21,7 @@ import { acquireLease, type HeldDownWorkload, type LeaseOperationLock } from "./
 import { livenessWindowOf } from "./kubernetes-liveness.js";
 import { waitForDeploymentReady } from "./kubernetes-readiness.js";
 import {
+  readCompletedRestore,
   readRestoreRecord,
   readStartedRestore,
   writeRestoreRecord,
@@ -379,6 +380,11 @@ export class KubernetesEnvironment implements Environment {
   /** The Lease `infrahub-backup-last-restore` (see `readRestoreRecord`). */
   lastRestore(): Promise<RestoreRecord | undefined> {
     return readRestoreRecord(this.#options.kubeConfig, this.name);
+  }
+
+  /** {@inheritDoc Environment.completedRestore} */
+  completedRestore(requestId: string): Promise<RestoreRecord | undefined> {
+    return readCompletedRestore(this.#options.kubeConfig, this.name, requestId);
   }
 
   /** {@inheritDoc Environment.recordRestore} */

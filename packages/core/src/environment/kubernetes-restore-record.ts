@@ -5,13 +5,21 @@ import { KubeApi } from "./kubernetes-api.js";
 import type { KubeConfig } from "./kubernetes-config.js";
 
 /**
- * The Lease that records the last completed restore of a namespace. A Lease (not a ConfigMap) because the
+ * The Lease that records the completed restores of a namespace (the last one, and the last requests). A Lease (not a ConfigMap) because the
  * chart's Role already grants leases for the operation lock: no new kind of write permission.
  */
 export const RESTORE_RECORD_NAME = "infrahub-backup-last-restore";
 const ANNOTATION = "infrahub-backup.opsmill.io/last-restore";
 /** The restore under way (`StartedRestore`), beside the last completed one. */
 const STARTED_ANNOTATION = "infrahub-backup.opsmill.io/started-restore";
+/**
+ * The last completed requests, oldest first (JSON array of `RestoreRecord`): a request is skipped when it is
+ * among them, not only when it was the last one — values reverted to an earlier request's (a GitOps
+ * rollback) must not restore that request's archive over the data written since.
+ */
+const COMPLETED_ANNOTATION = "infrahub-backup.opsmill.io/completed-restores";
+/** How many completed requests are kept (~250 bytes each; a Lease's annotations may hold 256 KiB). */
+export const COMPLETED_RESTORES_KEPT = 50;
 
 function statusOf(error: unknown): number | undefined {
   return (error as { code?: number }).code;
@@ -70,12 +78,8 @@ async function readJsonAnnotation<T>(
   }
 }
 
-/** The record, or undefined when there is none (or it cannot be read as one: then nothing is skipped). */
-export async function readRestoreRecord(
-  kc: KubeConfig,
-  namespace: string,
-): Promise<RestoreRecord | undefined> {
-  const value = await readJsonAnnotation<RestoreRecord>(kc, namespace, ANNOTATION);
+/** A record read back; undefined when it is not one (then nothing is skipped). */
+function asRestoreRecord(value: Partial<RestoreRecord> | undefined): RestoreRecord | undefined {
   if (typeof value?.requestId !== "string" || typeof value.completedAt !== "string") return undefined;
   return {
     requestId: value.requestId,
@@ -83,6 +87,46 @@ export async function readRestoreRecord(
     location: typeof value.location === "string" ? value.location : "",
     ...(typeof value.backupId === "string" ? { backupId: value.backupId } : {}),
   };
+}
+
+/** The completed requests kept in `annotations`, oldest first; the last one too (older versions wrote only it). */
+function completedRecords(annotations: Record<string, string> | undefined): RestoreRecord[] {
+  const records: RestoreRecord[] = [];
+  const parse = (raw: string | undefined): unknown => {
+    if (!raw) return undefined;
+    try {
+      return JSON.parse(raw);
+    } catch {
+      // Not JSON (edited by hand): no record, as in readJsonAnnotation.
+      return undefined;
+    }
+  };
+  const list = parse(annotations?.[COMPLETED_ANNOTATION]);
+  for (const item of Array.isArray(list) ? list : []) {
+    const record = asRestoreRecord(typeof item === "object" && item !== null ? item : undefined);
+    if (record) records.push(record);
+  }
+  const last = parse(annotations?.[ANNOTATION]);
+  const lastRecord = asRestoreRecord(typeof last === "object" && last !== null ? last : undefined);
+  if (lastRecord && !records.some((r) => r.requestId === lastRecord.requestId)) records.push(lastRecord);
+  return records;
+}
+
+/** The record, or undefined when there is none (or it cannot be read as one: then nothing is skipped). */
+export async function readRestoreRecord(
+  kc: KubeConfig,
+  namespace: string,
+): Promise<RestoreRecord | undefined> {
+  return asRestoreRecord(await readJsonAnnotation<RestoreRecord>(kc, namespace, ANNOTATION));
+}
+
+/** The record of `requestId` when it is among the last completed requests; undefined otherwise. */
+export async function readCompletedRestore(
+  kc: KubeConfig,
+  namespace: string,
+  requestId: string,
+): Promise<RestoreRecord | undefined> {
+  return completedRecords(await readAnnotations(kc, namespace)).findLast((r) => r.requestId === requestId);
 }
 
 /** The restore under way, or undefined (none, or unreadable: then "latest" is resolved again). */
@@ -97,9 +141,17 @@ export async function readStartedRestore(
   return { requestId, name, startedAt, ...(changing === true ? { changing } : {}) };
 }
 
-/** Creates or replaces the record of the last completed restore, and clears the started one. */
+/**
+ * Records a completed restore: the last one, and the newest of the completed requests kept (the oldest
+ * dropped beyond `COMPLETED_RESTORES_KEPT`); clears the started one.
+ */
 export function writeRestoreRecord(kc: KubeConfig, namespace: string, record: RestoreRecord): Promise<void> {
   return updateAnnotations(kc, namespace, (annotations) => {
+    const completed = [
+      ...completedRecords(annotations).filter((r) => r.requestId !== record.requestId),
+      record,
+    ].slice(-COMPLETED_RESTORES_KEPT);
+    annotations[COMPLETED_ANNOTATION] = JSON.stringify(completed);
     annotations[ANNOTATION] = JSON.stringify(record);
     delete annotations[STARTED_ANNOTATION];
   });
