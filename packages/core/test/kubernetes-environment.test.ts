@@ -362,6 +362,18 @@ describe("restore records (the Lease infrahub-backup-last-restore)", () => {
       await environment.recordRestore(record("r99"));
       expect(await environment.completedRestore("b")).toEqual(record("b"));
       expect(await environment.completedRestore("r0")).toBeUndefined();
+      // An older version (after a downgrade) completes r5 again: it writes the last record only, which wins.
+      const again = { ...record("r5"), completedAt: "2026-12-09T00:00:00Z" };
+      await kubectl([
+        "-n",
+        NS,
+        "annotate",
+        "--overwrite",
+        "lease",
+        RESTORE_RECORD_NAME,
+        `infrahub-backup.opsmill.io/last-restore=${JSON.stringify(again)}`,
+      ]);
+      expect(await environment.completedRestore("r5")).toEqual(again);
     } finally {
       await kubectl(["-n", NS, "delete", "lease", RESTORE_RECORD_NAME, "--ignore-not-found"]);
     }

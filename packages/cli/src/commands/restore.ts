@@ -282,7 +282,9 @@ async function bringBackAfterKilledRun(environment: Environment, ctx: CommandCon
       onEvent: ctx.output.onEvent,
     });
   } catch (error) {
-    if (ctx.cancellation.signal.aborted) throw error;
+    // Another operation holds the lock (a live one): it owns the services now, and this restore could not
+    // take the lock either — the refusal says who runs, and nothing was changed.
+    if (ctx.cancellation.signal.aborted || isBackupError(error, "OPERATION_IN_PROGRESS")) throw error;
     ctx.output.warn(
       `could not bring back what a killed run of this restore request stopped (${(error as Error).message}): the next operation does it`,
     );
@@ -377,5 +379,7 @@ async function recordRestore(
     ctx.output.warn(
       `the restore completed, but it could not be recorded as request ${requestId} (${(error as Error).message}): a Job re-created with the same request would restore it again; set restore.enabled: false`,
     );
+    // Recording it clears the run's started record too: left, a re-run would take this run for a killed one.
+    await noteStartedRestore(environment, undefined, ctx);
   }
 }

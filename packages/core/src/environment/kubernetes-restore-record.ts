@@ -108,8 +108,9 @@ function completedRecords(annotations: Record<string, string> | undefined): Rest
   }
   const last = parse(annotations?.[ANNOTATION]);
   const lastRecord = asRestoreRecord(typeof last === "object" && last !== null ? last : undefined);
-  if (lastRecord && !records.some((r) => r.requestId === lastRecord.requestId)) records.push(lastRecord);
-  return records;
+  // The newest: written with the list by this version, alone by an older one (after a downgrade).
+  if (!lastRecord) return records;
+  return [...records.filter((r) => r.requestId !== lastRecord.requestId), lastRecord];
 }
 
 /** The record, or undefined when there is none (or it cannot be read as one: then nothing is skipped). */
