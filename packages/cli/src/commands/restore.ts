@@ -114,7 +114,7 @@ export async function runRestore(cmd: Restore, ctx: CommandContext): Promise<num
   // --only-if-fresh waited before its probe already.
   if (!fresh) await waitUntilReady(environment, cmd.waitReadyMs, ctx, required);
   const started: StartedRestore | undefined =
-    recordsRequest && requestId !== undefined
+    requestId !== undefined
       ? {
           requestId,
           name,

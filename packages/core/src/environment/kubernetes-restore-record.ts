@@ -59,55 +59,50 @@ async function readAnnotations(
 }
 
 /**
- * One annotation's JSON object; undefined when absent or not JSON. Edited by hand into something else, a
+ * An annotation's JSON value; undefined when absent or not JSON. Edited by hand into something else, a
  * record counts as none: a restore then runs (never skipped wrongly), "latest" is resolved again.
  */
-async function readJsonAnnotation<T>(
-  kc: KubeConfig,
-  namespace: string,
-  annotation: string,
-): Promise<Partial<T> | undefined> {
-  const raw = (await readAnnotations(kc, namespace))?.[annotation];
+function parseAnnotation(raw: string | undefined): unknown {
   if (!raw) return undefined;
   try {
-    const value: unknown = JSON.parse(raw);
-    return typeof value === "object" && value !== null ? (value as Partial<T>) : undefined;
+    return JSON.parse(raw);
   } catch {
     // Not JSON: no record (see above).
     return undefined;
   }
 }
 
+/** `value` when it is a JSON object; undefined otherwise. */
+function jsonObject<T>(value: unknown): Partial<T> | undefined {
+  return typeof value === "object" && value !== null ? (value as Partial<T>) : undefined;
+}
+
+/** One annotation's JSON object; undefined when absent or not one (see `parseAnnotation`). */
+async function readJsonAnnotation<T>(
+  kc: KubeConfig,
+  namespace: string,
+  annotation: string,
+): Promise<Partial<T> | undefined> {
+  return jsonObject<T>(parseAnnotation((await readAnnotations(kc, namespace))?.[annotation]));
+}
+
 /** A record read back; undefined when it is not one (then nothing is skipped). */
-function asRestoreRecord(value: Partial<RestoreRecord> | undefined): RestoreRecord | undefined {
-  if (typeof value?.requestId !== "string" || typeof value.completedAt !== "string") return undefined;
+function asRestoreRecord(value: unknown): RestoreRecord | undefined {
+  const record = jsonObject<RestoreRecord>(value);
+  if (typeof record?.requestId !== "string" || typeof record.completedAt !== "string") return undefined;
   return {
-    requestId: value.requestId,
-    completedAt: value.completedAt,
-    location: typeof value.location === "string" ? value.location : "",
-    ...(typeof value.backupId === "string" ? { backupId: value.backupId } : {}),
+    requestId: record.requestId,
+    completedAt: record.completedAt,
+    location: typeof record.location === "string" ? record.location : "",
+    ...(typeof record.backupId === "string" ? { backupId: record.backupId } : {}),
   };
 }
 
 /** The completed requests kept in `annotations`, oldest first; the last one too (older versions wrote only it). */
 function completedRecords(annotations: Record<string, string> | undefined): RestoreRecord[] {
-  const records: RestoreRecord[] = [];
-  const parse = (raw: string | undefined): unknown => {
-    if (!raw) return undefined;
-    try {
-      return JSON.parse(raw);
-    } catch {
-      // Not JSON (edited by hand): no record, as in readJsonAnnotation.
-      return undefined;
-    }
-  };
-  const list = parse(annotations?.[COMPLETED_ANNOTATION]);
-  for (const item of Array.isArray(list) ? list : []) {
-    const record = asRestoreRecord(typeof item === "object" && item !== null ? item : undefined);
-    if (record) records.push(record);
-  }
-  const last = parse(annotations?.[ANNOTATION]);
-  const lastRecord = asRestoreRecord(typeof last === "object" && last !== null ? last : undefined);
+  const list = parseAnnotation(annotations?.[COMPLETED_ANNOTATION]);
+  const records = (Array.isArray(list) ? list : []).flatMap((item) => asRestoreRecord(item) ?? []);
+  const lastRecord = asRestoreRecord(parseAnnotation(annotations?.[ANNOTATION]));
   // The newest: written with the list by this version, alone by an older one (after a downgrade).
   if (!lastRecord) return records;
   return [...records.filter((r) => r.requestId !== lastRecord.requestId), lastRecord];
